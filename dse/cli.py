@@ -1,0 +1,76 @@
+"""The ``dse`` command. Each subcommand lives in ``dse/commands/<name>.py`` and defines
+``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
+
+User mistakes (:class:`dse.errors.UserError`) print one line on stderr and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from dse.errors import UserError
+
+#: Subcommands in the order ``dse --help`` lists them.
+COMMANDS = (
+    "roofline",
+    "evaluate",
+    "bench",
+    "sweep",
+    "pareto",
+    "search",
+    "select",
+    "export",
+    "plot",
+    "summary",
+    "search-quality",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse errors are user errors too: exit 2
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _module(name: str):
+    try:
+        return importlib.import_module(f"dse.commands.{name.replace('-', '_')}")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("dse.commands."):
+            return None
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dse", description=__doc__.splitlines()[0])
+    from dse import __version__
+
+    parser.add_argument("--version", action="version", version=f"dse {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in COMMANDS:
+        mod = _module(name)
+        if mod is None:
+            continue
+        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except UserError as exc:
+        print(f"dse {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dse {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

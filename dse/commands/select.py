@@ -1,0 +1,50 @@
+"""``dse select``: the designs worth exporting from a Pareto front."""
+
+from __future__ import annotations
+
+import argparse
+
+from dse import store
+from dse.commands.pareto import load_raw
+from dse.pareto import objectives_from
+from dse.select import select_designs
+
+HELP = "Choose designs from a front: knee, fastest, smallest under the latency budget, named."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare ``--config``, ``--in``, ``--all`` and ``--out``."""
+    parser.add_argument("--config", required=True, help="main config YAML")
+    parser.add_argument(
+        "--in",
+        dest="front",
+        required=True,
+        metavar="FILE",
+        help="front Parquet file written by 'dse pareto'",
+    )
+    parser.add_argument(
+        "--all",
+        dest="all_designs",
+        nargs="+",
+        metavar="FILE",
+        default=None,
+        help="all result files, where named designs off the front are looked up",
+    )
+    parser.add_argument("--out", required=True, help="selected designs Parquet file to write")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Select from the front and write the chosen rows with their ``selection`` reasons."""
+    raw = load_raw(args.config)
+    objectives = objectives_from(raw)
+    settings = raw.get("select") or {}
+    front = store.read_table(args.front)
+    all_designs = store.read_tables(args.all_designs) if args.all_designs else None
+    chosen = select_designs(front, objectives, settings, all_designs=all_designs)
+    metadata = store.read_metadata(args.front) | {
+        "select": dict(settings),
+        "selected": dict(zip(chosen["design_id"].astype(str), chosen["selection"], strict=True)),
+    }
+    store.write_table(chosen, args.out, metadata=metadata)
+    print(f"selected {len(chosen)} designs from {len(front)} on the front -> {args.out}")
+    return 0

@@ -1,0 +1,68 @@
+"""The design parameters: names, kinds and allowed values (the columns every result row carries).
+
+A batch of designs is a ``dict[str, numpy.ndarray]`` with one array per parameter, all of the same
+length. Categorical parameters are stored in a batch as small integer codes indexing the tuples
+below (``PRECISIONS``, ``DATAFLOWS``, ``STORAGES``); Parquet and JSON use the strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Element precisions, narrowest last. The platform's precision table must define each.
+PRECISIONS = ("FP32", "BF16", "INT8", "INT4")
+
+#: Loop orders over the tile indices, outermost first (``mnk``: k innermost = output stationary;
+#: ``kmn``/``knm``: k outermost, partial sums spill; ``nkm``/``knm``: weights reused across m).
+DATAFLOWS = ("mnk", "nmk", "mkn", "nkm", "kmn", "knm")
+
+#: Where the large on-chip tile buffers live.
+STORAGES = ("bram", "uram")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One design parameter.
+
+    Attributes:
+        name: column and config name.
+        kind: ``int``, ``bool`` or ``cat`` (categorical with ``choices``).
+        doc: what it means, with its unit.
+        choices: allowed strings for ``cat`` parameters.
+        low: smallest allowed value for ``int`` parameters.
+        high: largest allowed value for ``int`` parameters (None: no fixed bound).
+    """
+
+    name: str
+    kind: str
+    doc: str
+    choices: tuple[str, ...] = ()
+    low: int = 1
+    high: int | None = None
+
+
+PARAMS: tuple[Param, ...] = (
+    Param("weight_precision", "cat", "precision of static weights", PRECISIONS),
+    Param("act_precision", "cat", "precision of activations", PRECISIONS),
+    Param("pe_m", "int", "PE array rows (output rows per cycle)", high=1024),
+    Param("pe_n", "int", "PE array columns (output columns per cycle)", high=1024),
+    Param("pe_k", "int", "MACs per PE per cycle along the reduction (dot-product width)", high=1024),
+    Param("tile_m", "int", "on-chip tile rows (multiple of pe_m)", high=1 << 16),
+    Param("tile_n", "int", "on-chip tile columns (multiple of pe_n)", high=1 << 16),
+    Param("tile_k", "int", "on-chip tile depth (multiple of pe_k)", high=1 << 16),
+    Param("dataflow", "cat", "loop order over tiles, outermost first", DATAFLOWS),
+    Param("pc_weights", "int", "HBM pseudo-channels for the weight stream, per CU", high=32),
+    Param("pc_inputs", "int", "HBM pseudo-channels for the input-activation stream, per CU", high=32),
+    Param("pc_outputs", "int", "HBM pseudo-channels for the output stream, per CU", high=32),
+    Param("share_weights", "bool", "all CUs read one copy of the weights (lateral HBM access)"),
+    Param("compute_units", "int", "replicated GEMM engines (CUs), spread over the SLRs", high=64),
+    Param("double_pump", "bool", "DSPs clocked at twice the kernel clock"),
+    Param("buffer_storage", "cat", "memory type of the large tile buffers", STORAGES),
+    Param("double_buffer", "bool", "ping-pong tile buffers so loads overlap compute"),
+    Param("fuse_attention", "bool", "scores, softmax and context stay on chip (costs buffers)"),
+    Param("vector_lanes", "int", "lanes of the per-CU vector unit (LayerNorm, softmax, GELU)", high=4096),
+    Param("clock_mhz", "int", "kernel clock in MHz", low=50, high=1000),
+)
+
+PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMS)
+BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}

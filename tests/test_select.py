@@ -1,0 +1,175 @@
+"""Design selection from a front (dse.select) and the ``dse select`` command."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from dse import cli, store
+from dse.errors import UserError
+from dse.select import select_designs
+
+MIN2 = [("latency_ms", "min"), ("utilization", "min")]
+
+
+def _front() -> pd.DataFrame:
+    # A convex front. Normalised latency (x - 10)/90 and utilisation (u - 0.15)/0.75:
+    #   a (0,    1)     b (.111, .467)   c (.222, .2)   d (.556, .067)   e (1, 0)
+    # Distance to the extremes' line x + y = 1 is proportional to 1 - x - y:
+    #   a 0, b .422, c .578, d .378, e 0  -> the knee is c.
+    return pd.DataFrame(
+        {
+            "design_id": ["e", "c", "a", "d", "b"],  # not in id order on purpose
+            "latency_ms": [100.0, 30.0, 10.0, 60.0, 20.0],
+            "utilization": [0.15, 0.3, 0.9, 0.2, 0.5],
+            "feasible": True,
+        }
+    )
+
+
+def _all_designs() -> pd.DataFrame:
+    extra = pd.DataFrame(
+        {
+            "design_id": ["z", "y"],
+            "latency_ms": [70.0, 5.0],
+            "utilization": [0.95, 1.4],
+            "feasible": [True, False],
+        }
+    )
+    return pd.concat([_front(), extra], ignore_index=True)
+
+
+def _reasons(chosen: pd.DataFrame) -> list[tuple[str, str]]:
+    return list(zip(chosen["design_id"], chosen["selection"], strict=True))
+
+
+def test_each_reason_on_a_hand_built_front():
+    # knee c (see _front); fastest a (10 ms); under 60 ms (a, b, c, d qualify) the smallest
+    # utilisation is d (0.2); named b is on the front, z only in all designs.
+    chosen = select_designs(
+        _front(),
+        MIN2,
+        {"latency_budget_ms": 60.0, "named": ["z", "b"]},
+        all_designs=_all_designs(),
+    )
+    assert _reasons(chosen) == [
+        ("c", "knee"),
+        ("a", "fastest"),
+        ("d", "smallest_under_budget"),
+        ("b", "named"),
+        ("z", "named"),
+    ]
+    assert chosen.loc[chosen["design_id"] == "z", "latency_ms"].item() == 70.0
+
+
+def test_design_chosen_twice_appears_once_with_both_reasons():
+    # Under 50 ms only a, b, c qualify; c has the lowest utilisation (0.3) and is also the knee.
+    # a is the fastest and also named.
+    chosen = select_designs(_front(), MIN2, {"latency_budget_ms": 50.0, "named": ["a", "a"]})
+    assert _reasons(chosen) == [("c", "knee,smallest_under_budget"), ("a", "fastest,named")]
+
+
+@pytest.mark.parametrize("settings", [{}, {"latency_budget_ms": None}, {"latency_budget_ms": 5.0}])
+def test_budget_reason_skipped_without_budget_or_qualifier(settings):
+    # Why: no budget, or a 5 ms budget that no front design (fastest is 10 ms) meets.
+    chosen = select_designs(_front(), MIN2, settings)
+    assert _reasons(chosen) == [("c", "knee"), ("a", "fastest")]
+
+
+def test_selection_does_not_depend_on_row_order():
+    settings = {"latency_budget_ms": 60.0, "named": ["e"]}
+    expected = _reasons(select_designs(_front(), MIN2, settings))
+    for seed in range(3):
+        shuffled = _front().sample(frac=1.0, random_state=seed)
+        assert _reasons(select_designs(shuffled, MIN2, settings)) == expected
+
+
+def test_ties_go_to_the_smallest_design_id():
+    # Three objectives make a latency tie possible on a front: q and p are both 10 ms, so
+    # "fastest" goes to p ("p" < "q"). The knee ties too: normalised (latency has no spread)
+    # q = (0, 0, 1) and p = (0, 1, 0) are both at distance 1 from the ideal, so again p.
+    front = pd.DataFrame(
+        {
+            "design_id": ["q", "p"],
+            "latency_ms": [10.0, 10.0],
+            "utilization": [0.2, 0.3],
+            "power_w": [5.0, 4.0],
+        }
+    )
+    chosen = select_designs(front, [*MIN2, ("power_w", "min")], {})
+    assert _reasons(chosen) == [("p", "knee,fastest")]
+
+
+def test_unknown_named_design_is_a_user_error():
+    # Why: "nope" is neither on the front nor among all designs; the error names the key and
+    # the value and says where it looked.
+    with pytest.raises(UserError) as info:
+        select_designs(_front(), MIN2, {"named": ["nope"]}, all_designs=_all_designs())
+    message = str(info.value)
+    assert "select.named" in message and "'nope'" in message and "not in the results" in message
+
+
+def test_named_design_off_the_front_needs_all_designs():
+    # Why: z is only in the full results; without them it cannot be found.
+    with pytest.raises(UserError, match="not in the results"):
+        select_designs(_front(), MIN2, {"named": ["z"]})
+
+
+def test_empty_front_selects_only_named():
+    chosen = select_designs(_front().iloc[:0], MIN2, {"named": ["z"]}, all_designs=_all_designs())
+    assert _reasons(chosen) == [("z", "named")]
+
+
+def test_select_command_round_trip(tmp_path, monkeypatch):
+    raw = {
+        "objectives": [
+            {"name": "latency_ms", "direction": "min"},
+            {"name": "utilization", "direction": "min"},
+        ],
+        "select": {"latency_budget_ms": 60.0, "named": ["z"]},
+    }
+    monkeypatch.setattr("dse.commands.select.load_raw", lambda path: raw)
+    front_path, all_path = tmp_path / "front.parquet", tmp_path / "all.parquet"
+    store.write_table(_front(), front_path, metadata={"platform": "u280"})
+    store.write_table(_all_designs(), all_path)
+    out = tmp_path / "selected.parquet"
+    code = cli.main(
+        [
+            "select",
+            "--config",
+            "c.yaml",
+            "--in",
+            str(front_path),
+            "--all",
+            str(all_path),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    chosen = store.read_table(out)
+    assert _reasons(chosen) == [
+        ("c", "knee"),
+        ("a", "fastest"),
+        ("d", "smallest_under_budget"),
+        ("z", "named"),
+    ]
+    meta = store.read_metadata(out)
+    assert meta["platform"] == "u280"
+    assert meta["selected"]["z"] == "named"
+
+
+def test_select_command_unknown_named_exits_2(tmp_path, monkeypatch, capsys):
+    raw = {
+        "objectives": [{"name": "latency_ms"}, {"name": "utilization"}],
+        "select": {"named": ["nope"]},
+    }
+    monkeypatch.setattr("dse.commands.select.load_raw", lambda path: raw)
+    front_path = tmp_path / "front.parquet"
+    store.write_table(_front(), front_path)
+    out = tmp_path / "selected.parquet"
+    code = cli.main(["select", "--config", "c.yaml", "--in", str(front_path), "--out", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "select.named" in err and "not in the results" in err
+    assert not out.exists()
