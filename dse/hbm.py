@@ -21,7 +21,7 @@ from dse.platform import Hbm
 def port_cap_gbps(hbm: Hbm, clock_mhz):
     """The AXI port cap in GB/s: min(HBM-side port, kernel-side m_axi port at the kernel clock)."""
     hbm_side = hbm.port_bits / 8 * hbm.port_mhz * 1e-3
-    kernel_side = hbm.kernel_port_bits / 8 * np.asarray(clock_mhz, dtype=float) * 1e-3
+    kernel_side = hbm.kernel_port_bits / 8 * np.asarray(clock_mhz) * 1e-3
     return np.minimum(hbm_side, kernel_side)
 
 

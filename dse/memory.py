@@ -13,48 +13,43 @@ BRAM18_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 5
 URAM_WIDTH, URAM_DEPTH = 72, 4096
 
 
-def _cdiv(a, b):
-    return -(-a // b)
-
-
 def bram18_blocks(width_bits, depth):
-    """BRAM18 blocks for one bank of ``depth`` words x ``width_bits``: the best shape.
+    """BRAM18 blocks for one bank of ``depth`` words x ``width_bits``, with the best shape.
 
-    Example: 512x36 -> 1; 1024x36 -> 2; 2048x8 -> 1 (2K x 9 shape).
+    Example: 512x36 -> 1; 1024x36 -> 2; 2048x8 -> 1 (the 2K x 9 shape).
     """
-    w = np.asarray(width_bits, dtype=np.int64)
-    d = np.asarray(depth, dtype=np.int64)
+    w = np.asarray(width_bits)
+    d = np.asarray(depth)
     best = None
     for sw, sd in BRAM18_SHAPES:
-        n = _cdiv(w, sw) * _cdiv(d, sd)
+        n = np.ceil(w / sw) * np.ceil(d / sd)
         best = n if best is None else np.minimum(best, n)
     return best
 
 
 def uram_blocks(width_bits, depth):
     """URAM blocks for one bank: ceil(W/72) x ceil(D/4096). Example: 4096x72 -> 1."""
-    w = np.asarray(width_bits, dtype=np.int64)
-    d = np.asarray(depth, dtype=np.int64)
-    return _cdiv(w, URAM_WIDTH) * _cdiv(d, URAM_DEPTH)
+    return np.ceil(np.asarray(width_bits) / URAM_WIDTH) * np.ceil(
+        np.asarray(depth) / URAM_DEPTH)
 
 
-def buffer_blocks(width_bits, depth, banks, *, use_uram, lutram_max_bits, lutram_bits_per_lut,
-                  copies=1):
-    """Blocks for a buffer partitioned into ``banks`` banks of ``depth`` words each.
+def buffer_blocks(width_bits, depth, banks, *, use_uram, lutram_max_bits, lutram_bits_per_lut):
+    """Blocks for a buffer split into ``banks`` memories of ``depth`` words x ``width_bits``.
 
-    A bank of at most ``lutram_max_bits`` goes to LUTRAM (distributed RAM), otherwise to BRAM18
-    or, where ``use_uram`` is true, to URAM. ``copies`` = 2 for a ping-pong (double) buffer.
+    ``banks`` counts every physical memory (partition factor x copies for ping-pong buffers).
+    A bank of at most ``lutram_max_bits`` goes to LUTRAM (distributed RAM), others to BRAM18 or,
+    where ``use_uram`` is true, to URAM.
 
     Returns:
-        (bram18, uram, lutram_luts) arrays.
+        (bram18, uram, lutram_luts) as float arrays.
     """
-    w = np.asarray(width_bits, dtype=np.int64)
-    d = np.asarray(depth, dtype=np.int64)
-    n = np.asarray(banks, dtype=np.int64) * copies
+    w = np.asarray(width_bits)
+    d = np.asarray(depth)
+    n = np.asarray(banks)
     small = w * d <= lutram_max_bits
-    lut = np.where(small, n * w * _cdiv(d, lutram_bits_per_lut), 0)
-    big = ~small
-    uram_sel = big & np.asarray(use_uram, dtype=bool)
-    bram = np.where(big & ~uram_sel, n * bram18_blocks(w, d), 0)
-    uram = np.where(uram_sel, n * uram_blocks(w, d), 0)
+    lut = small * (n * w * np.ceil(d / lutram_bits_per_lut))
+    big_n = (~small) * n
+    uram_sel = np.asarray(use_uram, dtype=bool)
+    bram = (~uram_sel) * (big_n * bram18_blocks(w, d))
+    uram = uram_sel * (big_n * uram_blocks(w, d))
     return bram, uram, lut

@@ -6,15 +6,21 @@ array of ``pe_m x pe_n x pe_k`` MACs per cycle with tiles ``tile_m x tile_n x ti
 Steps (DESIGN.md "The model"):
 
 1. compute: tile-padded cycles (ceil on every dimension) plus pipeline fill per tile;
-2. traffic: each operand re-fetched by the loops outside its innermost varying loop;
+2. traffic: each operand is re-fetched by the loop it does not index whenever that loop sits
+   outside a loop it does index that really iterates (trip count > 1); k-outer orders spill
+   partial sums (read + write in accumulator precision);
 3. bandwidth: per stream, from its pseudo-channels, burst length and lateral access (dse.hbm);
-4. overlap: double-buffered kernels take max(compute, streams, epilogue) + first load + last store;
-5. vector work (LayerNorm, softmax, GELU, ...) on a vector unit; epilogues ride on their GEMM;
-6. cameras: the images of one policy call are shared among CUs (whole images first, then CUs
-   that share one image split its heads or its output columns);
+4. overlap: double-buffered kernels take max(compute, streams, epilogue) + first load + last
+   store; without double buffering compute and transfers serialise;
+5. vector work (LayerNorm, softmax, GELU, ...) on a vector unit of ``vector_lanes`` lanes;
+   epilogues (bias, GELU, residual; softmax when attention is fused) ride on their GEMM's output;
+6. cameras: the images of one policy call are shared among CUs (whole images first; CUs that
+   share one image split its heads or its output columns);
 7. resources: DSP from PEs and packing, BRAM/URAM from buffer geometry (dse.memory), LUT
-   estimates; shell and margin subtracted per SLR;
-8. feasibility with a violation code (``violation_text`` turns it into words).
+   estimates; per SLR, after the shell and the margin;
+8. feasibility as a violation code (:func:`violation_text` turns it into words).
+
+Units: seconds inside, ``*_ms`` in the output columns, bytes, bytes/s.
 """
 
 from __future__ import annotations
@@ -23,33 +29,84 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dse import MODEL_VERSION
 from dse.hbm import channels_used, port_cap_gbps, ports_used
 from dse.memory import buffer_blocks
 from dse.params import DATAFLOWS, STORAGES
 from dse.platform import RESOURCES, Platform
 from dse.workload import GEMM, Kernel, Workload
 
-#: Which bound limits a kernel (index into this tuple is stored as ``bound`` codes).
+#: What limits a kernel or a design (``bound`` column).
 BOUNDS = ("compute", "weights", "inputs", "outputs", "vector")
 
-#: Violation codes; 0 = feasible. Resource codes are 10 + SLR * 4 + resource index.
+#: Violation codes; 0 = feasible. Per-SLR resource codes are 10 + SLR * 4 + resource index.
 VIOLATION_CLOCK, VIOLATION_PUMP, VIOLATION_PCS, VIOLATION_PORTS = 1, 2, 3, 4
+
+#: Designs evaluated together; keeps temporaries in cache.
+CHUNK = 65536
 
 # position of loops m, n, k in each dataflow (0 = outermost)
 _POS = np.array([[order.index(c) for c in "mnk"] for order in DATAFLOWS], dtype=np.int8)
 
+#: Arithmetic precision of the model's arrays (7 significant digits; results are stored as float64).
+DT = np.float32
 
-def _cdiv(a, b):
-    return -(-a // b)
+
+def loops_outside(pos_m, pos_n, pos_k) -> tuple[np.ndarray, ...]:
+    """"Loop x sits outside loop y" for the six pairs the re-fetch rule needs:
+    (n outside m, n outside k, m outside k, m outside n, k outside m, k outside n)."""
+    return (pos_n < pos_m, pos_n < pos_k, pos_m < pos_k, pos_m < pos_n, pos_k < pos_m,
+            pos_k < pos_n)
+
+
+def refetch(outside, Tm, Tn, Tk):
+    """Re-fetch multipliers of A (M x K), B (K x N) and the partial-sum spill count of C.
+
+    An operand's tile changes, and must be fetched again, whenever the loop it does not index
+    (A: n, B: m, C: k) advances while a loop it does index that sits inside it really iterates
+    (trip count > 1). So A is read ``Tn`` times when n is outside an iterating m or k loop, once
+    otherwise; B is read ``Tm`` times likewise; C spills ``Tk - 1`` partial sums (each written and
+    read back) when k is outside an iterating m or n loop. With tiles covering the matrices every
+    trip count is 1 and every operand crosses the memory boundary exactly once.
+
+    Args:
+        outside: the tuple from :func:`loops_outside`.
+        Tm, Tn, Tk: trip counts (tiles along m, n, k).
+    """
+    n_m, n_k, m_k, m_n, k_m, k_n = outside
+    it_m, it_n, it_k = Tm > 1, Tn > 1, Tk > 1
+    mult_a = 1 + ((n_m & it_m) | (n_k & it_k)) * (Tn - 1)
+    mult_b = 1 + ((m_k & it_k) | (m_n & it_n)) * (Tm - 1)
+    spill = ((k_m & it_m) | (k_n & it_n)) * (Tk - 1)
+    return mult_a, mult_b, spill
+
+
+def gemm_traffic(M, K, N, tile_m, tile_n, tile_k, dataflow, *, a_bytes, b_bytes, out_bytes,
+                 acc_bytes):
+    """Bytes moved for A, B and C of one GEMM with the given tiles and loop order (a string
+    such as ``"mnk"`` or an array of dataflow codes). Used by the tests and the docs; the model
+    runs the same :func:`refetch` rule inline."""
+    codes = np.asarray([DATAFLOWS.index(dataflow)] if isinstance(dataflow, str) else dataflow)
+    pos = _POS[codes]
+    Tm = np.ceil(M / np.asarray(tile_m, dtype=float))
+    Tn = np.ceil(N / np.asarray(tile_n, dtype=float))
+    Tk = np.ceil(K / np.asarray(tile_k, dtype=float))
+    mult_a, mult_b, spill = refetch(loops_outside(pos[:, 0], pos[:, 1], pos[:, 2]), Tm, Tn, Tk)
+    return (M * K * a_bytes * mult_a, K * N * b_bytes * mult_b,
+            M * N * (out_bytes + 2 * spill * acc_bytes))
 
 
 @dataclass
 class Result:
     """Arrays of one evaluated batch (length n) plus optional per-kernel detail.
 
-    ``kernel_ms`` is (n, n_kernels) time per image per kernel on its CU group, ``kernel_bound``
-    the bound code of each; ``slr_used`` is (n, n_slr, 4) resources per SLR.
+    Attributes:
+        columns: latency_ms, latency_per_image_ms, images_per_s, achieved_tops, peak_fraction,
+            dsp, bram18, uram, lut, util_*, utilization, bound (code into BOUNDS), feasible,
+            violation_code, violation_used, violation_limit.
+        kernel_names: names of the workload's kernels.
+        kernel_ms: (n, n_kernels) milliseconds per image per kernel (detail only).
+        kernel_bound: (n, n_kernels) bound codes (detail only).
+        slr_used: (n, n_slr, 4) resources per SLR in RESOURCES order (detail only).
     """
 
     columns: dict[str, np.ndarray]
@@ -57,6 +114,60 @@ class Result:
     kernel_ms: np.ndarray | None = None
     kernel_bound: np.ndarray | None = None
     slr_used: np.ndarray | None = None
+
+
+class _Batch:
+    """Per-batch derived arrays shared by the kernel formulas (all float64)."""
+
+    def __init__(self, model: Model, d: dict[str, np.ndarray]) -> None:
+        P, lg = model.platform, model.platform.logic
+        fl = {k: np.asarray(v, dtype=DT) for k, v in d.items()}
+        self.d = fl
+        wc = np.asarray(d["weight_precision"], dtype=np.intp)
+        ac = np.asarray(d["act_precision"], dtype=np.intp)
+        self.wc, self.ac = wc, ac
+        self.wbits, self.abits = P.prec_bits.astype(DT)[wc], P.prec_bits.astype(DT)[ac]
+        self.accbits = P.acc_bits.astype(DT)[wc, ac]
+        self.wb, self.ab, self.accb = self.wbits / 8, self.abits / 8, self.accbits / 8
+        self.pm, self.pn, self.pk = fl["pe_m"], fl["pe_n"], fl["pe_k"]
+        self.tm, self.tn, self.tk = fl["tile_m"], fl["tile_n"], fl["tile_k"]
+        self.f = fl["clock_mhz"] * 1e6
+        pos = _POS[np.asarray(d["dataflow"], dtype=np.intp)]
+        pm_, pn_, pk_ = pos[:, 0], pos[:, 1], pos[:, 2]
+        # "loop x sits outside loop y" for the pairs the re-fetch rule needs
+        self.loops_outside = loops_outside(pm_, pn_, pk_)
+        self.cu = fl["compute_units"]
+        self.fuse = np.asarray(d["fuse_attention"], dtype=bool)
+        self.unfused = (~self.fuse).astype(DT)
+        self.dbuf = np.asarray(d["double_buffer"], dtype=bool)
+        self.dbuf_f = self.dbuf.astype(DT)
+        self.share = np.asarray(d["share_weights"], dtype=bool)
+        self.lanes_f = fl["vector_lanes"] * self.f
+        cams = model.workload.cameras
+        self.g = np.maximum(np.floor(self.cu / cams), DT(1))      # CUs per image
+        self.rounds = np.ceil(cams / np.minimum(self.cu, DT(cams)))  # sequential image rounds
+        self.tile_cycles = ((self.tm / self.pm) * (self.tn / self.pn) * (self.tk / self.pk)
+                            + lg["pipeline_fill_cycles"])
+        hbm = P.hbm
+        self.rate = np.minimum(hbm.pc_measured_gbps, port_cap_gbps(hbm, fl["clock_mhz"]))  # B/ns
+        self.lat_r = hbm.read_latency_ns / hbm.outstanding
+        self.lat_w = hbm.write_latency_ns / hbm.outstanding
+        # shared weights: every CU reads one copy at once, and all but one CU cross the switch
+        readers = 1 + self.share * (self.cu - 1)
+        lateral = 1 - 1 / readers
+        lat_factor = 1 / ((1 - lateral) + lateral / hbm.lateral_efficiency)
+        # channels x 1e9 (GB/s -> B/s)
+        self.n_w = fl["pc_weights"] * lat_factor / readers * 1e9
+        self.n_in = fl["pc_inputs"] * 1e9
+        self.n_out = fl["pc_outputs"] * 1e9
+        self.maxb = DT(hbm.max_burst_bytes)
+        self.bw_in_stream = self.bw(self.n_in, self.maxb, self.lat_r)
+        self.bw_out_stream = self.bw(self.n_out, self.maxb, self.lat_w)
+
+    def bw(self, nch, burst, lat):
+        """Bytes/s of a stream of ``nch`` x 1e9 channels for bursts of ``burst`` bytes."""
+        b = np.minimum(burst, DT(self.maxb))
+        return nch * b / (b / self.rate + lat)
 
 
 class Model:
@@ -76,9 +187,11 @@ class Model:
         for k in kernels:
             if k.epilogue_of:
                 self._epi_ops[k.epilogue_of] += k.ops_per_element
-        softmax = [k for k in kernels if k.attention and k.kind != GEMM]
-        self._softmax_ops = softmax[0].ops_per_element if softmax else 0.0
-        self._score_kernel = next((k.name for k in kernels if k.attention and k.kind == GEMM), None)
+        soft = [k for k in kernels if k.attention and k.kind != GEMM]
+        self._softmax_ops = soft[0].ops_per_element if soft else 0.0
+        att = [k for k in kernels if k.attention and k.kind == GEMM]
+        self._score_kernel = att[0].name if att else None
+        self._heads = att[0].instances if att else 1
         self.ops_per_call = workload.ops_per_image * workload.cameras
 
     # ------------------------------------------------------------------ public
@@ -88,277 +201,218 @@ class Model:
         Args:
             d: one array per parameter of dse.params.PARAMS, all of length n.
             detail: also return per-kernel times and bounds and per-SLR resources.
-
-        Returns:
-            A :class:`Result`; ``columns`` holds latency_ms, images_per_s, achieved_tops,
-            peak_fraction, dsp, bram18, uram, lut, util_*, utilization, bound (code), feasible,
-            violation_code, violation_used, violation_limit.
         """
-        P, W = self.platform, self.workload
-        lg = P.logic
-        f = np.asarray(d["clock_mhz"], dtype=float) * 1e6
-        wc, ac = d["weight_precision"], d["act_precision"]
-        wbits, abits = P.prec_bits[wc], P.prec_bits[ac]
-        accbits = P.acc_bits[wc, ac]
-        wb, ab, accb = wbits / 8, abits / 8, accbits / 8
-        pm, pn, pk = d["pe_m"], d["pe_n"], d["pe_k"]
-        tm, tn, tk = d["tile_m"], d["tile_n"], d["tile_k"]
-        pos = _POS[d["dataflow"]]
-        pos_m, pos_n, pos_k = pos[:, 0], pos[:, 1], pos[:, 2]
-        cu = d["compute_units"]
-        fuse = d["fuse_attention"].astype(bool)
-        dbuf = d["double_buffer"].astype(bool)
-        share = d["share_weights"].astype(bool)
-        lanes = d["vector_lanes"]
-        cams = W.cameras
-        # cameras over CUs: whole images first; CUs beyond that split one image (g per image)
-        g = np.maximum(cu // cams, 1)
-        rounds = _cdiv(cams, np.minimum(cu, cams))
-        tile_cycles = (tm // pm) * (tn // pn) * (tk // pk) + lg["pipeline_fill_cycles"]
+        n = len(np.asarray(d["clock_mhz"]))
+        if n <= CHUNK:
+            return self._evaluate(d, detail)
+        parts = [self._evaluate({k: np.asarray(v)[s:s + CHUNK] for k, v in d.items()}, detail)
+                 for s in range(0, n, CHUNK)]
+        cols = {k: np.concatenate([p.columns[k] for p in parts]) for k in parts[0].columns}
+        if not detail:
+            return Result(cols, self.kernel_names)
+        return Result(cols, self.kernel_names,
+                      *(np.concatenate([getattr(p, a) for p in parts])
+                        for a in ("kernel_ms", "kernel_bound", "slr_used")))
 
-        # stream bandwidths in bytes/s per burst length (HBM model, dse.hbm)
-        hbm = P.hbm
-        rate = np.minimum(hbm.pc_measured_gbps, port_cap_gbps(hbm, d["clock_mhz"]))
-        lat_r = hbm.read_latency_ns / hbm.outstanding
-        lat_w = hbm.write_latency_ns / hbm.outstanding
-        lateral = np.where(share, 1.0 - 1.0 / cu, 0.0)
-        lat_factor = 1.0 / ((1.0 - lateral) + lateral / hbm.lateral_efficiency)
-        n_w = d["pc_weights"] * lat_factor / np.where(share, cu, 1) * 1e9
-        n_in = d["pc_inputs"] * 1e9
-        n_out = d["pc_outputs"] * 1e9
-        maxb = float(hbm.max_burst_bytes)
-
-        def bw(nch, burst, lat):  # bytes/s of a stream for bursts of `burst` bytes
-            b = np.minimum(burst, maxb)
-            return nch * (b / (b / rate + lat))
-
-        bw_in_stream = bw(n_in, maxb, lat_r)
-        bw_out_stream = bw(n_out, maxb, lat_w)
-
-        n = len(f)
+    # ----------------------------------------------------------------- internals
+    def _evaluate(self, d: dict[str, np.ndarray], detail: bool) -> Result:
+        b = _Batch(self, d)
+        n = len(b.f)
         names = self.kernel_names
-        kt = np.empty((n, len(names))) if detail else None
-        kb = np.empty((n, len(names)), dtype=np.int8) if detail else None
-        total_s = np.zeros(n)
-        bound_s = np.zeros((len(BOUNDS), n))
-        cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-        for i, k in enumerate(W.kernels):
-            if k.kind == GEMM:
-                key = (k.m, k.k, k.n, k.instances, k.weight_operand, k.attention,
-                       self._epi_ops[k.name], k.name == self._score_kernel)
-                if key not in cache:
-                    cache[key] = self._gemm(k, locals_=locals())
-                t_inst, bcode = cache[key]
+        kt = np.zeros((n, len(names))) if detail else None
+        kb = np.full((n, len(names)), BOUNDS.index("vector"), dtype=np.int8) if detail else None
+        total = np.zeros(n)
+        parts = np.zeros((len(BOUNDS), n))  # busy time per bound, summed over kernels
+        cache: dict[tuple, tuple] = {}
+        for i, k in enumerate(self.workload.kernels):
+            if k.kind != GEMM and k.epilogue_of:
+                continue  # rides on its GEMM's output tiles
+            key = (k.kind, k.m, k.k, k.n, k.instances, k.weight_operand, k.attention,
+                   self._epi_ops.get(k.name, 0.0), k.name == self._score_kernel, k.ops_per_element,
+                   k.read_elems, k.write_elems)
+            if key not in cache:
+                cache[key] = self._gemm(k, b) if k.kind == GEMM else self._vector(k, b)
+            t_inst, comps = cache[key]
+            if k.instances > 1:  # heads split over the CUs that share one image
+                cnt = (k.count // k.instances) * np.ceil(k.instances / b.g)
             else:
-                if k.epilogue_of:
-                    if kt is not None:
-                        kt[:, i] = 0.0
-                        kb[:, i] = BOUNDS.index("vector")
-                    continue
-                t_inst, bcode = self._vector(k, locals_=locals())
-            if k.instances > 1:
-                cnt = (k.count // k.instances) * _cdiv(k.instances, g)
-            else:
-                cnt = k.count
+                cnt = float(k.count)
             t = t_inst * cnt
-            total_s += t
-            np.add.at(bound_s, (bcode, np.arange(n)), t) if False else None
-            for b in range(len(BOUNDS)):
-                bound_s[b] += np.where(bcode == b, t, 0.0)
-            if kt is not None:
+            total += t
+            for j, c in enumerate(comps):
+                parts[j] += c * cnt
+            if detail:
                 kt[:, i] = t * 1e3
-                kb[:, i] = bcode
+                kb[:, i] = np.argmax(np.stack([np.broadcast_to(c, (n,)) for c in comps]), axis=0)
 
-        latency_s = total_s * rounds
-        cols: dict[str, np.ndarray] = {}
-        cols["latency_ms"] = latency_s * 1e3
-        cols["latency_per_image_ms"] = total_s * 1e3
-        cols["images_per_s"] = cams / latency_s
-        cols["achieved_tops"] = self.ops_per_call / latency_s / 1e12
-        peak = cu * (pm * pn * pk) * 2.0 * f
-        cols["peak_fraction"] = self.ops_per_call / latency_s / peak
-        cols["bound"] = np.argmax(bound_s, axis=0).astype(np.int8)
+        latency_s = total * b.rounds
+        cols: dict[str, np.ndarray] = {
+            "latency_ms": latency_s * 1e3,
+            "latency_per_image_ms": total * 1e3,
+            "images_per_s": self.workload.cameras / latency_s,
+            "achieved_tops": self.ops_per_call / latency_s / 1e12,
+            "peak_fraction": self.ops_per_call / latency_s / (b.cu * b.pm * b.pn * b.pk * 2.0 * b.f),
+            "bound": np.argmax(parts, axis=0).astype(np.int8),
+        }
+        per_cu = self._resources(b)
+        slr_used = self._feasibility(b, per_cu, cols, detail)
+        return Result(cols, names, kt, kb, slr_used)
 
-        per_cu = self._resources(d, wbits, abits, accbits, locals_=locals())
-        self._feasibility(d, per_cu, cols)
-        if detail:
-            return Result(cols, names, kt, kb, cols.pop("_slr_used"))
-        cols.pop("_slr_used")
-        return Result(cols, names)
-
-    # ----------------------------------------------------------------- kernels
-    def _gemm(self, k: Kernel, *, locals_: dict) -> tuple[np.ndarray, np.ndarray]:
-        """Time per execution (s) and bound code of one GEMM kernel on one CU."""
-        L = locals_
-        tm, tn, tk, g, f = L["tm"], L["tn"], L["tk"], L["g"], L["f"]
-        ab, wb, accb = L["ab"], L["wb"], L["accb"]
-        pos_m, pos_n, pos_k = L["pos_m"], L["pos_n"], L["pos_k"]
-        fuse, rate, maxb = L["fuse"], L["rate"], L["maxb"]
-        M, K = k.m, k.k
-        Ne = k.n if k.instances > 1 else _cdiv(k.n, g)  # output columns on this CU
-        Tm, Tn, Tk = _cdiv(M, tm), _cdiv(Ne, tn), _cdiv(K, tk)
-        t_comp = Tm * Tn * Tk * L["tile_cycles"] / f
-        # re-fetch multipliers: the loop an operand does not index, when it sits outside a
-        # loop that the operand does index and that really iterates (trip count > 1)
-        mult_a = np.where(((pos_n < pos_m) & (Tm > 1)) | ((pos_n < pos_k) & (Tk > 1)), Tn, 1)
-        mult_b = np.where(((pos_m < pos_k) & (Tk > 1)) | ((pos_m < pos_n) & (Tn > 1)), Tm, 1)
-        mult_c = np.where(((pos_k < pos_m) & (Tm > 1)) | ((pos_k < pos_n) & (Tn > 1)), Tk, 1)
-        bb = wb if k.weight_operand else ab
-        mk = np.minimum(tm, M)
-        kk = np.minimum(tk, K)
-        nk = np.minimum(tn, Ne)
-        bytes_a = M * K * ab * mult_a
-        bytes_b = K * Ne * bb * mult_b
-        bytes_c = M * Ne * ab + 2.0 * (mult_c - 1) * M * Ne * accb
+    def _gemm(self, k: Kernel, b: _Batch) -> tuple[np.ndarray, tuple]:
+        """Seconds per execution of one GEMM on one CU, and its busy time per bound."""
+        M, K = float(k.m), float(k.k)
+        ne = DT(k.n) if k.instances > 1 else np.ceil(k.n / b.g)  # output columns on this CU
+        Tm, Tk = np.ceil(M / b.tm), np.ceil(K / b.tk)
+        Tn = np.ceil(ne / b.tn)
+        t_comp = Tm * Tn * Tk * b.tile_cycles / b.f
+        mult_a, mult_b, spill = refetch(b.loops_outside, Tm, Tn, Tk)
+        bb = b.wb if k.weight_operand else b.ab
+        mk, kk, nk = np.minimum(b.tm, DT(M)), np.minimum(b.tk, DT(K)), np.minimum(b.tn, ne)
+        mn = M * ne
+        bytes_a = DT(M * K) * b.ab * mult_a
+        bytes_c = mn * (b.ab + 2 * spill * b.accb)
+        epi = DT(self._epi_ops[k.name])
         if k.attention:
-            mult_b = np.where(fuse, 1, mult_b)   # K / V of a head stay on chip
-            bytes_b = K * Ne * bb * mult_b
+            mult_b = 1 + b.unfused * (mult_b - 1)  # K / V of a head stay on chip when fused
             if k.name == self._score_kernel:
-                bytes_c = np.where(fuse, 0.0, bytes_c)  # scores never leave the chip
+                bytes_c = bytes_c * b.unfused  # scores never leave the chip
+                epi = epi + (1 - b.unfused) * DT(self._softmax_ops)
             else:
-                bytes_a = np.where(fuse, 0.0, bytes_a)  # probabilities never leave the chip
-        # bursts: activations row-major (a tile row, whole rows when the tile spans K);
-        # weights pre-packed tile by tile (contiguous tile)
-        burst_a = kk * ab * np.where(tk >= K, mk, 1)
-        t_a = bytes_a / L["bw"](L["n_in"], burst_a, L["lat_r"])
+                bytes_a = bytes_a * b.unfused  # probabilities never leave the chip
+        bytes_b = DT(K) * ne * bb * mult_b
+        # bursts: activations row-major (a tile row; whole rows when the tile spans the row);
+        # weights pre-packed tile by tile, so a weight tile is one contiguous run
+        bw_a = b.bw(b.n_in, kk * b.ab * (1 + (b.tk >= K) * (mk - 1)), b.lat_r)
+        t_in = bytes_a / bw_a
         if k.weight_operand:
-            burst_b = kk * nk * wb
-            bw_b = L["bw"](L["n_w"], burst_b, L["lat_r"])
-            t_w, t_in = bytes_b / bw_b, t_a
+            bw_b = b.bw(b.n_w, kk * nk * b.wb, b.lat_r)
+            t_w = bytes_b / bw_b
         else:
-            burst_b = nk * ab * np.where(tn >= Ne, kk, 1)
-            bw_b = L["bw"](L["n_in"], burst_b, L["lat_r"])
-            t_w, t_in = 0.0 * t_a, t_a + bytes_b / bw_b
-        burst_c = nk * ab * np.where(tn >= Ne, mk, 1)
-        bw_c = L["bw"](L["n_out"], burst_c, L["lat_w"])
+            bw_b = b.bw(b.n_in, nk * b.ab * (1 + (b.tn >= ne) * (kk - 1)), b.lat_r)
+            t_in = t_in + bytes_b / bw_b
+            t_w = 0.0
+        bw_c = b.bw(b.n_out, nk * b.ab * (1 + (b.tn >= ne) * (mk - 1)), b.lat_w)
         t_out = bytes_c / bw_c
-        epi = self._epi_ops[k.name]
-        if k.name == self._score_kernel:
-            epi = epi + np.where(fuse, self._softmax_ops, 0.0)
-        t_vec = M * Ne * epi / (L["lanes"] * f)
-        stack = np.stack([t_comp + 0.0 * t_a, t_w + 0.0 * t_a, t_in, t_out, t_vec + 0.0 * t_a])
-        bcode = np.argmax(stack, axis=0).astype(np.int8)
-        first = np.maximum(mk * kk * ab / L["bw"](L["n_in"], burst_a, L["lat_r"]),
-                           kk * nk * bb / bw_b)
-        last = mk * nk * ab / bw_c
-        overlapped = stack.max(axis=0) + first + last
-        serial = np.maximum(t_comp, t_vec) + np.maximum.reduce([t_w + 0.0 * t_a, t_in, t_out])
-        return np.where(L["dbuf"], overlapped, serial), bcode
+        t_vec = mn * epi / b.lanes_f
+        first = np.maximum(mk * kk * b.ab / bw_a, kk * nk * bb / bw_b)
+        last = mk * nk * b.ab / bw_c
+        streams = np.maximum(np.maximum(t_w, t_in), t_out)
+        busy = np.maximum(t_comp, t_vec)
+        serial = busy + streams
+        # double-buffered: max(compute, epilogue, streams) + first load + last store
+        overlapped = np.maximum(busy, streams) + first + last
+        return serial + b.dbuf_f * (overlapped - serial), (t_comp, t_w, t_in, t_out, t_vec)
 
-    def _vector(self, k: Kernel, *, locals_: dict) -> tuple[np.ndarray, np.ndarray]:
-        """Time per execution (s) and bound code of a stand-alone vector kernel on one CU."""
-        L = locals_
-        g, f, ab = L["g"], L["f"], L["ab"]
-        share = (1.0 if k.instances > 1 else 1.0 / g)  # heads split by count, rows otherwise
-        elems = k.m * k.n * share
-        t_vec = elems * k.ops_per_element / (L["lanes"] * f)
-        t_in = k.read_elems * share * ab / L["bw_in_stream"]
-        t_out = k.write_elems * share * ab / L["bw_out_stream"]
-        if k.attention:  # softmax: fused into the score GEMM when attention is fused
-            t_vec, t_in, t_out = (np.where(L["fuse"], 0.0, x) for x in (t_vec, t_in, t_out))
-        zero = 0.0 * t_in
-        stack = np.stack([zero, zero, t_in + zero, t_out + zero, t_vec + zero])
-        bcode = np.argmax(stack, axis=0).astype(np.int8)
-        t = np.where(L["dbuf"], stack.max(axis=0), t_vec + np.maximum(t_in, t_out))
-        return t, bcode
+    def _vector(self, k: Kernel, b: _Batch) -> tuple[np.ndarray, tuple]:
+        """Seconds per execution of a stand-alone vector kernel on one CU, and busy times."""
+        share = 1.0 if k.instances > 1 else 1.0 / b.g  # heads split by count, rows otherwise
+        t_vec = DT(k.m * k.n * k.ops_per_element) * share / b.lanes_f
+        t_in = DT(k.read_elems) * share * b.ab / b.bw_in_stream
+        t_out = DT(k.write_elems) * share * b.ab / b.bw_out_stream
+        if k.attention:  # softmax: part of the score GEMM's epilogue when attention is fused
+            t_vec, t_in, t_out = (x * b.unfused for x in (t_vec, t_in, t_out))
+        t_io = np.maximum(t_in, t_out)
+        serial = t_vec + t_io
+        return serial + b.dbuf_f * (np.maximum(t_vec, t_io) - serial), (0.0, 0.0, t_in, t_out, t_vec)
 
-    # --------------------------------------------------------------- resources
-    def _resources(self, d, wbits, abits, accbits, *, locals_: dict) -> np.ndarray:
-        """Per-CU resources (n, 4) in RESOURCES order; also fills dsp/bram18/uram/lut columns."""
-        P, lg, L = self.platform, self.platform.logic, locals_
-        pm, pn, pk, tm, tn, tk = L["pm"], L["pn"], L["pk"], L["tm"], L["tn"], L["tk"]
-        wc, ac = d["weight_precision"], d["act_precision"]
-        pes = pm * pn * pk
-        pump = np.where(d["double_pump"], 2, 1)
-        dsp_pe = np.ceil(pes / (P.macs_per_dsp[wc, ac] * pump))
-        lanes = L["lanes"]
-        dsp = dsp_pe + lanes * lg["dsp_per_vector_lane"]
-        uram_sel = d["buffer_storage"] == STORAGES.index("uram")
-        copies = np.where(L["dbuf"], 2, 1)
-        kw = dict(use_uram=uram_sel, lutram_max_bits=lg["lutram_max_bits"],
-                  lutram_bits_per_lut=lg["lutram_bits_per_lut"])
-        bbits = np.maximum(wbits, abits)  # B holds weights or (attention) activations
-        bufs = [  # (width bits, depth per bank, banks)
-            (pk * abits, (tm // pm) * (tk // pk), pm),
-            (pk * bbits, (tk // pk) * (tn // pn), pn),
-            (pn * accbits, (tm // pm) * (tn // pn), pm),
-        ]
-        bram = uram = lut_ram = banks = 0
-        for w, dep, nb in bufs:
-            b, u, lr = buffer_blocks(w, dep, nb, copies=copies, **kw)
-            bram, uram, lut_ram, banks = bram + b, uram + u, lut_ram + lr, banks + nb * copies
-        # fused attention: K and V of one head and a row block of scores stay on chip
-        s = self.workload.tokens
-        dh = self.workload.hidden // max(1, self._heads())
-        fuse = L["fuse"]
-        for w, dep, nb in ((pk * abits, s * dh // pk // pn, pn), (pk * abits, s * dh // pk // pn, pn),
-                           (pn * accbits, (tm // pm) * _cdiv(s, pn), pm)):
-            b, u, lr = buffer_blocks(w, dep, nb, **kw)
-            bram = bram + np.where(fuse, b, 0)
-            uram = uram + np.where(fuse, u, 0)
-            lut_ram = lut_ram + np.where(fuse, lr, 0)
-            banks = banks + np.where(fuse, nb, 0)
+    def _resources(self, b: _Batch) -> np.ndarray:
+        """Resources of one CU, (n, 4) in RESOURCES order."""
+        P, lg, d = self.platform, self.platform.logic, b.d
+        pes = b.pm * b.pn * b.pk
+        pump = 1 + d["double_pump"]
+        dsp_pe = np.ceil(pes / (P.macs_per_dsp[b.wc, b.ac] * pump))
+        dsp = dsp_pe + d["vector_lanes"] * lg["dsp_per_vector_lane"]
+        kw = dict(use_uram=d["buffer_storage"] == STORAGES.index("uram"),
+                  lutram_max_bits=lg["lutram_max_bits"], lutram_bits_per_lut=lg["lutram_bits_per_lut"])
+        copies = 1 + b.dbuf_f
+        bbits = np.maximum(b.wbits, b.abits)  # B holds weights, or activations in attention
+        rows_m, cols_n, deep_k = b.tm / b.pm, b.tn / b.pn, b.tk / b.pk
+        # (bank width bits, depth per bank, banks, copies): A, B and C tile buffers, partitioned
+        # so that the PE array reads pe_m x pe_k, pe_k x pe_n and writes pe_m x pe_n per cycle
+        bufs = [(b.pk * b.abits, rows_m * deep_k, b.pm, copies),
+                (b.pk * bbits, deep_k * cols_n, b.pn, copies),
+                (b.pn * b.accbits, rows_m * cols_n, b.pm, copies)]
+        s, dh = self.workload.tokens, self.workload.hidden // self._heads
+        fz = 1 - b.unfused  # fused attention: K, V of a head and a score row block
+        kv_depth = np.ceil(s * dh / (b.pk * b.pn))
+        bufs += [(b.pk * b.abits, kv_depth, b.pn, 2.0 * fz),
+                 (b.pn * b.accbits, rows_m * np.ceil(s / b.pn), b.pm, fz)]
+        bram = uram = lut_ram = banks = 0.0
+        for width, depth, nb, cp in bufs:
+            br, ur, lr = buffer_blocks(width, depth, nb * cp, **kw)
+            bram, uram, lut_ram, banks = bram + br, uram + ur, lut_ram + lr, banks + nb * cp
         ports = d["pc_weights"] + d["pc_inputs"] + d["pc_outputs"]
-        lut = (pes * P.lut_per_mac[wc, ac] + banks * lg["lut_per_bank"]
+        lut = (pes * P.lut_per_mac[b.wc, b.ac] + banks * lg["lut_per_bank"]
                + ports * lg["lut_per_axi_port"] + lg["lut_per_cu"]
-               + lanes * lg["lut_per_vector_lane"]
-               + np.where(d["double_pump"], dsp_pe * lg["lut_per_dsp_double_pump"], 0) + lut_ram)
-        return np.stack([lut, dsp, bram, uram], axis=1).astype(float)
+               + d["vector_lanes"] * lg["lut_per_vector_lane"]
+               + (pump - 1.0) * dsp_pe * lg["lut_per_dsp_double_pump"] + lut_ram)
+        return np.stack([lut, dsp, bram, uram], axis=1)
 
-    def _heads(self) -> int:
-        k = next((k for k in self.workload.kernels if k.attention and k.kind == GEMM), None)
-        return k.instances if k else 1
-
-    def _feasibility(self, d, per_cu: np.ndarray, cols: dict[str, np.ndarray]) -> None:
+    def _slr_tables(self, max_cu: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For 0..max_cu CUs: CUs per SLR (c, n_slr), the per-CU budget of each resource (c, 4)
+        (the tightest SLR's budget divided by its CU count) and that SLR (c, 4)."""
         P = self.platform
-        cu = d["compute_units"]
-        n_slr = len(P.slr_names)
         order = np.array(P.cu_slr_order)
-        # CUs on each SLR: CU i goes to order[i % len(order)]
-        reps = len(order)
-        cus = np.zeros((len(cu), n_slr))
-        for j, s in enumerate(order):
-            cus[:, s] += cu // reps + (j < cu % reps)
-        slr_used = cus[:, :, None] * per_cu[:, None, :]
+        c = np.arange(max_cu + 1)
+        cus = np.zeros((len(c), len(P.slr_names)))
+        for j, s in enumerate(order):  # CU i sits on SLR order[i % len(order)]
+            cus[:, s] += c // len(order) + (j < c % len(order))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per = np.where(cus[:, :, None] > 0, P.slr_available[None] / cus[:, :, None], np.inf)
+        return cus, per.min(axis=1), per.argmin(axis=1)
+
+    def _feasibility(self, b: _Batch, per_cu: np.ndarray, cols: dict[str, np.ndarray],
+                     detail: bool) -> np.ndarray | None:
+        """Fill resource, utilisation and feasibility columns; return per-SLR use when asked."""
+        P, d, cu = self.platform, b.d, b.cu
         total = per_cu * cu[:, None]
         for r, name in enumerate(RESOURCES):
             cols[name] = total[:, r]
-            cols[f"util_{'bram' if name == 'bram18' else name}"] = total[:, r] / P.total_available[r]
-        cols["utilization"] = np.max(total / P.total_available, axis=1)
+            cols["util_bram" if name == "bram18" else f"util_{name}"] = total[:, r] / P.total_available[r]
+        cols["utilization"] = np.maximum.reduce(
+            [cols[c] for c in ("util_lut", "util_dsp", "util_bram", "util_uram")])
         code = np.zeros(len(cu), dtype=np.int16)
         used = np.zeros(len(cu))
         limit = np.zeros(len(cu))
 
         def flag(mask, c, u, lim):
             new = mask & (code == 0)
-            code[new] = c
-            used[new] = np.broadcast_to(u, mask.shape)[new]
-            limit[new] = np.broadcast_to(lim, mask.shape)[new]
+            if new.any():
+                code[new] = c
+                used[new] = np.broadcast_to(u, mask.shape)[new]
+                limit[new] = lim
 
         clk = d["clock_mhz"]
         flag(clk > P.max_kernel_mhz, VIOLATION_CLOCK, clk, P.max_kernel_mhz)
-        flag(d["double_pump"].astype(bool) & (2 * clk > P.dsp_max_mhz), VIOLATION_PUMP, 2 * clk,
+        flag((d["double_pump"] > 0) & (2 * clk > P.dsp_max_mhz), VIOLATION_PUMP, 2 * clk,
              P.dsp_max_mhz)
-        pcs = channels_used(d["pc_weights"], d["pc_inputs"], d["pc_outputs"], cu,
-                            d["share_weights"].astype(bool))
+        pcs = channels_used(d["pc_weights"], d["pc_inputs"], d["pc_outputs"], cu, b.share)
         flag(pcs > P.hbm.usable_pcs, VIOLATION_PCS, pcs, P.hbm.usable_pcs)
         ports = ports_used(d["pc_weights"], d["pc_inputs"], d["pc_outputs"], cu)
         flag(ports > P.hbm.max_ports, VIOLATION_PORTS, ports, P.hbm.max_ports)
-        for s in range(n_slr):
-            for r in range(len(RESOURCES)):
-                flag(slr_used[:, s, r] > P.slr_available[s, r], 10 + s * 4 + r, slr_used[:, s, r],
-                     P.slr_available[s, r])
+        # per-SLR budgets: identical CUs, so the tightest SLR decides (lookup by CU count)
+        ci = cu.astype(np.intp)
+        cus, budget, tight = self._slr_tables(int(ci.max()) if len(ci) else 0)
+        over = per_cu > budget[ci]
+        anyover = over.any(axis=1)
+        if anyover.any():
+            rows = np.flatnonzero(anyover & (code == 0))
+            r = over[rows].argmax(axis=1)
+            s = tight[ci[rows], r]
+            code[rows] = 10 + s * len(RESOURCES) + r
+            used[rows] = cus[ci[rows], s] * per_cu[rows, r]
+            limit[rows] = P.slr_available[s, r]
         cols["feasible"] = code == 0
         cols["violation_code"] = code
         cols["violation_used"] = used
         cols["violation_limit"] = limit
-        cols["_slr_used"] = slr_used
+        return cus[ci][:, :, None] * per_cu[:, None, :] if detail else None
 
 
 def violation_text(platform: Platform, code: np.ndarray, used: np.ndarray,
                    limit: np.ndarray) -> np.ndarray:
     """Readable violations, e.g. ``bram18 SLR0 1520 > 818 available`` ('' when feasible)."""
-    names = {0: "", VIOLATION_CLOCK: "clock_mhz", VIOLATION_PUMP: "double-pumped DSP clock MHz",
+    names = {VIOLATION_CLOCK: "clock_mhz", VIOLATION_PUMP: "double-pumped DSP clock MHz",
              VIOLATION_PCS: "hbm pseudo-channels", VIOLATION_PORTS: "hbm AXI ports"}
     for s, slr in enumerate(platform.slr_names):
         for r, res in enumerate(RESOURCES):
@@ -373,7 +427,3 @@ def violation_text(platform: Platform, code: np.ndarray, used: np.ndarray,
         out[m] = np.char.add(np.char.add(np.char.add(names[int(c)] + " ", u), " > "),
                              np.char.add(lim, " available"))
     return out
-
-
-def model_version() -> str:
-    return MODEL_VERSION

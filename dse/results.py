@@ -1,0 +1,76 @@
+"""Model results -> the result table (one row per design, the columns of DESIGN.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from dse import MODEL_VERSION
+from dse.model import BOUNDS, Model, Result, violation_text
+from dse.params import PARAMS
+
+#: Figures every result row carries, in this order, after the parameters.
+FIGURES = (
+    "feasible", "violation", "latency_ms", "latency_per_image_ms", "images_per_s",
+    "achieved_tops", "peak_fraction", "dsp", "bram18", "uram", "lut", "util_dsp", "util_bram",
+    "util_uram", "util_lut", "utilization", "bound", "model_version",
+)
+
+
+def params_frame(batch: Mapping[str, np.ndarray]) -> dict[str, object]:
+    """Parameter columns with categoricals as ordered pandas Categoricals of their strings."""
+    cols: dict[str, object] = {}
+    for p in PARAMS:
+        v = np.asarray(batch[p.name])
+        if p.kind == "cat":
+            cols[p.name] = pd.Categorical.from_codes(v.astype(np.int16), categories=list(p.choices),
+                                                     ordered=True)
+        elif p.kind == "bool":
+            cols[p.name] = v.astype(bool)
+        else:
+            cols[p.name] = v.astype(np.int32)
+    return cols
+
+
+def results_frame(model: Model, batch: Mapping[str, np.ndarray], result: Result,
+                  design_ids: np.ndarray | list[str]) -> pd.DataFrame:
+    """Build the result table: ``design_id``, every parameter, then ``FIGURES``."""
+    c = result.columns
+    cols: dict[str, object] = {"design_id": np.asarray(design_ids, dtype=object)}
+    cols.update(params_frame(batch))
+    viol = violation_text(model.platform, c["violation_code"], c["violation_used"],
+                          c["violation_limit"])
+    n = len(c["latency_ms"])
+    for name in FIGURES:
+        if name == "violation":
+            cols[name] = viol
+        elif name == "bound":
+            cols[name] = pd.Categorical.from_codes(c["bound"].astype(np.int16),
+                                                   categories=list(BOUNDS), ordered=True)
+        elif name == "model_version":
+            cols[name] = pd.Categorical([MODEL_VERSION] * 1, categories=[MODEL_VERSION]).repeat(n) \
+                if n else pd.Categorical([], categories=[MODEL_VERSION])
+        elif name in ("dsp", "bram18", "uram", "lut"):
+            cols[name] = np.ceil(c[name]).astype(np.int64)
+        elif name == "feasible":
+            cols[name] = c[name].astype(bool)
+        else:
+            cols[name] = c[name].astype(np.float64)
+    frame = pd.DataFrame(cols)
+    frame["design_id"] = frame["design_id"].astype(str)
+    return frame
+
+
+def batch_from_frame(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Inverse of :func:`params_frame`: result rows -> a batch of parameter codes."""
+    out: dict[str, np.ndarray] = {}
+    for p in PARAMS:
+        col = frame[p.name]
+        if p.kind == "cat":
+            cat = pd.Categorical(col.astype(str), categories=list(p.choices))
+            out[p.name] = np.asarray(cat.codes, dtype=np.int64)
+        else:
+            out[p.name] = np.asarray(col, dtype=np.int64)
+    return out
