@@ -1,0 +1,43 @@
+"""Shared fixtures: the default config, its platform, workload and model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dse.config import load_config
+from dse.model import Model
+from dse.space import design_batch
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "configs" / "config.yaml"
+
+#: A reasonable INT8 design used as a base for hand checks.
+BASE_DESIGN = {
+    "weight_precision": "INT8", "act_precision": "INT8", "pe_m": 16, "pe_n": 16, "pe_k": 16,
+    "tile_m": 128, "tile_n": 128, "tile_k": 256, "dataflow": "mnk", "pc_weights": 4,
+    "pc_inputs": 2, "pc_outputs": 1, "share_weights": False, "compute_units": 3,
+    "double_pump": True, "buffer_storage": "bram", "double_buffer": True,
+    "fuse_attention": False, "vector_lanes": 32, "clock_mhz": 300,
+}
+
+
+@pytest.fixture(scope="session")
+def cfg():
+    return load_config(CONFIG)
+
+
+@pytest.fixture(scope="session")
+def model(cfg):
+    return Model(cfg.platform, cfg.workload)
+
+
+def batch_of(cfg, **overrides):
+    """A one-design batch: BASE_DESIGN with overrides."""
+    return design_batch([{**BASE_DESIGN, **overrides}], cfg.platform)
+
+
+def concat(batches):
+    return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}

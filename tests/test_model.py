@@ -1,0 +1,187 @@
+"""The engine model: traffic limits, padding, bounds, properties, feasibility."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dse.hbm import channel_gbps
+from dse.model import gemm_traffic
+from dse.space import design_batch
+from tests.conftest import BASE_DESIGN, batch_of, concat
+
+INT8 = dict(a_bytes=1, b_bytes=1, out_bytes=1, acc_bytes=4)
+
+
+@pytest.mark.parametrize("dataflow", ["mnk", "nmk", "mkn", "nkm", "kmn", "knm"])
+def test_traffic_equals_ideal_when_tiles_cover(dataflow):
+    # seed formula: (M K + K N + M N) bytes, reached by any loop order once tiles cover the matrices
+    a, b, c = gemm_traffic(1024, 768, 3072, 1024, 3072, 768, dataflow, **INT8)
+    assert a + b + c == 1024 * 768 + 768 * 3072 + 1024 * 3072
+
+
+def test_traffic_refetch_hand_case():
+    # M = K = N = 1024, tiles 256 x 256 x 256 -> 4 tiles along each dimension.
+    # Loop order m, n, k (k innermost, output stationary): A(m,k) is re-read for each of the
+    # 4 n-tiles, B(k,n) for each of the 4 m-tiles, C is written once.
+    a, b, c = gemm_traffic(1024, 1024, 1024, 256, 256, 256, "mnk", **INT8)
+    assert (a[0], b[0], c[0]) == (4 * 1024**2, 4 * 1024**2, 1024**2)
+    # Loop order k, m, n (k outermost): A(m,k) stays while n runs -> read once; B re-read per
+    # m-tile (x4); C spills 3 partial sums, each written and read back in 4-byte accumulators:
+    # 1024^2 * (1 + 2 * 3 * 4) = 25 * 1024^2.
+    a, b, c = gemm_traffic(1024, 1024, 1024, 256, 256, 256, "kmn", **INT8)
+    assert (a[0], b[0], c[0]) == (1024**2, 4 * 1024**2, 25 * 1024**2)
+    # n, k, m with tile_k covering K: B(k,n) stays while m runs; A re-read per n-tile
+    a, b, c = gemm_traffic(1024, 1024, 1024, 256, 256, 1024, "nkm", **INT8)
+    assert (a[0], b[0], c[0]) == (4 * 1024**2, 1024**2, 1024**2)
+
+
+def test_connector_padding_wastes_half(cfg, model):
+    # The connector has M = 64; a 128-row tile computes 128 rows, so its compute time doubles
+    # compared with a 64-row tile at the same PE array (DESIGN.md model point 1).
+    names = list(model.kernel_names)
+    i = names.index("connector")
+    kw = dict(pc_weights=8, pc_inputs=2, pc_outputs=1, compute_units=1, tile_n=128, tile_k=256)
+    r64 = model.evaluate(batch_of(cfg, tile_m=64, **kw), detail=True)
+    r128 = model.evaluate(batch_of(cfg, tile_m=128, **kw), detail=True)
+    # the connector on 1 CU with 16x16x16 PEs is compute bound; fill cycles are 12 per tile
+    assert r128.kernel_bound[0, i] == 0 and r64.kernel_bound[0, i] == 0
+    ratio = r128.kernel_ms[0, i] / r64.kernel_ms[0, i]
+    assert ratio == pytest.approx(2.0, rel=0.05)
+
+
+def test_compute_time_hand_calculation(cfg, model):
+    # fc1: M=1024, K=768, N=3072 on one CU (1 camera), PE 16x16x16 at 300 MHz, tiles 128x128x256.
+    # tiles: 8 x 24 x 3 = 576; cycles per tile = 8*8*16 + 12 fill = 1036; 596,736 cycles =
+    # 1.98912 ms per execution; 12 layers -> 23.869 ms. With 16 weight channels the weights are
+    # no bottleneck; with 128 vector lanes the bias + GELU epilogue (9 ops x 1024 x 3072 =
+    # 28.3 Mop at 38.4 Gop/s = 0.74 ms) hides under compute, so the kernel is compute bound.
+    from dse.model import Model
+    from dse.workload import Workload
+
+    wl = Workload.from_mapping({**cfg.model_raw, "cameras": 1})
+    m = Model(cfg.platform, wl)
+    b = batch_of(cfg, compute_units=1, pc_weights=16, pc_inputs=4, pc_outputs=4, vector_lanes=128)
+    r = m.evaluate(b, detail=True)
+    i = list(m.kernel_names).index("fc1")
+    assert r.kernel_bound[0, i] == 0
+    assert r.kernel_ms[0, i] == pytest.approx(12 * 596_736 / 300e6 * 1e3, rel=0.01)
+
+
+designs = st.fixed_dictionaries({
+    "weight_precision": st.sampled_from(["FP32", "BF16", "INT8", "INT4"]),
+    "act_precision": st.sampled_from(["FP32", "BF16", "INT8", "INT4"]),
+    "pe_m": st.sampled_from([1, 2, 4, 8, 16, 32]),
+    "pe_n": st.sampled_from([1, 2, 4, 8, 16, 32]),
+    "pe_k": st.sampled_from([1, 4, 8, 16, 32, 64]),
+    "tile_mult_m": st.integers(1, 16),
+    "tile_mult_n": st.integers(1, 16),
+    "tile_mult_k": st.integers(1, 16),
+    "dataflow": st.sampled_from(["mnk", "nmk", "mkn", "nkm", "kmn", "knm"]),
+    "pc_weights": st.integers(1, 8),
+    "pc_inputs": st.integers(1, 8),
+    "pc_outputs": st.integers(1, 8),
+    "share_weights": st.booleans(),
+    "compute_units": st.integers(1, 6),
+    "double_pump": st.booleans(),
+    "buffer_storage": st.sampled_from(["bram", "uram"]),
+    "double_buffer": st.booleans(),
+    "fuse_attention": st.booleans(),
+    "vector_lanes": st.sampled_from([8, 16, 32, 64, 128]),
+    "clock_mhz": st.sampled_from([150, 200, 250, 300, 350]),
+})
+
+
+def _design(raw):
+    d = dict(raw)
+    for dim in "mnk":
+        d[f"tile_{dim}"] = d[f"pe_{dim}"] * d.pop(f"tile_mult_{dim}")
+    return d
+
+
+@settings(max_examples=60, deadline=None)
+@given(designs, st.sampled_from(["pc_weights", "pc_inputs", "pc_outputs"]))
+def test_more_channels_never_slower(cfg, model, raw, stream):
+    d = _design(raw)
+    more = {**d, stream: d[stream] + 1}
+    r = model.evaluate(design_batch([d, more], cfg.platform))
+    lat = r.columns["latency_ms"]
+    assert lat[1] <= lat[0] * (1 + 1e-6)
+
+
+@settings(max_examples=80, deadline=None)
+@given(designs)
+def test_latency_never_below_compute_or_traffic_bound(cfg, model, raw):
+    d = _design(raw)
+    r = model.evaluate(design_batch([d], cfg.platform))
+    lat_s = r.columns["latency_ms"][0] / 1e3
+    wl, hbm = cfg.workload, cfg.platform.hbm
+    # compute bound: every MAC of the call on all PEs of all CUs at the clock
+    macs = wl.macs_per_image * wl.cameras
+    compute_bound = macs / (d["compute_units"] * d["pe_m"] * d["pe_n"] * d["pe_k"]
+                            * d["clock_mhz"] * 1e6)
+    assert lat_s >= compute_bound * (1 - 1e-5)
+    # ideal traffic bound: every weight byte read once per image, on all weight channels of
+    # all CUs at the best burst rate (shared weights: one copy's channels for everybody)
+    wbytes = sum(k.k * k.n * k.count for k in wl.gemms if k.weight_operand) * {
+        "FP32": 4, "BF16": 2, "INT8": 1, "INT4": 0.5}[d["weight_precision"]]
+    chans = d["pc_weights"] * (1 if d["share_weights"] else d["compute_units"])
+    best = float(channel_gbps(hbm, hbm.max_burst_bytes, clock_mhz=d["clock_mhz"])) * 1e9
+    traffic_bound = wbytes * wl.cameras / (chans * best)
+    assert lat_s >= traffic_bound * (1 - 1e-5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(designs, min_size=1, max_size=8))
+def test_same_inputs_same_numbers_batched_or_alone(cfg, model, raws):
+    ds = [_design(r) for r in raws]
+    together = model.evaluate(design_batch(ds, cfg.platform)).columns
+    alone = [model.evaluate(design_batch([d], cfg.platform)).columns for d in ds]
+    for key in ("latency_ms", "utilization", "bram18", "feasible", "violation_code"):
+        np.testing.assert_array_equal(together[key], np.concatenate([a[key] for a in alone]))
+    again = model.evaluate(design_batch(ds, cfg.platform)).columns
+    for key, v in together.items():
+        np.testing.assert_array_equal(v, again[key])
+
+
+def test_double_pumping_halves_dsps(cfg, model):
+    # 16 x 16 x 16 = 4,096 INT8 MACs = 2,048 DSP per CU (2 per DSP); double pumped 1,024;
+    # plus 32 vector lanes x 2 DSP = 64
+    r1 = model.evaluate(batch_of(cfg, double_pump=False, compute_units=1)).columns
+    r2 = model.evaluate(batch_of(cfg, double_pump=True, compute_units=1)).columns
+    assert r1["dsp"][0] == 2048 + 64
+    assert r2["dsp"][0] == 1024 + 64
+
+
+def test_infeasible_kept_with_readable_violation(cfg, model):
+    from dse.model import violation_text
+
+    big = batch_of(cfg, pe_m=32, pe_n=32, pe_k=32, tile_m=256, tile_n=256, tile_k=256,
+                   double_pump=False, compute_units=1)
+    ok = batch_of(cfg)
+    r = model.evaluate(concat([big, ok]))
+    c = r.columns
+    assert list(c["feasible"]) == [False, True]
+    text = violation_text(cfg.platform, c["violation_code"], c["violation_used"],
+                          c["violation_limit"])
+    # 32^3 = 32,768 INT8 MACs = 16,384 DSP + 64 vector DSP, far over one SLR's 2,764 usable DSPs
+    assert c["dsp"][0] == 16384 + 64
+    # LUT is checked first: 32,768 MACs x 12 LUT alone exceed SLR0's 288,083 usable LUTs
+    assert text[0].startswith("lut SLR0 ") and text[0].endswith(" > 288083 available")
+    assert text[1] == ""
+
+
+def test_fused_attention_saves_traffic_costs_memory(cfg, model):
+    a = model.evaluate(batch_of(cfg, fuse_attention=False, pc_inputs=1, pc_outputs=1)).columns
+    b = model.evaluate(batch_of(cfg, fuse_attention=True, pc_inputs=1, pc_outputs=1)).columns
+    assert b["latency_ms"][0] < a["latency_ms"][0]
+    assert b["bram18"][0] > a["bram18"][0]
+
+
+def test_hbm_overallocation_infeasible(cfg, model):
+    # 3 CUs x (8 + 2 + 1) = 33 channels > 32
+    r = model.evaluate(batch_of(cfg, pc_weights=8)).columns
+    assert not r["feasible"][0]
+    assert BASE_DESIGN["compute_units"] == 3
