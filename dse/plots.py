@@ -317,7 +317,8 @@ def _roofline_figure(
     ax.set_xlim(x_lo, x_hi)
     ax.set_ylim(y_lo, y_hi)
     grid = np.logspace(np.log10(x_lo), np.log10(x_hi), 600)
-    obstacles = []
+    lines: list[np.ndarray] = []  # what labels must not cover
+    markers: list[np.ndarray] = []
 
     # Ceilings, highest peak last in the legend so it reads top-down like the lines.
     for name, peak in sorted(peaks.items(), key=lambda kv: -kv[1]):
@@ -331,13 +332,13 @@ def _roofline_figure(
             label=f"{name} ceiling: {_fmt_tops(peak)}",
             zorder=3,
         )
-        obstacles.append(np.column_stack([grid, roof]))
+        lines.append(np.column_stack([grid, roof]))
     wall = bw * grid / _TERA
     ax.plot(
         grid, wall, ls="--", color="0.25", lw=1.1, zorder=2,
         label=f"memory wall: {bw / 1e9:,.0f} GB/s",
     )
-    obstacles.append(np.column_stack([grid, wall]))
+    lines.append(np.column_stack([grid, wall]))
 
     # Kernels: one marker per distinct point, one label listing the kernels there.
     groups = _group_points(kern["oi"].to_numpy(float), kern["attainable_ops"].to_numpy(float))
@@ -351,7 +352,7 @@ def _roofline_figure(
         edgecolor="black", linewidth=0.7, zorder=5,
         label=f"kernel, attainable at {precision}",
     )
-    obstacles.append(np.array([(a[0], a[1]) for a in anchors]))
+    markers.append(np.array([(a[0], a[1]) for a in anchors]))
 
     # Designs' achieved performance.
     if points is not None and len(points):
@@ -359,22 +360,23 @@ def _roofline_figure(
             kern["kernel"], kern["oi"], kern["attainable_ops"], strict=True)}
         design_col = "design_id" if "design_id" in points.columns else None
         designs = list(dict.fromkeys(points[design_col])) if design_col else [None]
-        markers = ("o", "s", "D", "P", "X", "v", "h", "*")
+        shapes = ("o", "s", "D", "P", "X", "v", "h", "*")
         design_colors = [_DESIGN_COLORS[i % len(_DESIGN_COLORS)] for i in range(len(designs))]
         for i, design in enumerate(designs):
             sub = points if design is None else points[points[design_col] == design]
             label = "achieved (design)" if design is None else f"design {design}: achieved"
             px, py = sub["oi"].to_numpy(float), sub["achieved_ops"].to_numpy(float) / _TERA
             ax.scatter(
-                px, py, marker=markers[i % len(markers)], s=42, facecolor="white",
+                px, py, marker=shapes[i % len(shapes)], s=42, facecolor="white",
                 edgecolor=design_colors[i], linewidth=1.6, zorder=6, label=label,
             )
-            obstacles.append(np.column_stack([px, py]))
+            markers.append(np.column_stack([px, py]))
             for lab, ox, oy in zip(sub["label"].astype(str), px, py, strict=True):
                 if lab in by_name:
                     kx, ky = by_name[lab]
                     ax.plot([kx, ox], [ky / _TERA, oy], ls=":", lw=0.9,
                             color=design_colors[i], zorder=4)
+                    lines.append(np.array([(kx, ky / _TERA), (ox, oy)]))
                 else:
                     anchors.append((ox, oy, lab))
 
@@ -388,8 +390,7 @@ def _roofline_figure(
     ax.legend(loc="upper left", fontsize=9, framealpha=0.9)
 
     _freeze_layout(fig)
-    placer = _LabelPlacer(ax, np.concatenate(obstacles), avoid_legend=True,
-                          anchors_data=np.array([(a[0], a[1]) for a in anchors]))
+    placer = _LabelPlacer(ax, lines=lines, markers=np.concatenate(markers), avoid_legend=True)
     # The area under the roof is empty: labels go below their marker, starting at it and
     # extending right; placing from the right makes a staircase whose leaders never cross.
     for px_, py_, text in sorted(anchors, key=lambda a: (-a[0], -a[1])):
@@ -451,14 +452,16 @@ def _pareto_figure(
         for lv in levels
     ]
     front_sorted = front.sort_values([x, y])
-    obstacles = [np.column_stack([front_sorted[x], front_sorted[y]])]
+    lines = [_steps_post(front_sorted[x], front_sorted[y])]
+    markers = [np.column_stack([front_sorted[x], front_sorted[y]])]
     if len(front_sorted):
         ax.plot(front_sorted[x], front_sorted[y], drawstyle="steps-post", color="black", lw=1.4,
                 zorder=4)
         face = ([colors.get(str(v), "white") for v in front_sorted[hue].astype(str)]
                 if hue in front_sorted.columns else "white")
-        ax.scatter(front_sorted[x], front_sorted[y], s=28, c=face, edgecolor="black",
-                   linewidth=0.8, zorder=5)
+        big = len(front_sorted) <= 300
+        ax.scatter(front_sorted[x], front_sorted[y], s=28 if big else 10, c=face,
+                   edgecolor="black", linewidth=0.8 if big else 0.4, zorder=5)
         handles.append(Line2D([], [], color="black", lw=1.4, marker="o", mfc="white", mec="black",
                               label=f"Pareto front: {len(front_sorted):,} designs"))
 
@@ -468,7 +471,7 @@ def _pareto_figure(
                    linewidth=1.0, zorder=7)
         handles.append(Line2D([], [], ls="", marker="*", ms=15, mfc="gold", mec="black",
                               label="selected design"))
-        obstacles.append(np.column_stack([chosen[x], chosen[y]]))
+        markers.append(np.column_stack([chosen[x], chosen[y]]))
 
     ax.set_xlabel(AXIS_LABELS.get(x, x))
     ax.set_ylabel(AXIS_LABELS.get(y, y))
@@ -485,7 +488,8 @@ def _pareto_figure(
               title_fontsize=9, framealpha=0.92)
 
     _freeze_layout(fig)
-    placer = _LabelPlacer(ax, np.concatenate(obstacles), avoid_legend=True)
+    placer = _LabelPlacer(ax, lines=lines, markers=np.concatenate(markers), avoid_legend=True,
+                          marker_radius_px=10)
     for _, row in chosen.sort_values(x).iterrows():
         placer.place(row[x], row[y], f"{row['selection']}\n{row['design_id']}",
                      angles=(45, 90, 0, 135, -45, 180, -90, -135), fontsize=9, weight="bold")
@@ -583,7 +587,8 @@ def _resources_figure(resources: pd.DataFrame, *, title: str | None) -> Figure:
     designs = list(dict.fromkeys(data["design_id"]))
     slrs = sorted(set(data["slr"]), key=_natural_key)
     present = set(data["resource"])
-    res_order = [r for r in _RESOURCE_ORDER if r in present] + sorted(present - set(_RESOURCE_ORDER))
+    res_order = [r for r in _RESOURCE_ORDER if r in present]
+    res_order += sorted(present - set(_RESOURCE_ORDER))
     data["design_id"] = pd.Categorical(data["design_id"], categories=designs, ordered=True)
     data["slr"] = pd.Categorical(data["slr"], categories=slrs, ordered=True)
     colors = dict(zip(designs, sns.color_palette("colorblind", len(designs)).as_hex(), strict=True))
@@ -1088,7 +1093,7 @@ class _LabelPlacer:
             cost += float(inside.sum())
         if len(self.markers):
             o, r = self.markers, self.marker_radius
-            hit = ((o[:, 0] > x0 - r) & (o[:, 0] < x1 + r) & (o[:, 1] > y0 - r) & (o[:, 1] < y1 + r))
+            hit = (o[:, 0] > x0 - r) & (o[:, 0] < x1 + r) & (o[:, 1] > y0 - r) & (o[:, 1] < y1 + r)
             cost += 50.0 * float(hit.sum())
         if seg is not None:
             for other in self.boxes:

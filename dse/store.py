@@ -20,6 +20,8 @@ import pyarrow.parquet as pq
 from dse.errors import UserError
 
 _META_KEY = b"dse"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -38,6 +40,7 @@ def atomic_write(path: str | os.PathLike[str], writer: Any) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual mode
     try:
         writer(tmp)
         os.replace(tmp, target)

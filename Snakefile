@@ -1,0 +1,26 @@
+# dse: design-space exploration of the smolVLA vision encoder on an Alveo U280.
+# `snakemake --cores 8` runs: roofline -> sweep shards -> Pareto front -> selection -> HLS export,
+# plots and summary. All logic lives in the `dse` package; every rule is one `dse` call.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "configs/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/roofline.smk"
+include: "workflow/rules/sweep.smk"
+include: "workflow/rules/pareto.smk"
+include: "workflow/rules/export.smk"
+include: "workflow/rules/plots.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

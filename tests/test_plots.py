@@ -1,0 +1,377 @@
+"""Figures: each writes a real image atomically, big clouds stay small, labels stay legible."""
+
+from __future__ import annotations
+
+import itertools
+import struct
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+
+from dse import plots
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PEAKS = {"FP32": 5.41e12, "BF16": 9.3e12, "INT8": 18.6e12, "INT4": 37.2e12}  # seed, ops/s
+BW = 300e9  # seed's realistic HBM bandwidth, bytes/s
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height in pixels from the PNG's IHDR chunk."""
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE, f"{path.name} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def assert_png(path: Path, *, min_bytes: int = 10_000, max_bytes: int = 2_000_000) -> None:
+    assert path.is_file()
+    size = path.stat().st_size
+    assert min_bytes < size < max_bytes, f"{path.name}: {size} bytes"
+    width, height = png_size(path)
+    assert 600 < width < 4000 and 300 < height < 3000, (width, height)  # ~150 dpi figures
+
+
+def only_files(folder: Path, *names: str) -> None:
+    """Nothing but the expected outputs: no temporary file is left behind."""
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names)
+
+
+def gemm_oi(m: int, k: int, n: int, bytes_per_element: float = 1.0) -> float:
+    """The seed's operational intensity: 2MKN / ((MK + KN + MN) * bytes)."""
+    return 2 * m * k * n / ((m * k + k * n + m * n) * bytes_per_element)
+
+
+@pytest.fixture
+def kernels() -> pd.DataFrame:
+    """SigLIP-like kernels at INT8: several share an OI (Q/K/V/out; the two LayerNorms)."""
+    rows = {
+        "patch_embed": gemm_oi(1024, 768, 768),
+        "attn_q": gemm_oi(1024, 768, 768),
+        "attn_k": gemm_oi(1024, 768, 768),
+        "attn_v": gemm_oi(1024, 768, 768),
+        "attn_out": gemm_oi(1024, 768, 768),
+        "mlp_fc1": gemm_oi(1024, 768, 3072),
+        "mlp_fc2": gemm_oi(1024, 3072, 768),
+        "attn_scores": gemm_oi(1024, 64, 1024),
+        "attn_context": gemm_oi(1024, 1024, 64),
+        "connector": gemm_oi(64, 12288, 960),
+        "layernorm1": 1.25,
+        "layernorm2": 1.25,
+        "softmax": 2.5,
+        "gelu": 4.0,
+        "residual_add": 0.33,
+        "pixel_shuffle": 0.0625,
+    }
+    frame = pd.DataFrame({"kernel": list(rows), "oi": list(rows.values())})
+    frame["attainable_ops"] = np.minimum(PEAKS["INT8"], BW * frame["oi"])
+    return frame
+
+
+def synthetic_cloud(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    precision = rng.choice(["INT4", "BF16", "FP32", "INT8"], n)  # plain strings, shuffled
+    latency = np.exp(rng.normal(1.0, 1.2, n))
+    utilization = np.clip(0.8 / latency**0.4 * rng.uniform(0.3, 1.0, n), 0.01, 1.0)
+    return pd.DataFrame(
+        {"latency_ms": latency, "utilization": utilization, "weight_precision": precision}
+    )
+
+
+def front_of(cloud: pd.DataFrame) -> pd.DataFrame:
+    ordered = cloud.sort_values(["latency_ms", "utilization"])
+    best_so_far = ordered["utilization"].cummin().shift(fill_value=np.inf)
+    front = ordered[ordered["utilization"] < best_so_far]
+    return front.assign(design_id=[f"d{i:07d}" for i in front.index])
+
+
+def selected_of(front: pd.DataFrame) -> pd.DataFrame:
+    picks = front.iloc[[0, len(front) // 2, len(front) // 2, -1]]
+    return picks.assign(selection=["fastest", "knee", "under 50% budget", "smallest"])
+
+
+def label_boxes(fig: Figure) -> list:
+    """(text, extent of its background box) of every text in the first axes; leader lines are
+    not part of the extent, so only the labels themselves are compared."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    out = []
+    for t in fig.axes[0].texts:
+        patch = t.get_bbox_patch()
+        box = patch.get_window_extent(renderer) if patch else Text.get_window_extent(t, renderer)
+        out.append((t.get_text(), box))
+    return out
+
+
+# ------------------------------------------------------------------------------------ roofline
+
+
+def test_roofline_writes_png(tmp_path: Path, kernels: pd.DataFrame) -> None:
+    out = plots.plot_roofline(
+        kernels, PEAKS, BW, tmp_path / "roofline.png", title="Roofline", precision="INT8"
+    )
+    assert out == tmp_path / "roofline.png"
+    assert_png(out)
+    only_files(tmp_path, "roofline.png")
+
+
+def test_roofline_labels_every_kernel_without_overlap(kernels: pd.DataFrame) -> None:
+    fig = plots._roofline_figure(kernels, PEAKS, BW, title="Roofline", precision="INT8")
+    fig.canvas.draw()
+    boxes = label_boxes(fig)
+    text = " ".join(t for t, _ in boxes).replace("\n", " ")
+    for name in kernels["kernel"]:
+        assert name in text
+    # Kernels at the same point share one label: 16 kernels, 9 distinct points (Q/K/V/out and
+    # patch_embed; fc1 and fc2; scores and context are transposes of each other; LayerNorms).
+    assert len(boxes) == 9
+    for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
+        assert not box_a.overlaps(box_b), f"labels {a!r} and {b!r} overlap"
+    axes_box = fig.axes[0].get_window_extent(fig.canvas.get_renderer())
+    for name, box in boxes:
+        assert axes_box.contains(box.x0, box.y0) and axes_box.contains(box.x1, box.y1), name
+
+
+def test_roofline_crowded_labels_do_not_overlap() -> None:
+    # 13 distinct compute-bound kernels within one decade of OI: the hard case.
+    oi = np.array([100, 110, 120, 150, 180, 200, 256, 300, 384, 400, 512, 600, 768], float)
+    frame = pd.DataFrame({"kernel": [f"kernel_{i:02d}" for i in range(len(oi))], "oi": oi})
+    frame["attainable_ops"] = np.minimum(PEAKS["INT4"], BW * oi)
+    fig = plots._roofline_figure(frame, PEAKS, BW, title="crowded", precision="INT4")
+    fig.canvas.draw()
+    boxes = label_boxes(fig)
+    assert len(boxes) == len(oi)
+    for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
+        assert not box_a.overlaps(box_b), f"labels {a!r} and {b!r} overlap"
+
+
+def test_roofline_legend_names_precisions_and_designs(
+    tmp_path: Path, kernels: pd.DataFrame
+) -> None:
+    points = pd.DataFrame({
+        "label": ["mlp_fc1", "connector", "mlp_fc1", "custom_op"],
+        "oi": [300.0, 40.0, 200.0, 3.0],
+        "achieved_ops": [12e12, 3e12, 7e12, 0.5e12],
+        "design_id": ["d1", "d1", "d2", "d2"],
+    })
+    fig = plots._roofline_figure(
+        kernels, PEAKS, BW, title="Roofline", precision="INT8", points=points
+    )
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    for precision in PEAKS:
+        assert any(t.startswith(f"{precision} ceiling") for t in legend)
+    assert any("memory wall" in t for t in legend)
+    assert any("d1" in t for t in legend) and any("d2" in t for t in legend)
+    # A point that names no kernel gets its own label.
+    assert any(t.get_text() == "custom_op" for t in fig.axes[0].texts)
+    out = plots.plot_roofline(
+        kernels, PEAKS, BW, tmp_path / "r.png", title="R", precision="INT8", points=points
+    )
+    assert_png(out)
+
+
+def test_roofline_axes_are_log_with_units(kernels: pd.DataFrame) -> None:
+    ax = plots._roofline_figure(kernels, PEAKS, BW, title="R", precision="INT8").axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert "ops/byte" in ax.get_xlabel()
+    assert "TOPS" in ax.get_ylabel()
+
+
+def test_missing_column_names_it(tmp_path: Path, kernels: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="attainable_ops"):
+        plots.plot_roofline(
+            kernels.drop(columns="attainable_ops"), PEAKS, BW, tmp_path / "r.png",
+            title="R", precision="INT8",
+        )
+    only_files(tmp_path)
+
+
+# -------------------------------------------------------------------------------------- pareto
+
+
+def test_pareto_writes_png(tmp_path: Path) -> None:
+    cloud = synthetic_cloud(5_000)
+    front = front_of(cloud)
+    out = plots.plot_pareto(cloud, front, selected_of(front), tmp_path / "pareto.png")
+    assert_png(out)
+    only_files(tmp_path, "pareto.png")
+
+
+def test_pareto_large_cloud_is_rasterised(tmp_path: Path) -> None:
+    # 300,000 designs: drawn as vector markers this would be tens of MB of SVG; rasterised
+    # (or binned) both files stay well under 2 MB.
+    cloud = synthetic_cloud(300_000)
+    front = front_of(cloud)
+    selected = selected_of(front)
+    png = plots.plot_pareto(cloud, front, selected, tmp_path / "pareto.png")
+    svg = plots.plot_pareto(cloud, front, selected, tmp_path / "pareto.svg")
+    assert_png(png, max_bytes=2_000_000)
+    assert svg.read_bytes().lstrip().startswith(b"<?xml")
+    assert svg.stat().st_size < 2_000_000
+    only_files(tmp_path, "pareto.png", "pareto.svg")
+
+
+@pytest.mark.parametrize(
+    ("hue_order", "expected"),
+    [
+        (("FP32", "BF16", "INT8", "INT4"), ["FP32", "BF16", "INT8", "INT4"]),
+        (("INT4", "INT8", "BF16", "FP32"), ["INT4", "INT8", "BF16", "FP32"]),
+        (("INT8", "FP32"), ["INT8", "FP32", "BF16", "INT4"]),  # unlisted levels follow, sorted
+    ],
+)
+def test_pareto_legend_follows_hue_order(hue_order: tuple[str, ...], expected: list[str]) -> None:
+    cloud = synthetic_cloud(2_000)  # hue column holds plain strings in shuffled order
+    front = front_of(cloud)
+    fig = plots._pareto_figure(
+        cloud, front, selected_of(front), x="latency_ms", y="utilization",
+        hue="weight_precision", hue_order=hue_order, title=None,
+    )
+    texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert [t.split(":")[0] for t in texts[: len(expected)]] == expected
+    assert any("Pareto front" in t for t in texts)
+
+
+def test_pareto_annotates_selected_designs_and_labels_axes() -> None:
+    cloud = synthetic_cloud(3_000)
+    front = front_of(cloud)
+    selected = selected_of(front)
+    fig = plots._pareto_figure(
+        cloud, front, selected, x="latency_ms", y="utilization", hue="weight_precision",
+        hue_order=("FP32", "BF16", "INT8", "INT4"), title=None,
+    )
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    knee_id = selected["design_id"].iloc[1]
+    # The knee was also chosen as "under 50% budget": one label names both reasons.
+    assert any("knee, under 50% budget" in t and knee_id in t for t in texts)
+    assert any("fastest" in t for t in texts) and any("smallest" in t for t in texts)
+    assert ax.get_xlabel() == "latency per policy call (ms)"
+    assert ax.get_ylabel().startswith("largest resource fraction")
+    assert ax.get_xscale() == "log"  # the synthetic latencies span several decades
+
+
+def test_pareto_subsample_is_deterministic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plots, "MAX_CLOUD_POINTS_PER_HUE", 500)
+    cloud = synthetic_cloud(20_000)
+    front = front_of(cloud)
+    a = plots.plot_pareto(cloud, front, selected_of(front), tmp_path / "a.png")
+    b = plots.plot_pareto(cloud, front, selected_of(front), tmp_path / "b.png")
+    assert a.read_bytes() == b.read_bytes()
+
+
+# ------------------------------------------------------------------------------- the others
+
+
+def test_breakdown_writes_png(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    names = ["patch_embed", "attn_qkv", "attn_scores", "softmax", "attn_out", "mlp_fc1",
+             "mlp_fc2", "layernorm", "connector"]
+    bounds = ["compute", "weights", "inputs", "vector", "outputs"]
+    rows = [
+        (design, name, float(rng.uniform(0.1, 3.0)), bounds[i % len(bounds)])
+        for design in ("d7", "d12", "d3")
+        for i, name in enumerate(names)
+    ]
+    frame = pd.DataFrame(rows, columns=["design_id", "kernel", "time_ms", "bound"])
+    fig = plots._breakdown_figure(frame, title=None)
+    left, right = fig.axes[:2]
+    assert [t.get_text() for t in left.get_legend().get_texts()] == names
+    assert [t.get_text() for t in left.get_yticklabels()] == ["d7", "d12", "d3"]
+    assert any(t.get_text().strip().endswith("-bound") for t in right.texts)
+    out = plots.plot_breakdown(frame, tmp_path / "breakdown.png")
+    assert_png(out)
+    only_files(tmp_path, "breakdown.png")
+
+
+def test_resources_writes_png(tmp_path: Path) -> None:
+    available = {"lut": 439_000, "dsp": 2_880, "bram18": 1_344, "uram": 320}
+    rows = [
+        (design, f"SLR{s}", res, avail * frac, avail)
+        for design, frac in (("d7", 0.55), ("d12", 1.08))
+        for s in range(3)
+        for res, avail in available.items()
+    ]
+    frame = pd.DataFrame(rows, columns=["design_id", "slr", "resource", "used", "available"])
+    fig = plots._resources_figure(frame, title=None)
+    assert [ax.get_title() for ax in fig.axes] == ["LUT", "DSP", "BRAM18", "URAM"]
+    for ax in fig.axes:  # the 100% line in every panel
+        assert any(list(line.get_ydata()) == [1.0, 1.0] for line in ax.get_lines())
+    out = plots.plot_resources(frame, tmp_path / "resources.png")
+    assert_png(out)
+    only_files(tmp_path, "resources.png")
+
+
+def test_hbm_writes_png_and_marks_shared_channels(tmp_path: Path) -> None:
+    allocation = {
+        "d7": [
+            {"weights": [0, 1, 2, 3], "inputs": [4, 5], "outputs": [6, 7]},
+            {"weights": [16, 17, 18, 19], "inputs": [20, 21], "outputs": [22, 23]},
+        ],
+        "d12": [  # weights shared by all CUs (lateral access)
+            {"weights": [0, 1, 2, 3], "inputs": [4], "outputs": [5]},
+            {"weights": [0, 1, 2, 3], "inputs": [6], "outputs": [7]},
+            {"weights": [0, 1, 2, 3], "inputs": [8], "outputs": [9]},
+        ],
+    }
+    fig = plots._hbm_figure(allocation, pseudo_channels=32, title=None)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"HBM[{i}]" for i in range(32)]
+    assert sum(1 for p in ax.patches if p.get_hatch()) == 4  # d12's four shared PCs
+    assert sum(1 for t in ax.texts if t.get_text() == "0–2") == 4
+    out = plots.plot_hbm(allocation, tmp_path / "hbm.png")
+    assert_png(out)
+    only_files(tmp_path, "hbm.png")
+
+
+def test_hbm_rejects_a_channel_out_of_range(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"HBM\[32\]"):
+        plots.plot_hbm({"d1": [{"weights": [32], "inputs": [0], "outputs": [1]}]},
+                       tmp_path / "hbm.png")
+    only_files(tmp_path)
+
+
+def test_convergence_writes_png(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    rows = []
+    for sampler, scale in (("tpe", 200.0), ("random", 3000.0)):
+        for seed in range(3):
+            # Seeds report at different evaluation counts: curves are aligned step-wise.
+            evals = np.unique(np.round(np.logspace(1, 4, 25) * rng.uniform(0.9, 1.1)))
+            hv = np.maximum.accumulate(1 - 0.5 * np.exp(-evals / scale))
+            rows += [(sampler, e, h, seed) for e, h in zip(evals, hv, strict=True)]
+    curves = pd.DataFrame(rows, columns=["sampler", "evaluations", "hv_ratio", "seed"])
+    fig = plots._convergence_figure(curves, title=None)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert any(list(line.get_ydata()) == [0.99, 0.99] for line in ax.get_lines())
+    labels = [t.get_text() for t in ax.texts]
+    assert any(t.startswith("tpe") and "99% at" in t for t in labels)
+    assert any(t.startswith("random") for t in labels)
+    out = plots.plot_convergence(curves, tmp_path / "convergence.png")
+    assert_png(out)
+    only_files(tmp_path, "convergence.png")
+
+
+def test_convergence_without_seed_column(tmp_path: Path) -> None:
+    curves = pd.DataFrame({
+        "sampler": ["tpe"] * 4,
+        "evaluations": [10, 100, 1000, 5000],
+        "hv_ratio": [0.5, 0.9, 0.995, 1.0],
+    })
+    assert_png(plots.plot_convergence(curves, tmp_path / "c.png"))
+
+
+def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     kernels: pd.DataFrame) -> None:
+    def broken_savefig(self: Figure, fname: str, **kwargs: object) -> None:
+        Path(fname).write_bytes(b"half a PNG")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Figure, "savefig", broken_savefig)
+    with pytest.raises(OSError, match="disk full"):
+        plots.plot_roofline(kernels, PEAKS, BW, tmp_path / "r.png", title="R", precision="INT8")
+    only_files(tmp_path)

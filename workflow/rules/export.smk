@@ -1,0 +1,37 @@
+rule export:
+    input:
+        selected="results/selected.parquet",
+        platform=PLATFORM,
+    output:
+        "results/hls/index.json",
+    params:
+        config=CONFIGFILE,
+        out="results/hls",
+    log:
+        "results/logs/export.log",
+    benchmark:
+        "results/benchmarks/export.tsv"
+    conda:
+        "../envs/dse.yaml"
+    shell:
+        "dse export --config {params.config} --in {input.selected} --out {params.out} > {log} 2>&1"
+
+
+rule summary:
+    input:
+        selected="results/selected.parquet",
+        front="results/pareto/front.parquet",
+        exports="results/hls/index.json",
+    output:
+        report("results/summary.md", caption="../report/summary.rst", category="Summary"),
+    params:
+        config=CONFIGFILE,
+    log:
+        "results/logs/summary.log",
+    benchmark:
+        "results/benchmarks/summary.tsv"
+    conda:
+        "../envs/dse.yaml"
+    shell:
+        "dse summary --config {params.config} --selected {input.selected} --front {input.front} "
+        "--exports {input.exports} --out {output} > {log} 2>&1"

@@ -1,0 +1,36 @@
+rule pareto:
+    input:
+        SHARDS,
+    output:
+        "results/pareto/front.parquet",
+    params:
+        config=CONFIGFILE,
+        settings=section_hash("objectives"),
+    log:
+        "results/logs/pareto.log",
+    benchmark:
+        "results/benchmarks/pareto.tsv"
+    conda:
+        "../envs/dse.yaml"
+    shell:
+        "dse pareto --config {params.config} --in {input} --out {output} > {log} 2>&1"
+
+
+rule select:
+    input:
+        front="results/pareto/front.parquet",
+        results=SHARDS,
+    output:
+        "results/selected.parquet",
+    params:
+        config=CONFIGFILE,
+        settings=section_hash("objectives", "select"),
+    log:
+        "results/logs/select.log",
+    benchmark:
+        "results/benchmarks/select.tsv"
+    conda:
+        "../envs/dse.yaml"
+    shell:
+        "dse select --config {params.config} --in {input.front} --all {input.results} "
+        "--out {output} > {log} 2>&1"

@@ -1,0 +1,27 @@
+rule roofline:
+    input:
+        platform=PLATFORM,
+        model=MODEL,
+        seed="configs/seed_roofline.yaml",
+    output:
+        table="results/roofline/kernels.parquet",
+        plot=report(
+            "results/roofline/roofline.png",
+            caption="../report/roofline.rst",
+            category="Roofline",
+        ),
+        seed=report(
+            "results/roofline/roofline_seed.png",
+            caption="../report/roofline_seed.rst",
+            category="Roofline",
+        ),
+    params:
+        config=CONFIGFILE,
+    log:
+        "results/logs/roofline.log",
+    benchmark:
+        "results/benchmarks/roofline.tsv"
+    conda:
+        "../envs/dse.yaml"
+    shell:
+        "dse roofline --config {params.config} --out {output.table} > {log} 2>&1"

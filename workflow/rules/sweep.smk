@@ -1,0 +1,21 @@
+rule sweep:
+    input:
+        platform=PLATFORM,
+        model=MODEL,
+    output:
+        "results/sweep/shard-{shard}.parquet",
+    params:
+        config=CONFIGFILE,
+        shards=N_SHARDS,
+        settings=section_hash("sweep"),
+    wildcard_constraints:
+        shard=r"\d+",
+    log:
+        "results/logs/sweep/shard-{shard}.log",
+    benchmark:
+        "results/benchmarks/sweep/shard-{shard}.tsv"
+    conda:
+        "../envs/dse.yaml"
+    shell:
+        "dse sweep --config {params.config} --shard {wildcards.shard}/{params.shards} "
+        "--out {output} > {log} 2>&1"
