@@ -594,7 +594,7 @@ def _resources_figure(resources: pd.DataFrame, *, title: str | None) -> Figure:
     colors = dict(zip(designs, sns.color_palette("colorblind", len(designs)).as_hex(), strict=True))
     top = max(1.15, float(np.nanmax(data["fraction"].to_numpy(float), initial=0.0)) * 1.12)
 
-    fig = _new_figure(max(3.2 * len(res_order), 7), 4.6)
+    fig = _new_figure(max(3.2 * len(res_order), 7.5), 5.0)
     axes = np.atleast_1d(fig.subplots(1, len(res_order), sharey=True))
     for ax, res in zip(axes, res_order, strict=True):
         sub = data[data["resource"] == res]
@@ -610,7 +610,7 @@ def _resources_figure(resources: pd.DataFrame, *, title: str | None) -> Figure:
                 ax.text(bar.get_x() + bar.get_width() / 2, h, f"{h:.0%}", ha="center",
                         va="bottom", fontsize=7, color="#C00000")
         ax.set_title(_RESOURCE_TITLES.get(res, res))
-        ax.set_xlabel("")
+        ax.set_xlabel("super logic region (SLR)")
         ax.set_ylabel("")
         ax.set_ylim(0, top)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -618,12 +618,11 @@ def _resources_figure(resources: pd.DataFrame, *, title: str | None) -> Figure:
     axes[0].set_ylabel("used / available (%)")
     axes[0].text(0.02, 1.0, "100% available", transform=axes[0].get_yaxis_transform(),
                  va="bottom", ha="left", fontsize=8, color="#C00000")
-    fig.supxlabel("super logic region (SLR)", fontsize=10)
     handles = [Patch(color=colors[d], label=d) for d in designs]
-    fig.legend(handles=handles, title="design", loc="outside right upper", fontsize=9,
-               title_fontsize=9, frameon=False)
-    fig.suptitle(title or "Does each design fit? Resource use per SLR (bars above the red line "
-                 "do not fit)", fontsize=12)
+    fig.legend(handles=handles, title="design", loc="outside lower center", fontsize=9,
+               title_fontsize=9, frameon=False, ncol=min(len(designs), 8))
+    fig.suptitle(title or "Resource use per SLR: a bar above the red line does not fit",
+                 fontsize=12)
     return fig
 
 
@@ -786,7 +785,7 @@ def _convergence_figure(curves: pd.DataFrame, *, title: str | None) -> Figure:
         if need < 0.6 * axbox.width:
             decades = np.log10(x_max * 1.3 / (x_min * 0.8))
             ax.set_xlim(x_min * 0.8, x_max * 1.3 * 10 ** (decades * need / (axbox.width - need)))
-        gap = max(heights) * 1.2
+        gap = max(heights) * 1.45
         disp = ax.transData.transform([(e[0], e[1]) for e in ends])
         ys = _spread(disp[:, 1], gap, lo=axbox.y0 + gap / 2, hi=axbox.y1 - gap / 2)
         inv = ax.transData.inverted()
@@ -836,6 +835,8 @@ def _levels(values: pd.Series, order: Sequence[str] | None) -> list[str]:
     if order is None:
         return sorted(present, key=_natural_key)
     listed = [str(v) for v in order]
+    if not present & set(listed):  # an order for another column (e.g. the default precisions)
+        return sorted(present, key=_natural_key)
     return listed + sorted(present - set(listed), key=_natural_key)
 
 
@@ -1142,11 +1143,23 @@ def _boxes_overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
 
 
 def _segment_hits_box(seg: tuple[float, ...], box: tuple[float, ...]) -> bool:
-    """Whether the segment passes through the box (sampled along the segment)."""
-    t = np.linspace(0.0, 1.0, 24)
-    xs = seg[0] + t * (seg[2] - seg[0])
-    ys = seg[1] + t * (seg[3] - seg[1])
-    return bool(np.any((xs > box[0]) & (xs < box[2]) & (ys > box[1]) & (ys < box[3])))
+    """Whether the segment passes through the box (Liang-Barsky clipping)."""
+    x0, y0, x1, y1 = (float(v) for v in seg)
+    dx, dy = x1 - x0, y1 - y0
+    t0, t1 = 0.0, 1.0
+    for p, q in ((-dx, x0 - box[0]), (dx, box[2] - x0), (-dy, y0 - box[1]), (dy, box[3] - y0)):
+        if p == 0.0:
+            if q < 0.0:
+                return False
+            continue
+        r = q / p
+        if p < 0.0:
+            t0 = max(t0, r)
+        else:
+            t1 = min(t1, r)
+        if t0 > t1:
+            return False
+    return True
 
 
 def _segments_cross(a: tuple[float, ...], b: tuple[float, ...]) -> bool:

@@ -1,5 +1,6 @@
 # Shared set-up: validate the configuration before any job runs, and helpers for the rules.
 import hashlib
+import os
 import json
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ try:
 except UserError as exc:
     sys.exit(f"dse: configuration error: {exc}")
 
+SEED_CONSTANTS = os.path.join(workflow.basedir, "configs", "seed_roofline.yaml")
 PLATFORM = str(DSE.platform_path)
 MODEL = str(DSE.model_path)
 N_SHARDS = int(config["sweep"]["shards"])

@@ -6,7 +6,7 @@ rule export:
         "results/hls/index.json",
     params:
         config=CONFIGFILE,
-        out="results/hls",
+        out=lambda w, output: os.path.dirname(output[0]),
     log:
         "results/logs/export.log",
     benchmark:

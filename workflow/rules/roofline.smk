@@ -2,7 +2,7 @@ rule roofline:
     input:
         platform=PLATFORM,
         model=MODEL,
-        seed="configs/seed_roofline.yaml",
+        seed=SEED_CONSTANTS,
     output:
         table="results/roofline/kernels.parquet",
         plot=report(
