@@ -335,7 +335,12 @@ def _roofline_figure(
         lines.append(np.column_stack([grid, roof]))
     wall = bw * grid / _TERA
     ax.plot(
-        grid, wall, ls="--", color="0.25", lw=1.1, zorder=2,
+        grid,
+        wall,
+        ls="--",
+        color="0.25",
+        lw=1.1,
+        zorder=2,
         label=f"memory wall: {bw / 1e9:,.0f} GB/s",
     )
     lines.append(np.column_stack([grid, wall]))
@@ -348,16 +353,24 @@ def _roofline_figure(
         oi, ops = float(kern["oi"].iloc[idx[0]]), float(kern["attainable_ops"].iloc[idx[0]])
         anchors.append((oi, ops / _TERA, _wrap(", ".join(names[idx]), 30)))
     ax.scatter(
-        [a[0] for a in anchors], [a[1] for a in anchors], marker="^", s=90, color=kernel_color,
-        edgecolor="black", linewidth=0.7, zorder=5,
+        [a[0] for a in anchors],
+        [a[1] for a in anchors],
+        marker="^",
+        s=90,
+        color=kernel_color,
+        edgecolor="black",
+        linewidth=0.7,
+        zorder=5,
         label=f"kernel, attainable at {precision}",
     )
     markers.append(np.array([(a[0], a[1]) for a in anchors]))
 
     # Designs' achieved performance.
     if points is not None and len(points):
-        by_name = {str(n): (float(o), float(a)) for n, o, a in zip(
-            kern["kernel"], kern["oi"], kern["attainable_ops"], strict=True)}
+        by_name = {
+            str(n): (float(o), float(a))
+            for n, o, a in zip(kern["kernel"], kern["oi"], kern["attainable_ops"], strict=True)
+        }
         design_col = "design_id" if "design_id" in points.columns else None
         designs = list(dict.fromkeys(points[design_col])) if design_col else [None]
         shapes = ("o", "s", "D", "P", "X", "v", "h", "*")
@@ -367,15 +380,23 @@ def _roofline_figure(
             label = "achieved (design)" if design is None else f"design {design}: achieved"
             px, py = sub["oi"].to_numpy(float), sub["achieved_ops"].to_numpy(float) / _TERA
             ax.scatter(
-                px, py, marker=shapes[i % len(shapes)], s=42, facecolor="white",
-                edgecolor=design_colors[i], linewidth=1.6, zorder=6, label=label,
+                px,
+                py,
+                marker=shapes[i % len(shapes)],
+                s=42,
+                facecolor="white",
+                edgecolor=design_colors[i],
+                linewidth=1.6,
+                zorder=6,
+                label=label,
             )
             markers.append(np.column_stack([px, py]))
             for lab, ox, oy in zip(sub["label"].astype(str), px, py, strict=True):
                 if lab in by_name:
                     kx, ky = by_name[lab]
-                    ax.plot([kx, ox], [ky / _TERA, oy], ls=":", lw=0.9,
-                            color=design_colors[i], zorder=4)
+                    ax.plot(
+                        [kx, ox], [ky / _TERA, oy], ls=":", lw=0.9, color=design_colors[i], zorder=4
+                    )
                     lines.append(np.array([(kx, ky / _TERA), (ox, oy)]))
                 else:
                     anchors.append((ox, oy, lab))
@@ -394,8 +415,7 @@ def _roofline_figure(
     # The area under the roof is empty: labels go below their marker, starting at it and
     # extending right; placing from the right makes a staircase whose leaders never cross.
     for px_, py_, text in sorted(anchors, key=lambda a: (-a[0], -a[1])):
-        placer.place(px_, py_, text, angles=(-90, -45, 0, -135, 180, 90, 45, 135),
-                     fontsize=8.5)
+        placer.place(px_, py_, text, angles=(-90, -45, 0, -135, 180, 90, 45, 135), fontsize=8.5)
     return fig
 
 
@@ -439,8 +459,16 @@ def _pareto_figure(
         for level, level_chunks in zip(levels, chunks, strict=True):
             rows = level_chunks[part]
             if rows.size:
-                ax.scatter(xv[rows], yv[rows], s=4, linewidth=0, alpha=0.35, color=colors[level],
-                           rasterized=True, zorder=1)
+                ax.scatter(
+                    xv[rows],
+                    yv[rows],
+                    s=4,
+                    linewidth=0,
+                    alpha=0.35,
+                    color=colors[level],
+                    rasterized=True,
+                    zorder=1,
+                )
 
     xs = pd.concat([cloud[x], front[x], selected[x]]).astype(float)
     xs = xs[np.isfinite(xs)]
@@ -455,68 +483,128 @@ def _pareto_figure(
     lines = [_steps_post(front_sorted[x], front_sorted[y])]
     markers = [np.column_stack([front_sorted[x], front_sorted[y]])]
     if len(front_sorted):
-        ax.plot(front_sorted[x], front_sorted[y], drawstyle="steps-post", color="black", lw=1.4,
-                zorder=4)
-        face = ([colors.get(str(v), "white") for v in front_sorted[hue].astype(str)]
-                if hue in front_sorted.columns else "white")
+        ax.plot(
+            front_sorted[x],
+            front_sorted[y],
+            drawstyle="steps-post",
+            color="black",
+            lw=1.4,
+            zorder=4,
+        )
+        face = (
+            [colors.get(str(v), "white") for v in front_sorted[hue].astype(str)]
+            if hue in front_sorted.columns
+            else "white"
+        )
         big = len(front_sorted) <= 300
-        ax.scatter(front_sorted[x], front_sorted[y], s=28 if big else 10, c=face,
-                   edgecolor="black", linewidth=0.8 if big else 0.4, zorder=5)
-        handles.append(Line2D([], [], color="black", lw=1.4, marker="o", mfc="white", mec="black",
-                              label=f"Pareto front: {len(front_sorted):,} designs"))
+        ax.scatter(
+            front_sorted[x],
+            front_sorted[y],
+            s=28 if big else 10,
+            c=face,
+            edgecolor="black",
+            linewidth=0.8 if big else 0.4,
+            zorder=5,
+        )
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color="black",
+                lw=1.4,
+                marker="o",
+                mfc="white",
+                mec="black",
+                label=f"Pareto front: {len(front_sorted):,} designs",
+            )
+        )
 
     chosen = _join_selections(selected, x, y)
     if len(chosen):
-        ax.scatter(chosen[x], chosen[y], marker="*", s=330, color="gold", edgecolor="black",
-                   linewidth=1.0, zorder=7)
-        handles.append(Line2D([], [], ls="", marker="*", ms=15, mfc="gold", mec="black",
-                              label="selected design"))
+        ax.scatter(
+            chosen[x],
+            chosen[y],
+            marker="*",
+            s=330,
+            color="gold",
+            edgecolor="black",
+            linewidth=1.0,
+            zorder=7,
+        )
+        handles.append(
+            Line2D(
+                [], [], ls="", marker="*", ms=15, mfc="gold", mec="black", label="selected design"
+            )
+        )
         markers.append(np.column_stack([chosen[x], chosen[y]]))
 
     ax.set_xlabel(AXIS_LABELS.get(x, x))
     ax.set_ylabel(AXIS_LABELS.get(y, y))
     if title is None:
-        title = (f"{_SHORT_NAMES.get(x, x).capitalize()} vs. {_SHORT_NAMES.get(y, y)} of "
-                 f"{len(cloud):,} feasible designs ({len(front_sorted):,} on the Pareto front)")
+        title = (
+            f"{_SHORT_NAMES.get(x, x).capitalize()} vs. {_SHORT_NAMES.get(y, y)} of "
+            f"{len(cloud):,} feasible designs ({len(front_sorted):,} on the Pareto front)"
+        )
     ax.set_title(title)
-    note = (f"cloud: {hue}, at most {MAX_CLOUD_POINTS_PER_HUE:,} random designs per level drawn"
-            if subsampled else f"cloud coloured by {hue}")
-    ax.text(0.99, 0.01, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=8,
-            color="0.35")
+    note = (
+        f"cloud: {hue}, at most {MAX_CLOUD_POINTS_PER_HUE:,} random designs per level drawn"
+        if subsampled
+        else f"cloud coloured by {hue}"
+    )
+    ax.text(
+        0.99, 0.01, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="0.35"
+    )
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(handles=handles, title=f"{hue} (designs)", loc="upper right", fontsize=9,
-              title_fontsize=9, framealpha=0.92)
+    ax.legend(
+        handles=handles,
+        title=f"{hue} (designs)",
+        loc="upper right",
+        fontsize=9,
+        title_fontsize=9,
+        framealpha=0.92,
+    )
 
     _freeze_layout(fig)
-    placer = _LabelPlacer(ax, lines=lines, markers=np.concatenate(markers), avoid_legend=True,
-                          marker_radius_px=10)
+    placer = _LabelPlacer(
+        ax, lines=lines, markers=np.concatenate(markers), avoid_legend=True, marker_radius_px=10
+    )
     for _, row in chosen.sort_values(x).iterrows():
-        placer.place(row[x], row[y], f"{row['selection']}\n{row['design_id']}",
-                     angles=(45, 90, 0, 135, -45, 180, -90, -135), fontsize=9, weight="bold")
+        placer.place(
+            row[x],
+            row[y],
+            f"{row['selection']}\n{row['design_id']}",
+            angles=(45, 90, 0, 135, -45, 180, -90, -135),
+            fontsize=9,
+            weight="bold",
+        )
     return fig
 
 
 def _breakdown_figure(breakdown: pd.DataFrame, *, title: str | None) -> Figure:
     _require(breakdown, ("design_id", "kernel", "time_ms", "bound"), "breakdown")
-    data = breakdown.assign(design_id=breakdown["design_id"].astype(str),
-                            kernel=breakdown["kernel"].astype(str),
-                            bound=breakdown["bound"].astype(str))
+    data = breakdown.assign(
+        design_id=breakdown["design_id"].astype(str),
+        kernel=breakdown["kernel"].astype(str),
+        bound=breakdown["bound"].astype(str),
+    )
     designs = list(dict.fromkeys(data["design_id"]))
     kernels = list(dict.fromkeys(data["kernel"]))
     bounds = [b for b in _BOUND_ORDER if b in set(data["bound"])]
     bounds += sorted(set(data["bound"]) - set(bounds))
-    by_kernel = data.pivot_table(index="design_id", columns="kernel", values="time_ms",
-                                 aggfunc="sum", fill_value=0.0).reindex(index=designs,
-                                                                        columns=kernels)
-    by_bound = data.pivot_table(index="design_id", columns="bound", values="time_ms",
-                                aggfunc="sum", fill_value=0.0).reindex(index=designs,
-                                                                       columns=bounds)
+    by_kernel = data.pivot_table(
+        index="design_id", columns="kernel", values="time_ms", aggfunc="sum", fill_value=0.0
+    ).reindex(index=designs, columns=kernels)
+    by_bound = data.pivot_table(
+        index="design_id", columns="bound", values="time_ms", aggfunc="sum", fill_value=0.0
+    ).reindex(index=designs, columns=bounds)
     by_kernel = by_kernel.fillna(0.0)
     by_bound = by_bound.fillna(0.0)
     totals = by_kernel.sum(axis=1)
     kernel_colors = dict(zip(kernels, _qualitative(len(kernels)), strict=True))
-    bound_colors = {b: STREAM_COLORS.get(b, c) for b, c in zip(
-        bounds, sns.color_palette("Set2", len(bounds)).as_hex(), strict=True)}
+    bound_colors = {
+        b: STREAM_COLORS.get(b, c)
+        for b, c in zip(bounds, sns.color_palette("Set2", len(bounds)).as_hex(), strict=True)
+    }
 
     height = 1.9 + 0.55 * len(designs) + 0.25 * np.ceil(len(kernels) / 5)
     fig = _new_figure(13, max(height, 3.6))
@@ -527,8 +615,16 @@ def _breakdown_figure(breakdown: pd.DataFrame, *, title: str | None) -> Figure:
     left = np.zeros(len(designs))
     for k in kernels:
         widths = by_kernel[k].to_numpy(float)
-        bars = ax.barh(ypos, widths, left=left, height=0.7, color=kernel_colors[k],
-                       edgecolor="white", linewidth=0.6, label=k)
+        bars = ax.barh(
+            ypos,
+            widths,
+            left=left,
+            height=0.7,
+            color=kernel_colors[k],
+            edgecolor="white",
+            linewidth=0.6,
+            label=k,
+        )
         segment_labels.append((ax, bars, [k] * len(designs), kernel_colors[k]))
         left += widths
     for yy, total in zip(ypos, totals, strict=True):
@@ -545,8 +641,16 @@ def _breakdown_figure(breakdown: pd.DataFrame, *, title: str | None) -> Figure:
     left = np.zeros(len(designs))
     for b in bounds:
         widths = shares[b].to_numpy(float)
-        bars = axb.barh(ypos, widths, left=left, height=0.7, color=bound_colors[b],
-                        edgecolor="white", linewidth=0.6, label=b)
+        bars = axb.barh(
+            ypos,
+            widths,
+            left=left,
+            height=0.7,
+            color=bound_colors[b],
+            edgecolor="white",
+            linewidth=0.6,
+            label=b,
+        )
         segment_labels.append((axb, bars, [f"{w:.0f}%" for w in widths], bound_colors[b]))
         left += widths
     axb.set_xlim(0, 100)
@@ -557,17 +661,40 @@ def _breakdown_figure(breakdown: pd.DataFrame, *, title: str | None) -> Figure:
     axb.tick_params(axis="y", left=False)
     for yy, d in zip(ypos, designs, strict=True):
         if len(bounds):
-            axb.text(101, yy, f" {dominant[d]}-bound", va="center", ha="left", fontsize=9,
-                     weight="bold", color=bound_colors[dominant[d]], clip_on=False)
+            axb.text(
+                101,
+                yy,
+                f" {dominant[d]}-bound",
+                va="center",
+                ha="left",
+                fontsize=9,
+                weight="bold",
+                color=bound_colors[dominant[d]],
+                clip_on=False,
+            )
 
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16 - 0.02 * len(designs) ** 0.5),
-              ncol=min(len(kernels), 5), fontsize=8, title="kernel", title_fontsize=8,
-              frameon=False)
-    axb.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16 - 0.02 * len(designs) ** 0.5),
-               ncol=min(len(bounds), 3), fontsize=8, title="bound (what limits the kernel)",
-               title_fontsize=8, frameon=False)
-    fig.suptitle(title or "Where the time goes: latency per policy call by kernel and by "
-                 "limiting bound", fontsize=12)
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16 - 0.02 * len(designs) ** 0.5),
+        ncol=min(len(kernels), 5),
+        fontsize=8,
+        title="kernel",
+        title_fontsize=8,
+        frameon=False,
+    )
+    axb.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16 - 0.02 * len(designs) ** 0.5),
+        ncol=min(len(bounds), 3),
+        fontsize=8,
+        title="bound (what limits the kernel)",
+        title_fontsize=8,
+        frameon=False,
+    )
+    fig.suptitle(
+        title or "Where the time goes: latency per policy call by kernel and by limiting bound",
+        fontsize=12,
+    )
     _freeze_layout(fig)
     renderer = fig.canvas.get_renderer()
     for axis, bars, texts, color in segment_labels:
@@ -598,17 +725,36 @@ def _resources_figure(resources: pd.DataFrame, *, title: str | None) -> Figure:
     axes = np.atleast_1d(fig.subplots(1, len(res_order), sharey=True))
     for ax, res in zip(axes, res_order, strict=True):
         sub = data[data["resource"] == res]
-        sns.barplot(data=sub, x="slr", y="fraction", hue="design_id", hue_order=designs,
-                    order=slrs, palette=colors, errorbar=None, legend=False, ax=ax,
-                    edgecolor="white", linewidth=0.5, saturation=1.0)
+        sns.barplot(
+            data=sub,
+            x="slr",
+            y="fraction",
+            hue="design_id",
+            hue_order=designs,
+            order=slrs,
+            palette=colors,
+            errorbar=None,
+            legend=False,
+            ax=ax,
+            edgecolor="white",
+            linewidth=0.5,
+            saturation=1.0,
+        )
         ax.axhline(1.0, color="#C00000", ls="--", lw=1.2, zorder=5)
         for bar in ax.patches:
             h = bar.get_height()
             if np.isfinite(h) and h > 1.0:
                 bar.set_edgecolor("#C00000")
                 bar.set_linewidth(1.4)
-                ax.text(bar.get_x() + bar.get_width() / 2, h, f"{h:.0%}", ha="center",
-                        va="bottom", fontsize=7, color="#C00000")
+                ax.text(
+                    bar.get_x() + bar.get_width() / 2,
+                    h,
+                    f"{h:.0%}",
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    color="#C00000",
+                )
         ax.set_title(_RESOURCE_TITLES.get(res, res))
         ax.set_xlabel("super logic region (SLR)")
         ax.set_ylabel("")
@@ -616,13 +762,29 @@ def _resources_figure(resources: pd.DataFrame, *, title: str | None) -> Figure:
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.grid(True, axis="y", alpha=0.3)
     axes[0].set_ylabel("used / available (%)")
-    axes[0].text(0.02, 1.0, "100% available", transform=axes[0].get_yaxis_transform(),
-                 va="bottom", ha="left", fontsize=8, color="#C00000")
+    axes[0].text(
+        0.02,
+        1.0,
+        "100% available",
+        transform=axes[0].get_yaxis_transform(),
+        va="bottom",
+        ha="left",
+        fontsize=8,
+        color="#C00000",
+    )
     handles = [Patch(color=colors[d], label=d) for d in designs]
-    fig.legend(handles=handles, title="design", loc="outside lower center", fontsize=9,
-               title_fontsize=9, frameon=False, ncol=min(len(designs), 8))
-    fig.suptitle(title or "Resource use per SLR: a bar above the red line does not fit",
-                 fontsize=12)
+    fig.legend(
+        handles=handles,
+        title="design",
+        loc="outside lower center",
+        fontsize=9,
+        title_fontsize=9,
+        frameon=False,
+        ncol=min(len(designs), 8),
+    )
+    fig.suptitle(
+        title or "Resource use per SLR: a bar above the red line does not fit", fontsize=12
+    )
     return fig
 
 
@@ -645,12 +807,16 @@ def _hbm_figure(
         for cu, streams in enumerate(cus):
             for stream, pcs in streams.items():
                 if stream not in _STREAMS:
-                    raise ValueError(f"design {design}, CU {cu}: unknown stream {stream!r}; "
-                                     f"allowed: {', '.join(_STREAMS)}")
+                    raise ValueError(
+                        f"design {design}, CU {cu}: unknown stream {stream!r}; "
+                        f"allowed: {', '.join(_STREAMS)}"
+                    )
                 for pc in pcs:
                     if not 0 <= int(pc) < pseudo_channels:
-                        raise ValueError(f"design {design}, CU {cu}, {stream}: HBM[{pc}] outside "
-                                         f"HBM[0]..HBM[{pseudo_channels - 1}]")
+                        raise ValueError(
+                            f"design {design}, CU {cu}, {stream}: HBM[{pc}] outside "
+                            f"HBM[0]..HBM[{pseudo_channels - 1}]"
+                        )
                     cells.setdefault(int(pc), {}).setdefault(stream, []).append(cu)
         yb = row + 0.08
         for pc in range(pseudo_channels):
@@ -667,20 +833,39 @@ def _hbm_figure(
                 any_shared |= shared
                 face = _SHARED_WEIGHTS_COLOR if shared else STREAM_COLORS[s]
                 x0 = pc + 0.04 + i * part
-                ax.add_patch(Rectangle(
-                    (x0, yb), part, 0.84, facecolor=face,
-                    edgecolor=STREAM_COLORS["weights"] if shared else "none",
-                    hatch="////" if shared else None, lw=0.8 if shared else 0,
-                ))
+                ax.add_patch(
+                    Rectangle(
+                        (x0, yb),
+                        part,
+                        0.84,
+                        facecolor=face,
+                        edgecolor=STREAM_COLORS["weights"] if shared else "none",
+                        hatch="////" if shared else None,
+                        lw=0.8 if shared else 0,
+                    )
+                )
                 text = _cu_list(cus_here)
-                ax.text(x0 + part / 2, row + 0.5, text, ha="center", va="center",
-                        fontsize=7 if len(text) <= 3 and len(present) == 1 else 6,
-                        color="black" if _is_light(face) else "white",
-                        bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.8)
-                        if shared else None)
+                ax.text(
+                    x0 + part / 2,
+                    row + 0.5,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=7 if len(text) <= 3 and len(present) == 1 else 6,
+                    color="black" if _is_light(face) else "white",
+                    bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.8)
+                    if shared
+                    else None,
+                )
         used = len(cells)
-        ax.text(pseudo_channels + 0.2, row + 0.5, f"{len(cus)} CU{'s' * (len(cus) != 1)}\n"
-                f"{used}/{pseudo_channels} PCs used", va="center", ha="left", fontsize=8)
+        ax.text(
+            pseudo_channels + 0.2,
+            row + 0.5,
+            f"{len(cus)} CU{'s' * (len(cus) != 1)}\n{used}/{pseudo_channels} PCs used",
+            va="center",
+            ha="left",
+            fontsize=8,
+        )
 
     if pseudo_channels % 2 == 0 and pseudo_channels >= 4:
         half = pseudo_channels // 2
@@ -689,8 +874,12 @@ def _hbm_figure(
         ax.text(half * 1.5, -0.05, "HBM stack 1", ha="center", va="bottom", fontsize=8)
     ax.set_xlim(0, pseudo_channels)
     ax.set_ylim(n_rows, -0.45)
-    ax.set_xticks(np.arange(pseudo_channels) + 0.5,
-                  [f"HBM[{i}]" for i in range(pseudo_channels)], rotation=90, fontsize=7)
+    ax.set_xticks(
+        np.arange(pseudo_channels) + 0.5,
+        [f"HBM[{i}]" for i in range(pseudo_channels)],
+        rotation=90,
+        fontsize=7,
+    )
     ax.set_yticks(np.arange(len(designs)) + 0.5, designs)
     ax.set_xlabel("HBM pseudo-channel (cell text: compute unit numbers using it)")
     ax.set_ylabel("design")
@@ -703,16 +892,25 @@ def _hbm_figure(
     handles[1].set_label("input activations")
     handles[2].set_label("outputs")
     if any_shared:
-        handles.append(Patch(facecolor=_SHARED_WEIGHTS_COLOR, edgecolor=STREAM_COLORS["weights"],
-                             hatch="////", label="weights shared by several CUs"))
+        handles.append(
+            Patch(
+                facecolor=_SHARED_WEIGHTS_COLOR,
+                edgecolor=STREAM_COLORS["weights"],
+                hatch="////",
+                label="weights shared by several CUs",
+            )
+        )
     if any_mixed:
-        handles.append(Patch(facecolor="white", edgecolor="0.5",
-                             label="split cell: several streams on one PC"))
+        handles.append(
+            Patch(facecolor="white", edgecolor="0.5", label="split cell: several streams on one PC")
+        )
     handles.append(Patch(color=_UNUSED_COLOR, label="unused"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8,
-               frameon=False)
-    fig.suptitle(title or "HBM pseudo-channel allocation per design (colour: stream; text: CU)",
-                 fontsize=12)
+    fig.legend(
+        handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False
+    )
+    fig.suptitle(
+        title or "HBM pseudo-channel allocation per design (colour: stream; text: CU)", fontsize=12
+    )
     return fig
 
 
@@ -721,23 +919,33 @@ def _convergence_figure(curves: pd.DataFrame, *, title: str | None) -> Figure:
     data = curves.dropna(subset=["evaluations", "hv_ratio"])
     data = data[data["evaluations"] > 0]
     samplers = [str(s) for s in dict.fromkeys(data["sampler"])]
-    colors = dict(zip(samplers, sns.color_palette("colorblind", len(samplers)).as_hex(),
-                      strict=True))
+    colors = dict(
+        zip(samplers, sns.color_palette("colorblind", len(samplers)).as_hex(), strict=True)
+    )
     seed_col = "seed" if "seed" in data.columns else None
 
     fig = _new_figure(10, 6)
     ax = fig.add_subplot()
     ax.set_xscale("log")
     ax.axhline(0.99, color="0.3", ls="--", lw=1.0, zorder=1)
-    ax.text(0.01, 0.99, "99% of the exhaustive front's hypervolume", ha="left", va="bottom",
-            fontsize=8, color="0.3", transform=ax.get_yaxis_transform())
+    ax.text(
+        0.01,
+        0.99,
+        "99% of the exhaustive front's hypervolume",
+        ha="left",
+        va="bottom",
+        fontsize=8,
+        color="0.3",
+        transform=ax.get_yaxis_transform(),
+    )
     ends: list[tuple[float, float, str, str]] = []
     n_seeds = 1
     x_max = 1.0
     for sampler in samplers:
         sub = data[data["sampler"].astype(str) == sampler]
-        wide = sub.pivot_table(index="evaluations", columns=seed_col or "sampler",
-                               values="hv_ratio", aggfunc="max").sort_index()
+        wide = sub.pivot_table(
+            index="evaluations", columns=seed_col or "sampler", values="hv_ratio", aggfunc="max"
+        ).sort_index()
         wide = wide.ffill()  # each seed keeps its best-so-far until its next point
         n_seeds = max(n_seeds, wide.shape[1])
         evals = wide.index.to_numpy(float)
@@ -751,8 +959,7 @@ def _convergence_figure(curves: pd.DataFrame, *, title: str | None) -> Figure:
         hit = np.flatnonzero(med >= 0.99)
         label = sampler
         if hit.size:
-            ax.plot(evals[hit[0]], med[hit[0]], "o", color=c, ms=7, mec="black", mew=0.7,
-                    zorder=5)
+            ax.plot(evals[hit[0]], med[hit[0]], "o", color=c, ms=7, mec="black", mew=0.7, zorder=5)
             label += f"  (99% at {evals[hit[0]]:,.0f})"
         else:
             label += "  (median < 99%)"
@@ -763,8 +970,11 @@ def _convergence_figure(curves: pd.DataFrame, *, title: str | None) -> Figure:
     ax.set_xlim(x_min * 0.8, x_max * 1.3)
     ax.set_xlabel("designs evaluated (log scale)")
     ax.set_ylabel("hypervolume / exhaustive-front hypervolume")
-    ax.set_title(title or f"Search convergence: median over {n_seeds} seed"
-                 f"{'s' * (n_seeds != 1)} (line), min–max (band); dot = first reaches 99%")
+    ax.set_title(
+        title
+        or f"Search convergence: median over {n_seeds} seed"
+        f"{'s' * (n_seeds != 1)} (line), min–max (band); dot = first reaches 99%"
+    )
     ax.grid(True, which="major", alpha=0.3)
     ax.grid(True, which="minor", alpha=0.1)
 
@@ -791,10 +1001,20 @@ def _convergence_figure(curves: pd.DataFrame, *, title: str | None) -> Figure:
         inv = ax.transData.inverted()
         for (ex, ey, text, c), yd, xd in zip(ends, ys, disp[:, 0], strict=True):
             tx, ty = inv.transform((xd + 10, yd))
-            ax.annotate(text, xy=(ex, ey), xytext=(tx, ty), textcoords="data", fontsize=9,
-                        color=c, weight="bold", va="center", ha="left", zorder=6,
-                        bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.85),
-                        arrowprops=dict(arrowstyle="-", color=c, lw=0.6, shrinkA=0, shrinkB=0))
+            ax.annotate(
+                text,
+                xy=(ex, ey),
+                xytext=(tx, ty),
+                textcoords="data",
+                fontsize=9,
+                color=c,
+                weight="bold",
+                va="center",
+                ha="left",
+                zorder=6,
+                bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.85),
+                arrowprops=dict(arrowstyle="-", color=c, lw=0.6, shrinkA=0, shrinkB=0),
+            )
     return fig
 
 
@@ -826,8 +1046,10 @@ def _freeze_layout(fig: Figure) -> None:
 def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ValueError(f"{what}: missing column(s) {', '.join(missing)}; "
-                         f"has {', '.join(map(str, frame.columns)) or 'no columns'}")
+        raise ValueError(
+            f"{what}: missing column(s) {', '.join(missing)}; "
+            f"has {', '.join(map(str, frame.columns)) or 'no columns'}"
+        )
 
 
 def _levels(values: pd.Series, order: Sequence[str] | None) -> list[str]:
@@ -841,8 +1063,11 @@ def _levels(values: pd.Series, order: Sequence[str] | None) -> list[str]:
 
 
 def _palette(levels: Sequence[str]) -> dict[str, str]:
-    spare = iter(c for c in sns.color_palette("colorblind", 10).as_hex()
-                 if c not in PRECISION_COLORS.values())
+    spare = iter(
+        c
+        for c in sns.color_palette("colorblind", 10).as_hex()
+        if c not in PRECISION_COLORS.values()
+    )
     extra = sns.color_palette("husl", len(levels)).as_hex()
     out = {}
     for i, lv in enumerate(levels):
@@ -891,12 +1116,20 @@ def _join_selections(selected: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     """One row per design; a design chosen for several reasons lists them all."""
     if not len(selected):
         return pd.DataFrame(columns=["design_id", x, y, "selection"])
-    sel = selected.assign(design_id=selected["design_id"].astype(str),
-                          selection=selected["selection"].astype(str))
-    return (sel.groupby("design_id", sort=False)
-            .agg(**{x: (x, "first"), y: (y, "first"),
-                    "selection": ("selection", lambda s: ", ".join(dict.fromkeys(s)))})
-            .reset_index())
+    sel = selected.assign(
+        design_id=selected["design_id"].astype(str), selection=selected["selection"].astype(str)
+    )
+    return (
+        sel.groupby("design_id", sort=False)
+        .agg(
+            **{
+                x: (x, "first"),
+                y: (y, "first"),
+                "selection": ("selection", lambda s: ", ".join(dict.fromkeys(s))),
+            }
+        )
+        .reset_index()
+    )
 
 
 def _cu_list(cus: Sequence[int]) -> str:
@@ -915,8 +1148,16 @@ def _label_segments(ax: Any, bars: Any, texts: Sequence[str], color: str, render
         w = bar.get_width()
         if not w > 0:
             continue
-        t = ax.text(bar.get_x() + w / 2, bar.get_y() + bar.get_height() / 2, text, ha="center",
-                    va="center", fontsize=7, color="black" if light else "white", clip_on=True)
+        t = ax.text(
+            bar.get_x() + w / 2,
+            bar.get_y() + bar.get_height() / 2,
+            text,
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="black" if light else "white",
+            clip_on=True,
+        )
         seg = ax.transData.transform([(bar.get_x(), 0), (bar.get_x() + w, 0)])
         if t.get_window_extent(renderer).width > 0.92 * (seg[1, 0] - seg[0, 0]):
             t.remove()
@@ -928,9 +1169,7 @@ def _is_light(color: Any) -> bool:
     return 0.299 * r + 0.587 * g + 0.114 * b > 0.55
 
 
-def _spread(
-    y: np.ndarray, gap: float, *, lo: float = -np.inf, hi: float = np.inf
-) -> np.ndarray:
+def _spread(y: np.ndarray, gap: float, *, lo: float = -np.inf, hi: float = np.inf) -> np.ndarray:
     """Move positions ``y`` as little as possible (least squares) so neighbours are ``gap`` apart
     and all stay within ``lo .. hi`` (when they fit)."""
     order = np.argsort(y, kind="stable")
@@ -953,7 +1192,7 @@ def _spread(
     for first, count, total in clusters:
         first, count = int(first), int(count)
         centre = total / count
-        placed[first:first + count] = centre + (np.arange(count) - (count - 1) / 2) * gap
+        placed[first : first + count] = centre + (np.arange(count) - (count - 1) / 2) * gap
     out = np.empty_like(placed)
     out[order] = placed
     return out
@@ -986,7 +1225,9 @@ class _LabelPlacer:
         marker_radius_px: float = 7.0,
         avoid_legend: bool = False,
     ):
-        """Args:
+        """Prepare to label ``ax``.
+
+        Args:
             ax: the axes, its layout final (see :func:`_freeze_layout`).
             lines: polylines in data coordinates (N x 2 vertices) labels must not cover.
             markers: marker centres in data coordinates; labels keep ``marker_radius_px`` away.
@@ -1060,12 +1301,24 @@ class _LabelPlacer:
         shift = {"left": -4, "right": 4, "center": 0}[ha]
         scale = 72 / self.fig.dpi  # display pixels -> points (offsets scale with the dpi)
         return self.ax.annotate(
-            text, xy=(x, y), xytext=((dx + shift) * scale, dy * scale),
-            textcoords="offset points", ha=ha, va=va, zorder=8,
+            text,
+            xy=(x, y),
+            xytext=((dx + shift) * scale, dy * scale),
+            textcoords="offset points",
+            ha=ha,
+            va=va,
+            zorder=8,
             bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85),
-            arrowprops=dict(arrowstyle="-", color="0.35", lw=0.7, shrinkA=0, shrinkB=4,
-                            relpos=(_RELPOS[ha], _RELPOS[va]))
-            if seg is not None else None,
+            arrowprops=dict(
+                arrowstyle="-",
+                color="0.35",
+                lw=0.7,
+                shrinkA=0,
+                shrinkB=4,
+                relpos=(_RELPOS[ha], _RELPOS[va]),
+            )
+            if seg is not None
+            else None,
             **text_kw,
         )
 
@@ -1089,8 +1342,12 @@ class _LabelPlacer:
                 cost += 40.0
         if len(self.line_pts):
             o = self.line_pts
-            inside = ((o[:, 0] > padded[0]) & (o[:, 0] < padded[2])
-                      & (o[:, 1] > padded[1]) & (o[:, 1] < padded[3]))
+            inside = (
+                (o[:, 0] > padded[0])
+                & (o[:, 0] < padded[2])
+                & (o[:, 1] > padded[1])
+                & (o[:, 1] < padded[3])
+            )
             cost += float(inside.sum())
         if len(self.markers):
             o, r = self.markers, self.marker_radius

@@ -150,12 +150,14 @@ def test_roofline_crowded_labels_do_not_overlap() -> None:
 def test_roofline_legend_names_precisions_and_designs(
     tmp_path: Path, kernels: pd.DataFrame
 ) -> None:
-    points = pd.DataFrame({
-        "label": ["mlp_fc1", "connector", "mlp_fc1", "custom_op"],
-        "oi": [300.0, 40.0, 200.0, 3.0],
-        "achieved_ops": [12e12, 3e12, 7e12, 0.5e12],
-        "design_id": ["d1", "d1", "d2", "d2"],
-    })
+    points = pd.DataFrame(
+        {
+            "label": ["mlp_fc1", "connector", "mlp_fc1", "custom_op"],
+            "oi": [300.0, 40.0, 200.0, 3.0],
+            "achieved_ops": [12e12, 3e12, 7e12, 0.5e12],
+            "design_id": ["d1", "d1", "d2", "d2"],
+        }
+    )
     fig = plots._roofline_figure(
         kernels, PEAKS, BW, title="Roofline", precision="INT8", points=points
     )
@@ -182,8 +184,12 @@ def test_roofline_axes_are_log_with_units(kernels: pd.DataFrame) -> None:
 def test_missing_column_names_it(tmp_path: Path, kernels: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="attainable_ops"):
         plots.plot_roofline(
-            kernels.drop(columns="attainable_ops"), PEAKS, BW, tmp_path / "r.png",
-            title="R", precision="INT8",
+            kernels.drop(columns="attainable_ops"),
+            PEAKS,
+            BW,
+            tmp_path / "r.png",
+            title="R",
+            precision="INT8",
         )
     only_files(tmp_path)
 
@@ -225,8 +231,14 @@ def test_pareto_legend_follows_hue_order(hue_order: tuple[str, ...], expected: l
     cloud = synthetic_cloud(2_000)  # hue column holds plain strings in shuffled order
     front = front_of(cloud)
     fig = plots._pareto_figure(
-        cloud, front, selected_of(front), x="latency_ms", y="utilization",
-        hue="weight_precision", hue_order=hue_order, title=None,
+        cloud,
+        front,
+        selected_of(front),
+        x="latency_ms",
+        y="utilization",
+        hue="weight_precision",
+        hue_order=hue_order,
+        title=None,
     )
     texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert [t.split(":")[0] for t in texts[: len(expected)]] == expected
@@ -238,8 +250,14 @@ def test_pareto_annotates_selected_designs_and_labels_axes() -> None:
     front = front_of(cloud)
     selected = selected_of(front)
     fig = plots._pareto_figure(
-        cloud, front, selected, x="latency_ms", y="utilization", hue="weight_precision",
-        hue_order=("FP32", "BF16", "INT8", "INT4"), title=None,
+        cloud,
+        front,
+        selected,
+        x="latency_ms",
+        y="utilization",
+        hue="weight_precision",
+        hue_order=("FP32", "BF16", "INT8", "INT4"),
+        title=None,
     )
     ax = fig.axes[0]
     texts = [t.get_text() for t in ax.texts]
@@ -252,9 +270,7 @@ def test_pareto_annotates_selected_designs_and_labels_axes() -> None:
     assert ax.get_xscale() == "log"  # the synthetic latencies span several decades
 
 
-def test_pareto_subsample_is_deterministic(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_pareto_subsample_is_deterministic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(plots, "MAX_CLOUD_POINTS_PER_HUE", 500)
     cloud = synthetic_cloud(20_000)
     front = front_of(cloud)
@@ -268,8 +284,17 @@ def test_pareto_subsample_is_deterministic(
 
 def test_breakdown_writes_png(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
-    names = ["patch_embed", "attn_qkv", "attn_scores", "softmax", "attn_out", "mlp_fc1",
-             "mlp_fc2", "layernorm", "connector"]
+    names = [
+        "patch_embed",
+        "attn_qkv",
+        "attn_scores",
+        "softmax",
+        "attn_out",
+        "mlp_fc1",
+        "mlp_fc2",
+        "layernorm",
+        "connector",
+    ]
     bounds = ["compute", "weights", "inputs", "vector", "outputs"]
     rows = [
         (design, name, float(rng.uniform(0.1, 3.0)), bounds[i % len(bounds)])
@@ -329,8 +354,9 @@ def test_hbm_writes_png_and_marks_shared_channels(tmp_path: Path) -> None:
 
 def test_hbm_rejects_a_channel_out_of_range(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"HBM\[32\]"):
-        plots.plot_hbm({"d1": [{"weights": [32], "inputs": [0], "outputs": [1]}]},
-                       tmp_path / "hbm.png")
+        plots.plot_hbm(
+            {"d1": [{"weights": [32], "inputs": [0], "outputs": [1]}]}, tmp_path / "hbm.png"
+        )
     only_files(tmp_path)
 
 
@@ -357,16 +383,19 @@ def test_convergence_writes_png(tmp_path: Path) -> None:
 
 
 def test_convergence_without_seed_column(tmp_path: Path) -> None:
-    curves = pd.DataFrame({
-        "sampler": ["tpe"] * 4,
-        "evaluations": [10, 100, 1000, 5000],
-        "hv_ratio": [0.5, 0.9, 0.995, 1.0],
-    })
+    curves = pd.DataFrame(
+        {
+            "sampler": ["tpe"] * 4,
+            "evaluations": [10, 100, 1000, 5000],
+            "hv_ratio": [0.5, 0.9, 0.995, 1.0],
+        }
+    )
     assert_png(plots.plot_convergence(curves, tmp_path / "c.png"))
 
 
-def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                     kernels: pd.DataFrame) -> None:
+def test_failed_write_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernels: pd.DataFrame
+) -> None:
     def broken_savefig(self: Figure, fname: str, **kwargs: object) -> None:
         Path(fname).write_bytes(b"half a PNG")
         raise OSError("disk full")
