@@ -29,7 +29,7 @@ import numpy as np
 
 from dse.allocation import STREAMS, channel_allocation, cu_slrs
 from dse.errors import UserError
-from dse.params import PARAMS
+from dse.params import PARAMS, UNIFORM_DEFAULTS
 from dse.store import atomic_write_text
 
 #: Name of the HLS top function and kernel.
@@ -116,9 +116,12 @@ def design_params(design: Mapping[str, Any]) -> dict[str, Any]:
     where = f"design {design.get('design_id', '?')}"
     params: dict[str, Any] = {"design_id": str(design.get("design_id", "unnamed"))}
     for p in PARAMS:
-        if p.name not in design or _is_missing(design[p.name]):
+        if (p.name not in design or _is_missing(design[p.name])) and p.name in UNIFORM_DEFAULTS:
+            value = UNIFORM_DEFAULTS[p.name]  # optional per-class settings: uniform design
+        elif p.name not in design or _is_missing(design[p.name]):
             raise UserError("design has no value", file=where, key=p.name)
-        value = design[p.name]
+        else:
+            value = design[p.name]
         if p.kind == "cat":
             if str(value) not in p.choices:
                 raise UserError(

@@ -31,7 +31,7 @@ import numpy as np
 
 from dse.hbm import channels_used, port_cap_gbps, ports_used
 from dse.memory import buffer_blocks
-from dse.params import DATAFLOWS, STORAGES
+from dse.params import DATAFLOWS, KERNEL_CLASSES, PRECISIONS, STORAGES
 from dse.platform import RESOURCES, Platform
 from dse.workload import GEMM, Kernel, Workload
 
@@ -123,12 +123,24 @@ class _Batch:
         P, lg = model.platform, model.platform.logic
         fl = {k: np.asarray(v, dtype=DT) for k, v in d.items()}
         self.d = fl
-        wc = np.asarray(d["weight_precision"], dtype=np.intp)
-        ac = np.asarray(d["act_precision"], dtype=np.intp)
+        self.lg = lg
+        # per-class precisions: code 0 ('same') follows the engine default; PRECISIONS run from
+        # the widest (code 0) to the narrowest, so the engine's widest mode is the smallest code
+        wdef = np.asarray(d["weight_precision"], dtype=np.intp)
+        adef = np.asarray(d["act_precision"], dtype=np.intp)
+        self.cls_code: dict[str, np.ndarray] = {}
+        for c in KERNEL_CLASSES:
+            code = np.asarray(d.get(f"prec_{c}", 0), dtype=np.intp)
+            self.cls_code[c] = np.where(code == 0, adef if c == "attention" else wdef, code - 1)
+        wc = np.minimum.reduce([self.cls_code[c] for c in KERNEL_CLASSES if c != "attention"])
+        ac = np.minimum(adef, self.cls_code["attention"])
         self.wc, self.ac = wc, ac
-        self.wbits, self.abits = P.prec_bits.astype(DT)[wc], P.prec_bits.astype(DT)[ac]
+        bits = P.prec_bits.astype(DT)
+        self.bytes_of = bits / 8
+        self.wbits, self.abits = bits[wc], bits[ac]
         self.accbits = P.acc_bits.astype(DT)[wc, ac]
         self.wb, self.ab, self.accb = self.wbits / 8, self.abits / 8, self.accbits / 8
+        self.act_b = bits[adef] / 8  # activations between kernels
         self.pm, self.pn, self.pk = fl["pe_m"], fl["pe_n"], fl["pe_k"]
         self.tm, self.tn, self.tk = fl["tile_m"], fl["tile_n"], fl["tile_k"]
         self.f = fl["clock_mhz"] * 1e6
@@ -163,12 +175,45 @@ class _Batch:
         self.maxb = DT(hbm.max_burst_bytes)
         self.bw_in_stream = self.bw(self.n_in, self.maxb, self.lat_r)
         self.bw_out_stream = self.bw(self.n_out, self.maxb, self.lat_w)
+        self._views: dict[str, _ClassView] = {}
+
+
+    def view(self, cls: str) -> _ClassView:
+        """The tiles, cycles and element bytes a kernel class runs with."""
+        if cls not in self._views:
+            self._views[cls] = _ClassView(self, cls)
+        return self._views[cls]
 
     def bw(self, nch, burst, lat):
         """Bytes/s of a stream of ``nch`` x 1e9 channels for bursts of ``burst`` bytes."""
         b = np.minimum(burst, DT(self.maxb))
         return nch * b / (b / self.rate + lat)
 
+
+class _ClassView:
+    """Runtime tiles and element bytes of one kernel class (runtime tiling, mixed precision).
+
+    The class runs tiles of ``tile / divisor`` rounded down to a multiple of the PE factor (at
+    least one PE step) inside the engine's buffers; the engine keeps its widest datapath.
+    """
+
+    def __init__(self, b: _Batch, cls: str) -> None:
+        d = b.d
+        if cls in KERNEL_CLASSES:
+            div_m = d.get(f"tile_m_div_{cls}", DT(1))
+            div_n = d.get(f"tile_n_div_{cls}", DT(1))
+            self.tm = np.maximum(b.pm, np.floor(b.tm / (div_m * b.pm)) * b.pm)
+            self.tn = np.maximum(b.pn, np.floor(b.tn / (div_n * b.pn)) * b.pn)
+            own = b.bytes_of[b.cls_code[cls]]
+        else:
+            self.tm, self.tn, own = b.tm, b.tn, b.wb
+        self.tk = b.tk
+        self.tile_cycles = ((self.tm / b.pm) * (self.tn / b.pn) * (self.tk / b.pk)
+                            + b.lg["pipeline_fill_cycles"])
+        if cls == "attention":  # Q, K, V, P at the attention precision
+            self.a_b = self.b_b = self.c_b = own
+        else:  # activations in, weights at the class precision, activations out
+            self.a_b, self.b_b, self.c_b = b.act_b, own, b.act_b
 
 class Model:
     """The analytic model of one platform running one workload.
@@ -227,7 +272,7 @@ class Model:
         for i, k in enumerate(self.workload.kernels):
             if k.kind != GEMM and k.epilogue_of:
                 continue  # rides on its GEMM's output tiles
-            key = (k.kind, k.m, k.k, k.n, k.instances, k.weight_operand, k.attention,
+            key = (k.kind, k.cls, k.m, k.k, k.n, k.instances, k.weight_operand, k.attention,
                    self._epi_ops.get(k.name, 0.0), k.name == self._score_kernel, k.ops_per_element,
                    k.read_elems, k.write_elems)
             if key not in cache:
@@ -254,23 +299,40 @@ class Model:
             "peak_fraction": self.ops_per_call / latency_s / (b.cu * b.pm * b.pn * b.pk * 2.0 * b.f),
             "bound": np.argmax(parts, axis=0).astype(np.int8),
         }
+        cols["quality_loss"] = self._quality(b)
         per_cu = self._resources(b)
         slr_used = self._feasibility(b, per_cu, cols, detail)
         return Result(cols, names, kt, kb, slr_used)
 
+    def _quality(self, b: _Batch) -> np.ndarray:
+        """The precision-quality proxy: MAC-weighted, class-sensitivity-weighted quantisation
+        noise of both operands (configs/models/*.yaml ``quality``; README "Mixed precision")."""
+        W = self.workload
+        pen = np.array([W.quality_penalty.get(p, 0.0) for p in PRECISIONS], dtype=DT)
+        total = float(sum(k.macs for k in W.gemms)) or 1.0
+        q = np.zeros(len(b.f), dtype=DT)
+        for c in KERNEL_CLASSES:
+            share = sum(k.macs for k in W.gemms if k.cls == c) / total
+            if not share:
+                continue
+            a = b.cls_code[c] if c == "attention" else np.asarray(b.d["act_precision"], dtype=np.intp)
+            q += DT(share * W.quality_sensitivity.get(c, 1.0)) * (pen[b.cls_code[c]] + pen[a])
+        return q
+
     def _gemm(self, k: Kernel, b: _Batch) -> tuple[np.ndarray, tuple]:
         """Seconds per execution of one GEMM on one CU, and its busy time per bound."""
+        v = b.view(k.cls)
         M, K = float(k.m), float(k.k)
         ne = DT(k.n) if k.instances > 1 else np.ceil(k.n / b.g)  # output columns on this CU
-        Tm, Tk = np.ceil(M / b.tm), np.ceil(K / b.tk)
-        Tn = np.ceil(ne / b.tn)
-        t_comp = Tm * Tn * Tk * b.tile_cycles / b.f
+        Tm, Tk = np.ceil(M / v.tm), np.ceil(K / v.tk)
+        Tn = np.ceil(ne / v.tn)
+        t_comp = Tm * Tn * Tk * v.tile_cycles / b.f
         mult_a, mult_b, spill = refetch(b.loops_outside, Tm, Tn, Tk)
-        bb = b.wb if k.weight_operand else b.ab
-        mk, kk, nk = np.minimum(b.tm, DT(M)), np.minimum(b.tk, DT(K)), np.minimum(b.tn, ne)
+        ab, bb, cb = v.a_b, v.b_b, v.c_b
+        mk, kk, nk = np.minimum(v.tm, DT(M)), np.minimum(v.tk, DT(K)), np.minimum(v.tn, ne)
         mn = M * ne
-        bytes_a = DT(M * K) * b.ab * mult_a
-        bytes_c = mn * (b.ab + 2 * spill * b.accb)
+        bytes_a = DT(M * K) * ab * mult_a
+        bytes_c = mn * (cb + 2 * spill * b.accb)
         epi = DT(self._epi_ops[k.name])
         if k.attention:
             mult_b = 1 + b.unfused * (mult_b - 1)  # K / V of a head stay on chip when fused
@@ -282,20 +344,20 @@ class Model:
         bytes_b = DT(K) * ne * bb * mult_b
         # bursts: activations row-major (a tile row; whole rows when the tile spans the row);
         # weights pre-packed tile by tile, so a weight tile is one contiguous run
-        bw_a = b.bw(b.n_in, kk * b.ab * (1 + (b.tk >= K) * (mk - 1)), b.lat_r)
+        bw_a = b.bw(b.n_in, kk * ab * (1 + (v.tk >= K) * (mk - 1)), b.lat_r)
         t_in = bytes_a / bw_a
         if k.weight_operand:
-            bw_b = b.bw(b.n_w, kk * nk * b.wb, b.lat_r)
+            bw_b = b.bw(b.n_w, kk * nk * bb, b.lat_r)
             t_w = bytes_b / bw_b
         else:
-            bw_b = b.bw(b.n_in, nk * b.ab * (1 + (b.tn >= ne) * (kk - 1)), b.lat_r)
+            bw_b = b.bw(b.n_in, nk * bb * (1 + (v.tn >= ne) * (kk - 1)), b.lat_r)
             t_in = t_in + bytes_b / bw_b
             t_w = 0.0
-        bw_c = b.bw(b.n_out, nk * b.ab * (1 + (b.tn >= ne) * (mk - 1)), b.lat_w)
+        bw_c = b.bw(b.n_out, nk * cb * (1 + (v.tn >= ne) * (mk - 1)), b.lat_w)
         t_out = bytes_c / bw_c
         t_vec = mn * epi / b.lanes_f
-        first = np.maximum(mk * kk * b.ab / bw_a, kk * nk * bb / bw_b)
-        last = mk * nk * b.ab / bw_c
+        first = np.maximum(mk * kk * ab / bw_a, kk * nk * bb / bw_b)
+        last = mk * nk * cb / bw_c
         streams = np.maximum(np.maximum(t_w, t_in), t_out)
         busy = np.maximum(t_comp, t_vec)
         serial = busy + streams
@@ -307,8 +369,8 @@ class Model:
         """Seconds per execution of a stand-alone vector kernel on one CU, and busy times."""
         share = 1.0 if k.instances > 1 else 1.0 / b.g  # heads split by count, rows otherwise
         t_vec = DT(k.m * k.n * k.ops_per_element) * share / b.lanes_f
-        t_in = DT(k.read_elems) * share * b.ab / b.bw_in_stream
-        t_out = DT(k.write_elems) * share * b.ab / b.bw_out_stream
+        t_in = DT(k.read_elems) * share * b.act_b / b.bw_in_stream
+        t_out = DT(k.write_elems) * share * b.act_b / b.bw_out_stream
         if k.attention:  # softmax: part of the score GEMM's epilogue when attention is fused
             t_vec, t_in, t_out = (x * b.unfused for x in (t_vec, t_in, t_out))
         t_io = np.maximum(t_in, t_out)

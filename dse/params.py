@@ -19,6 +19,16 @@ DATAFLOWS = ("mnk", "nmk", "mkn", "nkm", "kmn", "knm")
 #: Where the large on-chip tile buffers live.
 STORAGES = ("bram", "uram")
 
+#: GEMM kernel classes that may run at their own precision and runtime tile (dse.workload).
+KERNEL_CLASSES = ("embed", "proj", "attention", "mlp")
+
+#: Per-class precision choices: ``same`` follows the engine default (weight_precision for the
+#: weight classes, act_precision for the attention products).
+CLASS_PRECISIONS = ("same",) + PRECISIONS
+
+#: Per-class runtime tile divisors: the class runs tiles of tile / divisor (at least one PE step).
+TILE_DIVISORS = (1, 2, 4, 8)
+
 
 @dataclass(frozen=True)
 class Param:
@@ -62,7 +72,19 @@ PARAMS: tuple[Param, ...] = (
     Param("fuse_attention", "bool", "scores, softmax and context stay on chip (costs buffers)"),
     Param("vector_lanes", "int", "lanes of the per-CU vector unit (LayerNorm, softmax, GELU)", high=4096),
     Param("clock_mhz", "int", "kernel clock in MHz", low=50, high=1000),
+    *(Param(f"prec_{c}", "cat", f"precision of the {c} kernels ('same': the engine default); "
+            "the engine pays for the widest mode in use", CLASS_PRECISIONS)
+      for c in KERNEL_CLASSES),
+    *(Param(f"tile_{d}_div_{c}", "int", f"runtime tile_{d} divisor of the {c} kernels "
+            f"(tile_{d} / divisor, at least pe_{d})", low=1, high=64)
+      for c in KERNEL_CLASSES for d in "mn"),
 )
+
+#: Values that make a design uniform (one precision, one tile for every kernel class).
+UNIFORM_DEFAULTS: dict[str, object] = {
+    **{f"prec_{c}": "same" for c in KERNEL_CLASSES},
+    **{f"tile_{d}_div_{c}": 1 for c in KERNEL_CLASSES for d in "mn"},
+}
 
 PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMS)
 BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}

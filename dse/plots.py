@@ -295,7 +295,9 @@ def _roofline_figure(
     if points is not None:
         _require(points, ("label", "oi", "achieved_ops"), "points")
         points = points[(points["oi"] > 0) & (points["achieved_ops"] > 0)]
-    kern = kernels[(kernels["oi"] > 0) & (kernels["attainable_ops"] > 0)]
+    on_log_axes = (kernels["oi"] > 0) & (kernels["attainable_ops"] > 0)
+    kern = kernels[on_log_axes]
+    left_out = list(dict.fromkeys(kernels.loc[~on_log_axes, "kernel"].astype(str)))
     bw = float(bandwidth_bytes_per_s)
     peaks = {str(k): float(v) for k, v in peaks_ops.items()}
     colors = _palette(list(peaks))
@@ -409,6 +411,17 @@ def _roofline_figure(
     ax.grid(True, which="major", ls="-", alpha=0.35)
     ax.grid(True, which="minor", ls="-", alpha=0.12)
     ax.legend(loc="upper left", fontsize=9, framealpha=0.9)
+    if left_out:  # pure data movement (0 ops) has no place on log axes; say so
+        ax.text(
+            0.99,
+            0.01,
+            _wrap("not shown (0 ops or 0 ops/byte): " + ", ".join(left_out), 60),
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color="0.35",
+        )
 
     _freeze_layout(fig)
     placer = _LabelPlacer(ax, lines=lines, markers=np.concatenate(markers), avoid_legend=True)

@@ -15,7 +15,7 @@ from dse.params import PARAMS
 FIGURES = (
     "feasible", "violation", "latency_ms", "latency_per_image_ms", "images_per_s",
     "achieved_tops", "peak_fraction", "dsp", "bram18", "uram", "lut", "util_dsp", "util_bram",
-    "util_uram", "util_lut", "utilization", "bound", "model_version",
+    "util_uram", "util_lut", "utilization", "quality_loss", "bound", "model_version",
 )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from dse.errors import UserError
-from dse.params import BY_NAME, PARAM_NAMES, PARAMS, Param
+from dse.params import BY_NAME, PARAM_NAMES, PARAMS, UNIFORM_DEFAULTS, Param
 from dse.platform import Platform
 
 
@@ -78,6 +78,8 @@ def design_batch(designs: Sequence[Mapping[str, Any]], platform: Platform | None
                 value = design[p.name]
             elif defaults is not None and p.name in defaults:
                 value = defaults[p.name]
+            elif p.name in UNIFORM_DEFAULTS:  # optional: per-class precision and tiling
+                value = UNIFORM_DEFAULTS[p.name]
             else:
                 raise UserError("missing key", file=file, key=p.name, allowed=_allowed(p))
             cols[p.name].append(encode_value(p, value, file=file, key=p.name))
@@ -110,10 +112,13 @@ class Grid:
                  key: str = "sweep.space") -> None:
         self.values: dict[str, np.ndarray] = {}
         for p in PARAMS:
-            if p.name not in space:
+            if p.name in space:
+                vals = space[p.name]
+            elif p.name in UNIFORM_DEFAULTS:  # optional: per-class precision and tiling
+                vals = [UNIFORM_DEFAULTS[p.name]]
+            else:
                 raise UserError("missing key", file=file, key=f"{key}.{p.name}",
                                 allowed=_allowed(p))
-            vals = space[p.name]
             self.values[p.name] = np.array(
                 [encode_value(p, v, file=file, key=f"{key}.{p.name}[{j}]") for j, v in enumerate(vals)],
                 dtype=np.int64)

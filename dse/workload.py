@@ -8,7 +8,7 @@ traffic); softmax is such an epilogue only when the design fuses attention.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -34,6 +34,7 @@ class Kernel:
         epilogue_of: the GEMM whose output this vector kernel consumes in its epilogue.
         attention: part of the attention block that ``fuse_attention`` keeps on chip.
         group: ``layer`` (repeats per layer), ``stem`` (before the layers) or ``head`` (after).
+        cls: GEMM class (dse.params.KERNEL_CLASSES) for per-class precision and tiling.
     """
 
     name: str
@@ -50,6 +51,7 @@ class Kernel:
     epilogue_of: str | None = None
     attention: bool = False
     group: str = "layer"
+    cls: str = ""
 
     @property
     def macs(self) -> int:
@@ -71,6 +73,8 @@ class Workload:
     cameras: int
     tokens: int
     hidden: int
+    quality_penalty: dict[str, float] = field(default_factory=dict)
+    quality_sensitivity: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any]) -> Workload:
@@ -93,33 +97,33 @@ class Workload:
                           write_elems=rw[1] * e, epilogue_of=epi, attention=attention, group=group)
 
         k: list[Kernel] = [
-            Kernel("patch_embed", GEMM, s, patch_k, d, 1, group="stem"),
+            Kernel("patch_embed", GEMM, s, patch_k, d, 1, group="stem", cls="embed"),
             vec("patch_bias", s, d, 1, "bias", epi="patch_embed", group="stem"),
         ]
         if raw["position_embedding"]:
             k.append(vec("position_add", s, d, 1, "position", epi="patch_embed", group="stem"))
         k += [
             vec("ln1", s, d, L, "layernorm"),
-            Kernel("q_proj", GEMM, s, d, d, L),
-            Kernel("k_proj", GEMM, s, d, d, L),
-            Kernel("v_proj", GEMM, s, d, d, L),
+            Kernel("q_proj", GEMM, s, d, d, L, cls="proj"),
+            Kernel("k_proj", GEMM, s, d, d, L, cls="proj"),
+            Kernel("v_proj", GEMM, s, d, d, L, cls="proj"),
         ]
         if raw["qkv_bias"]:
             k += [vec(f"{x}_bias", s, d, L, "bias", epi=f"{x}_proj") for x in "qkv"]
         k += [
             Kernel("attn_scores", GEMM, s, dh, s, L * h, instances=h, weight_operand=False,
-                   attention=True),
+                   attention=True, cls="attention"),
             vec("softmax", s, s, L * h, "softmax", instances=h, attention=True),
             Kernel("attn_context", GEMM, s, s, dh, L * h, instances=h, weight_operand=False,
-                   attention=True),
-            Kernel("out_proj", GEMM, s, d, d, L),
+                   attention=True, cls="attention"),
+            Kernel("out_proj", GEMM, s, d, d, L, cls="proj"),
             vec("out_bias", s, d, L, "bias", epi="out_proj"),
             vec("residual1", s, d, L, "residual", epi="out_proj"),
             vec("ln2", s, d, L, "layernorm"),
-            Kernel("fc1", GEMM, s, d, f, L),
+            Kernel("fc1", GEMM, s, d, f, L, cls="mlp"),
             vec("fc1_bias", s, f, L, "bias", epi="fc1"),
             vec("gelu", s, f, L, "gelu", epi="fc1"),
-            Kernel("fc2", GEMM, s, f, d, L),
+            Kernel("fc2", GEMM, s, f, d, L, cls="mlp"),
             vec("fc2_bias", s, d, L, "bias", epi="fc2"),
             vec("residual2", s, d, L, "residual", epi="fc2"),
         ]
@@ -128,12 +132,15 @@ class Workload:
         k += [
             vec("pixel_shuffle", s, d, 1, "pixel_shuffle", group="head"),
             Kernel("connector", GEMM, conn_m, conn_k, raw["connector"]["out_features"], 1,
-                   group="head"),
+                   group="head", cls="embed"),
         ]
         if raw["connector"]["bias"]:
             k.append(vec("connector_bias", conn_m, raw["connector"]["out_features"], 1, "bias",
                          epi="connector", group="head"))
-        return cls(name=raw["name"], kernels=tuple(k), cameras=raw["cameras"], tokens=s, hidden=d)
+        q = raw.get("quality", {})
+        return cls(name=raw["name"], kernels=tuple(k), cameras=raw["cameras"], tokens=s, hidden=d,
+                   quality_penalty=dict(q.get("penalty", {})),
+                   quality_sensitivity=dict(q.get("sensitivity", {})))
 
     @property
     def gemms(self) -> tuple[Kernel, ...]:

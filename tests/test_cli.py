@@ -107,7 +107,7 @@ def _config_text(**replace):
          ["key 'sweep.space.weight_precision[1]'", "'INT7'", "FP32, BF16, INT8, INT4"]),
         ({"tile_m: [64, 128, 256]": "tile_m: [64, 100]"},
          ["key 'sweep.space.tile_m'", "100", "multiples of"]),
-        ({"pe_m: [4, 8, 16, 32]": "pe_m: [0, 4]"}, ["key 'sweep.space.pe_m[0]'", "0", ">= 1"]),
+        ({"pe_m: [8, 16, 32]": "pe_m: [0, 8]"}, ["key 'sweep.space.pe_m[0]'", "0", ">= 1"]),
         ({"  shards: 4": "  shards: -1"}, ["key 'sweep.shards'", "-1"]),
         ({"pc_weights: [1, 2, 4]": "pc_weights: [1, 64]"},
          ["key 'sweep.space.pc_weights[1]'", "64", "<= 32"]),
@@ -134,7 +134,7 @@ def test_missing_config_file(capsys, tmp_path):
 
 def test_no_traceback_in_a_real_process(tmp_path):
     # a separate interpreter, as a user runs it: exit code 2, one line, no Python traceback
-    cfg = _write_config(tmp_path, _config_text(**{"pe_m: [4, 8, 16, 32]": "pe_m: [4, 8, 16, 31]"}))
+    cfg = _write_config(tmp_path, _config_text(**{"pe_m: [8, 16, 32]": "pe_m: [8, 16, 31]"}))
     proc = subprocess.run([sys.executable, "-m", "dse.cli", "evaluate", "--config", str(cfg),
                            "--design", json.dumps(BASE_DESIGN)], capture_output=True, text=True)
     assert proc.returncode == 2

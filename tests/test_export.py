@@ -19,7 +19,7 @@ from dse import cli
 from dse.allocation import channel_allocation, cu_slrs
 from dse.errors import UserError
 from dse.export import export_design, port_names
-from dse.params import BY_NAME, PARAM_NAMES
+from dse.params import BY_NAME, PARAM_NAMES, UNIFORM_DEFAULTS
 from dse.store import write_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +51,7 @@ def make_design(**changes):
         "fuse_attention": False,
         "vector_lanes": 16,
         "clock_mhz": 300,
+        **UNIFORM_DEFAULTS,  # one precision and one runtime tile for every kernel class
         "latency_ms": 12.5,
         "images_per_s": 80.0,
         "utilization": 0.61,

@@ -181,6 +181,15 @@ def test_roofline_axes_are_log_with_units(kernels: pd.DataFrame) -> None:
     assert "TOPS" in ax.get_ylabel()
 
 
+def test_roofline_says_which_kernels_it_cannot_place(kernels: pd.DataFrame) -> None:
+    # Pixel shuffle moves data but does no arithmetic: 0 ops/byte has no place on log axes.
+    extra = pd.DataFrame({"kernel": ["pixel_shuffle_copy"], "oi": [0.0], "attainable_ops": [0.0]})
+    frame = pd.concat([kernels, extra], ignore_index=True)
+    fig = plots._roofline_figure(frame, PEAKS, BW, title="R", precision="INT8")
+    notes = [t.get_text() for t in fig.axes[0].texts if t.get_text().startswith("not shown")]
+    assert len(notes) == 1 and "pixel_shuffle_copy" in notes[0]
+
+
 def test_missing_column_names_it(tmp_path: Path, kernels: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="attainable_ops"):
         plots.plot_roofline(

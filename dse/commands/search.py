@@ -1,0 +1,73 @@
+"""``dse search``: one worker of the shared Optuna study; exports its trials to Parquet."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HELP = "run one Optuna search worker on the configured study (resumable) and export its trials"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the worker's options."""
+    parser.add_argument("--config", required=True, help="main config YAML (its search: section)")
+    parser.add_argument("--worker", required=True, type=int, metavar="W",
+                        help="worker index 0..workers-1 (seed = search.seed + W)")
+    parser.add_argument("--out", required=True,
+                        help="Parquet file of this worker's trials, e.g. results/search/worker-0.parquet")
+    parser.add_argument("--warm-start", metavar="FRONT",
+                        help="sweep front Parquet to enqueue once per study (worker 0 only; "
+                             "ignored when search.warm_start is false)")
+    parser.add_argument("--trials", type=int, metavar="N",
+                        help="sampled trials this worker must have in the study "
+                             "(default search.trials_per_worker)")
+    parser.add_argument("--storage", metavar="PATH_OR_URL",
+                        help="override search.storage (journal file path or RDB URL)")
+    parser.add_argument("--sampler", help="override search.sampler (tpe, nsgaii, random)")
+    parser.add_argument("--study-name", help="override search.study_name")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the config, run the worker, export its trials, print a JSON summary line."""
+    import optuna
+
+    from dse import search, store
+    from dse.config import load_config
+    from dse.errors import UserError
+    from dse.model import Model
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.trials is not None and args.trials < 1:
+        raise UserError("must be positive", key="--trials", value=args.trials,
+                        allowed="an integer >= 1")
+    cfg = load_config(args.config)
+    settings = search.settings_from_config(cfg, storage=args.storage, sampler=args.sampler,
+                                           study_name=args.study_name)
+    if not 0 <= args.worker < settings.workers:
+        raise UserError("worker index out of range", key="--worker", value=args.worker,
+                        allowed=f"0..{settings.workers - 1} (search.workers = {settings.workers})")
+    front = None
+    if args.warm_start and settings.warm_start and args.worker == 0:
+        front = store.read_table(args.warm_start)
+    report = search.run_worker(cfg, settings, worker=args.worker, trials=args.trials,
+                               warm_front=front)
+    storage = search.open_storage(settings.storage)
+    trials = search.worker_trials(storage, settings.study_name, args.worker)
+    frame = search.export_frame(Model(cfg.platform, cfg.workload), settings.space, trials)
+    store.write_table(frame, args.out, metadata={
+        "config_hash": cfg.hash, "platform": cfg.platform.name, "model": cfg.workload.name,
+        "source": "search", "sampler": settings.sampler, "worker": args.worker,
+        "study_name": settings.study_name, "storage": settings.storage_shown,
+        "space_size": settings.space.size, "fingerprint": settings.fingerprint})
+    summary = {
+        "worker": args.worker, "sampler": settings.sampler, "study": settings.study_name,
+        "storage": settings.storage_shown, "trials_before": report.trials_before,
+        "trials_added": report.trials_added, "warm_start": report.warm_started,
+        "study_trials": report.study_trials, "exported": len(frame),
+        "feasible": int(frame["feasible"].sum()) if len(frame) else 0,
+        "seconds": round(report.seconds, 2), "trials_per_s": round(report.trials_per_s, 1),
+        "out": str(Path(args.out)),
+    }
+    print(json.dumps(summary))
+    return 0

@@ -1,0 +1,72 @@
+"""Per-kernel-class precision and runtime tiling on one engine, and the quality proxy."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import batch_of
+
+# MACs per image by class (hand arithmetic, S = 1024, D = 768, F = 3072, 12 layers, 12 heads):
+EMBED = 1024 * 768 * 768 + 64 * 12288 * 960          # patch embedding + connector
+PROJ = 4 * 12 * 1024 * 768 * 768                      # q, k, v, out
+ATTN = 2 * 12 * 12 * 1024 * 64 * 1024                 # scores + context
+MLP = 2 * 12 * 1024 * 768 * 3072                      # fc1 + fc2
+TOTAL = EMBED + PROJ + ATTN + MLP
+
+
+def test_class_shares_add_up(cfg):
+    assert cfg.workload.macs_per_image == TOTAL
+
+
+def test_quality_proxy_hand_value(cfg, model):
+    # uniform INT8 x INT8: sum_c share_c x sensitivity_c x (penalty INT8 weights + INT8 acts)
+    sens = {"embed": 2.0, "proj": 1.0, "attention": 1.5, "mlp": 0.8}  # configs/models/...yaml
+    share = {"embed": EMBED, "proj": PROJ, "attention": ATTN, "mlp": MLP}
+    expected = sum(share[c] / TOTAL * sens[c] for c in sens) * (0.00227 + 0.00227)
+    q = model.evaluate(batch_of(cfg)).columns["quality_loss"][0]
+    assert q == pytest.approx(expected, rel=1e-5)
+    # INT4 MLP weights add share_mlp x 0.8 x (0.04124 - 0.00227)
+    q4 = model.evaluate(batch_of(cfg, prec_mlp="INT4")).columns["quality_loss"][0]
+    assert q4 - q == pytest.approx(MLP / TOTAL * 0.8 * (0.04124 - 0.00227), rel=1e-4)
+
+
+def test_engine_pays_for_the_widest_mode(cfg, model):
+    # INT8 engine with BF16 MLP weights: the PE array must do BF16 MACs (1 per DSP, not 2)
+    base = model.evaluate(batch_of(cfg, double_pump=False, compute_units=1)).columns
+    mixed = model.evaluate(batch_of(cfg, double_pump=False, compute_units=1,
+                                    prec_mlp="BF16")).columns
+    assert base["dsp"][0] == 4096 / 2 + 64
+    assert mixed["dsp"][0] == 4096 / 1 + 64
+    # narrower classes cost no DSPs: INT4 MLP weights on the INT8 engine (INT4xINT8: 2 per DSP)
+    narrow = model.evaluate(batch_of(cfg, double_pump=False, compute_units=1,
+                                     prec_mlp="INT4")).columns
+    assert narrow["dsp"][0] == base["dsp"][0]
+
+
+def test_narrow_weights_help_a_weight_bound_mlp(cfg, model):
+    # one weight channel per CU makes fc1/fc2 weight-bound; INT4 weights halve their traffic
+    kw = dict(pc_weights=1, tile_m=64, dataflow="mnk", fuse_attention=True, vector_lanes=128)
+    r8 = model.evaluate(batch_of(cfg, **kw), detail=True)
+    r4 = model.evaluate(batch_of(cfg, prec_mlp="INT4", **kw), detail=True)
+    i = list(model.kernel_names).index("fc2")
+    assert r8.kernel_bound[0, i] == 1  # weights
+    assert r4.kernel_ms[0, i] < r8.kernel_ms[0, i]
+
+
+def test_runtime_tile_for_the_connector(cfg, model):
+    # connector M = 64 on a 128-row engine tile wastes half its compute (padding); a runtime
+    # tile of 128 / 2 = 64 rows for the embed class removes the waste (compute-bound case)
+    kw = dict(pc_weights=8, pc_inputs=2, pc_outputs=1, compute_units=1, tile_m=128)
+    full = model.evaluate(batch_of(cfg, **kw), detail=True)
+    half = model.evaluate(batch_of(cfg, tile_m_div_embed=2, **kw), detail=True)
+    i = list(model.kernel_names).index("connector")
+    assert full.kernel_ms[0, i] / half.kernel_ms[0, i] == pytest.approx(2.0, rel=0.05)
+    # the engine's buffers stay sized for the full tile
+    assert full.columns["bram18"][0] == half.columns["bram18"][0]
+
+
+def test_divisor_never_goes_below_one_pe_step(cfg, model):
+    # tile_n 128 / 64 = 2 < pe_n 16: the class runs one PE step (16 columns), same as /8
+    a = model.evaluate(batch_of(cfg, tile_n_div_mlp=8)).columns["latency_ms"][0]
+    b = model.evaluate(batch_of(cfg, tile_n_div_mlp=64)).columns["latency_ms"][0]
+    assert a == b
