@@ -75,7 +75,9 @@ def _allowed(error: jsonschema.ValidationError) -> str:
 def validate(data: Any, schema_name: str, file: str | Path) -> None:
     """Validate ``data`` against a schema; raise a one-line UserError for the first problem."""
     validator = jsonschema.Draft202012Validator(schema(schema_name))
-    errors = sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    errors = sorted(
+        validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message)
+    )
     if not errors:
         return
     err = jsonschema.exceptions.best_match(errors) or errors[0]
@@ -88,19 +90,29 @@ def validate(data: Any, schema_name: str, file: str | Path) -> None:
         key = f"{key}.{missing}" if key != "(top level)" else missing
         raise UserError("missing key", file=str(file), key=key, allowed=_allowed(err))
     if err.validator == "additionalProperties":
-        raise UserError(f"unknown key ({err.message})", file=str(file), key=key,
-                        allowed=_allowed(err))
+        raise UserError(
+            f"unknown key ({err.message})", file=str(file), key=key, allowed=_allowed(err)
+        )
     value = err.instance if not isinstance(err.instance, (dict, list)) else None
-    raise UserError(f"invalid value: {err.message}", file=str(file), key=key, value=value,
-                    allowed=_allowed(err) or None)
+    raise UserError(
+        f"invalid value: {err.message}",
+        file=str(file),
+        key=key,
+        value=value,
+        allowed=_allowed(err) or None,
+    )
 
 
 def load_validated(path: str | Path, schema_name: str) -> dict[str, Any]:
     """Read a YAML file and validate it against ``workflow/schemas/<schema_name>.schema.yaml``."""
     data = read_yaml(path)
     if not isinstance(data, dict):
-        raise UserError("expected a mapping at the top level", file=str(path),
-                        value=type(data).__name__, allowed="a YAML mapping of keys to values")
+        raise UserError(
+            "expected a mapping at the top level",
+            file=str(path),
+            value=type(data).__name__,
+            allowed="a YAML mapping of keys to values",
+        )
     validate(data, schema_name, path)
     return data
 
@@ -134,7 +146,9 @@ class Config:
         from dse.platform import Platform
 
         if "platform" not in self._cache:
-            self._cache["platform"] = Platform.from_mapping(self.platform_raw, source=self.platform_path)
+            self._cache["platform"] = Platform.from_mapping(
+                self.platform_raw, source=self.platform_path
+            )
         return self._cache["platform"]
 
     @property

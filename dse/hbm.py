@@ -52,4 +52,5 @@ def channels_used(pc_weights, pc_inputs, pc_outputs, compute_units, share_weight
 def ports_used(pc_weights, pc_inputs, pc_outputs, compute_units):
     """AXI ports the kernel instances need: one per pseudo-channel per stream per CU."""
     return np.asarray(compute_units) * (
-        np.asarray(pc_weights) + np.asarray(pc_inputs) + np.asarray(pc_outputs))
+        np.asarray(pc_weights) + np.asarray(pc_inputs) + np.asarray(pc_outputs)
+    )

@@ -29,8 +29,7 @@ def bram18_blocks(width_bits, depth):
 
 def uram_blocks(width_bits, depth):
     """URAM blocks for one bank: ceil(W/72) x ceil(D/4096). Example: 4096x72 -> 1."""
-    return np.ceil(np.asarray(width_bits) / URAM_WIDTH) * np.ceil(
-        np.asarray(depth) / URAM_DEPTH)
+    return np.ceil(np.asarray(width_bits) / URAM_WIDTH) * np.ceil(np.asarray(depth) / URAM_DEPTH)
 
 
 def buffer_blocks(width_bits, depth, banks, *, use_uram, lutram_max_bits, lutram_bits_per_lut):

@@ -52,10 +52,16 @@ DT = np.float32
 
 
 def loops_outside(pos_m, pos_n, pos_k) -> tuple[np.ndarray, ...]:
-    """"Loop x sits outside loop y" for the six pairs the re-fetch rule needs:
+    """ "Loop x sits outside loop y" for the six pairs the re-fetch rule needs:
     (n outside m, n outside k, m outside k, m outside n, k outside m, k outside n)."""
-    return (pos_n < pos_m, pos_n < pos_k, pos_m < pos_k, pos_m < pos_n, pos_k < pos_m,
-            pos_k < pos_n)
+    return (
+        pos_n < pos_m,
+        pos_n < pos_k,
+        pos_m < pos_k,
+        pos_m < pos_n,
+        pos_k < pos_m,
+        pos_k < pos_n,
+    )
 
 
 def refetch(outside, Tm, Tn, Tk):
@@ -80,8 +86,9 @@ def refetch(outside, Tm, Tn, Tk):
     return mult_a, mult_b, spill
 
 
-def gemm_traffic(M, K, N, tile_m, tile_n, tile_k, dataflow, *, a_bytes, b_bytes, out_bytes,
-                 acc_bytes):
+def gemm_traffic(
+    M, K, N, tile_m, tile_n, tile_k, dataflow, *, a_bytes, b_bytes, out_bytes, acc_bytes
+):
     """Bytes moved for A, B and C of one GEMM with the given tiles and loop order (a string
     such as ``"mnk"`` or an array of dataflow codes). Used by the tests and the docs; the model
     runs the same :func:`refetch` rule inline."""
@@ -91,8 +98,11 @@ def gemm_traffic(M, K, N, tile_m, tile_n, tile_k, dataflow, *, a_bytes, b_bytes,
     Tn = np.ceil(N / np.asarray(tile_n, dtype=float))
     Tk = np.ceil(K / np.asarray(tile_k, dtype=float))
     mult_a, mult_b, spill = refetch(loops_outside(pos[:, 0], pos[:, 1], pos[:, 2]), Tm, Tn, Tk)
-    return (M * K * a_bytes * mult_a, K * N * b_bytes * mult_b,
-            M * N * (out_bytes + 2 * spill * acc_bytes))
+    return (
+        M * K * a_bytes * mult_a,
+        K * N * b_bytes * mult_b,
+        M * N * (out_bytes + 2 * spill * acc_bytes),
+    )
 
 
 @dataclass
@@ -156,10 +166,11 @@ class _Batch:
         self.share = np.asarray(d["share_weights"], dtype=bool)
         self.lanes_f = fl["vector_lanes"] * self.f
         cams = model.workload.cameras
-        self.g = np.maximum(np.floor(self.cu / cams), DT(1))      # CUs per image
+        self.g = np.maximum(np.floor(self.cu / cams), DT(1))  # CUs per image
         self.rounds = np.ceil(cams / np.minimum(self.cu, DT(cams)))  # sequential image rounds
-        self.tile_cycles = ((self.tm / self.pm) * (self.tn / self.pn) * (self.tk / self.pk)
-                            + lg["pipeline_fill_cycles"])
+        self.tile_cycles = (self.tm / self.pm) * (self.tn / self.pn) * (self.tk / self.pk) + lg[
+            "pipeline_fill_cycles"
+        ]
         hbm = P.hbm
         self.rate = np.minimum(hbm.pc_measured_gbps, port_cap_gbps(hbm, fl["clock_mhz"]))  # B/ns
         self.lat_r = hbm.read_latency_ns / hbm.outstanding
@@ -176,7 +187,6 @@ class _Batch:
         self.bw_in_stream = self.bw(self.n_in, self.maxb, self.lat_r)
         self.bw_out_stream = self.bw(self.n_out, self.maxb, self.lat_w)
         self._views: dict[str, _ClassView] = {}
-
 
     def view(self, cls: str) -> _ClassView:
         """The tiles, cycles and element bytes a kernel class runs with."""
@@ -208,12 +218,14 @@ class _ClassView:
         else:
             self.tm, self.tn, own = b.tm, b.tn, b.wb
         self.tk = b.tk
-        self.tile_cycles = ((self.tm / b.pm) * (self.tn / b.pn) * (self.tk / b.pk)
-                            + b.lg["pipeline_fill_cycles"])
+        self.tile_cycles = (self.tm / b.pm) * (self.tn / b.pn) * (self.tk / b.pk) + b.lg[
+            "pipeline_fill_cycles"
+        ]
         if cls == "attention":  # Q, K, V, P at the attention precision
             self.a_b = self.b_b = self.c_b = own
         else:  # activations in, weights at the class precision, activations out
             self.a_b, self.b_b, self.c_b = b.act_b, own, b.act_b
+
 
 class Model:
     """The analytic model of one platform running one workload.
@@ -250,14 +262,21 @@ class Model:
         n = len(np.asarray(d["clock_mhz"]))
         if n <= CHUNK:
             return self._evaluate(d, detail)
-        parts = [self._evaluate({k: np.asarray(v)[s:s + CHUNK] for k, v in d.items()}, detail)
-                 for s in range(0, n, CHUNK)]
+        parts = [
+            self._evaluate({k: np.asarray(v)[s : s + CHUNK] for k, v in d.items()}, detail)
+            for s in range(0, n, CHUNK)
+        ]
         cols = {k: np.concatenate([p.columns[k] for p in parts]) for k in parts[0].columns}
         if not detail:
             return Result(cols, self.kernel_names)
-        return Result(cols, self.kernel_names,
-                      *(np.concatenate([getattr(p, a) for p in parts])
-                        for a in ("kernel_ms", "kernel_bound", "slr_used")))
+        return Result(
+            cols,
+            self.kernel_names,
+            *(
+                np.concatenate([getattr(p, a) for p in parts])
+                for a in ("kernel_ms", "kernel_bound", "slr_used")
+            ),
+        )
 
     # ----------------------------------------------------------------- internals
     def _evaluate(self, d: dict[str, np.ndarray], detail: bool) -> Result:
@@ -272,9 +291,21 @@ class Model:
         for i, k in enumerate(self.workload.kernels):
             if k.kind != GEMM and k.epilogue_of:
                 continue  # rides on its GEMM's output tiles
-            key = (k.kind, k.cls, k.m, k.k, k.n, k.instances, k.weight_operand, k.attention,
-                   self._epi_ops.get(k.name, 0.0), k.name == self._score_kernel, k.ops_per_element,
-                   k.read_elems, k.write_elems)
+            key = (
+                k.kind,
+                k.cls,
+                k.m,
+                k.k,
+                k.n,
+                k.instances,
+                k.weight_operand,
+                k.attention,
+                self._epi_ops.get(k.name, 0.0),
+                k.name == self._score_kernel,
+                k.ops_per_element,
+                k.read_elems,
+                k.write_elems,
+            )
             if key not in cache:
                 cache[key] = self._gemm(k, b) if k.kind == GEMM else self._vector(k, b)
             t_inst, comps = cache[key]
@@ -296,7 +327,9 @@ class Model:
             "latency_per_image_ms": total * 1e3,
             "images_per_s": self.workload.cameras / latency_s,
             "achieved_tops": self.ops_per_call / latency_s / 1e12,
-            "peak_fraction": self.ops_per_call / latency_s / (b.cu * b.pm * b.pn * b.pk * 2.0 * b.f),
+            "peak_fraction": self.ops_per_call
+            / latency_s
+            / (b.cu * b.pm * b.pn * b.pk * 2.0 * b.f),
             "bound": np.argmax(parts, axis=0).astype(np.int8),
         }
         cols["quality_loss"] = self._quality(b)
@@ -315,7 +348,11 @@ class Model:
             share = sum(k.macs for k in W.gemms if k.cls == c) / total
             if not share:
                 continue
-            a = b.cls_code[c] if c == "attention" else np.asarray(b.d["act_precision"], dtype=np.intp)
+            a = (
+                b.cls_code[c]
+                if c == "attention"
+                else np.asarray(b.d["act_precision"], dtype=np.intp)
+            )
             q += DT(share * W.quality_sensitivity.get(c, 1.0)) * (pen[b.cls_code[c]] + pen[a])
         return q
 
@@ -375,7 +412,13 @@ class Model:
             t_vec, t_in, t_out = (x * b.unfused for x in (t_vec, t_in, t_out))
         t_io = np.maximum(t_in, t_out)
         serial = t_vec + t_io
-        return serial + b.dbuf_f * (np.maximum(t_vec, t_io) - serial), (0.0, 0.0, t_in, t_out, t_vec)
+        return serial + b.dbuf_f * (np.maximum(t_vec, t_io) - serial), (
+            0.0,
+            0.0,
+            t_in,
+            t_out,
+            t_vec,
+        )
 
     def _resources(self, b: _Batch) -> np.ndarray:
         """Resources of one CU, (n, 4) in RESOURCES order."""
@@ -384,30 +427,42 @@ class Model:
         pump = 1 + d["double_pump"]
         dsp_pe = np.ceil(pes / (P.macs_per_dsp[b.wc, b.ac] * pump))
         dsp = dsp_pe + d["vector_lanes"] * lg["dsp_per_vector_lane"]
-        kw = dict(use_uram=d["buffer_storage"] == STORAGES.index("uram"),
-                  lutram_max_bits=lg["lutram_max_bits"], lutram_bits_per_lut=lg["lutram_bits_per_lut"])
+        kw = dict(
+            use_uram=d["buffer_storage"] == STORAGES.index("uram"),
+            lutram_max_bits=lg["lutram_max_bits"],
+            lutram_bits_per_lut=lg["lutram_bits_per_lut"],
+        )
         copies = 1 + b.dbuf_f
         bbits = np.maximum(b.wbits, b.abits)  # B holds weights, or activations in attention
         rows_m, cols_n, deep_k = b.tm / b.pm, b.tn / b.pn, b.tk / b.pk
         # (bank width bits, depth per bank, banks, copies): A, B and C tile buffers, partitioned
         # so that the PE array reads pe_m x pe_k, pe_k x pe_n and writes pe_m x pe_n per cycle
-        bufs = [(b.pk * b.abits, rows_m * deep_k, b.pm, copies),
-                (b.pk * bbits, deep_k * cols_n, b.pn, copies),
-                (b.pn * b.accbits, rows_m * cols_n, b.pm, copies)]
+        bufs = [
+            (b.pk * b.abits, rows_m * deep_k, b.pm, copies),
+            (b.pk * bbits, deep_k * cols_n, b.pn, copies),
+            (b.pn * b.accbits, rows_m * cols_n, b.pm, copies),
+        ]
         s, dh = self.workload.tokens, self.workload.hidden // self._heads
         fz = 1 - b.unfused  # fused attention: K, V of a head and a score row block
         kv_depth = np.ceil(s * dh / (b.pk * b.pn))
-        bufs += [(b.pk * b.abits, kv_depth, b.pn, 2.0 * fz),
-                 (b.pn * b.accbits, rows_m * np.ceil(s / b.pn), b.pm, fz)]
+        bufs += [
+            (b.pk * b.abits, kv_depth, b.pn, 2.0 * fz),
+            (b.pn * b.accbits, rows_m * np.ceil(s / b.pn), b.pm, fz),
+        ]
         bram = uram = lut_ram = banks = 0.0
         for width, depth, nb, cp in bufs:
             br, ur, lr = buffer_blocks(width, depth, nb * cp, **kw)
             bram, uram, lut_ram, banks = bram + br, uram + ur, lut_ram + lr, banks + nb * cp
         ports = d["pc_weights"] + d["pc_inputs"] + d["pc_outputs"]
-        lut = (pes * P.lut_per_mac[b.wc, b.ac] + banks * lg["lut_per_bank"]
-               + ports * lg["lut_per_axi_port"] + lg["lut_per_cu"]
-               + d["vector_lanes"] * lg["lut_per_vector_lane"]
-               + (pump - 1.0) * dsp_pe * lg["lut_per_dsp_double_pump"] + lut_ram)
+        lut = (
+            pes * P.lut_per_mac[b.wc, b.ac]
+            + banks * lg["lut_per_bank"]
+            + ports * lg["lut_per_axi_port"]
+            + lg["lut_per_cu"]
+            + d["vector_lanes"] * lg["lut_per_vector_lane"]
+            + (pump - 1.0) * dsp_pe * lg["lut_per_dsp_double_pump"]
+            + lut_ram
+        )
         return np.stack([lut, dsp, bram, uram], axis=1)
 
     def _slr_tables(self, max_cu: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -423,16 +478,20 @@ class Model:
             per = np.where(cus[:, :, None] > 0, P.slr_available[None] / cus[:, :, None], np.inf)
         return cus, per.min(axis=1), per.argmin(axis=1)
 
-    def _feasibility(self, b: _Batch, per_cu: np.ndarray, cols: dict[str, np.ndarray],
-                     detail: bool) -> np.ndarray | None:
+    def _feasibility(
+        self, b: _Batch, per_cu: np.ndarray, cols: dict[str, np.ndarray], detail: bool
+    ) -> np.ndarray | None:
         """Fill resource, utilisation and feasibility columns; return per-SLR use when asked."""
         P, d, cu = self.platform, b.d, b.cu
         total = per_cu * cu[:, None]
         for r, name in enumerate(RESOURCES):
             cols[name] = total[:, r]
-            cols["util_bram" if name == "bram18" else f"util_{name}"] = total[:, r] / P.total_available[r]
+            cols["util_bram" if name == "bram18" else f"util_{name}"] = (
+                total[:, r] / P.total_available[r]
+            )
         cols["utilization"] = np.maximum.reduce(
-            [cols[c] for c in ("util_lut", "util_dsp", "util_bram", "util_uram")])
+            [cols[c] for c in ("util_lut", "util_dsp", "util_bram", "util_uram")]
+        )
         code = np.zeros(len(cu), dtype=np.int16)
         used = np.zeros(len(cu))
         limit = np.zeros(len(cu))
@@ -446,8 +505,12 @@ class Model:
 
         clk = d["clock_mhz"]
         flag(clk > P.max_kernel_mhz, VIOLATION_CLOCK, clk, P.max_kernel_mhz)
-        flag((d["double_pump"] > 0) & (2 * clk > P.dsp_max_mhz), VIOLATION_PUMP, 2 * clk,
-             P.dsp_max_mhz)
+        flag(
+            (d["double_pump"] > 0) & (2 * clk > P.dsp_max_mhz),
+            VIOLATION_PUMP,
+            2 * clk,
+            P.dsp_max_mhz,
+        )
         pcs = channels_used(d["pc_weights"], d["pc_inputs"], d["pc_outputs"], cu, b.share)
         flag(pcs > P.hbm.usable_pcs, VIOLATION_PCS, pcs, P.hbm.usable_pcs)
         ports = ports_used(d["pc_weights"], d["pc_inputs"], d["pc_outputs"], cu)
@@ -471,11 +534,16 @@ class Model:
         return cus[ci][:, :, None] * per_cu[:, None, :] if detail else None
 
 
-def violation_text(platform: Platform, code: np.ndarray, used: np.ndarray,
-                   limit: np.ndarray) -> np.ndarray:
+def violation_text(
+    platform: Platform, code: np.ndarray, used: np.ndarray, limit: np.ndarray
+) -> np.ndarray:
     """Readable violations, e.g. ``bram18 SLR0 1520 > 818 available`` ('' when feasible)."""
-    names = {VIOLATION_CLOCK: "clock_mhz", VIOLATION_PUMP: "double-pumped DSP clock MHz",
-             VIOLATION_PCS: "hbm pseudo-channels", VIOLATION_PORTS: "hbm AXI ports"}
+    names = {
+        VIOLATION_CLOCK: "clock_mhz",
+        VIOLATION_PUMP: "double-pumped DSP clock MHz",
+        VIOLATION_PCS: "hbm pseudo-channels",
+        VIOLATION_PORTS: "hbm AXI ports",
+    }
     for s, slr in enumerate(platform.slr_names):
         for r, res in enumerate(RESOURCES):
             names[10 + s * 4 + r] = f"{res} {slr}"
@@ -486,6 +554,7 @@ def violation_text(platform: Platform, code: np.ndarray, used: np.ndarray,
         m = code == c
         u = np.ceil(used[m]).astype(np.int64).astype(str)
         lim = np.floor(limit[m]).astype(np.int64).astype(str)
-        out[m] = np.char.add(np.char.add(np.char.add(names[int(c)] + " ", u), " > "),
-                             np.char.add(lim, " available"))
+        out[m] = np.char.add(
+            np.char.add(np.char.add(names[int(c)] + " ", u), " > "), np.char.add(lim, " available")
+        )
     return out

@@ -56,13 +56,17 @@ PARAMS: tuple[Param, ...] = (
     Param("act_precision", "cat", "precision of activations", PRECISIONS),
     Param("pe_m", "int", "PE array rows (output rows per cycle)", high=1024),
     Param("pe_n", "int", "PE array columns (output columns per cycle)", high=1024),
-    Param("pe_k", "int", "MACs per PE per cycle along the reduction (dot-product width)", high=1024),
+    Param(
+        "pe_k", "int", "MACs per PE per cycle along the reduction (dot-product width)", high=1024
+    ),
     Param("tile_m", "int", "on-chip tile rows (multiple of pe_m)", high=1 << 16),
     Param("tile_n", "int", "on-chip tile columns (multiple of pe_n)", high=1 << 16),
     Param("tile_k", "int", "on-chip tile depth (multiple of pe_k)", high=1 << 16),
     Param("dataflow", "cat", "loop order over tiles, outermost first", DATAFLOWS),
     Param("pc_weights", "int", "HBM pseudo-channels for the weight stream, per CU", high=32),
-    Param("pc_inputs", "int", "HBM pseudo-channels for the input-activation stream, per CU", high=32),
+    Param(
+        "pc_inputs", "int", "HBM pseudo-channels for the input-activation stream, per CU", high=32
+    ),
     Param("pc_outputs", "int", "HBM pseudo-channels for the output stream, per CU", high=32),
     Param("share_weights", "bool", "all CUs read one copy of the weights (lateral HBM access)"),
     Param("compute_units", "int", "replicated GEMM engines (CUs), spread over the SLRs", high=64),
@@ -70,14 +74,34 @@ PARAMS: tuple[Param, ...] = (
     Param("buffer_storage", "cat", "memory type of the large tile buffers", STORAGES),
     Param("double_buffer", "bool", "ping-pong tile buffers so loads overlap compute"),
     Param("fuse_attention", "bool", "scores, softmax and context stay on chip (costs buffers)"),
-    Param("vector_lanes", "int", "lanes of the per-CU vector unit (LayerNorm, softmax, GELU)", high=4096),
+    Param(
+        "vector_lanes",
+        "int",
+        "lanes of the per-CU vector unit (LayerNorm, softmax, GELU)",
+        high=4096,
+    ),
     Param("clock_mhz", "int", "kernel clock in MHz", low=50, high=1000),
-    *(Param(f"prec_{c}", "cat", f"precision of the {c} kernels ('same': the engine default); "
-            "the engine pays for the widest mode in use", CLASS_PRECISIONS)
-      for c in KERNEL_CLASSES),
-    *(Param(f"tile_{d}_div_{c}", "int", f"runtime tile_{d} divisor of the {c} kernels "
-            f"(tile_{d} / divisor, at least pe_{d})", low=1, high=64)
-      for c in KERNEL_CLASSES for d in "mn"),
+    *(
+        Param(
+            f"prec_{c}",
+            "cat",
+            f"precision of the {c} kernels ('same': the engine default); "
+            "the engine pays for the widest mode in use",
+            CLASS_PRECISIONS,
+        )
+        for c in KERNEL_CLASSES
+    ),
+    *(
+        Param(
+            f"tile_{d}_div_{c}",
+            "int",
+            f"runtime tile_{d} divisor of the {c} kernels (tile_{d} / divisor, at least pe_{d})",
+            low=1,
+            high=64,
+        )
+        for c in KERNEL_CLASSES
+        for d in "mn"
+    ),
 )
 
 #: Values that make a design uniform (one precision, one tile for every kernel class).

@@ -77,23 +77,41 @@ class Platform:
         precs = raw["precisions"]
         missing = [p for p in PRECISIONS if p not in precs]
         if missing:
-            raise UserError("precision table incomplete", file=src, key=f"precisions.{missing[0]}",
-                            allowed="entries for " + ", ".join(PRECISIONS))
+            raise UserError(
+                "precision table incomplete",
+                file=src,
+                key=f"precisions.{missing[0]}",
+                allowed="entries for " + ", ".join(PRECISIONS),
+            )
         slrs = raw["slrs"]
         table = np.array([[s[r] for r in RESOURCES] for s in slrs], dtype=float)
         device = np.array([raw["resources"][r] for r in RESOURCES], dtype=float)
         if not np.allclose(table.sum(axis=0), device):
-            raise UserError("per-SLR resources do not add up to the device totals", file=src,
-                            key="slrs", value=dict(zip(RESOURCES, table.sum(axis=0).tolist())),
-                            allowed=f"sums equal to resources {raw['resources']}")
+            raise UserError(
+                "per-SLR resources do not add up to the device totals",
+                file=src,
+                key="slrs",
+                value=dict(zip(RESOURCES, table.sum(axis=0).tolist(), strict=True)),
+                allowed=f"sums equal to resources {raw['resources']}",
+            )
         shell = raw["shell"]
         if shell["slr"] >= len(slrs):
-            raise UserError("shell SLR does not exist", file=src, key="shell.slr", value=shell["slr"],
-                            allowed=f"0..{len(slrs) - 1}")
+            raise UserError(
+                "shell SLR does not exist",
+                file=src,
+                key="shell.slr",
+                value=shell["slr"],
+                allowed=f"0..{len(slrs) - 1}",
+            )
         for i, s in enumerate(raw["cu_slr_order"]):
             if s >= len(slrs):
-                raise UserError("SLR index does not exist", file=src, key=f"cu_slr_order[{i}]",
-                                value=s, allowed=f"0..{len(slrs) - 1}")
+                raise UserError(
+                    "SLR index does not exist",
+                    file=src,
+                    key=f"cu_slr_order[{i}]",
+                    value=s,
+                    allowed=f"0..{len(slrs) - 1}",
+                )
         avail = table * (1.0 - raw["margin"])
         avail[shell["slr"]] -= np.array([shell[r] for r in RESOURCES], dtype=float)
         avail = np.maximum(avail, 0.0)
@@ -103,29 +121,51 @@ class Platform:
         lpm = np.array([precs[p]["lut_per_mac"] for p in PRECISIONS], dtype=float)
         # The engine pays for the wider of the two operands; a listed mixed pair overrides.
         n = len(PRECISIONS)
-        wider = np.where(bits[:, None] >= bits[None, :], np.arange(n)[:, None], np.arange(n)[None, :])
+        wider = np.where(
+            bits[:, None] >= bits[None, :], np.arange(n)[:, None], np.arange(n)[None, :]
+        )
         macs = mpd[wider].copy()
         for key, value in raw["mixed_mac"].items():
             w, a = key.split("x")
             if w not in PRECISIONS or a not in PRECISIONS:
-                raise UserError("unknown precision in mixed pair", file=src, key=f"mixed_mac.{key}",
-                                allowed="WxA with W, A in " + ", ".join(PRECISIONS))
+                raise UserError(
+                    "unknown precision in mixed pair",
+                    file=src,
+                    key=f"mixed_mac.{key}",
+                    allowed="WxA with W, A in " + ", ".join(PRECISIONS),
+                )
             macs[PRECISIONS.index(w), PRECISIONS.index(a)] = value
         hbm = Hbm(**raw["hbm"])
         if hbm.usable_pcs > hbm.pseudo_channels:
-            raise UserError("more usable PCs than the board has", file=src, key="hbm.usable_pcs",
-                            value=hbm.usable_pcs, allowed=f"<= {hbm.pseudo_channels}")
+            raise UserError(
+                "more usable PCs than the board has",
+                file=src,
+                key="hbm.usable_pcs",
+                value=hbm.usable_pcs,
+                allowed=f"<= {hbm.pseudo_channels}",
+            )
         return cls(
-            name=raw["name"], raw=raw, slr_names=tuple(s["name"] for s in slrs),
-            slr_available=avail, total_available=avail.sum(axis=0), device=device,
-            cu_slr_order=tuple(raw["cu_slr_order"]), default_mhz=raw["clock"]["default_mhz"],
-            max_kernel_mhz=raw["clock"]["max_kernel_mhz"], dsp_max_mhz=raw["clock"]["dsp_max_mhz"],
-            hbm=hbm, prec_bits=bits, macs_per_dsp=macs, acc_bits=np.maximum(acc[:, None], acc[None, :]),
-            lut_per_mac=lpm[wider], logic=dict(raw["logic"]),
+            name=raw["name"],
+            raw=raw,
+            slr_names=tuple(s["name"] for s in slrs),
+            slr_available=avail,
+            total_available=avail.sum(axis=0),
+            device=device,
+            cu_slr_order=tuple(raw["cu_slr_order"]),
+            default_mhz=raw["clock"]["default_mhz"],
+            max_kernel_mhz=raw["clock"]["max_kernel_mhz"],
+            dsp_max_mhz=raw["clock"]["dsp_max_mhz"],
+            hbm=hbm,
+            prec_bits=bits,
+            macs_per_dsp=macs,
+            acc_bits=np.maximum(acc[:, None], acc[None, :]),
+            lut_per_mac=lpm[wider],
+            logic=dict(raw["logic"]),
         )
 
-    def peak_ops(self, precision: str, *, clock_mhz: float | None = None,
-                 double_pump: bool = False) -> float:
+    def peak_ops(
+        self, precision: str, *, clock_mhz: float | None = None, double_pump: bool = False
+    ) -> float:
         """Peak ops/s (2 ops per MAC) with every DSP of the device doing ``precision`` MACs.
 
         Example: INT8 at 300 MHz = 9,024 DSP x 2 MAC x 2 op x 0.3 GHz = 10.83 TOPS.

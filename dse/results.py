@@ -13,9 +13,25 @@ from dse.params import PARAMS
 
 #: Figures every result row carries, in this order, after the parameters.
 FIGURES = (
-    "feasible", "violation", "latency_ms", "latency_per_image_ms", "images_per_s",
-    "achieved_tops", "peak_fraction", "dsp", "bram18", "uram", "lut", "util_dsp", "util_bram",
-    "util_uram", "util_lut", "utilization", "quality_loss", "bound", "model_version",
+    "feasible",
+    "violation",
+    "latency_ms",
+    "latency_per_image_ms",
+    "images_per_s",
+    "achieved_tops",
+    "peak_fraction",
+    "dsp",
+    "bram18",
+    "uram",
+    "lut",
+    "util_dsp",
+    "util_bram",
+    "util_uram",
+    "util_lut",
+    "utilization",
+    "quality_loss",
+    "bound",
+    "model_version",
 )
 
 
@@ -25,8 +41,9 @@ def params_frame(batch: Mapping[str, np.ndarray]) -> dict[str, object]:
     for p in PARAMS:
         v = np.asarray(batch[p.name])
         if p.kind == "cat":
-            cols[p.name] = pd.Categorical.from_codes(v.astype(np.int16), categories=list(p.choices),
-                                                     ordered=True)
+            cols[p.name] = pd.Categorical.from_codes(
+                v.astype(np.int16), categories=list(p.choices), ordered=True
+            )
         elif p.kind == "bool":
             cols[p.name] = v.astype(bool)
         else:
@@ -34,24 +51,33 @@ def params_frame(batch: Mapping[str, np.ndarray]) -> dict[str, object]:
     return cols
 
 
-def results_frame(model: Model, batch: Mapping[str, np.ndarray], result: Result,
-                  design_ids: np.ndarray | list[str]) -> pd.DataFrame:
+def results_frame(
+    model: Model,
+    batch: Mapping[str, np.ndarray],
+    result: Result,
+    design_ids: np.ndarray | list[str],
+) -> pd.DataFrame:
     """Build the result table: ``design_id``, every parameter, then ``FIGURES``."""
     c = result.columns
     cols: dict[str, object] = {"design_id": np.asarray(design_ids, dtype=object)}
     cols.update(params_frame(batch))
-    viol = violation_text(model.platform, c["violation_code"], c["violation_used"],
-                          c["violation_limit"])
+    viol = violation_text(
+        model.platform, c["violation_code"], c["violation_used"], c["violation_limit"]
+    )
     n = len(c["latency_ms"])
     for name in FIGURES:
         if name == "violation":
             cols[name] = viol
         elif name == "bound":
-            cols[name] = pd.Categorical.from_codes(c["bound"].astype(np.int16),
-                                                   categories=list(BOUNDS), ordered=True)
+            cols[name] = pd.Categorical.from_codes(
+                c["bound"].astype(np.int16), categories=list(BOUNDS), ordered=True
+            )
         elif name == "model_version":
-            cols[name] = pd.Categorical([MODEL_VERSION] * 1, categories=[MODEL_VERSION]).repeat(n) \
-                if n else pd.Categorical([], categories=[MODEL_VERSION])
+            cols[name] = (
+                pd.Categorical([MODEL_VERSION] * 1, categories=[MODEL_VERSION]).repeat(n)
+                if n
+                else pd.Categorical([], categories=[MODEL_VERSION])
+            )
         elif name in ("dsp", "bram18", "uram", "lut"):
             cols[name] = np.ceil(c[name]).astype(np.int64)
         elif name == "feasible":

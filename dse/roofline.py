@@ -21,8 +21,16 @@ from dse.platform import Platform
 from dse.workload import GEMM, Workload
 
 #: The seed notebook's kernels: (name, M, K, N) in terms of its S, D, FFN and connector.
-SEED_KERNELS = ("PatchEmbed", "Attn_Q", "Attn_K", "Attn_V", "Attn_Out", "MLP_FC1", "MLP_FC2",
-                "Connector")
+SEED_KERNELS = (
+    "PatchEmbed",
+    "Attn_Q",
+    "Attn_K",
+    "Attn_V",
+    "Attn_Out",
+    "MLP_FC1",
+    "MLP_FC2",
+    "Connector",
+)
 
 SEED_FILE = Path(__file__).resolve().parent.parent / "configs" / "seed_roofline.yaml"
 
@@ -32,19 +40,38 @@ def analyze_kernel(name: str, m: int, k: int, n: int, p_bytes: float) -> dict[st
     flops = 2 * m * k * n
     mem_weights = k * n * p_bytes
     total = mem_weights + (m * k + m * n) * p_bytes
-    return {"kernel": name, "M": m, "K": k, "N": n, "flops": float(flops), "bytes": float(total),
-            "oi": flops / total, "weight_mb": mem_weights / 1e6}
+    return {
+        "kernel": name,
+        "M": m,
+        "K": k,
+        "N": n,
+        "flops": float(flops),
+        "bytes": float(total),
+        "oi": flops / total,
+        "weight_mb": mem_weights / 1e6,
+    }
 
 
 def seed_table(seed: dict[str, Any]) -> pd.DataFrame:
     """The seed notebook's eight-kernel table at its baseline precision (INT8)."""
     s, d, ffn, pk = seed["sequence"], seed["hidden"], seed["ffn"], seed["patch_k"]
     c = seed["connector"]
-    shapes = [(s, pk, d), (s, d, d), (s, d, d), (s, d, d), (s, d, d), (s, d, ffn), (s, ffn, d),
-              (c["m"], c["k"], c["n"])]
+    shapes = [
+        (s, pk, d),
+        (s, d, d),
+        (s, d, d),
+        (s, d, d),
+        (s, d, d),
+        (s, d, ffn),
+        (s, ffn, d),
+        (c["m"], c["k"], c["n"]),
+    ]
     prec = seed["table_precision"]
     p_bytes = seed["precision_bytes"][prec]
-    rows = [analyze_kernel(name, *shape, p_bytes) for name, shape in zip(SEED_KERNELS, shapes)]
+    rows = [
+        analyze_kernel(name, *shape, p_bytes)
+        for name, shape in zip(SEED_KERNELS, shapes, strict=True)
+    ]
     df = pd.DataFrame(rows)
     df["table"], df["precision"], df["kind"], df["count"] = "seed", prec, GEMM, 1
     peak = seed["peaks_ops"][prec]
@@ -75,11 +102,25 @@ def corrected_table(workload: Workload, platform: Platform) -> pd.DataFrame:
             else:
                 ops = k.m * k.n * k.ops_per_element
                 traffic = (k.read_elems + k.write_elems) * b
-                row = {"kernel": k.name, "M": k.m, "K": 0, "N": k.n, "flops": float(ops),
-                       "bytes": float(traffic), "oi": ops / traffic if traffic else np.inf,
-                       "weight_mb": 0.0}
-            row.update(table="corrected", precision=prec, kind=k.kind, count=k.count,
-                       peak_ops=peak, bw_bytes_per_s=bw, epilogue_of=k.epilogue_of or "")
+                row = {
+                    "kernel": k.name,
+                    "M": k.m,
+                    "K": 0,
+                    "N": k.n,
+                    "flops": float(ops),
+                    "bytes": float(traffic),
+                    "oi": ops / traffic if traffic else np.inf,
+                    "weight_mb": 0.0,
+                }
+            row.update(
+                table="corrected",
+                precision=prec,
+                kind=k.kind,
+                count=k.count,
+                peak_ops=peak,
+                bw_bytes_per_s=bw,
+                epilogue_of=k.epilogue_of or "",
+            )
             rows.append(row)
     df = pd.DataFrame(rows)
     df["attainable_ops"] = np.minimum(df["peak_ops"], df["bw_bytes_per_s"] * df["oi"])

@@ -55,24 +55,36 @@ def _check_tiles(batch: Mapping[str, np.ndarray], *, file: str, key: str) -> Non
         bad = np.flatnonzero(t % pe)
         if bad.size:
             i = bad[0]
-            raise UserError(f"tile_{dim} must be a multiple of pe_{dim} ({int(pe[i])})",
-                            file=file, key=f"{key}tile_{dim}" if key else f"tile_{dim}",
-                            value=int(t[i]), allowed=f"multiples of pe_{dim}")
+            raise UserError(
+                f"tile_{dim} must be a multiple of pe_{dim} ({int(pe[i])})",
+                file=file,
+                key=f"{key}tile_{dim}" if key else f"tile_{dim}",
+                value=int(t[i]),
+                allowed=f"multiples of pe_{dim}",
+            )
 
 
-def design_batch(designs: Sequence[Mapping[str, Any]], platform: Platform | None = None, *,
-                 file: str = "design", defaults: Mapping[str, Any] | None = None
-                 ) -> dict[str, np.ndarray]:
+def design_batch(
+    designs: Sequence[Mapping[str, Any]],
+    platform: Platform | None = None,
+    *,
+    file: str = "design",
+    defaults: Mapping[str, Any] | None = None,
+) -> dict[str, np.ndarray]:
     """Validate designs given as mappings and return a batch of parameter arrays.
 
     Missing keys take ``defaults`` when given; otherwise a missing key is an error.
     """
     cols: dict[str, list[int]] = {name: [] for name in PARAM_NAMES}
-    for i, design in enumerate(designs):
+    for _i, design in enumerate(designs):
         unknown = sorted(set(design) - set(PARAM_NAMES) - {"design_id"})
         if unknown:
-            raise UserError("unknown design parameter", file=file, key=unknown[0],
-                            allowed=", ".join(PARAM_NAMES))
+            raise UserError(
+                "unknown design parameter",
+                file=file,
+                key=unknown[0],
+                allowed=", ".join(PARAM_NAMES),
+            )
         for p in PARAMS:
             if p.name in design:
                 value = design[p.name]
@@ -90,15 +102,20 @@ def design_batch(designs: Sequence[Mapping[str, Any]], platform: Platform | None
     return batch
 
 
-def check_channels(batch: Mapping[str, np.ndarray], platform: Platform, *, file: str,
-                   key: str = "") -> None:
+def check_channels(
+    batch: Mapping[str, np.ndarray], platform: Platform, *, file: str, key: str = ""
+) -> None:
     """Per-stream channel counts may not exceed the board's pseudo-channels."""
     for name in ("pc_weights", "pc_inputs", "pc_outputs"):
         bad = np.flatnonzero(batch[name] > platform.hbm.pseudo_channels)
         if bad.size:
-            raise UserError("more pseudo-channels than the board has", file=file,
-                            key=f"{key}{name}", value=int(batch[name][bad[0]]),
-                            allowed=f"1..{platform.hbm.pseudo_channels}")
+            raise UserError(
+                "more pseudo-channels than the board has",
+                file=file,
+                key=f"{key}{name}",
+                value=int(batch[name][bad[0]]),
+                allowed=f"1..{platform.hbm.pseudo_channels}",
+            )
 
 
 class Grid:
@@ -108,8 +125,9 @@ class Grid:
         space: mapping of parameter name -> list of values (validated by the schema).
     """
 
-    def __init__(self, space: Mapping[str, Sequence[Any]], *, file: str = "config",
-                 key: str = "sweep.space") -> None:
+    def __init__(
+        self, space: Mapping[str, Sequence[Any]], *, file: str = "config", key: str = "sweep.space"
+    ) -> None:
         self.values: dict[str, np.ndarray] = {}
         for p in PARAMS:
             if p.name in space:
@@ -117,11 +135,16 @@ class Grid:
             elif p.name in UNIFORM_DEFAULTS:  # optional: per-class precision and tiling
                 vals = [UNIFORM_DEFAULTS[p.name]]
             else:
-                raise UserError("missing key", file=file, key=f"{key}.{p.name}",
-                                allowed=_allowed(p))
+                raise UserError(
+                    "missing key", file=file, key=f"{key}.{p.name}", allowed=_allowed(p)
+                )
             self.values[p.name] = np.array(
-                [encode_value(p, v, file=file, key=f"{key}.{p.name}[{j}]") for j, v in enumerate(vals)],
-                dtype=np.int64)
+                [
+                    encode_value(p, v, file=file, key=f"{key}.{p.name}[{j}]")
+                    for j, v in enumerate(vals)
+                ],
+                dtype=np.int64,
+            )
         self.radix = np.array([len(v) for v in self.values.values()], dtype=np.int64)
         self.size = int(np.prod(self.radix.astype(object)))
 
@@ -129,7 +152,7 @@ class Grid:
         """Design numbers -> a batch (mixed radix, last parameter fastest)."""
         rem = np.asarray(index, dtype=np.int64)
         out: dict[str, np.ndarray] = {}
-        for name, r in zip(reversed(PARAM_NAMES), self.radix[::-1]):
+        for name, r in zip(reversed(PARAM_NAMES), self.radix[::-1], strict=True):
             out[name] = self.values[name][rem % r]
             rem = rem // r
         return {name: out[name] for name in PARAM_NAMES}
@@ -137,23 +160,32 @@ class Grid:
     def shard(self, i: int, n: int) -> tuple[int, int]:
         """Design-number range [start, stop) of shard ``i`` of ``n`` (contiguous, balanced)."""
         if not 0 <= i < n:
-            raise UserError("shard index out of range", key="--shard", value=f"{i}/{n}",
-                            allowed=f"I/N with 0 <= I < N (N = {n})")
+            raise UserError(
+                "shard index out of range",
+                key="--shard",
+                value=f"{i}/{n}",
+                allowed=f"I/N with 0 <= I < N (N = {n})",
+            )
         return self.size * i // n, self.size * (i + 1) // n
 
 
-def check_space(space: Mapping[str, Sequence[Any]], platform: Platform, *, file: str,
-                key: str) -> None:
+def check_space(
+    space: Mapping[str, Sequence[Any]], platform: Platform, *, file: str, key: str
+) -> None:
     """Semantic checks of a grid: every tile value must be a multiple of every PE value."""
     grid = Grid(space, file=file, key=key)
     for dim in "mnk":
         for t in grid.values[f"tile_{dim}"]:
             for pe in grid.values[f"pe_{dim}"]:
                 if t % pe:
-                    raise UserError(f"tile_{dim} must be a multiple of every pe_{dim} value "
-                                    f"(pe_{dim} = {int(pe)})", file=file,
-                                    key=f"{key}.tile_{dim}", value=int(t),
-                                    allowed=f"multiples of {int(pe)}")
+                    raise UserError(
+                        f"tile_{dim} must be a multiple of every pe_{dim} value "
+                        f"(pe_{dim} = {int(pe)})",
+                        file=file,
+                        key=f"{key}.tile_{dim}",
+                        value=int(t),
+                        allowed=f"multiples of {int(pe)}",
+                    )
     check_channels({k: v for k, v in grid.values.items()}, platform, file=file, key=f"{key}.")
 
 

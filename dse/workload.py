@@ -89,12 +89,35 @@ class Workload:
         conn_m, conn_k = (side // scale) ** 2, d * scale * scale
         L = layers
 
-        def vec(name, rows, cols, count, op, *, epi=None, group="layer", attention=False,
-                instances=1, rw=(1, 1)):
+        def vec(
+            name,
+            rows,
+            cols,
+            count,
+            op,
+            *,
+            epi=None,
+            group="layer",
+            attention=False,
+            instances=1,
+            rw=(1, 1),
+        ):
             e = rows * cols
-            return Kernel(name, VECTOR, rows, 0, cols, count, instances=instances,
-                          ops_per_element=float(ops[op]), read_elems=rw[0] * e,
-                          write_elems=rw[1] * e, epilogue_of=epi, attention=attention, group=group)
+            return Kernel(
+                name,
+                VECTOR,
+                rows,
+                0,
+                cols,
+                count,
+                instances=instances,
+                ops_per_element=float(ops[op]),
+                read_elems=rw[0] * e,
+                write_elems=rw[1] * e,
+                epilogue_of=epi,
+                attention=attention,
+                group=group,
+            )
 
         k: list[Kernel] = [
             Kernel("patch_embed", GEMM, s, patch_k, d, 1, group="stem", cls="embed"),
@@ -111,11 +134,31 @@ class Workload:
         if raw["qkv_bias"]:
             k += [vec(f"{x}_bias", s, d, L, "bias", epi=f"{x}_proj") for x in "qkv"]
         k += [
-            Kernel("attn_scores", GEMM, s, dh, s, L * h, instances=h, weight_operand=False,
-                   attention=True, cls="attention"),
+            Kernel(
+                "attn_scores",
+                GEMM,
+                s,
+                dh,
+                s,
+                L * h,
+                instances=h,
+                weight_operand=False,
+                attention=True,
+                cls="attention",
+            ),
             vec("softmax", s, s, L * h, "softmax", instances=h, attention=True),
-            Kernel("attn_context", GEMM, s, s, dh, L * h, instances=h, weight_operand=False,
-                   attention=True, cls="attention"),
+            Kernel(
+                "attn_context",
+                GEMM,
+                s,
+                s,
+                dh,
+                L * h,
+                instances=h,
+                weight_operand=False,
+                attention=True,
+                cls="attention",
+            ),
             Kernel("out_proj", GEMM, s, d, d, L, cls="proj"),
             vec("out_bias", s, d, L, "bias", epi="out_proj"),
             vec("residual1", s, d, L, "residual", epi="out_proj"),
@@ -131,16 +174,39 @@ class Workload:
             k.append(vec("post_layernorm", s, d, 1, "layernorm", group="head"))
         k += [
             vec("pixel_shuffle", s, d, 1, "pixel_shuffle", group="head"),
-            Kernel("connector", GEMM, conn_m, conn_k, raw["connector"]["out_features"], 1,
-                   group="head", cls="embed"),
+            Kernel(
+                "connector",
+                GEMM,
+                conn_m,
+                conn_k,
+                raw["connector"]["out_features"],
+                1,
+                group="head",
+                cls="embed",
+            ),
         ]
         if raw["connector"]["bias"]:
-            k.append(vec("connector_bias", conn_m, raw["connector"]["out_features"], 1, "bias",
-                         epi="connector", group="head"))
+            k.append(
+                vec(
+                    "connector_bias",
+                    conn_m,
+                    raw["connector"]["out_features"],
+                    1,
+                    "bias",
+                    epi="connector",
+                    group="head",
+                )
+            )
         q = raw.get("quality", {})
-        return cls(name=raw["name"], kernels=tuple(k), cameras=raw["cameras"], tokens=s, hidden=d,
-                   quality_penalty=dict(q.get("penalty", {})),
-                   quality_sensitivity=dict(q.get("sensitivity", {})))
+        return cls(
+            name=raw["name"],
+            kernels=tuple(k),
+            cameras=raw["cameras"],
+            tokens=s,
+            hidden=d,
+            quality_penalty=dict(q.get("penalty", {})),
+            quality_sensitivity=dict(q.get("sensitivity", {})),
+        )
 
     @property
     def gemms(self) -> tuple[Kernel, ...]:

@@ -16,11 +16,26 @@ CONFIG = ROOT / "configs" / "config.yaml"
 
 #: A reasonable INT8 design used as a base for hand checks.
 BASE_DESIGN = {
-    "weight_precision": "INT8", "act_precision": "INT8", "pe_m": 16, "pe_n": 16, "pe_k": 16,
-    "tile_m": 128, "tile_n": 128, "tile_k": 256, "dataflow": "mnk", "pc_weights": 4,
-    "pc_inputs": 2, "pc_outputs": 1, "share_weights": False, "compute_units": 3,
-    "double_pump": True, "buffer_storage": "bram", "double_buffer": True,
-    "fuse_attention": False, "vector_lanes": 32, "clock_mhz": 300,
+    "weight_precision": "INT8",
+    "act_precision": "INT8",
+    "pe_m": 16,
+    "pe_n": 16,
+    "pe_k": 16,
+    "tile_m": 128,
+    "tile_n": 128,
+    "tile_k": 256,
+    "dataflow": "mnk",
+    "pc_weights": 4,
+    "pc_inputs": 2,
+    "pc_outputs": 1,
+    "share_weights": False,
+    "compute_units": 3,
+    "double_pump": True,
+    "buffer_storage": "bram",
+    "double_buffer": True,
+    "fuse_attention": False,
+    "vector_lanes": 32,
+    "clock_mhz": 300,
 }
 
 

@@ -21,8 +21,9 @@ def run_cli(capsys, *args):
 
 
 def test_evaluate_prints_json(capsys):
-    code, out, err = run_cli(capsys, "evaluate", "--config", CONFIG, "--design",
-                             json.dumps(BASE_DESIGN))
+    code, out, err = run_cli(
+        capsys, "evaluate", "--config", CONFIG, "--design", json.dumps(BASE_DESIGN)
+    )
     assert code == 0, err
     res = json.loads(out)
     assert res["feasible"] in (True, False)
@@ -31,7 +32,8 @@ def test_evaluate_prints_json(capsys):
     assert set(res["slr_resources"]) == {"SLR0", "SLR1", "SLR2"}
     # the kernel breakdown adds up to the per-image latency
     assert sum(k["time_ms"] for k in res["kernels"]) == pytest.approx(
-        res["latency_per_image_ms"], rel=1e-5)
+        res["latency_per_image_ms"], rel=1e-5
+    )
 
 
 def test_roofline_writes_table_and_plots(tmp_path, capsys):
@@ -62,8 +64,10 @@ def _bad_design(**change):
 @pytest.mark.parametrize(
     ("design", "expect"),
     [
-        (_bad_design(weight_precision="INT3"),
-         ["key 'weight_precision'", "'INT3'", "FP32, BF16, INT8, INT4"]),
+        (
+            _bad_design(weight_precision="INT3"),
+            ["key 'weight_precision'", "'INT3'", "FP32, BF16, INT8, INT4"],
+        ),
         (_bad_design(tile_m=100), ["key 'tile_m'", "100", "multiple of pe_m"]),
         (_bad_design(pe_n=0), ["key 'pe_n'", "0", "integer 1..1024"]),
         (_bad_design(pe_k=-4), ["key 'pe_k'", "-4"]),
@@ -90,10 +94,12 @@ def _write_config(tmp_path: Path, text: str) -> Path:
 
 def _config_text(**replace):
     text = (ROOT / "configs" / "config.yaml").read_text()
-    text = text.replace("platform: platforms/u280.yaml",
-                        f"platform: {ROOT / 'configs/platforms/u280.yaml'}")
-    text = text.replace("model: models/smolvla_vision.yaml",
-                        f"model: {ROOT / 'configs/models/smolvla_vision.yaml'}")
+    text = text.replace(
+        "platform: platforms/u280.yaml", f"platform: {ROOT / 'configs/platforms/u280.yaml'}"
+    )
+    text = text.replace(
+        "model: models/smolvla_vision.yaml", f"model: {ROOT / 'configs/models/smolvla_vision.yaml'}"
+    )
     for old, new in replace.items():
         assert old in text
         text = text.replace(old, new)
@@ -103,22 +109,29 @@ def _config_text(**replace):
 @pytest.mark.parametrize(
     ("replace", "expect"),
     [
-        ({"weight_precision: [FP32, BF16, INT8, INT4]": "weight_precision: [FP32, INT7]"},
-         ["key 'sweep.space.weight_precision[1]'", "'INT7'", "FP32, BF16, INT8, INT4"]),
-        ({"tile_m: [64, 128, 256]": "tile_m: [64, 100]"},
-         ["key 'sweep.space.tile_m'", "100", "multiples of"]),
+        (
+            {"weight_precision: [FP32, BF16, INT8, INT4]": "weight_precision: [FP32, INT7]"},
+            ["key 'sweep.space.weight_precision[1]'", "'INT7'", "FP32, BF16, INT8, INT4"],
+        ),
+        (
+            {"tile_m: [64, 128, 256]": "tile_m: [64, 100]"},
+            ["key 'sweep.space.tile_m'", "100", "multiples of"],
+        ),
         ({"pe_m: [8, 16, 32]": "pe_m: [0, 8]"}, ["key 'sweep.space.pe_m[0]'", "0", ">= 1"]),
         ({"  shards: 4": "  shards: -1"}, ["key 'sweep.shards'", "-1"]),
-        ({"pc_weights: [1, 2, 4]": "pc_weights: [1, 64]"},
-         ["key 'sweep.space.pc_weights[1]'", "64", "<= 32"]),
+        (
+            {"pc_weights: [1, 2, 4]": "pc_weights: [1, 64]"},
+            ["key 'sweep.space.pc_weights[1]'", "64", "<= 32"],
+        ),
         ({"objectives:": "objectivez:"}, ["objectives", "missing key"]),
         ({"  latency_budget_ms: 150.0": "  latency_budget_ms: [150"}, ["malformed YAML", "line"]),
     ],
 )
 def test_bad_config_exits_2_with_one_line(tmp_path, capsys, replace, expect):
     cfg = _write_config(tmp_path, _config_text(**replace))
-    code, out, err = run_cli(capsys, "evaluate", "--config", cfg, "--design",
-                             json.dumps(BASE_DESIGN))
+    code, out, err = run_cli(
+        capsys, "evaluate", "--config", cfg, "--design", json.dumps(BASE_DESIGN)
+    )
     assert code == 2
     assert err.count("\n") == 1, err
     assert str(cfg) in err
@@ -127,16 +140,29 @@ def test_bad_config_exits_2_with_one_line(tmp_path, capsys, replace, expect):
 
 
 def test_missing_config_file(capsys, tmp_path):
-    code, _, err = run_cli(capsys, "roofline", "--config", tmp_path / "nope.yaml", "--out",
-                           tmp_path / "k.parquet")
+    code, _, err = run_cli(
+        capsys, "roofline", "--config", tmp_path / "nope.yaml", "--out", tmp_path / "k.parquet"
+    )
     assert code == 2 and "does not exist" in err and "nope.yaml" in err
 
 
 def test_no_traceback_in_a_real_process(tmp_path):
     # a separate interpreter, as a user runs it: exit code 2, one line, no Python traceback
     cfg = _write_config(tmp_path, _config_text(**{"pe_m: [8, 16, 32]": "pe_m: [8, 16, 31]"}))
-    proc = subprocess.run([sys.executable, "-m", "dse.cli", "evaluate", "--config", str(cfg),
-                           "--design", json.dumps(BASE_DESIGN)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dse.cli",
+            "evaluate",
+            "--config",
+            str(cfg),
+            "--design",
+            json.dumps(BASE_DESIGN),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1

@@ -12,14 +12,14 @@ from dse.memory import bram18_blocks, buffer_blocks, uram_blocks
 @pytest.mark.parametrize(
     ("width", "depth", "expected"),
     [
-        (36, 512, 1),     # exactly one 512 x 36 BRAM18 (UG573 shape)
-        (36, 1024, 2),    # two 512 x 36 deep, or two 1K x 18 wide
-        (18, 1024, 1),    # the 1K x 18 shape
-        (8, 2048, 1),     # 2K x 9 shape holds 8-bit words
-        (72, 512, 2),     # two 512 x 36 side by side
-        (128, 256, 4),    # ceil(128/36) = 4 blocks of 512 x 36, half empty
-        (1, 16384, 1),    # 16K x 1
-        (1, 16385, 2),    # one word more -> a second block
+        (36, 512, 1),  # exactly one 512 x 36 BRAM18 (UG573 shape)
+        (36, 1024, 2),  # two 512 x 36 deep, or two 1K x 18 wide
+        (18, 1024, 1),  # the 1K x 18 shape
+        (8, 2048, 1),  # 2K x 9 shape holds 8-bit words
+        (72, 512, 2),  # two 512 x 36 side by side
+        (128, 256, 4),  # ceil(128/36) = 4 blocks of 512 x 36, half empty
+        (1, 16384, 1),  # 16K x 1
+        (1, 16385, 2),  # one word more -> a second block
     ],
 )
 def test_bram18_counts(width, depth, expected):
@@ -53,8 +53,9 @@ def test_partitioned_buffer():
 
 def test_small_banks_go_to_lutram():
     # 32 words x 32 bits = 1,024 bits <= 2,048: LUTRAM, 32 bits wide x ceil(32/64) = 32 LUTs
-    bram, uram, lut = buffer_blocks(32, 32, 1, use_uram=False, lutram_max_bits=2048,
-                                    lutram_bits_per_lut=64)
+    bram, uram, lut = buffer_blocks(
+        32, 32, 1, use_uram=False, lutram_max_bits=2048, lutram_bits_per_lut=64
+    )
     assert (bram, uram, lut) == (0, 0, 32)
 
 
@@ -75,7 +76,8 @@ def test_short_bursts_and_lateral_are_slower(cfg):
     long = channel_gbps(hbm, 4096, clock_mhz=300)
     assert channel_gbps(hbm, 64, clock_mhz=300) < 0.5 * long
     assert channel_gbps(hbm, 4096, clock_mhz=300, lateral=1.0) == pytest.approx(
-        long * hbm.lateral_efficiency)
+        long * hbm.lateral_efficiency
+    )
     # bandwidth grows monotonically with burst length
     bursts = np.array([32, 64, 256, 1024, 4096])
     assert np.all(np.diff(channel_gbps(hbm, bursts, clock_mhz=300)) > 0)

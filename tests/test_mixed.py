@@ -7,10 +7,10 @@ import pytest
 from tests.conftest import batch_of
 
 # MACs per image by class (hand arithmetic, S = 1024, D = 768, F = 3072, 12 layers, 12 heads):
-EMBED = 1024 * 768 * 768 + 64 * 12288 * 960          # patch embedding + connector
-PROJ = 4 * 12 * 1024 * 768 * 768                      # q, k, v, out
-ATTN = 2 * 12 * 12 * 1024 * 64 * 1024                 # scores + context
-MLP = 2 * 12 * 1024 * 768 * 3072                      # fc1 + fc2
+EMBED = 1024 * 768 * 768 + 64 * 12288 * 960  # patch embedding + connector
+PROJ = 4 * 12 * 1024 * 768 * 768  # q, k, v, out
+ATTN = 2 * 12 * 12 * 1024 * 64 * 1024  # scores + context
+MLP = 2 * 12 * 1024 * 768 * 3072  # fc1 + fc2
 TOTAL = EMBED + PROJ + ATTN + MLP
 
 
@@ -33,13 +33,15 @@ def test_quality_proxy_hand_value(cfg, model):
 def test_engine_pays_for_the_widest_mode(cfg, model):
     # INT8 engine with BF16 MLP weights: the PE array must do BF16 MACs (1 per DSP, not 2)
     base = model.evaluate(batch_of(cfg, double_pump=False, compute_units=1)).columns
-    mixed = model.evaluate(batch_of(cfg, double_pump=False, compute_units=1,
-                                    prec_mlp="BF16")).columns
+    mixed = model.evaluate(
+        batch_of(cfg, double_pump=False, compute_units=1, prec_mlp="BF16")
+    ).columns
     assert base["dsp"][0] == 4096 / 2 + 64
     assert mixed["dsp"][0] == 4096 / 1 + 64
     # narrower classes cost no DSPs: INT4 MLP weights on the INT8 engine (INT4xINT8: 2 per DSP)
-    narrow = model.evaluate(batch_of(cfg, double_pump=False, compute_units=1,
-                                     prec_mlp="INT4")).columns
+    narrow = model.evaluate(
+        batch_of(cfg, double_pump=False, compute_units=1, prec_mlp="INT4")
+    ).columns
     assert narrow["dsp"][0] == base["dsp"][0]
 
 

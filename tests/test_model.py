@@ -70,28 +70,30 @@ def test_compute_time_hand_calculation(cfg, model):
     assert r.kernel_ms[0, i] == pytest.approx(12 * 596_736 / 300e6 * 1e3, rel=0.01)
 
 
-designs = st.fixed_dictionaries({
-    "weight_precision": st.sampled_from(["FP32", "BF16", "INT8", "INT4"]),
-    "act_precision": st.sampled_from(["FP32", "BF16", "INT8", "INT4"]),
-    "pe_m": st.sampled_from([1, 2, 4, 8, 16, 32]),
-    "pe_n": st.sampled_from([1, 2, 4, 8, 16, 32]),
-    "pe_k": st.sampled_from([1, 4, 8, 16, 32, 64]),
-    "tile_mult_m": st.integers(1, 16),
-    "tile_mult_n": st.integers(1, 16),
-    "tile_mult_k": st.integers(1, 16),
-    "dataflow": st.sampled_from(["mnk", "nmk", "mkn", "nkm", "kmn", "knm"]),
-    "pc_weights": st.integers(1, 8),
-    "pc_inputs": st.integers(1, 8),
-    "pc_outputs": st.integers(1, 8),
-    "share_weights": st.booleans(),
-    "compute_units": st.integers(1, 6),
-    "double_pump": st.booleans(),
-    "buffer_storage": st.sampled_from(["bram", "uram"]),
-    "double_buffer": st.booleans(),
-    "fuse_attention": st.booleans(),
-    "vector_lanes": st.sampled_from([8, 16, 32, 64, 128]),
-    "clock_mhz": st.sampled_from([150, 200, 250, 300, 350]),
-})
+designs = st.fixed_dictionaries(
+    {
+        "weight_precision": st.sampled_from(["FP32", "BF16", "INT8", "INT4"]),
+        "act_precision": st.sampled_from(["FP32", "BF16", "INT8", "INT4"]),
+        "pe_m": st.sampled_from([1, 2, 4, 8, 16, 32]),
+        "pe_n": st.sampled_from([1, 2, 4, 8, 16, 32]),
+        "pe_k": st.sampled_from([1, 4, 8, 16, 32, 64]),
+        "tile_mult_m": st.integers(1, 16),
+        "tile_mult_n": st.integers(1, 16),
+        "tile_mult_k": st.integers(1, 16),
+        "dataflow": st.sampled_from(["mnk", "nmk", "mkn", "nkm", "kmn", "knm"]),
+        "pc_weights": st.integers(1, 8),
+        "pc_inputs": st.integers(1, 8),
+        "pc_outputs": st.integers(1, 8),
+        "share_weights": st.booleans(),
+        "compute_units": st.integers(1, 6),
+        "double_pump": st.booleans(),
+        "buffer_storage": st.sampled_from(["bram", "uram"]),
+        "double_buffer": st.booleans(),
+        "fuse_attention": st.booleans(),
+        "vector_lanes": st.sampled_from([8, 16, 32, 64, 128]),
+        "clock_mhz": st.sampled_from([150, 200, 250, 300, 350]),
+    }
+)
 
 
 def _design(raw):
@@ -120,13 +122,16 @@ def test_latency_never_below_compute_or_traffic_bound(cfg, model, raw):
     wl, hbm = cfg.workload, cfg.platform.hbm
     # compute bound: every MAC of the call on all PEs of all CUs at the clock
     macs = wl.macs_per_image * wl.cameras
-    compute_bound = macs / (d["compute_units"] * d["pe_m"] * d["pe_n"] * d["pe_k"]
-                            * d["clock_mhz"] * 1e6)
+    compute_bound = macs / (
+        d["compute_units"] * d["pe_m"] * d["pe_n"] * d["pe_k"] * d["clock_mhz"] * 1e6
+    )
     assert lat_s >= compute_bound * (1 - 1e-5)
     # ideal traffic bound: every weight byte read once per image, on all weight channels of
     # all CUs at the best burst rate (shared weights: one copy's channels for everybody)
-    wbytes = sum(k.k * k.n * k.count for k in wl.gemms if k.weight_operand) * {
-        "FP32": 4, "BF16": 2, "INT8": 1, "INT4": 0.5}[d["weight_precision"]]
+    wbytes = (
+        sum(k.k * k.n * k.count for k in wl.gemms if k.weight_operand)
+        * {"FP32": 4, "BF16": 2, "INT8": 1, "INT4": 0.5}[d["weight_precision"]]
+    )
     chans = d["pc_weights"] * (1 if d["share_weights"] else d["compute_units"])
     best = float(channel_gbps(hbm, hbm.max_burst_bytes, clock_mhz=d["clock_mhz"])) * 1e9
     traffic_bound = wbytes * wl.cameras / (chans * best)
@@ -158,14 +163,24 @@ def test_double_pumping_halves_dsps(cfg, model):
 def test_infeasible_kept_with_readable_violation(cfg, model):
     from dse.model import violation_text
 
-    big = batch_of(cfg, pe_m=32, pe_n=32, pe_k=32, tile_m=256, tile_n=256, tile_k=256,
-                   double_pump=False, compute_units=1)
+    big = batch_of(
+        cfg,
+        pe_m=32,
+        pe_n=32,
+        pe_k=32,
+        tile_m=256,
+        tile_n=256,
+        tile_k=256,
+        double_pump=False,
+        compute_units=1,
+    )
     ok = batch_of(cfg)
     r = model.evaluate(concat([big, ok]))
     c = r.columns
     assert list(c["feasible"]) == [False, True]
-    text = violation_text(cfg.platform, c["violation_code"], c["violation_used"],
-                          c["violation_limit"])
+    text = violation_text(
+        cfg.platform, c["violation_code"], c["violation_used"], c["violation_limit"]
+    )
     # 32^3 = 32,768 INT8 MACs = 16,384 DSP + 64 vector DSP, far over one SLR's 2,764 usable DSPs
     assert c["dsp"][0] == 16384 + 64
     # LUT is checked first: 32,768 MACs x 12 LUT alone exceed SLR0's 288,083 usable LUTs

@@ -80,9 +80,26 @@ def test_peaks_are_derived(cfg):
 def test_corrected_table_covers_every_kernel(cfg):
     df = corrected_table(cfg.workload, cfg.platform)
     names = set(df["kernel"])
-    for needed in ("patch_embed", "q_proj", "k_proj", "v_proj", "attn_scores", "softmax",
-                   "attn_context", "out_proj", "ln1", "ln2", "fc1", "gelu", "fc2",
-                   "residual1", "residual2", "post_layernorm", "pixel_shuffle", "connector"):
+    for needed in (
+        "patch_embed",
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "attn_scores",
+        "softmax",
+        "attn_context",
+        "out_proj",
+        "ln1",
+        "ln2",
+        "fc1",
+        "gelu",
+        "fc2",
+        "residual1",
+        "residual2",
+        "post_layernorm",
+        "pixel_shuffle",
+        "connector",
+    ):
         assert needed in names
     int8 = df[df["precision"] == "INT8"]
     assert (int8["peak_ops"] == cfg.platform.peak_ops("INT8")).all()

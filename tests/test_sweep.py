@@ -48,8 +48,9 @@ def test_rows_decode_to_their_parameters(shards):
     idx = df["design_id"].str[2:].astype(int).to_numpy()
     batch = grid.decode(idx)
     assert np.array_equal(batch["pe_m"], df["pe_m"].to_numpy())
-    assert list(df["dataflow"].astype(str)) == [("mnk", "nmk", "mkn", "nkm", "kmn", "knm")[c]
-                                               for c in batch["dataflow"]]
+    assert list(df["dataflow"].astype(str)) == [
+        ("mnk", "nmk", "mkn", "nkm", "kmn", "knm")[c] for c in batch["dataflow"]
+    ]
 
 
 def test_infeasible_kept_with_violation(shards):
@@ -63,7 +64,9 @@ def test_infeasible_kept_with_violation(shards):
 
 @pytest.mark.parametrize("bad", ["3/3", "x/2", "1", "-1/2"])
 def test_bad_shard(tmp_path, capsys, bad):
-    code = main(["sweep", "--config", str(TINY), f"--shard={bad}", "--out", str(tmp_path / "s.parquet")])
+    code = main(
+        ["sweep", "--config", str(TINY), f"--shard={bad}", "--out", str(tmp_path / "s.parquet")]
+    )
     assert code == 2
     assert "--shard" in capsys.readouterr().err
     assert not (tmp_path / "s.parquet").exists()

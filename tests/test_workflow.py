@@ -16,18 +16,38 @@ pytestmark = pytest.mark.slow
 
 TINY = ROOT / "tests" / "data" / "tiny_config.yaml"
 OUTPUTS = [
-    "results/roofline/kernels.parquet", "results/roofline/roofline.png",
-    "results/roofline/roofline_seed.png", "results/sweep/shard-0.parquet",
-    "results/sweep/shard-1.parquet", "results/pareto/front.parquet", "results/selected.parquet",
-    "results/hls/index.json", "results/summary.md", "results/plots/pareto.png",
-    "results/plots/breakdown.png", "results/plots/roofline_designs.png",
-    "results/plots/resources.png", "results/plots/hbm.png",
+    "results/roofline/kernels.parquet",
+    "results/roofline/roofline.png",
+    "results/roofline/roofline_seed.png",
+    "results/sweep/shard-0.parquet",
+    "results/sweep/shard-1.parquet",
+    "results/pareto/front.parquet",
+    "results/selected.parquet",
+    "results/hls/index.json",
+    "results/summary.md",
+    "results/plots/pareto.png",
+    "results/plots/breakdown.png",
+    "results/plots/roofline_designs.png",
+    "results/plots/resources.png",
+    "results/plots/hbm.png",
 ]
 
 
 def snakemake(workdir, config, *args):
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-           "--directory", str(workdir), "--configfile", str(config), "--cores", "2", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config),
+        "--cores",
+        "2",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
 
 
@@ -103,8 +123,11 @@ def test_report(run):
 
 def test_bad_config_stops_before_any_job(tmp_path):
     config = tmp_path / "config.yaml"
-    config.write_text(TINY.read_text().replace("../../configs/", f"{ROOT}/configs/")
-                      .replace("dataflow: [mnk, nkm]", "dataflow: [mnk, zzz]"))
+    config.write_text(
+        TINY.read_text()
+        .replace("../../configs/", f"{ROOT}/configs/")
+        .replace("dataflow: [mnk, nkm]", "dataflow: [mnk, zzz]")
+    )
     proc = snakemake(tmp_path, config)
     assert proc.returncode != 0
     assert "zzz" in proc.stderr + proc.stdout
@@ -113,7 +136,8 @@ def test_bad_config_stops_before_any_job(tmp_path):
 
 def test_lint_is_clean(tmp_path):
     shutil.copy(TINY, tmp_path / "unused.yaml")
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], capture_output=True,
-                          text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint"], capture_output=True, text=True, cwd=ROOT
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "good condition" in proc.stdout + proc.stderr

@@ -18,8 +18,12 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "config.yaml"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default=str(DEFAULT_CONFIG), help="configuration whose sweep grid is sampled")
-    p.add_argument("--designs", type=int, default=1_000_000, help="designs per run (default 1,000,000)")
+    p.add_argument(
+        "--config", default=str(DEFAULT_CONFIG), help="configuration whose sweep grid is sampled"
+    )
+    p.add_argument(
+        "--designs", type=int, default=1_000_000, help="designs per run (default 1,000,000)"
+    )
     p.add_argument("--runs", type=int, default=5, help="timed runs; the median is reported")
     p.add_argument("--seed", type=int, default=0, help="seed of the uniform design sample")
 
@@ -44,8 +48,12 @@ def run(args: argparse.Namespace) -> int:
     from dse.space import Grid
 
     if args.designs < 1 or args.runs < 1:
-        raise UserError("must be positive", key="--designs/--runs", value=(args.designs, args.runs),
-                        allowed="integers >= 1")
+        raise UserError(
+            "must be positive",
+            key="--designs/--runs",
+            value=(args.designs, args.runs),
+            allowed="integers >= 1",
+        )
     cfg = load_config(args.config)
     grid = Grid(cfg.raw["sweep"]["space"], file=str(cfg.path))
     model = Model(cfg.platform, cfg.workload)

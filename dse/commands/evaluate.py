@@ -20,8 +20,11 @@ HELP = "evaluate one design given as JSON and print its figures as JSON"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="run configuration (configs/config.yaml)")
-    p.add_argument("--design", required=True,
-                   help="the design as a JSON object with every parameter, or @FILE.json")
+    p.add_argument(
+        "--design",
+        required=True,
+        help="the design as a JSON object with every parameter, or @FILE.json",
+    )
 
 
 def _parse_design(text: str) -> dict:
@@ -38,8 +41,9 @@ def _parse_design(text: str) -> dict:
     except json.JSONDecodeError as exc:
         raise UserError(f"not valid JSON ({exc.msg} at column {exc.colno})", file=source) from None
     if not isinstance(design, dict):
-        raise UserError("expected a JSON object of parameter: value", file=source,
-                        value=type(design).__name__)
+        raise UserError(
+            "expected a JSON object of parameter: value", file=source, value=type(design).__name__
+        )
     return design
 
 
@@ -51,13 +55,21 @@ def evaluate_design(cfg, design: dict, *, source: str = "--design") -> dict:
     row = results_frame(model, batch, res, [str(design.get("design_id", "cli"))]).iloc[0]
     out = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.to_dict().items()}
     out["kernels"] = [
-        {"kernel": name, "time_ms": float(res.kernel_ms[0, i]), "bound": BOUNDS[res.kernel_bound[0, i]]}
+        {
+            "kernel": name,
+            "time_ms": float(res.kernel_ms[0, i]),
+            "bound": BOUNDS[res.kernel_bound[0, i]],
+        }
         for i, name in enumerate(res.kernel_names)
     ]
     out["slr_resources"] = {
-        slr: {r: {"used": float(np.ceil(res.slr_used[0, s, j])),
-                  "available": float(np.floor(cfg.platform.slr_available[s, j]))}
-              for j, r in enumerate(RESOURCES)}
+        slr: {
+            r: {
+                "used": float(np.ceil(res.slr_used[0, s, j])),
+                "available": float(np.floor(cfg.platform.slr_available[s, j])),
+            }
+            for j, r in enumerate(RESOURCES)
+        }
         for s, slr in enumerate(cfg.platform.slr_names)
     }
     return out

@@ -28,7 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--front", required=True, help="Pareto front Parquet")
     p.add_argument("--selected", required=True, help="selected designs Parquet")
     p.add_argument("--roofline", required=True, help="roofline kernel table Parquet")
-    p.add_argument("--dpi", type=int, default=None, help="PNG resolution (default: config plots.dpi)")
+    p.add_argument(
+        "--dpi", type=int, default=None, help="PNG resolution (default: config plots.dpi)"
+    )
     p.add_argument("--out", required=True, help="output folder")
 
 
@@ -42,27 +44,32 @@ def detail_frames(model: Model, selected: pd.DataFrame) -> tuple[pd.DataFrame, p
     kernel_ms = res.kernel_ms * rounds[:, None]
     ids = selected["design_id"].astype(str).to_numpy()
     n, k = kernel_ms.shape
-    breakdown = pd.DataFrame({
-        "design_id": np.repeat(ids, k),
-        "kernel": np.tile(np.array(res.kernel_names, dtype=object), n),
-        "time_ms": kernel_ms.reshape(-1),
-        "bound": np.array(BOUNDS, dtype=object)[res.kernel_bound.reshape(-1)],
-    })
+    breakdown = pd.DataFrame(
+        {
+            "design_id": np.repeat(ids, k),
+            "kernel": np.tile(np.array(res.kernel_names, dtype=object), n),
+            "time_ms": kernel_ms.reshape(-1),
+            "bound": np.array(BOUNDS, dtype=object)[res.kernel_bound.reshape(-1)],
+        }
+    )
     breakdown = breakdown[breakdown["time_ms"] > 0].reset_index(drop=True)
     P = model.platform
     s, r = len(P.slr_names), len(RESOURCES)
-    resources = pd.DataFrame({
-        "design_id": np.repeat(ids, s * r),
-        "slr": np.tile(np.repeat(np.array(P.slr_names, dtype=object), r), n),
-        "resource": np.tile(np.array(RESOURCES, dtype=object), n * s),
-        "used": np.ceil(res.slr_used.reshape(-1)),
-        "available": np.tile(np.floor(P.slr_available.reshape(-1)), n),
-    })
+    resources = pd.DataFrame(
+        {
+            "design_id": np.repeat(ids, s * r),
+            "slr": np.tile(np.repeat(np.array(P.slr_names, dtype=object), r), n),
+            "resource": np.tile(np.array(RESOURCES, dtype=object), n * s),
+            "used": np.ceil(res.slr_used.reshape(-1)),
+            "available": np.tile(np.floor(P.slr_available.reshape(-1)), n),
+        }
+    )
     return breakdown, resources
 
 
-def design_points(roofline: pd.DataFrame, breakdown: pd.DataFrame, selected: pd.DataFrame,
-                  cameras: int) -> pd.DataFrame:
+def design_points(
+    roofline: pd.DataFrame, breakdown: pd.DataFrame, selected: pd.DataFrame, cameras: int
+) -> pd.DataFrame:
     """Achieved performance of each selected design's GEMM kernels, at their ideal OI."""
     rows = []
     corr = roofline[(roofline["table"] == "corrected") & (roofline["kind"] == "gemm")]
@@ -72,8 +79,14 @@ def design_points(roofline: pd.DataFrame, breakdown: pd.DataFrame, selected: pd.
         b = breakdown[(breakdown["design_id"] == d["design_id"])].set_index("kernel")
         for name in kern.index.intersection(b.index):
             t = b.loc[name, "time_ms"] / 1e3  # per policy call
-            rows.append({"label": name, "design_id": d["design_id"], "oi": kern.loc[name, "oi"],
-                         "achieved_ops": kern.loc[name, "flops_per_image"] * cameras / t})
+            rows.append(
+                {
+                    "label": name,
+                    "design_id": d["design_id"],
+                    "oi": kern.loc[name, "oi"],
+                    "achieved_ops": kern.loc[name, "flops_per_image"] * cameras / t,
+                }
+            )
     return pd.DataFrame(rows, columns=["label", "design_id", "oi", "achieved_ops"])
 
 
@@ -88,24 +101,45 @@ def run(args: argparse.Namespace) -> int:
     cloud = cloud[cloud["feasible"]]
     front = read_table(args.front)
     selected = read_table(args.selected)
-    written = [plots.plot_pareto(cloud, front, selected, out / "pareto.png",
-                                 title=f"{len(cloud):,} feasible designs and the Pareto front")]
+    written = [
+        plots.plot_pareto(
+            cloud,
+            front,
+            selected,
+            out / "pareto.png",
+            title=f"{len(cloud):,} feasible designs and the Pareto front",
+        )
+    ]
     breakdown, resources = detail_frames(model, selected)
     written.append(plots.plot_breakdown(breakdown, out / "breakdown.png"))
     written.append(plots.plot_resources(resources, out / "resources.png"))
-    alloc = {str(d["design_id"]): channel_allocation(d, pseudo_channels=cfg.platform.hbm.pseudo_channels)
-             for d in selected.to_dict("records")}
-    written.append(plots.plot_hbm(alloc, out / "hbm.png",
-                                  pseudo_channels=cfg.platform.hbm.pseudo_channels))
+    alloc = {
+        str(d["design_id"]): channel_allocation(d, pseudo_channels=cfg.platform.hbm.pseudo_channels)
+        for d in selected.to_dict("records")
+    }
+    written.append(
+        plots.plot_hbm(alloc, out / "hbm.png", pseudo_channels=cfg.platform.hbm.pseudo_channels)
+    )
     roof = read_table(args.roofline)
     prec = str(selected["weight_precision"].iloc[0]) if len(selected) else "INT8"
-    kernels = roof[(roof["table"] == "corrected") & (roof["precision"] == prec)
-                   & (roof["epilogue_of"] == "") & (roof["flops"] > 0)]
+    kernels = roof[
+        (roof["table"] == "corrected")
+        & (roof["precision"] == prec)
+        & (roof["epilogue_of"] == "")
+        & (roof["flops"] > 0)
+    ]
     peaks = {p: cfg.platform.peak_ops(p) for p in PRECISIONS}
-    written.append(plots.plot_roofline(
-        kernels, peaks, float(kernels["bw_bytes_per_s"].iloc[0]), out / "roofline_designs.png",
-        title=f"Selected designs' kernels on the {cfg.platform.name} roofline ({prec})",
-        precision=prec, points=design_points(roof, breakdown, selected, cfg.workload.cameras)))
+    written.append(
+        plots.plot_roofline(
+            kernels,
+            peaks,
+            float(kernels["bw_bytes_per_s"].iloc[0]),
+            out / "roofline_designs.png",
+            title=f"Selected designs' kernels on the {cfg.platform.name} roofline ({prec})",
+            precision=prec,
+            points=design_points(roof, breakdown, selected, cfg.workload.cameras),
+        )
+    )
     for w in written:
         print(f"wrote {w}")
     return 0

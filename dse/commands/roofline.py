@@ -15,9 +15,14 @@ HELP = "roofline table (seed + corrected kernels) as Parquet, and roofline plots
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="run configuration (configs/config.yaml)")
-    p.add_argument("--out", required=True, help="Parquet output, e.g. results/roofline/kernels.parquet")
-    p.add_argument("--seed-constants", default=str(SEED_FILE),
-                   help="the seed notebook's constants (default: configs/seed_roofline.yaml)")
+    p.add_argument(
+        "--out", required=True, help="Parquet output, e.g. results/roofline/kernels.parquet"
+    )
+    p.add_argument(
+        "--seed-constants",
+        default=str(SEED_FILE),
+        help="the seed notebook's constants (default: configs/seed_roofline.yaml)",
+    )
     p.add_argument("--no-plots", action="store_true", help="write the table only")
 
 
@@ -26,22 +31,38 @@ def run(args: argparse.Namespace) -> int:
     seed = load_validated(args.seed_constants, "seed_roofline")
     df = roofline_tables(cfg.workload, cfg.platform, seed)
     out = Path(args.out)
-    write_table(df, out, metadata={"config_hash": cfg.hash, "platform": cfg.platform.name,
-                                   "model": cfg.workload.name})
+    write_table(
+        df,
+        out,
+        metadata={
+            "config_hash": cfg.hash,
+            "platform": cfg.platform.name,
+            "model": cfg.workload.name,
+        },
+    )
     if not args.no_plots:
         from dse.plots import plot_roofline
 
         s = df[df["table"] == "seed"]
-        plot_roofline(s, {k: float(v) for k, v in seed["peaks_ops"].items()},
-                      float(seed["bw_real_bytes_per_s"]), out.with_name("roofline_seed.png"),
-                      title="Seed notebook roofline (INT8, seed constants)", precision="INT8")
+        plot_roofline(
+            s,
+            {k: float(v) for k, v in seed["peaks_ops"].items()},
+            float(seed["bw_real_bytes_per_s"]),
+            out.with_name("roofline_seed.png"),
+            title="Seed notebook roofline (INT8, seed constants)",
+            precision="INT8",
+        )
         c = df[(df["table"] == "corrected") & (df["precision"] == "INT8")]
         c = c[c["epilogue_of"] == ""]
         peaks = {p: cfg.platform.peak_ops(p) for p in PRECISIONS}
-        plot_roofline(c, peaks, float(c["bw_bytes_per_s"].iloc[0]),
-                      out.with_name("roofline.png"),
-                      title=f"{cfg.workload.name} on {cfg.platform.name}: every kernel (INT8, "
-                            f"peaks derived at {cfg.platform.default_mhz:g} MHz)",
-                      precision="INT8")
+        plot_roofline(
+            c,
+            peaks,
+            float(c["bw_bytes_per_s"].iloc[0]),
+            out.with_name("roofline.png"),
+            title=f"{cfg.workload.name} on {cfg.platform.name}: every kernel (INT8, "
+            f"peaks derived at {cfg.platform.default_mhz:g} MHz)",
+            precision="INT8",
+        )
     print(f"wrote {out} ({len(df)} rows)")
     return 0

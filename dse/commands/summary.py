@@ -15,32 +15,56 @@ from dse.store import atomic_write_text, read_metadata, read_table
 HELP = "write results/summary.md: the selected designs with their figures and export paths"
 
 COLUMNS = [
-    ("design_id", "design"), ("selection", "why"), ("weight_precision", "W"),
-    ("act_precision", "A"), ("compute_units", "CUs"), ("pe", "PE m×n×k"), ("tile", "tile m×n×k"),
-    ("dataflow", "loops"), ("pcs", "PCs w/i/o"), ("clock_mhz", "MHz"),
-    ("latency_ms", "latency ms/call"), ("images_per_s", "img/s"), ("achieved_tops", "TOPS"),
-    ("utilization", "max util"), ("dsp", "DSP"), ("bram18", "BRAM18"), ("uram", "URAM"),
-    ("lut", "LUT"), ("bound", "bound"), ("export", "export"),
+    ("design_id", "design"),
+    ("selection", "why"),
+    ("weight_precision", "W"),
+    ("act_precision", "A"),
+    ("compute_units", "CUs"),
+    ("pe", "PE m×n×k"),
+    ("tile", "tile m×n×k"),
+    ("dataflow", "loops"),
+    ("pcs", "PCs w/i/o"),
+    ("clock_mhz", "MHz"),
+    ("latency_ms", "latency ms/call"),
+    ("images_per_s", "img/s"),
+    ("achieved_tops", "TOPS"),
+    ("utilization", "max util"),
+    ("dsp", "DSP"),
+    ("bram18", "BRAM18"),
+    ("uram", "URAM"),
+    ("lut", "LUT"),
+    ("bound", "bound"),
+    ("export", "export"),
 ]
 
 
 def table(selected: pd.DataFrame, exports: dict[str, str]) -> str:
     df = selected.copy()
-    df["pe"] = [f"{a}×{b}×{c}" for a, b, c in zip(df["pe_m"], df["pe_n"], df["pe_k"])]
-    df["tile"] = [f"{a}×{b}×{c}" for a, b, c in zip(df["tile_m"], df["tile_n"], df["tile_k"])]
-    df["pcs"] = [f"{a}/{b}/{c}" + (" shared w" if s else "") for a, b, c, s in
-                 zip(df["pc_weights"], df["pc_inputs"], df["pc_outputs"], df["share_weights"])]
+    df["pe"] = [f"{a}×{b}×{c}" for a, b, c in zip(df["pe_m"], df["pe_n"], df["pe_k"], strict=True)]
+    df["tile"] = [
+        f"{a}×{b}×{c}" for a, b, c in zip(df["tile_m"], df["tile_n"], df["tile_k"], strict=True)
+    ]
+    df["pcs"] = [
+        f"{a}/{b}/{c}" + (" shared w" if s else "")
+        for a, b, c, s in zip(
+            df["pc_weights"], df["pc_inputs"], df["pc_outputs"], df["share_weights"], strict=True
+        )
+    ]
     df["export"] = [exports.get(str(i), "") for i in df["design_id"]]
-    fmt = {"latency_ms": "{:.2f}", "images_per_s": "{:.1f}", "achieved_tops": "{:.2f}",
-           "utilization": "{:.1%}"}
-    lines = ["| " + " | ".join(h for _, h in COLUMNS) + " |",
-             "|" + "---|" * len(COLUMNS)]
+    fmt = {
+        "latency_ms": "{:.2f}",
+        "images_per_s": "{:.1f}",
+        "achieved_tops": "{:.2f}",
+        "utilization": "{:.1%}",
+    }
+    lines = ["| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for _, row in df.iterrows():  # a handful of selected designs
         cells = []
         for col, _ in COLUMNS:
             v = row.get(col, "")
-            cells.append(fmt[col].format(v) if col in fmt else f"`{v}`" if col == "export" and v
-                         else str(v))
+            cells.append(
+                fmt[col].format(v) if col in fmt else f"`{v}`" if col == "export" and v else str(v)
+            )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -70,10 +94,12 @@ def run(args: argparse.Namespace) -> int:
     text = [
         f"# dse summary: {cfg.workload.name} on {cfg.platform.name}",
         "",
-        f"- designs read: {front_meta.get('designs_read', 'n/a'):,}" if isinstance(
-            front_meta.get("designs_read"), int) else "- designs read: n/a",
-        f"- feasible: {front_meta.get('designs_feasible', 'n/a'):,}" if isinstance(
-            front_meta.get("designs_feasible"), int) else "- feasible: n/a",
+        f"- designs read: {front_meta.get('designs_read', 'n/a'):,}"
+        if isinstance(front_meta.get("designs_read"), int)
+        else "- designs read: n/a",
+        f"- feasible: {front_meta.get('designs_feasible', 'n/a'):,}"
+        if isinstance(front_meta.get("designs_feasible"), int)
+        else "- feasible: n/a",
         f"- Pareto front: {front_meta.get('front_size', 'n/a')} designs over {objectives}",
         f"- cameras per policy call: {cfg.workload.cameras}; latency is per call",
         f"- config hash: `{cfg.hash}`",
