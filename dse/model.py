@@ -126,12 +126,28 @@ class Result:
     slr_used: np.ndarray | None = None
 
 
+class _Floats(dict):
+    """Parameter arrays converted to the model's float type on first use."""
+
+    def __init__(self, d: dict[str, np.ndarray]) -> None:
+        super().__init__()
+        self._src = d
+
+    def __missing__(self, key: str) -> np.ndarray:
+        value = np.asarray(self._src[key], dtype=DT)
+        self[key] = value
+        return value
+
+    def get(self, key: str, default=None):
+        return self[key] if key in self or key in self._src else default
+
+
 class _Batch:
     """Per-batch derived arrays shared by the kernel formulas (all float64)."""
 
     def __init__(self, model: Model, d: dict[str, np.ndarray]) -> None:
         P, lg = model.platform, model.platform.logic
-        fl = {k: np.asarray(v, dtype=DT) for k, v in d.items()}
+        fl = _Floats(d)
         self.d = fl
         self.lg = lg
         # per-class precisions: code 0 ('same') follows the engine default; PRECISIONS run from
@@ -140,8 +156,13 @@ class _Batch:
         adef = np.asarray(d["act_precision"], dtype=np.intp)
         self.cls_code: dict[str, np.ndarray] = {}
         for c in KERNEL_CLASSES:
-            code = np.asarray(d.get(f"prec_{c}", 0), dtype=np.intp)
-            self.cls_code[c] = np.where(code == 0, adef if c == "attention" else wdef, code - 1)
+            default = adef if c == "attention" else wdef
+            code = d.get(f"prec_{c}")
+            if code is None or not np.any(code):  # every design: 'same'
+                self.cls_code[c] = default
+            else:
+                code = np.asarray(code, dtype=np.intp)
+                self.cls_code[c] = np.where(code == 0, default, code - 1)
         wc = np.minimum.reduce([self.cls_code[c] for c in KERNEL_CLASSES if c != "attention"])
         ac = np.minimum(adef, self.cls_code["attention"])
         self.wc, self.ac = wc, ac
@@ -209,18 +230,23 @@ class _ClassView:
 
     def __init__(self, b: _Batch, cls: str) -> None:
         d = b.d
+        self.tm, self.tn, self.tk, self.tile_cycles = b.tm, b.tn, b.tk, b.tile_cycles
+        own = b.wb
         if cls in KERNEL_CLASSES:
-            div_m = d.get(f"tile_m_div_{cls}", DT(1))
-            div_n = d.get(f"tile_n_div_{cls}", DT(1))
-            self.tm = np.maximum(b.pm, np.floor(b.tm / (div_m * b.pm)) * b.pm)
-            self.tn = np.maximum(b.pn, np.floor(b.tn / (div_n * b.pn)) * b.pn)
+            div_m = d.get(f"tile_m_div_{cls}")
+            div_n = d.get(f"tile_n_div_{cls}")
             own = b.bytes_of[b.cls_code[cls]]
-        else:
-            self.tm, self.tn, own = b.tm, b.tn, b.wb
-        self.tk = b.tk
-        self.tile_cycles = (self.tm / b.pm) * (self.tn / b.pn) * (self.tk / b.pk) + b.lg[
-            "pipeline_fill_cycles"
-        ]
+            resized = False
+            if div_m is not None and (div_m != 1).any():
+                self.tm = np.maximum(b.pm, np.floor(b.tm / (div_m * b.pm)) * b.pm)
+                resized = True
+            if div_n is not None and (div_n != 1).any():
+                self.tn = np.maximum(b.pn, np.floor(b.tn / (div_n * b.pn)) * b.pn)
+                resized = True
+            if resized:
+                self.tile_cycles = (self.tm / b.pm) * (self.tn / b.pn) * (self.tk / b.pk) + b.lg[
+                    "pipeline_fill_cycles"
+                ]
         if cls == "attention":  # Q, K, V, P at the attention precision
             self.a_b = self.b_b = self.c_b = own
         else:  # activations in, weights at the class precision, activations out
@@ -285,8 +311,8 @@ class Model:
         names = self.kernel_names
         kt = np.zeros((n, len(names))) if detail else None
         kb = np.full((n, len(names)), BOUNDS.index("vector"), dtype=np.int8) if detail else None
-        total = np.zeros(n)
-        parts = np.zeros((len(BOUNDS), n))  # busy time per bound, summed over kernels
+        total = np.zeros(n, dtype=DT)
+        parts = np.zeros((len(BOUNDS), n), dtype=DT)  # busy time per bound, over kernels
         cache: dict[tuple, tuple] = {}
         for i, k in enumerate(self.workload.kernels):
             if k.kind != GEMM and k.epilogue_of:
@@ -316,7 +342,8 @@ class Model:
             t = t_inst * cnt
             total += t
             for j, c in enumerate(comps):
-                parts[j] += c * cnt
+                if not isinstance(c, float):  # 0.0: that bound plays no part in this kernel
+                    parts[j] += c * cnt
             if detail:
                 kt[:, i] = t * 1e3
                 kb[:, i] = np.argmax(np.stack([np.broadcast_to(c, (n,)) for c in comps]), axis=0)
@@ -518,7 +545,9 @@ class Model:
         # per-SLR budgets: identical CUs, so the tightest SLR decides (lookup by CU count)
         ci = cu.astype(np.intp)
         cus, budget, tight = self._slr_tables(int(ci.max()) if len(ci) else 0)
-        over = per_cu > budget[ci]
+        over = np.stack(
+            [per_cu[:, r] > budget[:, r].take(ci) for r in range(len(RESOURCES))], axis=1
+        )
         anyover = over.any(axis=1)
         if anyover.any():
             rows = np.flatnonzero(anyover & (code == 0))
