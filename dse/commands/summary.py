@@ -23,12 +23,17 @@ COLUMNS = [
     ("pe", "PE m×n×k"),
     ("tile", "tile m×n×k"),
     ("dataflow", "loops"),
+    ("double_pump", "DSP ×2"),
+    ("fuse_attention", "fused attn"),
+    ("vector_lanes", "lanes"),
+    ("buffer_storage", "buffers"),
     ("pcs", "PCs w/i/o"),
     ("clock_mhz", "MHz"),
     ("latency_ms", "latency ms/call"),
     ("images_per_s", "img/s"),
     ("achieved_tops", "TOPS"),
     ("utilization", "max util"),
+    ("quality_loss", "quality loss"),
     ("dsp", "DSP"),
     ("bram18", "BRAM18"),
     ("uram", "URAM"),
@@ -56,6 +61,7 @@ def table(selected: pd.DataFrame, exports: dict[str, str]) -> str:
         "images_per_s": "{:.1f}",
         "achieved_tops": "{:.2f}",
         "utilization": "{:.1%}",
+        "quality_loss": "{:.4f}",
     }
     lines = ["| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for _, row in df.iterrows():  # a handful of selected designs
