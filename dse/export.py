@@ -29,7 +29,7 @@ import numpy as np
 
 from dse.allocation import STREAMS, channel_allocation, cu_slrs
 from dse.errors import UserError
-from dse.params import PARAMS, UNIFORM_DEFAULTS
+from dse.params import KERNEL_CLASSES, PARAMS, PRECISIONS, UNIFORM_DEFAULTS
 from dse.store import atomic_write_text
 
 #: Name of the HLS top function and kernel.
@@ -208,15 +208,50 @@ def render_config_header(params: Mapping[str, Any]) -> str:
             "act_precision",
         )
     }
+    w_engine, a_engine, classes = engine_precisions(params)
+    values.update(weight_precision=w_engine, act_precision=a_engine)
+    rows = [f'    {{"{c}", {tm}, {tn}, "{prec}"}},' for c, (tm, tn, prec) in classes.items()]
     values.update(
-        weight_type=ELEMENT_TYPE[params["weight_precision"]],
-        act_type=ELEMENT_TYPE[params["act_precision"]],
-        acc_type=accumulator_type(params["weight_precision"], params["act_precision"]),
+        num_classes=len(rows),
+        class_rows="\n".join(rows),
+        weight_type=ELEMENT_TYPE[w_engine],
+        act_type=ELEMENT_TYPE[a_engine],
+        acc_type=accumulator_type(w_engine, a_engine),
         double_pump=_cbool(params["double_pump"]),
         double_buffer=_cbool(params["double_buffer"]),
         uram_buffers=_cbool(params["buffer_storage"] == "uram"),
     )
     return _template("dse_config.h.in").substitute(values)
+
+
+def engine_precisions(
+    params: Mapping[str, Any],
+) -> tuple[str, str, dict[str, tuple[int, int, str]]]:
+    """The engine's widest weight and activation precisions and each class's runtime tile and
+    precision (the same rules as dse.model: 'same' follows the default, tiles are divided and
+    rounded down to a PE multiple, at least one PE step)."""
+    classes: dict[str, tuple[int, int, str]] = {}
+    for c in KERNEL_CLASSES:
+        default = params["act_precision"] if c == "attention" else params["weight_precision"]
+        prec = params.get(f"prec_{c}", "same")
+        prec = default if prec == "same" else prec
+        tm = max(
+            params["pe_m"],
+            params["tile_m"]
+            // (params.get(f"tile_m_div_{c}", 1) * params["pe_m"])
+            * params["pe_m"],
+        )
+        tn = max(
+            params["pe_n"],
+            params["tile_n"]
+            // (params.get(f"tile_n_div_{c}", 1) * params["pe_n"])
+            * params["pe_n"],
+        )
+        classes[c] = (tm, tn, prec)
+    widest = {p: i for i, p in enumerate(PRECISIONS)}  # FP32 first: smaller index is wider
+    w = min((classes[c][2] for c in KERNEL_CLASSES if c != "attention"), key=widest.get)
+    a = min((params["act_precision"], classes["attention"][2]), key=widest.get)
+    return w, a, classes
 
 
 def _cbool(flag: bool) -> str:

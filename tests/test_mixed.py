@@ -72,3 +72,35 @@ def test_divisor_never_goes_below_one_pe_step(cfg, model):
     a = model.evaluate(batch_of(cfg, tile_n_div_mlp=8)).columns["latency_ms"][0]
     b = model.evaluate(batch_of(cfg, tile_n_div_mlp=64)).columns["latency_ms"][0]
     assert a == b
+
+
+def test_export_carries_the_engine_and_class_settings(tmp_path):
+    # INT8 engine default, INT4 MLP weights, BF16 attention operands, connector class on half
+    # rows: the engine is built for the widest modes (INT8 weights, BF16 activations) and the
+    # header lists each class's runtime tile and precision; it still compiles with plain g++.
+    import shutil
+    import subprocess
+
+    from dse.export import export_design
+    from tests.test_export import PLATFORM, make_design
+
+    design = make_design(prec_mlp="INT4", prec_attention="BF16", tile_m_div_embed=2)
+    export_design(design, PLATFORM, tmp_path)
+    header = (tmp_path / "dse_config.h").read_text()
+    assert "using weight_t = std::int8_t;" in header.replace("  ", " ")
+    assert "// act_precision = BF16" in header
+    assert '{"mlp", 16, 8, "INT4"}' in header  # tile 16 x 8, divisors 1
+    assert '{"embed", 8, 8, "INT8"}' in header  # 16 / 2 = 8 rows (pe_m = 4 -> multiple of 4)
+    if shutil.which("g++") is None:
+        pytest.skip("g++ not installed")
+    subprocess.run(
+        [
+            "g++",
+            "-std=c++17",
+            "-fsyntax-only",
+            "-Wno-unknown-pragmas",
+            str(tmp_path / "kernel.cpp"),
+        ],
+        check=True,
+        cwd=tmp_path,
+    )
