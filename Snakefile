@@ -16,6 +16,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/roofline.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/pareto.smk"
+include: "workflow/rules/search.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/plots.smk"
 

@@ -103,10 +103,10 @@ class Dim:
     Attributes:
         param: the design parameter.
         optuna_name: the Optuna parameter name (``log2_<name>`` for powers of two).
-        distribution: the Optuna distribution of ``optuna_name``.
+        distribution: the Optuna distribution of ``optuna_name`` (None when fixed).
         codes: (n_choices,) design code of each categorical choice (lists only).
         values: every value the parameter can take (design codes, ascending).
-        form: ``list``, ``range`` or ``pow2``.
+        form: ``list``, ``range``, ``pow2`` or ``fixed`` (one value: not given to Optuna).
     """
 
     param: Param
@@ -145,8 +145,8 @@ class Dim:
 
 
 def _list_dim(p: Param, values: Sequence[Any], *, file: str, key: str) -> Dim:
-    codes = np.array([encode_value(p, v, file=file, key=f"{key}[{j}]") for j, v in enumerate(values)],
-                     dtype=np.int64)
+    codes = np.array([encode_value(p, v, file=file, key=f"{key}[{j}]")
+                      for j, v in enumerate(values)], dtype=np.int64)
     if len(codes) == 1:
         return Dim(p, p.name, None, codes, codes, "fixed")
     if p.kind == "cat":
@@ -158,6 +158,10 @@ def _list_dim(p: Param, values: Sequence[Any], *, file: str, key: str) -> Dim:
     return Dim(p, p.name, CategoricalDistribution(choices), codes, np.unique(codes), "list")
 
 
+def _allowed_values(p: Param) -> str:
+    return ", ".join(p.choices) if p.kind == "cat" else "true, false"
+
+
 def _check_bound(p: Param, value: Any, *, file: str, key: str) -> int:
     return encode_value(p, value, file=file, key=key)
 
@@ -165,7 +169,7 @@ def _check_bound(p: Param, value: Any, *, file: str, key: str) -> int:
 def _range_dim(p: Param, spec: Mapping[str, Any], *, file: str, key: str) -> Dim:
     if p.kind != "int":
         raise UserError(f"{p.name} is {p.kind}: give a list of values", file=file, key=key,
-                        value=dict(spec), allowed=f"a list of {', '.join(map(str, p.choices)) or 'true/false'}")
+                        value=dict(spec), allowed=f"a list of {_allowed_values(p)}")
     low = _check_bound(p, spec["low"], file=file, key=f"{key}.low")
     high = _check_bound(p, spec["high"], file=file, key=f"{key}.high")
     if low > high:
@@ -186,7 +190,7 @@ def _range_dim(p: Param, spec: Mapping[str, Any], *, file: str, key: str) -> Dim
 def _pow2_dim(p: Param, spec: Mapping[str, Any], *, file: str, key: str) -> Dim:
     if p.kind != "int":
         raise UserError(f"{p.name} is {p.kind}: give a list of values", file=file, key=key,
-                        value=dict(spec), allowed="a list of values")
+                        value=dict(spec), allowed=f"a list of {_allowed_values(p)}")
     lo, hi = spec["powers_of_two"]
     for v, k in ((lo, f"{key}.powers_of_two[0]"), (hi, f"{key}.powers_of_two[1]")):
         _check_bound(p, v, file=file, key=k)
@@ -213,7 +217,8 @@ class SearchSpace:
     """The large space of ``search.space``: Optuna distributions and the trial -> design map.
 
     Args:
-        space: parameter name -> list, ``{low, high[, step | log]}`` or ``{powers_of_two: [lo, hi]}``.
+        space: parameter name -> list, ``{low, high[, step | log]}`` or
+            ``{powers_of_two: [lo, hi]}``.
         max_channels: the board's pseudo-channels (upper bound of ``pc_*`` values), if known.
         file, key: where the space was read (for error messages).
     """
@@ -270,8 +275,8 @@ class SearchSpace:
         total = math.prod(len(d.values) for d in self.dims if d.param.name not in paired)
         for tile, pe in TILE_PE.items():
             t = self.by_param[tile].values
-            pairs = sum(len(np.unique(np.maximum(-(-t // f), 1) * f)) for f in self.by_param[pe].values)
-            total *= int(pairs)
+            pes = self.by_param[pe].values
+            total *= int(sum(len(np.unique(np.maximum(-(-t // f), 1) * f)) for f in pes))
         return total
 
     def decode(self, params: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
@@ -327,6 +332,7 @@ class SearchSettings:
         fingerprint: hash of everything that determines a trial's values (platform, model,
             objectives, space, model version).
         file: the config file (for messages).
+        storage_key: where the storage was given (``search.storage`` or ``--storage``).
     """
 
     sampler: str
@@ -341,6 +347,7 @@ class SearchSettings:
     space: SearchSpace = field(repr=False)
     fingerprint: str
     file: str
+    storage_key: str = "search.storage"
 
     @property
     def storage_shown(self) -> str:
@@ -386,8 +393,8 @@ def settings_from_config(cfg: Config, **overrides: Any) -> SearchSettings:
         validate(raw, "search", file)
     except UserError as exc:
         raise _prefixed(exc, "search") from None
+    _check_overrides(overrides)
     s = {**DEFAULTS, **raw, **{k: v for k, v in overrides.items() if v is not None}}
-    _check_overrides(s)
     space = SearchSpace(raw["space"], max_channels=cfg.platform.hbm.pseudo_channels, file=file)
     fp = fingerprint(cfg, raw["space"])
     storage = str(s["storage"])
@@ -396,22 +403,24 @@ def settings_from_config(cfg: Config, **overrides: Any) -> SearchSettings:
                         value=mask_url(storage), allowed="a journal file path or a server RDB URL "
                         "(postgresql://, mysql://) when workers > 1")
     return SearchSettings(
-        sampler=s["sampler"], workers=int(s["workers"]), trials_per_worker=int(s["trials_per_worker"]),
-        batch_size=int(s["batch_size"]), seed=int(s["seed"]), storage=storage,
+        sampler=s["sampler"], workers=int(s["workers"]),
+        trials_per_worker=int(s["trials_per_worker"]), batch_size=int(s["batch_size"]),
+        seed=int(s["seed"]), storage=storage,
         study_name=s["study_name"] or f"dse-{fp}", warm_start=bool(s["warm_start"]),
-        tpe={**TPE_DEFAULTS, **raw.get("tpe", {})}, space=space, fingerprint=fp, file=file)
+        tpe={**TPE_DEFAULTS, **raw.get("tpe", {})}, space=space, fingerprint=fp, file=file,
+        storage_key="--storage" if overrides.get("storage") is not None else "search.storage")
 
 
-def _check_overrides(s: Mapping[str, Any]) -> None:
+def _check_overrides(overrides: Mapping[str, Any]) -> None:
     """Command-line values get the checks the schema gives config values."""
-    if s["sampler"] not in SAMPLERS:
-        raise UserError("unknown sampler", key="search.sampler", value=s["sampler"],
+    sampler = overrides.get("sampler")
+    if sampler is not None and sampler not in SAMPLERS:
+        raise UserError("unknown sampler", key="--sampler", value=sampler,
                         allowed=", ".join(SAMPLERS))
-    for key in ("trials_per_worker", "batch_size", "workers"):
-        v = s[key]
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise UserError("must be a positive integer", key=f"search.{key}", value=v,
-                            allowed="an integer >= 1")
+    for key in ("storage", "study_name"):
+        v = overrides.get(key)
+        if v is not None and not str(v).strip():
+            raise UserError("must not be empty", key=f"--{key.replace('_', '-')}", value=v)
 
 
 # --------------------------------------------------------------------- sampler and storage
@@ -435,10 +444,11 @@ def make_sampler(name: str, *, seed: int, batch_size: int,
             seed=seed, n_startup_trials=int(o["n_startup_trials"]),
             multivariate=bool(o["multivariate"]), constant_liar=bool(o["constant_liar"]),
             n_ei_candidates=int(o["n_ei_candidates"]))
-    raise UserError("unknown sampler", key="search.sampler", value=name, allowed=", ".join(SAMPLERS))
+    raise UserError("unknown sampler", key="search.sampler", value=name,
+                    allowed=", ".join(SAMPLERS))
 
 
-def open_storage(storage: str) -> optuna.storages.BaseStorage:
+def open_storage(storage: str, *, key: str = "search.storage") -> optuna.storages.BaseStorage:
     """A journal file (any path) or an RDB (a URL); a UserError if it cannot be opened.
 
     The message never shows the URL's password.
@@ -454,12 +464,13 @@ def open_storage(storage: str) -> optuna.storages.BaseStorage:
         path.parent.mkdir(parents=True, exist_ok=True)
         backend = optuna.storages.journal.JournalFileBackend(str(path))
         return optuna.storages.JournalStorage(backend)
-    except ModuleNotFoundError as exc:
-        raise UserError(f"cannot open the storage: database driver {exc.name!r} is not installed",
-                        key="search.storage", value=shown) from None
+    except ImportError:
+        scheme = storage.split("://", 1)[0]
+        raise UserError(f"cannot open the storage: no database driver for {scheme!r} is "
+                        "installed (e.g. pip install psycopg2-binary for postgresql)", key=key,
+                        value=shown) from None
     except Exception as exc:  # noqa: BLE001 (any driver or OS error: report it on one line)
-        reason = _one_line(exc, storage)
-        raise UserError(f"cannot open the storage ({reason})", key="search.storage",
+        raise UserError(f"cannot open the storage ({_one_line(exc, storage)})", key=key,
                         value=shown) from None
 
 
@@ -475,14 +486,15 @@ def _one_line(exc: BaseException, storage: str) -> str:
 def open_study(settings: SearchSettings, objectives: Sequence[tuple[str, str]], *,
                storage: optuna.storages.BaseStorage | None = None) -> optuna.Study:
     """Create or load the shared study and check that it belongs to this config."""
-    storage = storage if storage is not None else open_storage(settings.storage)
+    if storage is None:
+        storage = open_storage(settings.storage, key=settings.storage_key)
     directions = [("maximize" if d == "max" else "minimize") for _, d in objectives]
     try:
         study = optuna.create_study(storage=storage, study_name=settings.study_name,
                                     directions=directions, load_if_exists=True)
     except Exception as exc:  # noqa: BLE001
         raise UserError(f"cannot open the study ({_one_line(exc, settings.storage)})",
-                        key="search.storage", value=settings.storage_shown) from None
+                        key=settings.storage_key, value=settings.storage_shown) from None
     if [d.name.lower() for d in study.directions] != directions:
         raise UserError("the stored study has other objective directions", key="search.study_name",
                         value=settings.study_name, allowed="a new study_name")
@@ -548,7 +560,8 @@ def ask_tell(study: optuna.Study, space: SearchSpace, model: Model,
     cons = constraint_values(result.columns)
     finite = np.isfinite(values).all(axis=1)
     told = []
-    for trial, v, c, ok in zip(trials, values.tolist(), cons.tolist(), finite.tolist()):
+    for trial, v, c, ok in zip(trials, values.tolist(), cons.tolist(), finite.tolist(),
+                                  strict=True):
         if ok:
             trial.set_constraint(CONSTRAINT, c)
             told.append(study.tell(trial, v))
@@ -560,7 +573,8 @@ def ask_tell(study: optuna.Study, space: SearchSpace, model: Model,
 
 def optimize(study: optuna.Study, space: SearchSpace, model: Model,
              objectives: Sequence[tuple[str, str]], n_trials: int, *, batch_size: int,
-             after_batch: Callable[[BatchResult], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+             after_batch: Callable[[BatchResult], None] | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
     """Run ``n_trials`` trials in batches on ``study`` (any storage).
 
     Returns:
@@ -633,9 +647,9 @@ class Mirror:
 
     def own_count(self) -> int:
         """Finished sampled trials (warm start excluded) this worker has in the shared study."""
-        return sum(1 for t in self.storage.get_all_trials(self.study_id, deepcopy=False,
-                                                          states=(TrialState.COMPLETE, TrialState.FAIL))
-                   if t.user_attrs.get("worker") == self.worker
+        finished = self.storage.get_all_trials(self.study_id, deepcopy=False,
+                                               states=(TrialState.COMPLETE, TrialState.FAIL))
+        return sum(1 for t in finished if t.user_attrs.get("worker") == self.worker
                    and t.user_attrs.get("source") != SOURCE_WARM)
 
 
@@ -670,6 +684,7 @@ def warm_start_params(space: SearchSpace, front: pd.DataFrame) -> list[dict[str,
 
 def run_worker(cfg: Config, settings: SearchSettings, *, worker: int, trials: int | None = None,
                warm_front: pd.DataFrame | None = None,
+               storage: optuna.storages.BaseStorage | None = None,
                log: Callable[[str], None] = print) -> WorkerReport:
     """Add this worker's trials to the shared study until it holds ``trials`` of them.
 
@@ -679,6 +694,7 @@ def run_worker(cfg: Config, settings: SearchSettings, *, worker: int, trials: in
         worker: worker index (seed = settings.seed + worker).
         trials: sampled trials this worker must have in the study (default trials_per_worker).
         warm_front: the sweep's front; enqueued once per study, by worker 0 only.
+        storage: the opened storage (default: open ``settings.storage``).
         log: progress lines.
     """
     if worker < 0:
@@ -689,11 +705,13 @@ def run_worker(cfg: Config, settings: SearchSettings, *, worker: int, trials: in
     t_start = time.perf_counter()
     objectives = cfg.objectives
     model = Model(cfg.platform, cfg.workload)
-    storage = open_storage(settings.storage)
+    if storage is None:
+        storage = open_storage(settings.storage, key=settings.storage_key)
     shared = open_study(settings, objectives, storage=storage)
+    sampler = make_sampler(settings.sampler, seed=settings.seed + worker,
+                           batch_size=settings.batch_size, tpe=settings.tpe)
     local = optuna.create_study(directions=[d.name.lower() for d in shared.directions],
-                                sampler=make_sampler(settings.sampler, seed=settings.seed + worker,
-                                                     batch_size=settings.batch_size, tpe=settings.tpe))
+                                sampler=sampler)
     mirror = Mirror(shared, storage, local, worker)
     mirror.pull()
     before = mirror.own_count()
@@ -745,7 +763,10 @@ def worker_trials(storage: optuna.storages.BaseStorage, study_name: str,
 
 
 def export_frame(model: Model, space: SearchSpace, trials: Sequence[FrozenTrial]) -> pd.DataFrame:
-    """Trials -> the result table (re-evaluated: same numbers as the sweep) + trial_number, source."""
+    """Trials -> the result table plus ``trial_number`` and ``source``.
+
+    The designs are re-evaluated (one model call), so the figures are exactly the sweep's.
+    """
     numbers = np.array([t.number for t in trials], dtype=np.int64)
     batch = space.decode([t.params for t in trials])
     result = model.evaluate(batch)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import sys
+import threading
 from pathlib import Path
 
 HELP = "run one Optuna search worker on the configured study (resumable) and export its trials"
@@ -15,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--worker", required=True, type=int, metavar="W",
                         help="worker index 0..workers-1 (seed = search.seed + W)")
     parser.add_argument("--out", required=True,
-                        help="Parquet file of this worker's trials, e.g. results/search/worker-0.parquet")
+                        help="Parquet file of this worker's trials "
+                             "(e.g. results/search/worker-0.parquet)")
     parser.add_argument("--warm-start", metavar="FRONT",
                         help="sweep front Parquet to enqueue once per study (worker 0 only; "
                              "ignored when search.warm_start is false)")
@@ -28,6 +32,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study-name", help="override search.study_name")
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (Snakemake cancelling a job) stops like Ctrl-C: the batch in flight is dropped,
+    the shared study keeps every finished trial and no storage lock is left behind."""
+
+    def handler(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
+def _log(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the config, run the worker, export its trials, print a JSON summary line."""
     import optuna
@@ -38,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from dse.model import Model
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _stop_on_sigterm()
     if args.trials is not None and args.trials < 1:
         raise UserError("must be positive", key="--trials", value=args.trials,
                         allowed="an integer >= 1")
@@ -50,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
     front = None
     if args.warm_start and settings.warm_start and args.worker == 0:
         front = store.read_table(args.warm_start)
+    storage = search.open_storage(settings.storage, key=settings.storage_key)
     report = search.run_worker(cfg, settings, worker=args.worker, trials=args.trials,
-                               warm_front=front)
-    storage = search.open_storage(settings.storage)
+                               warm_front=front, storage=storage, log=_log)
     trials = search.worker_trials(storage, settings.study_name, args.worker)
     frame = search.export_frame(Model(cfg.platform, cfg.workload), settings.space, trials)
     store.write_table(frame, args.out, metadata={

@@ -25,6 +25,10 @@ PLATFORM = str(DSE.platform_path)
 MODEL = str(DSE.model_path)
 N_SHARDS = int(config["sweep"]["shards"])
 SHARDS = expand("results/sweep/shard-{shard}.parquet", shard=range(N_SHARDS))
+# Optuna search workers on one study (none when the config has no search section)
+N_WORKERS = int(config.get("search", {}).get("workers", 2)) if "search" in config else 0
+SEARCH = expand("results/search/worker-{worker}.parquet", worker=range(N_WORKERS))
+RESULTS = SHARDS + SEARCH
 
 
 def section_hash(*keys):

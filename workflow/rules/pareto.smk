@@ -1,6 +1,6 @@
 rule pareto:
     input:
-        SHARDS,
+        RESULTS,
     output:
         "results/pareto/front.parquet",
     params:
@@ -19,7 +19,7 @@ rule pareto:
 rule select:
     input:
         front="results/pareto/front.parquet",
-        results=SHARDS,
+        results=RESULTS,
     output:
         "results/selected.parquet",
     params:

@@ -1,6 +1,6 @@
 rule plots:
     input:
-        cloud=SHARDS,
+        cloud=RESULTS,
         front="results/pareto/front.parquet",
         selected="results/selected.parquet",
         roofline="results/roofline/kernels.parquet",

@@ -1,0 +1,63 @@
+rule pareto_sweep:
+    input:
+        SHARDS,
+    output:
+        "results/pareto/sweep_front.parquet",
+    params:
+        config=CONFIGFILE,
+        settings=section_hash("objectives"),
+    log:
+        "results/logs/pareto_sweep.log",
+    benchmark:
+        "results/benchmarks/pareto_sweep.tsv"
+    conda:
+        "../envs/dse.yaml"
+    shell:
+        "dse pareto --config {params.config} --in {input} --out {output} > {log} 2>&1"
+
+
+rule search:
+    input:
+        front="results/pareto/sweep_front.parquet",
+        platform=PLATFORM,
+        model=MODEL,
+    output:
+        "results/search/worker-{worker}.parquet",
+    params:
+        config=CONFIGFILE,
+        settings=section_hash("objectives", "search"),
+    wildcard_constraints:
+        worker=r"\d+",
+    log:
+        "results/logs/search/worker-{worker}.log",
+    benchmark:
+        "results/benchmarks/search/worker-{worker}.tsv"
+    conda:
+        "../envs/dse.yaml"
+    shell:
+        "dse search --config {params.config} --worker {wildcards.worker} "
+        "--warm-start {input.front} --out {output} > {log} 2>&1"
+
+
+rule search_quality:
+    input:
+        platform=PLATFORM,
+        model=MODEL,
+    output:
+        json="results/bench/search_quality.json",
+        plot=report(
+            "results/bench/convergence.png",
+            caption="../report/convergence.rst",
+            category="Search quality",
+        ),
+    params:
+        config=CONFIGFILE,
+    log:
+        "results/logs/search_quality.log",
+    benchmark:
+        "results/benchmarks/search_quality.tsv"
+    conda:
+        "../envs/dse.yaml"
+    shell:
+        "dse search-quality --config {params.config} --out {output.json} "
+        "--plot {output.plot} > {log} 2>&1"
