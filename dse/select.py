@@ -2,7 +2,8 @@
 
 Reasons, in priority order (:data:`REASONS`):
 
-- ``knee``: the knee of the front (:func:`dse.pareto.knee_index`, front sorted by design_id).
+- ``knee``: the knee of the front (:func:`dse.pareto.knee_index` after :func:`knee_scale`, front
+  sorted by design_id).
 - ``fastest``: the lowest ``latency_ms`` on the front.
 - ``smallest_under_budget``: the lowest ``utilization`` among front designs with
   ``latency_ms <= settings["latency_budget_ms"]`` (skipped without a budget or a qualifying design).
@@ -87,8 +88,20 @@ def _argmin_id(values: np.ndarray) -> int:
 def _knee(front: pd.DataFrame, objectives: Objectives) -> list[tuple[str, str]]:
     if front.empty:
         return []
-    i = knee_index(objective_matrix(front, objectives))
+    i = knee_index(knee_scale(objective_matrix(front, objectives)))
     return [("knee", str(front["design_id"].iat[i]))]
+
+
+def knee_scale(points: np.ndarray) -> np.ndarray:
+    """Objectives that are positive and span more than a decade (latency from 0.1 s to 50 s)
+    are compared on a log scale: going 10x slower is not "a little" slower. Others stay linear.
+    """
+    pts = np.array(points, dtype=np.float64)
+    for j in range(pts.shape[1]):
+        col = pts[:, j]
+        if col.size and np.all(col > 0) and col.max() > 10 * col.min():
+            pts[:, j] = np.log10(col)
+    return pts
 
 
 def _fastest(front: pd.DataFrame) -> list[tuple[str, str]]:

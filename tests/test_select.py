@@ -173,3 +173,21 @@ def test_select_command_unknown_named_exits_2(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "select.named" in err and "not in the results" in err
     assert not out.exists()
+
+
+def test_knee_uses_log_scale_for_objectives_spanning_decades():
+    # latency 0.1, 0.15, 1, 30, 100 s against utilisation 0.5, 0.3, 0.25, 0.05, 0.04 (spans < 10x,
+    # stays linear). Normalised, the knee is the largest 1 - x - y (distance to the line from
+    # (0, 1) to (1, 0)); utilisation y = (1, 0.565, 0.457, 0.022, 0).
+    # Linear latency x = (0, 0.0005, 0.009, 0.30, 1): 1 - x - y = 0, 0.43, 0.53, 0.68, 0 -> the
+    #   30 s design, deep in the slow tail.
+    # log10 latency x = (0, 0.059, 0.333, 0.826, 1): 1 - x - y = 0, 0.38, 0.21, 0.15, 0 -> the
+    #   0.15 s design.
+    import numpy as np
+
+    from dse.pareto import knee_index
+    from dse.select import knee_scale
+
+    pts = np.array([[0.1, 0.5], [0.15, 0.3], [1.0, 0.25], [30.0, 0.05], [100.0, 0.04]])
+    assert knee_index(pts) == 3
+    assert knee_index(knee_scale(pts)) == 1
