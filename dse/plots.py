@@ -160,6 +160,7 @@ def plot_pareto(
     hue: str = "weight_precision",
     hue_order: Sequence[str] | None = PRECISIONS,
     title: str | None = None,
+    front_line: bool = True,
 ) -> Path:
     """Feasible designs, their Pareto front and the selected designs (both objectives minimised).
 
@@ -177,12 +178,15 @@ def plot_pareto(
         hue_order: order of the hue levels in colours and legend; levels not listed follow,
             sorted. ``None``: sorted levels.
         title: figure title; by default it states the counts.
+        front_line: join the front with a staircase; turn off when the front was taken over more
+            objectives than the two drawn (its projection is not a staircase).
 
     Returns:
         ``out`` as a :class:`~pathlib.Path`.
     """
     fig = _pareto_figure(
-        cloud, front, selected, x=x, y=y, hue=hue, hue_order=hue_order, title=title
+        cloud, front, selected, x=x, y=y, hue=hue, hue_order=hue_order, title=title,
+        front_line=front_line,
     )
     return _save(fig, out)
 
@@ -442,6 +446,7 @@ def _pareto_figure(
     hue: str,
     hue_order: Sequence[str] | None,
     title: str | None,
+    front_line: bool = True,
 ) -> Figure:
     _require(cloud, (x, y, hue), "cloud")
     _require(front, (x, y), "front")
@@ -493,9 +498,9 @@ def _pareto_figure(
         for lv in levels
     ]
     front_sorted = front.sort_values([x, y])
-    lines = [_steps_post(front_sorted[x], front_sorted[y])]
+    lines = [_steps_post(front_sorted[x], front_sorted[y])] if front_line else []
     markers = [np.column_stack([front_sorted[x], front_sorted[y]])]
-    if len(front_sorted):
+    if len(front_sorted) and front_line:
         ax.plot(
             front_sorted[x],
             front_sorted[y],
@@ -504,6 +509,7 @@ def _pareto_figure(
             lw=1.4,
             zorder=4,
         )
+    if len(front_sorted):
         face = (
             [colors.get(str(v), "white") for v in front_sorted[hue].astype(str)]
             if hue in front_sorted.columns
@@ -524,7 +530,7 @@ def _pareto_figure(
                 [],
                 [],
                 color="black",
-                lw=1.4,
+                lw=1.4 if front_line else 0,
                 marker="o",
                 mfc="white",
                 mec="black",

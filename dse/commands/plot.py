@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     model = Model(cfg.platform, cfg.workload)
     cloud = read_tables(args.cloud, columns=CLOUD_COLUMNS)
     cloud = cloud[cloud["feasible"]]
+    objectives_text = ", ".join(name for name, _ in cfg.objectives)
     front = read_table(args.front)
     selected = read_table(args.selected)
     written = [
@@ -107,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
             front,
             selected,
             out / "pareto.png",
-            title=f"{len(cloud):,} feasible designs and the Pareto front",
+            title=f"{len(cloud):,} feasible designs and the Pareto front over {objectives_text}",
+            front_line={name for name, _ in cfg.objectives} == {"latency_ms", "utilization"},
         )
     ]
     breakdown, resources = detail_frames(model, selected)
