@@ -119,6 +119,20 @@ class Workload:
                 group=group,
             )
 
+        def attention_gemm(name, kdim, ndim):
+            return Kernel(
+                name,
+                GEMM,
+                s,
+                kdim,
+                ndim,
+                L * h,
+                instances=h,
+                weight_operand=False,
+                attention=True,
+                cls="attention",
+            )
+
         k: list[Kernel] = [
             Kernel("patch_embed", GEMM, s, patch_k, d, 1, group="stem", cls="embed"),
             vec("patch_bias", s, d, 1, "bias", epi="patch_embed", group="stem"),
@@ -134,31 +148,9 @@ class Workload:
         if raw["qkv_bias"]:
             k += [vec(f"{x}_bias", s, d, L, "bias", epi=f"{x}_proj") for x in "qkv"]
         k += [
-            Kernel(
-                "attn_scores",
-                GEMM,
-                s,
-                dh,
-                s,
-                L * h,
-                instances=h,
-                weight_operand=False,
-                attention=True,
-                cls="attention",
-            ),
+            attention_gemm("attn_scores", dh, s),  # Q . K^T per head
             vec("softmax", s, s, L * h, "softmax", instances=h, attention=True),
-            Kernel(
-                "attn_context",
-                GEMM,
-                s,
-                s,
-                dh,
-                L * h,
-                instances=h,
-                weight_operand=False,
-                attention=True,
-                cls="attention",
-            ),
+            attention_gemm("attn_context", s, dh),  # P . V per head
             Kernel("out_proj", GEMM, s, d, d, L, cls="proj"),
             vec("out_bias", s, d, L, "bias", epi="out_proj"),
             vec("residual1", s, d, L, "residual", epi="out_proj"),
