@@ -205,6 +205,18 @@ def plot(curves: pd.DataFrame, out: Path, *, title: str) -> Path:
     return out
 
 
+def evaluations_to(curves: pd.DataFrame, ratio: float) -> dict[str, int | None]:
+    """Per sampler: first evaluation count (batch resolution) where the seeds' median curve
+    reaches ``ratio`` (None if it never does)."""
+    med = curves.groupby(["sampler", "evaluations"], observed=True)["hv_ratio"].median()
+    out: dict[str, int | None] = {}
+    for sampler in curves["sampler"].cat.categories:
+        series = med.loc[sampler] if sampler in med.index.get_level_values(0) else pd.Series()
+        hits = series[series >= ratio]
+        out[str(sampler)] = int(hits.index.min()) if len(hits) else None
+    return out
+
+
 def first_budget_reaching(table: Mapping[str, float], ratio: float) -> int | None:
     """Smallest budget whose median ratio is >= ``ratio`` (None if none)."""
     hits = [int(b) for b, v in table.items() if v >= ratio]
@@ -270,6 +282,7 @@ def benchmark(config: str, *, budgets: Sequence[int] = BUDGETS, seeds: int = 3,
         "trials_per_s_median": _speed(grid_runs),
     }
     curves["grid"] = curves_frame(grid_runs, ref, batch, budgets)
+    figures["grid"]["evaluations_to_target"] = evaluations_to(curves["grid"], TARGET_RATIO)
     # 2. large space against the union of every run's front
     if large:
         large_runs = [r for r in runs if r.space == "large"]
@@ -280,12 +293,14 @@ def benchmark(config: str, *, budgets: Sequence[int] = BUDGETS, seeds: int = 3,
             vs_random = {s: {b: (round(v / lmed["random"][b], 4) if lmed.get("random", {}).get(b)
                                  else None) for b, v in t.items()} for s, t in lmed.items()}
             curves["large"] = curves_frame(large_runs, lref, batch, budgets)
+            to_99 = evaluations_to(curves["large"], TARGET_RATIO)
         else:
-            lmed, lseed, vs_random = {}, {}, {}
+            lmed, lseed, vs_random, to_99 = {}, {}, {}, {}
         figures["large"] = {
             "designs": settings.space.size, "union_front_size": len(union),
             "hv_ratio_to_union_median": lmed, "hv_ratio_to_union_per_seed": lseed,
             "vs_random": vs_random,
+            "evaluations_to_99pct_of_union": to_99,
             "feasible_fraction_median": {s: round(statistics.median(
                 float(r.feasible.mean()) for r in large_runs if r.sampler == s), 4)
                 for s in samplers},

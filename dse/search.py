@@ -50,8 +50,10 @@ from optuna.trial import FrozenTrial, TrialState
 from dse import MODEL_VERSION
 from dse.config import Config, config_hash, validate
 from dse.errors import UserError
+from dse.hbm import channels_used, ports_used
 from dse.model import Model
 from dse.params import PARAMS, UNIFORM_DEFAULTS, Param
+from dse.platform import Platform
 from dse.results import results_frame
 from dse.space import design_id, encode_value
 
@@ -520,11 +522,17 @@ def objective_values(columns: Mapping[str, np.ndarray],
     return np.stack([np.asarray(columns[name], dtype=np.float64) for name, _ in objectives], axis=1)
 
 
-def constraint_values(columns: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Optuna constraint per design: 0 when feasible, else the relative excess (> 0).
+def constraint_values(columns: Mapping[str, np.ndarray],
+                      batch: Mapping[str, np.ndarray] | None = None,
+                      platform: Platform | None = None) -> np.ndarray:
+    """Optuna constraint per design: 0 when feasible, else how far it is from feasible (> 0).
 
-    The excess is ``used / limit - 1`` of the first violated limit (resources, pseudo-channels,
-    ports, clocks), at least 1e-6 so that an infeasible design is never counted as feasible.
+    With the batch and the platform the distance is graded: the sum of the relative excesses
+    ``used / limit - 1`` of every limit the model checks (kernel clock, double-pumped DSP clock,
+    HBM pseudo-channels, AXI ports, device resources), so a sampler is led towards feasible
+    designs even when one design breaks several limits. The model's own first violation
+    (e.g. one SLR's BRAM) is the floor. The value is at least 1e-6 for an infeasible design and
+    exactly 0 for a feasible one, so Optuna's feasibility is the model's.
     """
     feasible = np.asarray(columns["feasible"], dtype=bool)
     used = np.asarray(columns["violation_used"], dtype=np.float64)
@@ -532,7 +540,27 @@ def constraint_values(columns: Mapping[str, np.ndarray]) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         excess = np.where(limit > 0, used / limit - 1.0, used + 1.0)
     excess = np.where(np.isfinite(excess), excess, 1.0)
+    if batch is not None and platform is not None:
+        excess = np.maximum(excess, _graded_excess(columns, batch, platform))
     return np.where(feasible, 0.0, np.maximum(excess, 1e-6))
+
+
+def _graded_excess(columns: Mapping[str, np.ndarray], batch: Mapping[str, np.ndarray],
+                   platform: Platform) -> np.ndarray:
+    """Sum of the relative excesses over the limits the model checks (0 where none is broken)."""
+    clock = np.asarray(batch["clock_mhz"], dtype=np.float64)
+    pump = np.asarray(batch["double_pump"], dtype=bool)
+    w, i, o, cu = (batch[k] for k in ("pc_weights", "pc_inputs", "pc_outputs", "compute_units"))
+    share = np.asarray(batch["share_weights"], dtype=bool)
+    ratios = [
+        clock / platform.max_kernel_mhz,
+        np.where(pump, 2.0 * clock / platform.dsp_max_mhz, 0.0),
+        channels_used(w, i, o, cu, share) / platform.hbm.usable_pcs,
+        ports_used(w, i, o, cu) / platform.hbm.max_ports,
+        np.asarray(columns["utilization"], dtype=np.float64),
+    ]
+    total = sum(np.maximum(np.asarray(r, dtype=np.float64) - 1.0, 0.0) for r in ratios)
+    return np.where(np.isfinite(total), total, 1.0)
 
 
 @dataclass
@@ -557,7 +585,7 @@ def ask_tell(study: optuna.Study, space: SearchSpace, model: Model,
     result = model.evaluate(batch)
     seconds = time.perf_counter() - t0
     values = objective_values(result.columns, objectives)
-    cons = constraint_values(result.columns)
+    cons = constraint_values(result.columns, batch, model.platform)
     finite = np.isfinite(values).all(axis=1)
     told = []
     for trial, v, c, ok in zip(trials, values.tolist(), cons.tolist(), finite.tolist(),
@@ -609,6 +637,17 @@ def shared_copy(trial: FrozenTrial, *, worker: int, source: str) -> FrozenTrial:
         system_attrs={k: v for k, v in trial.system_attrs.items() if _keep_system_attr(k)})
 
 
+def _with_generations(trial: FrozenTrial, generations: Mapping[str, int]) -> FrozenTrial:
+    """``trial`` with its genetic-sampler generations set to ``generations`` (if it has any)."""
+    keys = [k for k in trial.system_attrs if k.endswith(":generation") and k in generations]
+    if not keys:
+        return trial
+    return optuna.trial.create_trial(
+        state=trial.state, values=trial.values, params=trial.params,
+        distributions=trial.distributions, user_attrs=trial.user_attrs,
+        system_attrs={**trial.system_attrs, **{k: generations[k] for k in keys}})
+
+
 class Mirror:
     """A private in-memory study that mirrors a shared study (see the module docstring).
 
@@ -623,25 +662,44 @@ class Mirror:
                  local: optuna.Study, worker: int) -> None:
         self.shared, self.storage, self.local, self.worker = shared, storage, local, worker
         self.study_id = storage.get_study_id_from_name(shared.study_name)
-        self.seen: set[int] = set()   # shared trial ids already in the local study
+        self.seen: set[int] = set()   # shared trial numbers already in the local study
+        self.pulled = False
 
     def pull(self) -> int:
-        """Copy finished shared trials not yet seen into the local study; return how many."""
+        """Copy finished shared trials not yet seen into the local study; return how many.
+
+        The first pull copies the study's history as it is. Later pulls bring trials other
+        workers finished meanwhile; a genetic sampler would ignore them, since their generation
+        is already behind this worker's, so they join this worker's current generation (an
+        island model with migration: they compete in the next parent selection).
+        """
         new = [t for t in self.storage.get_all_trials(self.study_id, deepcopy=False,
                                                       states=(TrialState.COMPLETE,))
-               if t._trial_id not in self.seen]
-        self.seen.update(t._trial_id for t in new)
+               if t.number not in self.seen]
+        self.seen.update(t.number for t in new)
+        if self.pulled and new:
+            current = self.generations()
+            new = [_with_generations(t, current) for t in new]
         self.local.add_trials(new)
+        self.pulled = True
         return len(new)
+
+    def generations(self) -> dict[str, int]:
+        """Current (largest) generation per genetic-sampler key in the local study."""
+        out: dict[str, int] = {}
+        for t in self.local.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            for k, v in t.system_attrs.items():
+                if k.endswith(":generation") and v > out.get(k, -1):
+                    out[k] = v
+        return out
 
     def push(self, trials: Iterable[FrozenTrial], *, source: str) -> int:
         """Add finished local trials to the shared study (one storage write each)."""
         n = 0
         for t in trials:
-            tid = self.storage.create_new_trial(self.study_id,
-                                                template_trial=shared_copy(t, worker=self.worker,
-                                                                           source=source))
-            self.seen.add(tid)
+            template = shared_copy(t, worker=self.worker, source=source)
+            tid = self.storage.create_new_trial(self.study_id, template_trial=template)
+            self.seen.add(self.storage.get_trial_number_from_id(tid))
             n += 1
         return n
 
@@ -678,6 +736,10 @@ def warm_start_params(space: SearchSpace, front: pd.DataFrame) -> list[dict[str,
 
     if front.empty:
         return []
+    missing = [p.name for p in PARAMS if p.name not in front.columns]
+    if missing:
+        raise UserError("the warm-start front lacks a design parameter column", key="--warm-start",
+                        value=missing[0], allowed="a front written by dse pareto for this config")
     encoded = space.encode(batch_from_frame(front))
     return [p for p in encoded if p is not None]
 

@@ -142,6 +142,28 @@ def test_constraint_values_are_positive_for_every_violation():
     assert c[1] == pytest.approx(33 / 32 - 1)
 
 
+def test_constraint_grows_with_every_broken_limit(scfg, smodel):
+    from dse.space import design_batch
+
+    base = {"weight_precision": "INT8", "act_precision": "INT8", "pe_m": 16, "pe_n": 16,
+            "pe_k": 16, "tile_m": 128, "tile_n": 128, "tile_k": 256, "dataflow": "mnk",
+            "pc_weights": 4, "pc_inputs": 2, "pc_outputs": 1, "share_weights": False,
+            "compute_units": 3, "double_pump": True, "buffer_storage": "bram",
+            "double_buffer": True, "fuse_attention": False, "vector_lanes": 32, "clock_mhz": 300}
+    designs = [base,
+               {**base, "clock_mhz": 400},                                   # DSP clock only
+               {**base, "clock_mhz": 400, "pc_weights": 16, "pc_inputs": 16}]  # and channels
+    batch = design_batch(designs, scfg.platform)
+    cols = smodel.evaluate(batch).columns
+    assert cols["feasible"].tolist() == [True, False, False]
+    graded = search.constraint_values(cols, batch, scfg.platform)
+    first_only = search.constraint_values(cols)
+    assert graded[0] == 0.0 and 0 < graded[1] < graded[2]
+    # the model reports only the first broken limit (the DSP clock) for both
+    assert first_only[1] == pytest.approx(first_only[2])
+    assert graded[1] == pytest.approx(2 * 400 / scfg.platform.dsp_max_mhz - 1)
+
+
 # ---------------------------------------------------------------------- parallel workers
 def _dse(*args: str) -> list[str]:
     return [sys.executable, "-m", "dse.cli", *args]
@@ -173,6 +195,35 @@ def test_two_worker_processes_share_one_journal_study(tmp_path, settings):
     # the two workers sampled different designs (seed + worker)
     keys = [f[[p.name for p in PARAMS]].astype(str).agg("|".join, axis=1) for f in frames]
     assert len(set(keys[0]) & set(keys[1])) < 5
+
+
+def test_other_workers_trials_join_the_current_generation(settings, smodel, scfg):
+    # NSGA-II ignores trials of a generation it has already selected parents from; trials other
+    # workers finished meanwhile must join this worker's current generation to be used at all
+    storage = optuna.storages.InMemoryStorage()
+    shared = search.open_study(settings, scfg.objectives, storage=storage)
+    mirrors = []
+    for w in (0, 1):
+        local = optuna.create_study(directions=["minimize", "minimize"],
+                                    sampler=search.make_sampler("nsgaii", seed=w, batch_size=20))
+        mirrors.append(search.Mirror(shared, storage, local, w))
+        mirrors[-1].pull()
+    for _ in range(3):  # worker 0 runs three generations before worker 1 pulls
+        res = search.ask_tell(mirrors[0].local, settings.space, smodel, scfg.objectives, 20)
+        mirrors[0].push(res.trials, source="search:nsgaii")
+    res = search.ask_tell(mirrors[1].local, settings.space, smodel, scfg.objectives, 20)
+    mirrors[1].push(res.trials, source="search:nsgaii")
+    assert mirrors[1].pull() == 60
+    key = "NSGAIISampler:generation"
+    local = mirrors[1].local.get_trials(deepcopy=False)
+    own_generation = max(t.system_attrs[key] for t in local if t.user_attrs.get("worker") is None)
+    migrants = [t for t in local if t.user_attrs.get("worker") == 0]
+    assert len(migrants) == 60
+    assert {t.system_attrs[key] for t in migrants} == {own_generation}
+    # the shared study keeps each trial as its worker made it
+    shared_generations = {t.system_attrs[key] for t in shared.get_trials(deepcopy=False)
+                          if t.user_attrs["worker"] == 0}
+    assert shared_generations == {0, 1, 2}
 
 
 def test_export_has_the_sweep_columns_plus_trial_number_and_source(tmp_path, settings):
