@@ -73,11 +73,8 @@ def results_frame(
                 c["bound"].astype(np.int16), categories=list(BOUNDS), ordered=True
             )
         elif name == "model_version":
-            cols[name] = (
-                pd.Categorical([MODEL_VERSION] * 1, categories=[MODEL_VERSION]).repeat(n)
-                if n
-                else pd.Categorical([], categories=[MODEL_VERSION])
-            )
+            cols[name] = pd.Categorical.from_codes(np.zeros(n, dtype=np.int8),
+                                                   categories=[MODEL_VERSION])
         elif name in ("dsp", "bram18", "uram", "lut"):
             cols[name] = np.ceil(c[name]).astype(np.int64)
         elif name == "feasible":
