@@ -129,8 +129,32 @@ def run_search(config: str, space: str, sampler: str, seed: int, n_trials: int,
     return Run(space, sampler, seed, minimisation(values, cfg.objectives), feasible, seconds)
 
 
-def _run_task(args: tuple) -> Run:
-    return run_search(*args)
+def _run_task(args: tuple, cache: str | None = None) -> Run:
+    """One run, read from / written to the run cache (``.npz`` per run) when given."""
+    path = _cache_path(cache, *args) if cache else None
+    if path is not None and path.is_file():
+        with np.load(path) as data:
+            return Run(args[1], args[2], args[3], data["points"], data["feasible"],
+                       float(data["seconds"]))
+    run = run_search(*args)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp.npz")
+        np.savez(tmp, points=run.points, feasible=run.feasible, seconds=run.seconds)
+        os.replace(tmp, path)
+    return run
+
+
+def _cache_path(cache: str, config: str, space: str, sampler: str, seed: int, n_trials: int,
+                batch_size: int) -> Path:
+    """Cache file of one run: keyed by everything that determines it (config content included)."""
+    from dse import MODEL_VERSION
+    from dse.config import config_hash, load_config
+
+    cfg = load_config(config)
+    key = config_hash(cfg.raw, cfg.platform_raw, cfg.model_raw, MODEL_VERSION, space, sampler,
+                      seed, n_trials, batch_size)
+    return Path(cache) / f"{space}-{sampler}-seed{seed}-{key}.npz"
 
 
 def checkpoints(n: int, batch_size: int, budgets: Sequence[int]) -> list[int]:
@@ -225,10 +249,14 @@ def first_budget_reaching(table: Mapping[str, float], ratio: float) -> int | Non
 
 def benchmark(config: str, *, budgets: Sequence[int] = BUDGETS, seeds: int = 3,
               samplers: Sequence[str] = SAMPLERS, batch_size: int | None = None,
-              large: bool = True, jobs: int | None = None,
+              large: bool = True, jobs: int | None = None, cache: str | None = None,
               log=lambda s: print(s, file=sys.stderr)
               ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     """Run every (space, sampler, seed) and compute the figures.
+
+    Args:
+        cache: folder keeping each finished run (``.npz``); a rerun reuses them, so a long
+            benchmark that is interrupted loses at most the runs in flight.
 
     Returns:
         ``(figures, curves)``: the JSON-able figures and, per space, the convergence table.
@@ -244,13 +272,13 @@ def benchmark(config: str, *, budgets: Sequence[int] = BUDGETS, seeds: int = 3,
     n = max(budgets)
     spaces = ["grid", "large"] if large else ["grid"]
     # slowest first (TPE grows ~quadratically with trials), so the pool stays busy
-    tasks = [(config, sp, s, base_seed + i, n, batch) for s in samplers for sp in spaces
-             for i in range(seeds)]
+    tasks = [(config, sp, s, base_seed + i, n, batch) for s in samplers
+             for sp in reversed(spaces) for i in range(seeds)]
     jobs = jobs or os.cpu_count() or 1
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         front_future = pool.submit(exhaustive_front, config)
-        run_futures = [pool.submit(_run_task, t) for t in tasks]
+        run_futures = [pool.submit(_run_task, t, cache) for t in tasks]
         runs = []
         for f in run_futures:
             r = f.result()
@@ -345,6 +373,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="trials per batch (default search.batch_size)")
     p.add_argument("--no-large", action="store_true", help="skip the large-space comparison")
     p.add_argument("--jobs", type=int, help="parallel processes (default: all cores)")
+    p.add_argument("--cache", help="folder keeping finished runs for a rerun (default: "
+                   "<out folder>/search_quality_runs; 'none' to disable)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -366,7 +396,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("must be positive", key="--batch-size", value=args.batch_size,
                         allowed="an integer >= 1")
     figures, curves = benchmark(args.config, budgets=budgets, seeds=args.seeds, samplers=samplers,
-                                batch_size=args.batch_size, large=not args.no_large, jobs=args.jobs)
+                                batch_size=args.batch_size, large=not args.no_large, jobs=args.jobs,
+                                cache=_cache_dir(args))
     if args.plot:
         out = Path(args.plot)
         titles = {"grid": "Coarse grid: hypervolume relative to the exhaustive front",
@@ -379,6 +410,12 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_text(args.out, text + "\n")
     print(text)
     return 0
+
+
+def _cache_dir(args: argparse.Namespace) -> str | None:
+    if args.cache == "none":
+        return None
+    return args.cache or str(Path(args.out).parent / "search_quality_runs")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
