@@ -34,16 +34,59 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write(path: str | os.PathLike[str], writer: Any) -> None:
-    """Call ``writer(tmp_path)`` and rename the temporary file onto ``path`` when it succeeds."""
+def check_output(path: str | os.PathLike[str], *, key: str = "--out", folder: bool = False) -> Path:
+    """Refuse an output path before any work: a file output that is an existing folder (or a
+    folder output that is a file), or a place where no file can be written. Creates the folder.
+
+    Raises:
+        UserError: naming the argument, the path and what is allowed.
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    want = "a folder path" if folder else "a file path (not a folder)"
+    if folder and target.exists() and not target.is_dir():
+        raise UserError("is a file, not a folder", key=key, value=str(target), allowed=want)
+    if not folder and target.is_dir():
+        raise UserError("is an existing folder", key=key, value=str(target), allowed=want)
+    where = target if folder else target.parent
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".dse-probe.", suffix=".tmp", dir=where)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(
+            f"cannot write in folder {str(where)!r} ({exc.strerror})",
+            key=key,
+            value=str(target),
+            allowed="a path in a writable folder",
+        ) from None
+    return target
+
+
+def atomic_write(path: str | os.PathLike[str], writer: Any) -> None:
+    """Call ``writer(tmp_path)`` and rename the temporary file onto ``path`` when it succeeds.
+
+    Raises:
+        UserError: the folder cannot be made or written, or ``path`` is a folder.
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise UserError(
+            f"cannot write the file ({exc.strerror or exc})", file=str(target)
+        ) from None
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual mode
     try:
         writer(tmp)
         os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise UserError(
+            f"cannot write the file ({exc.strerror or exc})", file=str(target)
+        ) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

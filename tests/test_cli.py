@@ -117,11 +117,11 @@ def _config_text(**replace):
             {"tile_m: [64, 128, 256]": "tile_m: [64, 100]"},
             ["key 'sweep.space.tile_m'", "100", "multiples of"],
         ),
-        ({"pe_m: [8, 16, 32]": "pe_m: [0, 8]"}, ["key 'sweep.space.pe_m[0]'", "0", ">= 1"]),
+        ({"pe_m: [8, 16, 32]": "pe_m: [0, 8]"}, ["key 'sweep.space.pe_m[0]'", "0", "1..1024"]),
         ({"  shards: 4": "  shards: -1"}, ["key 'sweep.shards'", "-1"]),
         (
             {"pc_weights: [1, 2, 4]": "pc_weights: [1, 64]"},
-            ["key 'sweep.space.pc_weights[1]'", "64", "<= 32"],
+            ["key 'sweep.space.pc_weights[1]'", "64", "1..32"],
         ),
         ({"objectives:": "objectivez:"}, ["objectives", "missing key"]),
         ({"  latency_budget_ms: 150.0": "  latency_budget_ms: [150"}, ["malformed YAML", "line"]),

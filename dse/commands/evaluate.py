@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from dse.config import load_config
+from dse.config import decode_utf8, load_config
 from dse.errors import UserError
 from dse.model import BOUNDS, Model
 from dse.platform import RESOURCES
@@ -32,10 +32,11 @@ def _parse_design(text: str) -> dict:
     if text.startswith("@"):
         source = text[1:]
         try:
-            with open(source, encoding="utf-8") as fh:
-                text = fh.read()
+            with open(source, "rb") as fh:
+                raw = fh.read()
         except OSError as exc:
             raise UserError(f"cannot read design file ({exc.strerror})", file=source) from None
+        text = decode_utf8(raw, file=source)
     try:
         design = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -52,6 +52,7 @@ def _count_feasible(designs: pd.DataFrame) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Read every input, keep the front, write it with counts in the metadata."""
+    store.check_output(args.out)
     objectives = objectives_from(load_raw(args.config))
     designs = store.read_tables(args.inputs)
     result = front(designs, objectives)

@@ -10,12 +10,13 @@ import numpy as np
 import pandas as pd
 
 from dse.allocation import channel_allocation
-from dse.config import load_config
+from dse.config import load_config, subschema
+from dse.errors import UserError
 from dse.model import BOUNDS, Model
 from dse.params import PRECISIONS
 from dse.platform import RESOURCES
 from dse.results import batch_from_frame
-from dse.store import read_table, read_tables
+from dse.store import check_output, read_table, read_tables
 
 HELP = "draw the Pareto, breakdown, roofline, resource and HBM plots for the selected designs"
 
@@ -32,6 +33,42 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--dpi", type=int, default=None, help="PNG resolution (default: config plots.dpi)"
     )
     p.add_argument("--out", required=True, help="output folder")
+
+
+#: Columns of the roofline table this command reads (written by ``dse roofline``).
+ROOFLINE_COLUMNS = (
+    "table",
+    "kind",
+    "kernel",
+    "precision",
+    "epilogue_of",
+    "flops",
+    "flops_per_image",
+    "oi",
+    "bw_bytes_per_s",
+)
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Argument values the parser cannot check: the resolution and the output folder."""
+    lo, hi = (subschema("config", ("plots", "dpi"))[k] for k in ("minimum", "maximum"))
+    if args.dpi is not None and not lo <= args.dpi <= hi:
+        raise UserError(
+            "resolution out of range", key="--dpi", value=args.dpi, allowed=f"an integer {lo}..{hi}"
+        )
+    check_output(args.out, folder=True)
+
+
+def check_columns(frame: pd.DataFrame, columns, key: str, path: str, writer: str) -> None:
+    """A table read for a plot must carry the columns the plot needs."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise UserError(
+            f"table lacks column {missing[0]!r}",
+            file=path,
+            key=key,
+            allowed=f"a table written by {writer} (columns {', '.join(columns)})",
+        )
 
 
 def detail_frames(model: Model, selected: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -93,6 +130,7 @@ def design_points(
 def run(args: argparse.Namespace) -> int:
     from dse import plots
 
+    check_arguments(args)
     cfg = load_config(args.config)
     plots.DPI = args.dpi or cfg.raw.get("plots", {}).get("dpi", plots.DPI)
     out = Path(args.out)
@@ -123,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
         plots.plot_hbm(alloc, out / "hbm.png", pseudo_channels=cfg.platform.hbm.pseudo_channels)
     )
     roof = read_table(args.roofline)
+    check_columns(roof, ROOFLINE_COLUMNS, "--roofline", args.roofline, "dse roofline")
     prec = str(selected["weight_precision"].iloc[0]) if len(selected) else "INT8"
     kernels = roof[
         (roof["table"] == "corrected")

@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 
 from dse.config import load_config, load_validated
+from dse.errors import UserError
 from dse.params import PRECISIONS
 from dse.roofline import SEED_FILE, roofline_tables
-from dse.store import write_table
+from dse.store import check_output, write_table
 
 HELP = "roofline table (seed + corrected kernels) as Parquet, and roofline plots beside it"
 
@@ -28,7 +29,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
+    check_output(args.out)
     seed = load_validated(args.seed_constants, "seed_roofline")
+    for key in ("peaks_ops", "precision_bytes"):
+        if seed["table_precision"] not in seed[key]:
+            raise UserError(
+                "table_precision has no entry",
+                file=args.seed_constants,
+                key=f"{key}.{seed['table_precision']}",
+                allowed="an entry for table_precision (" + seed["table_precision"] + ")",
+            )
     df = roofline_tables(cfg.workload, cfg.platform, seed)
     out = Path(args.out)
     write_table(

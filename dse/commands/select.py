@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Select from the front and write the chosen rows with their ``selection`` reasons."""
+    store.check_output(args.out)
     raw = load_raw(args.config)
     objectives = objectives_from(raw)
     settings = raw.get("select") or {}

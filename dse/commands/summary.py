@@ -10,7 +10,7 @@ import pandas as pd
 
 from dse.config import load_config
 from dse.errors import UserError
-from dse.store import atomic_write_text, read_metadata, read_table
+from dse.store import atomic_write_text, check_output, read_metadata, read_table
 
 HELP = "write results/summary.md: the selected designs with their figures and export paths"
 
@@ -84,6 +84,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output(args.out)
     cfg = load_config(args.config)
     selected = read_table(args.selected)
     front_meta = read_metadata(args.front)
