@@ -113,12 +113,17 @@ def load_originals() -> dict[str, tuple[bytes, Any]]:
     return {name: (p.read_bytes(), yaml.safe_load(p.read_bytes())) for name, p in FILES.items()}
 
 
+def _children(data: Any) -> Any:
+    """(key, value) pairs of a mapping or a list; nothing for a scalar."""
+    if isinstance(data, dict):
+        return data.items()
+    return enumerate(data) if isinstance(data, list) else ()
+
+
 def node_paths(data: Any, *, leaves_only: bool, prefix: tuple = ()) -> list[tuple]:
     """Key paths of every node below ``data`` (mapping keys and list indices)."""
     out: list[tuple] = []
-    items = (
-        data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
-    )
+    items = _children(data)
     for k, v in items:
         p = prefix + (k,)
         inner = isinstance(v, (dict, list)) and len(v) > 0
@@ -132,9 +137,7 @@ def node_paths(data: Any, *, leaves_only: bool, prefix: tuple = ()) -> list[tupl
 def mapping_paths(data: Any, prefix: tuple = ()) -> list[tuple]:
     """Key paths of every mapping (the top level is ``()``)."""
     out = [prefix] if isinstance(data, dict) else []
-    items = (
-        data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
-    )
+    items = _children(data)
     for k, v in items:
         out.extend(mapping_paths(v, prefix + (k,)))
     return out
@@ -186,16 +189,18 @@ def boundary(file: str, path: tuple, old: Any, *, upper: bool) -> Any:
 
 def leaf_value(kind: str, old: Any, text: str = "") -> Any:
     """The replacement value of a leaf mutation (not for ``at_minimum``/``at_maximum``)."""
-    return {
-        "nan": math.nan,
-        "inf": math.inf,
-        "-inf": -math.inf,
-        "zero": 0,
-        "huge": 1e30,
-        "empty_string": "",
-        "text": text,
-    }.get(kind) if kind not in ("negative", "wrong_type") else (
-        _negative(old) if kind == "negative" else _wrong_type(old)
+    return (
+        {
+            "nan": math.nan,
+            "inf": math.inf,
+            "-inf": -math.inf,
+            "zero": 0,
+            "huge": 1e30,
+            "empty_string": "",
+            "text": text,
+        }.get(kind)
+        if kind not in ("negative", "wrong_type")
+        else (_negative(old) if kind == "negative" else _wrong_type(old))
     )
 
 

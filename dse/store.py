@@ -36,7 +36,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 
 def check_output(path: str | os.PathLike[str], *, key: str = "--out", folder: bool = False) -> Path:
     """Refuse an output path before any work: a file output that is an existing folder (or a
-    folder output that is a file), or a place where no file can be written. Creates the folder.
+    folder output that is a file), or a place where no file can be written. Creates nothing.
 
     Raises:
         UserError: naming the argument, the path and what is allowed.
@@ -47,19 +47,22 @@ def check_output(path: str | os.PathLike[str], *, key: str = "--out", folder: bo
         raise UserError("is a file, not a folder", key=key, value=str(target), allowed=want)
     if not folder and target.is_dir():
         raise UserError("is an existing folder", key=key, value=str(target), allowed=want)
-    where = target if folder else target.parent
-    try:
-        where.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".dse-probe.", suffix=".tmp", dir=where)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise UserError(
-            f"cannot write in folder {str(where)!r} ({exc.strerror})",
-            key=key,
-            value=str(target),
-            allowed="a path in a writable folder",
-        ) from None
+    # the nearest folder that exists must take new files (the rest is created on write)
+    where = (target if folder else target.parent).absolute()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    problem = None
+    if not where.is_dir():
+        problem = f"{str(where)!r} is not a folder"
+    else:
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".dse-probe.", suffix=".tmp", dir=where)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            problem = f"cannot write in {str(where)!r} ({exc.strerror})"
+    if problem:
+        raise UserError(problem, key=key, value=str(target), allowed="a path in a writable folder")
     return target
 
 
@@ -67,7 +70,8 @@ def atomic_write(path: str | os.PathLike[str], writer: Any) -> None:
     """Call ``writer(tmp_path)`` and rename the temporary file onto ``path`` when it succeeds.
 
     Raises:
-        UserError: the folder cannot be made or written, or ``path`` is a folder.
+        UserError: the folder cannot be made or written in (a failing ``writer`` raises its own
+            error, after its temporary file is removed).
     """
     target = Path(path)
     try:
@@ -82,11 +86,6 @@ def atomic_write(path: str | os.PathLike[str], writer: Any) -> None:
     try:
         writer(tmp)
         os.replace(tmp, target)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise UserError(
-            f"cannot write the file ({exc.strerror or exc})", file=str(target)
-        ) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -103,9 +102,22 @@ def write_table(
     atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
-def read_table(path: str | os.PathLike[str], *, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read one Parquet file written by :func:`write_table`."""
+def read_table(
+    path: str | os.PathLike[str], *, columns: list[str] | None = None, key: str | None = None
+) -> pd.DataFrame:
+    """Read one Parquet file written by :func:`write_table` (``columns``: only these, each of
+    which must be there; ``key``: the argument that named the file, for messages)."""
     try:
+        if columns is not None:
+            names = pq.read_schema(path).names
+            missing = [c for c in columns if c not in names]
+            if missing:
+                raise UserError(
+                    f"table lacks column {missing[0]!r}",
+                    file=str(path),
+                    key=key,
+                    allowed="a table with columns " + ", ".join(columns),
+                )
         return pq.read_table(path, columns=columns).to_pandas()
     except FileNotFoundError:
         raise UserError("input file does not exist", file=str(path)) from None
@@ -113,11 +125,35 @@ def read_table(path: str | os.PathLike[str], *, columns: list[str] | None = None
         raise UserError(f"not a readable Parquet file ({exc})", file=str(path)) from None
 
 
+def require_columns(
+    frame: pd.DataFrame, columns: Iterable[str], *, file: str, key: str, writer: str
+) -> None:
+    """A table given on the command line must carry the columns the command reads.
+
+    Args:
+        frame: the table read from ``file``.
+        columns: the columns needed.
+        file, key: the file and the argument that named it (``--roofline``).
+        writer: the command that writes such tables (``dse roofline``).
+    """
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise UserError(
+            f"table lacks column {missing[0]!r}",
+            file=str(file),
+            key=key,
+            allowed=f"a table written by {writer}",
+        )
+
+
 def read_tables(
-    paths: Iterable[str | os.PathLike[str]], *, columns: list[str] | None = None
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    columns: list[str] | None = None,
+    key: str | None = None,
 ) -> pd.DataFrame:
     """Read and concatenate several Parquet files (e.g. sweep shards and search workers)."""
-    frames = [read_table(p, columns=columns) for p in paths]
+    frames = [read_table(p, columns=columns, key=key) for p in paths]
     frames = [f for f in frames if len(f.columns)]
     if not frames:
         return pd.DataFrame()
@@ -126,6 +162,11 @@ def read_tables(
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Return the ``dse`` metadata dictionary stored by :func:`write_table`."""
-    meta = pq.read_schema(path).metadata or {}
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except FileNotFoundError:
+        raise UserError("input file does not exist", file=str(path)) from None
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UserError(f"not a readable Parquet file ({exc})", file=str(path)) from None
     raw = meta.get(_META_KEY)
     return json.loads(raw) if raw else {}

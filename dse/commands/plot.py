@@ -13,10 +13,10 @@ from dse.allocation import channel_allocation
 from dse.config import load_config, subschema
 from dse.errors import UserError
 from dse.model import BOUNDS, Model
-from dse.params import PRECISIONS
+from dse.params import PARAM_NAMES, PRECISIONS
 from dse.platform import RESOURCES
 from dse.results import batch_from_frame
-from dse.store import check_output, read_table, read_tables
+from dse.store import check_output, read_table, read_tables, require_columns
 
 HELP = "draw the Pareto, breakdown, roofline, resource and HBM plots for the selected designs"
 
@@ -49,6 +49,11 @@ ROOFLINE_COLUMNS = (
 )
 
 
+#: Columns of the front and the selected designs this command reads.
+FRONT_COLUMNS = ("design_id", "latency_ms", "utilization")
+SELECTED_COLUMNS = (*FRONT_COLUMNS, "selection", *PARAM_NAMES)
+
+
 def check_arguments(args: argparse.Namespace) -> None:
     """Argument values the parser cannot check: the resolution and the output folder."""
     lo, hi = (subschema("config", ("plots", "dpi"))[k] for k in ("minimum", "maximum"))
@@ -57,18 +62,6 @@ def check_arguments(args: argparse.Namespace) -> None:
             "resolution out of range", key="--dpi", value=args.dpi, allowed=f"an integer {lo}..{hi}"
         )
     check_output(args.out, folder=True)
-
-
-def check_columns(frame: pd.DataFrame, columns, key: str, path: str, writer: str) -> None:
-    """A table read for a plot must carry the columns the plot needs."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise UserError(
-            f"table lacks column {missing[0]!r}",
-            file=path,
-            key=key,
-            allowed=f"a table written by {writer} (columns {', '.join(columns)})",
-        )
 
 
 def detail_frames(model: Model, selected: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -132,14 +125,31 @@ def run(args: argparse.Namespace) -> int:
 
     check_arguments(args)
     cfg = load_config(args.config)
+    roof = read_table(args.roofline)
+    require_columns(
+        roof, ROOFLINE_COLUMNS, file=args.roofline, key="--roofline", writer="dse roofline"
+    )
+    corrected = roof[(roof["table"] == "corrected") & (roof["flops"] > 0)]
+    for p in PRECISIONS:
+        if not (corrected["precision"] == p).any():
+            raise UserError(
+                f"table has no corrected {p} kernels",
+                file=args.roofline,
+                key="--roofline",
+                allowed="a table written by dse roofline (every precision)",
+            )
+    cloud = read_tables(args.cloud, columns=CLOUD_COLUMNS, key="--cloud")
+    front = read_table(args.front)
+    require_columns(front, FRONT_COLUMNS, file=args.front, key="--front", writer="dse pareto")
+    selected = read_table(args.selected)
+    require_columns(
+        selected, SELECTED_COLUMNS, file=args.selected, key="--selected", writer="dse select"
+    )
     plots.DPI = args.dpi or cfg.raw.get("plots", {}).get("dpi", plots.DPI)
     out = Path(args.out)
     model = Model(cfg.platform, cfg.workload)
-    cloud = read_tables(args.cloud, columns=CLOUD_COLUMNS)
     cloud = cloud[cloud["feasible"]]
     objectives_text = ", ".join(name for name, _ in cfg.objectives)
-    front = read_table(args.front)
-    selected = read_table(args.selected)
     written = [
         plots.plot_pareto(
             cloud,
@@ -160,8 +170,6 @@ def run(args: argparse.Namespace) -> int:
     written.append(
         plots.plot_hbm(alloc, out / "hbm.png", pseudo_channels=cfg.platform.hbm.pseudo_channels)
     )
-    roof = read_table(args.roofline)
-    check_columns(roof, ROOFLINE_COLUMNS, "--roofline", args.roofline, "dse roofline")
     prec = str(selected["weight_precision"].iloc[0]) if len(selected) else "INT8"
     kernels = roof[
         (roof["table"] == "corrected")

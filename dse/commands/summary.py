@@ -10,7 +10,13 @@ import pandas as pd
 
 from dse.config import load_config
 from dse.errors import UserError
-from dse.store import atomic_write_text, check_output, read_metadata, read_table
+from dse.store import (
+    atomic_write_text,
+    check_output,
+    read_metadata,
+    read_table,
+    require_columns,
+)
 
 HELP = "write results/summary.md: the selected designs with their figures and export paths"
 
@@ -41,6 +47,14 @@ COLUMNS = [
     ("bound", "bound"),
     ("export", "export"),
 ]
+
+
+#: Columns of the selected designs the table reads (the others are built from them).
+SELECTED_COLUMNS = (
+    [c for c, _ in COLUMNS if c not in ("pe", "tile", "pcs", "export")]
+    + [f"{x}_{d}" for x in ("pe", "tile") for d in "mnk"]
+    + ["pc_weights", "pc_inputs", "pc_outputs", "share_weights"]
+)
 
 
 def table(selected: pd.DataFrame, exports: dict[str, str]) -> str:
@@ -87,15 +101,25 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.out)
     cfg = load_config(args.config)
     selected = read_table(args.selected)
+    require_columns(
+        selected, SELECTED_COLUMNS, file=args.selected, key="--selected", writer="dse select"
+    )
     front_meta = read_metadata(args.front)
     try:
         index = json.loads(Path(args.exports).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8
         raise UserError(f"cannot read the export index ({exc})", file=args.exports) from None
     base = Path(args.exports).parent
     entries = index.get("designs", index) if isinstance(index, dict) else index
     exports = {}
     for e in entries if isinstance(entries, list) else []:
+        if not isinstance(e, dict):
+            raise UserError(
+                "export index entry is not a mapping",
+                file=args.exports,
+                value=e,
+                allowed="the index.json written by dse export",
+            )
         exports[str(e.get("design_id"))] = str(base / e.get("path", e.get("design_id", "")))
     objectives = ", ".join(f"{n} ({d})" for n, d in cfg.objectives)
     text = [
