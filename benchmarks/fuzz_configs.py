@@ -6,7 +6,11 @@ configs/models/smolvla_vision.yaml: a leaf replaced by NaN, inf, -inf, 0, a nega
 number, a value of the wrong type, an empty string or random text; a key deleted; an unknown key
 added; or the file's bytes corrupted (non-UTF-8 bytes, truncation). Prints counts as JSON:
 
-    python benchmarks/fuzz_configs.py [--mutations 500] [--seed 0] [--show 5]
+    python benchmarks/fuzz_configs.py [--mutations 500] [--edges 100] [--seed 0] [--show 5]
+
+``--edges`` adds configs with several platform and model figures at once at the edge of their
+ranges, each evaluated on four designs from the smallest to the largest the parameters allow:
+whatever the ranges accept must give finite, non-negative figures (no int64 overflow, no NaN).
 
 tests/test_fuzz.py drives the same mutations with hypothesis.
 """
@@ -317,9 +321,51 @@ def check_evaluate(config: Path, design: dict | None = None) -> tuple[str, str]:
     return "other_exit", f"exit {code}: {err.strip()}"
 
 
+#: Designs from the smallest to the largest dse/params.py allows, for the edge configs.
+EXTREME_DESIGNS = (
+    DESIGN,
+    {
+        **DESIGN,
+        **dict(pe_m=1024, pe_n=1024, pe_k=1024, tile_m=65536, tile_n=65536, tile_k=65536),
+        **dict(compute_units=64, vector_lanes=4096, clock_mhz=1000, fuse_attention=True),
+        **dict(weight_precision="FP32", act_precision="FP32", buffer_storage="uram"),
+    },
+    {
+        **DESIGN,
+        **dict(pe_m=1, pe_n=1, pe_k=1, tile_m=1, tile_n=1, tile_k=1, compute_units=1),
+        **dict(vector_lanes=1, clock_mhz=50, pc_weights=1, pc_inputs=1, pc_outputs=1),
+        **dict(double_buffer=False, dataflow="knm", share_weights=True),
+    },
+    {
+        **DESIGN,
+        **dict(pe_m=1, pe_n=1, pe_k=1, tile_m=65536, tile_n=65536, tile_k=65536),
+        **dict(compute_units=64, vector_lanes=1, clock_mhz=50, fuse_attention=True),
+        **dict(pc_weights=32, pc_inputs=32, pc_outputs=32, dataflow="kmn"),
+        **dict(weight_precision="INT4", act_precision="INT4"),
+    },
+)
+
+
+def edge_files(rng: random.Random, originals: dict[str, tuple[bytes, Any]], share: float = 0.06):
+    """Every file, with about ``share`` of the platform's and model's numbers at a range edge."""
+    files = {}
+    for name, (raw, data) in originals.items():
+        if name == "config.yaml":
+            files[name] = raw
+            continue
+        data = copy.deepcopy(data)
+        for path in node_paths(data, leaves_only=True):
+            if rng.random() < share:
+                parent = _get(data, path[:-1])
+                parent[path[-1]] = boundary(name, path, parent[path[-1]], upper=rng.random() < 0.5)
+        files[name] = yaml.safe_dump(data, sort_keys=False).encode("utf-8")
+    return files
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mutations", type=int, default=500, help="mutations to run")
+    ap.add_argument("--edges", type=int, default=100, help="edge configs (x 4 designs) to run")
     ap.add_argument("--seed", type=int, default=0, help="seed of the mutation sampler")
     ap.add_argument("--show", type=int, default=5, help="failures to print on stderr")
     args = ap.parse_args(argv)
@@ -339,6 +385,14 @@ def main(argv: list[str] | None = None) -> int:
             by_kind.setdefault(m.kind, Counter())[outcome] += 1
             if outcome not in ("exit0", "exit2"):
                 failures.append(f"{m.describe()} -> {outcome}: {detail}")
+        edges: Counter[str] = Counter()
+        for i in range(args.edges):
+            config = write_files(Path(tmp) / f"e{i}", edge_files(rng, originals))
+            for j, design in enumerate(EXTREME_DESIGNS):
+                outcome, detail = check_evaluate(config, design)
+                edges[outcome] += 1
+                if outcome not in ("exit0", "exit2"):
+                    failures.append(f"edge config {i}, design {j} -> {outcome}: {detail}")
     for f in failures[: args.show]:
         print(f, file=sys.stderr)
     report = {
@@ -351,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         "exit_2_not_one_line": counts["multiline"],
         "other_exit": counts["other_exit"],
         "by_kind": {k: dict(v) for k, v in sorted(by_kind.items())},
+        "edge_configs": args.edges,
+        "edge_evaluations": dict(sorted(edges.items())),
         "seconds": round(time.perf_counter() - t0, 1),
     }
     print(json.dumps(report, indent=2))

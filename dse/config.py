@@ -271,7 +271,10 @@ def load_validated(path: str | Path, schema_name: str) -> dict[str, Any]:
             value=type(data).__name__,
             allowed="a YAML mapping of keys to values",
         )
-    validate(data, schema_name, path)
+    try:
+        validate(data, schema_name, path)
+    except RecursionError:
+        raise UserError("lists or mappings nested too deeply", file=str(path)) from None
     return data
 
 

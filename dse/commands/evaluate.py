@@ -41,6 +41,8 @@ def _parse_design(text: str) -> dict:
         design = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserError(f"not valid JSON ({exc.msg} at column {exc.colno})", file=source) from None
+    except RecursionError:
+        raise UserError("not valid JSON (nested too deeply)", file=source) from None
     if not isinstance(design, dict):
         raise UserError(
             "expected a JSON object of parameter: value", file=source, value=type(design).__name__
