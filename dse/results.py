@@ -57,10 +57,11 @@ def results_frame(
     result: Result,
     design_ids: np.ndarray | list[str],
 ) -> pd.DataFrame:
-    """Build the result table: ``design_id``, every parameter, then ``FIGURES``."""
+    """Build the result table: ``design_id``, every parameter, then ``FIGURES``. The mapping
+    parameters are the ones the design ran with (the mapper's choice when the model has one)."""
     c = result.columns
     cols: dict[str, object] = {"design_id": np.asarray(design_ids, dtype=object)}
-    cols.update(params_frame(batch))
+    cols.update(params_frame({**batch, **(result.mapping or {})}))  # the mapping it ran with
     viol = violation_text(
         model.platform, c["violation_code"], c["violation_used"], c["violation_limit"]
     )
