@@ -118,7 +118,7 @@ def test_roofline_writes_png(tmp_path: Path, kernels: pd.DataFrame) -> None:
 
 
 def test_roofline_labels_every_kernel_without_overlap(kernels: pd.DataFrame) -> None:
-    fig = plots._roofline_figure(kernels, PEAKS, BW, title="Roofline", precision="INT8")
+    fig = plots.roofline.figure(kernels, PEAKS, BW, title="Roofline", precision="INT8")
     fig.canvas.draw()
     boxes = label_boxes(fig)
     text = " ".join(t for t, _ in boxes).replace("\n", " ")
@@ -139,7 +139,7 @@ def test_roofline_crowded_labels_do_not_overlap() -> None:
     oi = np.array([100, 110, 120, 150, 180, 200, 256, 300, 384, 400, 512, 600, 768], float)
     frame = pd.DataFrame({"kernel": [f"kernel_{i:02d}" for i in range(len(oi))], "oi": oi})
     frame["attainable_ops"] = np.minimum(PEAKS["INT4"], BW * oi)
-    fig = plots._roofline_figure(frame, PEAKS, BW, title="crowded", precision="INT4")
+    fig = plots.roofline.figure(frame, PEAKS, BW, title="crowded", precision="INT4")
     fig.canvas.draw()
     boxes = label_boxes(fig)
     assert len(boxes) == len(oi)
@@ -158,7 +158,7 @@ def test_roofline_legend_names_precisions_and_designs(
             "design_id": ["d1", "d1", "d2", "d2"],
         }
     )
-    fig = plots._roofline_figure(
+    fig = plots.roofline.figure(
         kernels, PEAKS, BW, title="Roofline", precision="INT8", points=points
     )
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
@@ -175,7 +175,7 @@ def test_roofline_legend_names_precisions_and_designs(
 
 
 def test_roofline_axes_are_log_with_units(kernels: pd.DataFrame) -> None:
-    ax = plots._roofline_figure(kernels, PEAKS, BW, title="R", precision="INT8").axes[0]
+    ax = plots.roofline.figure(kernels, PEAKS, BW, title="R", precision="INT8").axes[0]
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     assert "ops/byte" in ax.get_xlabel()
     assert "TOPS" in ax.get_ylabel()
@@ -185,7 +185,7 @@ def test_roofline_says_which_kernels_it_cannot_place(kernels: pd.DataFrame) -> N
     # Pixel shuffle moves data but does no arithmetic: 0 ops/byte has no place on log axes.
     extra = pd.DataFrame({"kernel": ["pixel_shuffle_copy"], "oi": [0.0], "attainable_ops": [0.0]})
     frame = pd.concat([kernels, extra], ignore_index=True)
-    fig = plots._roofline_figure(frame, PEAKS, BW, title="R", precision="INT8")
+    fig = plots.roofline.figure(frame, PEAKS, BW, title="R", precision="INT8")
     notes = [t.get_text() for t in fig.axes[0].texts if t.get_text().startswith("not shown")]
     assert len(notes) == 1 and "pixel_shuffle_copy" in notes[0]
 
@@ -239,7 +239,7 @@ def test_pareto_large_cloud_is_rasterised(tmp_path: Path) -> None:
 def test_pareto_legend_follows_hue_order(hue_order: tuple[str, ...], expected: list[str]) -> None:
     cloud = synthetic_cloud(2_000)  # hue column holds plain strings in shuffled order
     front = front_of(cloud)
-    fig = plots._pareto_figure(
+    fig = plots.pareto.figure(
         cloud,
         front,
         selected_of(front),
@@ -258,7 +258,7 @@ def test_pareto_annotates_selected_designs_and_labels_axes() -> None:
     cloud = synthetic_cloud(3_000)
     front = front_of(cloud)
     selected = selected_of(front)
-    fig = plots._pareto_figure(
+    fig = plots.pareto.figure(
         cloud,
         front,
         selected,
@@ -280,7 +280,7 @@ def test_pareto_annotates_selected_designs_and_labels_axes() -> None:
 
 
 def test_pareto_subsample_is_deterministic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(plots, "MAX_CLOUD_POINTS_PER_HUE", 500)
+    monkeypatch.setattr(plots.pareto, "MAX_CLOUD_POINTS_PER_HUE", 500)
     cloud = synthetic_cloud(20_000)
     front = front_of(cloud)
     a = plots.plot_pareto(cloud, front, selected_of(front), tmp_path / "a.png")
@@ -311,7 +311,7 @@ def test_breakdown_writes_png(tmp_path: Path) -> None:
         for i, name in enumerate(names)
     ]
     frame = pd.DataFrame(rows, columns=["design_id", "kernel", "time_ms", "bound"])
-    fig = plots._breakdown_figure(frame, title=None)
+    fig = plots.breakdown.figure(frame, title=None)
     left, right = fig.axes[:2]
     assert [t.get_text() for t in left.get_legend().get_texts()] == names
     assert [t.get_text() for t in left.get_yticklabels()] == ["d7", "d12", "d3"]
@@ -330,7 +330,7 @@ def test_resources_writes_png(tmp_path: Path) -> None:
         for res, avail in available.items()
     ]
     frame = pd.DataFrame(rows, columns=["design_id", "slr", "resource", "used", "available"])
-    fig = plots._resources_figure(frame, title=None)
+    fig = plots.resources.figure(frame, title=None)
     assert [ax.get_title() for ax in fig.axes] == ["LUT", "DSP", "BRAM18", "URAM"]
     for ax in fig.axes:  # the 100% line in every panel
         assert any(list(line.get_ydata()) == [1.0, 1.0] for line in ax.get_lines())
@@ -351,7 +351,7 @@ def test_hbm_writes_png_and_marks_shared_channels(tmp_path: Path) -> None:
             {"weights": [0, 1, 2, 3], "inputs": [8], "outputs": [9]},
         ],
     }
-    fig = plots._hbm_figure(allocation, pseudo_channels=32, title=None)
+    fig = plots.hbm.figure(allocation, pseudo_channels=32, title=None)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == [f"HBM[{i}]" for i in range(32)]
     assert sum(1 for p in ax.patches if p.get_hatch()) == 4  # d12's four shared PCs
@@ -379,7 +379,7 @@ def test_convergence_writes_png(tmp_path: Path) -> None:
             hv = np.maximum.accumulate(1 - 0.5 * np.exp(-evals / scale))
             rows += [(sampler, e, h, seed) for e, h in zip(evals, hv, strict=True)]
     curves = pd.DataFrame(rows, columns=["sampler", "evaluations", "hv_ratio", "seed"])
-    fig = plots._convergence_figure(curves, title=None)
+    fig = plots.convergence.figure(curves, title=None)
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
     assert any(list(line.get_ydata()) == [0.99, 0.99] for line in ax.get_lines())
