@@ -60,8 +60,9 @@ def detail_frames(model: Model, selected: pd.DataFrame) -> tuple[pd.DataFrame, p
             "design_id": np.repeat(ids, s * r),
             "slr": np.tile(np.repeat(np.array(P.slr_names, dtype=object), r), n),
             "resource": np.tile(np.array(RESOURCES, dtype=object), n * s),
-            "used": np.ceil(res.slr_used.reshape(-1)),
-            "available": np.tile(np.floor(P.slr_available.reshape(-1)), n),
+            # the model's own figures, so used / available is the Parquet's util_* exactly
+            "used": res.slr_used.reshape(-1).astype(float),
+            "available": np.tile(P.slr_available.reshape(-1), n),
         }
     )
     return breakdown, resources
