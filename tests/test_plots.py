@@ -125,8 +125,9 @@ def test_roofline_labels_every_kernel_without_overlap(kernels: pd.DataFrame) -> 
     for name in kernels["kernel"]:
         assert name in text
     # Kernels at the same point share one label: 16 kernels, 9 distinct points (Q/K/V/out and
-    # patch_embed; fc1 and fc2; scores and context are transposes of each other; LayerNorms).
-    assert len(boxes) == 9
+    # patch_embed; fc1 and fc2; scores and context are transposes of each other; LayerNorms),
+    # plus the wall's GB/s written on its line.
+    assert len(boxes) == 9 + 1
     for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
         assert not box_a.overlaps(box_b), f"labels {a!r} and {b!r} overlap"
     axes_box = fig.axes[0].get_window_extent(fig.canvas.get_renderer())
@@ -142,7 +143,7 @@ def test_roofline_crowded_labels_do_not_overlap() -> None:
     fig = plots.roofline.figure(frame, PEAKS, BW, title="crowded", precision="INT4")
     fig.canvas.draw()
     boxes = label_boxes(fig)
-    assert len(boxes) == len(oi)
+    assert len(boxes) == len(oi) + 1  # and the wall's GB/s on its line
     for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
         assert not box_a.overlaps(box_b), f"labels {a!r} and {b!r} overlap"
 
@@ -172,6 +173,28 @@ def test_roofline_legend_names_precisions_and_designs(
         kernels, PEAKS, BW, tmp_path / "r.png", title="R", precision="INT8", points=points
     )
     assert_png(out)
+
+
+def test_roofline_wall_is_marked_achievable_beside_the_theoretical_peak(cfg) -> None:
+    # U280 HBM (configs/platforms/u280.yaml): 32 PCs x 14.375 GB/s = 460 GB/s data-sheet peak;
+    # the wall kernels can reach: 28 AXI ports x 13.1 GB/s measured per PC at 4 KB bursts with
+    # 289 ns / 16 outstanding read latency = 28 x 4096 / (4096 / 13.1 + 18.06) = 347 GB/s.
+    from dse.commands.plot import memory_walls
+    from dse.roofline import platform_bandwidth
+
+    bw = platform_bandwidth(cfg.platform)
+    assert bw / 1e9 == pytest.approx(28 * 4096 / (4096 / 13.1 + 289 / 16), rel=1e-6)
+    walls = memory_walls(cfg.platform)
+    assert walls["theoretical_bytes_per_s"] == pytest.approx(460e9)
+    kern = pd.DataFrame({"kernel": ["fc1"], "oi": [500.0], "attainable_ops": [10.8e12]})
+    fig = plots.roofline.figure(kern, PEAKS, bw, title="R", precision="INT8", **walls)
+    ax = fig.axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("achievable" in t and "347 GB/s" in t for t in legend), legend
+    assert any("theoretical" in t and "460 GB/s" in t for t in legend), legend
+    # and on the lines themselves, not only in the legend
+    on_lines = [t.get_text() for t in ax.texts]
+    assert "347 GB/s achievable" in on_lines and "460 GB/s theoretical" in on_lines
 
 
 def test_roofline_axes_are_log_with_units(kernels: pd.DataFrame) -> None:

@@ -68,6 +68,17 @@ def detail_frames(model: Model, selected: pd.DataFrame) -> tuple[pd.DataFrame, p
     return breakdown, resources
 
 
+def memory_walls(platform) -> dict:
+    """The roofline's wall as what it is, achievable (measured per-channel rate over the ports a
+    kernel can drive, dse.roofline.platform_bandwidth), with the data-sheet peak beside it."""
+    hbm = platform.hbm
+    ports = min(hbm.max_ports, hbm.usable_pcs)
+    return {
+        "bandwidth_label": f"memory wall, achievable ({ports} ports at the measured PC rate)",
+        "theoretical_bytes_per_s": hbm.pseudo_channels * hbm.pc_theoretical_gbps * 1e9,
+    }
+
+
 def design_points(
     roofline: pd.DataFrame, breakdown: pd.DataFrame, selected: pd.DataFrame, cameras: int
 ) -> pd.DataFrame:
@@ -141,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
             title=f"Selected designs' kernels on the {cfg.platform.name} roofline ({prec})",
             precision=prec,
             points=design_points(roof, breakdown, selected, cfg.workload.cameras),
+            **memory_walls(cfg.platform),
         )
     )
     for w in written:

@@ -6,6 +6,7 @@ import os
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,8 @@ def plot_roofline(
     title: str,
     precision: str,
     points: pd.DataFrame | None = None,
+    bandwidth_label: str = "memory wall, achievable",
+    theoretical_bytes_per_s: float | None = None,
 ) -> Path:
     """Roofline chart (log-log): one ceiling per precision, the memory wall, the kernels.
 
@@ -38,19 +41,31 @@ def plot_roofline(
             ``attainable_ops`` (ops/s at ``precision``). Kernels at the same point share one
             marker and one label.
         peaks_ops: peak compute per precision name, ops/s (e.g. ``{"INT8": 18.6e12}``).
-        bandwidth_bytes_per_s: memory bandwidth of the wall, bytes/s.
+        bandwidth_bytes_per_s: memory bandwidth of the wall, bytes/s: what kernels can reach
+            (e.g. measured per-channel rates), which the ceilings and kernels use.
         out: image path (format from the suffix, PNG by default).
         title: figure title.
         precision: precision the kernels' attainable performance refers to (its ceiling is bold).
         points: optional achieved performance of designs: ``label``, ``oi`` (ops/byte),
             ``achieved_ops`` (ops/s) and optionally ``design_id`` (one marker style per design).
             A point whose ``label`` names a kernel is linked to that kernel by a dotted line.
+        bandwidth_label: what the wall is, e.g. ``"achievable: 28 ports x 12.4 GB/s measured"``;
+            the legend and the label on the line add its GB/s.
+        theoretical_bytes_per_s: the memory's data-sheet peak, bytes/s, drawn as a thin dotted
+            line beside the wall (nothing reaches it; it shows how far the wall sits below).
 
     Returns:
         ``out`` as a :class:`~pathlib.Path`.
     """
     fig = figure(
-        kernels, peaks_ops, bandwidth_bytes_per_s, title=title, precision=precision, points=points
+        kernels,
+        peaks_ops,
+        bandwidth_bytes_per_s,
+        title=title,
+        precision=precision,
+        points=points,
+        bandwidth_label=bandwidth_label,
+        theoretical_bytes_per_s=theoretical_bytes_per_s,
     )
     return save(fig, out)
 
@@ -63,6 +78,8 @@ def figure(
     title: str,
     precision: str,
     points: pd.DataFrame | None = None,
+    bandwidth_label: str = "memory wall, achievable",
+    theoretical_bytes_per_s: float | None = None,
 ) -> Figure:
     require_columns(kernels, ("kernel", "oi", "attainable_ops"), "kernels")
     if not peaks_ops:
@@ -120,9 +137,24 @@ def figure(
         color="0.25",
         lw=1.1,
         zorder=2,
-        label=f"memory wall: {bw / 1e9:,.0f} GB/s",
+        label=f"{bandwidth_label}: {bw / 1e9:,.0f} GB/s",
     )
     lines.append(np.column_stack([grid, wall]))
+    theoretical = theoretical_bytes_per_s is not None and theoretical_bytes_per_s > 0
+    walls = [(bw, f"{bw / 1e9:,.0f} GB/s" + " achievable" * theoretical, "0.25", "right")]
+    if theoretical:
+        peak_bw = float(theoretical_bytes_per_s)
+        ax.plot(
+            grid,
+            peak_bw * grid / _TERA,
+            ls=":",
+            color="0.55",
+            lw=1.0,
+            zorder=2,
+            label=f"memory, theoretical peak: {peak_bw / 1e9:,.0f} GB/s (not reachable)",
+        )
+        lines.append(np.column_stack([grid, peak_bw * grid / _TERA]))
+        walls.append((peak_bw, f"{peak_bw / 1e9:,.0f} GB/s theoretical", "0.45", "left"))
 
     # Kernels: one marker per distinct point, one label listing the kernels there.
     groups = _group_points(kern["oi"].to_numpy(float), kern["attainable_ops"].to_numpy(float))
@@ -201,12 +233,39 @@ def figure(
         )
 
     freeze_layout(fig)
+    _label_walls(ax, walls, list(peaks.values()))
     placer = LabelPlacer(ax, lines=lines, markers=np.concatenate(markers), avoid_legend=True)
     # The area under the roof is empty: labels go below their marker, starting at it and
     # extending right; placing from the right makes a staircase whose leaders never cross.
     for px_, py_, text in sorted(anchors, key=lambda a: (-a[0], -a[1])):
         placer.place(px_, py_, text, angles=(-90, -45, 0, -135, 180, 90, 45, 135), fontsize=8.5)
     return fig
+
+
+def _label_walls(ax: Any, walls: list[tuple[float, str, str, str]], peaks: list[float]) -> None:
+    """Write each wall's GB/s along its line, reading upwards from an anchor: the achievable
+    wall below its line just above the highest ceiling (where it runs alone), the theoretical
+    one above its line at the lowest ceiling (the empty corner left of the roof)."""
+    a, b = ax.transData.transform([(1.0, 1.0), (10.0, 10.0)])  # slope 1 in data, on screen
+    angle = float(np.degrees(np.arctan2(b[1] - a[1], b[0] - a[0])))
+    for bw, text, color, side in walls:
+        y = max(peaks) * 1.3 / _TERA if side == "right" else min(peaks) / _TERA
+        x = y * _TERA / bw
+        if not ax.get_xlim()[0] < x < ax.get_xlim()[1]:
+            continue
+        ax.annotate(
+            text,
+            xy=(x, y),
+            xytext=(6, -6) if side == "right" else (-6, 6),
+            textcoords="offset points",
+            rotation=angle,
+            rotation_mode="anchor",
+            ha="left",
+            va="top" if side == "right" else "bottom",
+            fontsize=8,
+            color=color,
+            zorder=3,
+        )
 
 
 def _wrap(text: str, width: int) -> str:
