@@ -316,32 +316,60 @@ def test_pareto_subsample_is_deterministic(tmp_path: Path, monkeypatch: pytest.M
 
 def test_breakdown_writes_png(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
-    names = [
-        "patch_embed",
-        "attn_qkv",
-        "attn_scores",
-        "softmax",
-        "attn_out",
-        "mlp_fc1",
-        "mlp_fc2",
-        "layernorm",
-        "connector",
-    ]
+    names = {
+        "patch_embed": "embed",
+        "attn_qkv": "proj",
+        "attn_scores": "attention",
+        "softmax": "vector",
+        "attn_out": "proj",
+        "mlp_fc1": "mlp",
+        "mlp_fc2": "mlp",
+        "layernorm": "vector",
+        "connector": "connector",
+    }
     bounds = ["compute", "weights", "inputs", "vector", "outputs"]
+    scale = {"d7": 1.0, "d12": 10.0, "d3": 100.0}  # a fast design next to a 100x slower one
     rows = [
-        (design, name, float(rng.uniform(0.1, 3.0)), bounds[i % len(bounds)])
-        for design in ("d7", "d12", "d3")
-        for i, name in enumerate(names)
+        (design, name, cls, float(rng.uniform(0.1, 3.0)) * scale[design], bounds[i % 5])
+        for design in scale
+        for i, (name, cls) in enumerate(names.items())
     ]
-    frame = pd.DataFrame(rows, columns=["design_id", "kernel", "time_ms", "bound"])
+    frame = pd.DataFrame(rows, columns=["design_id", "kernel", "kernel_class", "time_ms", "bound"])
     fig = plots.breakdown.figure(frame, title=None)
-    left, right = fig.axes[:2]
-    assert [t.get_text() for t in left.get_legend().get_texts()] == names
-    assert [t.get_text() for t in left.get_yticklabels()] == ["d7", "d12", "d3"]
-    assert any(t.get_text().strip().endswith("-bound") for t in right.texts)
+    kernel_axes, bound_axes = fig.axes[0::2], fig.axes[1::2]
+    assert [[t.get_text() for t in ax.get_yticklabels()] for ax in kernel_axes] == [
+        ["d7"], ["d12"], ["d3"]
+    ]
+    # each design on its own time axis: the fastest bar fills its panel like the slowest
+    totals = frame.groupby("design_id", sort=False)["time_ms"].sum()
+    for ax, design in zip(kernel_axes, scale, strict=True):
+        assert ax.get_xlim()[1] == pytest.approx(totals[design] * 1.13)
+    # the legend groups kernels under their class
+    legend = [t.get_text() for t in fig.legends[0].get_texts() if t.get_text()]
+    assert legend[:2] == ["patch embedding", "patch_embed"]
+    assert set(names) <= set(legend)
+    assert all(any(t.get_text().endswith("-bound") for t in ax.texts) for ax in bound_axes)
     out = plots.plot_breakdown(frame, tmp_path / "breakdown.png")
     assert_png(out)
     only_files(tmp_path, "breakdown.png")
+
+
+def test_breakdown_colours_one_hue_per_kernel_class() -> None:
+    import colorsys
+
+    import matplotlib as mpl
+
+    classes = {"q": "proj", "k": "proj", "v": "proj", "fc1": "mlp", "fc2": "mlp", "ln": "vector"}
+    colors = plots.breakdown.kernel_colors(classes)
+
+    def hue(c: str) -> float:
+        return colorsys.rgb_to_hls(*mpl.colors.to_rgb(c))[0]
+
+    # shades of one hue inside a class, all distinct; different hues across classes
+    assert hue(colors["q"]) == pytest.approx(hue(colors["v"]), abs=0.01)
+    assert len({colors[k] for k in ("q", "k", "v")}) == 3
+    assert abs(hue(colors["q"]) - hue(colors["fc1"])) > 0.1
+    assert abs(hue(colors["fc1"]) - hue(colors["ln"])) > 0.1
 
 
 def test_resources_writes_png(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from dse.params import PRECISIONS
 from dse.platform import RESOURCES
 from dse.results import batch_from_frame
 from dse.store import read_table, read_tables
+from dse.workload import GEMM, Workload
 
 HELP = "draw the Pareto, breakdown, roofline, resource and HBM plots for the selected designs"
 
@@ -32,6 +33,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--dpi", type=int, default=None, help="PNG resolution (default: config plots.dpi)"
     )
     p.add_argument("--out", required=True, help="output folder")
+
+
+def kernel_classes(workload: Workload) -> dict[str, str]:
+    """The class a kernel is coloured by in the breakdown: its GEMM class (``embed``, ``proj``,
+    ``attention``, ``mlp``), ``connector`` for the head's GEMM and data movement after the
+    layers, ``vector`` for the vector unit's kernels (LayerNorm, softmax, ...)."""
+    out = {}
+    for k in workload.kernels:
+        head = k.group == "head" and (k.kind == GEMM or k.ops_per_element == 0)
+        out[k.name] = "connector" if head else k.cls if k.kind == GEMM else "vector"
+    return out
 
 
 def detail_frames(model: Model, selected: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -52,6 +64,7 @@ def detail_frames(model: Model, selected: pd.DataFrame) -> tuple[pd.DataFrame, p
             "bound": np.array(BOUNDS, dtype=object)[res.kernel_bound.reshape(-1)],
         }
     )
+    breakdown["kernel_class"] = breakdown["kernel"].map(kernel_classes(model.workload))
     breakdown = breakdown[breakdown["time_ms"] > 0].reset_index(drop=True)
     P = model.platform
     s, r = len(P.slr_names), len(RESOURCES)

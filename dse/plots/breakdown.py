@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import colorsys
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import matplotlib as mpl
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
 from dse.plots.common import (
@@ -24,17 +27,46 @@ from dse.plots.common import (
 
 _BOUND_ORDER = ("compute", "weights", "inputs", "outputs", "vector")
 
+#: One hue per kernel class (Paul Tol's bright scheme, colour-blind safe); the kernels of a
+#: class get shades of it, so a class reads as one colour family across the bars.
+CLASS_COLORS: dict[str, str] = {
+    "embed": "#AA3377",
+    "proj": "#4477AA",
+    "attention": "#EE6677",
+    "mlp": "#228833",
+    "vector": "#CCBB44",
+    "connector": "#66CCEE",
+}
+
+#: What a class is called in the legend.
+CLASS_TITLES: dict[str, str] = {
+    "embed": "patch embedding",
+    "proj": "attention projections",
+    "attention": "attention (scores, context)",
+    "mlp": "MLP",
+    "vector": "vector unit (LayerNorm, softmax, ...)",
+    "connector": "connector",
+}
+
+#: Spare hues for classes not listed above.
+_SPARE_HUES = ("#BBBBBB", "#882255", "#44AA99", "#999933", "#332288")
+
 
 def plot_breakdown(
     breakdown: pd.DataFrame, out: str | os.PathLike[str], *, title: str | None = None
 ) -> Path:
     """Latency per design split by kernel (left) and by the bound that limits each kernel (right).
 
+    One row of panels per design, each on its own time axis (0 to the design's total), so a
+    fast design's kernels stay as readable as a slow one's; the total is written beside the bar.
+
     Args:
         breakdown: one row per design and kernel: ``design_id``, ``kernel``, ``time_ms`` (time
-            of that kernel per policy call, ms) and ``bound`` (``compute``, ``weights``,
-            ``inputs``, ``outputs`` or ``vector``). Designs are drawn top to bottom in order of
-            first appearance; kernels keep one colour across designs.
+            of that kernel per policy call, ms), ``bound`` (``compute``, ``weights``,
+            ``inputs``, ``outputs`` or ``vector``) and optionally ``kernel_class`` (e.g.
+            ``embed``, ``proj``, ``attention``, ``mlp``, ``vector``, ``connector``; kernels of
+            a class share a hue). Designs are drawn top to bottom in order of first appearance;
+            kernels keep one colour across designs.
         out: image path (format from the suffix, PNG by default).
         title: figure title.
 
@@ -45,6 +77,21 @@ def plot_breakdown(
     return save(fig, out)
 
 
+def kernel_colors(kernel_class: Mapping[str, str]) -> dict[str, str]:
+    """A colour per kernel: its class's hue (:data:`CLASS_COLORS`), dark to light in order."""
+    classes = list(dict.fromkeys(kernel_class.values()))
+    spare = iter(_SPARE_HUES * (1 + len(classes) // len(_SPARE_HUES)))
+    hues = {c: CLASS_COLORS.get(c) or next(spare) for c in classes}
+    out: dict[str, str] = {}
+    for c in classes:
+        members = [k for k, v in kernel_class.items() if v == c]
+        h, light, sat = colorsys.rgb_to_hls(*mpl.colors.to_rgb(hues[c]))
+        shades = np.linspace(0.32, 0.78, len(members)) if len(members) > 1 else [light]
+        for k, lv in zip(members, shades, strict=True):
+            out[k] = mpl.colors.to_hex(colorsys.hls_to_rgb(h, float(lv), sat))
+    return out
+
+
 def figure(breakdown: pd.DataFrame, *, title: str | None) -> Figure:
     require_columns(breakdown, ("design_id", "kernel", "time_ms", "bound"), "breakdown")
     data = breakdown.assign(
@@ -52,8 +99,14 @@ def figure(breakdown: pd.DataFrame, *, title: str | None) -> Figure:
         kernel=breakdown["kernel"].astype(str),
         bound=breakdown["bound"].astype(str),
     )
+    if "kernel_class" not in data.columns:
+        data["kernel_class"] = "kernel"
+    data["kernel_class"] = data["kernel_class"].astype(str)
     designs = list(dict.fromkeys(data["design_id"]))
-    kernels = list(dict.fromkeys(data["kernel"]))
+    cls_of = dict(zip(data["kernel"], data["kernel_class"], strict=True))
+    classes = list(dict.fromkeys(cls_of.values()))
+    # kernels grouped by class (classes and kernels in order of first appearance)
+    kernels = [k for c in classes for k in dict.fromkeys(data["kernel"]) if cls_of[k] == c]
     bounds = [b for b in _BOUND_ORDER if b in set(data["bound"])]
     bounds += sorted(set(data["bound"]) - set(bounds))
     by_kernel = data.pivot_table(
@@ -65,92 +118,98 @@ def figure(breakdown: pd.DataFrame, *, title: str | None) -> Figure:
     by_kernel = by_kernel.fillna(0.0)
     by_bound = by_bound.fillna(0.0)
     totals = by_kernel.sum(axis=1)
-    kernel_colors = dict(zip(kernels, _qualitative(len(kernels)), strict=True))
+    colors = kernel_colors({k: cls_of[k] for k in kernels})
     bound_colors = {
         b: STREAM_COLORS.get(b, c)
         for b, c in zip(bounds, sns.color_palette("Set2", len(bounds)).as_hex(), strict=True)
     }
+    legend_rows = max((sum(cls_of[k] == c for k in kernels) for c in classes), default=1) + 1
 
-    height = 1.9 + 0.55 * len(designs) + 0.25 * np.ceil(len(kernels) / 5)
-    fig = new_figure(13, max(height, 3.6))
-    ax, axb = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": (3.2, 1.3)})
-    ypos = np.arange(len(designs))
+    n = max(len(designs), 1)
+    fig = new_figure(13, max(1.5 + 0.95 * n + 0.2 * legend_rows, 3.6))
+    grid = fig.subplots(
+        n, 2, squeeze=False, gridspec_kw={"width_ratios": (3.2, 1.3), "hspace": 0.08}
+    )
     segment_labels: list[tuple[Any, Any, list[str], str]] = []
-
-    left = np.zeros(len(designs))
-    for k in kernels:
-        widths = by_kernel[k].to_numpy(float)
-        bars = ax.barh(
-            ypos,
-            widths,
-            left=left,
-            height=0.7,
-            color=kernel_colors[k],
-            edgecolor="white",
-            linewidth=0.6,
-            label=k,
-        )
-        segment_labels.append((ax, bars, [k] * len(designs), kernel_colors[k]))
-        left += widths
-    for yy, total in zip(ypos, totals, strict=True):
-        ax.text(total, yy, f" {total:.3g} ms", va="center", ha="left", fontsize=9)
-    ax.set_xlim(0, float(totals.max()) * 1.13 if len(totals) and totals.max() > 0 else 1)
-    ax.set_yticks(ypos, designs)
-    ax.invert_yaxis()
-    ax.set_xlabel("time per policy call (ms)")
-    ax.set_ylabel("design")
-    ax.set_title("by kernel", fontsize=10)
-    ax.grid(True, axis="x", alpha=0.3)
-
     shares = by_bound.div(by_bound.sum(axis=1).replace(0, np.nan), axis=0).fillna(0.0) * 100
-    left = np.zeros(len(designs))
-    for b in bounds:
-        widths = shares[b].to_numpy(float)
-        bars = axb.barh(
-            ypos,
-            widths,
-            left=left,
-            height=0.7,
-            color=bound_colors[b],
-            edgecolor="white",
-            linewidth=0.6,
-            label=b,
-        )
-        segment_labels.append((axb, bars, [f"{w:.0f}%" for w in widths], bound_colors[b]))
-        left += widths
-    axb.set_xlim(0, 100)
-    axb.xaxis.set_major_formatter(PercentFormatter(100))
-    axb.set_xlabel("share of time per policy call")
     dominant = shares.idxmax(axis=1) if len(bounds) else pd.Series(dtype=str)
-    axb.set_title("by limiting bound", fontsize=10)
-    axb.tick_params(axis="y", left=False)
-    for yy, d in zip(ypos, designs, strict=True):
+    for row, design in enumerate(designs):
+        ax, axb = grid[row]
+        left = 0.0
+        for k in kernels:
+            w = float(by_kernel.loc[design, k])
+            if w <= 0:
+                continue
+            bars = ax.barh(
+                [0], [w], left=left, height=0.7, color=colors[k], edgecolor="white",
+                linewidth=0.6,
+            )
+            segment_labels.append((ax, bars, [k], colors[k]))
+            left += w
+        total = float(totals[design])
+        ax.text(total, 0, f" {total:.4g} ms", va="center", ha="left", fontsize=9, weight="bold")
+        ax.set_xlim(0, total * 1.13 if total > 0 else 1)
+        ax.set_ylim(-0.5, 0.5)
+        ax.set_yticks([0], [design])
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(True, axis="x", alpha=0.3)
+        left = 0.0
+        for b in bounds:
+            w = float(shares.loc[design, b])
+            bars = axb.barh(
+                [0], [w], left=left, height=0.7, color=bound_colors[b], edgecolor="white",
+                linewidth=0.6,
+            )
+            segment_labels.append((axb, bars, [f"{w:.0f}%"], bound_colors[b]))
+            left += w
+        axb.set_xlim(0, 100)
+        axb.set_ylim(-0.5, 0.5)
+        axb.set_yticks([])
+        axb.xaxis.set_major_formatter(PercentFormatter(100))
+        axb.tick_params(axis="x", labelsize=8, labelbottom=row == n - 1)
         if len(bounds):
             axb.text(
                 101,
-                yy,
-                f" {dominant[d]}-bound",
+                0,
+                f" {dominant[design]}-bound",
                 va="center",
                 ha="left",
                 fontsize=9,
                 weight="bold",
-                color=bound_colors[dominant[d]],
+                color=bound_colors[dominant[design]],
                 clip_on=False,
             )
+    top_k, top_b = grid[0]
+    top_k.set_title("by kernel (each design on its own time axis)", fontsize=10)
+    top_b.set_title("by limiting bound", fontsize=10)
+    grid[-1][0].set_xlabel("time per policy call (ms)")
+    grid[-1][1].set_xlabel("share of time per policy call")
+    fig.supylabel("design", fontsize=10)
 
-    ax.legend(
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.16 - 0.02 * len(designs) ** 0.5),
-        ncol=min(len(kernels), 5),
+    # Legend: one column per class, its title first, its kernels below in their shades.
+    blank = Patch(color="none", label="")
+    handles: list[Any] = []
+    for c in classes:
+        members = [k for k in kernels if cls_of[k] == c]
+        col = [Patch(color="none", label=CLASS_TITLES.get(c, c))]
+        col += [Patch(color=colors[k], label=k) for k in members]
+        handles += col + [blank] * (legend_rows - len(col))
+    leg = fig.legend(
+        handles=handles,
+        loc="outside lower left",
+        ncol=len(classes),
         fontsize=8,
-        title="kernel",
-        title_fontsize=8,
         frameon=False,
+        handlelength=1.2,
+        columnspacing=1.2,
     )
-    axb.legend(
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.16 - 0.02 * len(designs) ** 0.5),
-        ncol=min(len(bounds), 3),
+    for text, h in zip(leg.get_texts(), handles, strict=True):
+        if h.get_label() in {CLASS_TITLES.get(c, c) for c in classes} and h.get_facecolor()[3] == 0:
+            text.set_weight("bold")
+    fig.legend(
+        handles=[Patch(color=bound_colors[b], label=b) for b in bounds],
+        loc="outside lower right",
+        ncol=1,
         fontsize=8,
         title="bound (what limits the kernel)",
         title_fontsize=8,
@@ -165,14 +224,6 @@ def figure(breakdown: pd.DataFrame, *, title: str | None) -> Figure:
     for axis, bars, texts, color in segment_labels:
         _label_segments(axis, bars, texts, color, renderer)
     return fig
-
-
-def _qualitative(n: int) -> list[str]:
-    if n <= 10:
-        return sns.color_palette("tab10", n).as_hex()
-    if n <= 20:
-        return sns.color_palette("tab20", n).as_hex()
-    return sns.color_palette("husl", n).as_hex()
 
 
 def _label_segments(ax: Any, bars: Any, texts: Sequence[str], color: str, renderer: Any) -> None:

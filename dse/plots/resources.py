@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
@@ -132,16 +133,6 @@ def figure(resources: pd.DataFrame, *, title: str | None) -> Figure:
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.grid(True, axis="y", alpha=0.3)
     axes[0].set_ylabel("used / available after shell and margin (%)")
-    axes[0].text(
-        0.02,
-        1.0,
-        "100% available",
-        transform=axes[0].get_yaxis_transform(),
-        va="bottom",
-        ha="left",
-        fontsize=8,
-        color="#C00000",
-    )
     handles = [
         Patch(
             color=colors[d],
@@ -149,6 +140,7 @@ def figure(resources: pd.DataFrame, *, title: str | None) -> Figure:
         )
         for d in designs
     ]
+    handles.append(Line2D([], [], color="#C00000", ls="--", lw=1.2, label="100% available"))
     fig.legend(
         handles=handles,
         title="design: utilization = its fullest SLR resource (outlined bar)",
@@ -156,7 +148,7 @@ def figure(resources: pd.DataFrame, *, title: str | None) -> Figure:
         fontsize=9,
         title_fontsize=9,
         frameon=False,
-        ncol=min(len(designs), 4),
+        ncol=min(len(handles), 4),
     )
     fig.suptitle(
         title or "Resource use per SLR: a bar above the red line does not fit", fontsize=12
