@@ -257,6 +257,17 @@ def test_utilization_is_the_fullest_slr_and_every_output_agrees(cfg, model, tmp_
     assert cells[header.index("util (fullest SLR)")] == "78.2%"
     assert cells[header.index("binding")] == "bram18 SLR0"
 
+    # design.json of the export: the row's figure and name, unchanged
+    import json
+
+    from dse.export import export_design
+
+    export_design(read_table(tmp_path / "r.parquet").to_dict("records")[0], cfg.platform.raw,
+                  tmp_path / "hls")
+    exported = json.loads((tmp_path / "hls" / "design.json").read_text())
+    assert exported["utilization"] == row["utilization"]
+    assert exported["binding"] == "bram18 SLR0"
+
     # resources.png's data: the per-SLR bars of the model's detail, their largest bar, and the
     # legend the figure writes
     _, res = detail_frames(model, selected)

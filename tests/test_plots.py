@@ -298,7 +298,7 @@ def test_pareto_annotates_selected_designs_and_labels_axes() -> None:
     assert any("knee, under 50% budget" in t and knee_id in t for t in texts)
     assert any("fastest" in t for t in texts) and any("smallest" in t for t in texts)
     assert ax.get_xlabel() == "latency per policy call (ms)"
-    assert ax.get_ylabel().startswith("largest resource fraction")
+    assert ax.get_ylabel().startswith("utilization: fullest SLR")
     assert ax.get_xscale() == "log"  # the synthetic latencies span several decades
 
 

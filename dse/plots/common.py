@@ -39,13 +39,13 @@ STREAM_COLORS: dict[str, str] = {
 #: Axis labels (with units) for the result columns a figure may be asked to plot.
 AXIS_LABELS: dict[str, str] = {
     "latency_ms": "latency per policy call (ms)",
-    "utilization": "largest resource fraction (used / available)",
+    "utilization": "utilization: fullest SLR's most used resource (used / available)",
     "images_per_s": "throughput (images/s)",
     "achieved_tops": "achieved performance (TOPS)",
-    "util_dsp": "DSP fraction (used / available)",
-    "util_bram": "BRAM fraction (used / available)",
-    "util_uram": "URAM fraction (used / available)",
-    "util_lut": "LUT fraction (used / available)",
+    "util_dsp": "DSP on its fullest SLR (used / available)",
+    "util_bram": "BRAM on its fullest SLR (used / available)",
+    "util_uram": "URAM on its fullest SLR (used / available)",
+    "util_lut": "LUT on its fullest SLR (used / available)",
     "dsp": "DSP slices",
     "bram18": "BRAM18 blocks",
     "uram": "URAM blocks",

@@ -32,7 +32,7 @@ _CLOUD_CHUNKS = 8
 #: Short names of result columns for titles.
 _SHORT_NAMES: dict[str, str] = {
     "latency_ms": "latency",
-    "utilization": "resource use",
+    "utilization": "SLR utilization",
     "images_per_s": "throughput",
     "achieved_tops": "achieved TOPS",
 }
