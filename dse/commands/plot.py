@@ -13,7 +13,7 @@ from dse.allocation import channel_allocation
 from dse.config import load_config
 from dse.model import BOUNDS, Model
 from dse.params import PRECISIONS
-from dse.platform import RESOURCES
+from dse.platform import RESOURCES, Platform
 from dse.results import batch_from_frame
 from dse.store import read_table, read_tables
 from dse.workload import GEMM, Workload
@@ -81,7 +81,7 @@ def detail_frames(model: Model, selected: pd.DataFrame) -> tuple[pd.DataFrame, p
     return breakdown, resources
 
 
-def memory_walls(platform) -> dict:
+def memory_walls(platform: Platform) -> dict:
     """The roofline's wall as what it is, achievable (measured per-channel rate over the ports a
     kernel can drive, dse.roofline.platform_bandwidth), with the data-sheet peak beside it."""
     hbm = platform.hbm
