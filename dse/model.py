@@ -112,7 +112,9 @@ class Result:
 
     Attributes:
         columns: latency_ms, latency_per_image_ms, images_per_s, achieved_tops, peak_fraction,
-            dsp, bram18, uram, lut, util_*, utilization, bound (code into BOUNDS), feasible,
+            dsp, bram18, uram, lut (device totals), util_* (each resource's fraction of its
+            fullest SLR, after shell and margin), utilization (the largest util_*), binding (code
+            ``slr * 4 + resource`` of that SLR and resource), bound (code into BOUNDS), feasible,
             violation_code, violation_used, violation_limit.
         kernel_names: names of the workload's kernels.
         kernel_ms: (n, n_kernels) milliseconds per image per kernel (detail only).
@@ -582,17 +584,36 @@ class Model:
     def _feasibility(
         self, b: _Batch, per_cu: np.ndarray, cols: dict[str, np.ndarray], detail: bool
     ) -> np.ndarray | None:
-        """Fill resource, utilisation and feasibility columns; return per-SLR use when asked."""
+        """Fill resource, utilisation and feasibility columns; return per-SLR use when asked.
+
+        Utilisation is per SLR, as placement decides: a resource's fraction is its use on the SLR
+        where it is fullest, used / available after the shell and the margin (``util_lut``,
+        ``util_dsp``, ``util_bram``, ``util_uram``); ``utilization`` is the largest of them, so a
+        design fits its SLRs exactly when ``utilization <= 1``; ``binding`` says which resource
+        on which SLR that is (code ``slr * 4 + resource``, RESOURCES order).
+        """
         P, d, cu = self.platform, b.d, b.cu
         total = per_cu * cu[:, None]
+        # identical CUs: on every SLR a resource's use is (CUs there) x (per CU), so its fullest
+        # SLR is the one with the smallest budget per CU (lookup by CU count)
+        ci = cu.astype(np.intp)
+        cus, budget, tight = self._slr_tables(int(ci.max()) if len(ci) else 0)
+        bud = [budget[:, r].take(ci) for r in range(len(RESOURCES))]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = [per_cu[:, r] / bud[r] for r in range(len(RESOURCES))]
+        if not budget.all():  # a resource with nothing available: 0 when unused, else inf
+            frac = [np.where(per_cu[:, r] > 0, f, 0.0) for r, f in enumerate(frac)]
+        # the binding resource: the first reaching the largest fraction (columnwise, cheap)
+        best, arg = frac[0], np.zeros(len(ci), dtype=np.intp)
+        for r in range(1, len(RESOURCES)):
+            arg[frac[r] > best] = r
+            best = np.maximum(best, frac[r])
         for r, name in enumerate(RESOURCES):
             cols[name] = total[:, r]
-            cols["util_bram" if name == "bram18" else f"util_{name}"] = (
-                total[:, r] / P.total_available[r]
-            )
-        cols["utilization"] = np.maximum.reduce(
-            [cols[c] for c in ("util_lut", "util_dsp", "util_bram", "util_uram")]
-        )
+            cols["util_bram" if name == "bram18" else f"util_{name}"] = frac[r]
+        cols["utilization"] = best
+        codes = tight * len(RESOURCES) + np.arange(len(RESOURCES))
+        cols["binding"] = codes[ci, arg].astype(np.int8)
         code = np.zeros(len(cu), dtype=np.int16)
         used = np.zeros(len(cu))
         limit = np.zeros(len(cu))
@@ -616,12 +637,8 @@ class Model:
         flag(pcs > P.hbm.usable_pcs, VIOLATION_PCS, pcs, P.hbm.usable_pcs)
         ports = ports_used(d["pc_weights"], d["pc_inputs"], d["pc_outputs"], cu)
         flag(ports > P.hbm.max_ports, VIOLATION_PORTS, ports, P.hbm.max_ports)
-        # per-SLR budgets: identical CUs, so the tightest SLR decides (lookup by CU count)
-        ci = cu.astype(np.intp)
-        cus, budget, tight = self._slr_tables(int(ci.max()) if len(ci) else 0)
-        over = np.stack(
-            [per_cu[:, r] > budget[:, r].take(ci) for r in range(len(RESOURCES))], axis=1
-        )
+        # per-SLR budgets: the tightest SLR decides
+        over = np.stack([per_cu[:, r] > bud[r] for r in range(len(RESOURCES))], axis=1)
         anyover = over.any(axis=1)
         if anyover.any():
             rows = np.flatnonzero(anyover & (code == 0))

@@ -13,9 +13,10 @@ from dse.allocation import channel_allocation
 from dse.config import load_config
 from dse.model import BOUNDS, Model
 from dse.params import PRECISIONS
-from dse.platform import RESOURCES
+from dse.platform import RESOURCES, Platform
 from dse.results import batch_from_frame
 from dse.store import read_table, read_tables
+from dse.workload import GEMM, Workload
 
 HELP = "draw the Pareto, breakdown, roofline, resource and HBM plots for the selected designs"
 
@@ -32,6 +33,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--dpi", type=int, default=None, help="PNG resolution (default: config plots.dpi)"
     )
     p.add_argument("--out", required=True, help="output folder")
+
+
+def kernel_classes(workload: Workload) -> dict[str, str]:
+    """The class a kernel is coloured by in the breakdown: its GEMM class (``embed``, ``proj``,
+    ``attention``, ``mlp``), ``connector`` for the head's GEMM and data movement after the
+    layers, ``vector`` for the vector unit's kernels (LayerNorm, softmax, ...)."""
+    out = {}
+    for k in workload.kernels:
+        head = k.group == "head" and (k.kind == GEMM or k.ops_per_element == 0)
+        out[k.name] = "connector" if head else k.cls if k.kind == GEMM else "vector"
+    return out
 
 
 def detail_frames(model: Model, selected: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -52,6 +64,7 @@ def detail_frames(model: Model, selected: pd.DataFrame) -> tuple[pd.DataFrame, p
             "bound": np.array(BOUNDS, dtype=object)[res.kernel_bound.reshape(-1)],
         }
     )
+    breakdown["kernel_class"] = breakdown["kernel"].map(kernel_classes(model.workload))
     breakdown = breakdown[breakdown["time_ms"] > 0].reset_index(drop=True)
     P = model.platform
     s, r = len(P.slr_names), len(RESOURCES)
@@ -60,11 +73,23 @@ def detail_frames(model: Model, selected: pd.DataFrame) -> tuple[pd.DataFrame, p
             "design_id": np.repeat(ids, s * r),
             "slr": np.tile(np.repeat(np.array(P.slr_names, dtype=object), r), n),
             "resource": np.tile(np.array(RESOURCES, dtype=object), n * s),
-            "used": np.ceil(res.slr_used.reshape(-1)),
-            "available": np.tile(np.floor(P.slr_available.reshape(-1)), n),
+            # the model's own figures, so used / available is the Parquet's util_* exactly
+            "used": res.slr_used.reshape(-1).astype(float),
+            "available": np.tile(P.slr_available.reshape(-1), n),
         }
     )
     return breakdown, resources
+
+
+def memory_walls(platform: Platform) -> dict:
+    """The roofline's wall as what it is, achievable (measured per-channel rate over the ports a
+    kernel can drive, dse.roofline.platform_bandwidth), with the data-sheet peak beside it."""
+    hbm = platform.hbm
+    ports = min(hbm.max_ports, hbm.usable_pcs)
+    return {
+        "bandwidth_label": f"memory wall, achievable ({ports} ports at the measured PC rate)",
+        "theoretical_bytes_per_s": hbm.pseudo_channels * hbm.pc_theoretical_gbps * 1e9,
+    }
 
 
 def design_points(
@@ -140,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
             title=f"Selected designs' kernels on the {cfg.platform.name} roofline ({prec})",
             precision=prec,
             points=design_points(roof, breakdown, selected, cfg.workload.cameras),
+            **memory_walls(cfg.platform),
         )
     )
     for w in written:
