@@ -338,6 +338,22 @@ class Config:
     def objectives(self) -> list[tuple[str, str]]:
         return [(o["name"], o["direction"]) for o in self.raw["objectives"]]
 
+    @property
+    def tile_divisors(self) -> tuple[int, ...]:
+        """Runtime tile divisors the mapper chooses from (``mapping.tile_divisors``)."""
+        from dse.params import TILE_DIVISORS
+
+        return tuple(self.raw.get("mapping", {}).get("tile_divisors", TILE_DIVISORS))
+
+    def model(self, *, mapper: bool = True):
+        """The :class:`dse.model.Model` of this run; with ``mapper`` each design's runtime
+        tiles are chosen per kernel class (sweeps and searches range over hardware only)."""
+        from dse.model import Model
+
+        return Model(
+            self.platform, self.workload, tile_divisors=self.tile_divisors if mapper else None
+        )
+
 
 def resolve(config_path: Path, ref: str) -> Path:
     """Resolve a path written in a config file relative to that file's folder."""
@@ -369,8 +385,12 @@ def load_config(path: str | Path) -> Config:
     from dse.workload import check_model
 
     check_model(model_raw, file=str(cfg.model_path))
-    if "space" in raw.get("sweep", {}):
-        from dse.space import check_space
+    from dse.space import check_hardware_only, check_space
 
+    for section in ("sweep", "search"):
+        space = (raw.get(section) or {}).get("space")
+        if isinstance(space, dict):
+            check_hardware_only(space, file=str(path), key=f"{section}.space")
+    if "space" in raw.get("sweep", {}):
         check_space(raw["sweep"]["space"], cfg.platform, file=str(path), key="sweep.space")
     return cfg

@@ -160,6 +160,26 @@ def read_tables(
     return pd.concat(frames, ignore_index=True)
 
 
+def read_rows(path: str | os.PathLike[str], rows: Any) -> pd.DataFrame:
+    """Rows ``rows`` (positions, ascending) of one Parquet file, every column."""
+    try:
+        return pq.read_table(path).take(pa.array(rows, type=pa.int64())).to_pandas()
+    except FileNotFoundError:
+        raise UserError("input file does not exist", file=str(path)) from None
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UserError(f"not a readable Parquet file ({exc})", file=str(path)) from None
+
+
+def column_names(path: str | os.PathLike[str]) -> list[str]:
+    """The column names of one Parquet file (its schema only is read)."""
+    try:
+        return list(pq.read_schema(path).names)
+    except FileNotFoundError:
+        raise UserError("input file does not exist", file=str(path)) from None
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UserError(f"not a readable Parquet file ({exc})", file=str(path)) from None
+
+
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Return the ``dse`` metadata dictionary stored by :func:`write_table`."""
     try:

@@ -258,6 +258,16 @@ class Workload:
     def macs_per_image(self) -> int:
         return sum(k.macs for k in self.kernels)
 
+    def uniform_quality_loss(self, precision: str) -> float:
+        """The quality proxy of a uniform design (every class, weights and activations at
+        ``precision``): sum over classes of MAC share x sensitivity x (2 x penalty). The model
+        computes the same figure per design (``Model._quality``)."""
+        total = float(sum(k.macs for k in self.gemms)) or 1.0
+        pen = 2.0 * self.quality_penalty.get(precision, 0.0)
+        return sum(
+            k.macs / total * self.quality_sensitivity.get(k.cls, 1.0) * pen for k in self.gemms
+        )
+
     @property
     def ops_per_image(self) -> float:
         """GEMM ops per image (2 per MAC): the figure behind achieved TOPS."""

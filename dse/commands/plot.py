@@ -14,9 +14,10 @@ from dse.config import load_config, subschema
 from dse.errors import UserError
 from dse.model import BOUNDS, Model
 from dse.params import PARAM_NAMES, PRECISIONS
-from dse.platform import RESOURCES
+from dse.platform import RESOURCES, Platform
 from dse.results import batch_from_frame
 from dse.store import check_output, read_table, read_tables, require_columns
+from dse.workload import GEMM, Workload
 
 HELP = "draw the Pareto, breakdown, roofline, resource and HBM plots for the selected designs"
 
@@ -64,6 +65,17 @@ def check_arguments(args: argparse.Namespace) -> None:
     check_output(args.out, folder=True)
 
 
+def kernel_classes(workload: Workload) -> dict[str, str]:
+    """The class a kernel is coloured by in the breakdown: its GEMM class (``embed``, ``proj``,
+    ``attention``, ``mlp``), ``connector`` for the head's GEMM and data movement after the
+    layers, ``vector`` for the vector unit's kernels (LayerNorm, softmax, ...)."""
+    out = {}
+    for k in workload.kernels:
+        head = k.group == "head" and (k.kind == GEMM or k.ops_per_element == 0)
+        out[k.name] = "connector" if head else k.cls if k.kind == GEMM else "vector"
+    return out
+
+
 def detail_frames(model: Model, selected: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-kernel breakdown and per-SLR resources of the selected designs (model detail)."""
     res = model.evaluate(batch_from_frame(selected), detail=True)
@@ -82,6 +94,7 @@ def detail_frames(model: Model, selected: pd.DataFrame) -> tuple[pd.DataFrame, p
             "bound": np.array(BOUNDS, dtype=object)[res.kernel_bound.reshape(-1)],
         }
     )
+    breakdown["kernel_class"] = breakdown["kernel"].map(kernel_classes(model.workload))
     breakdown = breakdown[breakdown["time_ms"] > 0].reset_index(drop=True)
     P = model.platform
     s, r = len(P.slr_names), len(RESOURCES)
@@ -90,11 +103,23 @@ def detail_frames(model: Model, selected: pd.DataFrame) -> tuple[pd.DataFrame, p
             "design_id": np.repeat(ids, s * r),
             "slr": np.tile(np.repeat(np.array(P.slr_names, dtype=object), r), n),
             "resource": np.tile(np.array(RESOURCES, dtype=object), n * s),
-            "used": np.ceil(res.slr_used.reshape(-1)),
-            "available": np.tile(np.floor(P.slr_available.reshape(-1)), n),
+            # the model's own figures, so used / available is the Parquet's util_* exactly
+            "used": res.slr_used.reshape(-1).astype(float),
+            "available": np.tile(P.slr_available.reshape(-1), n),
         }
     )
     return breakdown, resources
+
+
+def memory_walls(platform: Platform) -> dict:
+    """The roofline's wall as what it is, achievable (measured per-channel rate over the ports a
+    kernel can drive, dse.roofline.platform_bandwidth), with the data-sheet peak beside it."""
+    hbm = platform.hbm
+    ports = min(hbm.max_ports, hbm.usable_pcs)
+    return {
+        "bandwidth_label": f"memory wall, achievable ({ports} ports at the measured PC rate)",
+        "theoretical_bytes_per_s": hbm.pseudo_channels * hbm.pc_theoretical_gbps * 1e9,
+    }
 
 
 def design_points(
@@ -187,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
             title=f"Selected designs' kernels on the {cfg.platform.name} roofline ({prec})",
             precision=prec,
             points=design_points(roof, breakdown, selected, cfg.workload.cameras),
+            **memory_walls(cfg.platform),
         )
     )
     for w in written:

@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         },
     )
     if not args.no_plots:
+        from dse.commands.plot import memory_walls
         from dse.plots import plot_roofline
 
         s = df[df["table"] == "seed"]
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
             out.with_name("roofline_seed.png"),
             title="Seed notebook roofline (INT8, seed constants)",
             precision="INT8",
+            bandwidth_label="memory wall, seed's BW_REAL (realistic)",
         )
         c = df[(df["table"] == "corrected") & (df["precision"] == "INT8")]
         c = c[c["epilogue_of"] == ""]
@@ -73,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
             title=f"{cfg.workload.name} on {cfg.platform.name}: every kernel (INT8, "
             f"peaks derived at {cfg.platform.default_mhz:g} MHz)",
             precision="INT8",
+            **memory_walls(cfg.platform),
         )
     print(f"wrote {out} ({len(df)} rows)")
     return 0

@@ -38,7 +38,8 @@ COLUMNS = [
     ("latency_ms", "latency ms/call"),
     ("images_per_s", "img/s"),
     ("achieved_tops", "TOPS"),
-    ("utilization", "max util"),
+    ("utilization", "util (fullest SLR)"),
+    ("binding", "binding"),
     ("quality_loss", "quality loss"),
     ("dsp", "DSP"),
     ("bram18", "BRAM18"),
@@ -138,6 +139,11 @@ def run(args: argparse.Namespace) -> int:
         "## Selected designs",
         "",
         table(selected, exports),
+        "",
+        "`util (fullest SLR)` is the model's `utilization`: used / available of the most used "
+        "resource on the fullest SLR, after the shell and the margin (a design fits when it is "
+        "at most 100%); `binding` names that resource and SLR. `results/plots/resources.png` "
+        "shows every SLR and resource.",
         "",
         "Each export folder holds `dse_config.h`, `kernel.cpp`, `hls_config.cfg`, `link.cfg` and "
         "`design.json`; see the README for taking one into Vitis.",

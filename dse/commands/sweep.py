@@ -9,7 +9,6 @@ import numpy as np
 
 from dse.config import load_config
 from dse.errors import UserError
-from dse.model import Model
 from dse.results import results_frame
 from dse.space import Grid, design_id
 from dse.store import check_output, write_table
@@ -48,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     start, stop = grid.shard(i, n)
     index = np.arange(start, stop, dtype=np.int64)
     batch = grid.decode(index)
-    model = Model(cfg.platform, cfg.workload)
+    model = cfg.model()
     result = model.evaluate(batch)
     t_model = time.perf_counter() - t0
     frame = results_frame(model, batch, result, design_id("g", index))
