@@ -1,12 +1,17 @@
-"""HBM pseudo-channel (PC) and SLR placement of a design's compute units (CUs).
+"""Memory-channel (HBM pseudo-channel or DDR bank) and SLR placement of a design's compute units.
 
-The analytic model counts PCs with the same rule, so an export's ``link.cfg`` connects exactly the
-channels the model assumed:
+The analytic model counts channels with the same rule (dse.channels), so an export's ``link.cfg``
+connects exactly the channels the model assumed. Channels are handed out CU by CU (CU ``i`` on SLR
+``cu_slr_order[i % len]``), each taking the lowest free channels attached to its own SLR first,
+then the lowest free ones elsewhere:
 
-- ``share_weights`` false: CU ``i`` owns the contiguous block that starts at
-  ``i * (pc_weights + pc_inputs + pc_outputs)``: weights first, then inputs, then outputs.
-- ``share_weights`` true: PCs ``0 .. pc_weights - 1`` hold the one weight copy that every CU reads;
-  CU ``i`` owns inputs then outputs starting at ``pc_weights + i * (pc_inputs + pc_outputs)``.
+- ``share_weights`` false: each CU takes its weights, then inputs, then outputs channels (on a
+  board whose channels all sit on one SLR, such as the U280's HBM, CU ``i`` gets the contiguous
+  block that starts at ``i * (pc_weights + pc_inputs + pc_outputs)``);
+- ``share_weights`` true: the first ``pc_weights`` channels hold the one weight copy that every
+  CU reads; each CU then takes its inputs and outputs;
+- ``share_streams`` true: a CU's streams share one set of channels (inputs and outputs only when
+  the weights are shared), every stream striped over all of them.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 
 from dse.errors import UserError
 
-#: The three HBM streams of a CU, in the order their PCs are laid out.
+#: The three memory streams of a CU, in the order their channels are laid out.
 STREAMS = ("weights", "inputs", "outputs")
 
 
@@ -34,58 +39,107 @@ def _count(design: Mapping[str, Any], key: str, *, low: int = 1) -> int:
     return number
 
 
+def _counts(design: Mapping[str, Any]) -> tuple[int, int, int, int, bool, bool]:
+    """(pc_weights, pc_inputs, pc_outputs, compute_units, share_weights, share_streams)."""
+    return (
+        _count(design, "pc_weights"),
+        _count(design, "pc_inputs"),
+        _count(design, "pc_outputs"),
+        _count(design, "compute_units"),
+        bool(design.get("share_weights", False)),
+        bool(design.get("share_streams", False)),
+    )
+
+
+def stream_ports(design: Mapping[str, Any]) -> dict[str, int]:
+    """Ports (= channels) each stream of one CU uses after stream sharing (dse.channels)."""
+    w, i, o, _, sw, ss = _counts(design)
+    if not ss:
+        return {"weights": w, "inputs": i, "outputs": o}
+    act = max(i, o) if sw else max(w, i, o)
+    return {"weights": w if sw else act, "inputs": act, "outputs": act}
+
+
 def pcs_used(design: Mapping[str, Any]) -> int:
-    """Number of distinct HBM pseudo-channels the design occupies (PCs, all CUs together)."""
-    pc_w = _count(design, "pc_weights")
-    pc_i = _count(design, "pc_inputs")
-    pc_o = _count(design, "pc_outputs")
-    cus = _count(design, "compute_units")
-    if bool(design.get("share_weights", False)):
-        return pc_w + cus * (pc_i + pc_o)
-    return cus * (pc_w + pc_i + pc_o)
+    """Number of distinct memory channels the design occupies (all CUs together)."""
+    w, i, o, cus, sw, ss = _counts(design)
+    own_act = max(i, o) if ss else i + o
+    own_all = max(w, i, o) if ss else w + i + o
+    return w + cus * own_act if sw else cus * own_all
+
+
+def ports_used(design: Mapping[str, Any]) -> int:
+    """AXI ports all CUs instantiate (streams sharing channels share their ports)."""
+    w, i, o, cus, sw, ss = _counts(design)
+    if not ss:
+        return cus * (w + i + o)
+    return cus * (w + max(i, o) if sw else max(w, i, o))
 
 
 def channel_allocation(
-    design: Mapping[str, Any], *, pseudo_channels: int = 32
+    design: Mapping[str, Any],
+    *,
+    pseudo_channels: int = 32,
+    channel_slrs: Sequence[int] | None = None,
+    cu_slr_order: Sequence[int] = (0, 1, 2),
+    tag: str = "HBM",
 ) -> list[dict[str, list[int]]]:
-    """HBM pseudo-channel numbers of every stream of every compute unit.
+    """Channel numbers of every stream of every compute unit.
 
     Args:
-        design: a design row with ``pc_weights``, ``pc_inputs``, ``pc_outputs`` (PCs per CU and
-            stream), ``compute_units`` and ``share_weights``.
-        pseudo_channels: PCs the board has (U280: 32, numbered 0..31).
+        design: a design row with ``pc_weights``, ``pc_inputs``, ``pc_outputs`` (channels per CU
+            and stream), ``compute_units``, ``share_weights`` and optionally ``share_streams``.
+        pseudo_channels: channels the design memory has (U280 HBM: 32, numbered 0..31).
+        channel_slrs: SLR of each channel (None: all on SLR0, as HBM).
+        cu_slr_order: SLR of CU ``i`` is ``cu_slr_order[i % len]``.
+        tag: ``HBM`` or ``DDR``, for the error message.
 
     Returns:
         One dict per CU, ``{"weights": [...], "inputs": [...], "outputs": [...]}``, each a list of
-        PC numbers in port order (port ``j`` of a stream uses the ``j``-th number).
+        channel numbers in port order (port ``j`` of a stream uses the ``j``-th number); streams
+        that share channels list the same numbers.
 
     Raises:
-        UserError: a count is missing or below 1, or the design needs more PCs than the board has.
+        UserError: a count is missing or below 1, or the design needs more channels than the
+            board has.
     """
-    pc_w = _count(design, "pc_weights")
-    pc_i = _count(design, "pc_inputs")
-    pc_o = _count(design, "pc_outputs")
-    cus = _count(design, "compute_units")
-    shared = bool(design.get("share_weights", False))
+    w, i, o, cus, shared, ss = _counts(design)
     needed = pcs_used(design)
     if needed > pseudo_channels:
+        what = "HBM pseudo-channels" if tag == "HBM" else f"{tag} channels"
         raise UserError(
-            f"the design needs {needed} HBM pseudo-channels but the board has {pseudo_channels}",
+            f"the design needs {needed} {what} but the board has {pseudo_channels}",
             key="pc_weights/pc_inputs/pc_outputs x compute_units",
-            allowed=f"at most {pseudo_channels} PCs in total",
+            allowed=f"at most {pseudo_channels} channels in total",
         )
+    slr_of = list(channel_slrs) if channel_slrs is not None else [0] * pseudo_channels
+    free = list(range(pseudo_channels))
+
+    def take(k: int, slr: int) -> list[int]:
+        local = [c for c in free if slr_of[c] == slr][:k]
+        got = local + [c for c in free if c not in local][: k - len(local)]
+        got.sort()
+        for c in got:
+            free.remove(c)
+        return got
+
+    slrs = cu_slrs(cus, cu_slr_order)
+    common = take(w, slrs[0]) if shared else None
+    ports = stream_ports(design)
     units = []
-    for cu in range(cus):
-        if shared:
-            weights = list(range(pc_w))
-            base = pc_w + cu * (pc_i + pc_o)
-        else:
-            base = cu * (pc_w + pc_i + pc_o)
-            weights = list(range(base, base + pc_w))
-            base += pc_w
-        inputs = list(range(base, base + pc_i))
-        outputs = list(range(base + pc_i, base + pc_i + pc_o))
-        units.append({"weights": weights, "inputs": inputs, "outputs": outputs})
+    for slr in slrs:
+        if ss and not shared:
+            own = take(ports["weights"], slr)
+            units.append({"weights": own, "inputs": own, "outputs": own})
+            continue
+        weights = common if common is not None else take(w, slr)
+        if ss:
+            act = take(ports["inputs"], slr)
+            units.append({"weights": list(weights), "inputs": act, "outputs": list(act)})
+            continue
+        inputs = take(i, slr)
+        outputs = take(o, slr)
+        units.append({"weights": list(weights), "inputs": inputs, "outputs": outputs})
     return units
 
 

@@ -5,9 +5,11 @@ Files written by :func:`export_design`:
 - ``dse_config.h``: tile sizes, PE factors, partition factors, ports per stream, element and
   accumulator types, clock; compiles with plain ``g++ -std=c++17``.
 - ``kernel.cpp``: the tiled GEMM ``dse_gemm`` with this design's loop order, buffers, pragmas and
-  one m_axi port per HBM pseudo-channel (PC) per stream; runs as a C simulation under g++.
+  one m_axi port per memory channel (HBM pseudo-channel or DDR bank) per stream, streams that
+  share channels sharing their m_axi bundles; runs as a C simulation under g++.
 - ``hls_config.cfg``: ``v++ -c --mode hls --config hls_config.cfg`` (Vitis unified flow) -> ``.xo``.
-- ``link.cfg``: ``v++ --link --config link.cfg``: ``nk``, ``slr`` and one ``sp`` per port, exactly
+- ``link.cfg``: ``v++ --link --config link.cfg``: ``nk``, ``slr`` and one ``sp`` per port
+  (``HBM[n]`` or ``DDR[n]``, as the board's design memory), exactly
   :func:`dse.allocation.channel_allocation`.
 - ``design.json``: every parameter and predicted figure of the design row.
 
@@ -27,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from dse.allocation import STREAMS, channel_allocation, cu_slrs
+from dse.allocation import STREAMS, channel_allocation, cu_slrs, stream_ports
 from dse.errors import UserError
 from dse.params import KERNEL_CLASSES, PARAMS, PRECISIONS, UNIFORM_DEFAULTS
 from dse.store import atomic_write_text
@@ -65,7 +67,7 @@ def export_design(
         design: one result row: every key of :data:`dse.params.PARAM_NAMES` (categoricals as
             strings), ``design_id`` and the predicted figures (``latency_ms``, ``dsp`` ...).
         platform: the platform YAML as a dict (keys ``part``, ``vitis_platform``,
-            ``cu_slr_order``, ``hbm.pseudo_channels``).
+            ``cu_slr_order``, ``design_memory`` and its ``memories`` entry).
         out_dir: destination folder.
 
     Returns:
@@ -78,7 +80,7 @@ def export_design(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     texts = {
-        "dse_config.h": render_config_header(params),
+        "dse_config.h": render_config_header(params, memory=plat["tag"]),
         "kernel.cpp": render_kernel(params),
         "hls_config.cfg": render_hls_config(params, plat),
         "link.cfg": render_link_config(params, plat, ports),
@@ -100,14 +102,20 @@ def check_design(
     """Validate a design for export without writing anything.
 
     Returns:
-        The normalised parameters, the platform fields used, and the HBM allocation per CU.
+        The normalised parameters, the platform fields used, and the channel allocation per CU.
 
     Raises:
         UserError: as :func:`export_design`.
     """
     params = design_params(design)
     plat = _platform_fields(platform)
-    ports = channel_allocation(params, pseudo_channels=plat["pseudo_channels"])
+    ports = channel_allocation(
+        params,
+        pseudo_channels=plat["channels"],
+        channel_slrs=plat["channel_slrs"],
+        cu_slr_order=plat["cu_slr_order"],
+        tag=plat["tag"],
+    )
     return params, plat, ports
 
 
@@ -166,8 +174,13 @@ def _platform_fields(platform: Mapping[str, Any]) -> dict[str, Any]:
             "part": str(platform["part"]),
             "vitis_platform": str(platform["vitis_platform"]),
             "cu_slr_order": [int(s) for s in platform["cu_slr_order"]],
-            "pseudo_channels": int(platform["hbm"]["pseudo_channels"]),
         }
+        kind = str(platform["design_memory"])
+        mem = platform["memories"][kind]
+        fields["tag"] = kind.upper()  # HBM or DDR: the bank name in sp=...
+        fields["channels"] = int(mem["channels"])
+        slr_of = [int(s) for s in mem["channel_slrs"]]
+        fields["channel_slrs"] = slr_of * fields["channels"] if len(slr_of) == 1 else slr_of
     except KeyError as exc:
         raise UserError("platform config has no value", key=str(exc.args[0])) from None
     return fields
@@ -186,8 +199,9 @@ def accumulator_type(weight_precision: str, act_precision: str) -> str:
     return "std::int32_t" if both_int else "float"
 
 
-def render_config_header(params: Mapping[str, Any]) -> str:
-    """Text of ``dse_config.h`` for checked parameters (see :func:`design_params`)."""
+def render_config_header(params: Mapping[str, Any], *, memory: str = "HBM") -> str:
+    """Text of ``dse_config.h`` for checked parameters (see :func:`design_params`); ``memory``:
+    the board's design memory (``HBM`` or ``DDR``), named in a comment."""
     values = {
         k: params[k]
         for k in (
@@ -197,9 +211,6 @@ def render_config_header(params: Mapping[str, Any]) -> str:
             "pe_m",
             "pe_n",
             "pe_k",
-            "pc_weights",
-            "pc_inputs",
-            "pc_outputs",
             "compute_units",
             "clock_mhz",
             "buffer_storage",
@@ -208,6 +219,14 @@ def render_config_header(params: Mapping[str, Any]) -> str:
             "act_precision",
         )
     }
+    ports = stream_ports(params)
+    values.update(
+        pc_weights=ports["weights"],
+        pc_inputs=ports["inputs"],
+        pc_outputs=ports["outputs"],
+        memory_channels="HBM pseudo-channel" if memory == "HBM" else f"{memory} bank",
+        sharing=_sharing_note(params),
+    )
     w_engine, a_engine, classes = engine_precisions(params)
     values.update(weight_precision=w_engine, act_precision=a_engine)
     rows = [f'    {{"{c}", {tm}, {tn}, "{prec}"}},' for c, (tm, tn, prec) in classes.items()]
@@ -261,25 +280,43 @@ def _cbool(flag: bool) -> str:
 # ---- kernel.cpp ---------------------------------------------------------------------------------
 
 
+def _sharing_note(params: Mapping[str, Any]) -> str:
+    if not params.get("share_streams", False):
+        return "each stream on its own channels"
+    if params["share_weights"]:
+        return "inputs and outputs share their channels and m_axi bundles"
+    return "all streams share the CU's channels and m_axi bundles"
+
+
 def port_names(params: Mapping[str, Any]) -> dict[str, list[str]]:
-    """m_axi argument names per stream: ``w0..``, ``a0..``, ``c0..`` (one per PC of the CU)."""
-    counts = {
-        "weights": params["pc_weights"],
-        "inputs": params["pc_inputs"],
-        "outputs": params["pc_outputs"],
-    }
+    """m_axi argument names per stream: ``w0..``, ``a0..``, ``c0..`` (one per channel the stream
+    uses, after stream sharing: dse.allocation.stream_ports)."""
+    counts = stream_ports(params)
     return {s: [f"{PORT_PREFIX[s]}{j}" for j in range(counts[s])] for s in STREAMS}
+
+
+def bundle_names(params: Mapping[str, Any]) -> dict[str, list[str]]:
+    """m_axi bundle (interface) of every argument: ``gmem_<arg>`` on its own, or ``gmem_s<j>``
+    shared by the streams that share channel ``j`` of their CU (``share_streams``)."""
+    names = port_names(params)
+    bundles = {s: [f"gmem_{n}" for n in names[s]] for s in STREAMS}
+    if params.get("share_streams", False):
+        shared = ("inputs", "outputs") if params["share_weights"] else STREAMS
+        for s in shared:
+            bundles[s] = [f"gmem_s{j}" for j in range(len(names[s]))]
+    return bundles
 
 
 def render_kernel(params: Mapping[str, Any]) -> str:
     """Text of ``kernel.cpp`` for checked parameters (see :func:`design_params`)."""
     names = port_names(params)
+    bundles = bundle_names(params)
     args = [f"{_TOP_PORT_TYPE[s]} {n}" for s in STREAMS for n in names[s]]
     signature = ",\n                         ".join([*args, "int M", "int K", "int N"])
     pragmas = [
-        f"#pragma HLS INTERFACE mode=m_axi port={n} bundle=gmem_{n} offset=slave"
+        f"#pragma HLS INTERFACE mode=m_axi port={n} bundle={g} offset=slave"
         for s in STREAMS
-        for n in names[s]
+        for n, g in zip(names[s], bundles[s], strict=True)
     ]
     pragmas += [f"#pragma HLS INTERFACE mode=s_axilite port={p}" for p in ("M", "K", "N", "return")]
     k_inner = params["dataflow"][-1] == "k"
@@ -461,7 +498,8 @@ def render_hls_config(params: Mapping[str, Any], plat: Mapping[str, Any]) -> str
 def render_link_config(
     params: Mapping[str, Any], plat: Mapping[str, Any], ports: list[dict[str, list[int]]]
 ) -> str:
-    """``link.cfg`` ``[connectivity]``: CU names, SLR per CU and one ``sp`` per m_axi port."""
+    """``link.cfg`` ``[connectivity]``: CU names, SLR per CU and one ``sp`` per m_axi argument
+    onto ``HBM[n]`` or ``DDR[n]`` (arguments sharing a bundle name the same channel)."""
     cus = [f"{KERNEL}_{i + 1}" for i in range(params["compute_units"])]
     slrs = cu_slrs(len(cus), plat["cu_slr_order"])
     names = port_names(params)
@@ -469,8 +507,9 @@ def render_link_config(
         f"# link.cfg: {len(cus)} compute unit(s) of {KERNEL} for design {params['design_id']}.",
         f"# Run: v++ --link --platform {plat['vitis_platform']} --config link.cfg "
         f"--freqhz={params['clock_mhz']}MHz {KERNEL}.xo",
-        "# HBM pseudo-channels follow dse.allocation.channel_allocation (share_weights="
-        f"{_cbool(params['share_weights'])}).",
+        f"# {plat['tag']} channels follow dse.allocation.channel_allocation (share_weights="
+        f"{_cbool(params['share_weights'])}, share_streams="
+        f"{_cbool(params.get('share_streams', False))}).",
         "[connectivity]",
         f"nk={KERNEL}:{len(cus)}:{','.join(cus)}",
     ]
@@ -478,7 +517,7 @@ def render_link_config(
     for cu, alloc in zip(cus, ports, strict=True):
         for stream in STREAMS:
             for port, pc in zip(names[stream], alloc[stream], strict=True):
-                lines.append(f"sp={cu}.{port}:HBM[{pc}]")
+                lines.append(f"sp={cu}.{port}:{plat['tag']}[{pc}]")
     return "\n".join(lines) + "\n"
 
 

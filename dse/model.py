@@ -2,14 +2,16 @@
 
 A design is one GEMM engine replicated as ``compute_units`` (CUs) over the SLRs; each CU is a PE
 array of ``pe_m x pe_n x pe_k`` MACs per cycle with tiles ``tile_m x tile_n x tile_k``, a loop order
-(``dataflow``), weight/activation precisions, HBM pseudo-channels per stream and a clock.
+(``dataflow``), weight/activation precisions, memory channels per stream (HBM pseudo-channels
+or DDR banks of the board's design memory, possibly shared) and a clock.
 Steps (DESIGN.md "The model"):
 
 1. compute: tile-padded cycles (ceil on every dimension) plus pipeline fill per tile;
 2. traffic: each operand is re-fetched by the loop it does not index whenever that loop sits
    outside a loop it does index that really iterates (trip count > 1); k-outer orders spill
    partial sums (read + write in accumulator precision);
-3. bandwidth: per stream, from its pseudo-channels, burst length and lateral access (dse.hbm);
+3. bandwidth: per stream, from its channels, burst length and lateral access (dse.channels);
+   streams that share channels take turns on them;
 4. overlap: double-buffered kernels take max(compute, streams, epilogue) + first load + last
    store; without double buffering compute and transfers serialise;
 5. vector work (LayerNorm, softmax, GELU, ...) on a vector unit of ``vector_lanes`` lanes;
@@ -18,7 +20,8 @@ Steps (DESIGN.md "The model"):
    share one image split its heads or its output columns);
 7. resources: DSP from PEs and packing, BRAM/URAM from buffer geometry (dse.memory), LUT
    estimates; per SLR, after the shell and the margin;
-8. feasibility as a violation code (:func:`violation_text` turns it into words).
+8. feasibility: the binding violation as a code and every violation with its figure
+   (:func:`violation_text` and :func:`violations_text` turn them into words).
 
 Units: seconds inside, ``*_ms`` in the output columns, bytes, bytes/s.
 """
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dse.hbm import channels_used, port_cap_gbps, ports_used
+from dse.channels import channels_used, port_cap_gbps, ports_per_cu, stream_channels
 from dse.memory import buffer_blocks
 from dse.params import DATAFLOWS, KERNEL_CLASSES, PRECISIONS, STORAGES
 from dse.platform import RESOURCES, Platform
@@ -40,6 +43,7 @@ from dse.workload import GEMM, Kernel, Workload
 BOUNDS = ("compute", "weights", "inputs", "outputs", "vector")
 
 #: Violation codes; 0 = feasible. Per-SLR resource codes are 10 + SLR * 4 + resource index.
+#: ``VIOLATION_PCS`` counts channels of the design memory (HBM PCs or DDR banks).
 VIOLATION_CLOCK, VIOLATION_PUMP, VIOLATION_PCS, VIOLATION_PORTS = 1, 2, 3, 4
 
 #: Designs evaluated together; keeps temporaries in cache.
@@ -122,6 +126,9 @@ class Result:
         slr_used: (n, n_slr, 4) resources per SLR in RESOURCES order (detail only).
         mapping: the runtime tile divisors the mapper chose, one array per
             ``tile_{m,n}_div_<class>`` parameter (None without a mapper: designs ran as given).
+        violations: every violation, not only the binding one: per violation code that occurs
+            in the batch, the used figure of each design (NaN where that limit holds); the
+            limits are the platform's (:func:`violation_limits`).
     """
 
     columns: dict[str, np.ndarray]
@@ -130,6 +137,7 @@ class Result:
     kernel_bound: np.ndarray | None = None
     slr_used: np.ndarray | None = None
     mapping: dict[str, np.ndarray] | None = None
+    violations: dict[int, np.ndarray] | None = None
 
 
 class _Floats(dict):
@@ -191,6 +199,15 @@ class _Batch:
         self.dbuf = np.asarray(d["double_buffer"], dtype=bool)
         self.dbuf_f = self.dbuf.astype(DT)
         self.share = np.asarray(d["share_weights"], dtype=bool)
+        ss = d.get("share_streams")
+        self.share_streams = (
+            np.zeros(len(self.f), dtype=bool) if ss is None else np.asarray(ss, dtype=bool)
+        )
+        # shared channels serve the streams in turn: the activations' times add up when they
+        # share, and the weights' too when all of a CU's streams share one set (DT 0/1 flags)
+        self.any_share_streams = bool(self.share_streams.any())
+        self.ss_act = self.share_streams.astype(DT)
+        self.ss_all = (self.share_streams & ~self.share).astype(DT)
         self.lanes_f = fl["vector_lanes"] * self.f
         cams = model.workload.cameras
         self.g = np.maximum(np.floor(self.cu / cams), DT(1))  # CUs per image
@@ -198,19 +215,29 @@ class _Batch:
         self.tile_cycles = (self.tm / self.pm) * (self.tn / self.pn) * (self.tk / self.pk) + lg[
             "pipeline_fill_cycles"
         ]
-        hbm = P.hbm
-        self.rate = np.minimum(hbm.pc_measured_gbps, port_cap_gbps(hbm, fl["clock_mhz"]))  # B/ns
-        self.lat_r = hbm.read_latency_ns / hbm.outstanding
-        self.lat_w = hbm.write_latency_ns / hbm.outstanding
+        mem = P.memory
+        self.rate = np.minimum(mem.channel_measured_gbps, port_cap_gbps(mem, fl["clock_mhz"]))
+        self.lat_r = mem.read_latency_ns / mem.outstanding
+        self.lat_w = mem.write_latency_ns / mem.outstanding
         # shared weights: every CU reads one copy at once, and all but one CU cross the switch
         readers = 1 + self.share * (self.cu - 1)
         lateral = 1 - 1 / readers
-        lat_factor = 1 / ((1 - lateral) + lateral / hbm.lateral_efficiency)
+        lat_factor = 1 / ((1 - lateral) + lateral / mem.lateral_efficiency)
+        if self.any_share_streams:  # each stream striped over its CU's shared channel set
+            ch_w, ch_in, ch_out = (
+                x.astype(DT)
+                for x in stream_channels(
+                    d["pc_weights"], d["pc_inputs"], d["pc_outputs"], self.share,
+                    self.share_streams,
+                )
+            )
+        else:
+            ch_w, ch_in, ch_out = fl["pc_weights"], fl["pc_inputs"], fl["pc_outputs"]
         # channels x 1e9 (GB/s -> B/s)
-        self.n_w = fl["pc_weights"] * lat_factor / readers * 1e9
-        self.n_in = fl["pc_inputs"] * 1e9
-        self.n_out = fl["pc_outputs"] * 1e9
-        self.maxb = DT(hbm.max_burst_bytes)
+        self.n_w = ch_w * lat_factor / readers * 1e9
+        self.n_in = ch_in * 1e9
+        self.n_out = ch_out * 1e9
+        self.maxb = DT(mem.max_burst_bytes)
         self.bw_in_stream = self.bw(self.n_in, self.maxb, self.lat_r)
         self.bw_out_stream = self.bw(self.n_out, self.maxb, self.lat_w)
         self._views: dict[str, _ClassView] = {}
@@ -315,8 +342,13 @@ class Model:
             if parts[0].mapping is not None
             else None
         )
+        viol: dict[int, np.ndarray] = {}
+        for c in sorted({c for p in parts for c in p.violations}):
+            viol[c] = np.concatenate(
+                [p.violations.get(c, np.full(len(p.columns["latency_ms"]), np.nan)) for p in parts]
+            )
         if not detail:
-            return Result(cols, self.kernel_names, mapping=mapping)
+            return Result(cols, self.kernel_names, mapping=mapping, violations=viol)
         return Result(
             cols,
             self.kernel_names,
@@ -325,6 +357,7 @@ class Model:
                 for a in ("kernel_ms", "kernel_bound", "slr_used")
             ),
             mapping=mapping,
+            violations=viol,
         )
 
     # ----------------------------------------------------------------- internals
@@ -371,8 +404,8 @@ class Model:
         }
         cols["quality_loss"] = self._quality(b)
         per_cu = self._resources(b)
-        slr_used = self._feasibility(b, per_cu, cols, detail)
-        return Result(cols, names, kt, kb, slr_used, mapping)
+        slr_used, viol = self._feasibility(b, per_cu, cols, detail)
+        return Result(cols, names, kt, kb, slr_used, mapping, viol)
 
     def _kernel_key(self, k: Kernel) -> tuple:
         """What a kernel's time per execution depends on (kernels with equal keys share it)."""
@@ -498,7 +531,11 @@ class Model:
         t_vec = mn * epi / b.lanes_f
         first = np.maximum(mk * kk * ab / bw_a, kk * nk * bb / bw_b)
         last = mk * nk * cb / bw_c
-        streams = np.maximum(np.maximum(t_w, t_in), t_out)
+        if b.any_share_streams:  # streams sharing channels take turns on them
+            act = np.maximum(t_in, t_out) + b.ss_act * np.minimum(t_in, t_out)
+            streams = np.maximum(t_w, act) + b.ss_all * np.minimum(t_w, act)
+        else:
+            streams = np.maximum(np.maximum(t_w, t_in), t_out)
         busy = np.maximum(t_comp, t_vec)
         serial = busy + streams
         # double-buffered: max(compute, epilogue, streams) + first load + last store
@@ -514,6 +551,8 @@ class Model:
         if k.attention:  # softmax: part of the score GEMM's epilogue when attention is fused
             t_vec, t_in, t_out = (x * b.unfused for x in (t_vec, t_in, t_out))
         t_io = np.maximum(t_in, t_out)
+        if b.any_share_streams:
+            t_io = t_io + b.ss_act * np.minimum(t_in, t_out)
         serial = t_vec + t_io
         return serial + b.dbuf_f * (np.maximum(t_vec, t_io) - serial), (
             0.0,
@@ -556,7 +595,9 @@ class Model:
         for width, depth, nb, cp in bufs:
             br, ur, lr = buffer_blocks(width, depth, nb * cp, **kw)
             bram, uram, lut_ram, banks = bram + br, uram + ur, lut_ram + lr, banks + nb * cp
-        ports = d["pc_weights"] + d["pc_inputs"] + d["pc_outputs"]
+        ports = ports_per_cu(
+            d["pc_weights"], d["pc_inputs"], d["pc_outputs"], b.share, b.share_streams
+        )
         lut = (
             pes * P.lut_per_mac[b.wc, b.ac]
             + banks * lg["lut_per_bank"]
@@ -583,8 +624,9 @@ class Model:
 
     def _feasibility(
         self, b: _Batch, per_cu: np.ndarray, cols: dict[str, np.ndarray], detail: bool
-    ) -> np.ndarray | None:
-        """Fill resource, utilisation and feasibility columns; return per-SLR use when asked.
+    ) -> tuple[np.ndarray | None, dict[int, np.ndarray]]:
+        """Fill resource, utilisation and feasibility columns; return per-SLR use when asked,
+        and every violation (code -> used figure, NaN where that limit holds).
 
         Utilisation is per SLR, as placement decides: a resource's fraction is its use on the SLR
         where it is fullest, used / available after the shell and the margin (``util_lut``,
@@ -617,13 +659,17 @@ class Model:
         code = np.zeros(len(cu), dtype=np.int16)
         used = np.zeros(len(cu))
         limit = np.zeros(len(cu))
+        viol: dict[int, np.ndarray] = {}  # every violation: code -> used figure (NaN: holds)
 
         def flag(mask, c, u, lim):
+            if not mask.any():
+                return
+            u = np.broadcast_to(u, mask.shape)
+            viol[c] = np.where(mask, u, np.nan)
             new = mask & (code == 0)
-            if new.any():
-                code[new] = c
-                used[new] = np.broadcast_to(u, mask.shape)[new]
-                limit[new] = lim
+            code[new] = c
+            used[new] = u[new]
+            limit[new] = lim
 
         clk = d["clock_mhz"]
         flag(clk > P.max_kernel_mhz, VIOLATION_CLOCK, clk, P.max_kernel_mhz)
@@ -633,11 +679,14 @@ class Model:
             2 * clk,
             P.dsp_max_mhz,
         )
-        pcs = channels_used(d["pc_weights"], d["pc_inputs"], d["pc_outputs"], cu, b.share)
-        flag(pcs > P.hbm.usable_pcs, VIOLATION_PCS, pcs, P.hbm.usable_pcs)
-        ports = ports_used(d["pc_weights"], d["pc_inputs"], d["pc_outputs"], cu)
-        flag(ports > P.hbm.max_ports, VIOLATION_PORTS, ports, P.hbm.max_ports)
-        # per-SLR budgets: the tightest SLR decides
+        mem = P.memory
+        w, i, o = d["pc_weights"], d["pc_inputs"], d["pc_outputs"]
+        pcs = channels_used(w, i, o, cu, b.share, b.share_streams)
+        flag(pcs > mem.usable_channels, VIOLATION_PCS, pcs, mem.usable_channels)
+        ports = cu * ports_per_cu(w, i, o, b.share, b.share_streams)
+        flag(ports > mem.max_ports, VIOLATION_PORTS, ports, mem.max_ports)
+        # per-SLR budgets: the tightest SLR decides; each resource over is listed on its tightest
+        # SLR (the one that fills first; identical CUs)
         over = np.stack([per_cu[:, r] > bud[r] for r in range(len(RESOURCES))], axis=1)
         anyover = over.any(axis=1)
         if anyover.any():
@@ -647,34 +696,89 @@ class Model:
             code[rows] = 10 + s * len(RESOURCES) + r
             used[rows] = cus[ci[rows], s] * per_cu[rows, r]
             limit[rows] = P.slr_available[s, r]
+            for r_ in np.flatnonzero(over.any(axis=0)):  # every resource over, on its tightest SLR
+                rows = np.flatnonzero(over[:, r_])
+                s_ = tight[ci[rows], r_]
+                u = cus[ci[rows], s_] * per_cu[rows, r_]
+                for slr in np.unique(s_):
+                    on = s_ == slr
+                    full = np.full(len(cu), np.nan)
+                    full[rows[on]] = u[on]
+                    viol[10 + int(slr) * len(RESOURCES) + int(r_)] = full
         cols["feasible"] = code == 0
         cols["violation_code"] = code
         cols["violation_used"] = used
         cols["violation_limit"] = limit
-        return cus[ci][:, :, None] * per_cu[:, None, :] if detail else None
+        return (cus[ci][:, :, None] * per_cu[:, None, :] if detail else None), viol
+
+
+def violation_names(platform: Platform) -> dict[int, str]:
+    """What each violation code limits, e.g. ``bram18 SLR0``, ``hbm channels``, ``ddr AXI
+    ports`` (the design memory's kind names its channels and ports)."""
+    kind = platform.memory.kind
+    names = {
+        VIOLATION_CLOCK: "clock_mhz",
+        VIOLATION_PUMP: "double-pumped DSP clock MHz",
+        VIOLATION_PCS: f"{kind} channels",
+        VIOLATION_PORTS: f"{kind} AXI ports",
+    }
+    for s, slr in enumerate(platform.slr_names):
+        for r, res in enumerate(RESOURCES):
+            names[10 + s * 4 + r] = f"{res} {slr}"
+    return names
+
+
+def violation_limits(platform: Platform) -> dict[int, float]:
+    """The limit of each violation code on this platform (``available`` in the text)."""
+    mem = platform.memory
+    limits = {
+        VIOLATION_CLOCK: platform.max_kernel_mhz,
+        VIOLATION_PUMP: platform.dsp_max_mhz,
+        VIOLATION_PCS: float(mem.usable_channels),
+        VIOLATION_PORTS: float(mem.max_ports),
+    }
+    for s in range(len(platform.slr_names)):
+        for r in range(len(RESOURCES)):
+            limits[10 + s * 4 + r] = float(platform.slr_available[s, r])
+    return limits
+
+
+def _phrase(name: str, used: np.ndarray, limit) -> np.ndarray:
+    """``<name> <used> > <limit> available`` for arrays of used figures and limits."""
+    u = np.ceil(used).astype(np.int64).astype(str)
+    lim = np.floor(np.broadcast_to(limit, used.shape)).astype(np.int64).astype(str)
+    head = np.char.add(np.char.add(name + " ", u), " > ")
+    return np.char.add(head, np.char.add(lim, " available"))
 
 
 def violation_text(
     platform: Platform, code: np.ndarray, used: np.ndarray, limit: np.ndarray
 ) -> np.ndarray:
     """Readable violations, e.g. ``bram18 SLR0 1520 > 818 available`` ('' when feasible)."""
-    names = {
-        VIOLATION_CLOCK: "clock_mhz",
-        VIOLATION_PUMP: "double-pumped DSP clock MHz",
-        VIOLATION_PCS: "hbm pseudo-channels",
-        VIOLATION_PORTS: "hbm AXI ports",
-    }
-    for s, slr in enumerate(platform.slr_names):
-        for r, res in enumerate(RESOURCES):
-            names[10 + s * 4 + r] = f"{res} {slr}"
+    names = violation_names(platform)
     out = np.full(len(code), "", dtype=object)
     for c in np.unique(code):
         if c == 0:
             continue
         m = code == c
-        u = np.ceil(used[m]).astype(np.int64).astype(str)
-        lim = np.floor(limit[m]).astype(np.int64).astype(str)
-        out[m] = np.char.add(
-            np.char.add(np.char.add(names[int(c)] + " ", u), " > "), np.char.add(lim, " available")
-        )
+        out[m] = _phrase(names[int(c)], used[m], limit[m])
+    return out
+
+
+def violations_text(
+    platform: Platform,
+    code: np.ndarray,
+    used: np.ndarray,
+    limit: np.ndarray,
+    violations: dict[int, np.ndarray],
+) -> np.ndarray:
+    """Every violation of each design, ``;``-joined, the binding one (``code``) first and the
+    others in code order ('' when feasible). Built per violation code, not per design."""
+    out = violation_text(platform, code, used, limit)
+    names, limits = violation_names(platform), violation_limits(platform)
+    for c in sorted(violations):
+        m = ~np.isnan(violations[c]) & (code != c)
+        if m.any():
+            text = _phrase(names[c], violations[c][m], limits[c])
+            out[m] = np.char.add(np.char.add(out[m].astype(str), ";"), text)
     return out

@@ -64,12 +64,20 @@ PARAMS: tuple[Param, ...] = (
     Param("tile_n", "int", "on-chip tile columns (multiple of pe_n)", high=1 << 16),
     Param("tile_k", "int", "on-chip tile depth (multiple of pe_k)", high=1 << 16),
     Param("dataflow", "cat", "loop order over tiles, outermost first", DATAFLOWS),
-    Param("pc_weights", "int", "HBM pseudo-channels for the weight stream, per CU", high=32),
     Param(
-        "pc_inputs", "int", "HBM pseudo-channels for the input-activation stream, per CU", high=32
+        "pc_weights",
+        "int",
+        "memory channels (HBM pseudo-channels or DDR banks) for the weight stream, per CU",
+        high=32,
     ),
-    Param("pc_outputs", "int", "HBM pseudo-channels for the output stream, per CU", high=32),
+    Param("pc_inputs", "int", "memory channels for the input-activation stream, per CU", high=32),
+    Param("pc_outputs", "int", "memory channels for the output stream, per CU", high=32),
     Param("share_weights", "bool", "all CUs read one copy of the weights (lateral HBM access)"),
+    Param(
+        "share_streams",
+        "bool",
+        "a CU's streams share one set of channels and ports (max of their pc_* counts)",
+    ),
     Param("compute_units", "int", "replicated GEMM engines (CUs), spread over the SLRs", high=64),
     Param("double_pump", "bool", "DSPs clocked at twice the kernel clock"),
     Param("buffer_storage", "cat", "memory type of the large tile buffers", STORAGES),
@@ -105,8 +113,10 @@ PARAMS: tuple[Param, ...] = (
     ),
 )
 
-#: Values that make a design uniform (one precision, one tile for every kernel class).
+#: Optional parameters and the value a config that omits them gets: a uniform design (one
+#: precision, one tile for every kernel class) with one channel set per stream.
 UNIFORM_DEFAULTS: dict[str, object] = {
+    "share_streams": False,  # optional too: one channel set per stream unless asked
     **{f"prec_{c}": "same" for c in KERNEL_CLASSES},
     **{f"tile_{d}_div_{c}": 1 for c in KERNEL_CLASSES for d in "mn"},
 }

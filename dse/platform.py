@@ -1,4 +1,5 @@
-"""The board: resources per SLR and in total, shell reservation, HBM, clocks, precision table.
+"""The board: resources per SLR and in total, shell reservation, off-chip memories (HBM
+pseudo-channels and DDR banks, one abstraction), clocks, precision table.
 
 Peaks are derived from DSP count, packing and clock; they are never typed in.
 """
@@ -17,24 +18,57 @@ from dse.params import PRECISIONS
 RESOURCES = ("lut", "dsp", "bram18", "uram")
 
 
-@dataclass(frozen=True)
-class Hbm:
-    """HBM figures (see configs/platforms/*.yaml for sources). Rates in GB/s, latencies in ns."""
+#: Memory kinds a board may carry; the upper-case name is the ``sp=...:HBM[n]`` / ``DDR[n]`` tag.
+MEMORY_KINDS = ("hbm", "ddr")
 
-    pseudo_channels: int
-    usable_pcs: int
+
+@dataclass(frozen=True)
+class Memory:
+    """One off-chip memory of the board: HBM pseudo-channels or DDR banks, both called channels
+    here (see configs/platforms/*.yaml for sources). Rates in GB/s, latencies in ns.
+
+    Attributes:
+        kind: ``hbm`` or ``ddr``; ``tag`` (``HBM``/``DDR``) names its banks in ``link.cfg``.
+        channels: channels the board has (U280 HBM: 32 PCs; U250 DDR4: 4 banks).
+        usable_channels: channels a kernel may use.
+        max_ports: kernel AXI ports the memory subsystem accepts.
+        channel_theoretical_gbps / channel_measured_gbps: per channel.
+        read_latency_ns / write_latency_ns: latency in the burst model (dse.hbm).
+        outstanding: bursts an m_axi adapter keeps in flight.
+        lateral_efficiency: fraction of the local rate left for traffic that crosses a switch
+            (HBM); 1 where no such penalty applies (DDR).
+        channels_per_switch: channels per HBM mini-switch (DDR: 1, each bank on its own).
+        max_burst_bytes: longest AXI burst in bytes.
+        port_bits / port_mhz: the memory-side AXI port; kernel_port_bits: the widest m_axi port.
+        channel_slrs: SLR each channel attaches to (one entry per channel).
+    """
+
+    kind: str
+    channels: int
+    usable_channels: int
     max_ports: int
-    pc_theoretical_gbps: float
-    pc_measured_gbps: float
+    channel_theoretical_gbps: float
+    channel_measured_gbps: float
     read_latency_ns: float
     write_latency_ns: float
     outstanding: int
     lateral_efficiency: float
-    pcs_per_switch: int
+    channels_per_switch: int
     max_burst_bytes: int
     port_bits: int
     port_mhz: float
     kernel_port_bits: int
+    channel_slrs: tuple[int, ...]
+
+    @property
+    def tag(self) -> str:
+        """The bank name in v++ ``sp`` options: ``HBM`` or ``DDR``."""
+        return self.kind.upper()
+
+    @property
+    def theoretical_gbps(self) -> float:
+        """All channels at their theoretical rate, GB/s (U280 HBM: 32 x 14.375 = 460)."""
+        return self.channels * self.channel_theoretical_gbps
 
 
 @dataclass(frozen=True)
@@ -52,6 +86,9 @@ class Platform:
         macs_per_dsp: (4, 4) MACs per DSP for [weight, activation] precision codes.
         acc_bits: (4, 4) accumulator bits for [weight, activation].
         lut_per_mac: (4, 4) LUT per MAC for [weight, activation] (the wider mode's cost).
+        memory: the memory the designs stream from (``design_memory``); the design parameters
+            ``pc_weights/pc_inputs/pc_outputs`` count its channels (PCs on HBM, banks on DDR).
+        memories: every memory of the board by kind (U280: ``hbm`` and ``ddr``).
     """
 
     name: str
@@ -64,7 +101,8 @@ class Platform:
     default_mhz: float
     max_kernel_mhz: float
     dsp_max_mhz: float
-    hbm: Hbm
+    memory: Memory
+    memories: dict[str, Memory]
     prec_bits: np.ndarray
     macs_per_dsp: np.ndarray
     acc_bits: np.ndarray
@@ -138,7 +176,17 @@ class Platform:
                 )
         avail[shell["slr"]] -= np.array([shell[r] for r in RESOURCES], dtype=float)
         _check_clock(raw["clock"], src)
-        _check_hbm(raw["hbm"], src)
+        memories = {
+            kind: _memory(kind, spec, len(slrs), src) for kind, spec in raw["memories"].items()
+        }
+        if raw["design_memory"] not in memories:
+            raise UserError(
+                "design memory not described",
+                file=src,
+                key="design_memory",
+                value=raw["design_memory"],
+                allowed="one of memories: " + ", ".join(memories),
+            )
         for p in PRECISIONS:
             if precs[p]["acc_bits"] < precs[p]["bits"]:
                 raise UserError(
@@ -168,7 +216,6 @@ class Platform:
                     allowed="WxA with W, A in " + ", ".join(PRECISIONS),
                 )
             macs[PRECISIONS.index(w), PRECISIONS.index(a)] = value
-        hbm = Hbm(**raw["hbm"])
         return cls(
             name=raw["name"],
             raw=raw,
@@ -180,7 +227,8 @@ class Platform:
             default_mhz=raw["clock"]["default_mhz"],
             max_kernel_mhz=raw["clock"]["max_kernel_mhz"],
             dsp_max_mhz=raw["clock"]["dsp_max_mhz"],
-            hbm=hbm,
+            memory=memories[raw["design_memory"]],
+            memories=memories,
             prec_bits=bits,
             macs_per_dsp=macs,
             acc_bits=np.maximum(acc[:, None], acc[None, :]),
@@ -222,22 +270,53 @@ def _check_clock(clock: dict[str, Any], src: str) -> None:
         )
 
 
-def _check_hbm(hbm: dict[str, Any], src: str) -> None:
-    """Channel counts within the board's; the measured rate within the theoretical one."""
-    for key in ("usable_pcs", "pcs_per_switch"):
-        if hbm[key] > hbm["pseudo_channels"]:
+def _memory(kind: str, spec: dict[str, Any], n_slr: int, src: str) -> Memory:
+    """A typed memory after the checks across its fields: channel counts within the board's,
+    the measured rate within the theoretical one, every channel on an existing SLR."""
+    if kind not in MEMORY_KINDS:
+        raise UserError(
+            "unknown memory kind",
+            file=src,
+            key=f"memories.{kind}",
+            allowed=", ".join(MEMORY_KINDS),
+        )
+    for key in ("usable_channels", "channels_per_switch"):
+        if spec[key] > spec["channels"]:
             raise UserError(
-                "more pseudo-channels than the board has",
+                "more channels than the memory has",
                 file=src,
-                key=f"hbm.{key}",
-                value=hbm[key],
-                allowed=f"1..hbm.pseudo_channels ({hbm['pseudo_channels']})",
+                key=f"memories.{kind}.{key}",
+                value=spec[key],
+                allowed=f"1..memories.{kind}.channels ({spec['channels']})",
             )
-    if hbm["pc_measured_gbps"] > hbm["pc_theoretical_gbps"]:
+    if spec["channel_measured_gbps"] > spec["channel_theoretical_gbps"]:
         raise UserError(
             "measured rate above the theoretical rate",
             file=src,
-            key="hbm.pc_measured_gbps",
-            value=hbm["pc_measured_gbps"],
-            allowed=f"<= hbm.pc_theoretical_gbps ({hbm['pc_theoretical_gbps']:g})",
+            key=f"memories.{kind}.channel_measured_gbps",
+            value=spec["channel_measured_gbps"],
+            allowed=f"<= memories.{kind}.channel_theoretical_gbps "
+            f"({spec['channel_theoretical_gbps']:g})",
         )
+    slr_of = list(spec["channel_slrs"])
+    if len(slr_of) == 1:  # one entry: every channel on that SLR (HBM stacks sit under SLR0)
+        slr_of = slr_of * spec["channels"]
+    if len(slr_of) != spec["channels"]:
+        raise UserError(
+            "one SLR per channel needed",
+            file=src,
+            key=f"memories.{kind}.channel_slrs",
+            value=spec["channel_slrs"],
+            allowed=f"a list of 1 or {spec['channels']} SLR indices",
+        )
+    for i, s in enumerate(slr_of):
+        if s >= n_slr:
+            raise UserError(
+                "SLR index does not exist",
+                file=src,
+                key=f"memories.{kind}.channel_slrs[{i}]",
+                value=s,
+                allowed=f"0..{n_slr - 1}",
+            )
+    fields = {k: v for k, v in spec.items() if k != "channel_slrs"}
+    return Memory(kind=kind, channel_slrs=tuple(int(s) for s in slr_of), **fields)

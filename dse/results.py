@@ -8,14 +8,15 @@ import numpy as np
 import pandas as pd
 
 from dse import MODEL_VERSION
-from dse.model import BOUNDS, Model, Result, violation_text
-from dse.params import PARAMS
+from dse.model import BOUNDS, Model, Result, violation_text, violations_text
+from dse.params import PARAMS, UNIFORM_DEFAULTS
 from dse.platform import RESOURCES, Platform
 
 #: Figures every result row carries, in this order, after the parameters.
 FIGURES = (
     "feasible",
     "violation",
+    "violations",
     "latency_ms",
     "latency_per_image_ms",
     "images_per_s",
@@ -69,13 +70,18 @@ def results_frame(
     c = result.columns
     cols: dict[str, object] = {"design_id": np.asarray(design_ids, dtype=object)}
     cols.update(params_frame({**batch, **(result.mapping or {})}))  # the mapping it ran with
-    viol = violation_text(
-        model.platform, c["violation_code"], c["violation_used"], c["violation_limit"]
-    )
+    code, used, limit = c["violation_code"], c["violation_used"], c["violation_limit"]
+    viol = violation_text(model.platform, code, used, limit)
     n = len(c["latency_ms"])
     for name in FIGURES:
-        if name == "violation":
+        if name == "violation":  # the binding (first) violation
             cols[name] = viol
+        elif name == "violations":  # every violation, ';'-joined, the binding one first
+            cols[name] = (
+                violations_text(model.platform, code, used, limit, result.violations)
+                if result.violations
+                else viol
+            )
         elif name == "bound":
             cols[name] = pd.Categorical.from_codes(
                 c["bound"].astype(np.int16), categories=list(BOUNDS), ordered=True
@@ -102,6 +108,11 @@ def batch_from_frame(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """Inverse of :func:`params_frame`: result rows -> a batch of parameter codes."""
     out: dict[str, np.ndarray] = {}
     for p in PARAMS:
+        if p.name not in frame.columns and p.name in UNIFORM_DEFAULTS:  # optional, older tables
+            value = UNIFORM_DEFAULTS[p.name]
+            code = p.choices.index(value) if p.kind == "cat" else int(value)  # type: ignore[arg-type]
+            out[p.name] = np.full(len(frame), code, dtype=np.int64)
+            continue
         col = frame[p.name]
         if p.kind == "cat":
             cat = pd.Categorical(col.astype(str), categories=list(p.choices))

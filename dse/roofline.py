@@ -4,7 +4,8 @@ Ideal work and traffic per kernel execution (every matrix crosses the memory bou
 FLOPs = 2·M·K·N, bytes = (M·K + K·N + M·N) · element bytes, OI = FLOPs / bytes, attainable =
 min(peak, bandwidth · OI). The seed rows use the seed's own constants (configs/seed_roofline.yaml)
 so its table stays reproducible; the corrected rows cover every op of the real encoder with peaks
-derived from the platform (DSPs x packing x clock) and the HBM bandwidth from dse.hbm.
+derived from the platform (DSPs x packing x clock, double pumping where the DSPs allow it) and the
+bandwidth of the board's design memory (HBM or DDR) from dse.channels.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dse.hbm import stream_gbps
+from dse.channels import stream_gbps
 from dse.params import PRECISIONS
 from dse.platform import Platform
 from dse.workload import GEMM, Workload
@@ -81,10 +82,37 @@ def seed_table(seed: dict[str, Any]) -> pd.DataFrame:
 
 
 def platform_bandwidth(platform: Platform) -> float:
-    """Aggregate HBM bytes/s with every usable port streaming long bursts (dse.hbm)."""
-    hbm = platform.hbm
-    n = min(hbm.max_ports, hbm.usable_pcs)
-    return float(stream_gbps(hbm, n, hbm.max_burst_bytes, clock_mhz=platform.default_mhz)) * 1e9
+    """Aggregate bytes/s of the design memory with every usable port streaming long bursts
+    (dse.channels): U280 HBM 32 ports, U250 DDR 4 banks."""
+    mem = platform.memory
+    n = min(mem.max_ports, mem.usable_channels)
+    return float(stream_gbps(mem, n, mem.max_burst_bytes, clock_mhz=platform.default_mhz)) * 1e9
+
+
+def can_double_pump(platform: Platform, clock_mhz: float | None = None) -> bool:
+    """Whether DSPs may run at twice the kernel clock (2 x clock <= the DSP Fmax)."""
+    return 2 * (clock_mhz or platform.default_mhz) <= platform.dsp_max_mhz
+
+
+def platform_peaks(platform: Platform, *, clock_mhz: float | None = None) -> dict[str, float]:
+    """Every compute peak a design can reach at the clock (default: the platform's), ops/s, by
+    label: each precision, each listed mixed pair (``INT4xINT8``), and each of them double-pumped
+    when the DSPs allow it. Example (U280, 300 MHz): INT8 10.83 TOPS, INT8 double-pumped 21.66."""
+    from dse.platform import RESOURCES
+
+    f = (clock_mhz or platform.default_mhz) * 1e6
+    dsp = float(platform.device[RESOURCES.index("dsp")])
+    pairs = {p: (PRECISIONS.index(p), PRECISIONS.index(p)) for p in PRECISIONS}
+    for key in platform.raw.get("mixed_mac", {}):
+        w, a = key.split("x")
+        pairs[key] = (PRECISIONS.index(w), PRECISIONS.index(a))
+    pumps = (1, 2) if can_double_pump(platform, clock_mhz) else (1,)
+    peaks = {}
+    for pump in pumps:
+        for label, (w, a) in pairs.items():
+            name = label + (" double-pumped" if pump == 2 else "")
+            peaks[name] = dsp * float(platform.macs_per_dsp[w, a]) * 2 * f * pump
+    return peaks
 
 
 def corrected_table(workload: Workload, platform: Platform) -> pd.DataFrame:
@@ -94,6 +122,7 @@ def corrected_table(workload: Workload, platform: Platform) -> pd.DataFrame:
     for prec in PRECISIONS:
         b = platform.prec_bits[PRECISIONS.index(prec)] / 8
         peak = platform.peak_ops(prec)
+        pumped = platform.peak_ops(prec, double_pump=True) if can_double_pump(platform) else peak
         for k in workload.kernels:
             if k.kind == GEMM:
                 row = analyze_kernel(k.name, k.m, k.k, k.n, b)
@@ -118,6 +147,7 @@ def corrected_table(workload: Workload, platform: Platform) -> pd.DataFrame:
                 kind=k.kind,
                 count=k.count,
                 peak_ops=peak,
+                peak_double_pump_ops=pumped,
                 bw_bytes_per_s=bw,
                 epilogue_of=k.epilogue_of or "",
             )

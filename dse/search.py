@@ -48,9 +48,9 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, IntD
 from optuna.trial import FrozenTrial, TrialState
 
 from dse import MODEL_VERSION
+from dse.channels import channels_used, ports_used
 from dse.config import Config, config_hash, validate
 from dse.errors import UserError
-from dse.hbm import channels_used, ports_used
 from dse.model import Model
 from dse.params import PARAMS, UNIFORM_DEFAULTS, Param
 from dse.platform import Platform
@@ -397,7 +397,7 @@ def settings_from_config(cfg: Config, **overrides: Any) -> SearchSettings:
         raise _prefixed(exc, "search") from None
     _check_overrides(overrides)
     s = {**DEFAULTS, **raw, **{k: v for k, v in overrides.items() if v is not None}}
-    space = SearchSpace(raw["space"], max_channels=cfg.platform.hbm.pseudo_channels, file=file)
+    space = SearchSpace(raw["space"], max_channels=cfg.platform.memory.channels, file=file)
     fp = fingerprint(cfg, raw["space"])
     storage = str(s["storage"])
     if storage.startswith("sqlite") and int(s["workers"]) > 1:
@@ -552,11 +552,13 @@ def _graded_excess(columns: Mapping[str, np.ndarray], batch: Mapping[str, np.nda
     pump = np.asarray(batch["double_pump"], dtype=bool)
     w, i, o, cu = (batch[k] for k in ("pc_weights", "pc_inputs", "pc_outputs", "compute_units"))
     share = np.asarray(batch["share_weights"], dtype=bool)
+    ss = batch.get("share_streams", False)
+    mem = platform.memory
     ratios = [
         clock / platform.max_kernel_mhz,
         np.where(pump, 2.0 * clock / platform.dsp_max_mhz, 0.0),
-        channels_used(w, i, o, cu, share) / platform.hbm.usable_pcs,
-        ports_used(w, i, o, cu) / platform.hbm.max_ports,
+        channels_used(w, i, o, cu, share, ss) / mem.usable_channels,
+        ports_used(w, i, o, cu, share, ss) / mem.max_ports,
         np.asarray(columns["utilization"], dtype=np.float64),
     ]
     total = sum(np.maximum(np.asarray(r, dtype=np.float64) - 1.0, 0.0) for r in ratios)

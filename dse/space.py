@@ -105,16 +105,16 @@ def design_batch(
 def check_channels(
     batch: Mapping[str, np.ndarray], platform: Platform, *, file: str, key: str = ""
 ) -> None:
-    """Per-stream channel counts may not exceed the board's pseudo-channels."""
+    """Per-stream channel counts may not exceed the channels of the board's design memory."""
     for name in ("pc_weights", "pc_inputs", "pc_outputs"):
-        bad = np.flatnonzero(batch[name] > platform.hbm.pseudo_channels)
+        bad = np.flatnonzero(batch[name] > platform.memory.channels)
         if bad.size:
             raise UserError(
-                "more pseudo-channels than the board has",
+                f"more {platform.memory.kind} channels than the board has",
                 file=file,
                 key=f"{key}{name}",
                 value=int(batch[name][bad[0]]),
-                allowed=f"1..{platform.hbm.pseudo_channels}",
+                allowed=f"1..{platform.memory.channels}",
             )
 
 

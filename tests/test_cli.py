@@ -206,15 +206,18 @@ def _exits_2(capsys, cfg: Path, expect: list[str]) -> str:
     [
         # the NaN/inf cases: each went through as NaN latency or an int64 overflow
         (
-            {"read_latency_ns: 289": "read_latency_ns: .nan"},
-            ["hbm.read_latency_ns", "not a finite"],
+            {"289                         # paper": ".nan                         # paper"},
+            ["memories.hbm.read_latency_ns", "not a finite"],
         ),
         ({"lut_per_cu: 6000": "lut_per_cu: .inf"}, ["logic.lut_per_cu", "inf", "0..1000000"]),
         ({"lut_per_axi_port: 1800": "lut_per_axi_port: .nan"}, ["logic.lut_per_axi_port", "nan"]),
         ({"lut_per_mac: 250": "lut_per_mac: .nan"}, ["precisions.BF16.lut_per_mac", "nan"]),
         # the nonsense accepted silently
         ({"lut: 107629": "lut: 1.0e+30"}, ["shell.lut", "out of range", "1e+30"]),
-        ({"pc_theoretical_gbps: 14.375": "pc_theoretical_gbps: .inf"}, ["hbm.pc_theoretical"]),
+        (
+            {"channel_theoretical_gbps: 14.375": "channel_theoretical_gbps: .inf"},
+            ["memories.hbm.channel_theoretical"],
+        ),
         ({"macs_per_dsp: 0.2": "macs_per_dsp: 1.0e+30"}, ["FP32.macs_per_dsp", "<= 16"]),
         ({"dsp_max_mhz: 775": "dsp_max_mhz: 2.5"}, ["clock.dsp_max_mhz", "2.5", "100..1000"]),
         (
@@ -223,12 +226,20 @@ def _exits_2(capsys, cfg: Path, expect: list[str]) -> str:
         ),
         ({"part: xcu280-fsvh2892-2L-e": "part: u280"}, ["key 'part'", "xc<device>"]),
         # integers are ints: YAML 32.0 is a float
-        ({"pseudo_channels: 32": "pseudo_channels: 32.0"}, ["hbm.pseudo_channels", "integer"]),
+        ({"    channels: 32": "    channels: 32.0"}, ["memories.hbm.channels", "integer"]),
         # checks across fields (dse/platform.py)
-        ({"usable_pcs: 32": "usable_pcs: 33"}, ["hbm.usable_pcs", "33", "pseudo_channels (32)"]),
+        (
+            {"usable_channels: 32": "usable_channels: 33"},
+            ["memories.hbm.usable_channels", "33", "channels (32)"],
+        ),
+        # a channel on an SLR the board lacks
+        ({"channel_slrs: [0, 1]": "channel_slrs: [0, 3]"}, ["ddr.channel_slrs[1]", "3", "0..2"]),
         ({"default_mhz: 300": "default_mhz: 600"}, ["clock.default_mhz", "max_kernel_mhz (500)"]),
         ({"dsp_max_mhz: 775": "dsp_max_mhz: 450"}, ["clock.dsp_max_mhz", ">= clock.max_kernel"]),
-        ({"pc_measured_gbps: 13.1": "pc_measured_gbps: 20"}, ["pc_measured_gbps", "14.375"]),
+        (
+            {"channel_measured_gbps: 13.1": "channel_measured_gbps: 20"},
+            ["channel_measured_gbps", "14.375"],
+        ),
         # SLR0 has 1,344 BRAM18, 1,209.6 after the 10% margin
         ({"bram18: 391": "bram18: 1300"}, ["shell.bram18", "1300", "less than 1209.6"]),
         ({"acc_bits: 32                                 # 24-bit": "acc_bits: 4 #"}, ["INT8.acc"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dse.hbm import channel_gbps, stream_gbps
+from dse.channels import channel_gbps, stream_gbps
 from dse.memory import bram18_blocks, buffer_blocks, uram_blocks
 
 
@@ -61,18 +61,18 @@ def test_small_banks_go_to_lutram():
 
 def test_one_channel_long_bursts_near_13_gbps(cfg):
     # HBM Connect (FPGA'21): 12.9-13.1 GB/s per PC from an HLS kernel; Shuhai 13.27 GB/s
-    bw = float(channel_gbps(cfg.platform.hbm, 4096, clock_mhz=300))
+    bw = float(channel_gbps(cfg.platform.memory, 4096, clock_mhz=300))
     assert bw == pytest.approx(13.0, rel=0.10)
 
 
 def test_sixteen_channels_near_published(cfg):
     # HBM Connect: 16 PCs streaming reach ~206-211 GB/s
-    bw = float(stream_gbps(cfg.platform.hbm, 16, 4096, clock_mhz=300))
+    bw = float(stream_gbps(cfg.platform.memory, 16, 4096, clock_mhz=300))
     assert 0.9 * 206 <= bw <= 1.1 * 211
 
 
 def test_short_bursts_and_lateral_are_slower(cfg):
-    hbm = cfg.platform.hbm
+    hbm = cfg.platform.memory
     long = channel_gbps(hbm, 4096, clock_mhz=300)
     assert channel_gbps(hbm, 64, clock_mhz=300) < 0.5 * long
     assert channel_gbps(hbm, 4096, clock_mhz=300, lateral=1.0) == pytest.approx(
@@ -85,4 +85,4 @@ def test_short_bursts_and_lateral_are_slower(cfg):
 
 def test_port_cap_at_low_clock(cfg):
     # a 512-bit m_axi port at 100 MHz carries at most 6.4 GB/s, below the channel's 13 GB/s
-    assert float(channel_gbps(cfg.platform.hbm, 1 << 20, clock_mhz=100)) <= 6.4
+    assert float(channel_gbps(cfg.platform.memory, 1 << 20, clock_mhz=100)) <= 6.4

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dse.hbm import channel_gbps
+from dse.channels import channel_gbps
 from dse.model import gemm_traffic
 from dse.space import design_batch
 from tests.conftest import BASE_DESIGN, batch_of, concat
@@ -119,7 +119,7 @@ def test_latency_never_below_compute_or_traffic_bound(cfg, model, raw):
     d = _design(raw)
     r = model.evaluate(design_batch([d], cfg.platform))
     lat_s = r.columns["latency_ms"][0] / 1e3
-    wl, hbm = cfg.workload, cfg.platform.hbm
+    wl, hbm = cfg.workload, cfg.platform.memory
     # compute bound: every MAC of the call on all PEs of all CUs at the clock
     macs = wl.macs_per_image * wl.cameras
     compute_bound = macs / (

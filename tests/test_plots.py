@@ -177,24 +177,25 @@ def test_roofline_legend_names_precisions_and_designs(
 
 def test_roofline_wall_is_marked_achievable_beside_the_theoretical_peak(cfg) -> None:
     # U280 HBM (configs/platforms/u280.yaml): 32 PCs x 14.375 GB/s = 460 GB/s data-sheet peak;
-    # the wall kernels can reach: 28 AXI ports x 13.1 GB/s measured per PC at 4 KB bursts with
-    # 289 ns / 16 outstanding read latency = 28 x 4096 / (4096 / 13.1 + 18.06) = 347 GB/s.
+    # the wall kernels can reach: 32 AXI ports (PG276; a published design uses 30) x 13.1 GB/s
+    # measured per PC at 4 KB bursts with 289 ns / 16 outstanding read latency
+    # = 32 x 4096 / (4096 / 13.1 + 18.06) = 396 GB/s.
     from dse.commands.plot import memory_walls
     from dse.roofline import platform_bandwidth
 
     bw = platform_bandwidth(cfg.platform)
-    assert bw / 1e9 == pytest.approx(28 * 4096 / (4096 / 13.1 + 289 / 16), rel=1e-6)
+    assert bw / 1e9 == pytest.approx(32 * 4096 / (4096 / 13.1 + 289 / 16), rel=1e-6)
     walls = memory_walls(cfg.platform)
     assert walls["theoretical_bytes_per_s"] == pytest.approx(460e9)
     kern = pd.DataFrame({"kernel": ["fc1"], "oi": [500.0], "attainable_ops": [10.8e12]})
     fig = plots.roofline.figure(kern, PEAKS, bw, title="R", precision="INT8", **walls)
     ax = fig.axes[0]
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert any("achievable" in t and "347 GB/s" in t for t in legend), legend
+    assert any("achievable" in t and "396 GB/s" in t for t in legend), legend
     assert any("theoretical" in t and "460 GB/s" in t for t in legend), legend
     # and on the lines themselves, not only in the legend
     on_lines = [t.get_text() for t in ax.texts]
-    assert "347 GB/s achievable" in on_lines and "460 GB/s theoretical" in on_lines
+    assert "396 GB/s achievable" in on_lines and "460 GB/s theoretical" in on_lines
 
 
 def test_roofline_axes_are_log_with_units(kernels: pd.DataFrame) -> None:

@@ -16,6 +16,7 @@ from dse.model import BOUNDS, Model
 from dse.params import PARAM_NAMES, PRECISIONS
 from dse.platform import RESOURCES, Platform
 from dse.results import batch_from_frame
+from dse.roofline import platform_peaks
 from dse.store import check_output, read_table, read_tables, require_columns
 from dse.workload import GEMM, Workload
 
@@ -114,11 +115,12 @@ def detail_frames(model: Model, selected: pd.DataFrame) -> tuple[pd.DataFrame, p
 def memory_walls(platform: Platform) -> dict:
     """The roofline's wall as what it is, achievable (measured per-channel rate over the ports a
     kernel can drive, dse.roofline.platform_bandwidth), with the data-sheet peak beside it."""
-    hbm = platform.hbm
-    ports = min(hbm.max_ports, hbm.usable_pcs)
+    mem = platform.memory
+    ports = min(mem.max_ports, mem.usable_channels)
     return {
-        "bandwidth_label": f"memory wall, achievable ({ports} ports at the measured PC rate)",
-        "theoretical_bytes_per_s": hbm.pseudo_channels * hbm.pc_theoretical_gbps * 1e9,
+        "bandwidth_label": f"memory wall, achievable ({ports} {mem.tag} ports at the measured "
+        "channel rate)",
+        "theoretical_bytes_per_s": mem.theoretical_gbps * 1e9,
     }
 
 
@@ -188,13 +190,18 @@ def run(args: argparse.Namespace) -> int:
     breakdown, resources = detail_frames(model, selected)
     written.append(plots.plot_breakdown(breakdown, out / "breakdown.png"))
     written.append(plots.plot_resources(resources, out / "resources.png"))
+    mem = cfg.platform.memory
     alloc = {
-        str(d["design_id"]): channel_allocation(d, pseudo_channels=cfg.platform.hbm.pseudo_channels)
+        str(d["design_id"]): channel_allocation(
+            d,
+            pseudo_channels=mem.channels,
+            channel_slrs=mem.channel_slrs,
+            cu_slr_order=cfg.platform.cu_slr_order,
+            tag=mem.tag,
+        )
         for d in selected.to_dict("records")
     }
-    written.append(
-        plots.plot_hbm(alloc, out / "hbm.png", pseudo_channels=cfg.platform.hbm.pseudo_channels)
-    )
+    written.append(plots.plot_hbm(alloc, out / "hbm.png", pseudo_channels=mem.channels))
     prec = str(selected["weight_precision"].iloc[0]) if len(selected) else "INT8"
     kernels = roof[
         (roof["table"] == "corrected")
@@ -202,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
         & (roof["epilogue_of"] == "")
         & (roof["flops"] > 0)
     ]
-    peaks = {p: cfg.platform.peak_ops(p) for p in PRECISIONS}
+    peaks = platform_peaks(cfg.platform)  # every peak a design can reach, pumped included
     written.append(
         plots.plot_roofline(
             kernels,

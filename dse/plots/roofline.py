@@ -22,6 +22,10 @@ _DESIGN_COLORS = ("#111111", "#332288", "#882255", "#117733", "#999933", "#44AA9
 _TERA = 1e12
 
 
+#: Suffix of a double-pumped peak's name (dse.roofline.platform_peaks).
+_PUMPED = " double-pumped"
+
+
 def plot_roofline(
     kernels: pd.DataFrame,
     peaks_ops: Mapping[str, float],
@@ -34,13 +38,15 @@ def plot_roofline(
     bandwidth_label: str = "memory wall, achievable",
     theoretical_bytes_per_s: float | None = None,
 ) -> Path:
-    """Roofline chart (log-log): one ceiling per precision, the memory wall, the kernels.
+    """Roofline chart (log-log): one ceiling per peak, the memory wall, the kernels.
 
     Args:
         kernels: one row per kernel with ``kernel`` (name), ``oi`` (ops/byte) and
             ``attainable_ops`` (ops/s at ``precision``). Kernels at the same point share one
             marker and one label.
-        peaks_ops: peak compute per precision name, ops/s (e.g. ``{"INT8": 18.6e12}``).
+        peaks_ops: every peak a design can reach, ops/s, by name (e.g. ``{"INT8": 10.8e12,
+            "INT8 double-pumped": 21.7e12}``); a ``<precision> double-pumped`` ceiling is drawn
+            dashed in its precision's colour (dse.roofline.platform_peaks).
         bandwidth_bytes_per_s: memory bandwidth of the wall, bytes/s: what kernels can reach
             (e.g. measured per-channel rates), which the ceilings and kernels use.
         out: image path (format from the suffix, PNG by default).
@@ -94,7 +100,9 @@ def figure(
     left_out = list(dict.fromkeys(kernels.loc[~on_log_axes, "kernel"].astype(str)))
     bw = float(bandwidth_bytes_per_s)
     peaks = {str(k): float(v) for k, v in peaks_ops.items()}
-    colors = level_colors(list(peaks))
+    # a double-pumped ceiling ("INT8 double-pumped") wears its precision's colour, dashed
+    base = {name: name.removesuffix(_PUMPED) for name in peaks}
+    colors = level_colors(list(dict.fromkeys(base.values())))
     kernel_color = colors.get(precision, "#333333")
 
     # Axis ranges: every kernel, every point and every ridge (peak / bandwidth) with margins.
@@ -123,7 +131,8 @@ def figure(
         ax.plot(
             grid,
             roof,
-            color=colors[name],
+            color=colors[base[name]],
+            ls="--" if name.endswith(_PUMPED) else "-",
             lw=2.4 if bold else 1.4,
             label=f"{name} ceiling: {_fmt_tops(peak)}",
             zorder=3,
