@@ -263,3 +263,21 @@ def test_violations_survive_chunked_evaluation(cfg, monkeypatch):
         "clock_mhz 600 > 500 available;double-pumped DSP clock MHz 1200 > 775 available"
     )
     assert "hbm channels 84 > 32 available" in df["violations"].iloc[3]
+
+
+def test_pareto_counts_binding_limits_and_summary_names_them(tmp_path, cfg, model):
+    # three designs: feasible, clock over (binding: clock_mhz), 12 CUs x 7 PCs (binding: hbm
+    # channels; ports and DSPs broken too, listed in `violations` only)
+    from dse.commands.pareto import binding_violations
+    from dse.commands.summary import violations_lines
+    from dse.store import write_table
+
+    rows = [BASE_DESIGN, {**BASE_DESIGN, "clock_mhz": 600}, {**BASE_DESIGN, "compute_units": 12}]
+    batch = design_batch(rows)
+    df = results_frame(model, batch, model.evaluate(batch), ["a", "b", "c"])
+    write_table(df, tmp_path / "r.parquet")
+    counts = binding_violations([str(tmp_path / "r.parquet")])
+    assert counts == {"clock_mhz": 1, "hbm channels": 1}
+    (line,) = violations_lines(counts)
+    assert "clock_mhz 1; hbm channels 1" in line and "binding" in line
+    assert violations_lines({}) == []

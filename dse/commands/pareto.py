@@ -51,6 +51,26 @@ def _count_feasible(designs: pd.DataFrame) -> int:
     return int(designs["feasible"].to_numpy(dtype=bool, na_value=False).sum())
 
 
+def binding_violations(paths: Sequence[str]) -> dict[str, int]:
+    """Infeasible designs per binding limit (the ``violation`` column's limit name, e.g.
+    ``dsp SLR0``, ``hbm channels``), most frequent first; counted in Arrow, per distinct text."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    counts: dict[str, int] = {}
+    for p in paths:
+        if "violation" not in store.column_names(p):
+            continue
+        col = pq.read_table(p, columns=["violation"]).column("violation")
+        for item in pc.value_counts(col).to_pylist():
+            text = item["values"] or ""
+            if not text:
+                continue
+            name = text.split(" > ")[0].rsplit(" ", 1)[0]  # drop the used figure
+            counts[name] = counts.get(name, 0) + int(item["counts"])
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 def front_of_files(
     paths: Sequence[str], objectives: Sequence[tuple[str, str]]
 ) -> tuple[pd.DataFrame, int, int]:
@@ -91,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         "designs_read": n_read,
         "designs_feasible": feasible,
         "front_size": len(result),
+        "binding_violations": binding_violations(args.inputs),
         "inputs": len(args.inputs),
     }
     store.write_table(result, args.out, metadata=metadata)

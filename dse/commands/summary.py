@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -90,6 +91,19 @@ def table(selected: pd.DataFrame, exports: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def violations_lines(binding: Any) -> list[str]:
+    """The limits infeasible designs hit, most frequent first: each design counted once, by the
+    limit it breaks first (its ``violation``); the results' ``violations`` column lists them
+    all, that one first."""
+    if not isinstance(binding, dict) or not binding:
+        return []
+    parts = [f"{name} {count:,}" for name, count in binding.items() if isinstance(count, int)]
+    return [
+        "- infeasible designs by the limit they break first (binding; the results' `violations` "
+        "column lists every limit a design breaks, binding first): " + "; ".join(parts)
+    ]
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="run configuration (configs/config.yaml)")
     p.add_argument("--selected", required=True, help="selected designs Parquet")
@@ -133,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(front_meta.get("designs_feasible"), int)
         else "- feasible: n/a",
         f"- Pareto front: {front_meta.get('front_size', 'n/a')} designs over {objectives}",
+        *violations_lines(front_meta.get("binding_violations")),
         f"- cameras per policy call: {cfg.workload.cameras}; latency is per call",
         f"- config hash: `{cfg.hash}`",
         "",
