@@ -34,7 +34,7 @@ COLUMNS = [
     ("fuse_attention", "fused attn"),
     ("vector_lanes", "lanes"),
     ("buffer_storage", "buffers"),
-    ("pcs", "PCs w/i/o"),
+    ("pcs", "channels w/i/o"),
     ("clock_mhz", "MHz"),
     ("latency_ms", "latency ms/call"),
     ("images_per_s", "img/s"),
@@ -65,10 +65,12 @@ def table(selected: pd.DataFrame, exports: dict[str, str]) -> str:
     df["tile"] = [
         f"{a}×{b}×{c}" for a, b, c in zip(df["tile_m"], df["tile_n"], df["tile_k"], strict=True)
     ]
+    streams = df["share_streams"] if "share_streams" in df.columns else [False] * len(df)
     df["pcs"] = [
-        f"{a}/{b}/{c}" + (" shared w" if s else "")
-        for a, b, c, s in zip(
-            df["pc_weights"], df["pc_inputs"], df["pc_outputs"], df["share_weights"], strict=True
+        f"{a}/{b}/{c}" + (" shared w" if s else "") + (" shared streams" if ss else "")
+        for a, b, c, s, ss in zip(
+            df["pc_weights"], df["pc_inputs"], df["pc_outputs"], df["share_weights"], streams,
+            strict=True,
         )
     ]
     df["export"] = [exports.get(str(i), "") for i in df["design_id"]]
