@@ -251,7 +251,7 @@ class SearchSpace:
             for name in ("pc_weights", "pc_inputs", "pc_outputs"):
                 top = int(self.by_param[name].values.max())
                 if top > max_channels:
-                    raise UserError("more pseudo-channels than the board has", file=file,
+                    raise UserError("more memory channels than the board has", file=file,
                                     key=f"{key}.{name}", value=top, allowed=f"1..{max_channels}")
 
     @staticmethod
