@@ -281,3 +281,6 @@ def test_pareto_counts_binding_limits_and_summary_names_them(tmp_path, cfg, mode
     (line,) = violations_lines(counts)
     assert "clock_mhz 1; hbm channels 1" in line and "binding" in line
     assert violations_lines({}) == []
+    # most frequent first, whatever order the metadata (JSON, sorted keys) gives
+    (line,) = violations_lines({"a": 1, "b": 5})
+    assert line.endswith("b 5; a 1")

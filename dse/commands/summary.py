@@ -99,7 +99,8 @@ def violations_lines(binding: Any) -> list[str]:
     all, that one first."""
     if not isinstance(binding, dict) or not binding:
         return []
-    parts = [f"{name} {count:,}" for name, count in binding.items() if isinstance(count, int)]
+    counts = [(n, c) for n, c in binding.items() if isinstance(c, int)]
+    parts = [f"{n} {c:,}" for n, c in sorted(counts, key=lambda nc: -nc[1])]  # JSON sorts keys
     return [
         "- infeasible designs by the limit they break first (binding; the results' `violations` "
         "column lists every limit a design breaks, binding first): " + "; ".join(parts)
