@@ -1,4 +1,4 @@
-"""`dse export` replaces its output folder: no design of an earlier selection, nothing half-written."""
+"""`dse export` replaces its output folder: no earlier selection left, nothing half-written."""
 
 from __future__ import annotations
 
