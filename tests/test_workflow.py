@@ -283,9 +283,8 @@ def start(work):
 
 def wait_for_job(proc, work, log_glob, since):
     """Wait until a job whose log matches log_glob has started (its log written after since)."""
-    since -= 1.0  # file times have coarse resolution on some file systems
     deadline = time.time() + 300
-    while not any(p.stat().st_mtime >= since for p in work.glob(log_glob)):
+    while not any(p.stat().st_mtime > since for p in work.glob(log_glob)):
         assert proc.poll() is None, (work / "run.log").read_text()[-3000:]
         assert time.time() < deadline, "the job never started"
         time.sleep(0.02)
@@ -329,17 +328,25 @@ def test_interrupted_runs_resume_with_the_readme_command(tmp_path, clean):
     # SIGINT is Ctrl-C in the terminal (the whole foreground group); SIGKILL of the whole group
     # is a crash or an out-of-memory kill. Each is sent while a sweep job or the export job runs.
     work = resume_repo(tmp_path / "repo", clean)
+    sweep_front, summary = work / "results/pareto/sweep_front.parquet", work / "results/summary.md"
     interrupt(start(work), work, "results/logs/sweep/shard-*.log", signal.SIGINT)
+    assert not sweep_front.exists()  # stopped before the sweep was done
     interrupt(start(work), work, "results/logs/sweep/shard-*.log", signal.SIGKILL)
+    assert not sweep_front.exists()
     plant_stale_temporaries(work)
     # a second run while one works in the folder stops with a clear message, harming nothing
     since = time.time()
     first = start(work)
-    wait_for_job(first, work, "results/logs/**/*.log", since)
+    lock = work / ".snakemake/dse-run.lock"
+    while not (lock.exists() and lock.read_text().strip() == str(first.pid)):  # it holds the lock
+        assert first.poll() is None, (work / "run.log").read_text()[-3000:]
+        time.sleep(0.02)
     second = snakemake(work, "--cores", "8")
     assert second.returncode != 0
     assert "another snakemake run" in second.stderr, second.stderr[-2000:]
     interrupt(first, work, "results/logs/export.log", signal.SIGINT, since=since, after=0.8)
+    assert sweep_front.exists() and not summary.exists()  # stopped in the export
     interrupt(start(work), work, "results/logs/export.log", signal.SIGKILL)
+    assert not summary.exists()
     plant_stale_temporaries(work)
     assert_same_as_clean(work, clean)
