@@ -70,11 +70,15 @@ def test_an_interrupted_export_in_an_earlier_run_is_replaced(tmp_path):
     assert _leftovers(out) == []
 
 
-@pytest.mark.parametrize("foreign", ["notes.txt", "my_project/main.cpp"])
+@pytest.mark.parametrize(
+    "foreign", ["notes.txt", "my_project/main.cpp", ".git/HEAD", "a/.git/HEAD"]
+)
 def test_a_folder_with_other_files_is_refused_not_deleted(tmp_path, foreign):
     out = tmp_path / "somewhere"
     (out / foreign).parent.mkdir(parents=True, exist_ok=True)
     (out / foreign).write_text("mine")
+    (out / "a").mkdir(exist_ok=True)  # a design folder of an earlier export beside it
+    (out / "a" / "design.json").write_text("{}")
     with pytest.raises(UserError, match="dse export did not write"):
         export_rows([make_design(design_id="a")], PLATFORM, out)
     assert (out / foreign).read_text() == "mine"

@@ -118,11 +118,12 @@ def _check_replaceable(out: Path) -> None:
             "--out is not a folder", file=str(out), allowed="a new folder or an earlier export"
         )
     for entry in out.iterdir():
-        if entry.name == "index.json" or entry.name.startswith("."):
+        if entry.name == "index.json" or _is_temporary(entry.name):
             continue  # the index, and temporary files of an interrupted export
         if entry.is_dir() and _SAFE_ID.match(entry.name):
-            contents = [p.name for p in entry.iterdir() if not p.name.startswith(".")]
-            if not contents or any(m in contents for m in _DESIGN_MARKERS):
+            contents = [p.name for p in entry.iterdir() if not _is_temporary(p.name)]
+            hidden = [name for name in contents if name.startswith(".")]
+            if not hidden and (not contents or any(m in contents for m in _DESIGN_MARKERS)):
                 continue  # a design folder of an earlier export
         raise UserError(
             "--out holds files dse export did not write; they would be replaced",
@@ -130,6 +131,11 @@ def _check_replaceable(out: Path) -> None:
             value=entry.name,
             allowed="a new or empty folder, or an earlier export (index.json and design folders)",
         )
+
+
+def _is_temporary(name: str) -> bool:
+    """A temporary file or folder of an atomic write (``.NAME.*.tmp``)."""
+    return name.startswith(".") and name.endswith(".tmp")
 
 
 def _swap_in(build: Path, out: Path) -> None:

@@ -158,8 +158,17 @@ def _take_run_lock():
     return fd  # kept open: the lock lives as long as this process
 
 
+def _journal_lock():
+    """The lock Optuna keeps beside this run's journal file (inside the working folder), if any."""
+    journal = str(config.get("search", {}).get("storage", "results/search/study.journal"))
+    if "://" in journal:
+        return None  # an RDB: nothing on disk
+    lock = os.path.abspath(f"{journal}.lock")
+    return lock if os.path.commonpath([lock, os.getcwd()]) == os.getcwd() else None
+
+
 def _remove_stale_temporaries(root="results"):
-    """Remove what killed runs left: `.NAME.*.tmp` files and folders, Optuna journal locks.
+    """Remove what killed runs left: `.NAME.*.tmp` files and folders, the Optuna journal lock.
 
     Safe only while holding the run lock: no other job of this folder is running then.
     """
@@ -171,9 +180,13 @@ def _remove_stale_temporaries(root="results"):
                 dirnames.remove(name)
                 removed.append(os.path.join(dirpath, name))
         for name in filenames:
-            if (name.startswith(".") and name.endswith(".tmp")) or name.endswith(".journal.lock"):
+            if name.startswith(".") and name.endswith(".tmp"):
                 os.unlink(os.path.join(dirpath, name))
                 removed.append(os.path.join(dirpath, name))
+    lock = _journal_lock()  # Optuna would wait 30 s for a killed worker's lock to go stale
+    if lock and os.path.lexists(lock):
+        os.unlink(lock)
+        removed.append(lock)
     if removed:
         print(f"dse: removed {len(removed)} stale temporary file(s) of an interrupted run", file=sys.stderr)
 
