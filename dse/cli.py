@@ -9,14 +9,19 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import textwrap
 
 from dse.errors import UserError
 
-#: Subcommands in the order ``dse --help`` lists them.
-COMMANDS = (
+#: What ``dse --help`` says the command is for (one line).
+DESCRIPTION = (
+    "Design-space exploration of FPGA accelerators for a vision encoder: model, sweep, search, "
+    "select, export and plot designs (default: smolVLA's encoder on an Alveo U280)."
+)
+
+#: Subcommands in the order a run calls them (``snakemake --cores 8``: one call per rule).
+RUN_ORDER = (
     "roofline",
-    "evaluate",
-    "bench",
     "sweep",
     "pareto",
     "search",
@@ -24,8 +29,21 @@ COMMANDS = (
     "export",
     "plot",
     "summary",
-    "search-quality",
 )
+
+#: Subcommands for working by hand, after those of a run.
+TOOLS = ("evaluate", "bench", "search-quality")
+
+#: Subcommands in the order ``dse --help`` lists them.
+COMMANDS = RUN_ORDER + TOOLS
+
+EPILOG = f"""\
+a run, in order (snakemake --cores 8 makes one call per rule):
+  {" -> ".join(RUN_ORDER)}
+  (pareto runs twice: on the sweep, whose front warm-starts the search, then on everything)
+by hand:
+  {", ".join(TOOLS)}
+'dse COMMAND --help' shows a command's arguments."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,7 +62,12 @@ def _module(name: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="dse", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="dse",
+        description=textwrap.fill(DESCRIPTION, 79),  # the formatter keeps text as it is given
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     from dse import __version__
 
     parser.add_argument("--version", action="version", version=f"dse {__version__}")

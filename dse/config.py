@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -32,14 +34,16 @@ def schema(name: str) -> dict[str, Any]:
 
 
 def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML file with the safe loader; a missing or malformed file is a UserError."""
+    """Parse a YAML file with the safe loader; a missing, non-UTF-8 or malformed file is a
+    UserError."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except FileNotFoundError:
         raise UserError("file does not exist", file=str(p)) from None
     except OSError as exc:
         raise UserError(f"cannot read file ({exc.strerror})", file=str(p)) from None
+    text = decode_utf8(raw, file=str(p))
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -47,6 +51,21 @@ def read_yaml(path: str | Path) -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "syntax error"
         raise UserError(f"malformed YAML{where}: {problem}", file=str(p)) from None
+    except RecursionError:
+        raise UserError("malformed YAML: nested too deeply", file=str(p)) from None
+
+
+def decode_utf8(raw: bytes, *, file: str) -> str:
+    """Bytes of a text file -> str; a byte that is not UTF-8 is a UserError naming its line."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise UserError(
+            f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line} ({exc.reason})",
+            file=file,
+            allowed="a UTF-8 text file",
+        ) from None
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
@@ -54,37 +73,161 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(parts).replace(".[", "[") or "(top level)"
 
 
+def _num(v: float) -> str:
+    return str(v) if isinstance(v, int) else f"{v:g}"
+
+
+def _range(s: dict[str, Any]) -> str:
+    """The numeric range of a schema in words, with its reason (``description``)."""
+    lo = (">=", s["minimum"]) if "minimum" in s else (">", s.get("exclusiveMinimum"))
+    hi = ("<=", s["maximum"]) if "maximum" in s else ("<", s.get("exclusiveMaximum"))
+    kind = "an integer" if s.get("type") == "integer" else "a number"
+    if lo[1] is None and hi[1] is None:
+        return ""
+    if lo[0] == ">=" and hi[0] == "<=" and lo[1] is not None and hi[1] is not None:
+        text = f"{kind} {_num(lo[1])}..{_num(hi[1])}"
+    else:
+        text = kind + " " + " and ".join(f"{op} {_num(v)}" for op, v in (lo, hi) if v is not None)
+    reason = s.get("description")
+    return f"{text}; {reason}" if reason else text
+
+
 def _allowed(error: jsonschema.ValidationError) -> str:
     v, s = error.validator, error.schema
     if v == "enum":
         return ", ".join(map(str, s["enum"]))
     if v == "type":
-        return f"a value of type {s['type']}"
+        types = s["type"] if isinstance(s["type"], list) else [s["type"]]
+        return _range(s) or "a value of type " + " or ".join(map(str, types))
     if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
-        ops = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
-        return f"a number {ops[v]} {s[v]}"
+        return _range(s)
+    if v == "pattern":
+        return s.get("description") or f"a string matching {s['pattern']}"
     if v == "required":
         return "this key must be present"
     if v == "additionalProperties":
         return "one of " + ", ".join(sorted(s.get("properties", {}))) if s.get("properties") else ""
+    if v == "propertyNames":
+        names = s["propertyNames"]
+        return ", ".join(names["enum"]) if "enum" in names else names.get("description", "")
     if v in ("minItems", "uniqueItems"):
         return "a non-empty list of distinct values"
+    if v in ("maxItems", "minLength", "maxLength"):
+        return s.get("description") or error.message
     return ""
 
 
-def validate(data: Any, schema_name: str, file: str | Path) -> None:
-    """Validate ``data`` against a schema; raise a one-line UserError for the first problem."""
-    validator = jsonschema.Draft202012Validator(schema(schema_name))
+def _is_int(_checker: Any, value: Any) -> bool:
+    """JSON Schema ``integer`` without 4.0 or 1e30: integers in a config are Python ints."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: Draft 2020-12 where ``integer`` means an int (YAML ``4.0`` is a float and is refused).
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_int),
+)
+
+
+def _parts(root: dict[str, Any], s: Any) -> list[dict[str, Any]]:
+    """A schema with its local ``$ref`` and ``allOf`` parts resolved, as a flat list."""
+    if not isinstance(s, dict):
+        return []
+    out = [s]
+    if "$ref" in s and s["$ref"].startswith("#/"):
+        target: Any = root
+        for part in s["$ref"][2:].split("/"):
+            target = target[part]
+        out += _parts(root, target)
+    for sub in s.get("allOf", []):
+        out += _parts(root, sub)
+    return out
+
+
+def subschema(schema_name: str, path: tuple | list) -> dict[str, Any]:
+    """The constraints a schema puts on the value at ``path`` (mapping keys and list indices),
+    merged over ``$ref`` and ``allOf``; ``{}`` where the schema says nothing."""
+    root = schema(schema_name)
+    current: list[Any] = [root]
+    for key in path:
+        nxt: list[Any] = []
+        for s in current:
+            for p in _parts(root, s):
+                if isinstance(key, int):
+                    if isinstance(p.get("items"), dict):
+                        nxt.append(p["items"])
+                    continue
+                if key in p.get("properties", {}):
+                    nxt.append(p["properties"][key])
+                    continue
+                pats = [
+                    v for pat, v in p.get("patternProperties", {}).items() if re.search(pat, key)
+                ]
+                nxt += pats
+                if not pats and isinstance(p.get("additionalProperties"), dict):
+                    nxt.append(p["additionalProperties"])
+        current = nxt
+    merged: dict[str, Any] = {}
+    for s in current:
+        for p in _parts(root, s):
+            merged.update({k: v for k, v in p.items() if k not in ("$ref", "allOf")})
+    return merged
+
+
+def _join(path: tuple) -> str:
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in path).lstrip(".")
+
+
+def _non_finite(data: Any, path: tuple = ()) -> tuple | None:
+    """The key path of the first NaN or infinite number below ``data`` (None: all finite)."""
+    if isinstance(data, float):
+        return None if math.isfinite(data) else path
+    items = (
+        data.items()
+        if isinstance(data, dict)
+        else enumerate(data)
+        if isinstance(data, list)
+        else ()
+    )
+    for k, v in items:
+        found = _non_finite(v, path + (k,))
+        if found is not None:
+            return found
+    return None
+
+
+def validate(data: Any, schema_name: str, file: str | Path, *, prefix: str = "") -> None:
+    """Validate ``data`` against a schema; raise a one-line UserError for the first problem.
+
+    Integers must be ints (not 4.0), and every number must be finite: JSON Schema lets YAML
+    ``.nan`` and ``.inf`` through ``minimum``/``maximum``, so they are refused here by name.
+    ``prefix`` is put before every key path (``search.`` for the search section).
+    """
+    validator = _Validator(schema(schema_name))
     errors = sorted(
         validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message)
     )
     if not errors:
+        bad = _non_finite(data)
+        if bad is not None:
+            value = data
+            for k in bad:
+                value = value[k]
+            raise UserError(
+                "not a finite number",
+                file=str(file),
+                key=prefix + _join(bad),
+                value=value,
+                allowed=_range(subschema(schema_name, bad)) or "a finite number",
+            )
         return
     err = jsonschema.exceptions.best_match(errors) or errors[0]
     # descend into the most specific sub-error (allOf/$ref produce nested contexts)
     while err.context:
         err = sorted(err.context, key=lambda e: len(list(e.absolute_path)))[-1]
     key = _key_path(err)
+    if prefix:
+        key = prefix.rstrip(".") if key == "(top level)" else prefix + key
     if err.validator == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
         key = f"{key}.{missing}" if key != "(top level)" else missing
@@ -94,13 +237,28 @@ def validate(data: Any, schema_name: str, file: str | Path) -> None:
             f"unknown key ({err.message})", file=str(file), key=key, allowed=_allowed(err)
         )
     value = err.instance if not isinstance(err.instance, (dict, list)) else None
+    message, allowed = err.message, _allowed(err)
+    if err.validator in _NUMERIC:
+        # the whole range (minimum and maximum may sit in different allOf parts)
+        message = "out of range"
+        allowed = _range(subschema(schema_name, tuple(err.absolute_path))) or allowed
+    elif err.validator == "type":
+        message = "wrong type"
+        allowed = _range(subschema(schema_name, tuple(err.absolute_path))) or allowed
+    elif err.validator == "enum":
+        message = "not one of the allowed values"
+    elif err.validator == "pattern":
+        message = "malformed"
     raise UserError(
-        f"invalid value: {err.message}",
+        f"invalid value: {message}",
         file=str(file),
         key=key,
         value=value,
-        allowed=_allowed(err) or None,
+        allowed=allowed or None,
     )
+
+
+_NUMERIC = ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum")
 
 
 def load_validated(path: str | Path, schema_name: str) -> dict[str, Any]:
@@ -113,7 +271,10 @@ def load_validated(path: str | Path, schema_name: str) -> dict[str, Any]:
             value=type(data).__name__,
             allowed="a YAML mapping of keys to values",
         )
-    validate(data, schema_name, path)
+    try:
+        validate(data, schema_name, path)
+    except RecursionError:
+        raise UserError("lists or mappings nested too deeply", file=str(path)) from None
     return data
 
 
@@ -177,6 +338,22 @@ class Config:
     def objectives(self) -> list[tuple[str, str]]:
         return [(o["name"], o["direction"]) for o in self.raw["objectives"]]
 
+    @property
+    def tile_divisors(self) -> tuple[int, ...]:
+        """Runtime tile divisors the mapper chooses from (``mapping.tile_divisors``)."""
+        from dse.params import TILE_DIVISORS
+
+        return tuple(self.raw.get("mapping", {}).get("tile_divisors", TILE_DIVISORS))
+
+    def model(self, *, mapper: bool = True):
+        """The :class:`dse.model.Model` of this run; with ``mapper`` each design's runtime
+        tiles are chosen per kernel class (sweeps and searches range over hardware only)."""
+        from dse.model import Model
+
+        return Model(
+            self.platform, self.workload, tile_divisors=self.tile_divisors if mapper else None
+        )
+
 
 def resolve(config_path: Path, ref: str) -> Path:
     """Resolve a path written in a config file relative to that file's folder."""
@@ -190,11 +367,30 @@ def load_config(path: str | Path) -> Config:
     raw = load_validated(path, "config")
     platform_raw = load_validated(resolve(path, raw["platform"]), "platform")
     model_raw = load_validated(resolve(path, raw["model"]), "model")
+    if "search" in raw:  # the schema part here; dse.search adds the semantic checks
+        validate(raw["search"], "search", path, prefix="search.")
+    names = [o["name"] for o in raw["objectives"]]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise UserError(
+                "objective listed twice",
+                file=str(path),
+                key=f"objectives[{i}].name",
+                value=name,
+                allowed="each objective once",
+            )
     cfg = Config(path=path, raw=raw, platform_raw=platform_raw, model_raw=model_raw)
     # semantic checks that a schema cannot express
     cfg.platform  # noqa: B018  (builds and checks the platform)
-    if "space" in raw.get("sweep", {}):
-        from dse.space import check_space
+    from dse.workload import check_model
 
+    check_model(model_raw, file=str(cfg.model_path))
+    from dse.space import check_hardware_only, check_space
+
+    for section in ("sweep", "search"):
+        space = (raw.get(section) or {}).get("space")
+        if isinstance(space, dict):
+            check_hardware_only(space, file=str(path), key=f"{section}.space")
+    if "space" in raw.get("sweep", {}):
         check_space(raw["sweep"]["space"], cfg.platform, file=str(path), key="sweep.space")
     return cfg

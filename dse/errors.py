@@ -28,5 +28,5 @@ class UserError(Exception):
             text += f" (got {value!r})"
         if allowed:
             text += f"; allowed: {allowed}"
-        super().__init__(text)
+        super().__init__(" ".join(text.split("\n")))  # one line, whatever the parts hold
         self.file, self.key, self.value, self.allowed = file, key, value, allowed

@@ -25,6 +25,7 @@ Units: seconds inside, ``*_ms`` in the output columns, bytes, bytes/s.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,12 +112,16 @@ class Result:
 
     Attributes:
         columns: latency_ms, latency_per_image_ms, images_per_s, achieved_tops, peak_fraction,
-            dsp, bram18, uram, lut, util_*, utilization, bound (code into BOUNDS), feasible,
+            dsp, bram18, uram, lut (device totals), util_* (each resource's fraction of its
+            fullest SLR, after shell and margin), utilization (the largest util_*), binding (code
+            ``slr * 4 + resource`` of that SLR and resource), bound (code into BOUNDS), feasible,
             violation_code, violation_used, violation_limit.
         kernel_names: names of the workload's kernels.
         kernel_ms: (n, n_kernels) milliseconds per image per kernel (detail only).
         kernel_bound: (n, n_kernels) bound codes (detail only).
         slr_used: (n, n_slr, 4) resources per SLR in RESOURCES order (detail only).
+        mapping: the runtime tile divisors the mapper chose, one array per
+            ``tile_{m,n}_div_<class>`` parameter (None without a mapper: designs ran as given).
     """
 
     columns: dict[str, np.ndarray]
@@ -124,6 +129,7 @@ class Result:
     kernel_ms: np.ndarray | None = None
     kernel_bound: np.ndarray | None = None
     slr_used: np.ndarray | None = None
+    mapping: dict[str, np.ndarray] | None = None
 
 
 class _Floats(dict):
@@ -228,13 +234,16 @@ class _ClassView:
     least one PE step) inside the engine's buffers; the engine keeps its widest datapath.
     """
 
-    def __init__(self, b: _Batch, cls: str) -> None:
+    def __init__(self, b: _Batch, cls: str, divisors: tuple | None = None) -> None:
         d = b.d
         self.tm, self.tn, self.tk, self.tile_cycles = b.tm, b.tn, b.tk, b.tile_cycles
         own = b.wb
         if cls in KERNEL_CLASSES:
-            div_m = d.get(f"tile_m_div_{cls}")
-            div_n = d.get(f"tile_n_div_{cls}")
+            if divisors is None:
+                div_m = d.get(f"tile_m_div_{cls}")
+                div_n = d.get(f"tile_n_div_{cls}")
+            else:  # the mapper trying a runtime tile
+                div_m, div_n = (np.asarray(x, dtype=DT) for x in divisors)
             own = b.bytes_of[b.cls_code[cls]]
             resized = False
             if div_m is not None and (div_m != 1).any():
@@ -259,11 +268,16 @@ class Model:
     Args:
         platform: the typed platform.
         workload: the kernel table.
+        tile_divisors: runtime tile divisors the mapper may choose from for every kernel class
+            (``tile_{m,n}_div_<class>``); None or empty: no mapper, designs run as given.
     """
 
-    def __init__(self, platform: Platform, workload: Workload) -> None:
+    def __init__(
+        self, platform: Platform, workload: Workload, *, tile_divisors: Sequence[int] | None = None
+    ) -> None:
         self.platform = platform
         self.workload = workload
+        self.tile_divisors = tuple(sorted(set(int(x) for x in tile_divisors or ())))
         kernels = workload.kernels
         self.kernel_names = tuple(k.name for k in kernels)
         self._epi_ops = {k.name: 0.0 for k in kernels}
@@ -281,6 +295,9 @@ class Model:
     def evaluate(self, d: dict[str, np.ndarray], *, detail: bool = False) -> Result:
         """Evaluate designs given as parameter arrays (categoricals as integer codes).
 
+        With a mapper (``tile_divisors``), each design's runtime tiles are chosen first and its
+        ``tile_{m,n}_div_<class>`` values in ``d`` are ignored; ``Result.mapping`` holds them.
+
         Args:
             d: one array per parameter of dse.params.PARAMS, all of length n.
             detail: also return per-kernel times and bounds and per-SLR resources.
@@ -293,8 +310,13 @@ class Model:
             for s in range(0, n, CHUNK)
         ]
         cols = {k: np.concatenate([p.columns[k] for p in parts]) for k in parts[0].columns}
+        mapping = (
+            {k: np.concatenate([p.mapping[k] for p in parts]) for k in parts[0].mapping}
+            if parts[0].mapping is not None
+            else None
+        )
         if not detail:
-            return Result(cols, self.kernel_names)
+            return Result(cols, self.kernel_names, mapping=mapping)
         return Result(
             cols,
             self.kernel_names,
@@ -302,11 +324,16 @@ class Model:
                 np.concatenate([getattr(p, a) for p in parts])
                 for a in ("kernel_ms", "kernel_bound", "slr_used")
             ),
+            mapping=mapping,
         )
 
     # ----------------------------------------------------------------- internals
     def _evaluate(self, d: dict[str, np.ndarray], detail: bool) -> Result:
         b = _Batch(self, d)
+        mapping = None
+        if self.tile_divisors:
+            mapping = self._map_tiles(b)
+            b = _Batch(self, {**d, **mapping})
         n = len(b.f)
         names = self.kernel_names
         kt = np.zeros((n, len(names))) if detail else None
@@ -317,28 +344,11 @@ class Model:
         for i, k in enumerate(self.workload.kernels):
             if k.kind != GEMM and k.epilogue_of:
                 continue  # rides on its GEMM's output tiles
-            key = (
-                k.kind,
-                k.cls,
-                k.m,
-                k.k,
-                k.n,
-                k.instances,
-                k.weight_operand,
-                k.attention,
-                self._epi_ops.get(k.name, 0.0),
-                k.name == self._score_kernel,
-                k.ops_per_element,
-                k.read_elems,
-                k.write_elems,
-            )
+            key = self._kernel_key(k)
             if key not in cache:
                 cache[key] = self._gemm(k, b) if k.kind == GEMM else self._vector(k, b)
             t_inst, comps = cache[key]
-            if k.instances > 1:  # heads split over the CUs that share one image
-                cnt = (k.count // k.instances) * np.ceil(k.instances / b.g)
-            else:
-                cnt = float(k.count)
+            cnt = self._count(k, b)
             t = t_inst * cnt
             total += t
             for j, c in enumerate(comps):
@@ -362,7 +372,70 @@ class Model:
         cols["quality_loss"] = self._quality(b)
         per_cu = self._resources(b)
         slr_used = self._feasibility(b, per_cu, cols, detail)
-        return Result(cols, names, kt, kb, slr_used)
+        return Result(cols, names, kt, kb, slr_used, mapping)
+
+    def _kernel_key(self, k: Kernel) -> tuple:
+        """What a kernel's time per execution depends on (kernels with equal keys share it)."""
+        return (
+            k.kind,
+            k.cls,
+            k.m,
+            k.k,
+            k.n,
+            k.instances,
+            k.weight_operand,
+            k.attention,
+            self._epi_ops.get(k.name, 0.0),
+            k.name == self._score_kernel,
+            k.ops_per_element,
+            k.read_elems,
+            k.write_elems,
+        )
+
+    @staticmethod
+    def _count(k: Kernel, b: _Batch) -> np.ndarray | float:
+        """Sequential executions of a kernel per image on one CU."""
+        if k.instances > 1:  # heads split over the CUs that share one image
+            return (k.count // k.instances) * np.ceil(k.instances / b.g)
+        return float(k.count)
+
+    def _map_tiles(self, b: _Batch) -> dict[str, np.ndarray]:
+        """The exact mapper: per design and kernel class, the runtime tile divisors
+        ``(tile_m_div, tile_n_div)`` from ``tile_divisors`` x ``tile_divisors`` with the least
+        GEMM time of that class.
+
+        Exact because nothing else depends on a class's runtime tile: the latency is a sum over
+        kernels (times the image rounds), each GEMM depends only on its own class's tile, and
+        resources, ports and quality are fixed by the hardware. So the best mapping of the whole
+        encoder is the best pair of every class, found by evaluating every pair for every design
+        in one batch per pair. Ties go to the first pair (the largest runtime tile).
+        """
+        n = len(b.f)
+        pairs = [(dm, dn) for dm in self.tile_divisors for dn in self.tile_divisors]
+        gemms = [k for k in self.workload.kernels if k.kind == GEMM and k.cls in KERNEL_CLASSES]
+        classes = [c for c in KERNEL_CLASSES if any(k.cls == c for k in gemms)]
+        best_t = {c: np.full(n, np.inf, dtype=DT) for c in classes}
+        best_i = {c: np.zeros(n, dtype=np.intp) for c in classes}
+        for i, pair in enumerate(pairs):
+            views = {c: _ClassView(b, c, pair) for c in classes}
+            t = {c: np.zeros(n, dtype=DT) for c in classes}
+            cache: dict[tuple, np.ndarray] = {}
+            for k in gemms:
+                key = self._kernel_key(k)
+                if key not in cache:
+                    cache[key] = self._gemm(k, b, views[k.cls])[0]
+                t[k.cls] += cache[key] * self._count(k, b)
+            for c in classes:
+                better = t[c] < best_t[c]
+                best_t[c] = np.where(better, t[c], best_t[c])
+                best_i[c] = np.where(better, i, best_i[c])
+        div = np.array(pairs, dtype=np.int64)
+        out: dict[str, np.ndarray] = {}
+        for c in KERNEL_CLASSES:
+            idx = best_i[c] if c in best_i else np.zeros(n, dtype=np.intp)
+            out[f"tile_m_div_{c}"] = div[idx, 0]
+            out[f"tile_n_div_{c}"] = div[idx, 1]
+        return out
 
     def _quality(self, b: _Batch) -> np.ndarray:
         """The precision-quality proxy: MAC-weighted, class-sensitivity-weighted quantisation
@@ -383,9 +456,12 @@ class Model:
             q += DT(share * W.quality_sensitivity.get(c, 1.0)) * (pen[b.cls_code[c]] + pen[a])
         return q
 
-    def _gemm(self, k: Kernel, b: _Batch) -> tuple[np.ndarray, tuple]:
-        """Seconds per execution of one GEMM on one CU, and its busy time per bound."""
-        v = b.view(k.cls)
+    def _gemm(
+        self, k: Kernel, b: _Batch, v: _ClassView | None = None
+    ) -> tuple[np.ndarray, tuple]:
+        """Seconds per execution of one GEMM on one CU, and its busy time per bound (``v``: the
+        class view to run with; by default the batch's own runtime tiles)."""
+        v = b.view(k.cls) if v is None else v
         M, K = float(k.m), float(k.k)
         ne = DT(k.n) if k.instances > 1 else np.ceil(k.n / b.g)  # output columns on this CU
         Tm, Tk = np.ceil(M / v.tm), np.ceil(K / v.tk)
@@ -508,17 +584,36 @@ class Model:
     def _feasibility(
         self, b: _Batch, per_cu: np.ndarray, cols: dict[str, np.ndarray], detail: bool
     ) -> np.ndarray | None:
-        """Fill resource, utilisation and feasibility columns; return per-SLR use when asked."""
+        """Fill resource, utilisation and feasibility columns; return per-SLR use when asked.
+
+        Utilisation is per SLR, as placement decides: a resource's fraction is its use on the SLR
+        where it is fullest, used / available after the shell and the margin (``util_lut``,
+        ``util_dsp``, ``util_bram``, ``util_uram``); ``utilization`` is the largest of them, so a
+        design fits its SLRs exactly when ``utilization <= 1``; ``binding`` says which resource
+        on which SLR that is (code ``slr * 4 + resource``, RESOURCES order).
+        """
         P, d, cu = self.platform, b.d, b.cu
         total = per_cu * cu[:, None]
+        # identical CUs: on every SLR a resource's use is (CUs there) x (per CU), so its fullest
+        # SLR is the one with the smallest budget per CU (lookup by CU count)
+        ci = cu.astype(np.intp)
+        cus, budget, tight = self._slr_tables(int(ci.max()) if len(ci) else 0)
+        bud = [budget[:, r].take(ci) for r in range(len(RESOURCES))]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = [per_cu[:, r] / bud[r] for r in range(len(RESOURCES))]
+        if not budget.all():  # a resource with nothing available: 0 when unused, else inf
+            frac = [np.where(per_cu[:, r] > 0, f, 0.0) for r, f in enumerate(frac)]
+        # the binding resource: the first reaching the largest fraction (columnwise, cheap)
+        best, arg = frac[0], np.zeros(len(ci), dtype=np.intp)
+        for r in range(1, len(RESOURCES)):
+            arg[frac[r] > best] = r
+            best = np.maximum(best, frac[r])
         for r, name in enumerate(RESOURCES):
             cols[name] = total[:, r]
-            cols["util_bram" if name == "bram18" else f"util_{name}"] = (
-                total[:, r] / P.total_available[r]
-            )
-        cols["utilization"] = np.maximum.reduce(
-            [cols[c] for c in ("util_lut", "util_dsp", "util_bram", "util_uram")]
-        )
+            cols["util_bram" if name == "bram18" else f"util_{name}"] = frac[r]
+        cols["utilization"] = best
+        codes = tight * len(RESOURCES) + np.arange(len(RESOURCES))
+        cols["binding"] = codes[ci, arg].astype(np.int8)
         code = np.zeros(len(cu), dtype=np.int16)
         used = np.zeros(len(cu))
         limit = np.zeros(len(cu))
@@ -542,12 +637,8 @@ class Model:
         flag(pcs > P.hbm.usable_pcs, VIOLATION_PCS, pcs, P.hbm.usable_pcs)
         ports = ports_used(d["pc_weights"], d["pc_inputs"], d["pc_outputs"], cu)
         flag(ports > P.hbm.max_ports, VIOLATION_PORTS, ports, P.hbm.max_ports)
-        # per-SLR budgets: identical CUs, so the tightest SLR decides (lookup by CU count)
-        ci = cu.astype(np.intp)
-        cus, budget, tight = self._slr_tables(int(ci.max()) if len(ci) else 0)
-        over = np.stack(
-            [per_cu[:, r] > budget[:, r].take(ci) for r in range(len(RESOURCES))], axis=1
-        )
+        # per-SLR budgets: the tightest SLR decides
+        over = np.stack([per_cu[:, r] > bud[r] for r in range(len(RESOURCES))], axis=1)
         anyover = over.any(axis=1)
         if anyover.any():
             rows = np.flatnonzero(anyover & (code == 0))

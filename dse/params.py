@@ -26,7 +26,8 @@ KERNEL_CLASSES = ("embed", "proj", "attention", "mlp")
 #: weight classes, act_precision for the attention products).
 CLASS_PRECISIONS = ("same",) + PRECISIONS
 
-#: Per-class runtime tile divisors: the class runs tiles of tile / divisor (at least one PE step).
+#: Runtime tile divisors the mapper chooses from by default (``mapping.tile_divisors``): a class
+#: runs tiles of tile / divisor rows and columns (at least one PE step) inside the engine's buffers.
 TILE_DIVISORS = (1, 2, 4, 8)
 
 
@@ -109,6 +110,11 @@ UNIFORM_DEFAULTS: dict[str, object] = {
     **{f"prec_{c}": "same" for c in KERNEL_CLASSES},
     **{f"tile_{d}_div_{c}": 1 for c in KERNEL_CLASSES for d in "mn"},
 }
+
+#: The mapping parameters: chosen per design by the mapper (dse.model), not swept or searched.
+MAPPING_PARAMS: tuple[str, ...] = tuple(
+    f"tile_{d}_div_{c}" for c in KERNEL_CLASSES for d in "mn"
+)
 
 PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMS)
 BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}

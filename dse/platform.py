@@ -112,9 +112,42 @@ class Platform:
                     value=s,
                     allowed=f"0..{len(slrs) - 1}",
                 )
+        names = [s["name"] for s in slrs]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise UserError(
+                    "SLR name used twice",
+                    file=src,
+                    key=f"slrs[{i}].name",
+                    value=name,
+                    allowed="distinct names",
+                )
         avail = table * (1.0 - raw["margin"])
+        for j, r in enumerate(RESOURCES):  # the shell leaves its SLR some of every resource
+            room = avail[shell["slr"], j]
+            if shell[r] >= room:
+                raise UserError(
+                    "the shell takes all of its SLR's "
+                    + r
+                    + (f" after the {raw['margin']:g} margin" if raw["margin"] else ""),
+                    file=src,
+                    key=f"shell.{r}",
+                    value=shell[r],
+                    allowed=f"less than {room:g} (of {table[shell['slr'], j]:g} in "
+                    f"{names[shell['slr']]})",
+                )
         avail[shell["slr"]] -= np.array([shell[r] for r in RESOURCES], dtype=float)
-        avail = np.maximum(avail, 0.0)
+        _check_clock(raw["clock"], src)
+        _check_hbm(raw["hbm"], src)
+        for p in PRECISIONS:
+            if precs[p]["acc_bits"] < precs[p]["bits"]:
+                raise UserError(
+                    "accumulator narrower than the element",
+                    file=src,
+                    key=f"precisions.{p}.acc_bits",
+                    value=precs[p]["acc_bits"],
+                    allowed=f"{precs[p]['bits']}..64 (at least bits)",
+                )
         bits = np.array([precs[p]["bits"] for p in PRECISIONS], dtype=float)
         acc = np.array([precs[p]["acc_bits"] for p in PRECISIONS], dtype=float)
         mpd = np.array([precs[p]["macs_per_dsp"] for p in PRECISIONS], dtype=float)
@@ -136,14 +169,6 @@ class Platform:
                 )
             macs[PRECISIONS.index(w), PRECISIONS.index(a)] = value
         hbm = Hbm(**raw["hbm"])
-        if hbm.usable_pcs > hbm.pseudo_channels:
-            raise UserError(
-                "more usable PCs than the board has",
-                file=src,
-                key="hbm.usable_pcs",
-                value=hbm.usable_pcs,
-                allowed=f"<= {hbm.pseudo_channels}",
-            )
         return cls(
             name=raw["name"],
             raw=raw,
@@ -174,3 +199,45 @@ class Platform:
         f = (clock_mhz or self.default_mhz) * 1e6
         pump = 2.0 if double_pump else 1.0
         return float(self.device[RESOURCES.index("dsp")] * self.macs_per_dsp[i, i] * 2 * f * pump)
+
+
+def _check_clock(clock: dict[str, Any], src: str) -> None:
+    """The default clock within the shell's limit; DSPs as fast as any kernel clock."""
+    if clock["default_mhz"] > clock["max_kernel_mhz"]:
+        raise UserError(
+            "default clock above the kernel clock limit",
+            file=src,
+            key="clock.default_mhz",
+            value=clock["default_mhz"],
+            allowed=f"<= clock.max_kernel_mhz ({clock['max_kernel_mhz']:g})",
+        )
+    if clock["dsp_max_mhz"] < clock["max_kernel_mhz"]:
+        raise UserError(
+            "DSP clock limit below the kernel clock limit (the model lets kernels run up to "
+            "max_kernel_mhz)",
+            file=src,
+            key="clock.dsp_max_mhz",
+            value=clock["dsp_max_mhz"],
+            allowed=f">= clock.max_kernel_mhz ({clock['max_kernel_mhz']:g})",
+        )
+
+
+def _check_hbm(hbm: dict[str, Any], src: str) -> None:
+    """Channel counts within the board's; the measured rate within the theoretical one."""
+    for key in ("usable_pcs", "pcs_per_switch"):
+        if hbm[key] > hbm["pseudo_channels"]:
+            raise UserError(
+                "more pseudo-channels than the board has",
+                file=src,
+                key=f"hbm.{key}",
+                value=hbm[key],
+                allowed=f"1..hbm.pseudo_channels ({hbm['pseudo_channels']})",
+            )
+    if hbm["pc_measured_gbps"] > hbm["pc_theoretical_gbps"]:
+        raise UserError(
+            "measured rate above the theoretical rate",
+            file=src,
+            key="hbm.pc_measured_gbps",
+            value=hbm["pc_measured_gbps"],
+            allowed=f"<= hbm.pc_theoretical_gbps ({hbm['pc_theoretical_gbps']:g})",
+        )

@@ -10,6 +10,7 @@ import pandas as pd
 from dse import MODEL_VERSION
 from dse.model import BOUNDS, Model, Result, violation_text
 from dse.params import PARAMS
+from dse.platform import RESOURCES, Platform
 
 #: Figures every result row carries, in this order, after the parameters.
 FIGURES = (
@@ -29,10 +30,16 @@ FIGURES = (
     "util_uram",
     "util_lut",
     "utilization",
+    "binding",
     "quality_loss",
     "bound",
     "model_version",
 )
+
+
+def binding_names(platform: Platform) -> list[str]:
+    """Names of the ``binding`` codes (``slr * 4 + resource``), e.g. ``bram18 SLR0``."""
+    return [f"{res} {slr}" for slr in platform.slr_names for res in RESOURCES]
 
 
 def params_frame(batch: Mapping[str, np.ndarray]) -> dict[str, object]:
@@ -57,10 +64,11 @@ def results_frame(
     result: Result,
     design_ids: np.ndarray | list[str],
 ) -> pd.DataFrame:
-    """Build the result table: ``design_id``, every parameter, then ``FIGURES``."""
+    """Build the result table: ``design_id``, every parameter, then ``FIGURES``. The mapping
+    parameters are the ones the design ran with (the mapper's choice when the model has one)."""
     c = result.columns
     cols: dict[str, object] = {"design_id": np.asarray(design_ids, dtype=object)}
-    cols.update(params_frame(batch))
+    cols.update(params_frame({**batch, **(result.mapping or {})}))  # the mapping it ran with
     viol = violation_text(
         model.platform, c["violation_code"], c["violation_used"], c["violation_limit"]
     )
@@ -71,6 +79,10 @@ def results_frame(
         elif name == "bound":
             cols[name] = pd.Categorical.from_codes(
                 c["bound"].astype(np.int16), categories=list(BOUNDS), ordered=True
+            )
+        elif name == "binding":  # what sets utilization: the fullest SLR's most used resource
+            cols[name] = pd.Categorical.from_codes(
+                c["binding"].astype(np.int16), categories=binding_names(model.platform)
             )
         elif name == "model_version":
             cols[name] = pd.Categorical.from_codes(np.zeros(n, dtype=np.int8),

@@ -1,12 +1,20 @@
 """From a Pareto front, the designs worth exporting, each with the reasons it was chosen.
 
+First the *quality tier*: when the front has a ``quality_loss`` column and a quality bound is
+given (``dse select`` derives it from ``select.quality_reference``, default INT8, and
+``select.quality_tolerance``, default 0: "no worse than uniform INT8"), only front designs within
+it are candidates for the first three reasons. The *region of interest* is that tier within
+``select.latency_budget_ms``.
+
 Reasons, in priority order (:data:`REASONS`):
 
-- ``knee``: the knee of the front (:func:`dse.pareto.knee_index` after :func:`knee_scale`, front
-  sorted by design_id).
-- ``fastest``: the lowest ``latency_ms`` on the front.
-- ``smallest_under_budget``: the lowest ``utilization`` among front designs with
-  ``latency_ms <= settings["latency_budget_ms"]`` (skipped without a budget or a qualifying design).
+- ``knee``: the knee inside the region of interest. Quality is held by the tier, so the knee is
+  taken over the other objectives: the region's designs that are non-dominated in them, scaled by
+  :func:`knee_scale` (log for an objective spanning more than a decade), then
+  :func:`dse.pareto.knee_index` (for two objectives, e.g. latency and utilisation: the largest
+  distance below the line joining the two extremes). No region, no knee.
+- ``fastest``: the lowest ``latency_ms`` in the tier.
+- ``smallest_under_budget``: the lowest ``utilization`` in the region of interest.
 - ``named``: every design_id in ``settings["named"]``, from the front or else from all results.
 
 Ties are broken by the smallest design_id, so the selection never depends on row order.
@@ -21,10 +29,13 @@ import numpy as np
 import pandas as pd
 
 from dse.errors import UserError
-from dse.pareto import Objectives, knee_index, objective_matrix
+from dse.pareto import Objectives, front_mask, knee_index, objective_matrix
 
 #: Selection reasons in priority order (also the order of the output rows).
 REASONS = ("knee", "fastest", "smallest_under_budget", "named")
+
+#: Relative slack on the quality bound: the model computes quality_loss in float32.
+QUALITY_RTOL = 1e-5
 
 
 def select_designs(
@@ -33,6 +44,7 @@ def select_designs(
     settings: Mapping[str, Any],
     *,
     all_designs: pd.DataFrame | None = None,
+    quality_max: float | None = None,
 ) -> pd.DataFrame:
     """Choose designs from a front.
 
@@ -43,6 +55,7 @@ def select_designs(
         settings: the config's ``select`` section: ``latency_budget_ms`` (ms, optional) and
             ``named`` (list of design_ids, optional).
         all_designs: every evaluated design, where named designs off the front are looked up.
+        quality_max: the quality tier's bound on ``quality_loss`` (None: no bound).
 
     Returns:
         The chosen rows, each once, with a string column ``selection`` holding its reasons
@@ -53,10 +66,12 @@ def select_designs(
             column is missing.
     """
     ordered = _sorted_by_id(front)
+    tier = ordered[_in_tier(ordered, quality_max)].reset_index(drop=True)
+    region = tier[_within_budget(tier, settings.get("latency_budget_ms"))].reset_index(drop=True)
     picks = [
-        *_knee(ordered, objectives),
-        *_fastest(ordered),
-        *_smallest_under_budget(ordered, settings.get("latency_budget_ms")),
+        *_knee(region, objectives),
+        *_fastest(tier),
+        *(_smallest_under_budget(region) if settings.get("latency_budget_ms") is not None else []),
         *(("named", design_id) for design_id in _named(settings)),
     ]
     rows = _rows_for(
@@ -85,11 +100,28 @@ def _argmin_id(values: np.ndarray) -> int:
     return int(np.argmin(values))
 
 
-def _knee(front: pd.DataFrame, objectives: Objectives) -> list[tuple[str, str]]:
-    if front.empty:
+def _in_tier(front: pd.DataFrame, quality_max: float | None) -> np.ndarray:
+    """Designs within the quality bound (all when there is no bound or no quality column)."""
+    if quality_max is None or "quality_loss" not in front.columns:
+        return np.ones(len(front), dtype=bool)
+    q = front["quality_loss"].to_numpy(dtype=np.float64, na_value=np.inf)
+    return q <= quality_max * (1 + QUALITY_RTOL)
+
+
+def _within_budget(front: pd.DataFrame, budget_ms: Any) -> np.ndarray:
+    if budget_ms is None:
+        return np.ones(len(front), dtype=bool)
+    _require(front, "latency_ms")
+    return front["latency_ms"].to_numpy(dtype=np.float64, na_value=np.inf) <= float(budget_ms)
+
+
+def _knee(region: pd.DataFrame, objectives: Objectives) -> list[tuple[str, str]]:
+    if region.empty:
         return []
-    i = knee_index(knee_scale(objective_matrix(front, objectives)))
-    return [("knee", str(front["design_id"].iat[i]))]
+    others = [o for o in objectives if o[0] != "quality_loss"] or list(objectives)
+    ranked = region[front_mask(region, others)].reset_index(drop=True)
+    i = knee_index(knee_scale(objective_matrix(ranked, others)))
+    return [("knee", str(ranked["design_id"].iat[i]))]
 
 
 def knee_scale(points: np.ndarray) -> np.ndarray:
@@ -112,17 +144,14 @@ def _fastest(front: pd.DataFrame) -> list[tuple[str, str]]:
     return [("fastest", str(front["design_id"].iat[_argmin_id(latency)]))]
 
 
-def _smallest_under_budget(front: pd.DataFrame, budget_ms: Any) -> list[tuple[str, str]]:
-    if budget_ms is None or front.empty:
+def _smallest_under_budget(region: pd.DataFrame) -> list[tuple[str, str]]:
+    if region.empty:
         return []
-    _require(front, "latency_ms")
-    _require(front, "utilization")
-    latency = front["latency_ms"].to_numpy(dtype=np.float64, na_value=np.inf)
-    util = front["utilization"].to_numpy(dtype=np.float64, na_value=np.inf)
-    util = np.where(latency <= float(budget_ms), util, np.inf)
+    _require(region, "utilization")
+    util = region["utilization"].to_numpy(dtype=np.float64, na_value=np.inf)
     if not np.isfinite(util).any():
         return []
-    return [("smallest_under_budget", str(front["design_id"].iat[_argmin_id(util)]))]
+    return [("smallest_under_budget", str(region["design_id"].iat[_argmin_id(util)]))]
 
 
 def _named(settings: Mapping[str, Any]) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from dse.errors import UserError
-from dse.params import BY_NAME, PARAM_NAMES, PARAMS, UNIFORM_DEFAULTS, Param
+from dse.params import BY_NAME, MAPPING_PARAMS, PARAM_NAMES, PARAMS, UNIFORM_DEFAULTS, Param
 from dse.platform import Platform
 
 
@@ -189,10 +189,22 @@ def check_space(
     check_channels({k: v for k, v in grid.values.items()}, platform, file=file, key=f"{key}.")
 
 
+def check_hardware_only(space: Mapping[str, Any], *, file: str, key: str) -> None:
+    """Spaces range over hardware: the runtime tile divisors are the mapper's to choose."""
+    mapped = [name for name in MAPPING_PARAMS if name in space]
+    if mapped:
+        raise UserError(
+            "a mapping parameter, chosen per design by the mapper",
+            file=file,
+            key=f"{key}.{mapped[0]}",
+            allowed="hardware parameters only; set the candidates in mapping.tile_divisors",
+        )
+
+
 def design_id(prefix: str, index: np.ndarray) -> np.ndarray:
     """Stable ids ``<prefix>-<number>`` (e.g. ``g-000012345``)."""
     idx = np.asarray(index, dtype=np.int64)
     return np.char.add(f"{prefix}-", np.char.zfill(idx.astype(str), 9))
 
 
-__all__ = ["BY_NAME", "Grid", "check_space", "design_batch", "design_id"]
+__all__ = ["BY_NAME", "Grid", "check_hardware_only", "check_space", "design_batch", "design_id"]

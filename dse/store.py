@@ -34,11 +34,53 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write(path: str | os.PathLike[str], writer: Any) -> None:
-    """Call ``writer(tmp_path)`` and rename the temporary file onto ``path`` when it succeeds."""
+def check_output(path: str | os.PathLike[str], *, key: str = "--out", folder: bool = False) -> Path:
+    """Refuse an output path before any work: a file output that is an existing folder (or a
+    folder output that is a file), or a place where no file can be written. Creates nothing.
+
+    Raises:
+        UserError: naming the argument, the path and what is allowed.
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    want = "a folder path" if folder else "a file path (not a folder)"
+    if folder and target.exists() and not target.is_dir():
+        raise UserError("is a file, not a folder", key=key, value=str(target), allowed=want)
+    if not folder and target.is_dir():
+        raise UserError("is an existing folder", key=key, value=str(target), allowed=want)
+    # the nearest folder that exists must take new files (the rest is created on write)
+    where = (target if folder else target.parent).absolute()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    problem = None
+    if not where.is_dir():
+        problem = f"{str(where)!r} is not a folder"
+    else:
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".dse-probe.", suffix=".tmp", dir=where)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            problem = f"cannot write in {str(where)!r} ({exc.strerror})"
+    if problem:
+        raise UserError(problem, key=key, value=str(target), allowed="a path in a writable folder")
+    return target
+
+
+def atomic_write(path: str | os.PathLike[str], writer: Any) -> None:
+    """Call ``writer(tmp_path)`` and rename the temporary file onto ``path`` when it succeeds.
+
+    Raises:
+        UserError: the folder cannot be made or written in (a failing ``writer`` raises its own
+            error, after its temporary file is removed).
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise UserError(
+            f"cannot write the file ({exc.strerror or exc})", file=str(target)
+        ) from None
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual mode
     try:
@@ -60,9 +102,22 @@ def write_table(
     atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
-def read_table(path: str | os.PathLike[str], *, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read one Parquet file written by :func:`write_table`."""
+def read_table(
+    path: str | os.PathLike[str], *, columns: list[str] | None = None, key: str | None = None
+) -> pd.DataFrame:
+    """Read one Parquet file written by :func:`write_table` (``columns``: only these, each of
+    which must be there; ``key``: the argument that named the file, for messages)."""
     try:
+        if columns is not None:
+            names = pq.read_schema(path).names
+            missing = [c for c in columns if c not in names]
+            if missing:
+                raise UserError(
+                    f"table lacks column {missing[0]!r}",
+                    file=str(path),
+                    key=key,
+                    allowed="a table with columns " + ", ".join(columns),
+                )
         return pq.read_table(path, columns=columns).to_pandas()
     except FileNotFoundError:
         raise UserError("input file does not exist", file=str(path)) from None
@@ -70,19 +125,68 @@ def read_table(path: str | os.PathLike[str], *, columns: list[str] | None = None
         raise UserError(f"not a readable Parquet file ({exc})", file=str(path)) from None
 
 
+def require_columns(
+    frame: pd.DataFrame, columns: Iterable[str], *, file: str, key: str, writer: str
+) -> None:
+    """A table given on the command line must carry the columns the command reads.
+
+    Args:
+        frame: the table read from ``file``.
+        columns: the columns needed.
+        file, key: the file and the argument that named it (``--roofline``).
+        writer: the command that writes such tables (``dse roofline``).
+    """
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise UserError(
+            f"table lacks column {missing[0]!r}",
+            file=str(file),
+            key=key,
+            allowed=f"a table written by {writer}",
+        )
+
+
 def read_tables(
-    paths: Iterable[str | os.PathLike[str]], *, columns: list[str] | None = None
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    columns: list[str] | None = None,
+    key: str | None = None,
 ) -> pd.DataFrame:
     """Read and concatenate several Parquet files (e.g. sweep shards and search workers)."""
-    frames = [read_table(p, columns=columns) for p in paths]
+    frames = [read_table(p, columns=columns, key=key) for p in paths]
     frames = [f for f in frames if len(f.columns)]
     if not frames:
         return pd.DataFrame()
     return pd.concat(frames, ignore_index=True)
 
 
+def read_rows(path: str | os.PathLike[str], rows: Any) -> pd.DataFrame:
+    """Rows ``rows`` (positions, ascending) of one Parquet file, every column."""
+    try:
+        return pq.read_table(path).take(pa.array(rows, type=pa.int64())).to_pandas()
+    except FileNotFoundError:
+        raise UserError("input file does not exist", file=str(path)) from None
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UserError(f"not a readable Parquet file ({exc})", file=str(path)) from None
+
+
+def column_names(path: str | os.PathLike[str]) -> list[str]:
+    """The column names of one Parquet file (its schema only is read)."""
+    try:
+        return list(pq.read_schema(path).names)
+    except FileNotFoundError:
+        raise UserError("input file does not exist", file=str(path)) from None
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UserError(f"not a readable Parquet file ({exc})", file=str(path)) from None
+
+
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Return the ``dse`` metadata dictionary stored by :func:`write_table`."""
-    meta = pq.read_schema(path).metadata or {}
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except FileNotFoundError:
+        raise UserError("input file does not exist", file=str(path)) from None
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UserError(f"not a readable Parquet file ({exc})", file=str(path)) from None
     raw = meta.get(_META_KEY)
     return json.loads(raw) if raw else {}

@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from dse.errors import UserError
+
 GEMM, VECTOR = "gemm", "vector"
 
 
@@ -62,6 +64,54 @@ class Kernel:
     def vector_ops(self) -> float:
         """Vector-unit operations per image."""
         return self.m * self.n * self.count * self.ops_per_element if self.kind == VECTOR else 0.0
+
+
+def check_model(raw: dict[str, Any], *, file: str = "model") -> None:
+    """Checks across fields of a schema-valid model mapping (each field's range is in
+    workflow/schemas/model.schema.yaml): the patch grid, the heads and the pixel shuffle fit.
+
+    Raises:
+        UserError: naming the file, the key, the value and what is allowed.
+    """
+    image, patch = raw["image_size"], raw["patch_size"]
+    if patch > image:
+        raise UserError(
+            "patch larger than the image",
+            file=file,
+            key="patch_size",
+            value=patch,
+            allowed=f"1..image_size ({image})",
+        )
+    if raw["hidden"] % raw["heads"]:
+        raise UserError(
+            "hidden size does not split into the heads",
+            file=file,
+            key="heads",
+            value=raw["heads"],
+            allowed=f"a divisor of hidden ({raw['hidden']})",
+        )
+    side, scale = image // patch, raw["connector"]["scale_factor"]
+    if side % scale:
+        raise UserError(
+            "pixel shuffle does not tile the patch grid",
+            file=file,
+            key="connector.scale_factor",
+            value=scale,
+            allowed=f"a divisor of the patch grid side image_size // patch_size = {side}",
+        )
+    macs = Workload.from_mapping(raw).macs_per_image * raw["cameras"]
+    if macs > MAX_MACS_PER_CALL:
+        raise UserError(
+            f"the encoder needs {macs:.3g} MACs per policy call",
+            file=file,
+            key="image_size/patch_size/hidden/mlp/layers/cameras",
+            allowed=f"at most {MAX_MACS_PER_CALL:.0e} MACs (17 minutes per call at 10 TOPS)",
+        )
+
+
+#: Work per policy call beyond any FPGA's reach (smolVLA: 0.32 TMAC per call); the bound also
+#: keeps every count of the kernel table well inside int64.
+MAX_MACS_PER_CALL = 10**16
 
 
 @dataclass(frozen=True)
@@ -207,6 +257,16 @@ class Workload:
     @property
     def macs_per_image(self) -> int:
         return sum(k.macs for k in self.kernels)
+
+    def uniform_quality_loss(self, precision: str) -> float:
+        """The quality proxy of a uniform design (every class, weights and activations at
+        ``precision``): sum over classes of MAC share x sensitivity x (2 x penalty). The model
+        computes the same figure per design (``Model._quality``)."""
+        total = float(sum(k.macs for k in self.gemms)) or 1.0
+        pen = 2.0 * self.quality_penalty.get(precision, 0.0)
+        return sum(
+            k.macs / total * self.quality_sensitivity.get(k.cls, 1.0) * pen for k in self.gemms
+        )
 
     @property
     def ops_per_image(self) -> float:

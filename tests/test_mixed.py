@@ -104,3 +104,13 @@ def test_export_carries_the_engine_and_class_settings(tmp_path):
         check=True,
         cwd=tmp_path,
     )
+
+
+def test_uniform_quality_loss_matches_the_model(cfg, model):
+    # the selection's quality bound (Workload.uniform_quality_loss) is the model's own figure
+    # for a uniform design of that precision
+    for prec in ("BF16", "INT8", "INT4"):
+        q = model.evaluate(batch_of(cfg, weight_precision=prec, act_precision=prec))
+        assert q.columns["quality_loss"][0] == pytest.approx(
+            cfg.workload.uniform_quality_loss(prec), rel=1e-5
+        )

@@ -200,3 +200,111 @@ def test_hbm_overallocation_infeasible(cfg, model):
     r = model.evaluate(batch_of(cfg, pc_weights=8)).columns
     assert not r["feasible"][0]
     assert BASE_DESIGN["compute_units"] == 3
+
+
+#: The grid's fastest design under the default config (results/summary.md of a default run).
+FASTEST = {
+    **BASE_DESIGN,
+    "pe_m": 32,
+    "pe_n": 4,
+    "pe_k": 32,
+    "tile_m": 128,
+    "tile_n": 256,
+    "tile_k": 64,
+    "pc_weights": 2,
+    "pc_inputs": 2,
+    "fuse_attention": True,
+    "vector_lanes": 128,
+}
+
+
+def test_utilization_is_the_fullest_slr_and_every_output_agrees(cfg, model, tmp_path):
+    from dse.commands.plot import detail_frames
+    from dse.commands.summary import table
+    from dse.plots import resources as resources_plot
+    from dse.results import results_frame
+    from dse.store import read_table, write_table
+
+    # Hand calculation (configs/platforms/u280.yaml: margin 0.10, shell in SLR0 with 107,629 LUT,
+    # 4 DSP and 391 BRAM18; cu_slr_order 0, 1, 2 puts one of the 3 CUs on each SLR).
+    # Available per SLR: SLR0 BRAM18 1,344 x 0.9 - 391 = 818.6, LUT 439,680 x 0.9 - 107,629 =
+    # 288,083, DSP 2,880 x 0.9 - 4 = 2,588; SLR1/2 BRAM18 1,209.6, LUT 388,800, DSP 2,764.8.
+    # The design uses 1,920 BRAM18, 450,120 LUT and 3,840 DSP, a third per CU:
+    # BRAM18 640 / 818.6 = 78.18 % on SLR0 (the fullest), LUT 150,040 / 288,083 = 52.08 %,
+    # DSP 1,280 / 2,588 = 49.46 %, URAM 0. The old device-wide figure was
+    # 1,920 / (818.6 + 2 x 1,209.6) = 59.30 %: 19 points below what limits the design.
+    batch = design_batch([FASTEST], cfg.platform)
+    c = model.evaluate(batch).columns
+    assert (c["bram18"][0], c["lut"][0], c["dsp"][0], c["uram"][0]) == (1920, 450120, 3840, 0)
+    assert c["utilization"][0] == pytest.approx(640 / 818.6, rel=1e-6)
+    assert c["util_bram"][0] == pytest.approx(640 / 818.6, rel=1e-6)
+    assert c["util_lut"][0] == pytest.approx(150_040 / 288_083, rel=1e-6)
+    assert c["util_dsp"][0] == pytest.approx(1_280 / 2_588, rel=1e-6)
+    assert c["util_uram"][0] == 0.0
+
+    # Parquet: the same figure and its name, through the result table and a file
+    frame = results_frame(model, batch, model.evaluate(batch), ["g-fastest"])
+    write_table(frame, tmp_path / "r.parquet")
+    row = read_table(tmp_path / "r.parquet").iloc[0]
+    assert row["utilization"] == pytest.approx(640 / 818.6, rel=1e-6)
+    assert row["binding"] == "bram18 SLR0"
+
+    # summary.md shows the same value and name
+    selected = read_table(tmp_path / "r.parquet").assign(selection="fastest")
+    md = table(selected, {})
+    header = [h.strip() for h in md.splitlines()[0].split("|")]
+    cells = [v.strip() for v in md.splitlines()[2].split("|")]
+    assert cells[header.index("util (fullest SLR)")] == "78.2%"
+    assert cells[header.index("binding")] == "bram18 SLR0"
+
+    # design.json of the export: the row's figure and name, unchanged
+    import json
+
+    from dse.export import export_design
+
+    export_design(read_table(tmp_path / "r.parquet").to_dict("records")[0], cfg.platform.raw,
+                  tmp_path / "hls")
+    exported = json.loads((tmp_path / "hls" / "design.json").read_text())
+    assert exported["utilization"] == row["utilization"]
+    assert exported["binding"] == "bram18 SLR0"
+
+    # resources.png's data: the per-SLR bars of the model's detail, their largest bar, and the
+    # legend the figure writes
+    _, res = detail_frames(model, selected)
+    fr = resources_plot.fractions(res)
+    bram0 = fr[(fr["resource"] == "bram18") & (fr["slr"] == "SLR0")]["fraction"].iloc[0]
+    assert bram0 == pytest.approx(row["utilization"], rel=1e-9)
+    top = resources_plot.binding(res).iloc[0]
+    assert top["utilization"] == pytest.approx(row["utilization"], rel=1e-9)
+    assert top["binding"] == row["binding"]
+    for name, util in (("lut", "util_lut"), ("dsp", "util_dsp"), ("bram18", "util_bram")):
+        most = fr[fr["resource"] == name]["fraction"].max()
+        assert most == pytest.approx(row[util], rel=1e-9)
+    fig = resources_plot.figure(res, title=None)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend[0] == "g-fastest: 78.2% (bram18 SLR0)"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(designs, min_size=1, max_size=8))
+def test_utilization_over_one_exactly_when_an_slr_overflows(cfg, model, raws):
+    # The search's constraint counts utilization - 1 as the resource excess: it must be > 0
+    # for designs the model rejects for an SLR resource (codes >= 10) and <= 1 for feasible
+    # ones. The violation names the first resource over budget on its fullest SLR; utilization
+    # is the largest such fraction, so it is at least that violation's used / available, and
+    # when both name the same resource they name the same SLR.
+    from dse.model import violation_text
+    from dse.results import binding_names
+
+    r = model.evaluate(design_batch([_design(x) for x in raws], cfg.platform)).columns
+    code, util = r["violation_code"], r["utilization"]
+    assert np.all(util[code == 0] <= 1.0)
+    slr = code >= 10
+    assert np.all(util[slr] > 1.0)
+    used, limit = r["violation_used"][slr], r["violation_limit"][slr]
+    assert np.all(util[slr] >= used / limit * (1 - 1e-6))
+    text = violation_text(cfg.platform, code[slr], used, limit)
+    names = np.array(binding_names(cfg.platform), dtype=object)[r["binding"][slr]]
+    for t, n in zip(text, names, strict=True):
+        if t.split()[0] == n.split()[0]:
+            assert t.startswith(n + " ")

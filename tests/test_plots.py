@@ -118,15 +118,16 @@ def test_roofline_writes_png(tmp_path: Path, kernels: pd.DataFrame) -> None:
 
 
 def test_roofline_labels_every_kernel_without_overlap(kernels: pd.DataFrame) -> None:
-    fig = plots._roofline_figure(kernels, PEAKS, BW, title="Roofline", precision="INT8")
+    fig = plots.roofline.figure(kernels, PEAKS, BW, title="Roofline", precision="INT8")
     fig.canvas.draw()
     boxes = label_boxes(fig)
     text = " ".join(t for t, _ in boxes).replace("\n", " ")
     for name in kernels["kernel"]:
         assert name in text
     # Kernels at the same point share one label: 16 kernels, 9 distinct points (Q/K/V/out and
-    # patch_embed; fc1 and fc2; scores and context are transposes of each other; LayerNorms).
-    assert len(boxes) == 9
+    # patch_embed; fc1 and fc2; scores and context are transposes of each other; LayerNorms),
+    # plus the wall's GB/s written on its line.
+    assert len(boxes) == 9 + 1
     for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
         assert not box_a.overlaps(box_b), f"labels {a!r} and {b!r} overlap"
     axes_box = fig.axes[0].get_window_extent(fig.canvas.get_renderer())
@@ -139,10 +140,10 @@ def test_roofline_crowded_labels_do_not_overlap() -> None:
     oi = np.array([100, 110, 120, 150, 180, 200, 256, 300, 384, 400, 512, 600, 768], float)
     frame = pd.DataFrame({"kernel": [f"kernel_{i:02d}" for i in range(len(oi))], "oi": oi})
     frame["attainable_ops"] = np.minimum(PEAKS["INT4"], BW * oi)
-    fig = plots._roofline_figure(frame, PEAKS, BW, title="crowded", precision="INT4")
+    fig = plots.roofline.figure(frame, PEAKS, BW, title="crowded", precision="INT4")
     fig.canvas.draw()
     boxes = label_boxes(fig)
-    assert len(boxes) == len(oi)
+    assert len(boxes) == len(oi) + 1  # and the wall's GB/s on its line
     for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
         assert not box_a.overlaps(box_b), f"labels {a!r} and {b!r} overlap"
 
@@ -158,7 +159,7 @@ def test_roofline_legend_names_precisions_and_designs(
             "design_id": ["d1", "d1", "d2", "d2"],
         }
     )
-    fig = plots._roofline_figure(
+    fig = plots.roofline.figure(
         kernels, PEAKS, BW, title="Roofline", precision="INT8", points=points
     )
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
@@ -174,8 +175,30 @@ def test_roofline_legend_names_precisions_and_designs(
     assert_png(out)
 
 
+def test_roofline_wall_is_marked_achievable_beside_the_theoretical_peak(cfg) -> None:
+    # U280 HBM (configs/platforms/u280.yaml): 32 PCs x 14.375 GB/s = 460 GB/s data-sheet peak;
+    # the wall kernels can reach: 28 AXI ports x 13.1 GB/s measured per PC at 4 KB bursts with
+    # 289 ns / 16 outstanding read latency = 28 x 4096 / (4096 / 13.1 + 18.06) = 347 GB/s.
+    from dse.commands.plot import memory_walls
+    from dse.roofline import platform_bandwidth
+
+    bw = platform_bandwidth(cfg.platform)
+    assert bw / 1e9 == pytest.approx(28 * 4096 / (4096 / 13.1 + 289 / 16), rel=1e-6)
+    walls = memory_walls(cfg.platform)
+    assert walls["theoretical_bytes_per_s"] == pytest.approx(460e9)
+    kern = pd.DataFrame({"kernel": ["fc1"], "oi": [500.0], "attainable_ops": [10.8e12]})
+    fig = plots.roofline.figure(kern, PEAKS, bw, title="R", precision="INT8", **walls)
+    ax = fig.axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("achievable" in t and "347 GB/s" in t for t in legend), legend
+    assert any("theoretical" in t and "460 GB/s" in t for t in legend), legend
+    # and on the lines themselves, not only in the legend
+    on_lines = [t.get_text() for t in ax.texts]
+    assert "347 GB/s achievable" in on_lines and "460 GB/s theoretical" in on_lines
+
+
 def test_roofline_axes_are_log_with_units(kernels: pd.DataFrame) -> None:
-    ax = plots._roofline_figure(kernels, PEAKS, BW, title="R", precision="INT8").axes[0]
+    ax = plots.roofline.figure(kernels, PEAKS, BW, title="R", precision="INT8").axes[0]
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     assert "ops/byte" in ax.get_xlabel()
     assert "TOPS" in ax.get_ylabel()
@@ -185,7 +208,7 @@ def test_roofline_says_which_kernels_it_cannot_place(kernels: pd.DataFrame) -> N
     # Pixel shuffle moves data but does no arithmetic: 0 ops/byte has no place on log axes.
     extra = pd.DataFrame({"kernel": ["pixel_shuffle_copy"], "oi": [0.0], "attainable_ops": [0.0]})
     frame = pd.concat([kernels, extra], ignore_index=True)
-    fig = plots._roofline_figure(frame, PEAKS, BW, title="R", precision="INT8")
+    fig = plots.roofline.figure(frame, PEAKS, BW, title="R", precision="INT8")
     notes = [t.get_text() for t in fig.axes[0].texts if t.get_text().startswith("not shown")]
     assert len(notes) == 1 and "pixel_shuffle_copy" in notes[0]
 
@@ -239,7 +262,7 @@ def test_pareto_large_cloud_is_rasterised(tmp_path: Path) -> None:
 def test_pareto_legend_follows_hue_order(hue_order: tuple[str, ...], expected: list[str]) -> None:
     cloud = synthetic_cloud(2_000)  # hue column holds plain strings in shuffled order
     front = front_of(cloud)
-    fig = plots._pareto_figure(
+    fig = plots.pareto.figure(
         cloud,
         front,
         selected_of(front),
@@ -258,7 +281,7 @@ def test_pareto_annotates_selected_designs_and_labels_axes() -> None:
     cloud = synthetic_cloud(3_000)
     front = front_of(cloud)
     selected = selected_of(front)
-    fig = plots._pareto_figure(
+    fig = plots.pareto.figure(
         cloud,
         front,
         selected,
@@ -275,12 +298,12 @@ def test_pareto_annotates_selected_designs_and_labels_axes() -> None:
     assert any("knee, under 50% budget" in t and knee_id in t for t in texts)
     assert any("fastest" in t for t in texts) and any("smallest" in t for t in texts)
     assert ax.get_xlabel() == "latency per policy call (ms)"
-    assert ax.get_ylabel().startswith("largest resource fraction")
+    assert ax.get_ylabel().startswith("utilization: fullest SLR")
     assert ax.get_xscale() == "log"  # the synthetic latencies span several decades
 
 
 def test_pareto_subsample_is_deterministic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(plots, "MAX_CLOUD_POINTS_PER_HUE", 500)
+    monkeypatch.setattr(plots.pareto, "MAX_CLOUD_POINTS_PER_HUE", 500)
     cloud = synthetic_cloud(20_000)
     front = front_of(cloud)
     a = plots.plot_pareto(cloud, front, selected_of(front), tmp_path / "a.png")
@@ -293,32 +316,60 @@ def test_pareto_subsample_is_deterministic(tmp_path: Path, monkeypatch: pytest.M
 
 def test_breakdown_writes_png(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
-    names = [
-        "patch_embed",
-        "attn_qkv",
-        "attn_scores",
-        "softmax",
-        "attn_out",
-        "mlp_fc1",
-        "mlp_fc2",
-        "layernorm",
-        "connector",
-    ]
+    names = {
+        "patch_embed": "embed",
+        "attn_qkv": "proj",
+        "attn_scores": "attention",
+        "softmax": "vector",
+        "attn_out": "proj",
+        "mlp_fc1": "mlp",
+        "mlp_fc2": "mlp",
+        "layernorm": "vector",
+        "connector": "connector",
+    }
     bounds = ["compute", "weights", "inputs", "vector", "outputs"]
+    scale = {"d7": 1.0, "d12": 10.0, "d3": 100.0}  # a fast design next to a 100x slower one
     rows = [
-        (design, name, float(rng.uniform(0.1, 3.0)), bounds[i % len(bounds)])
-        for design in ("d7", "d12", "d3")
-        for i, name in enumerate(names)
+        (design, name, cls, float(rng.uniform(0.1, 3.0)) * scale[design], bounds[i % 5])
+        for design in scale
+        for i, (name, cls) in enumerate(names.items())
     ]
-    frame = pd.DataFrame(rows, columns=["design_id", "kernel", "time_ms", "bound"])
-    fig = plots._breakdown_figure(frame, title=None)
-    left, right = fig.axes[:2]
-    assert [t.get_text() for t in left.get_legend().get_texts()] == names
-    assert [t.get_text() for t in left.get_yticklabels()] == ["d7", "d12", "d3"]
-    assert any(t.get_text().strip().endswith("-bound") for t in right.texts)
+    frame = pd.DataFrame(rows, columns=["design_id", "kernel", "kernel_class", "time_ms", "bound"])
+    fig = plots.breakdown.figure(frame, title=None)
+    kernel_axes, bound_axes = fig.axes[0::2], fig.axes[1::2]
+    assert [[t.get_text() for t in ax.get_yticklabels()] for ax in kernel_axes] == [
+        ["d7"], ["d12"], ["d3"]
+    ]
+    # each design on its own time axis: the fastest bar fills its panel like the slowest
+    totals = frame.groupby("design_id", sort=False)["time_ms"].sum()
+    for ax, design in zip(kernel_axes, scale, strict=True):
+        assert ax.get_xlim()[1] == pytest.approx(totals[design] * 1.13)
+    # the legend groups kernels under their class
+    legend = [t.get_text() for t in fig.legends[0].get_texts() if t.get_text()]
+    assert legend[:2] == ["patch embedding", "patch_embed"]
+    assert set(names) <= set(legend)
+    assert all(any(t.get_text().endswith("-bound") for t in ax.texts) for ax in bound_axes)
     out = plots.plot_breakdown(frame, tmp_path / "breakdown.png")
     assert_png(out)
     only_files(tmp_path, "breakdown.png")
+
+
+def test_breakdown_colours_one_hue_per_kernel_class() -> None:
+    import colorsys
+
+    import matplotlib as mpl
+
+    classes = {"q": "proj", "k": "proj", "v": "proj", "fc1": "mlp", "fc2": "mlp", "ln": "vector"}
+    colors = plots.breakdown.kernel_colors(classes)
+
+    def hue(c: str) -> float:
+        return colorsys.rgb_to_hls(*mpl.colors.to_rgb(c))[0]
+
+    # shades of one hue inside a class, all distinct; different hues across classes
+    assert hue(colors["q"]) == pytest.approx(hue(colors["v"]), abs=0.01)
+    assert len({colors[k] for k in ("q", "k", "v")}) == 3
+    assert abs(hue(colors["q"]) - hue(colors["fc1"])) > 0.1
+    assert abs(hue(colors["fc1"]) - hue(colors["ln"])) > 0.1
 
 
 def test_resources_writes_png(tmp_path: Path) -> None:
@@ -330,7 +381,7 @@ def test_resources_writes_png(tmp_path: Path) -> None:
         for res, avail in available.items()
     ]
     frame = pd.DataFrame(rows, columns=["design_id", "slr", "resource", "used", "available"])
-    fig = plots._resources_figure(frame, title=None)
+    fig = plots.resources.figure(frame, title=None)
     assert [ax.get_title() for ax in fig.axes] == ["LUT", "DSP", "BRAM18", "URAM"]
     for ax in fig.axes:  # the 100% line in every panel
         assert any(list(line.get_ydata()) == [1.0, 1.0] for line in ax.get_lines())
@@ -351,7 +402,7 @@ def test_hbm_writes_png_and_marks_shared_channels(tmp_path: Path) -> None:
             {"weights": [0, 1, 2, 3], "inputs": [8], "outputs": [9]},
         ],
     }
-    fig = plots._hbm_figure(allocation, pseudo_channels=32, title=None)
+    fig = plots.hbm.figure(allocation, pseudo_channels=32, title=None)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == [f"HBM[{i}]" for i in range(32)]
     assert sum(1 for p in ax.patches if p.get_hatch()) == 4  # d12's four shared PCs
@@ -379,7 +430,7 @@ def test_convergence_writes_png(tmp_path: Path) -> None:
             hv = np.maximum.accumulate(1 - 0.5 * np.exp(-evals / scale))
             rows += [(sampler, e, h, seed) for e, h in zip(evals, hv, strict=True)]
     curves = pd.DataFrame(rows, columns=["sampler", "evaluations", "hv_ratio", "seed"])
-    fig = plots._convergence_figure(curves, title=None)
+    fig = plots.convergence.figure(curves, title=None)
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
     assert any(list(line.get_ydata()) == [0.99, 0.99] for line in ax.get_lines())

@@ -63,17 +63,49 @@ def test_each_reason_on_a_hand_built_front():
 
 
 def test_design_chosen_twice_appears_once_with_both_reasons():
-    # Under 50 ms only a, b, c qualify; c has the lowest utilisation (0.3) and is also the knee.
-    # a is the fastest and also named.
-    chosen = select_designs(_front(), MIN2, {"latency_budget_ms": 50.0, "named": ["a", "a"]})
-    assert _reasons(chosen) == [("c", "knee,smallest_under_budget"), ("a", "fastest,named")]
+    # Under 40 ms only a, b, c qualify: c has the lowest utilisation (0.3). The knee is taken
+    # inside that region: normalised there a (0, 1), b (.5, .333), c (1, 0); 1 - x - y is
+    # 0, .167, 0 -> b. a is the fastest and also named.
+    chosen = select_designs(_front(), MIN2, {"latency_budget_ms": 40.0, "named": ["a", "a"]})
+    assert _reasons(chosen) == [
+        ("b", "knee"),
+        ("a", "fastest,named"),
+        ("c", "smallest_under_budget"),
+    ]
 
 
-@pytest.mark.parametrize("settings", [{}, {"latency_budget_ms": None}, {"latency_budget_ms": 5.0}])
-def test_budget_reason_skipped_without_budget_or_qualifier(settings):
-    # Why: no budget, or a 5 ms budget that no front design (fastest is 10 ms) meets.
+def test_smallest_and_knee_may_coincide():
+    # Under 25 ms: a (10, 0.9) and b (20, 0.5). Two points: both on the extremes' line, the
+    # tie goes to the first (a); b has the lower utilisation.
+    chosen = select_designs(_front(), MIN2, {"latency_budget_ms": 25.0})
+    assert _reasons(chosen) == [("a", "knee,fastest"), ("b", "smallest_under_budget")]
+
+
+@pytest.mark.parametrize("settings", [{}, {"latency_budget_ms": None}])
+def test_without_a_budget_the_region_is_the_whole_front(settings):
     chosen = select_designs(_front(), MIN2, settings)
     assert _reasons(chosen) == [("c", "knee"), ("a", "fastest")]
+
+
+def test_no_knee_when_nothing_meets_the_budget():
+    # Why: a 5 ms budget that no front design (fastest is 10 ms) meets: no region of interest.
+    chosen = select_designs(_front(), MIN2, {"latency_budget_ms": 5.0})
+    assert _reasons(chosen) == [("a", "fastest")]
+
+
+def test_quality_tier_bounds_every_reason_but_named():
+    # Three objectives. a and b are fast but lossy (0.5), c, d, e keep quality (0.1). With the
+    # bound 0.1 the tier is c, d, e: fastest c (30 ms); under 60 ms c and d, the smallest d; the
+    # knee over (latency, utilisation) among c, d: two points, the first (c).
+    front = _front().assign(quality_loss=[0.1, 0.1, 0.5, 0.1, 0.5])  # e c a d b
+    obj = [*MIN2, ("quality_loss", "min")]
+    chosen = select_designs(front, obj, {"latency_budget_ms": 60.0, "named": ["a"]},
+                            quality_max=0.1)
+    assert _reasons(chosen) == [("c", "knee,fastest"), ("d", "smallest_under_budget"),
+                                ("a", "named")]
+    # without the bound the lossy a is the fastest
+    free = select_designs(front, obj, {"latency_budget_ms": 60.0})
+    assert ("a", "fastest") in _reasons(free)
 
 
 def test_selection_does_not_depend_on_row_order():
@@ -120,15 +152,27 @@ def test_empty_front_selects_only_named():
     assert _reasons(chosen) == [("z", "named")]
 
 
-def test_select_command_round_trip(tmp_path, monkeypatch):
-    raw = {
-        "objectives": [
-            {"name": "latency_ms", "direction": "min"},
-            {"name": "utilization", "direction": "min"},
-        ],
-        "select": {"latency_budget_ms": 60.0, "named": ["z"]},
-    }
-    monkeypatch.setattr("dse.commands.select.load_raw", lambda path: raw)
+def _config(tmp_path, select):
+    """The shipped config with two objectives and the given select section."""
+    import yaml
+
+    from tests.conftest import CONFIG
+
+    raw = yaml.safe_load(CONFIG.read_text())
+    raw["platform"] = str(CONFIG.parent / raw["platform"])
+    raw["model"] = str(CONFIG.parent / raw["model"])
+    raw["objectives"] = [
+        {"name": "latency_ms", "direction": "min"},
+        {"name": "utilization", "direction": "min"},
+    ]
+    raw["select"] = select
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def test_select_command_round_trip(tmp_path):
+    config = _config(tmp_path, {"latency_budget_ms": 60.0, "named": ["z"]})
     front_path, all_path = tmp_path / "front.parquet", tmp_path / "all.parquet"
     store.write_table(_front(), front_path, metadata={"platform": "u280"})
     store.write_table(_all_designs(), all_path)
@@ -137,7 +181,7 @@ def test_select_command_round_trip(tmp_path, monkeypatch):
         [
             "select",
             "--config",
-            "c.yaml",
+            config,
             "--in",
             str(front_path),
             "--all",
@@ -159,16 +203,12 @@ def test_select_command_round_trip(tmp_path, monkeypatch):
     assert meta["selected"]["z"] == "named"
 
 
-def test_select_command_unknown_named_exits_2(tmp_path, monkeypatch, capsys):
-    raw = {
-        "objectives": [{"name": "latency_ms"}, {"name": "utilization"}],
-        "select": {"named": ["nope"]},
-    }
-    monkeypatch.setattr("dse.commands.select.load_raw", lambda path: raw)
+def test_select_command_unknown_named_exits_2(tmp_path, capsys):
+    config = _config(tmp_path, {"named": ["nope"]})
     front_path = tmp_path / "front.parquet"
     store.write_table(_front(), front_path)
     out = tmp_path / "selected.parquet"
-    code = cli.main(["select", "--config", "c.yaml", "--in", str(front_path), "--out", str(out)])
+    code = cli.main(["select", "--config", config, "--in", str(front_path), "--out", str(out)])
     assert code == 2
     err = capsys.readouterr().err
     assert "select.named" in err and "not in the results" in err

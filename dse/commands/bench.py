@@ -44,7 +44,6 @@ def _baseline(n: int, runs: int) -> float:
 def run(args: argparse.Namespace) -> int:
     from dse.config import load_config
     from dse.errors import UserError
-    from dse.model import Model
     from dse.space import Grid
 
     if args.designs < 1 or args.runs < 1:
@@ -56,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         )
     cfg = load_config(args.config)
     grid = Grid(cfg.raw["sweep"]["space"], file=str(cfg.path))
-    model = Model(cfg.platform, cfg.workload)
+    model = cfg.model()
     rng = np.random.default_rng(args.seed)
     batch = grid.decode(rng.integers(0, grid.size, size=args.designs))
     model.evaluate({k: v[:1000] for k, v in batch.items()})  # warm-up
@@ -78,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         "baseline_passes_per_s": base,
         "ratio_designs_to_baseline": (args.designs / med) / base,
         "target_designs_per_s": 1_000_000,
+        "mapper_tile_divisors": list(model.tile_divisors),
+        "note": "designs of sweep.space, each mapped by the exact mapper as the sweep runs them",
         "python": _platform.python_version(),
         "numpy": np.__version__,
         "cpu_count": os.cpu_count(),

@@ -8,9 +8,10 @@ import sys
 
 import numpy as np
 
-from dse.config import load_config
+from dse.config import decode_utf8, load_config
 from dse.errors import UserError
-from dse.model import BOUNDS, Model
+from dse.model import BOUNDS
+from dse.params import MAPPING_PARAMS
 from dse.platform import RESOURCES
 from dse.results import results_frame
 from dse.space import design_batch
@@ -32,14 +33,17 @@ def _parse_design(text: str) -> dict:
     if text.startswith("@"):
         source = text[1:]
         try:
-            with open(source, encoding="utf-8") as fh:
-                text = fh.read()
+            with open(source, "rb") as fh:
+                raw = fh.read()
         except OSError as exc:
             raise UserError(f"cannot read design file ({exc.strerror})", file=source) from None
+        text = decode_utf8(raw, file=source)
     try:
         design = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserError(f"not valid JSON ({exc.msg} at column {exc.colno})", file=source) from None
+    except RecursionError:
+        raise UserError("not valid JSON (nested too deeply)", file=source) from None
     if not isinstance(design, dict):
         raise UserError(
             "expected a JSON object of parameter: value", file=source, value=type(design).__name__
@@ -48,8 +52,11 @@ def _parse_design(text: str) -> dict:
 
 
 def evaluate_design(cfg, design: dict, *, source: str = "--design") -> dict:
-    """Evaluate one design mapping; return a JSON-ready dictionary."""
-    model = Model(cfg.platform, cfg.workload)
+    """Evaluate one design mapping; return a JSON-ready dictionary.
+
+    The mapper chooses the runtime tiles unless the design gives any ``tile_{m,n}_div_<class>``
+    (then it runs exactly as given)."""
+    model = cfg.model(mapper=not any(name in design for name in MAPPING_PARAMS))
     batch = design_batch([design], cfg.platform, file=source)
     res = model.evaluate(batch, detail=True)
     row = results_frame(model, batch, res, [str(design.get("design_id", "cli"))]).iloc[0]

@@ -42,8 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dse.config import load_config
-    from dse.store import read_table
+    from dse.store import check_output, read_table
 
+    check_output(args.out, folder=True)
     platform = load_config(args.config).platform_raw
     rows = read_table(args.inp).to_dict("records")
     index = export_rows(rows, platform, args.out, source=str(args.inp))

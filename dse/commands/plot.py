@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 
 from dse.allocation import channel_allocation
-from dse.config import load_config
+from dse.config import load_config, subschema
+from dse.errors import UserError
 from dse.model import BOUNDS, Model
-from dse.params import PRECISIONS
-from dse.platform import RESOURCES
+from dse.params import PARAM_NAMES, PRECISIONS
+from dse.platform import RESOURCES, Platform
 from dse.results import batch_from_frame
-from dse.store import read_table, read_tables
+from dse.store import check_output, read_table, read_tables, require_columns
+from dse.workload import GEMM, Workload
 
 HELP = "draw the Pareto, breakdown, roofline, resource and HBM plots for the selected designs"
 
@@ -32,6 +34,46 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--dpi", type=int, default=None, help="PNG resolution (default: config plots.dpi)"
     )
     p.add_argument("--out", required=True, help="output folder")
+
+
+#: Columns of the roofline table this command reads (written by ``dse roofline``).
+ROOFLINE_COLUMNS = (
+    "table",
+    "kind",
+    "kernel",
+    "precision",
+    "epilogue_of",
+    "flops",
+    "flops_per_image",
+    "oi",
+    "bw_bytes_per_s",
+)
+
+
+#: Columns of the front and the selected designs this command reads.
+FRONT_COLUMNS = ("design_id", "latency_ms", "utilization")
+SELECTED_COLUMNS = (*FRONT_COLUMNS, "selection", *PARAM_NAMES)
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Argument values the parser cannot check: the resolution and the output folder."""
+    lo, hi = (subschema("config", ("plots", "dpi"))[k] for k in ("minimum", "maximum"))
+    if args.dpi is not None and not lo <= args.dpi <= hi:
+        raise UserError(
+            "resolution out of range", key="--dpi", value=args.dpi, allowed=f"an integer {lo}..{hi}"
+        )
+    check_output(args.out, folder=True)
+
+
+def kernel_classes(workload: Workload) -> dict[str, str]:
+    """The class a kernel is coloured by in the breakdown: its GEMM class (``embed``, ``proj``,
+    ``attention``, ``mlp``), ``connector`` for the head's GEMM and data movement after the
+    layers, ``vector`` for the vector unit's kernels (LayerNorm, softmax, ...)."""
+    out = {}
+    for k in workload.kernels:
+        head = k.group == "head" and (k.kind == GEMM or k.ops_per_element == 0)
+        out[k.name] = "connector" if head else k.cls if k.kind == GEMM else "vector"
+    return out
 
 
 def detail_frames(model: Model, selected: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -52,6 +94,7 @@ def detail_frames(model: Model, selected: pd.DataFrame) -> tuple[pd.DataFrame, p
             "bound": np.array(BOUNDS, dtype=object)[res.kernel_bound.reshape(-1)],
         }
     )
+    breakdown["kernel_class"] = breakdown["kernel"].map(kernel_classes(model.workload))
     breakdown = breakdown[breakdown["time_ms"] > 0].reset_index(drop=True)
     P = model.platform
     s, r = len(P.slr_names), len(RESOURCES)
@@ -60,11 +103,23 @@ def detail_frames(model: Model, selected: pd.DataFrame) -> tuple[pd.DataFrame, p
             "design_id": np.repeat(ids, s * r),
             "slr": np.tile(np.repeat(np.array(P.slr_names, dtype=object), r), n),
             "resource": np.tile(np.array(RESOURCES, dtype=object), n * s),
-            "used": np.ceil(res.slr_used.reshape(-1)),
-            "available": np.tile(np.floor(P.slr_available.reshape(-1)), n),
+            # the model's own figures, so used / available is the Parquet's util_* exactly
+            "used": res.slr_used.reshape(-1).astype(float),
+            "available": np.tile(P.slr_available.reshape(-1), n),
         }
     )
     return breakdown, resources
+
+
+def memory_walls(platform: Platform) -> dict:
+    """The roofline's wall as what it is, achievable (measured per-channel rate over the ports a
+    kernel can drive, dse.roofline.platform_bandwidth), with the data-sheet peak beside it."""
+    hbm = platform.hbm
+    ports = min(hbm.max_ports, hbm.usable_pcs)
+    return {
+        "bandwidth_label": f"memory wall, achievable ({ports} ports at the measured PC rate)",
+        "theoretical_bytes_per_s": hbm.pseudo_channels * hbm.pc_theoretical_gbps * 1e9,
+    }
 
 
 def design_points(
@@ -93,15 +148,33 @@ def design_points(
 def run(args: argparse.Namespace) -> int:
     from dse import plots
 
+    check_arguments(args)
     cfg = load_config(args.config)
+    roof = read_table(args.roofline)
+    require_columns(
+        roof, ROOFLINE_COLUMNS, file=args.roofline, key="--roofline", writer="dse roofline"
+    )
+    corrected = roof[(roof["table"] == "corrected") & (roof["flops"] > 0)]
+    for p in PRECISIONS:
+        if not (corrected["precision"] == p).any():
+            raise UserError(
+                f"table has no corrected {p} kernels",
+                file=args.roofline,
+                key="--roofline",
+                allowed="a table written by dse roofline (every precision)",
+            )
+    cloud = read_tables(args.cloud, columns=CLOUD_COLUMNS, key="--cloud")
+    front = read_table(args.front)
+    require_columns(front, FRONT_COLUMNS, file=args.front, key="--front", writer="dse pareto")
+    selected = read_table(args.selected)
+    require_columns(
+        selected, SELECTED_COLUMNS, file=args.selected, key="--selected", writer="dse select"
+    )
     plots.DPI = args.dpi or cfg.raw.get("plots", {}).get("dpi", plots.DPI)
     out = Path(args.out)
     model = Model(cfg.platform, cfg.workload)
-    cloud = read_tables(args.cloud, columns=CLOUD_COLUMNS)
     cloud = cloud[cloud["feasible"]]
     objectives_text = ", ".join(name for name, _ in cfg.objectives)
-    front = read_table(args.front)
-    selected = read_table(args.selected)
     written = [
         plots.plot_pareto(
             cloud,
@@ -122,7 +195,6 @@ def run(args: argparse.Namespace) -> int:
     written.append(
         plots.plot_hbm(alloc, out / "hbm.png", pseudo_channels=cfg.platform.hbm.pseudo_channels)
     )
-    roof = read_table(args.roofline)
     prec = str(selected["weight_precision"].iloc[0]) if len(selected) else "INT8"
     kernels = roof[
         (roof["table"] == "corrected")
@@ -140,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
             title=f"Selected designs' kernels on the {cfg.platform.name} roofline ({prec})",
             precision=prec,
             points=design_points(roof, breakdown, selected, cfg.workload.cameras),
+            **memory_walls(cfg.platform),
         )
     )
     for w in written:

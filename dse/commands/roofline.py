@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 
 from dse.config import load_config, load_validated
+from dse.errors import UserError
 from dse.params import PRECISIONS
 from dse.roofline import SEED_FILE, roofline_tables
-from dse.store import write_table
+from dse.store import check_output, write_table
 
 HELP = "roofline table (seed + corrected kernels) as Parquet, and roofline plots beside it"
 
@@ -28,7 +29,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
+    check_output(args.out)
     seed = load_validated(args.seed_constants, "seed_roofline")
+    for key in ("peaks_ops", "precision_bytes"):
+        if seed["table_precision"] not in seed[key]:
+            raise UserError(
+                "table_precision has no entry",
+                file=args.seed_constants,
+                key=f"{key}.{seed['table_precision']}",
+                allowed="an entry for table_precision (" + seed["table_precision"] + ")",
+            )
     df = roofline_tables(cfg.workload, cfg.platform, seed)
     out = Path(args.out)
     write_table(
@@ -41,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         },
     )
     if not args.no_plots:
+        from dse.commands.plot import memory_walls
         from dse.plots import plot_roofline
 
         s = df[df["table"] == "seed"]
@@ -51,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
             out.with_name("roofline_seed.png"),
             title="Seed notebook roofline (INT8, seed constants)",
             precision="INT8",
+            bandwidth_label="memory wall, seed's BW_REAL (realistic)",
         )
         c = df[(df["table"] == "corrected") & (df["precision"] == "INT8")]
         c = c[c["epilogue_of"] == ""]
@@ -63,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
             title=f"{cfg.workload.name} on {cfg.platform.name}: every kernel (INT8, "
             f"peaks derived at {cfg.platform.default_mhz:g} MHz)",
             precision="INT8",
+            **memory_walls(cfg.platform),
         )
     print(f"wrote {out} ({len(df)} rows)")
     return 0

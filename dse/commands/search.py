@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _stop_on_sigterm()
+    store.check_output(args.out)
     if args.trials is not None and args.trials < 1:
         raise UserError("must be positive", key="--trials", value=args.trials,
                         allowed="an integer >= 1")

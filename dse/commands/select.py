@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dse import store
-from dse.commands.pareto import load_raw
-from dse.pareto import objectives_from
+from dse.config import load_config
 from dse.select import select_designs
 
 HELP = "Choose designs from a front: knee, fastest, smallest under the latency budget, named."
@@ -35,16 +34,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Select from the front and write the chosen rows with their ``selection`` reasons."""
-    raw = load_raw(args.config)
-    objectives = objectives_from(raw)
-    settings = raw.get("select") or {}
+    store.check_output(args.out)
+    cfg = load_config(args.config)
+    objectives = cfg.objectives
+    settings = cfg.raw.get("select") or {}
+    quality_max = cfg.workload.uniform_quality_loss(
+        settings.get("quality_reference", "INT8")
+    ) * (1.0 + settings.get("quality_tolerance", 0.0))
     front = store.read_table(args.front)
     all_designs = store.read_tables(args.all_designs) if args.all_designs else None
-    chosen = select_designs(front, objectives, settings, all_designs=all_designs)
+    chosen = select_designs(
+        front, objectives, settings, all_designs=all_designs, quality_max=quality_max
+    )
     metadata = store.read_metadata(args.front) | {
         "select": dict(settings),
+        "quality_max": quality_max,
         "selected": dict(zip(chosen["design_id"].astype(str), chosen["selection"], strict=True)),
     }
     store.write_table(chosen, args.out, metadata=metadata)
-    print(f"selected {len(chosen)} designs from {len(front)} on the front -> {args.out}")
+    print(
+        f"selected {len(chosen)} designs from {len(front)} on the front (quality tier: "
+        f"quality_loss <= {quality_max:.6g}) -> {args.out}"
+    )
     return 0

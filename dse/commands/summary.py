@@ -10,7 +10,13 @@ import pandas as pd
 
 from dse.config import load_config
 from dse.errors import UserError
-from dse.store import atomic_write_text, read_metadata, read_table
+from dse.store import (
+    atomic_write_text,
+    check_output,
+    read_metadata,
+    read_table,
+    require_columns,
+)
 
 HELP = "write results/summary.md: the selected designs with their figures and export paths"
 
@@ -32,7 +38,8 @@ COLUMNS = [
     ("latency_ms", "latency ms/call"),
     ("images_per_s", "img/s"),
     ("achieved_tops", "TOPS"),
-    ("utilization", "max util"),
+    ("utilization", "util (fullest SLR)"),
+    ("binding", "binding"),
     ("quality_loss", "quality loss"),
     ("dsp", "DSP"),
     ("bram18", "BRAM18"),
@@ -41,6 +48,14 @@ COLUMNS = [
     ("bound", "bound"),
     ("export", "export"),
 ]
+
+
+#: Columns of the selected designs the table reads (the others are built from them).
+SELECTED_COLUMNS = (
+    [c for c, _ in COLUMNS if c not in ("pe", "tile", "pcs", "export")]
+    + [f"{x}_{d}" for x in ("pe", "tile") for d in "mnk"]
+    + ["pc_weights", "pc_inputs", "pc_outputs", "share_weights"]
+)
 
 
 def table(selected: pd.DataFrame, exports: dict[str, str]) -> str:
@@ -84,17 +99,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output(args.out)
     cfg = load_config(args.config)
     selected = read_table(args.selected)
+    require_columns(
+        selected, SELECTED_COLUMNS, file=args.selected, key="--selected", writer="dse select"
+    )
     front_meta = read_metadata(args.front)
     try:
         index = json.loads(Path(args.exports).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8
         raise UserError(f"cannot read the export index ({exc})", file=args.exports) from None
     base = Path(args.exports).parent
     entries = index.get("designs", index) if isinstance(index, dict) else index
     exports = {}
     for e in entries if isinstance(entries, list) else []:
+        if not isinstance(e, dict):
+            raise UserError(
+                "export index entry is not a mapping",
+                file=args.exports,
+                value=e,
+                allowed="the index.json written by dse export",
+            )
         exports[str(e.get("design_id"))] = str(base / e.get("path", e.get("design_id", "")))
     objectives = ", ".join(f"{n} ({d})" for n, d in cfg.objectives)
     text = [
@@ -113,6 +139,11 @@ def run(args: argparse.Namespace) -> int:
         "## Selected designs",
         "",
         table(selected, exports),
+        "",
+        "`util (fullest SLR)` is the model's `utilization`: used / available of the most used "
+        "resource on the fullest SLR, after the shell and the margin (a design fits when it is "
+        "at most 100%); `binding` names that resource and SLR. `results/plots/resources.png` "
+        "shows every SLR and resource.",
         "",
         "Each export folder holds `dse_config.h`, `kernel.cpp`, `hls_config.cfg`, `link.cfg` and "
         "`design.json`; see the README for taking one into Vitis.",

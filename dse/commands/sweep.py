@@ -9,10 +9,9 @@ import numpy as np
 
 from dse.config import load_config
 from dse.errors import UserError
-from dse.model import Model
 from dse.results import results_frame
 from dse.space import Grid, design_id
-from dse.store import write_table
+from dse.store import check_output, write_table
 
 HELP = "evaluate shard I of N of the configured grid (every design, feasible or not) to Parquet"
 
@@ -41,13 +40,14 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def run(args: argparse.Namespace) -> int:
     i, n = parse_shard(args.shard)
+    check_output(args.out)
     cfg = load_config(args.config)
     t0 = time.perf_counter()
     grid = Grid(cfg.raw["sweep"]["space"], file=str(cfg.path))
     start, stop = grid.shard(i, n)
     index = np.arange(start, stop, dtype=np.int64)
     batch = grid.decode(index)
-    model = Model(cfg.platform, cfg.workload)
+    model = cfg.model()
     result = model.evaluate(batch)
     t_model = time.perf_counter() - t0
     frame = results_frame(model, batch, result, design_id("g", index))
