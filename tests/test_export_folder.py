@@ -83,3 +83,14 @@ def test_a_folder_with_other_files_is_refused_not_deleted(tmp_path, foreign):
         export_rows([make_design(design_id="a")], PLATFORM, out)
     assert (out / foreign).read_text() == "mine"
     assert _leftovers(tmp_path) == []
+
+
+def test_a_parent_that_takes_no_new_folder_is_a_user_error(tmp_path, monkeypatch):
+    # as a read-only parent folder for a normal user (root writes anyway, so it is simulated)
+    def refuse(**kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("dse.commands.export.tempfile.mkdtemp", refuse)
+    (tmp_path / "hls").mkdir()
+    with pytest.raises(UserError, match="cannot create a folder beside it .Permission denied"):
+        export_rows([make_design(design_id="a")], PLATFORM, tmp_path / "hls")

@@ -87,8 +87,16 @@ def export_rows(
 
     out = Path(out)
     _check_replaceable(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:  # the new export is built beside out, then swapped in: out's parent must take it
+        out.parent.mkdir(parents=True, exist_ok=True)
+        build = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    except OSError as exc:
+        raise UserError(
+            f"cannot create a folder beside it ({exc.strerror})",
+            key="--out",
+            value=str(out),
+            allowed="a folder whose parent folder is writable",
+        ) from None
     try:
         entries: list[dict[str, Any]] = []
         for design_id, row in designs.items():
