@@ -15,6 +15,9 @@ the default of the transformers configuration class named below (its ``__init__`
   attention-pooling head); ``scale_factor`` and ``text_config.hidden_size`` (SmolVLM's pixel-shuffle
   connector).
 
+- ``bert``: token input at ``max_position_embeddings`` tokens, ``type_vocab_size`` (a token-type
+  embedding when > 0), ``position_embedding_type`` (absolute only); the encoder only.
+
 Everything else (dropout, ``layer_norm_eps``, initialisers, token ids, ...) does not change the
 work and is ignored. Not modelled: ``ViTModel``'s optional pooler (a hidden x hidden GEMM on one
 token); write a YAML model for that or for other model types.
@@ -55,6 +58,17 @@ _SMOLVLM = dict(_SIGLIP, hidden_size=1152, num_attention_heads=16, patch_size=32
 #: SmolVLMConfig / Idefics3Config: scale_factor=2; text_config defaults to LlamaConfig
 #: (hidden_size=4096).
 _SMOLVLM_SCALE, _LLAMA_HIDDEN = 2, 4096
+#: BertConfig defaults (transformers configuration_bert.py).
+_BERT = dict(
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    intermediate_size=3072,
+    hidden_act="gelu",
+    max_position_embeddings=512,
+    type_vocab_size=2,
+    position_embedding_type="absolute",
+)
 #: PretrainedConfig: without id2label or num_labels a config has 2 labels.
 _DEFAULT_LABELS = 2
 
@@ -81,6 +95,7 @@ _MODEL_TYPES = (
     "smolvlm_vision",
     "idefics3",
     "idefics3_vision",
+    "bert",
 )
 
 
@@ -115,6 +130,8 @@ def to_model(
             value=mtype,
             allowed=", ".join(_MODEL_TYPES) + " (or write a YAML model, configs/models/README.md)",
         )
+    if mtype == "bert":
+        return _bert(data, name=name, file=file)
     arch = _architecture(data, file)
     if mtype in ("siglip", "smolvlm", "idefics3"):
         enc = _section(data, "vision_config", file)  # absent: the class defaults
@@ -136,15 +153,7 @@ def to_model(
         "qkv_bias": "qkv_bias",
     }
     keys = {k: prefix + v for k, v in keys.items()}
-    act = get["hidden_act"]
-    if act not in ACTIVATION_OPS:
-        raise UserError(
-            "activation not modelled",
-            file=file,
-            key=prefix + "hidden_act",
-            value=act,
-            allowed=", ".join(ACTIVATION_OPS),
-        )
+    act = _activation(get["hidden_act"], prefix + "hidden_act", file)
     model: dict[str, Any] = {
         "name": name,
         "image_size": get["image_size"],
@@ -160,7 +169,7 @@ def to_model(
         "qkv_bias": get.get("qkv_bias", True),  # SigLIP/SmolVLM: q, k, v always have a bias
         "position_embedding": True,  # learned, added after the patch embedding
         "final_layernorm": True,  # ViT `layernorm`, SigLIP/SmolVLM `post_layernorm`
-        "vector_ops": {"gelu": ACTIVATION_OPS[act]},
+        "vector_ops": {"gelu": act},
     }
     if mtype in ("vit", "deit"):
         model["class_token"] = True
@@ -193,6 +202,66 @@ def to_model(
         keys["connector.scale_factor"] = "scale_factor"
         keys["connector.out_features"] = "text_config.hidden_size"
     return model, keys
+
+
+def _bert(data: dict[str, Any], *, name: str, file: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """A BERT encoder (token input) at its longest sequence, ``max_position_embeddings``; only
+    the encoder: ``BertModel``'s pooler and the task heads are not modelled."""
+    archs = data.get("architectures") or []
+    arch = archs[0] if isinstance(archs, list) and archs else ""
+    if arch and arch != "BertModel":
+        raise UserError(
+            "head of this architecture not modelled",
+            file=file,
+            key="architectures[0]",
+            value=arch,
+            allowed="BertModel (the encoder; its pooler is not counted)",
+        )
+    get = {k: data.get(k, v) for k, v in _BERT.items()}
+    if get["position_embedding_type"] != "absolute":
+        raise UserError(
+            "position embedding not modelled",
+            file=file,
+            key="position_embedding_type",
+            value=get["position_embedding_type"],
+            allowed="absolute",
+        )
+    act = _activation(get["hidden_act"], "hidden_act", file)
+    model = {
+        "name": name,
+        "input": "tokens",
+        "sequence_length": get["max_position_embeddings"],
+        "hidden": get["hidden_size"],
+        "heads": get["num_attention_heads"],
+        "mlp": get["intermediate_size"],
+        "layers": get["num_hidden_layers"],
+        "qkv_bias": True,  # modeling_bert.py: nn.Linear with bias
+        "position_embedding": True,
+        "token_type_embedding": bool(get["type_vocab_size"]),
+        "embedding_layernorm": True,  # BertEmbeddings.LayerNorm
+        "final_layernorm": False,  # post-LN: the LayerNorms sit inside the layers
+        "vector_ops": {"gelu": act},
+    }
+    keys = {
+        "sequence_length": "max_position_embeddings",
+        "hidden": "hidden_size",
+        "heads": "num_attention_heads",
+        "mlp": "intermediate_size",
+        "layers": "num_hidden_layers",
+    }
+    return model, keys
+
+
+def _activation(act: Any, key: str, file: str) -> int:
+    if act not in ACTIVATION_OPS:
+        raise UserError(
+            "activation not modelled",
+            file=file,
+            key=key,
+            value=act,
+            allowed=", ".join(ACTIVATION_OPS),
+        )
+    return ACTIVATION_OPS[act]
 
 
 def _architecture(data: dict[str, Any], file: str) -> str:

@@ -39,6 +39,7 @@ def test_models_are_shipped():
         "siglip_base_patch16_512.yaml",
         "siglip_so400m_patch14_384.json",
         "bert_base_512.yaml",
+        "bert_base_uncased.json",
     } <= names
     assert sum(p.suffix == ".json" for p in MODELS) >= 2
 
@@ -148,6 +149,7 @@ def test_hf_config_and_yaml_twin_give_the_same_kernel_table():
     for yaml_name, json_name in (
         ("smolvla_vision.yaml", "smolvlm2_500m_video.json"),
         ("deit_b.yaml", "vit_b16.json"),
+        ("bert_base_512.yaml", "bert_base_uncased.json"),
     ):
         a = workload(MODELS_DIR / yaml_name, cameras=3).table()
         b = workload(MODELS_DIR / json_name, cameras=3).table()
@@ -213,6 +215,14 @@ def _yaml_model(tmp_path, **changes):
             {"connector": None, "classifier": {"classes": 10}},
             ["key 'class_token'", "class token"],
         ),
+        # the pooling head's heads must divide hidden too
+        (
+            {"connector": None, "pooling": {"heads": 5}},
+            ["key 'pooling.heads'", "got 5", "divisor of hidden (768)"],
+        ),
+        # keys of the other input form
+        ({"token_type_embedding": True}, ["key 'token_type_embedding'", "input: tokens"]),
+        ({"distillation_token": True}, ["key 'distillation_token'", "class_token: true"]),
         # image keys missing
         ({"patch_size": None}, ["key 'patch_size'", "missing key"]),
         # token input with image keys
@@ -260,6 +270,14 @@ def test_crop_remainder_is_explicit(tmp_path):
             ["key 'architectures[0]'", "not modelled"],
         ),
         ({"model_type": "vit", "hidden_act": "swish"}, ["key 'hidden_act'", "gelu"]),
+        (
+            {"model_type": "bert", "architectures": ["BertForMaskedLM"]},
+            ["key 'architectures[0]'", "BertModel"],
+        ),
+        (
+            {"model_type": "bert", "max_position_embeddings": 0},
+            ["key 'max_position_embeddings'", "out of range"],
+        ),
     ],
 )
 def test_hf_config_errors_name_the_json_key(tmp_path, cfg, expect):
