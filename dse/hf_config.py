@@ -171,6 +171,14 @@ def to_model(
         "final_layernorm": True,  # ViT `layernorm`, SigLIP/SmolVLM `post_layernorm`
         "vector_ops": {"gelu": act},
     }
+    if mtype not in ("vit", "deit") and "ForImageClassification" in arch:
+        raise UserError(
+            "head of this architecture not modelled",
+            file=file,
+            key="architectures[0]",
+            value=arch,
+            allowed=f"a {mtype} *Model (its own head) or a YAML model with the classifier",
+        )
     if mtype in ("vit", "deit"):
         model["class_token"] = True
         model["distillation_token"] = mtype == "deit"  # DeiTEmbeddings always add it

@@ -271,6 +271,10 @@ def test_crop_remainder_is_explicit(tmp_path):
         ),
         ({"model_type": "vit", "hidden_act": "swish"}, ["key 'hidden_act'", "gelu"]),
         (
+            {"model_type": "siglip", "architectures": ["SiglipForImageClassification"]},
+            ["key 'architectures[0]'", "not modelled"],
+        ),
+        (
             {"model_type": "bert", "architectures": ["BertForMaskedLM"]},
             ["key 'architectures[0]'", "BertModel"],
         ),
