@@ -1,6 +1,8 @@
 # dse: design-space exploration of the smolVLA vision encoder on an Alveo U280.
 # `snakemake --cores 8` runs: roofline -> sweep shards -> Pareto front -> selection -> HLS export,
 # plots and summary. All logic lives in the `dse` package; every rule is one `dse` call.
+# Every job reads results/config.yaml: configs/config.yaml merged with --configfile and --config,
+# validated before any job (workflow/rules/common.smk). profiles/default makes a rerun resume.
 from snakemake.utils import min_version
 
 min_version("9.0")

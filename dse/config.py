@@ -278,6 +278,95 @@ def load_validated(path: str | Path, schema_name: str) -> dict[str, Any]:
     return data
 
 
+def with_defaults(data: dict[str, Any], schema_name: str) -> dict[str, Any]:
+    """A copy of a schema-valid mapping with every absent key that has a ``default`` in the schema
+    filled in (nested mappings too)."""
+    return _fill(schema(schema_name), schema(schema_name), data)
+
+
+def _fill(root: dict[str, Any], s: dict[str, Any], data: Any) -> Any:
+    if not isinstance(data, dict):
+        return data
+    props: dict[str, Any] = {}
+    for p in _parts(root, s):
+        props.update(p.get("properties", {}))
+    out = dict(data)
+    for key, sub in props.items():
+        parts = _parts(root, sub)
+        default = next((p["default"] for p in parts if "default" in p), None)
+        if key not in out and default is not None:
+            out[key] = json.loads(json.dumps(default))  # a fresh copy
+        if key in out:
+            out[key] = _fill(root, sub, out[key])
+    return out
+
+
+def load_model(path: str | Path, *, cameras: int = 1) -> dict[str, Any]:
+    """Read a model file, a project YAML model or a Hugging Face ``config.json`` (dse.hf_config),
+    validate and check it, and return the model mapping the workload is built from: schema
+    defaults filled in, and ``cameras`` (images per policy call, a setting of the run) added.
+
+    Raises:
+        UserError: naming the file, the key (the config.json key for a HF config), the value and
+            what is allowed.
+    """
+    from dse import hf_config
+    from dse.workload import check_model
+
+    p = Path(path)
+    if p.suffix.lower() == ".json":
+        data = _read_json(p)
+    else:
+        data = read_yaml(p)
+    if not isinstance(data, dict):
+        raise UserError(
+            "expected a mapping at the top level",
+            file=str(p),
+            value=type(data).__name__,
+            allowed="a model mapping (configs/models/README.md) or a Hugging Face config.json",
+        )
+    keys: dict[str, str] = {}
+    if hf_config.is_hf_config(data):
+        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", p.stem)[:64] or "model"
+        data, keys = hf_config.to_model(data, name=stem, file=str(p))
+    elif "cameras" in data:
+        raise UserError(
+            "images per policy call are a setting of the run, not of the model",
+            file=str(p),
+            key="cameras",
+            value=data["cameras"],
+            allowed="remove it here and set `cameras:` at the top level of the run config",
+        )
+    try:
+        try:
+            validate(data, "model", p)
+        except RecursionError:
+            raise UserError("lists or mappings nested too deeply", file=str(p)) from None
+        model = {**with_defaults(data, "model"), "cameras": cameras}
+        check_model(model, file=str(p))
+    except UserError as exc:
+        raise hf_config.translate(exc, keys) if keys else exc from None
+    return model
+
+
+def _read_json(p: Path) -> Any:
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise UserError("file does not exist", file=str(p)) from None
+    except OSError as exc:
+        raise UserError(f"cannot read file ({exc.strerror})", file=str(p)) from None
+    text = decode_utf8(raw, file=str(p))
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(
+            f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", file=str(p)
+        ) from None
+    except RecursionError:
+        raise UserError("malformed JSON: nested too deeply", file=str(p)) from None
+
+
 def config_hash(*parts: Any) -> str:
     """A short stable hash of JSON-serialisable parts (stored in Parquet metadata)."""
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
@@ -292,7 +381,9 @@ class Config:
         path: the main config file.
         raw: the validated main config mapping.
         platform_raw: the validated platform mapping.
-        model_raw: the validated model mapping.
+        model_raw: the model mapping the workload is built from (dse.config.load_model): the
+            model file (a HF config.json mapped onto the YAML keys) with defaults filled in and
+            ``cameras`` from the run config.
     """
 
     path: Path
@@ -366,7 +457,7 @@ def load_config(path: str | Path) -> Config:
     path = Path(path)
     raw = load_validated(path, "config")
     platform_raw = load_validated(resolve(path, raw["platform"]), "platform")
-    model_raw = load_validated(resolve(path, raw["model"]), "model")
+    model_raw = load_model(resolve(path, raw["model"]), cameras=raw.get("cameras", 1))
     if "search" in raw:  # the schema part here; dse.search adds the semantic checks
         validate(raw["search"], "search", path, prefix="search.")
     names = [o["name"] for o in raw["objectives"]]
@@ -382,9 +473,6 @@ def load_config(path: str | Path) -> Config:
     cfg = Config(path=path, raw=raw, platform_raw=platform_raw, model_raw=model_raw)
     # semantic checks that a schema cannot express
     cfg.platform  # noqa: B018  (builds and checks the platform)
-    from dse.workload import check_model
-
-    check_model(model_raw, file=str(cfg.model_path))
     from dse.space import check_hardware_only, check_space
 
     for section in ("sweep", "search"):

@@ -67,39 +67,110 @@ class Kernel:
 
 
 def check_model(raw: dict[str, Any], *, file: str = "model") -> None:
-    """Checks across fields of a schema-valid model mapping (each field's range is in
-    workflow/schemas/model.schema.yaml): the patch grid, the heads and the pixel shuffle fit.
+    """Checks across fields of a schema-valid model mapping with its defaults filled in (each
+    field's range is in workflow/schemas/model.schema.yaml): sizes divide (no silent truncation),
+    the keys fit the input form, and at most one head is given.
 
     Raises:
         UserError: naming the file, the key, the value and what is allowed.
     """
-    image, patch = raw["image_size"], raw["patch_size"]
-    if patch > image:
+    tokens_in = raw["input"] == "tokens"
+    if tokens_in:
+        for key in ("image_size", "patch_size", "class_token", "distillation_token", "connector"):
+            if key in raw and raw[key] not in (False, None):
+                raise UserError(
+                    "not used with input: tokens (the sequence is given, class tokens included)",
+                    file=file,
+                    key=key,
+                    value=raw[key] if not isinstance(raw[key], dict) else None,
+                    allowed="remove it, or set input: image",
+                )
+    else:
+        image, patch = raw["image_size"], raw["patch_size"]
+        if patch > image or (image % patch and not raw["crop_remainder"]):
+            raise UserError(
+                "the patch does not divide the image",
+                file=file,
+                key="patch_size",
+                value=patch,
+                allowed=f"a divisor of image_size ({image}), or crop_remainder: true when the "
+                "patch embedding drops the remaining pixels",
+            )
+        if raw["token_type_embedding"]:
+            raise UserError(
+                "a token-type embedding needs token input",
+                file=file,
+                key="token_type_embedding",
+                value=True,
+                allowed="false, or input: tokens",
+            )
+    if raw["distillation_token"] and not raw["class_token"]:
         raise UserError(
-            "patch larger than the image",
+            "DeiT's distillation token comes with a class token",
             file=file,
-            key="patch_size",
-            value=patch,
-            allowed=f"1..image_size ({image})",
+            key="distillation_token",
+            value=True,
+            allowed="false, or class_token: true",
         )
-    if raw["hidden"] % raw["heads"]:
+    hidden = raw["hidden"]
+    if hidden % raw["heads"]:
         raise UserError(
             "hidden size does not split into the heads",
             file=file,
             key="heads",
             value=raw["heads"],
-            allowed=f"a divisor of hidden ({raw['hidden']})",
+            allowed=f"a divisor of hidden ({hidden})",
         )
-    side, scale = image // patch, raw["connector"]["scale_factor"]
-    if side % scale:
+    heads = [h for h in ("connector", "classifier", "pooling") if h in raw]
+    if len(heads) > 1:
         raise UserError(
-            "pixel shuffle does not tile the patch grid",
+            "more than one head",
             file=file,
-            key="connector.scale_factor",
-            value=scale,
-            allowed=f"a divisor of the patch grid side image_size // patch_size = {side}",
+            key="/".join(heads),
+            allowed="at most one of connector, classifier, pooling",
         )
-    macs = Workload.from_mapping(raw).macs_per_image * raw["cameras"]
+    if "connector" in raw:
+        if tokens_in or raw["class_token"]:
+            raise UserError(
+                "the pixel shuffle regroups the patch grid; a class token does not fit in it",
+                file=file,
+                key="class_token",
+                value=True,
+                allowed="false with a connector",
+            )
+        side, scale = raw["image_size"] // raw["patch_size"], raw["connector"]["scale_factor"]
+        if side % scale:
+            raise UserError(
+                "pixel shuffle does not tile the patch grid",
+                file=file,
+                key="connector.scale_factor",
+                value=scale,
+                allowed=f"a divisor of the patch grid side image_size // patch_size = {side}",
+            )
+    if "classifier" in raw:
+        have = 1 if tokens_in else int(raw["class_token"]) + int(raw["distillation_token"])
+        want = raw["classifier"]["tokens"]
+        if want > have:
+            raise UserError(
+                "a classifier reads a class token and the model has fewer",
+                file=file,
+                key="classifier.tokens" if have else "class_token",
+                value=want if have else False,
+                allowed=f"at most {have} (class_token + distillation_token)"
+                if have
+                else "true with a classifier (or use pooling:)",
+            )
+    if "pooling" in raw:
+        ph = raw["pooling"].get("heads", raw["heads"])
+        if hidden % ph:
+            raise UserError(
+                "hidden size does not split into the heads of the pooling head",
+                file=file,
+                key="pooling.heads",
+                value=ph,
+                allowed=f"a divisor of hidden ({hidden})",
+            )
+    macs = Workload.from_mapping(raw).macs_per_image * raw.get("cameras", 1)
     if macs > MAX_MACS_PER_CALL:
         raise UserError(
             f"the encoder needs {macs:.3g} MACs per policy call",
@@ -128,15 +199,35 @@ class Workload:
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any]) -> Workload:
-        """Build the SigLIP/ViT kernel table from a validated model mapping."""
-        side = raw["image_size"] // raw["patch_size"]
-        s = side * side + (1 if raw["class_token"] else 0)  # tokens
+        """Build the kernel table from a validated model mapping (missing keys take the schema's
+        defaults; ``cameras``, a setting of the run, defaults to 1).
+
+        Stem: the patch embedding (a GEMM over the patches only: a class token is a learned row,
+        not a patch) or, for token input, the embedding sums. Layers: pre-LN ViT/SigLIP layers (a
+        post-LN layer such as BERT's has the same work). Head, after the last layer:
+
+        - ``connector``: SmolVLM's pixel shuffle and its projection;
+        - ``classifier``: a linear classifier on each class token (M = 1);
+        - ``pooling``: SigLIP's attention-pooling head (a probe query attends over every token,
+          then LayerNorm and an MLP on the one pooled token).
+
+        Kernel classes: every weight GEMM of a head is ``embed`` (head work that, like the patch
+        embedding, feeds everything downstream); the pooling head's score and context products
+        are ``attention`` (activation x activation) but are not fused by ``fuse_attention``, which
+        concerns the layers' attention.
+        """
+        from dse.config import with_defaults
+
+        raw = with_defaults(raw, "model")
         d, h, f, layers = raw["hidden"], raw["heads"], raw["mlp"], raw["layers"]
+        if raw["input"] == "tokens":
+            patches, s = 0, raw["sequence_length"]
+        else:
+            side = raw["image_size"] // raw["patch_size"]
+            patches = side * side
+            s = patches + int(raw["class_token"]) + int(raw["distillation_token"])  # tokens
         dh = d // h
         ops = raw["vector_ops"]
-        patch_k = raw["channels"] * raw["patch_size"] ** 2
-        scale = raw["connector"]["scale_factor"]
-        conn_m, conn_k = (side // scale) ** 2, d * scale * scale
         L = layers
 
         def vec(
@@ -151,6 +242,7 @@ class Workload:
             attention=False,
             instances=1,
             rw=(1, 1),
+            op_count=1,
         ):
             e = rows * cols
             return Kernel(
@@ -161,7 +253,7 @@ class Workload:
                 cols,
                 count,
                 instances=instances,
-                ops_per_element=float(ops[op]),
+                ops_per_element=float(ops[op] * op_count),
                 read_elems=rw[0] * e,
                 write_elems=rw[1] * e,
                 epilogue_of=epi,
@@ -183,12 +275,34 @@ class Workload:
                 cls="attention",
             )
 
-        k: list[Kernel] = [
-            Kernel("patch_embed", GEMM, s, patch_k, d, 1, group="stem", cls="embed"),
-            vec("patch_bias", s, d, 1, "bias", epi="patch_embed", group="stem"),
-        ]
-        if raw["position_embedding"]:
-            k.append(vec("position_add", s, d, 1, "position", epi="patch_embed", group="stem"))
+        k: list[Kernel] = []
+        if raw["input"] == "tokens":
+            # word embedding rows gathered, the position and token-type rows added (BERT)
+            tables = int(raw["position_embedding"]) + int(raw["token_type_embedding"])
+            k.append(
+                vec(
+                    "token_embed",
+                    s,
+                    d,
+                    1,
+                    "position",
+                    group="stem",
+                    rw=(1 + tables, 1),
+                    op_count=tables,
+                )
+            )
+        else:
+            patch_k = raw["channels"] * raw["patch_size"] ** 2
+            k += [
+                Kernel("patch_embed", GEMM, patches, patch_k, d, 1, group="stem", cls="embed"),
+                vec("patch_bias", patches, d, 1, "bias", epi="patch_embed", group="stem"),
+            ]
+            if raw["position_embedding"]:
+                # every token, class tokens included (their rows are learned constants: the
+                # epilogue of the patch embedding writes them beside the patches)
+                k.append(vec("position_add", s, d, 1, "position", epi="patch_embed", group="stem"))
+        if raw["embedding_layernorm"]:
+            k.append(vec("embed_layernorm", s, d, 1, "layernorm", group="stem"))
         k += [
             vec("ln1", s, d, L, "layernorm"),
             Kernel("q_proj", GEMM, s, d, d, L, cls="proj"),
@@ -214,40 +328,29 @@ class Workload:
         ]
         if raw["final_layernorm"]:
             k.append(vec("post_layernorm", s, d, 1, "layernorm", group="head"))
-        k += [
-            vec("pixel_shuffle", s, d, 1, "pixel_shuffle", group="head"),
-            Kernel(
-                "connector",
-                GEMM,
-                conn_m,
-                conn_k,
-                raw["connector"]["out_features"],
-                1,
-                group="head",
-                cls="embed",
-            ),
-        ]
-        if raw["connector"]["bias"]:
-            k.append(
-                vec(
-                    "connector_bias",
-                    conn_m,
-                    raw["connector"]["out_features"],
-                    1,
-                    "bias",
-                    epi="connector",
-                    group="head",
+        if "connector" in raw:
+            k += _connector(raw["connector"], s, d, raw["image_size"] // raw["patch_size"], vec)
+        elif "classifier" in raw:
+            c = raw["classifier"]
+            n = c["classes"]
+            # one Linear per class token (DeiT distilled: class and distillation heads)
+            k.append(Kernel("classifier", GEMM, 1, d, n, c["tokens"], group="head", cls="embed"))
+            if c["bias"]:
+                k.append(
+                    vec(
+                        "classifier_bias", 1, n, c["tokens"], "bias", epi="classifier", group="head"
+                    )
                 )
-            )
-        q = raw.get("quality", {})
+        elif "pooling" in raw:
+            k += _pooling(raw["pooling"], s, d, h, f, vec)
         return cls(
             name=raw["name"],
             kernels=tuple(k),
-            cameras=raw["cameras"],
+            cameras=raw.get("cameras", 1),
             tokens=s,
             hidden=d,
-            quality_penalty=dict(q.get("penalty", {})),
-            quality_sensitivity=dict(q.get("sensitivity", {})),
+            quality_penalty=dict(raw["quality"]["penalty"]),
+            quality_sensitivity=dict(raw["quality"]["sensitivity"]),
         )
 
     @property
@@ -281,3 +384,66 @@ class Workload:
         df["macs_per_call"] = df["macs_per_image"] * self.cameras
         df["vector_ops_per_call"] = df["vector_ops_per_image"] * self.cameras
         return df
+
+
+def _connector(c: dict[str, Any], s: int, d: int, side: int, vec) -> list[Kernel]:
+    """SmolVLM's connector: pixel shuffle [s, d] -> [s / r^2, d r^2], then Linear -> out."""
+    r, out = c["scale_factor"], c["out_features"]
+    m, kk = (side // r) ** 2, d * r * r
+    k = [
+        vec("pixel_shuffle", s, d, 1, "pixel_shuffle", group="head"),
+        Kernel("connector", GEMM, m, kk, out, 1, group="head", cls="embed"),
+    ]
+    if c["bias"]:
+        k.append(vec("connector_bias", m, out, 1, "bias", epi="connector", group="head"))
+    return k
+
+
+def _pooling(p: dict[str, Any], s: int, d: int, heads: int, mlp: int, vec) -> list[Kernel]:
+    """SigLIP's attention-pooling head (nn.MultiheadAttention with one probe query, then
+    LayerNorm, MLP and a residual on the pooled token)."""
+    h, f = p.get("heads", heads), p.get("mlp", mlp)
+    dh = d // h
+
+    def gemm(name, m, kk, n, *, count=1, instances=1, weights=True, cls="embed"):
+        return Kernel(
+            name,
+            GEMM,
+            m,
+            kk,
+            n,
+            count,
+            instances=instances,
+            weight_operand=weights,
+            group="head",
+            cls=cls,
+        )
+
+    k = [
+        gemm("pool_q_proj", 1, d, d),  # probe . Wq
+        gemm("pool_k_proj", s, d, d),  # every token . Wk
+        gemm("pool_v_proj", s, d, d),
+    ]
+    if p["bias"]:
+        k += [
+            vec(f"pool_{x}_bias", m, d, 1, "bias", epi=f"pool_{x}_proj", group="head")
+            for x, m in (("q", 1), ("k", s), ("v", s))
+        ]
+    k += [
+        gemm("pool_scores", 1, dh, s, count=h, instances=h, weights=False, cls="attention"),
+        vec("pool_softmax", 1, s, h, "softmax", instances=h, group="head"),
+        gemm("pool_context", 1, s, dh, count=h, instances=h, weights=False, cls="attention"),
+        gemm("pool_out_proj", 1, d, d),
+    ]
+    if p["bias"]:
+        k.append(vec("pool_out_bias", 1, d, 1, "bias", epi="pool_out_proj", group="head"))
+    k += [
+        vec("pool_layernorm", 1, d, 1, "layernorm", group="head"),
+        gemm("pool_fc1", 1, d, f),
+        vec("pool_fc1_bias", 1, f, 1, "bias", epi="pool_fc1", group="head"),
+        vec("pool_gelu", 1, f, 1, "gelu", epi="pool_fc1", group="head"),
+        gemm("pool_fc2", 1, f, d),
+        vec("pool_fc2_bias", 1, d, 1, "bias", epi="pool_fc2", group="head"),
+        vec("pool_residual", 1, d, 1, "residual", epi="pool_fc2", group="head"),
+    ]
+    return k

@@ -1,26 +1,38 @@
-"""End to end: the Snakemake workflow on a tiny config in a temporary folder."""
+"""End to end: the Snakemake workflow on a tiny config, run as a user does.
+
+From the root of a copy of the repository (whose configs/config.yaml is the shipped default) with
+`snakemake --cores 2 --configfile mine/my.yaml`: the user's tiny config must be what every job
+reads, not the default file (issue 7, item 1).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
 
+from dse.config import load_config
+from dse.store import read_metadata
 from tests.conftest import ROOT
+from tests.workflow_repo import env, repo_copy, snakemake, stale_files, tiny_config_text
 
 pytestmark = pytest.mark.slow
 
-TINY = ROOT / "tests" / "data" / "tiny_config.yaml"
 OUTPUTS = [
+    "results/config.yaml",
     "results/roofline/kernels.parquet",
     "results/roofline/roofline.png",
     "results/roofline/roofline_seed.png",
     "results/sweep/shard-0.parquet",
     "results/sweep/shard-1.parquet",
+    "results/search/worker-0.parquet",
     "results/pareto/front.parquet",
     "results/selected.parquet",
     "results/hls/index.json",
@@ -32,51 +44,107 @@ OUTPUTS = [
     "results/plots/hbm.png",
 ]
 
+# A small search (one worker, 20 trials) merged into the default's search section (two workers,
+# 2,500 trials each): the default would take minutes.
+SMALL_SEARCH = """
+search:
+  workers: 1
+  trials_per_worker: 20
+  batch_size: 10
+"""
+MY_CONFIG = ("--configfile", "mine/my.yaml")
 
-def snakemake(workdir, config, *args):
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(config),
-        "--cores",
-        "2",
-        *args,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+
+def user_repo(root):
+    """A repository copy with the user's own config in mine/, naming a platform beside it."""
+    root = repo_copy(root)
+    mine = root / "mine"
+    mine.mkdir()
+    # relative paths in my.yaml are relative to mine/
+    shutil.copy(root / "configs/platforms/u280.yaml", mine / "board.yaml")
+    text = tiny_config_text("board.yaml", "../configs/models/smolvla_vision.yaml")
+    text = text.replace("weight_precision: [BF16, INT8]", "weight_precision: [INT8]")
+    (mine / "my.yaml").write_text(text + SMALL_SEARCH)
+    return root
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("wf")
-    config = work / "config.yaml"
-    text = TINY.read_text().replace("../../configs/", f"{ROOT}/configs/")
-    config.write_text(text)
-    proc = snakemake(work, config)
+    work = user_repo(tmp_path_factory.mktemp("wf") / "repo")
+    proc = snakemake(work, "--cores", "2", *MY_CONFIG)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return work, config
+    _CLEAN[work] = outputs(work)  # before other tests change the folder
+    return work
+
+
+_CLEAN = {}
+
+
+@pytest.fixture(scope="module")
+def clean(run):
+    """What the clean run produced."""
+    return _CLEAN[run]
+
+
+def outputs(work):
+    """Every result a rerun must reproduce: Parquet rows, the export index and its folders."""
+    results = work / "results"
+    tables = ["pareto/front.parquet", "pareto/sweep_front.parquet", "selected.parquet"]
+    tables += [str(p.relative_to(results)) for p in results.glob("sweep/shard-*.parquet")]
+    tables += [str(p.relative_to(results)) for p in results.glob("search/worker-*.parquet")]
+    return {
+        "tables": {t: pd.read_parquet(results / t) for t in sorted(tables)},
+        "meta": {t: read_metadata(results / t) for t in sorted(tables)},
+        "index": json.loads((results / "hls/index.json").read_text()),
+        "folders": {p.name for p in (results / "hls").iterdir() if p.is_dir()},
+        "config": (results / "config.yaml").read_text().split("\n", 1)[1],  # below the header
+    }
+
+
+def sweep_rows(work):
+    shards = sorted((work / "results/sweep").glob("shard-*.parquet"))
+    return pd.concat([pd.read_parquet(p) for p in shards], ignore_index=True)
 
 
 def test_every_declared_output_exists(run):
-    work, _ = run
+    work = run
     for rel in OUTPUTS:
         p = work / rel
         assert p.exists() and p.stat().st_size > 0, rel
     for png in work.glob("results/**/*.png"):
         assert png.read_bytes()[:4] == b"\x89PNG"
-    # every rule kept a log and a benchmark
-    # roofline, 2 sweep shards, pareto, select, export, summary, plots
-    assert len(list(work.glob("results/logs/**/*.log"))) == 8
-    assert len(list(work.glob("results/benchmarks/**/*.tsv"))) == 8
+    # every rule kept a log and a benchmark: roofline, 2 sweep shards, pareto_sweep, 1 search
+    # worker, pareto, select, export, summary, plots
+    assert len(list(work.glob("results/logs/**/*.log"))) == 10
+    assert len(list(work.glob("results/benchmarks/**/*.tsv"))) == 10
+    assert stale_files(work / "results") == []
+
+
+def test_configfile_takes_effect_in_every_job(run):
+    work = run
+    merged = load_config(work / "results/config.yaml")
+    # the platform named in mine/my.yaml, resolved against mine/, written relative to results/
+    assert merged.raw["platform"] == "../mine/board.yaml"
+    assert merged.raw["model"] == "../configs/models/smolvla_vision.yaml"
+    sweep = sweep_rows(work)
+    # my.yaml's grid: 2 values each of pe_m, pe_n, tile_m, dataflow, pc_weights, share_weights,
+    # compute_units, fuse_attention and 1 of every other parameter (INT8 only) = 2^8 designs;
+    # the default grid has four weight precisions and millions of designs
+    assert set(sweep["weight_precision"]) == {"INT8"}
+    assert len(sweep) == 2**8
+    default_hash = load_config(work / "configs/config.yaml").hash
+    for shard in (work / "results/sweep").glob("shard-*.parquet"):
+        assert read_metadata(shard)["config_hash"] == merged.hash != default_hash
+    # the search: one worker (the default has two), 20 trials besides the warm start (not 2,500)
+    workers = sorted((work / "results/search").glob("worker-*.parquet"))
+    assert [p.name for p in workers] == ["worker-0.parquet"]
+    trials = pd.read_parquet(workers[0])
+    assert (~trials["source"].str.contains("warm")).sum() == 20
+    assert read_metadata(workers[0])["config_hash"] == merged.hash
 
 
 def test_outputs_are_consistent(run):
-    work, _ = run
+    work = run
     front = pd.read_parquet(work / "results/pareto/front.parquet")
     selected = pd.read_parquet(work / "results/selected.parquet")
     assert front["feasible"].all() and len(front) >= 1
@@ -87,57 +155,202 @@ def test_outputs_are_consistent(run):
     for d in exported:
         for f in ("dse_config.h", "kernel.cpp", "hls_config.cfg", "link.cfg", "design.json"):
             assert (work / "results/hls" / d / f).exists()
+    # the export folder holds exactly the selected designs
+    assert {p.name for p in (work / "results/hls").iterdir() if p.is_dir()} == exported
     summary = (work / "results/summary.md").read_text()
     for d in exported:
         assert d in summary
 
 
 def test_second_run_does_nothing(run):
-    work, config = run
-    proc = snakemake(work, config, "--dry-run")
+    proc = snakemake(run, "--dry-run", *MY_CONFIG)
     assert proc.returncode == 0
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
-def test_plot_setting_reruns_only_plots(run, tmp_path):
-    work, config = run
-    original = config.read_text()
-    config.write_text(original.replace("dpi: 60", "dpi: 70"))  # the user edits one setting
-    try:
-        proc = snakemake(work, config, "--dry-run", "--quiet", "rules")
-    finally:
-        config.write_text(original)
+def test_plot_setting_reruns_only_plots(run):
+    work = run
+    (work / "mine/dpi.yaml").write_text("plots:\n  dpi: 70\n")  # a second --configfile
+    both = (*MY_CONFIG, "mine/dpi.yaml")
+    proc = snakemake(work, "--dry-run", "--quiet", "rules", *both)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout + proc.stderr
     assert "plots" in out
-    for rule in ("sweep", "pareto", "select", "export", "roofline", "summary"):
+    for rule in ("sweep", "pareto", "select", "export", "roofline", "summary", "search"):
         assert f"\n{rule} " not in out and not out.strip().startswith(rule), out
+    # the merged config (now dpi 70) is not an input whose mtime would rerun everything
+    shard = work / "results/sweep/shard-0.parquet"
+    before = shard.stat().st_mtime_ns
+    proc = snakemake(work, "--cores", "2", *both)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert shard.stat().st_mtime_ns == before
+    assert load_config(work / "results/config.yaml").raw["plots"]["dpi"] == 70
+    proc = snakemake(work, "--dry-run", *both)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
 def test_report(run):
-    work, config = run
-    proc = snakemake(work, config, "--report", "results/report.html")
+    proc = snakemake(run, "--report", "results/report.html", *MY_CONFIG)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert (work / "results/report.html").stat().st_size > 10_000
+    assert (run / "results/report.html").stat().st_size > 10_000
 
 
-def test_bad_config_stops_before_any_job(tmp_path):
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        TINY.read_text()
-        .replace("../../configs/", f"{ROOT}/configs/")
-        .replace("dataflow: [mnk, nkm]", "dataflow: [mnk, zzz]")
+def test_config_on_the_command_line_takes_effect(run):
+    # --config overrides the files; its relative paths are relative to the working folder.
+    work = run
+    (work / "alt").mkdir()
+    board = (work / "configs/platforms/u280.yaml").read_text()
+    # same figures under another name, to see which platform file the jobs read
+    (work / "alt/board.yaml").write_text(board.replace("name: u280", "name: u280-alt", 1))
+    shards = ["results/sweep/shard-0.parquet", "results/sweep/shard-1.parquet"]
+    proc = snakemake(
+        work,
+        *shards,  # only the sweep, to keep the test short
+        "--cores",
+        "2",
+        *MY_CONFIG,
+        "--config",
+        "sweep={space: {weight_precision: [BF16, INT8]}}",
+        "platform=alt/board.yaml",
     )
-    proc = snakemake(tmp_path, config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    merged = load_config(work / "results/config.yaml")
+    assert merged.raw["platform"] == "../alt/board.yaml"
+    assert merged.raw["sweep"]["space"]["pe_m"] == [8, 16]  # the rest of my.yaml's grid stays
+    sweep = sweep_rows(work)
+    # my.yaml alone sweeps INT8 only (2^8 designs, see above); --config adds BF16: 2^9
+    assert set(sweep["weight_precision"]) == {"BF16", "INT8"} and len(sweep) == 2**9
+    for shard in shards:
+        meta = read_metadata(work / shard)
+        assert meta["config_hash"] == merged.hash and meta["platform"] == "u280-alt"
+
+
+@pytest.mark.parametrize(
+    ("layer", "needle"),
+    [
+        # dse's own checks, beyond the schema: an empty platform file is not a mapping
+        ("platform: empty.yaml\n", "empty.yaml"),
+        # the schema accepts tile_m 100; dse does not: not a multiple of the default pe_m values
+        ("sweep:\n  space:\n    tile_m: [100]\n", "tile_m"),
+        # the schema rejects it
+        ("sweep:\n  space:\n    dataflow: [mnk, zzz]\n", "zzz"),
+    ],
+)
+def test_bad_config_stops_a_dry_run_with_one_line(tmp_path, layer, needle):
+    work = repo_copy(tmp_path / "repo")
+    (work / "empty.yaml").write_text("")
+    (work / "bad.yaml").write_text(layer)
+    proc = snakemake(work, "-n", "--configfile", "bad.yaml")
     assert proc.returncode != 0
-    assert "zzz" in proc.stderr + proc.stdout
-    assert not (tmp_path / "results").exists()
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("dse: ")]
+    assert len(errors) == 1 and needle in errors[0], proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert not (work / "results").exists()
 
 
 def test_lint_is_clean(tmp_path):
-    shutil.copy(TINY, tmp_path / "unused.yaml")
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--lint"], capture_output=True, text=True, cwd=ROOT
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "good condition" in proc.stdout + proc.stderr
+
+
+# ---- an interrupted run resumes with the README's command (issue 7, item 2) -------------------
+
+
+def resume_repo(root, clean):
+    """A copy whose default config is the clean run's merged config: `snakemake --cores 8`."""
+    work = user_repo(root)
+    # results/config.yaml is a complete config; its paths (relative to results/) resolve the
+    # same from configs/, so this run's merged config, and its config hash, equal the clean run's
+    (work / "configs/config.yaml").write_text(clean["config"])
+    return work
+
+
+def start(work):
+    """`snakemake --cores 8` in its own process group, as a terminal's foreground job."""
+    log = (work / "run.log").open("a")
+    return subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "--cores", "8"],
+        cwd=work,
+        env=env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_for_job(proc, work, log_glob, since):
+    """Wait until a job whose log matches log_glob has started (its log written after since)."""
+    deadline = time.time() + 300
+    while not any(p.stat().st_mtime > since for p in work.glob(log_glob)):
+        assert proc.poll() is None, (work / "run.log").read_text()[-3000:]
+        assert time.time() < deadline, "the job never started"
+        time.sleep(0.02)
+
+
+def interrupt(proc, work, log_glob, sig, *, since=None, after=0.3):
+    """Send sig to the whole process group once a job whose log matches log_glob has started."""
+    wait_for_job(proc, work, log_glob, time.time() if since is None else since)
+    time.sleep(after)  # inside the job (Python start-up takes longer than this)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    os.killpg(proc.pid, sig)
+    proc.wait(timeout=120)
+
+
+def plant_stale_temporaries(work):
+    """What SIGKILL leaves mid-write: atomic-write temporaries and a half-built export folder."""
+    (work / "results/sweep").mkdir(parents=True, exist_ok=True)
+    (work / "results/sweep/.shard-0.parquet.k1ll3d.tmp").write_bytes(b"PAR1 half")
+    (work / "results/.hls.k1ll3d.tmp/g-000000001").mkdir(parents=True, exist_ok=True)
+    (work / "results/hls/g-999999999").mkdir(parents=True, exist_ok=True)  # an earlier selection
+    (work / "results/hls/g-999999999/design.json").write_text("{}")
+    journal_lock = work / "results/search/study.journal.lock"  # Optuna's, of a killed worker
+    journal_lock.parent.mkdir(parents=True, exist_ok=True)
+    if not journal_lock.is_symlink():
+        journal_lock.symlink_to("study.journal")
+
+
+def assert_same_as_clean(work, clean):
+    proc = snakemake(work, "--cores", "8")  # the README's command, nothing else
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = outputs(work)
+    assert again["tables"].keys() == clean["tables"].keys()
+    for name, frame in clean["tables"].items():
+        pd.testing.assert_frame_equal(again["tables"][name], frame, obj=name)
+    for name, meta in clean["meta"].items():
+        assert again["meta"][name]["config_hash"] == meta["config_hash"], name
+    assert again["index"] == clean["index"]
+    exported = {d["design_id"] for d in clean["index"]["designs"]}
+    assert again["folders"] == clean["folders"] == exported
+    assert stale_files(work / "results") == []
+    assert not (work / "results/search/study.journal.lock").is_symlink()
+
+
+def test_interrupted_runs_resume_with_the_readme_command(tmp_path, clean):
+    # SIGINT is Ctrl-C in the terminal (the whole foreground group); SIGKILL of the whole group
+    # is a crash or an out-of-memory kill. Each is sent while a sweep job or the export job runs.
+    work = resume_repo(tmp_path / "repo", clean)
+    sweep_front, summary = work / "results/pareto/sweep_front.parquet", work / "results/summary.md"
+    interrupt(start(work), work, "results/logs/sweep/shard-*.log", signal.SIGINT)
+    assert not sweep_front.exists()  # stopped before the sweep was done
+    interrupt(start(work), work, "results/logs/sweep/shard-*.log", signal.SIGKILL)
+    assert not sweep_front.exists()
+    plant_stale_temporaries(work)
+    # a second run while one works in the folder stops with a clear message, harming nothing
+    since = time.time()
+    first = start(work)
+    lock = work / ".snakemake/dse-run.lock"
+    while not (lock.exists() and lock.read_text().strip() == str(first.pid)):  # it holds the lock
+        assert first.poll() is None, (work / "run.log").read_text()[-3000:]
+        time.sleep(0.02)
+    second = snakemake(work, "--cores", "8")
+    assert second.returncode != 0
+    assert "another snakemake run" in second.stderr, second.stderr[-2000:]
+    interrupt(first, work, "results/logs/export.log", signal.SIGINT, since=since, after=0.8)
+    assert sweep_front.exists() and not summary.exists()  # stopped in the export
+    interrupt(start(work), work, "results/logs/export.log", signal.SIGKILL)
+    assert not summary.exists()
+    plant_stale_temporaries(work)
+    assert_same_as_clean(work, clean)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import shutil
+import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +18,9 @@ HELP = "export selected designs as HLS build inputs (header, kernel, Vitis confi
 
 #: Design ids become folder names: letters, digits, '.', '_' and '-' only.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+#: Files by which an existing design folder is recognised as one that `dse export` wrote.
+_DESIGN_MARKERS = ("design.json", "dse_config.h")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +57,11 @@ def export_rows(
 ) -> dict[str, Any]:
     """Export each row to ``out/<design_id>/`` and write ``out/index.json``.
 
-    A design listed twice (e.g. both knee and fastest) is exported once.
+    A design listed twice (e.g. both knee and fastest) is exported once. The whole folder is
+    replaced: it is built beside ``out`` in a hidden ``.<name>.*.tmp`` folder and swapped in, so
+    ``out`` holds exactly the designs of ``rows`` (none of an earlier selection) and a reader never
+    sees a half-written export. An existing ``out`` must be an earlier export (only ``index.json``
+    and design folders) or empty; anything else is refused rather than deleted.
 
     Returns:
         The index: ``{"designs": [{"design_id", "path", "files", "selection"?}]}``, paths relative
@@ -74,17 +85,90 @@ def export_rows(
             check_design(row, platform)
             designs[str(design_id)] = row
 
-    entries: list[dict[str, Any]] = []
-    for design_id, row in designs.items():
-        files = export_design(row, platform, out / design_id)
-        entry = {
-            "design_id": design_id,
-            "path": design_id,
-            "files": [f.relative_to(out).as_posix() for f in files],
-        }
-        if isinstance(row.get("selection"), str):  # why `dse select` chose it (knee, fastest...)
-            entry["selection"] = row["selection"]
-        entries.append(entry)
-    index = {"designs": entries}
-    atomic_write_text(out / "index.json", json.dumps(index, indent=2, sort_keys=True) + "\n")
+    out = Path(out)
+    _check_replaceable(out)
+    try:  # the new export is built beside out, then swapped in: out's parent must take it
+        out.parent.mkdir(parents=True, exist_ok=True)
+        build = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    except OSError as exc:
+        raise UserError(
+            f"cannot create a folder beside it ({exc.strerror})",
+            key="--out",
+            value=str(out),
+            allowed="a folder whose parent folder is writable",
+        ) from None
+    try:
+        entries: list[dict[str, Any]] = []
+        for design_id, row in designs.items():
+            files = export_design(row, platform, build / design_id)
+            entry = {
+                "design_id": design_id,
+                "path": design_id,
+                "files": [f.relative_to(build).as_posix() for f in files],
+            }
+            if isinstance(row.get("selection"), str):  # why `dse select` chose it (knee, ...)
+                entry["selection"] = row["selection"]
+            entries.append(entry)
+        index = {"designs": entries}
+        atomic_write_text(build / "index.json", json.dumps(index, indent=2, sort_keys=True) + "\n")
+        _swap_in(build, out)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
     return index
+
+
+def _check_replaceable(out: Path) -> None:
+    """Refuse to replace ``out`` unless it is absent, empty or an earlier export."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise UserError(
+            "--out is not a folder", file=str(out), allowed="a new folder or an earlier export"
+        )
+    for entry in out.iterdir():
+        if entry.name == "index.json" or _is_temporary(entry.name):
+            continue  # the index, and temporary files of an interrupted export
+        if entry.is_dir() and _SAFE_ID.match(entry.name):
+            contents = [p.name for p in entry.iterdir() if not _is_temporary(p.name)]
+            hidden = [name for name in contents if name.startswith(".")]
+            if not hidden and (not contents or any(m in contents for m in _DESIGN_MARKERS)):
+                continue  # a design folder of an earlier export
+        raise UserError(
+            "--out holds files dse export did not write; they would be replaced",
+            file=str(out),
+            value=entry.name,
+            allowed="a new or empty folder, or an earlier export (index.json and design folders)",
+        )
+
+
+def _is_temporary(name: str) -> bool:
+    """A temporary file or folder of an atomic write (``.NAME.*.tmp``)."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def _swap_in(build: Path, out: Path) -> None:
+    """Put the finished folder ``build`` at ``out``, removing the earlier ``out``.
+
+    Two renames: if the process dies between them, ``out`` is missing (its index.json with it,
+    so the workflow reruns the export) and hidden ``.<name>.*.tmp`` folders are left, which the
+    workflow removes at its next start.
+    """
+    os.chmod(build, 0o777 & ~_umask())  # mkdtemp creates 0700; give the folder the usual mode
+    if not out.exists():
+        os.rename(build, out)
+        return
+    old = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.old.tmp"
+    os.rename(out, old)
+    try:
+        os.rename(build, out)
+    except BaseException:
+        os.rename(old, out)  # put the earlier export back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

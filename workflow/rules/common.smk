@@ -1,28 +1,110 @@
-# Shared set-up: validate the configuration before any job runs, and helpers for the rules.
+# Shared set-up: merge and validate the configuration before any job runs, the run lock, and
+# helpers for the rules.
+#
+# Every job reads one file, results/config.yaml: the config Snakemake merged (the default
+# configs/config.yaml, then each --configfile, then --config key=value). A relative `platform:` or
+# `model:` path is resolved against the folder of the file that set it (the working folder for
+# --config) and written relative to results/ (absolute when it lies outside the working folder).
+# The merged config is validated (schema and dse's checks, platform and model files included) when
+# the workflow is parsed, also under `snakemake -n`; it is written to results/config.yaml only
+# by a real run, while it holds the run lock, and only when its content changed. It is a param, not
+# an input: each rule reruns on a hash of the sections it reads (section_hash), not on its mtime.
+import fcntl
 import hashlib
-import os
 import json
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
+import yaml
 from snakemake.utils import validate
 
-from dse.config import load_config
+from dse.config import load_config, read_yaml
 from dse.errors import UserError
+from dse.store import atomic_write_text
 
 
-validate(config, schema="../schemas/config.schema.yaml")
+MERGED_CONFIG = "results/config.yaml"
+# held (fcntl.flock) by the main snakemake process of a real run; the kernel drops it on any exit
+RUN_LOCK = ".snakemake/dse-run.lock"
 
-# the config file dse reads (the last --configfile wins, as in Snakemake)
-CONFIGFILE = str(workflow.configfiles[-1]) if workflow.configfiles else "configs/config.yaml"
+
+def _shown(path):
+    """A path as shown in messages: relative inside the working folder, else absolute."""
+    rel = os.path.relpath(path)
+    return os.path.abspath(path) if rel.startswith("..") else rel
+
+
+def _config_layers():
+    """(label, folder, mapping) of each layer Snakemake merged into `config`, first to last."""
+    settings = workflow.config_settings
+    cli_files = [Path(f) for f in settings.configfiles]
+    cli = {os.path.abspath(f) for f in cli_files}
+    layers = []
+    if not settings.replace_workflow_config:  # the Snakefile's `configfile:`, when present
+        for f in workflow.configfiles:
+            if os.path.abspath(f) not in cli:
+                layers.append((_shown(f), Path(f).parent, read_yaml(f)))
+    for f in cli_files:
+        layers.append((_shown(f), f.parent, read_yaml(f)))
+    if settings.config:
+        layers.append(("--config", Path.cwd(), dict(settings.config)))
+    return layers
+
+
+def _file_ref(layers, key):
+    """The path `key` names, resolved against the folder of the last layer that set it."""
+    value = config.get(key)
+    if not isinstance(value, str):
+        return value  # the schema check reports it
+    folder = next((d for _, d, m in reversed(layers) if isinstance(m, dict) and key in m), Path("."))
+    path = Path(value) if os.path.isabs(value) else folder / value
+    return os.path.abspath(path)
+
+
+def _relative_to_results(path):
+    """A path as written in results/config.yaml: relative to results/ inside the working folder."""
+    if not isinstance(path, str):
+        return path
+    if os.path.commonpath([path, os.getcwd()]) == os.getcwd():
+        return os.path.relpath(path, os.path.abspath(os.path.dirname(MERGED_CONFIG)))
+    return path
+
+
+def _merged_config():
+    """Validate the merged config; return (text of results/config.yaml, platform, model paths)."""
+    layers = _config_layers()
+    label = " + ".join(name for name, _, _ in layers) or "(no config file)"
+    refs = {key: _file_ref(layers, key) for key in ("platform", "model")}
+    merged = {**config, **{k: v for k, v in refs.items() if v is not None}}
+    # dse's own checks (schema, platform and model files, semantic checks), one line per problem
+    with tempfile.TemporaryDirectory(prefix="dse-config-") as tmp:
+        probe = os.path.join(tmp, "config.yaml")
+        Path(probe).write_text(yaml.safe_dump(merged, sort_keys=False), encoding="utf-8")
+        try:
+            load_config(probe)
+        except UserError as exc:
+            raise UserError(str(exc).replace(probe, f"config ({label})")) from None
+    written = {**merged, **{k: _relative_to_results(v) for k, v in refs.items() if v is not None}}
+    text = (
+        f"# Written by the workflow from {label}; edit those files, not this one.\n"
+        + yaml.safe_dump(written, sort_keys=False)
+    )
+    return text, refs["platform"], refs["model"]
+
+
 try:
-    DSE = load_config(CONFIGFILE)  # platform and model files, semantic checks
+    MERGED_TEXT, _PLATFORM_ABS, _MODEL_ABS = _merged_config()
 except UserError as exc:
     sys.exit(f"dse: configuration error: {exc}")
+validate(config, schema="../schemas/config.schema.yaml")
+
 
 SEED_CONSTANTS = os.path.join(workflow.basedir, "configs", "seed_roofline.yaml")
-PLATFORM = str(DSE.platform_path)
-MODEL = str(DSE.model_path)
+PLATFORM = _shown(_PLATFORM_ABS)
+MODEL = _shown(_MODEL_ABS)
 N_SHARDS = int(config["sweep"]["shards"])
 SHARDS = expand("results/sweep/shard-{shard}.parquet", shard=range(N_SHARDS))
 # Optuna search workers on one study (none when the config has no search section)
@@ -49,3 +131,81 @@ def all_outputs():
 
 
 PLOTS = ["pareto", "breakdown", "roofline_designs", "resources", "hbm"]
+
+
+# ---- the run lock, stale temporaries, the merged config file ---------------------------------
+
+
+def _take_run_lock():
+    """Hold RUN_LOCK for the life of this process, or stop: another run works in this folder.
+
+    Snakemake's own lock is off (`nolock` in profiles/default): its lock files outlive a killed
+    run. A flock is released by the kernel however the process ends, SIGKILL included.
+    """
+    os.makedirs(os.path.dirname(RUN_LOCK), exist_ok=True)
+    fd = os.open(RUN_LOCK, os.O_RDWR | os.O_CREAT, 0o666)  # not inherited by jobs (PEP 446)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        sys.exit(
+            f"dse: another snakemake run (pid {holder}) is working in {os.getcwd()}; "
+            "wait for it to finish or stop it, then run again"
+        )
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd  # kept open: the lock lives as long as this process
+
+
+def _journal_lock():
+    """The lock Optuna keeps beside this run's journal file (inside the working folder), if any."""
+    journal = str(config.get("search", {}).get("storage", "results/search/study.journal"))
+    if "://" in journal:
+        return None  # an RDB: nothing on disk
+    lock = os.path.abspath(f"{journal}.lock")
+    return lock if os.path.commonpath([lock, os.getcwd()]) == os.getcwd() else None
+
+
+def _remove_stale_temporaries(root="results"):
+    """Remove what killed runs left: `.NAME.*.tmp` files and folders, the Optuna journal lock.
+
+    Safe only while holding the run lock: no other job of this folder is running then.
+    """
+    removed = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in list(dirnames):
+            if name.startswith(".") and name.endswith(".tmp"):
+                shutil.rmtree(os.path.join(dirpath, name), ignore_errors=True)
+                dirnames.remove(name)
+                removed.append(os.path.join(dirpath, name))
+        for name in filenames:
+            if name.startswith(".") and name.endswith(".tmp"):
+                os.unlink(os.path.join(dirpath, name))
+                removed.append(os.path.join(dirpath, name))
+    lock = _journal_lock()  # Optuna would wait 30 s for a killed worker's lock to go stale
+    if lock and os.path.lexists(lock):
+        os.unlink(lock)
+        removed.append(lock)
+    if removed:
+        print(f"dse: removed {len(removed)} stale temporary file(s) of an interrupted run", file=sys.stderr)
+
+
+def _write_merged_config():
+    """Write results/config.yaml atomically, only when its content changed."""
+    path = Path(MERGED_CONFIG)
+    if path.exists() and path.read_text(encoding="utf-8") == MERGED_TEXT:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, MERGED_TEXT)
+
+
+_RUN = {}  # the open lock file of this run
+
+
+onstart:
+    # a real run of the main process (not -n, --lint, --report, nor a cluster job)
+    if workflow.is_main_process:
+        _RUN["lock"] = _take_run_lock()
+        _remove_stale_temporaries()
+        _write_merged_config()

@@ -5,7 +5,7 @@ rule export:
     output:
         "results/hls/index.json",
     params:
-        config=CONFIGFILE,
+        config=MERGED_CONFIG,
         out=lambda w, output: os.path.dirname(output[0]),
     log:
         "results/logs/export.log",
@@ -25,7 +25,7 @@ rule summary:
     output:
         report("results/summary.md", caption="../report/summary.rst", category="Summary"),
     params:
-        config=CONFIGFILE,
+        config=MERGED_CONFIG,
     log:
         "results/logs/summary.log",
     benchmark:

@@ -4,7 +4,7 @@ rule pareto:
     output:
         "results/pareto/front.parquet",
     params:
-        config=CONFIGFILE,
+        config=MERGED_CONFIG,
         settings=section_hash("objectives"),
     log:
         "results/logs/pareto.log",
@@ -23,7 +23,7 @@ rule select:
     output:
         "results/selected.parquet",
     params:
-        config=CONFIGFILE,
+        config=MERGED_CONFIG,
         settings=section_hash("objectives", "select"),
     log:
         "results/logs/select.log",

@@ -19,7 +19,7 @@ rule plots:
         ),
         hbm=report("results/plots/hbm.png", caption="../report/hbm.rst", category="Selected designs"),
     params:
-        config=CONFIGFILE,
+        config=MERGED_CONFIG,
         out=lambda w, output: os.path.dirname(output.pareto),
         dpi=config.get("plots", {}).get("dpi", 150),
     log:

@@ -16,7 +16,7 @@ rule roofline:
             category="Roofline",
         ),
     params:
-        config=CONFIGFILE,
+        config=MERGED_CONFIG,
     log:
         "results/logs/roofline.log",
     benchmark:

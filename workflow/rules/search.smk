@@ -4,7 +4,7 @@ rule pareto_sweep:
     output:
         "results/pareto/sweep_front.parquet",
     params:
-        config=CONFIGFILE,
+        config=MERGED_CONFIG,
         settings=section_hash("objectives"),
     log:
         "results/logs/pareto_sweep.log",
@@ -24,7 +24,7 @@ rule search:
     output:
         "results/search/worker-{worker}.parquet",
     params:
-        config=CONFIGFILE,
+        config=MERGED_CONFIG,
         settings=section_hash("objectives", "search"),
     wildcard_constraints:
         worker=r"\d+",
@@ -51,7 +51,7 @@ rule search_quality:
             category="Search quality",
         ),
     params:
-        config=CONFIGFILE,
+        config=MERGED_CONFIG,
     log:
         "results/logs/search_quality.log",
     benchmark:

@@ -5,7 +5,7 @@ rule sweep:
     output:
         "results/sweep/shard-{shard}.parquet",
     params:
-        config=CONFIGFILE,
+        config=MERGED_CONFIG,
         shards=N_SHARDS,
         settings=section_hash("sweep"),
     wildcard_constraints:

@@ -1,0 +1,53 @@
+"""End-to-end helpers: run the workflow as a user does, from a copy of the repository."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+TINY = ROOT / "tests" / "data" / "tiny_config.yaml"
+
+
+def repo_copy(dest: Path) -> Path:
+    """A copy of what a clone holds for running the workflow (no results, no .snakemake)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "Snakefile", dest / "Snakefile")
+    for folder in ("workflow", "profiles", "configs"):
+        shutil.copytree(ROOT / folder, dest / folder)
+    return dest
+
+
+def tiny_config_text(platform: str, model: str) -> str:
+    """tests/data/tiny_config.yaml with its platform and model paths replaced."""
+    text = TINY.read_text()
+    text = text.replace("../../configs/platforms/u280.yaml", platform)
+    return text.replace("../../configs/models/smolvla_vision.yaml", model)
+
+
+def env() -> dict[str, str]:
+    """The environment of a user whose PATH holds this interpreter's `dse` and `snakemake`."""
+    bindir = os.path.dirname(sys.executable)
+    return {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+
+
+def snakemake(cwd: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """`snakemake ARGS` in cwd, as typed at a shell (the workflow profile is found beside it)."""
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=cwd,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def stale_files(results: Path) -> list[str]:
+    """Hidden temporaries (`.NAME.*.tmp` files and folders) anywhere under results/."""
+    found = (p for p in results.rglob(".*") if p.name.endswith(".tmp"))
+    return sorted(str(p.relative_to(results)) for p in found)
