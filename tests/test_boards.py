@@ -21,8 +21,12 @@ from dse.store import read_table
 from tests.conftest import BASE_DESIGN, ROOT
 
 BOARDS = sorted((ROOT / "configs" / "platforms").glob("*.yaml"))
-#: Models of the matrix: add a shipped model file here and every board runs it too.
-MODELS = [ROOT / "configs" / "models" / "smolvla_vision.yaml"]
+#: Models of the matrix: every shipped model file (YAML or Hugging Face config.json) on every board.
+MODELS = sorted(
+    p for ext in ("yaml", "json") for p in (ROOT / "configs" / "models").glob(f"*.{ext}")
+)
+#: The default run's model, for the single-model checks.
+DEFAULT_MODEL = ROOT / "configs" / "models" / "smolvla_vision.yaml"
 
 #: A small grid every board can hold: 1-2 CUs, one channel per stream, shared or not.
 GRID = {
@@ -99,7 +103,7 @@ def test_board_sweeps_and_exports(tmp_path, board, model):
 
 @pytest.mark.parametrize("board", BOARDS, ids=lambda p: p.stem)
 def test_every_board_shows_its_double_pumped_peaks(board, tmp_path):
-    cfg, _ = _model(board, MODELS[0], tmp_path)
+    cfg, _ = _model(board, DEFAULT_MODEL, tmp_path)
     p = cfg.platform
     peaks = platform_peaks(p)
     dsp = float(p.device[1])
@@ -122,7 +126,7 @@ def test_ddr_board_places_each_cu_on_its_local_bank(tmp_path):
     # U250 (configs/platforms/u250.yaml): cu_slr_order [0, 2, 3, 1], DDR[n] in SLR n (UG1120).
     # Four CUs whose streams share one bank each take the bank of their own SLR.
     board = ROOT / "configs" / "platforms" / "u250.yaml"
-    cfg, model = _model(board, MODELS[0], tmp_path)
+    cfg, model = _model(board, DEFAULT_MODEL, tmp_path)
     mem = cfg.platform.memory
     design = {
         **BASE_DESIGN,
