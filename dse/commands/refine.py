@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="result Parquet files whose front is refined (sweep front, search "
                              "workers)")
     parser.add_argument("--out", required=True,
-                        help="Parquet file of the refined front (e.g. results/search/refine.parquet)")
+                        help="Parquet file of the refined front "
+                             "(e.g. results/search/refine.parquet)")
     parser.add_argument("--max-evaluations", type=int, metavar="N",
                         help="override search.refine.max_evaluations (model evaluations)")
 

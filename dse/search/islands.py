@@ -35,7 +35,7 @@ from dse.config import Config, config_hash
 from dse.errors import UserError
 from dse.model import Model
 from dse.search.evaluate import BatchResult, ask_tell
-from dse.search.sampling import batch_seed, make_sampler
+from dse.search.sampling import batch_seed, is_genetic, make_sampler
 from dse.search.settings import SearchSettings
 from dse.search.storage import WorkerLock, open_storage, open_study
 from dse.search.warm import warm_start, warm_start_params
@@ -114,9 +114,24 @@ class Island:
                                batch_size=s.batch_size, tpe=s.tpe)
         return optuna.load_study(study_name=self.name, storage=self.storage, sampler=sampler)
 
-    def replay(self, trials: Sequence[FrozenTrial]) -> None:
-        """Add a stored batch as the island made it (sampler attributes, no user attributes)."""
-        self.study(0).add_trials([_copy(t, {}) for t in trials])
+    def replay(self, batch: int, trials: Sequence[FrozenTrial]) -> None:
+        """Add stored batch ``batch`` as the island made it (sampler attributes, no user ones).
+
+        A genetic sampler caches the parents of a generation when it samples that
+        generation's first trial, and the cached list comes back in another order than a fresh
+        selection (trial order rather than rank order). Its crossover picks parents by
+        position, so the replay fills the cache at the same moment an uninterrupted run did:
+        before the batch's trials are added, for the generation they carry.
+        """
+        study = self.study(batch)
+        sampler = study.sampler
+        if is_genetic(sampler) and trials and _has_generation(trials[0]):
+            sampler.get_parent_population(study, sampler.get_trial_generation(study, trials[0]))
+        study.add_trials([_copy(t, {}) for t in trials])
+
+
+def _has_generation(trial: FrozenTrial) -> bool:
+    return any(k.endswith(":generation") for k in trial.system_attrs)
 
 
 @dataclass
@@ -185,7 +200,7 @@ def run_worker(cfg: Config, settings: SearchSettings, *, worker: int, trials: in
         before = added = 0
         for b, n in enumerate(batch_sizes(target, settings.batch_size)):
             if (b, n) in done:
-                island.replay(done[b, n])
+                island.replay(b, done[b, n])
                 kept += done[b, n]
                 before += n
                 continue
