@@ -3,7 +3,8 @@
 After the global search, the front (of the sweep and the search workers) is improved by a
 deterministic neighbourhood pass, round by round:
 
-1. Every front design not yet expanded gets every *one-parameter move* over the searched
+1. Front designs not yet expanded (at most :data:`ROUND_PARENTS` a round, those best in some
+   objective first: :func:`_parents`) get every *one-parameter move* over the searched
    parameters of ``search.space`` (:func:`neighbours`): the previous and next value of a range
    or of a numeric list, the nearest values to twice and half the current value of a range
    (for powers of two these are the next and previous power), and every other choice of a
@@ -11,11 +12,13 @@ deterministic neighbourhood pass, round by round:
    half its size; tiles are then repaired to multiples of their PE factor, as in the search.
 2. The candidates of the round that were never evaluated before are evaluated in ONE
    ``Model.evaluate`` call.
-3. The front becomes the non-dominated set of the old front and the feasible candidates.
-4. The loop stops when a round does not increase the front's hypervolume (moocore, objectives
-   normalised by the starting front, reference point 1.1: :func:`dse.pareto.reference_from`),
-   or when ``max_evaluations`` model evaluations are spent (the last round is cut to the budget,
-   candidates in their deterministic order).
+3. The front becomes the non-dominated set of the old front and the feasible candidates. A
+   candidate that enters the front raises its hypervolume (moocore; objectives normalised by
+   the starting front, reference point 1.1: :func:`dse.pareto.reference_from`).
+4. The loop stops when every front design has been expanded, i.e. no one-parameter move of
+   any front design improves the front's hypervolume any more, or when ``max_evaluations``
+   model evaluations are spent (the last round is cut to the budget, candidates in their
+   deterministic order).
 
 Nothing is random and candidates are ordered by (front design, parameter, move), so the same
 inputs give the same output. Result rows are built by :func:`dse.results.results_frame`.
@@ -36,10 +39,13 @@ from dse.params import PARAMS
 from dse.pareto import front, reference_from
 from dse.results import batch_from_frame, results_frame
 from dse.search.evaluate import objective_values
-from dse.search.space import TILE_PE, Dim, SearchSpace, repair_tiles
+from dse.search.space import TILE_PE, Dim, SearchSpace, hardware_only, repair_tiles
 
 #: ``source`` of the designs refinement found.
 SOURCE = "refine"
+
+#: Front designs expanded per round at most (the others wait for a later round).
+ROUND_PARENTS = 256
 
 #: Fixed odd 64-bit multipliers (one per parameter) of the design hash (:func:`design_hash`).
 _HASH_MULT = np.random.default_rng(20240610).integers(
@@ -151,6 +157,23 @@ class RefineResult:
     seconds: float
 
 
+def _parents(points: np.ndarray, expanded: np.ndarray) -> np.ndarray:
+    """The front designs a round expands: the unexpanded ones, at most :data:`ROUND_PARENTS`,
+    those best in some objective first.
+
+    The priority of a design is its best rank over the objectives (0 for the extremes): a
+    scale-free order (a latency axis spanning three decades does not hide the fast designs)
+    that grows the front from its ends and from the designs leading in any objective. Ties go
+    to the earlier design.
+    """
+    todo = np.flatnonzero(~expanded)
+    if todo.size <= ROUND_PARENTS:
+        return todo
+    ranks = np.argsort(np.argsort(points, axis=0, kind="stable"), axis=0, kind="stable")
+    best = ranks.min(axis=1)[todo]
+    return np.sort(todo[np.lexsort((todo, best))[:ROUND_PARENTS]])
+
+
 def _member(h: np.ndarray, seen: np.ndarray) -> np.ndarray:
     """Which of ``h`` are in the sorted array ``seen``."""
     if seen.size == 0:
@@ -193,8 +216,9 @@ def refine(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str
     evaluations = rounds = 0
     while evaluations < max_evaluations and not expanded.all():
         rounds += 1
-        cand = neighbours(space, _take(batch, np.flatnonzero(~expanded)))
-        expanded[:] = True
+        parents = _parents(points, expanded)
+        cand = neighbours(space, _take(batch, parents))
+        expanded[parents] = True
         h = design_hash(cand)
         _, first = np.unique(h, return_index=True)
         first = np.sort(first)                       # first occurrence, candidate order kept
@@ -220,10 +244,7 @@ def refine(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str
         nd = moocore.is_nondominated(np.ascontiguousarray(points), keep_weakly=True)
         batch, points, found = _take(batch, nd), points[nd], found[nd]
         start_rows, expanded = start_rows[nd], expanded[nd]
-        new_hv = ref.hypervolume(points)
-        if not new_hv > hv:
-            break
-        hv = new_hv
+        hv = ref.hypervolume(points)
     return RefineResult(batch, points, found, start_rows, evaluations, rounds, hv0, hv,
                         time.perf_counter() - t0)
 
@@ -238,7 +259,7 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
     ``r-<hash>`` ids, source ``refine`` and their evaluation index as ``trial_number``.
     """
     start = front(designs, objectives)
-    result = refine(model, space, objectives, batch_from_frame(start),
+    result = refine(model, space, objectives, hardware_only(batch_from_frame(start)),
                     max_evaluations=max_evaluations)
     ids = np.array([f"r-{h:016x}" for h in design_hash(result.batch).tolist()], dtype=object)
     src = np.full(len(ids), SOURCE, dtype=object)

@@ -111,7 +111,8 @@ class Island:
         """The island's study with the sampler of ``batch`` (-1: the warm start)."""
         s = self.settings
         sampler = make_sampler(s.sampler, seed=batch_seed(s.seed, self.worker, batch),
-                               batch_size=s.batch_size, tpe=s.tpe)
+                               batch_size=s.batch_size, tpe=s.tpe,
+                               search_space=s.space.distributions)
         return optuna.load_study(study_name=self.name, storage=self.storage, sampler=sampler)
 
     def replay(self, batch: int, trials: Sequence[FrozenTrial]) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
 from dse.errors import UserError
-from dse.params import PARAMS, UNIFORM_DEFAULTS, Param
+from dse.params import MAPPING_PARAMS, PARAMS, UNIFORM_DEFAULTS, Param
 from dse.space import encode_value
 
 #: Tile parameter -> the PE parameter it must be a multiple of.
@@ -136,6 +136,16 @@ def _pow2_dim(p: Param, spec: Mapping[str, Any], *, file: str, key: str) -> Dim:
     a, b = lo.bit_length() - 1, hi.bit_length() - 1
     values = np.left_shift(1, np.arange(a, b + 1, dtype=np.int64))
     return Dim(p, f"log2_{p.name}", IntDistribution(a, b), np.empty(0, np.int64), values, "pow2")
+
+
+def hardware_only(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A copy of ``batch`` with the mapping parameters (the mapper's per-design choice, which
+    result rows record) reset to their defaults: what a design *is* in the search space."""
+    out = {k: np.asarray(v) for k, v in batch.items()}
+    n = len(next(iter(out.values())))
+    for name in MAPPING_PARAMS:
+        out[name] = np.full(n, UNIFORM_DEFAULTS[name], dtype=np.int64)
+    return out
 
 
 def repair_tiles(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

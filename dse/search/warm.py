@@ -24,13 +24,14 @@ from dse.model import Model
 from dse.params import PARAMS
 from dse.search.evaluate import BatchResult, ask_tell
 from dse.search.sampling import is_genetic
-from dse.search.space import SearchSpace
+from dse.search.space import SearchSpace, hardware_only
 
 
 def warm_start_params(space: SearchSpace, front: pd.DataFrame) -> list[dict[str, Any]]:
     """The sweep front's designs as Optuna parameters of ``space``.
 
-    Designs outside the space are dropped, duplicates kept once, and the list is sorted (by its
+    The rows' mapping (the mapper's choice) is not part of the design. Designs outside the
+    space are dropped, duplicates kept once, and the list is sorted (by its
     JSON text), so the warm start does not depend on the front file's row order.
     """
     from dse.results import batch_from_frame
@@ -41,7 +42,7 @@ def warm_start_params(space: SearchSpace, front: pd.DataFrame) -> list[dict[str,
     if missing:
         raise UserError("the warm-start front lacks a design parameter column", key="--warm-start",
                         value=missing[0], allowed="a front written by dse pareto for this config")
-    encoded = space.encode(batch_from_frame(front))
+    encoded = space.encode(hardware_only(batch_from_frame(front)))
     unique = {json.dumps(p, sort_keys=True): p for p in encoded if p is not None}
     return [unique[k] for k in sorted(unique)]
 
