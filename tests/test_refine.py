@@ -138,3 +138,30 @@ def test_command_writes_the_search_columns(tmp_path, capsys, sweep_rows, scfg):
     assert set(frame["source"]) <= {"refine", "sweep"}
     assert main(["refine", "--config", str(SEARCH_CONFIG), "--in", str(rows), "--out", str(out),
                  "--max-evaluations", "-1"]) == 2
+
+
+def test_rounds_expand_the_designs_best_in_some_objective_first(monkeypatch):
+    from dse import refine as refine_module
+
+    monkeypatch.setattr(refine_module, "ROUND_PARENTS", 2)
+    # a 2-objective front of 4 designs: 0 and 3 are the extremes (rank 0 in one objective each)
+    points = np.array([[1.0, 9.0], [2.0, 5.0], [3.0, 4.0], [9.0, 1.0]])
+    expanded = np.zeros(4, dtype=bool)
+    assert refine_module._parents(points, expanded).tolist() == [0, 3]
+    expanded[[0, 3]] = True
+    # then the next best ranks: design 1 (rank 1 in the first) ties design 2 (rank 1 in the
+    # second): both go
+    assert refine_module._parents(points, expanded).tolist() == [1, 2]
+
+
+def test_the_mapping_a_row_records_is_not_part_of_the_design(scfg, sweep_rows):
+    from dse.params import MAPPING_PARAMS, UNIFORM_DEFAULTS
+    from dse.results import batch_from_frame
+    from dse.search.space import hardware_only
+
+    batch = batch_from_frame(sweep_rows)
+    for name in MAPPING_PARAMS:
+        batch[name] = np.full(len(sweep_rows), 4)      # as if the mapper had chosen 4
+    hw = hardware_only(batch)
+    assert all((hw[n] == UNIFORM_DEFAULTS[n]).all() for n in MAPPING_PARAMS)
+    assert np.array_equal(design_hash(hw), design_hash(hardware_only(batch_from_frame(sweep_rows))))

@@ -518,3 +518,25 @@ def test_unsupported_dialect_names_what_is_supported(tmp_path, capsys, url):
     assert "unsupported storage dialect" in err
     assert "postgresql://" in err and "journal file" in err and "sqlite" in err
     assert "psycopg2" not in err and "s3cret" not in err + out
+
+
+def test_a_writer_killed_holding_the_journal_lock_blocks_nobody(tmp_path, capsys):
+    # Optuna's default journal lock is a symbolic link a killed writer leaves behind (the other
+    # workers then wait, or with a relative path spin for ever); dse locks with flock, which the
+    # kernel releases when the holder dies
+    journal = tmp_path / "s.journal"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from dse.search.storage import FlockJournalLock; "
+        f"FlockJournalLock({str(journal)!r}).acquire(); print('held', flush=True); "
+        "time.sleep(600)")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    finally:
+        holder.kill()
+    t0 = time.monotonic()
+    code, _, err = run_cli(capsys, "search", "--config", SEARCH_CONFIG, "--worker", 0,
+                           "--out", tmp_path / "w.parquet", "--storage", journal, "--trials", 20)
+    assert code == 0, err
+    assert time.monotonic() - t0 < 25, "waited for a lock nobody holds"

@@ -35,9 +35,10 @@ def open_storage(storage: str, *, key: str = "search.storage") -> optuna.storage
             if storage.startswith("postgresql"):
                 kwargs["connect_args"] = {"connect_timeout": 10}
             return optuna.storages.RDBStorage(storage, engine_kwargs=kwargs)
-        path = Path(storage)
+        path = Path(storage).resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
-        backend = optuna.storages.journal.JournalFileBackend(str(path))
+        backend = optuna.storages.journal.JournalFileBackend(
+            str(path), lock_obj=FlockJournalLock(str(path)))
         return optuna.storages.JournalStorage(backend)
     except ImportError:
         scheme = storage.split("://", 1)[0]
@@ -47,6 +48,40 @@ def open_storage(storage: str, *, key: str = "search.storage") -> optuna.storage
     except Exception as exc:  # noqa: BLE001 (any driver or OS error: report it on one line)
         raise UserError(f"cannot open the storage ({_one_line(exc, storage)})", key=key,
                         value=shown) from None
+
+
+class FlockJournalLock(optuna.storages.journal.JournalFileOpenLock):
+    """The journal's write lock as an OS lock (``flock`` on ``<journal>.flock``).
+
+    Optuna's default lock is a symbolic link that a killed writer leaves behind; the others then
+    wait for a 30 s grace period, and with a relative journal path they spin for ever (the
+    grace check stats the link's target relative to the link's folder, which does not exist).
+    The kernel releases an OS lock when its process dies, however it dies.
+
+    Args:
+        filepath: the journal file.
+    """
+
+    def __init__(self, filepath: str) -> None:
+        super().__init__(filepath)
+        self._flock_path = filepath + ".flock"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        fd = os.open(self._flock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
 
 def _one_line(exc: BaseException, storage: str) -> str:
