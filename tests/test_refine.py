@@ -165,3 +165,31 @@ def test_the_mapping_a_row_records_is_not_part_of_the_design(scfg, sweep_rows):
     hw = hardware_only(batch)
     assert all((hw[n] == UNIFORM_DEFAULTS[n]).all() for n in MAPPING_PARAMS)
     assert np.array_equal(design_hash(hw), design_hash(hardware_only(batch_from_frame(sweep_rows))))
+
+
+def test_workflow_refines_between_the_search_and_the_front(tmp_path):
+    # dry run of the default workflow on the search test config: refine reads the sweep front
+    # and every search worker, and the front (pareto) reads refine's output
+    import subprocess
+    import sys
+
+    import yaml
+
+    raw = yaml.safe_load(SEARCH_CONFIG.read_text())
+    for key in ("platform", "model"):
+        raw[key] = str((SEARCH_CONFIG.parent / raw[key]).resolve())
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw, sort_keys=False))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile",
+                           str(ROOT / "Snakefile"), "--directory", str(tmp_path), "--configfile",
+                           str(config), "-n", "-p", "--cores", "1",
+                           "results/pareto/front.parquet"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    refine = next(x for x in lines if "dse refine" in x)
+    assert "results/pareto/sweep_front.parquet" in refine
+    assert all(f"results/search/worker-{w}.parquet" in refine for w in (0, 1))
+    pareto = next(x for x in lines
+                  if "dse pareto" in x and "--out results/pareto/front.parquet" in x)
+    assert "results/search/refine.parquet" in pareto
