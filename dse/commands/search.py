@@ -70,9 +70,8 @@ def run(args: argparse.Namespace) -> int:
     front = None
     if args.warm_start and settings.warm_start:
         front = store.read_table(args.warm_start)
-    storage = search.open_storage(settings.storage, key=settings.storage_key)
     report = search.run_worker(cfg, settings, worker=args.worker, trials=args.trials,
-                               warm_front=front, storage=storage, log=_log)
+                               warm_front=front, log=_log)
     trials = [t for t in report.trials if t.state == optuna.trial.TrialState.COMPLETE]
     frame = search.export_frame(Model(cfg.platform, cfg.workload), settings.space, trials,
                                 batch_size=settings.batch_size)

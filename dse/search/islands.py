@@ -22,6 +22,7 @@ what keeps a worker at thousands of trials per second.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -168,7 +169,8 @@ def run_worker(cfg: Config, settings: SearchSettings, *, worker: int, trials: in
         worker: worker index.
         trials: sampled trials of this worker (default ``trials_per_worker``).
         warm_front: the sweep's front: every island's generation 0 (None: no warm start).
-        storage: the opened storage (default: open ``settings.storage``).
+        storage: an opened storage (tests); by default ``settings.storage`` is opened and, for a
+            journal file, held for this worker alone (:class:`WorkerLock`).
         log: progress lines.
     """
     if worker < 0:
@@ -179,8 +181,10 @@ def run_worker(cfg: Config, settings: SearchSettings, *, worker: int, trials: in
     t_start = time.perf_counter()
     objectives = cfg.objectives
     model = Model(cfg.platform, cfg.workload)
+    lock: WorkerLock | contextlib.nullcontext[None] = contextlib.nullcontext()
     if storage is None:
         storage = open_storage(settings.storage, key=settings.storage_key)
+        lock = WorkerLock(settings, worker)
     shared = open_study(settings, objectives, storage=storage)
     study_id = storage.get_study_id_from_name(shared.study_name)
     warm = warm_start_params(settings.space, warm_front) if warm_front is not None else []
@@ -192,7 +196,7 @@ def run_worker(cfg: Config, settings: SearchSettings, *, worker: int, trials: in
         model_s += res.seconds_model
         log(f"warm start: {len(warm)} designs of the sweep front as generation 0 "
             f"({len(warm_front) - len(warm)} outside the search space or repeated)")
-    with WorkerLock(settings, worker):
+    with lock:
         done = stored_batches(
             storage.get_all_trials(study_id, deepcopy=False,
                                    states=(TrialState.COMPLETE, TrialState.FAIL)),
