@@ -48,7 +48,7 @@ rule refine:
     output:
         "results/search/refine.parquet",
     params:
-        config=CONFIGFILE,
+        config=MERGED_CONFIG,
         settings=section_hash("objectives", "search"),
     log:
         "results/logs/refine.log",
