@@ -25,6 +25,7 @@ RUN_ORDER = (
     "sweep",
     "pareto",
     "search",
+    "refine",
     "select",
     "export",
     "plot",

@@ -3,6 +3,7 @@ the warm start, the export, and one-line errors (exit 2) for bad settings."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -169,61 +170,103 @@ def _dse(*args: str) -> list[str]:
     return [sys.executable, "-m", "dse.cli", *args]
 
 
-def test_two_worker_processes_share_one_journal_study(tmp_path, settings):
+def _run_workers(tmp_path: Path, *, concurrent: bool, order=(0, 1), trials: int = 60,
+                 warm: Path | None = None) -> list[pd.DataFrame]:
+    """Run workers ``order`` on one fresh journal (at once or one after the other)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     journal = tmp_path / "study.journal"
-    procs = [subprocess.Popen(_dse("search", "--config", str(SEARCH_CONFIG), "--worker", str(w),
-                                   "--out", str(tmp_path / f"worker-{w}.parquet"),
-                                   "--storage", str(journal), "--trials", "60"),
-                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
-             for w in (0, 1)]
-    for p in procs:
-        out, err = p.communicate(timeout=120)
+
+    def start(w):
+        extra = ["--warm-start", str(warm)] if warm is not None else []
+        return subprocess.Popen(_dse("search", "--config", str(SEARCH_CONFIG), "--worker", str(w),
+                                     "--out", str(tmp_path / f"worker-{w}.parquet"),
+                                     "--storage", str(journal), "--trials", str(trials), *extra),
+                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+
+    procs = [start(w) for w in order] if concurrent else []
+    for w in order:
+        p = procs[order.index(w)] if concurrent else start(w)
+        out, err = p.communicate(timeout=180)
         assert p.returncode == 0, err
-    trials = journal_trials(settings, journal)
+    return [store.read_table(tmp_path / f"worker-{w}.parquet") for w in (0, 1)]
+
+
+@pytest.fixture(scope="module")
+def warm_front_file(tmp_path_factory, scfg, smodel):
+    """The test config's sweep front (the grid evaluated exhaustively) as a Parquet file."""
+    grid = Grid(scfg.raw["sweep"]["space"])
+    index = np.arange(grid.size)
+    batch = grid.decode(index)
+    frame = results_frame(smodel, batch, smodel.evaluate(batch), design_id("g", index))
+    path = tmp_path_factory.mktemp("warm") / "front.parquet"
+    store.write_table(front(frame, scfg.objectives), path)
+    return path
+
+
+def test_two_workers_give_the_same_rows_whatever_their_timing(tmp_path, settings,
+                                                               warm_front_file):
+    # run A: both workers at once (interleaved writes); run B: worker 1 first, then worker 0
+    a = _run_workers(tmp_path / "a", concurrent=True, warm=warm_front_file)
+    trials = journal_trials(settings, tmp_path / "a" / "study.journal")
     # total as requested, none lost, none duplicated, none left running
     assert len(trials) == 120
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-    assert sorted(t.number for t in trials) == list(range(120))
     per_worker = pd.Series([t.user_attrs["worker"] for t in trials]).value_counts()
     assert per_worker.to_dict() == {0: 60, 1: 60}
-    # each worker exports its own trials: disjoint, together the whole study
-    frames = [store.read_table(tmp_path / f"worker-{w}.parquet") for w in (0, 1)]
-    assert [len(f) for f in frames] == [60, 60]
-    numbers = pd.concat([f["trial_number"] for f in frames])
-    assert numbers.is_unique and set(numbers) == set(range(120))
+    # each worker exports its own trials, numbered in its own sequence, ids unique across both
+    assert [len(f) for f in a] == [60, 60]
+    assert all(f["trial_number"].tolist() == list(range(60)) for f in a)
+    assert pd.concat([f["design_id"] for f in a]).is_unique
     # the two workers sampled different designs (seed + worker)
-    keys = [f[[p.name for p in PARAMS]].astype(str).agg("|".join, axis=1) for f in frames]
+    keys = [f[[p.name for p in PARAMS]].astype(str).agg("|".join, axis=1) for f in a]
     assert len(set(keys[0]) & set(keys[1])) < 5
+    b = _run_workers(tmp_path / "b", concurrent=False, order=(1, 0), warm=warm_front_file)
+    for fa, fb in zip(a, b, strict=True):
+        pd.testing.assert_frame_equal(fa, fb)
 
 
-def test_other_workers_trials_join_the_current_generation(settings, smodel, scfg):
-    # NSGA-II ignores trials of a generation it has already selected parents from; trials other
-    # workers finished meanwhile must join this worker's current generation to be used at all
-    storage = optuna.storages.InMemoryStorage()
-    shared = search.open_study(settings, scfg.objectives, storage=storage)
-    mirrors = []
+def test_warm_start_is_generation_zero_and_the_first_parents(settings, smodel, scfg,
+                                                              warm_front_file):
+    # NSGA-II selects the parents of generation g from the trials of generation g - 1; trials
+    # enqueued with every parameter fixed never get a generation unless the warm start gives it
+    warm = search.warm_start_params(settings.space, store.read_table(warm_front_file))
+    n_warm = len(warm)
+    assert n_warm >= 4
+    for population in (n_warm // 2, n_warm + 5):   # a front larger / smaller than a population
+        s = dataclasses.replace(settings, batch_size=population)
+        island = search.Island(s, 0, ["minimize", "minimize"])
+        study = island.study(-1)
+        res = search.warm_start(study, s.space, smodel, scfg.objectives, warm)
+        warm_ids = {t._trial_id for t in res.trials}
+        sampler = study.sampler
+        assert search.is_genetic(sampler)
+        assert {t._trial_id for t in sampler.get_population(study, 0)} == warm_ids
+        first = search.ask_tell(island.study(0), s.space, smodel, scfg.objectives, population)
+        generation = {sampler.get_trial_generation(study, t) for t in first.trials}
+        if population <= n_warm:
+            # the first sampled batch is generation 1 and its parents are front designs only
+            assert generation == {1}
+            parents = sampler.get_parent_population(study, 1)
+            assert len(parents) == population
+            assert {t._trial_id for t in parents} <= warm_ids
+        else:
+            # a front smaller than a population is completed by the first (random) batch
+            assert generation == {0}
+            assert warm_ids <= {t._trial_id for t in sampler.get_population(study, 0)}
+
+
+def test_every_worker_is_warm_started(tmp_path, capsys, warm_front_file, settings):
+    n_warm = len(search.warm_start_params(settings.space, store.read_table(warm_front_file)))
     for w in (0, 1):
-        local = optuna.create_study(directions=["minimize", "minimize"],
-                                    sampler=search.make_sampler("nsgaii", seed=w, batch_size=20))
-        mirrors.append(search.Mirror(shared, storage, local, w))
-        mirrors[-1].pull()
-    for _ in range(3):  # worker 0 runs three generations before worker 1 pulls
-        res = search.ask_tell(mirrors[0].local, settings.space, smodel, scfg.objectives, 20)
-        mirrors[0].push(res.trials, source="search:nsgaii")
-    res = search.ask_tell(mirrors[1].local, settings.space, smodel, scfg.objectives, 20)
-    mirrors[1].push(res.trials, source="search:nsgaii")
-    assert mirrors[1].pull() == 60
-    key = "NSGAIISampler:generation"
-    local = mirrors[1].local.get_trials(deepcopy=False)
-    own_generation = max(t.system_attrs[key] for t in local if t.user_attrs.get("worker") is None)
-    migrants = [t for t in local if t.user_attrs.get("worker") == 0]
-    assert len(migrants) == 60
-    assert {t.system_attrs[key] for t in migrants} == {own_generation}
-    # the shared study keeps each trial as its worker made it
-    shared_generations = {t.system_attrs[key] for t in shared.get_trials(deepcopy=False)
-                          if t.user_attrs["worker"] == 0}
-    assert shared_generations == {0, 1, 2}
+        code, out, err = run_cli(capsys, "search", "--config", SEARCH_CONFIG, "--worker", w,
+                                 "--out", tmp_path / f"w{w}.parquet", "--storage",
+                                 tmp_path / "s.journal", "--trials", 20,
+                                 "--warm-start", warm_front_file)
+        assert code == 0, err
+        assert json.loads(out)["warm_start"] == n_warm
+        # the warm-start designs are the sweep's rows: only sampled trials are exported
+        assert set(store.read_table(tmp_path / f"w{w}.parquet")["source"]) == {"search:nsgaii"}
 
 
 def test_export_has_the_sweep_columns_plus_trial_number_and_source(tmp_path, settings):
@@ -242,62 +285,126 @@ def test_export_has_the_sweep_columns_plus_trial_number_and_source(tmp_path, set
 
 
 # ----------------------------------------------------------------------------------- resume
-def test_stopped_search_continues_on_rerun(tmp_path, settings):
+class _Killed(Exception):
+    pass
+
+
+def test_worker_cut_mid_batch_resumes_to_the_uninterrupted_rows(tmp_path, scfg, settings,
+                                                                smodel, warm_front_file,
+                                                                monkeypatch):
+    warm = store.read_table(warm_front_file)
+
+    def rows(storage):
+        report = search.run_worker(scfg, settings, worker=1, trials=100, warm_front=warm,
+                                   storage=storage, log=lambda _: None)
+        return report, search.export_frame(smodel, settings.space, report.trials,
+                                           batch_size=settings.batch_size)
+
+    _, clean = rows(search.open_storage(str(tmp_path / "clean.journal")))
+    storage = search.open_storage(str(tmp_path / "cut.journal"))
+    create = storage.create_new_trial
+    calls = {"n": 0}
+
+    def dying_create(*args, **kwargs):  # the process dies while copying batch 3 (of 20)
+        calls["n"] += 1
+        if calls["n"] > 70:
+            raise _Killed
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(storage, "create_new_trial", dying_create)
+    with pytest.raises(_Killed):
+        rows(storage)
+    monkeypatch.undo()
+    assert len(journal_trials(settings, tmp_path / "cut.journal")) == 70   # 3.5 batches
+    report, resumed = rows(search.open_storage(str(tmp_path / "cut.journal")))
+    assert (report.trials_before, report.trials_added) == (60, 40)   # batch 3 is redone
+    # (three replayed NSGA-II generations: the replay must rebuild the sampler's parent cache
+    # as an uninterrupted run fills it, or batch 3 differs)
+    pd.testing.assert_frame_equal(resumed, clean)
+    # the 10 trials of the cut batch stay in the journal but are not counted twice
+    assert len(journal_trials(settings, tmp_path / "cut.journal")) == 110
+    # a rerun with the same request adds nothing
+    again = search.run_worker(scfg, settings, worker=1, trials=100, warm_front=warm,
+                              log=lambda _: None,
+                              storage=search.open_storage(str(tmp_path / "cut.journal")))
+    assert again.trials_added == 0
+
+
+@pytest.mark.slow
+def test_sigkilled_worker_resumes_to_the_uninterrupted_rows(tmp_path, settings,
+                                                            warm_front_file):
     journal = tmp_path / "study.journal"
     args = ["search", "--config", str(SEARCH_CONFIG), "--worker", "0",
-            "--out", str(tmp_path / "w0.parquet"), "--storage", str(journal)]
-    proc = subprocess.Popen(_dse(*args, "--trials", "100000"), cwd=tmp_path,
+            "--out", str(tmp_path / "w0.parquet"), "--storage", str(journal),
+            "--warm-start", str(warm_front_file)]
+    proc = subprocess.Popen(_dse(*args, "--trials", "1000000"), cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:  # stop it once a few batches are in the study (like a cancelled Snakemake job)
+    try:  # kill it once a few batches are in the study (like a machine going down)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            time.sleep(0.3)
-            if journal.exists() and journal.read_bytes().count(b'"op_code":4') >= 60:
+            time.sleep(0.05)
+            if journal.exists() and journal.read_bytes().count(b'"op_code":4') >= 70:
                 break
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
     finally:
         proc.kill()
-    assert proc.returncode != 0
-    before = journal_trials(settings, journal)
-    n = len(before)
-    assert n >= 60 and all(t.state.is_finished() for t in before)  # nothing left RUNNING
-    snapshot = {t.number: (t.params, t.values) for t in before}
-    code = main([*args, "--trials", str(n + 40)])
-    assert code == 0
-    after = journal_trials(settings, journal)
-    assert len(after) == n + 40
-    assert {t.number: (t.params, t.values) for t in after if t.number in snapshot} == snapshot
-    # rerunning with the same request adds nothing
-    assert main([*args, "--trials", str(n + 40)]) == 0
-    assert len(journal_trials(settings, journal)) == n + 40
+    assert proc.returncode == -signal.SIGKILL
+    n = len(journal_trials(settings, journal))
+    assert n >= 70
+    trials = 20 * (n // 20 + 2)     # the plan of the rerun covers the cut batch and two more
+    code = subprocess.run(_dse(*args, "--trials", str(trials)), cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert code.returncode == 0, code.stderr
+    resumed = store.read_table(tmp_path / "w0.parquet")
+    clean_dir = tmp_path / "clean"
+    clean_dir.mkdir()
+    args_clean = [a if a != str(journal) else str(clean_dir / "study.journal") for a in args]
+    args_clean[args_clean.index("--out") + 1] = str(clean_dir / "w0.parquet")
+    code = subprocess.run(_dse(*args_clean, "--trials", str(trials)), cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert code.returncode == 0, code.stderr
+    pd.testing.assert_frame_equal(resumed, store.read_table(clean_dir / "w0.parquet"))
 
 
-# ------------------------------------------------------------------------------ warm start
-def test_warm_start_enqueues_the_front_once(tmp_path, scfg, smodel, settings):
-    grid = Grid(scfg.raw["sweep"]["space"])
-    index = np.arange(grid.size)
-    batch = grid.decode(index)
-    frame = results_frame(smodel, batch, smodel.evaluate(batch), design_id("g", index))
-    sweep_front = front(frame, scfg.objectives)
-    assert len(sweep_front) >= 1
-    store.write_table(sweep_front, tmp_path / "front.parquet")
-    args = ["search", "--config", str(SEARCH_CONFIG), "--worker", "0",
-            "--out", str(tmp_path / "w0.parquet"), "--storage", str(tmp_path / "s.journal"),
-            "--warm-start", str(tmp_path / "front.parquet")]
-    assert main([*args, "--trials", "20"]) == 0
-    exported = store.read_table(tmp_path / "w0.parquet")
-    warm = exported[exported["source"] == search.SOURCE_WARM]
-    assert len(warm) == len(sweep_front)
-    # the warm-started designs are the front's designs, with the sweep's figures
-    cols = ["latency_ms", "utilization"]
-    assert np.allclose(np.sort(warm[cols].to_numpy(), axis=0),
-                       np.sort(sweep_front[cols].to_numpy(), axis=0))
-    assert (exported["source"] == "search:nsgaii").sum() == 20
-    assert main([*args, "--trials", "40"]) == 0   # rerun: no second warm start
-    again = store.read_table(tmp_path / "w0.parquet")
-    assert (again["source"] == search.SOURCE_WARM).sum() == len(sweep_front)
-    assert len(again) == len(sweep_front) + 40
+def test_a_second_process_with_the_same_worker_is_refused(tmp_path, capsys, scfg):
+    journal = tmp_path / "s.journal"
+    settings = search.settings_from_config(scfg, storage=str(journal))
+    with search.WorkerLock(settings, 0):   # worker 0 is running
+        code, out, err = run_cli(capsys, "search", "--config", SEARCH_CONFIG, "--worker", 0,
+                                 "--out", tmp_path / "w.parquet", "--storage", journal,
+                                 "--trials", 20)
+        assert code == 2
+        assert len(err.strip().splitlines()) == 1
+        assert "--worker" in err and "already running" in err
+        assert not (tmp_path / "w.parquet").exists()
+        # another worker index is fine meanwhile
+        code, _, err = run_cli(capsys, "search", "--config", SEARCH_CONFIG, "--worker", 1,
+                               "--out", tmp_path / "w1.parquet", "--storage", journal,
+                               "--trials", 20)
+        assert code == 0, err
+    # released: worker 0 runs
+    assert run_cli(capsys, "search", "--config", SEARCH_CONFIG, "--worker", 0, "--out",
+                   tmp_path / "w.parquet", "--storage", journal, "--trials", 20)[0] == 0
+
+
+def test_stored_batches_count_complete_batches_once():
+    def t(number, batch, index, size, island="x", worker=0):
+        tr = optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, values=[1.0],
+                                       user_attrs={"worker": worker, "island": island,
+                                                   "batch": batch, "index": index,
+                                                   "batch_size": size})
+        tr.number = number
+        return tr
+
+    trials = [t(0, 0, 0, 2), t(1, 0, 1, 2),                   # batch 0: complete
+              t(2, 1, 0, 2),                                   # batch 1 cut after one trial
+              t(3, 1, 0, 2), t(4, 1, 1, 2),                    # batch 1 redone
+              t(5, 2, 0, 1),                                   # a last batch of a short plan
+              t(6, 2, 0, 2, island="other"), t(7, 2, 1, 2, worker=1)]
+    done = search.stored_batches(trials, worker=0, island="x")
+    assert sorted(done) == [(0, 2), (1, 2), (2, 1)]
+    assert [x.number for x in done[1, 2]] == [2, 4]            # first copy of each index
 
 
 # --------------------------------------------------------------------------- bad settings
@@ -310,6 +417,7 @@ def test_warm_start_enqueues_the_front_once(tmp_path, scfg, smodel, settings):
     ({"storage": "sqlite:////nonexistent-dir/x/study.db", "workers": 1}, "search.storage",
      "sqlite:////nonexistent-dir/x/study.db"),
     ({"storage": "sqlite:///study.db", "workers": 2}, "search.storage", "sqlite:///study.db"),
+    ({"storage": "mysql://dse:s3cret@db/optuna"}, "search.storage", "mysql://dse:***@db/optuna"),
     ({"space_extra": 1}, "search", "space_extra"),
     ({"tpe": {"multivariate": "yes"}}, "search.tpe.multivariate", "yes"),
     ({"space": "drop pe_n"}, "search.space.pe_n", None),
@@ -398,3 +506,37 @@ def test_search_quality_runs_on_a_tiny_budget(tmp_path, capsys):
     assert set(figures["grid"]["hv_ratio_median"]) == {"nsgaii", "random"}
     assert 0 < figures["grid"]["hv_ratio_median"]["nsgaii"]["40"] <= 1 + 1e-9
     assert figures["large"]["vs_random"]["random"]["40"] in (1.0, None)
+
+
+@pytest.mark.parametrize("url", ["mysql://dse:s3cret@db/optuna", "mysql+pymysql://db/optuna",
+                                 "oracle://db/x"])
+def test_unsupported_dialect_names_what_is_supported(tmp_path, capsys, url):
+    # before: mysql:// was told to install psycopg2 (the PostgreSQL driver)
+    code, out, err = run_cli(capsys, "search", "--config", SEARCH_CONFIG, "--worker", 0,
+                             "--out", tmp_path / "w.parquet", "--storage", url)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "unsupported storage dialect" in err
+    assert "postgresql://" in err and "journal file" in err and "sqlite" in err
+    assert "psycopg2" not in err and "s3cret" not in err + out
+
+
+def test_a_writer_killed_holding_the_journal_lock_blocks_nobody(tmp_path, capsys):
+    # Optuna's default journal lock is a symbolic link a killed writer leaves behind (the other
+    # workers then wait, or with a relative path spin for ever); dse locks with flock, which the
+    # kernel releases when the holder dies
+    journal = tmp_path / "s.journal"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from dse.search.storage import FlockJournalLock; "
+        f"FlockJournalLock({str(journal)!r}).acquire(); print('held', flush=True); "
+        "time.sleep(600)")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    finally:
+        holder.kill()
+    t0 = time.monotonic()
+    code, _, err = run_cli(capsys, "search", "--config", SEARCH_CONFIG, "--worker", 0,
+                           "--out", tmp_path / "w.parquet", "--storage", journal, "--trials", 20)
+    assert code == 0, err
+    assert time.monotonic() - t0 < 25, "waited for a lock nobody holds"

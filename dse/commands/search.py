@@ -1,4 +1,4 @@
-"""``dse search``: one worker of the shared Optuna study; exports its trials to Parquet."""
+"""``dse search``: one worker (island) of the shared Optuna study; exports its trials to Parquet."""
 
 from __future__ import annotations
 
@@ -21,11 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Parquet file of this worker's trials "
                              "(e.g. results/search/worker-0.parquet)")
     parser.add_argument("--warm-start", metavar="FRONT",
-                        help="sweep front Parquet to enqueue once per study (worker 0 only; "
-                             "ignored when search.warm_start is false)")
+                        help="sweep front Parquet: generation 0 of every worker's island "
+                             "(ignored when search.warm_start is false)")
     parser.add_argument("--trials", type=int, metavar="N",
-                        help="sampled trials this worker must have in the study "
-                             "(default search.trials_per_worker)")
+                        help="sampled trials of this worker (default search.trials_per_worker)")
     parser.add_argument("--storage", metavar="PATH_OR_URL",
                         help="override search.storage (journal file path or RDB URL)")
     parser.add_argument("--sampler", help="override search.sampler (tpe, nsgaii, random)")
@@ -69,16 +68,17 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("worker index out of range", key="--worker", value=args.worker,
                         allowed=f"0..{settings.workers - 1} (search.workers = {settings.workers})")
     front = None
-    if args.warm_start and settings.warm_start and args.worker == 0:
+    if args.warm_start and settings.warm_start:
         front = store.read_table(args.warm_start)
-    storage = search.open_storage(settings.storage, key=settings.storage_key)
     report = search.run_worker(cfg, settings, worker=args.worker, trials=args.trials,
-                               warm_front=front, storage=storage, log=_log)
-    trials = search.worker_trials(storage, settings.study_name, args.worker)
-    frame = search.export_frame(Model(cfg.platform, cfg.workload), settings.space, trials)
+                               warm_front=front, log=_log)
+    trials = [t for t in report.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    frame = search.export_frame(Model(cfg.platform, cfg.workload), settings.space, trials,
+                                batch_size=settings.batch_size)
     store.write_table(frame, args.out, metadata={
         "config_hash": cfg.hash, "platform": cfg.platform.name, "model": cfg.workload.name,
         "source": "search", "sampler": settings.sampler, "worker": args.worker,
+        "seed": settings.seed, "batch_size": settings.batch_size,
         "study_name": settings.study_name, "storage": settings.storage_shown,
         "space_size": settings.space.size, "fingerprint": settings.fingerprint})
     summary = {

@@ -110,7 +110,9 @@ SHARDS = expand("results/sweep/shard-{shard}.parquet", shard=range(N_SHARDS))
 # Optuna search workers on one study (none when the config has no search section)
 N_WORKERS = int(config.get("search", {}).get("workers", 2)) if "search" in config else 0
 SEARCH = expand("results/search/worker-{worker}.parquet", worker=range(N_WORKERS))
-RESULTS = SHARDS + SEARCH
+# local refinement of the sweep + search front (workflow/rules/search.smk)
+REFINE = ["results/search/refine.parquet"] if N_WORKERS else []
+RESULTS = SHARDS + SEARCH + REFINE
 
 
 def section_hash(*keys):

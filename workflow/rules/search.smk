@@ -39,6 +39,28 @@ rule search:
         "--warm-start {input.front} --out {output} > {log} 2>&1"
 
 
+rule refine:
+    input:
+        front="results/pareto/sweep_front.parquet",
+        search=SEARCH,
+        platform=PLATFORM,
+        model=MODEL,
+    output:
+        "results/search/refine.parquet",
+    params:
+        config=MERGED_CONFIG,
+        settings=section_hash("objectives", "search"),
+    log:
+        "results/logs/refine.log",
+    benchmark:
+        "results/benchmarks/refine.tsv"
+    conda:
+        "../envs/dse.yaml"
+    shell:
+        "dse refine --config {params.config} --in {input.front} {input.search} "
+        "--out {output} > {log} 2>&1"
+
+
 rule search_quality:
     input:
         platform=PLATFORM,

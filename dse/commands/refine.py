@@ -1,0 +1,58 @@
+"""``dse refine``: local refinement of the front (one-parameter moves, dse/refine.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "refine the Pareto front of result files by one-parameter moves until it stops improving"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare ``--config``, ``--in``, ``--out`` and the budget override."""
+    parser.add_argument("--config", required=True, help="main config YAML (search.space, "
+                        "search.refine, objectives)")
+    parser.add_argument("--in", dest="inputs", nargs="+", required=True, metavar="FILE",
+                        help="result Parquet files whose front is refined (sweep front, search "
+                             "workers)")
+    parser.add_argument("--out", required=True,
+                        help="Parquet file of the refined front "
+                             "(e.g. results/search/refine.parquet)")
+    parser.add_argument("--max-evaluations", type=int, metavar="N",
+                        help="override search.refine.max_evaluations (model evaluations)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the inputs, refine their front, write it and print a JSON summary line."""
+    from dse import search, store
+    from dse.config import load_config
+    from dse.errors import UserError
+    from dse.model import Model
+    from dse.refine import refine_frame
+
+    if args.max_evaluations is not None and args.max_evaluations < 0:
+        raise UserError("must not be negative", key="--max-evaluations",
+                        value=args.max_evaluations, allowed="an integer >= 0")
+    cfg = load_config(args.config)
+    settings = search.settings_from_config(cfg)
+    budget = (settings.refine_max_evaluations if args.max_evaluations is None
+              else args.max_evaluations)
+    designs = store.read_tables(args.inputs)
+    model = Model(cfg.platform, cfg.workload)
+    frame, result = refine_frame(model, settings.space, cfg.objectives, designs,
+                                 max_evaluations=budget)
+    figures = {
+        "designs_read": len(designs), "front_out": len(frame),
+        "found": int((frame["source"] == "refine").sum()), "evaluations": result.evaluations,
+        "max_evaluations": budget, "rounds": result.rounds,
+        "hv_start": round(result.hv_start, 6), "hv_end": round(result.hv_end, 6),
+        "seconds": round(result.seconds, 2),
+    }
+    store.write_table(frame, args.out, metadata={
+        "config_hash": cfg.hash, "platform": cfg.platform.name, "model": cfg.workload.name,
+        "source": "refine", **{k: v for k, v in figures.items() if k != "seconds"}})
+    print(json.dumps({**figures, "out": args.out}))
+    print(f"refine: {figures['found']} new front designs in {result.rounds} rounds, "
+          f"{result.evaluations} evaluations, {result.seconds:.1f} s", file=sys.stderr)
+    return 0

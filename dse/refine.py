@@ -1,0 +1,276 @@
+"""Local refinement of a Pareto front: one-parameter moves from every front design.
+
+After the global search, the front (of the sweep and the search workers) is improved by a
+deterministic neighbourhood pass, round by round:
+
+1. Front designs not yet expanded (at most :data:`ROUND_PARENTS` a round, those best in some
+   objective first: :func:`_parents`) get every *one-parameter move* over the searched
+   parameters of ``search.space`` (:func:`neighbours`): the previous and next value of a range
+   or of a numeric list, the nearest values to twice and half the current value of a range
+   (for powers of two these are the next and previous power), and every other choice of a
+   categorical or boolean. A tile moves by one PE factor (``tile_m +- pe_m``), to twice and to
+   half its size; tiles are then repaired to multiples of their PE factor, as in the search.
+2. The candidates of the round that were never evaluated before are evaluated in ONE
+   ``Model.evaluate`` call.
+3. The front becomes the non-dominated set of the old front and the feasible candidates. A
+   candidate that enters the front raises its hypervolume (moocore; objectives normalised by
+   the starting front, reference point 1.1: :func:`dse.pareto.reference_from`).
+4. The loop stops when every front design has been expanded, i.e. no one-parameter move of
+   any front design improves the front's hypervolume any more, or when ``max_evaluations``
+   model evaluations are spent (the last round is cut to the budget, candidates in their
+   deterministic order).
+
+Nothing is random and candidates are ordered by (front design, parameter, move), so the same
+inputs give the same output. Result rows are built by :func:`dse.results.results_frame`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import moocore
+import numpy as np
+import pandas as pd
+
+from dse.model import Model
+from dse.params import PARAMS
+from dse.pareto import front, reference_from
+from dse.results import batch_from_frame, results_frame
+from dse.search.evaluate import objective_values
+from dse.search.space import TILE_PE, Dim, SearchSpace, hardware_only, repair_tiles
+
+#: ``source`` of the designs refinement found.
+SOURCE = "refine"
+
+#: Front designs expanded per round at most (the others wait for a later round).
+ROUND_PARENTS = 256
+
+#: Fixed odd 64-bit multipliers (one per parameter) of the design hash (:func:`design_hash`).
+_HASH_MULT = np.random.default_rng(20240610).integers(
+    1, 2**63, size=len(PARAMS), dtype=np.int64).astype(np.uint64) | np.uint64(1)
+
+
+def design_hash(batch: Mapping[str, np.ndarray]) -> np.ndarray:
+    """A 64-bit hash per design of its parameter codes (mixing as in splitmix64).
+
+    Used to remember evaluated designs and as the refined designs' ids; with a few million
+    designs a collision has a probability of about 1e-7.
+    """
+    n = len(next(iter(batch.values())))
+    h = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for m, p in zip(_HASH_MULT, PARAMS, strict=True):
+            h = (h ^ (np.asarray(batch[p.name]).astype(np.uint64) * m)) * np.uint64(
+                0x9E3779B97F4A7C15)
+            h ^= h >> np.uint64(31)
+    return h
+
+
+def _take(batch: Mapping[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v)[rows] for k, v in batch.items()}
+
+
+def _concat(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {p.name: np.concatenate([b[p.name] for b in parts]) for p in PARAMS}
+
+
+def _nearest(values: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The element of sorted ``values`` nearest to each ``target`` (ties to the smaller)."""
+    pos = np.clip(np.searchsorted(values, target), 1, len(values) - 1)
+    lo, hi = values[pos - 1], values[pos]
+    return np.where(target - lo <= hi - target, lo, hi)
+
+
+def _moves(dim: Dim, current: np.ndarray, batch: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """New values of one parameter for every design (equal to ``current`` = no move)."""
+    values = dim.values
+    name = dim.param.name
+    if dim.form == "list" and dim.param.kind in ("cat", "bool"):
+        return [np.full_like(current, c) for c in dim.codes]
+    if name in TILE_PE:
+        pe = np.asarray(batch[TILE_PE[name]])
+        raw = [current - pe, current + pe, 2 * current, current // 2]
+        return [np.clip(r, values[0], values[-1]) for r in raw]
+    pos = np.searchsorted(values, current)
+    below = values[np.clip(pos - 1, 0, len(values) - 1)]
+    exact = (pos < len(values)) & (values[np.clip(pos, 0, len(values) - 1)] == current)
+    above = values[np.clip(np.where(exact, pos + 1, pos), 0, len(values) - 1)]
+    out = [below, above]
+    if dim.form == "range":
+        out += [_nearest(values, 2 * current), _nearest(values, current // 2)]
+    return out
+
+
+def neighbours(space: SearchSpace, parents: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every one-parameter move of every parent (tiles repaired), parents' order first.
+
+    Returns a batch of candidates ordered by (parent, parameter, move); moves that leave the
+    design unchanged are dropped, repeated candidates are kept (see :func:`refine`).
+    """
+
+    parts, order = [], []
+    for j, dim in enumerate(d for d in space.dims if d.searched):
+        current = np.asarray(parents[dim.param.name])
+        for k, new in enumerate(_moves(dim, current, parents)):
+            changed = new != current
+            rows = np.flatnonzero(changed)
+            if rows.size == 0:
+                continue
+            part = _take(parents, rows)
+            part[dim.param.name] = new[rows]
+            parts.append(part)
+            order.append(np.stack([rows, np.full(rows.size, j), np.full(rows.size, k)], axis=1))
+    if not parts:
+        return {p.name: np.empty(0, dtype=np.int64) for p in PARAMS}
+    cand = repair_tiles(_concat(parts))
+    keys = np.concatenate(order)
+    sort = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))
+    return _take(cand, sort)
+
+
+@dataclass
+class RefineResult:
+    """The refined front and what it cost.
+
+    Attributes:
+        batch: the front's designs (parameter codes).
+        points: (n, k) objective values in minimisation form.
+        found: (n,) evaluation index of each design (-1: a starting design).
+        start_rows: (n,) row of each starting design in the starting frame (-1: found).
+        evaluations: model evaluations of candidates (the starting designs not counted).
+        rounds: rounds run.
+        hv_start, hv_end: hypervolume of the starting and of the refined front (normalised by
+            the starting front).
+        seconds: wall time.
+    """
+
+    batch: dict[str, np.ndarray]
+    points: np.ndarray
+    found: np.ndarray
+    start_rows: np.ndarray
+    evaluations: int
+    rounds: int
+    hv_start: float
+    hv_end: float
+    seconds: float
+
+
+def _parents(points: np.ndarray, expanded: np.ndarray) -> np.ndarray:
+    """The front designs a round expands: the unexpanded ones, at most :data:`ROUND_PARENTS`,
+    those best in some objective first.
+
+    The priority of a design is its best rank over the objectives (0 for the extremes): a
+    scale-free order (a latency axis spanning three decades does not hide the fast designs)
+    that grows the front from its ends and from the designs leading in any objective. Ties go
+    to the earlier design.
+    """
+    todo = np.flatnonzero(~expanded)
+    if todo.size <= ROUND_PARENTS:
+        return todo
+    ranks = np.argsort(np.argsort(points, axis=0, kind="stable"), axis=0, kind="stable")
+    best = ranks.min(axis=1)[todo]
+    return np.sort(todo[np.lexsort((todo, best))[:ROUND_PARENTS]])
+
+
+def _member(h: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Which of ``h`` are in the sorted array ``seen``."""
+    if seen.size == 0:
+        return np.zeros(h.shape, dtype=bool)
+    pos = np.clip(np.searchsorted(seen, h), 0, seen.size - 1)
+    return seen[pos] == h
+
+
+def _min_form(values: np.ndarray, objectives: Sequence[tuple[str, str]]) -> np.ndarray:
+    sign = np.array([-1.0 if d == "max" else 1.0 for _, d in objectives])
+    return values * sign + 0.0
+
+
+def refine(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]],
+           start: Mapping[str, np.ndarray], *, max_evaluations: int) -> RefineResult:
+    """Refine the front of the designs ``start`` (see the module docstring).
+
+    Args:
+        model: the model (platform and workload).
+        space: the search space (its searched parameters are the moves).
+        objectives: ``(column, "min" | "max")`` pairs.
+        start: the starting designs (usually a front), parameter codes.
+        max_evaluations: budget of candidate evaluations (0: only re-evaluate ``start``).
+    """
+    t0 = time.perf_counter()
+    res = model.evaluate(dict(start))
+    points = _min_form(objective_values(res.columns, objectives), objectives)
+    ok = np.asarray(res.columns["feasible"], dtype=bool) & np.isfinite(points).all(axis=1)
+    keep = np.flatnonzero(ok)
+    batch, points = _take(start, keep), points[keep]
+    found = np.full(keep.size, -1, dtype=np.int64)
+    start_rows = keep.astype(np.int64)
+    if keep.size:
+        nd = moocore.is_nondominated(np.ascontiguousarray(points), keep_weakly=True)
+        batch, points, found, start_rows = _take(batch, nd), points[nd], found[nd], start_rows[nd]
+    seen = np.unique(design_hash(batch)) if keep.size else np.empty(0, np.uint64)  # sorted
+    expanded = np.zeros(len(found), dtype=bool)
+    ref = reference_from(points) if keep.size else None
+    hv = hv0 = ref.hypervolume(points) if ref is not None else 0.0
+    evaluations = rounds = 0
+    while evaluations < max_evaluations and not expanded.all():
+        rounds += 1
+        parents = _parents(points, expanded)
+        cand = neighbours(space, _take(batch, parents))
+        expanded[parents] = True
+        h = design_hash(cand)
+        _, first = np.unique(h, return_index=True)
+        first = np.sort(first)                       # first occurrence, candidate order kept
+        first = first[~_member(h[first], seen)]
+        first = first[: max_evaluations - evaluations]
+        if first.size == 0:
+            break
+        cand, h = _take(cand, first), h[first]
+        seen = np.sort(np.concatenate([seen, h]))
+        cres = model.evaluate(cand)
+        cpoints = _min_form(objective_values(cres.columns, objectives), objectives)
+        cok = np.asarray(cres.columns["feasible"], dtype=bool) & np.isfinite(cpoints).all(axis=1)
+        index = evaluations + np.arange(first.size, dtype=np.int64)
+        evaluations += int(first.size)
+        if not cok.any():
+            break
+        rows = np.flatnonzero(cok)
+        batch = _concat([batch, _take(cand, rows)])
+        points = np.concatenate([points, cpoints[rows]])
+        found = np.concatenate([found, index[rows]])
+        start_rows = np.concatenate([start_rows, np.full(rows.size, -1, dtype=np.int64)])
+        expanded = np.concatenate([expanded, np.zeros(rows.size, dtype=bool)])
+        nd = moocore.is_nondominated(np.ascontiguousarray(points), keep_weakly=True)
+        batch, points, found = _take(batch, nd), points[nd], found[nd]
+        start_rows, expanded = start_rows[nd], expanded[nd]
+        hv = ref.hypervolume(points)
+    return RefineResult(batch, points, found, start_rows, evaluations, rounds, hv0, hv,
+                        time.perf_counter() - t0)
+
+
+def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]],
+                 designs: pd.DataFrame, *, max_evaluations: int) -> tuple[pd.DataFrame,
+                                                                          RefineResult]:
+    """Refine the front of result rows -> (the refined front's rows, the run's figures).
+
+    The rows have the search export's columns: starting designs keep their ``design_id`` and
+    ``source`` (``sweep`` when the input has none) with ``trial_number`` -1; found designs get
+    ``r-<hash>`` ids, source ``refine`` and their evaluation index as ``trial_number``.
+    """
+    start = front(designs, objectives)
+    result = refine(model, space, objectives, hardware_only(batch_from_frame(start)),
+                    max_evaluations=max_evaluations)
+    ids = np.array([f"r-{h:016x}" for h in design_hash(result.batch).tolist()], dtype=object)
+    src = np.full(len(ids), SOURCE, dtype=object)
+    was = result.start_rows >= 0
+    ids[was] = start["design_id"].to_numpy().astype(str)[result.start_rows[was]]
+    if "source" in start.columns:
+        src[was] = start["source"].astype(str).to_numpy()[result.start_rows[was]]
+    else:
+        src[was] = "sweep"
+    frame = results_frame(model, result.batch, model.evaluate(result.batch), ids)
+    frame["trial_number"] = result.found
+    frame["source"] = pd.array(src.astype(str), dtype="string")
+    frame = front(frame, objectives)
+    return frame, result
