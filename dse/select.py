@@ -30,6 +30,7 @@ import pandas as pd
 
 from dse.errors import UserError
 from dse.pareto import Objectives, front_mask, knee_index, objective_matrix
+from dse.pareto import front as pareto_front
 
 #: Selection reasons in priority order (also the order of the output rows).
 REASONS = ("knee", "fastest", "smallest_under_budget", "named")
@@ -66,7 +67,7 @@ def select_designs(
             column is missing.
     """
     ordered = _sorted_by_id(front)
-    tier = ordered[_in_tier(ordered, quality_max)].reset_index(drop=True)
+    tier = ordered[in_tier(ordered, quality_max)].reset_index(drop=True)
     region = tier[_within_budget(tier, settings.get("latency_budget_ms"))].reset_index(drop=True)
     picks = [
         *_knee(region, objectives),
@@ -100,7 +101,21 @@ def _argmin_id(values: np.ndarray) -> int:
     return int(np.argmin(values))
 
 
-def _in_tier(front: pd.DataFrame, quality_max: float | None) -> np.ndarray:
+def tier_front(
+    front: pd.DataFrame,
+    objectives: Objectives,
+    quality_max: float | None,
+    all_designs: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The front to select from: ``front``, unless it holds no design of the quality tier and
+    ``all_designs`` are at hand; then the tier's own front over the objectives. That happens when
+    the objectives leave quality out (lower precisions dominate the front)."""
+    if all_designs is None or in_tier(front, quality_max).any():
+        return front
+    return pareto_front(all_designs[in_tier(all_designs, quality_max)], objectives)
+
+
+def in_tier(front: pd.DataFrame, quality_max: float | None) -> np.ndarray:
     """Designs within the quality bound (all when there is no bound or no quality column)."""
     if quality_max is None or "quality_loss" not in front.columns:
         return np.ones(len(front), dtype=bool)

@@ -231,3 +231,18 @@ def test_knee_uses_log_scale_for_objectives_spanning_decades():
     pts = np.array([[0.1, 0.5], [0.15, 0.3], [1.0, 0.25], [30.0, 0.05], [100.0, 0.04]])
     assert knee_index(pts) == 3
     assert knee_index(knee_scale(pts)) == 1
+
+
+def test_tier_front_when_the_front_holds_no_tier_design():
+    # Two objectives leave quality out: the lossy a and b dominate the front. With the bound
+    # 0.1 none of them is in the tier, so selection takes the tier's own front (c, d, e, all
+    # mutually non-dominated in latency/utilisation); with a tier design on the front, the
+    # front stays as it is.
+    from dse.select import tier_front
+
+    designs = _front().assign(quality_loss=[0.1, 0.1, 0.5, 0.1, 0.5])  # e c a d b
+    lossy_front = designs[designs["design_id"].isin(["a", "b"])]
+    got = tier_front(lossy_front, MIN2, 0.1, designs)
+    assert sorted(got["design_id"]) == ["c", "d", "e"]
+    mixed = designs[designs["design_id"].isin(["a", "c"])]
+    assert tier_front(mixed, MIN2, 0.1, designs) is mixed

@@ -6,8 +6,7 @@ import argparse
 
 from dse import store
 from dse.config import load_config
-from dse.pareto import front as pareto_front
-from dse.select import _in_tier, select_designs
+from dse.select import select_designs, tier_front
 
 HELP = "Choose designs from a front: knee, fastest, smallest under the latency budget, named."
 
@@ -44,10 +43,7 @@ def run(args: argparse.Namespace) -> int:
     ) * (1.0 + settings.get("quality_tolerance", 0.0))
     front = store.read_table(args.front)
     all_designs = store.read_tables(args.all_designs) if args.all_designs else None
-    if all_designs is not None and not _in_tier(front, quality_max).any():
-        # the objectives leave quality out and the front holds no design of the quality tier
-        # (e.g. refinement found lower precisions faster): select from the tier's own front
-        front = pareto_front(all_designs[_in_tier(all_designs, quality_max)], objectives)
+    front = tier_front(front, objectives, quality_max, all_designs)
     chosen = select_designs(
         front, objectives, settings, all_designs=all_designs, quality_max=quality_max
     )
