@@ -56,14 +56,17 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     grid = Grid(cfg.raw["sweep"]["space"], file=str(cfg.path))
     model = cfg.model()
+    plain = cfg.model(mapper=False)
     rng = np.random.default_rng(args.seed)
     batch = grid.decode(rng.integers(0, grid.size, size=args.designs))
-    model.evaluate({k: v[:1000] for k, v in batch.items()})  # warm-up
-    times = []
-    for _ in range(args.runs):
-        t = time.perf_counter()
-        model.evaluate(batch)
-        times.append(time.perf_counter() - t)
+    for m in (model, plain):
+        m.evaluate({k: v[:1000] for k, v in batch.items()})  # warm-up
+    times, plain_times = [], []
+    for _ in range(args.runs):  # alternate, so both see the same machine load
+        for m, out in ((model, times), (plain, plain_times)):
+            t = time.perf_counter()
+            m.evaluate(batch)
+            out.append(time.perf_counter() - t)
     med = statistics.median(times)
     base = _baseline(args.designs, args.runs)
     figures = {
@@ -79,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         "target_designs_per_s": 1_000_000,
         "mapper_tile_divisors": list(model.tile_divisors),
         "note": "designs of sweep.space, each mapped by the exact mapper as the sweep runs them",
+        "model_only_designs_per_s_median": args.designs / statistics.median(plain_times),
+        "mapped_to_model_only_ratio": statistics.median(plain_times) / med,
         "python": _platform.python_version(),
         "numpy": np.__version__,
         "cpu_count": os.cpu_count(),
