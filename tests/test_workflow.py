@@ -241,6 +241,8 @@ def test_config_on_the_command_line_takes_effect(run):
         ("sweep:\n  space:\n    tile_m: [100]\n", "tile_m"),
         # the schema rejects it
         ("sweep:\n  space:\n    dataflow: [mnk, zzz]\n", "zzz"),
+        # the search space asks for 32 channels per stream of a board with 4 DDR banks
+        ("platform: configs/platforms/u250.yaml\n", "search.space.pc_weights"),
     ],
 )
 def test_bad_config_stops_a_dry_run_with_one_line(tmp_path, layer, needle):

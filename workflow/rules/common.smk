@@ -84,7 +84,11 @@ def _merged_config():
         probe = os.path.join(tmp, "config.yaml")
         Path(probe).write_text(yaml.safe_dump(merged, sort_keys=False), encoding="utf-8")
         try:
-            load_config(probe)
+            cfg = load_config(probe)
+            if "search" in merged:  # the search space and storage too (imports Optuna: ~1 s)
+                from dse.search import settings_from_config
+
+                settings_from_config(cfg)
         except UserError as exc:
             raise UserError(str(exc).replace(probe, f"config ({label})")) from None
     written = {**merged, **{k: _relative_to_results(v) for k, v in refs.items() if v is not None}}
