@@ -35,6 +35,8 @@ from typing import Any
 
 import yaml
 
+from dse.params import EXAMPLE_DESIGN
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: The shipped files, by their path relative to the config's folder (the layout is kept).
@@ -44,29 +46,8 @@ FILES = {
     "models/smolvla_vision.yaml": ROOT / "configs" / "models" / "smolvla_vision.yaml",
 }
 
-#: A known, feasible design on the shipped platform (tests/conftest.py BASE_DESIGN).
-DESIGN = {
-    "weight_precision": "INT8",
-    "act_precision": "INT8",
-    "pe_m": 16,
-    "pe_n": 16,
-    "pe_k": 16,
-    "tile_m": 128,
-    "tile_n": 128,
-    "tile_k": 256,
-    "dataflow": "mnk",
-    "pc_weights": 4,
-    "pc_inputs": 2,
-    "pc_outputs": 1,
-    "share_weights": False,
-    "compute_units": 3,
-    "double_pump": True,
-    "buffer_storage": "bram",
-    "double_buffer": True,
-    "fuse_attention": False,
-    "vector_lanes": 32,
-    "clock_mhz": 300,
-}
+#: A known, feasible design on the shipped platform (dse.params.EXAMPLE_DESIGN).
+DESIGN = dict(EXAMPLE_DESIGN)
 
 #: Replacement values for a leaf (``negative`` and ``wrong_type`` depend on the old value;
 #: ``at_minimum``/``at_maximum`` put a number at the edge of the range its schema allows).

@@ -33,9 +33,8 @@ def schema(name: str) -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
-def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML file with the safe loader; a missing, non-UTF-8 or malformed file is a
-    UserError."""
+def read_text(path: str | Path) -> str:
+    """A file's UTF-8 text; a missing, unreadable or non-UTF-8 file is a UserError."""
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -43,7 +42,14 @@ def read_yaml(path: str | Path) -> Any:
         raise UserError("file does not exist", file=str(p)) from None
     except OSError as exc:
         raise UserError(f"cannot read file ({exc.strerror})", file=str(p)) from None
-    text = decode_utf8(raw, file=str(p))
+    return decode_utf8(raw, file=str(p))
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file with the safe loader; a missing, non-UTF-8 or malformed file is a
+    UserError."""
+    p = Path(path)
+    text = read_text(p)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -350,13 +356,7 @@ def load_model(path: str | Path, *, cameras: int = 1) -> dict[str, Any]:
 
 
 def _read_json(p: Path) -> Any:
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise UserError("file does not exist", file=str(p)) from None
-    except OSError as exc:
-        raise UserError(f"cannot read file ({exc.strerror})", file=str(p)) from None
-    text = decode_utf8(raw, file=str(p))
+    text = read_text(p)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

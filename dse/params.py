@@ -128,3 +128,29 @@ MAPPING_PARAMS: tuple[str, ...] = tuple(
 
 PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMS)
 BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}
+
+
+#: A reasonable, feasible INT8 design on the U280 (3 CUs of 16 x 16 x 16 PEs): the base of the
+#: tests' hand checks and of the config fuzz benchmark.
+EXAMPLE_DESIGN: dict[str, object] = {
+    "weight_precision": "INT8",
+    "act_precision": "INT8",
+    "pe_m": 16,
+    "pe_n": 16,
+    "pe_k": 16,
+    "tile_m": 128,
+    "tile_n": 128,
+    "tile_k": 256,
+    "dataflow": "mnk",
+    "pc_weights": 4,
+    "pc_inputs": 2,
+    "pc_outputs": 1,
+    "share_weights": False,
+    "compute_units": 3,
+    "double_pump": True,
+    "buffer_storage": "bram",
+    "double_buffer": True,
+    "fuse_attention": False,
+    "vector_lanes": 32,
+    "clock_mhz": 300,
+}

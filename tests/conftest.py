@@ -9,34 +9,14 @@ import pytest
 
 from dse.config import load_config
 from dse.model import Model
+from dse.params import EXAMPLE_DESIGN
 from dse.space import design_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "config.yaml"
 
 #: A reasonable INT8 design used as a base for hand checks.
-BASE_DESIGN = {
-    "weight_precision": "INT8",
-    "act_precision": "INT8",
-    "pe_m": 16,
-    "pe_n": 16,
-    "pe_k": 16,
-    "tile_m": 128,
-    "tile_n": 128,
-    "tile_k": 256,
-    "dataflow": "mnk",
-    "pc_weights": 4,
-    "pc_inputs": 2,
-    "pc_outputs": 1,
-    "share_weights": False,
-    "compute_units": 3,
-    "double_pump": True,
-    "buffer_storage": "bram",
-    "double_buffer": True,
-    "fuse_attention": False,
-    "vector_lanes": 32,
-    "clock_mhz": 300,
-}
+BASE_DESIGN = dict(EXAMPLE_DESIGN)
 
 
 @pytest.fixture(scope="session")
