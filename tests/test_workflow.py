@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -363,3 +364,22 @@ def test_interrupted_runs_resume_with_the_readme_command(tmp_path, clean):
     assert not summary.exists()
     plant_stale_temporaries(work)
     assert_same_as_clean(work, clean)
+
+
+def test_every_row_records_the_mapping_it_got(run):
+    # Sweep, search workers and refinement all range over hardware and map each design: every
+    # row's figures are what the mapper gives for its hardware, with the mapping it chose
+    # recorded in its tile_*_div_* columns (re-evaluated here with the run's own config).
+    from dse.params import MAPPING_PARAMS
+    from dse.results import batch_from_frame
+
+    work = run
+    cfg = load_config(work / "results/config.yaml")
+    model = cfg.model()
+    for path in sorted(work.glob("results/s*/*.parquet")):
+        rows = pd.read_parquet(path)
+        batch = batch_from_frame(rows)
+        res = model.evaluate(batch)
+        np.testing.assert_allclose(rows["latency_ms"], res.columns["latency_ms"], rtol=1e-6)
+        for name in MAPPING_PARAMS:
+            np.testing.assert_array_equal(rows[name], res.mapping[name], err_msg=str(path))

@@ -28,7 +28,6 @@ def run(args: argparse.Namespace) -> int:
     from dse import search, store
     from dse.config import load_config
     from dse.errors import UserError
-    from dse.model import Model
     from dse.refine import refine_frame
 
     if args.max_evaluations is not None and args.max_evaluations < 0:
@@ -39,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     budget = (settings.refine_max_evaluations if args.max_evaluations is None
               else args.max_evaluations)
     designs = store.read_tables(args.inputs)
-    model = Model(cfg.platform, cfg.workload)
+    model = cfg.model()  # with the mapper: moves change hardware, the mapper maps each
     frame, result = refine_frame(model, settings.space, cfg.objectives, designs,
                                  max_evaluations=budget)
     figures = {

@@ -53,7 +53,6 @@ def run(args: argparse.Namespace) -> int:
     from dse import search, store
     from dse.config import load_config
     from dse.errors import UserError
-    from dse.model import Model
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _stop_on_sigterm()
@@ -73,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     report = search.run_worker(cfg, settings, worker=args.worker, trials=args.trials,
                                warm_front=front, log=_log)
     trials = [t for t in report.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    frame = search.export_frame(Model(cfg.platform, cfg.workload), settings.space, trials,
+    frame = search.export_frame(cfg.model(), settings.space, trials,
                                 batch_size=settings.batch_size)
     store.write_table(frame, args.out, metadata={
         "config_hash": cfg.hash, "platform": cfg.platform.name, "model": cfg.workload.name,

@@ -34,7 +34,6 @@ from optuna.trial import FrozenTrial, TrialState
 
 from dse.config import Config, config_hash
 from dse.errors import UserError
-from dse.model import Model
 from dse.search.evaluate import BatchResult, ask_tell
 from dse.search.sampling import batch_seed, is_genetic, make_sampler
 from dse.search.settings import SearchSettings
@@ -180,7 +179,7 @@ def run_worker(cfg: Config, settings: SearchSettings, *, worker: int, trials: in
         raise UserError("must be positive", key="--trials", value=target, allowed="an integer >= 1")
     t_start = time.perf_counter()
     objectives = cfg.objectives
-    model = Model(cfg.platform, cfg.workload)
+    model = cfg.model()  # with the mapper: the search ranges over hardware
     lock: WorkerLock | contextlib.nullcontext[None] = contextlib.nullcontext()
     if storage is None:
         storage = open_storage(settings.storage, key=settings.storage_key)
