@@ -12,6 +12,9 @@ Files written by :func:`export_design`:
   (``HBM[n]`` or ``DDR[n]``, as the board's design memory), exactly
   :func:`dse.allocation.channel_allocation`.
 - ``design.json``: every parameter and predicted figure of the design row.
+- ``schedule.json`` (when the run's model is given): every kernel call of one policy call in
+  order, with shapes, runtime tiles, precisions, CUs, channels and the model's time of each
+  (dse.schedule); its times add up to the design's ``latency_ms``.
 
 Config key names were checked against AMD UG1399/UG1702 (``[hls]`` section: ``flow_target``,
 ``syn.file``, ``syn.top``, ``clock``, ``package.output.format``) and UG1393 (``[connectivity]``:
@@ -25,7 +28,7 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +36,9 @@ from dse.allocation import STREAMS, channel_allocation, cu_slrs, stream_ports
 from dse.errors import UserError
 from dse.params import KERNEL_CLASSES, PARAMS, PRECISIONS, UNIFORM_DEFAULTS
 from dse.store import atomic_write_text
+
+if TYPE_CHECKING:
+    from dse.model import Model
 
 #: Name of the HLS top function and kernel.
 KERNEL = "dse_gemm"
@@ -59,7 +65,11 @@ _TEMPLATES = Path(__file__).with_name("templates")
 
 
 def export_design(
-    design: Mapping[str, Any], platform: Mapping[str, Any], out_dir: Path
+    design: Mapping[str, Any],
+    platform: Mapping[str, Any],
+    out_dir: Path,
+    *,
+    model: Model | None = None,
 ) -> list[Path]:
     """Write the HLS build inputs of one design into ``out_dir`` (created if missing).
 
@@ -69,6 +79,8 @@ def export_design(
         platform: the platform YAML as a dict (keys ``part``, ``vitis_platform``,
             ``cu_slr_order``, ``design_memory`` and its ``memories`` entry).
         out_dir: destination folder.
+        model: the run's model without a mapper (``Config.model(mapper=False)``); given, the
+            folder also gets ``schedule.json``.
 
     Returns:
         The written files, in a fixed order.
@@ -86,6 +98,11 @@ def export_design(
         "link.cfg": render_link_config(params, plat, ports),
         "design.json": design_json(design),
     }
+    if model is not None:
+        from dse.schedule import build_schedule, schedule_json
+
+        sched = build_schedule(params, model, ports, classes=engine_precisions(params)[2])
+        texts["schedule.json"] = schedule_json(sched)
     written = []
     for name, text in texts.items():
         atomic_write_text(out / name, text)

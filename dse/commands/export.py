@@ -45,22 +45,32 @@ def run(args: argparse.Namespace) -> int:
     from dse.store import check_output, read_table
 
     check_output(args.out, folder=True)
-    platform = load_config(args.config).platform_raw
+    cfg = load_config(args.config)
+    platform = cfg.platform_raw
     rows = read_table(args.inp).to_dict("records")
-    index = export_rows(rows, platform, args.out, source=str(args.inp))
+    # the model without a mapper: each row's runtime tiles (the mapper's choice) as costed;
+    # a config stand-in without a model (tests) exports no schedule
+    model = cfg.model(mapper=False) if hasattr(cfg, "model") else None
+    index = export_rows(rows, platform, args.out, source=str(args.inp), model=model)
     print(f"exported {len(index['designs'])} design(s) to {args.out}")
     return 0
 
 
 def export_rows(
-    rows: list[dict[str, Any]], platform: dict[str, Any], out: Path, *, source: str = "<rows>"
+    rows: list[dict[str, Any]],
+    platform: dict[str, Any],
+    out: Path,
+    *,
+    source: str = "<rows>",
+    model: Any = None,
 ) -> dict[str, Any]:
     """Export each row to ``out/<design_id>/`` and write ``out/index.json``.
 
     A design listed twice (e.g. both knee and fastest) is exported once. The whole folder is
     replaced: it is built beside ``out`` in a hidden ``.<name>.*.tmp`` folder and swapped in, so
     ``out`` holds exactly the designs of ``rows`` (none of an earlier selection) and a reader never
-    sees a half-written export. An existing ``out`` must be an earlier export (only ``index.json``
+    sees a half-written export. With ``model`` (the run's, without a mapper) each folder also
+    gets ``schedule.json``. An existing ``out`` must be an earlier export (only ``index.json``
     and design folders) or empty; anything else is refused rather than deleted.
 
     Returns:
@@ -100,7 +110,8 @@ def export_rows(
     try:
         entries: list[dict[str, Any]] = []
         for design_id, row in designs.items():
-            files = export_design(row, platform, build / design_id)
+            extra = {"model": model} if model is not None else {}
+            files = export_design(row, platform, build / design_id, **extra)
             entry = {
                 "design_id": design_id,
                 "path": design_id,
