@@ -6,7 +6,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import types
 from pathlib import Path
 
@@ -410,18 +409,19 @@ def test_bad_design_is_a_user_error(tmp_path, changes, message):
 
 @pytest.fixture
 def fake_config(monkeypatch):
-    """load_config(path).platform_raw is the U280 platform dict, whatever the config file says."""
+    """load_config(path) gives the U280 platform dict and the shipped config's model, whatever
+    the config file says."""
+    import dse.cli
+    import dse.config
+    from tests.conftest import CONFIG
+
+    dse.cli.build_parser()  # import every command first: none may bind the stand-in for good
+    real = dse.config.load_config(CONFIG)
 
     def load_config(path):
-        return types.SimpleNamespace(platform_raw=PLATFORM)
+        return types.SimpleNamespace(platform_raw=PLATFORM, model=real.model)
 
-    try:
-        import dse.config
-    except ImportError:  # the config module is not there yet: stand in for it
-        module = types.ModuleType("dse.config")
-        monkeypatch.setitem(sys.modules, "dse.config", module)
-        import dse.config
-    monkeypatch.setattr(dse.config, "load_config", load_config, raising=False)
+    monkeypatch.setattr(dse.config, "load_config", load_config)
 
 
 def test_cli_exports_each_selected_design(tmp_path, fake_config):
