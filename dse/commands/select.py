@@ -6,7 +6,7 @@ import argparse
 
 from dse import store
 from dse.config import load_config
-from dse.select import select_designs, tier_front
+from dse.select import in_tier, select_designs, tier_front
 
 HELP = "Choose designs from a front: knee, fastest, smallest under the latency budget, named."
 
@@ -42,7 +42,12 @@ def run(args: argparse.Namespace) -> int:
         settings.get("quality_reference", "INT8")
     ) * (1.0 + settings.get("quality_tolerance", 0.0))
     front = store.read_table(args.front)
-    all_designs = store.read_tables(args.all_designs) if args.all_designs else None
+    # every result row (millions) is read only when the front cannot answer: a named design
+    # off the front, or no design of the quality tier on it
+    named = {str(n) for n in settings.get("named") or []}
+    needed = bool(named - set(front["design_id"].astype(str))) if "design_id" in front else True
+    needed = needed or not in_tier(front, quality_max).any()
+    all_designs = store.read_tables(args.all_designs) if args.all_designs and needed else None
     front = tier_front(front, objectives, quality_max, all_designs)
     chosen = select_designs(
         front, objectives, settings, all_designs=all_designs, quality_max=quality_max
