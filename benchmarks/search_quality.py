@@ -109,13 +109,15 @@ class Setup:
         return self.cfg.objectives
 
 
-def make_setup(config: str, caps: Sequence[float]) -> Setup:
+def make_setup(config: str, caps: Sequence[float], *, mapper: bool = True) -> Setup:
+    """The config's objects; ``mapper=False``: a model without the mapper (runtime tiles as
+    built), to compare with a search that evaluates that way."""
     from dse.config import load_config
     from dse.search import settings_from_config
 
     cfg = load_config(config)
-    return Setup(config, cfg, settings_from_config(cfg), cfg.model(), gw.quality_bound(cfg),
-                 tuple(caps))
+    return Setup(config, cfg, settings_from_config(cfg), cfg.model(mapper=mapper),
+                 gw.quality_bound(cfg), tuple(caps))
 
 
 def points_of(frame: pd.DataFrame, objectives) -> np.ndarray:
@@ -205,10 +207,10 @@ def run_island(setup: Setup, settings, worker: int, warm: list[dict[str, Any]],
 
 
 def _island_task(config: str, caps, sampler: str, seed: int, worker: int,
-                 warm_front: pd.DataFrame, trials: int) -> IslandRun:
+                 warm_front: pd.DataFrame, trials: int, mapper: bool = True) -> IslandRun:
     from dse.search import warm_start_params
 
-    setup = make_setup(config, caps)
+    setup = make_setup(config, caps, mapper=mapper)
     settings = replace(setup.settings, sampler=sampler, seed=seed)
     warm = warm_start_params(settings.space, warm_front) if settings.warm_start else []
     return run_island(setup, settings, worker, warm, trials)
@@ -231,17 +233,17 @@ def interleave(islands: Sequence[IslandRun]) -> tuple[pd.DataFrame, np.ndarray]:
 
 # ----------------------------------------------------------------------------- one method
 def run_method(config: str, caps, sampler: str, seed: int, grid_front: pd.DataFrame,
-               reference_points: np.ndarray, checkpoints: Sequence[int], jobs: int = 1
-               ) -> dict[str, Any]:
+               reference_points: np.ndarray, checkpoints: Sequence[int], jobs: int = 1,
+               mapper: bool = True) -> dict[str, Any]:
     """The shipped search with ``sampler`` and ``seed``: islands, then refinement; figures at
     every checkpoint (see the module docstring)."""
     from dse.pareto import reference_from
     from dse.refine import refine_frame
 
-    setup = make_setup(config, caps)
+    setup = make_setup(config, caps, mapper=mapper)
     s = setup.settings
     ref = reference_from(reference_points)
-    args = [(config, caps, sampler, seed, w, grid_front, s.trials_per_worker)
+    args = [(config, caps, sampler, seed, w, grid_front, s.trials_per_worker, mapper)
             for w in range(s.workers)]
     islands = _map(_island_task, args, jobs)
     seq, done_s = interleave(islands)
@@ -447,7 +449,7 @@ def greedy_point(walk: dict[str, Any] | None, objectives) -> np.ndarray | None:
 
 def benchmark(config: str, *, seeds: int = SEEDS, cache: str | Path = "results/bench",
               checkpoints: Sequence[int] = CHECKPOINTS, caps: Sequence[float] = gw.CAPS,
-              jobs: int = 1, rebuild: bool = False, log=LOG
+              jobs: int = 1, rebuild: bool = False, search_mapper: bool = True, log=LOG
               ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Build or reuse the reference, run every (method, seed), compute the figures.
 
@@ -477,7 +479,7 @@ def benchmark(config: str, *, seeds: int = SEEDS, cache: str | Path = "results/b
         for i in range(seeds):
             t0 = time.perf_counter()
             r = run_method(config, tuple(caps), m, s.seed + i, grid_front, ref_points,
-                           checkpoints, jobs)
+                           checkpoints, jobs, search_mapper)
             last = r["checkpoints"][-1]
             log(f"{m} seed {s.seed + i}: hv ratio {last['hv_ratio']:.4f}, fastest "
                 f"{last['fastest_ms']}, {time.perf_counter() - t0:.0f} s")
@@ -503,6 +505,7 @@ def benchmark(config: str, *, seeds: int = SEEDS, cache: str | Path = "results/b
                    "trials_per_worker": s.trials_per_worker, "batch_size": s.batch_size,
                    "warm_start": s.warm_start, "warm_start_designs": len(grid_front),
                    "refine_max_evaluations": s.refine_max_evaluations,
+                   "search_model": "mapper" if search_mapper else "plain (no mapper)",
                    "storage": "in-memory (one Optuna InMemoryStorage per island)"},
         "seconds_note": "single-core seconds of the search and refinement, summed over workers "
                         "(the grid sweep is not counted: every method starts from its front)",
@@ -600,6 +603,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="utilization caps of the fastest-design figures (default 0.6,0.95)")
     p.add_argument("--jobs", type=int, default=1,
                    help="processes for the islands of one run (default 1)")
+    p.add_argument("--search-model", choices=("mapper", "plain"), default="mapper",
+                   help="model of the measured searches and refinements (plain: no mapper, "
+                   "runtime tiles as built; the grid and the reference always map)")
     p.add_argument("--rebuild-reference", action="store_true",
                    help="rebuild the cached reference even when its key matches")
 
@@ -616,7 +622,8 @@ def run(args: argparse.Namespace) -> int:
     figures, curves = benchmark(
         args.config, seeds=args.seeds, cache=args.cache or Path(args.out).parent,
         checkpoints=parse_ints(args.checkpoints, "--checkpoints"),
-        caps=gw.parse_caps(args.caps), jobs=args.jobs, rebuild=args.rebuild_reference)
+        caps=gw.parse_caps(args.caps), jobs=args.jobs, rebuild=args.rebuild_reference,
+        search_mapper=args.search_model == "mapper")
     if args.plot:
         figures["plot"] = str(plot(curves, Path(args.plot),
                                    title="Search as shipped vs the best-known front"))
