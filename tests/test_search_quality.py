@@ -83,6 +83,7 @@ def test_benchmark_end_to_end_with_a_cached_reference(config, tmp_path, capsys):
         for c in m["checkpoints"]:
             assert len(c["hv_ratio_per_seed"]) == 3
             assert all(0 < r <= 1.2 for r in c["hv_ratio_per_seed"])
+            assert all(0 < r <= 1.2 for r in c["hv_ratio_log_per_seed"])
             assert c["hv_ratio"] == pytest.approx(np.median(c["hv_ratio_per_seed"]))
         # fronts only grow: the hypervolume ratio never falls from one checkpoint to the next
         ratios = np.array([c["hv_ratio_per_seed"] for c in m["checkpoints"]])
