@@ -21,7 +21,9 @@ Against a best-known reference front (a long run, cached as Parquet in ``--cache
 config hash and MODEL_VERSION in its metadata, rebuilt when the key changes): the grid front,
 :data:`REFERENCE_ISLANDS` islands of :data:`REFERENCE_TRIALS_FACTOR` x ``trials_per_worker``
 trials, a refinement of :data:`REFERENCE_REFINE_FACTOR` x the refinement budget from their front,
-and the greedy walks' end designs.
+and the greedy walks' end designs. It is the best-known front: when a measured run finds designs
+it does not dominate, they join it (and its cached file, whose metadata lists those runs) before
+anything is scored, so every ratio is against everything known.
 
 Figures (JSON, printed and written to ``--out``): at checkpoints (after the warm start, after
 1,000 / 2,500 / 5,000 sampled trials in the islands' parallel order, i.e. batch ``b`` of every
@@ -233,17 +235,17 @@ def interleave(islands: Sequence[IslandRun]) -> tuple[pd.DataFrame, np.ndarray]:
 
 # ----------------------------------------------------------------------------- one method
 def run_method(config: str, caps, sampler: str, seed: int, grid_front: pd.DataFrame,
-               reference_points: np.ndarray, checkpoints: Sequence[int], jobs: int = 1,
-               mapper: bool = True) -> dict[str, Any]:
-    """The shipped search with ``sampler`` and ``seed``: islands, then refinement; figures at
-    every checkpoint (see the module docstring)."""
-    from dse.pareto import reference_from
+               checkpoints: Sequence[int], jobs: int = 1, mapper: bool = True
+               ) -> dict[str, Any]:
+    """The shipped search with ``sampler`` and ``seed``: islands, then refinement; at every
+    checkpoint the front known so far (``front`` points, scored later by :func:`score`), the
+    evaluations and seconds spent and the fastest designs (see the module docstring). The final
+    front's rows are ``final_front``."""
+    from dse.pareto import front
     from dse.refine import refine_frame
 
     setup = make_setup(config, caps, mapper=mapper)
     s = setup.settings
-    ref = reference_from(reference_points)
-    log_ref = LogRatio(reference_points)
     args = [(config, caps, sampler, seed, w, grid_front, s.trials_per_worker, mapper)
             for w in range(s.workers)]
     islands = _map(_island_task, args, jobs)
@@ -259,25 +261,34 @@ def run_method(config: str, caps, sampler: str, seed: int, grid_front: pd.DataFr
             "label": "warm start" if k == 0 else f"{k} trials", "sampled": k,
             "evaluations": warm_evals + k,
             "seconds": round(warm_s if k == 0 else float(done_s[k - 1]), 3),
-            "hv_ratio": round(ref.ratio(fp := front_points(known, setup.objectives)), 6),
-            "hv_ratio_log": round(log_ref.ratio(fp), 6),
+            "front": front_points(known, setup.objectives),
             "fastest_ms": fastest(known, setup),
         })
     designs = pd.concat([grid_front, seq], ignore_index=True)
     refined, result = refine_frame(setup.model, s.space, setup.objectives, designs,
                                    max_evaluations=s.refine_max_evaluations)
     final = pd.concat([designs, refined], ignore_index=True)
-    fpts = front_points(final, setup.objectives)
+    final_front = front(final, setup.objectives)
+    final_front["design_id"] = [f"{sampler}{seed}-{i}" for i in range(len(final_front))]
     out.append({
         "label": "refined", "sampled": total, "evaluations": warm_evals + total
         + result.evaluations, "seconds": round(float(done_s[-1]) + result.seconds, 3),
-        "hv_ratio": round(ref.ratio(fpts), 6), "hv_ratio_log": round(log_ref.ratio(fpts), 6),
+        "front": points_of(final_front, setup.objectives),
         "fastest_ms": fastest(final, setup),
         "refine_evaluations": result.evaluations, "refine_rounds": result.rounds,
     })
-    beyond = _not_dominated_by(fpts, reference_points)
-    return {"sampler": sampler, "seed": seed, "checkpoints": out, "front": fpts.tolist(),
-            "front_size": len(fpts), "points_beyond_reference": int(beyond)}
+    return {"sampler": sampler, "seed": seed, "checkpoints": out, "final_front": final_front}
+
+
+def score(run: dict[str, Any], reference_points: np.ndarray) -> None:
+    """Add the hypervolume ratios to every checkpoint of ``run`` (linear and log scale)."""
+    from dse.pareto import reference_from
+
+    ref, log_ref = reference_from(reference_points), LogRatio(reference_points)
+    for cp in run["checkpoints"]:
+        cp["hv_ratio"] = round(ref.ratio(cp["front"]), 6)
+        cp["hv_ratio_log"] = round(log_ref.ratio(cp["front"]), 6)
+    run["front_size"] = len(run["checkpoints"][-1]["front"])
 
 
 class LogRatio:
@@ -438,6 +449,34 @@ def _median(values: Sequence[float | None]) -> float | None:
     return round(float(statistics.median(v)), 6) if v else None
 
 
+def extend_reference(setup: Setup, ref_frame: pd.DataFrame, meta: dict[str, Any],
+                     runs: dict[str, list[dict[str, Any]]], path: Path, search_model: str
+                     ) -> tuple[pd.DataFrame, dict[str, Any], int]:
+    """The best-known front: the reference united with the runs' final fronts. When a run found
+    designs the reference does not dominate, the cached file is rewritten with them (its
+    metadata lists the runs that extended it), so a later call scores against them too.
+
+    Returns:
+        ``(front rows, metadata, points added)``.
+    """
+    from dse import store
+    from dse.pareto import front
+
+    old = points_of(ref_frame, setup.objectives)
+    fronts = [r["final_front"] for rs in runs.values() for r in rs]
+    union = front(pd.concat([ref_frame, *fronts], ignore_index=True), setup.objectives)
+    added = _not_dominated_by(points_of(union, setup.objectives), old)
+    if added == 0:
+        return ref_frame, meta, 0
+    meta = {**meta, "front_size": len(union), "extended_by": [
+        *meta.get("extended_by", []),
+        *({"method": r["sampler"], "seed": r["seed"], "search_model": search_model,
+           "points_beyond": r["points_beyond_reference"]} for rs in runs.values() for r in rs
+          if r["points_beyond_reference"])]}
+    store.write_table(union, path, metadata=meta)
+    return union, meta, added
+
+
 def summarise(runs: Sequence[dict[str, Any]], caps: Sequence[float]) -> dict[str, Any]:
     """Medians over the seeds of one method, checkpoint by checkpoint, with per-seed values."""
     by_seed = sorted(runs, key=lambda r: r["seed"])
@@ -460,7 +499,8 @@ def summarise(runs: Sequence[dict[str, Any]], caps: Sequence[float]) -> dict[str
         })
     return {"seeds": [r["seed"] for r in by_seed], "checkpoints": table,
             "front_size_per_seed": [r["front_size"] for r in by_seed],
-            "points_beyond_reference_per_seed": [r["points_beyond_reference"] for r in by_seed]}
+            "points_beyond_cached_reference_per_seed": [r["points_beyond_reference"]
+                                                        for r in by_seed]}
 
 
 def dominates(front: np.ndarray, point: np.ndarray) -> bool:
@@ -500,23 +540,34 @@ def benchmark(config: str, *, seeds: int = SEEDS, cache: str | Path = "results/b
     ref_frame, ref_meta, ref_hit = reference_front(
         setup, grid_front, greedy, cache, key, grid_meta["grid"], jobs=jobs, rebuild=rebuild,
         log=log)
-    ref_points = points_of(ref_frame, setup.objectives)
-    ref = reference_from(ref_points)
     methods = [s.sampler] + (["random"] if s.sampler != "random" else [])
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
     for m in methods:
         for i in range(seeds):
             t0 = time.perf_counter()
-            r = run_method(config, tuple(caps), m, s.seed + i, grid_front, ref_points,
-                           checkpoints, jobs, search_mapper)
+            r = run_method(config, tuple(caps), m, s.seed + i, grid_front, checkpoints, jobs,
+                           search_mapper)
             last = r["checkpoints"][-1]
-            log(f"{m} seed {s.seed + i}: hv ratio {last['hv_ratio']:.4f}, fastest "
+            log(f"{m} seed {s.seed + i}: front {len(last['front'])}, fastest "
                 f"{last['fastest_ms']}, {time.perf_counter() - t0:.0f} s")
             runs[m].append(r)
+    long_points = points_of(ref_frame, setup.objectives)
+    for rs in runs.values():
+        for r in rs:
+            r["points_beyond_reference"] = _not_dominated_by(r["checkpoints"][-1]["front"],
+                                                             long_points)
+    ref_frame, ref_meta, added = extend_reference(
+        setup, ref_frame, ref_meta, runs, cache / "reference_front.parquet",
+        "mapper" if search_mapper else "plain")
+    ref_points = points_of(ref_frame, setup.objectives)
+    ref = reference_from(ref_points)
+    for rs in runs.values():
+        for r in rs:
+            score(r, ref_points)
     summary = {m: summarise(runs[m], caps) for m in methods}
     for m in methods:
         summary[m]["dominates_greedy_per_seed"] = {
-            c: [dominates(np.asarray(r["front"]), greedy_point(w, setup.objectives))
+            c: [dominates(r["checkpoints"][-1]["front"], greedy_point(w, setup.objectives))
                 for r in runs[m]] if greedy_point(w, setup.objectives) is not None else None
             for c, w in greedy.items()}
     ship = summary[s.sampler]["checkpoints"]
@@ -540,7 +591,9 @@ def benchmark(config: str, *, seeds: int = SEEDS, cache: str | Path = "results/b
                         "(the grid sweep is not counted: every method starts from its front)",
         "reference": {
             "path": str(cache / "reference_front.parquet"), "key": key, "reused": ref_hit,
-            "front_size": len(ref_frame), "ideal": ref.ideal.tolist(), "nadir": ref.nadir.tolist(),
+            "front_size": len(ref_frame), "points_added_by_these_runs": added,
+            "extended_by": ref_meta.get("extended_by", []),
+            "ideal": ref.ideal.tolist(), "nadir": ref.nadir.tolist(),
             "log_scaled_objectives": [o for o, lg in zip((n for n, _ in setup.objectives),
                                                          LogRatio(ref_points).log, strict=True)
                                       if lg],
