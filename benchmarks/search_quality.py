@@ -626,33 +626,37 @@ def benchmark(config: str, *, seeds: int = SEEDS, cache: str | Path = "results/b
     figures["seconds_total"] = round(time.perf_counter() - t_start, 1)
     curves = pd.DataFrame([
         {"method": m, "seed": r["seed"], "evaluations": cp["evaluations"],
-         "hv_ratio": cp["hv_ratio"]}
+         "hv_ratio": cp["hv_ratio"], "hv_ratio_log": cp["hv_ratio_log"]}
         for m in methods for r in runs[m] for cp in r["checkpoints"]])
     curves["method"] = pd.Categorical(curves["method"], categories=methods, ordered=True)
     return figures, curves
 
 
 def plot(curves: pd.DataFrame, out: Path, *, title: str) -> Path:
-    """Hypervolume ratio (median over seeds, seeds as thin lines) against evaluations."""
+    """Hypervolume ratio (median over seeds thick, each seed thin) against evaluations: linear
+    objectives on the left, objectives spanning decades log-scaled on the right."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for i, (method, g) in enumerate(curves.groupby("method", observed=True)):
-        color = f"C{i}"
-        for _, one in g.groupby("seed"):
-            ax.plot(one["evaluations"], one["hv_ratio"], color=color, alpha=0.3, linewidth=0.8)
-        med = g.groupby("evaluations")["hv_ratio"].median()
-        ax.plot(med.index, med.to_numpy(), color=color, marker="o", label=str(method))
-    ax.axhline(TARGET_RATIO, color="grey", linestyle="--", linewidth=0.8,
-               label=f"target {TARGET_RATIO}")
-    ax.set_xscale("symlog", linthresh=100)
-    ax.set_xlabel("model evaluations after the grid (warm start, trials, refinement)")
-    ax.set_ylabel("hypervolume / reference front's")
-    ax.set_title(title)
-    ax.legend(title="sampler")
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.0), sharex=True)
+    for ax, column, what in ((axes[0], "hv_ratio", "objectives as they are"),
+                             (axes[1], "hv_ratio_log", "decade-spanning objectives in log10")):
+        for i, (method, g) in enumerate(curves.groupby("method", observed=True)):
+            color = f"C{i}"
+            for _, one in g.groupby("seed"):
+                ax.plot(one["evaluations"], one[column], color=color, alpha=0.3, linewidth=0.8)
+            med = g.groupby("evaluations")[column].median()
+            ax.plot(med.index, med.to_numpy(), color=color, marker="o", label=str(method))
+        ax.axhline(TARGET_RATIO, color="grey", linestyle="--", linewidth=0.8,
+                   label=f"target {TARGET_RATIO}")
+        ax.set_xscale("log")
+        ax.set_xlabel("model evaluations after the grid (warm start, trials, refinement)")
+        ax.set_ylabel("hypervolume / reference front's")
+        ax.set_title(what, fontsize="medium")
+    axes[0].legend(title="sampler")
+    fig.suptitle(title)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
     fig.savefig(tmp, dpi=150, bbox_inches="tight")
