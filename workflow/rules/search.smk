@@ -74,7 +74,6 @@ rule search_quality:
         ),
     params:
         config=MERGED_CONFIG,
-        cache="results/bench",
     log:
         "results/logs/search_quality.log",
     benchmark:
@@ -83,4 +82,4 @@ rule search_quality:
         "../envs/dse.yaml"
     shell:
         "dse search-quality --config {params.config} --out {output.json} "
-        "--plot {output.plot} --cache {params.cache} > {log} 2>&1"
+        "--plot {output.plot} > {log} 2>&1"
