@@ -1,363 +1,682 @@
-"""Search quality: how close Optuna's samplers get to the exhaustive front, and how fast.
+"""Search quality: the configuration's search as it ships, against a best-known reference front.
 
-1. Coarse grid (``sweep.space`` of the config), where the exhaustive front is known: every design
-   is evaluated in chunks and its feasible front fixes the hypervolume frame of reference
-   (:func:`dse.pareto.reference_from`). Each sampler (TPE, NSGA-II, random) then searches the same
-   grid in an in-memory study, in batches like ``dse search``; the hypervolume ratio of the
-   feasible designs found after each budget (500, 1,000, 2,000, 5,000 evaluations by default) is
-   reported as the median of the seeds. Target (DESIGN.md): >= 99% of the exhaustive hypervolume
-   with <= 2% of the grid's evaluations.
-2. Large space (``search.space``): no exhaustive front exists. All runs of all samplers are pooled,
-   their union front fixes the frame of reference, and each sampler's hypervolume at a budget is
-   compared with random search's at the same budget (median over seeds; ``vs_random`` > 1 means
-   better than random).
+What is measured (for seeds ``seed``, ``seed + 1``, ``seed + 2`` of ``search.seed``; medians and
+per-seed values):
 
-Writes the figures as JSON (``--out``) and prints them; ``--plot`` draws hypervolume against
-evaluations (``dse.plots.plot_convergence`` when available, else a plain matplotlib figure).
-Runs are spread over ``--jobs`` processes (default: all cores).
+1. The shipped search, in-process, with in-memory storage: ``search.workers`` islands of
+   ``search.trials_per_worker`` trials in batches of ``search.batch_size`` with the config's sampler
+   (:class:`dse.search.Island`, :func:`dse.search.warm_start`, :func:`dse.search.ask_tell`: the
+   steps of :func:`dse.search.run_worker` without its journal), each warm-started with the grid's
+   front (the whole ``sweep.space`` evaluated by the run's model, mapper included, then
+   :func:`dse.pareto.front`, as ``dse pareto`` makes ``sweep_front.parquet``); then
+   :func:`dse.refine.refine_frame` from the front of the grid and the trials with
+   ``search.refine.max_evaluations``. The final front is the front of all of them, as
+   ``dse pareto`` makes ``front.parquet``.
+2. The same with the random sampler in place of the config's (same space and tile repair, same
+   warm start and refinement): the baseline.
+3. The greedy walk (``benchmarks/greedy_walk.py``) from the grid's fastest design in the quality
+   tier, at utilization caps 0.60 and 0.95.
+
+Against a best-known reference front (a long run, cached as Parquet in ``--cache``, keyed by the
+config hash and MODEL_VERSION in its metadata, rebuilt when the key changes): the grid front,
+:data:`REFERENCE_ISLANDS` islands of :data:`REFERENCE_TRIALS_FACTOR` x ``trials_per_worker``
+trials, a refinement of :data:`REFERENCE_REFINE_FACTOR` x the refinement budget from their front,
+and the greedy walks' end designs. It is the best-known front: when a measured run finds designs
+it does not dominate, they join it (and its cached file, whose metadata lists those runs) before
+anything is scored, so every ratio is against everything known.
+
+Figures (JSON, printed and written to ``--out``): at checkpoints (after the warm start, after
+1,000 / 2,500 / 5,000 sampled trials in the islands' parallel order, i.e. batch ``b`` of every
+worker before batch ``b + 1``, and after refinement) the hypervolume ratio against the reference
+front (normalised by the reference's ideal and nadir, :class:`dse.pareto.HvReference`), the
+evaluations and single-core seconds spent so far, and the fastest design in the quality tier
+found so far at each utilization cap; whether the final front dominates the greedy walk's end
+designs; the baseline ratio random / shipped sampler. ``--plot`` draws the hypervolume ratio
+against evaluations per method.
 
 Usage::
 
-    python benchmarks/search_quality.py --config configs/config.yaml \\
-        --out results/bench/search_quality.json --plot results/bench/convergence.png
-    dse search-quality --config configs/config.yaml --out results/bench/search_quality.json
+    dse search-quality --config configs/config.yaml --out results/bench/search_quality.json \\
+        --plot results/bench/convergence.png
+    python benchmarks/search_quality.py --config configs/config.yaml --out ...
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import importlib.util
 import json
 import os
 import statistics
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import moocore
 import numpy as np
 import pandas as pd
 
-#: Defaults of the command line.
-BUDGETS = (500, 1000, 2000, 5000)
-SAMPLERS = ("tpe", "nsgaii", "random")
+#: Sampled-trial checkpoints (besides the warm start and the end of the search).
+CHECKPOINTS = (1000, 2500, 5000)
+#: The issue's bar: hypervolume ratio reached in the default run's budget.
 TARGET_RATIO = 0.99
-TARGET_FRACTION = 0.02
-#: Designs per model call when sweeping the coarse grid for its exhaustive front.
-CHUNK = 500_000
+#: Seeds per method (median reported).
+SEEDS = 3
+#: The reference's long run: islands, trials per island (x trials_per_worker), refinement budget
+#: (x search.refine.max_evaluations), and the seed offset (its islands are not the measured ones).
+REFERENCE_ISLANDS = 4
+REFERENCE_TRIALS_FACTOR = 4
+REFERENCE_REFINE_FACTOR = 10
+REFERENCE_SEED_OFFSET = 1000
+#: Version of the reference recipe (part of the cache key).
+RECIPE_VERSION = 1
+LOG: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
 
 
-def minimisation(values: np.ndarray, objectives: Sequence[tuple[str, str]]) -> np.ndarray:
-    """Raw objective values (n, k) -> minimisation form (``max`` columns negated)."""
-    signs = np.array([-1.0 if d == "max" else 1.0 for _, d in objectives])
-    return np.asarray(values, dtype=np.float64) * signs + 0.0
+def _sibling(name: str) -> ModuleType:
+    """A module of this folder (``benchmarks/``), imported by path once."""
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(__file__).resolve().with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-def exhaustive_front(config: str) -> tuple[np.ndarray, int, float]:
-    """The coarse grid's feasible front (minimisation form), its size in designs, seconds taken."""
-    from dse.config import load_config
-    from dse.model import Model
-    from dse.search import objective_values
-    from dse.space import Grid
-
-    cfg = load_config(config)
-    grid = Grid(cfg.raw["sweep"]["space"], file=str(cfg.path))
-    model = Model(cfg.platform, cfg.workload)
-    t0 = time.perf_counter()
-    front = np.empty((0, len(cfg.objectives)))
-    for start in range(0, grid.size, CHUNK):
-        index = np.arange(start, min(start + CHUNK, grid.size), dtype=np.int64)
-        cols = model.evaluate(grid.decode(index)).columns
-        pts = minimisation(objective_values(cols, cfg.objectives), cfg.objectives)
-        ok = np.asarray(cols["feasible"], dtype=bool) & np.isfinite(pts).all(axis=1)
-        front = nondominated(np.concatenate([front, pts[ok]]))
-    return front, grid.size, time.perf_counter() - t0
+gw = _sibling("greedy_walk")
 
 
-def nondominated(points: np.ndarray) -> np.ndarray:
-    """The distinct nondominated rows of ``points`` (minimisation)."""
-    if len(points) == 0:
-        return points
-    pts = np.unique(points, axis=0)
-    return pts[moocore.is_nondominated(pts)]
-
-
+# ----------------------------------------------------------------------------- set-up
 @dataclass
-class Run:
-    """One search run: which space, sampler and seed, and what it evaluated (in order)."""
+class Setup:
+    """Everything a run needs, rebuilt from the config path in every process."""
 
-    space: str
-    sampler: str
-    seed: int
-    points: np.ndarray      # (n, k) minimisation form
-    feasible: np.ndarray    # (n,) bool
-    seconds: float
+    config: str
+    cfg: Any
+    settings: Any
+    model: Any
+    quality_max: float
+    caps: tuple[float, ...]
 
     @property
-    def trials_per_s(self) -> float:
-        return len(self.points) / self.seconds if self.seconds > 0 else float("nan")
+    def objectives(self) -> list[tuple[str, str]]:
+        return self.cfg.objectives
 
 
-def run_search(config: str, space: str, sampler: str, seed: int, n_trials: int,
-               batch_size: int) -> Run:
-    """One in-memory study of ``n_trials`` on the ``grid`` or ``large`` space."""
-    import optuna
-
+def make_setup(config: str, caps: Sequence[float], *, mapper: bool = True) -> Setup:
+    """The config's objects; ``mapper=False``: a model without the mapper (runtime tiles as
+    built), to compare with a search that evaluates that way."""
     from dse.config import load_config
-    from dse.model import Model
-    from dse.search import SearchSpace, make_sampler, optimize, settings_from_config
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    cfg = load_config(config)
-    if space == "grid":
-        sp = SearchSpace(cfg.raw["sweep"]["space"], file=str(cfg.path), key="sweep.space")
-        tpe = None
-    else:
-        settings = settings_from_config(cfg)
-        sp, tpe = settings.space, settings.tpe
-    model = Model(cfg.platform, cfg.workload)
-    directions = ["maximize" if d == "max" else "minimize" for _, d in cfg.objectives]
-    study = optuna.create_study(directions=directions,
-                                sampler=make_sampler(sampler, seed=seed, batch_size=batch_size,
-                                                     tpe=tpe))
-    t0 = time.perf_counter()
-    values, feasible = optimize(study, sp, model, cfg.objectives, n_trials, batch_size=batch_size)
-    seconds = time.perf_counter() - t0
-    return Run(space, sampler, seed, minimisation(values, cfg.objectives), feasible, seconds)
-
-
-def _run_task(args: tuple, cache: str | None = None) -> Run:
-    """One run, read from / written to the run cache (``.npz`` per run) when given."""
-    path = _cache_path(cache, *args) if cache else None
-    if path is not None and path.is_file():
-        with np.load(path) as data:
-            return Run(args[1], args[2], args[3], data["points"], data["feasible"],
-                       float(data["seconds"]))
-    run = run_search(*args)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez(tmp, points=run.points, feasible=run.feasible, seconds=run.seconds)
-        os.replace(tmp, path)
-    return run
-
-
-def _cache_path(cache: str, config: str, space: str, sampler: str, seed: int, n_trials: int,
-                batch_size: int) -> Path:
-    """Cache file of one run: keyed by everything that determines it (config content included)."""
-    from dse import MODEL_VERSION
-    from dse.config import config_hash, load_config
+    from dse.search import settings_from_config
 
     cfg = load_config(config)
-    key = config_hash(cfg.raw, cfg.platform_raw, cfg.model_raw, MODEL_VERSION, space, sampler,
-                      seed, n_trials, batch_size)
-    return Path(cache) / f"{space}-{sampler}-seed{seed}-{key}.npz"
+    return Setup(config, cfg, settings_from_config(cfg), cfg.model(mapper=mapper),
+                 gw.quality_bound(cfg), tuple(caps))
 
 
-def checkpoints(n: int, batch_size: int, budgets: Sequence[int]) -> list[int]:
-    """Evaluation counts where curves are sampled: every batch boundary plus the budgets."""
-    steps = set(range(batch_size, n + 1, batch_size)) | {b for b in budgets if b <= n} | {n}
-    return sorted(steps)
+def points_of(frame: pd.DataFrame, objectives) -> np.ndarray:
+    from dse.pareto import objective_matrix
+
+    return objective_matrix(frame, objectives)
 
 
-def curve(run: Run, reference, points_at: Sequence[int]) -> list[float]:
-    """Hypervolume ratio of the feasible designs among the first ``b`` evaluations, per ``b``."""
-    out = []
-    for b in points_at:
-        pts = run.points[:b][run.feasible[:b]]
-        out.append(float(reference.ratio(nondominated(pts))) if len(pts) else 0.0)
+def front_points(frame: pd.DataFrame, objectives) -> np.ndarray:
+    """Objective points (minimisation form) of the front of ``frame``."""
+    from dse.pareto import front_mask
+
+    return points_of(frame.loc[front_mask(frame, objectives)], objectives)
+
+
+def fastest(frame: pd.DataFrame, setup: Setup) -> dict[str, float | None]:
+    """Per cap: the lowest latency (ms) of a feasible design in the quality tier within the cap."""
+    ok = frame["feasible"].to_numpy(dtype=bool)
+    ok = ok & (frame["quality_loss"].to_numpy(dtype=np.float64) <= setup.quality_max)
+    lat = frame["latency_ms"].to_numpy(dtype=np.float64)
+    util = frame["utilization"].to_numpy(dtype=np.float64)
+    out: dict[str, float | None] = {}
+    for c in setup.caps:
+        m = ok & (util <= c)
+        out[_cap(c)] = round(float(lat[m].min()), 4) if m.any() else None
     return out
 
 
-def _median_table(runs: Sequence[Run], reference, budgets: Sequence[int]
-                  ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, list[float]]]]:
-    med: dict[str, dict[str, float]] = {}
-    per_seed: dict[str, dict[str, list[float]]] = {}
-    for sampler in sorted({r.sampler for r in runs}, key=SAMPLERS.index):
-        rs = [r for r in runs if r.sampler == sampler]
-        vals = {str(b): [round(curve(r, reference, [b])[0], 6) for r in rs] for b in budgets}
-        per_seed[sampler] = vals
-        med[sampler] = {b: round(statistics.median(v), 6) for b, v in vals.items()}
-    return med, per_seed
+def _cap(c: float) -> str:
+    return f"{c:.2f}"
 
 
-def curves_frame(runs: Sequence[Run], reference, batch_size: int,
-                 budgets: Sequence[int]) -> pd.DataFrame:
-    """Long table ``sampler, evaluations, hv_ratio, seed`` for the convergence plot."""
-    rows = []
-    for r in runs:
-        at = checkpoints(len(r.points), batch_size, budgets)
-        for b, v in zip(at, curve(r, reference, at), strict=True):
-            rows.append({"sampler": r.sampler, "evaluations": b, "hv_ratio": v, "seed": r.seed})
-    frame = pd.DataFrame(rows)
-    order = [s for s in SAMPLERS if s in set(frame["sampler"])]
-    frame["sampler"] = pd.Categorical(frame["sampler"], categories=order, ordered=True)
-    return frame
+def rows(setup: Setup, batch: dict[str, np.ndarray], ids) -> pd.DataFrame:
+    """Result rows of designs (one model call)."""
+    from dse.results import results_frame
+
+    return results_frame(setup.model, batch, setup.model.evaluate(batch), ids)
+
+
+def grid_front_frame(setup: Setup, scan) -> pd.DataFrame:
+    """The grid front's rows (as ``dse pareto`` writes ``sweep_front.parquet``)."""
+    from dse.pareto import front
+    from dse.space import Grid, design_id
+
+    grid = Grid(setup.cfg.raw["sweep"]["space"], file=str(setup.cfg.path))
+    return front(rows(setup, grid.decode(scan.front_index), design_id("g", scan.front_index)),
+                 setup.objectives)
+
+
+# ----------------------------------------------------------------------------- islands
+@dataclass
+class IslandRun:
+    """One island's sampled trials (rows in plan order) and the seconds each batch took."""
+
+    worker: int
+    warm: int
+    warm_seconds: float
+    params: list[dict[str, Any]]
+    frame: pd.DataFrame
+    batch_sizes: list[int]
+    batch_seconds: list[float]
+
+
+def run_island(setup: Setup, settings, worker: int, warm: list[dict[str, Any]],
+               trials: int) -> IslandRun:
+    """What ``run_worker`` does for one worker, with no storage: the warm start as generation 0,
+    then the plan's batches, each sampled with its own seed and evaluated in one model call."""
+    from dse.search import Island, ask_tell, batch_sizes, warm_start
+
+    directions = ["maximize" if d == "max" else "minimize" for _, d in setup.objectives]
+    island = Island(settings, worker, directions)
+    t0 = time.perf_counter()
+    if warm:
+        warm_start(island.study(-1), settings.space, setup.model, setup.objectives, warm)
+    warm_s = time.perf_counter() - t0
+    params: list[dict[str, Any]] = []
+    sizes, secs = [], []
+    for b, n in enumerate(batch_sizes(trials, settings.batch_size)):
+        t = time.perf_counter()
+        res = ask_tell(island.study(b), settings.space, setup.model, setup.objectives, n)
+        secs.append(time.perf_counter() - t)
+        sizes.append(n)
+        params += [dict(t.params) for t in res.trials]
+    ids = [f"s{worker}-{i:09d}" for i in range(len(params))]
+    frame = rows(setup, settings.space.decode(params), ids)
+    return IslandRun(worker, len(warm), warm_s, params, frame, sizes, secs)
+
+
+def _island_task(config: str, caps, sampler: str, seed: int, worker: int,
+                 warm_front: pd.DataFrame, trials: int, mapper: bool = True) -> IslandRun:
+    from dse.search import warm_start_params
+
+    setup = make_setup(config, caps, mapper=mapper)
+    settings = replace(setup.settings, sampler=sampler, seed=seed)
+    warm = warm_start_params(settings.space, warm_front) if settings.warm_start else []
+    return run_island(setup, settings, worker, warm, trials)
+
+
+def interleave(islands: Sequence[IslandRun]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The islands' trials in parallel order (batch ``b`` of every worker before batch
+    ``b + 1``) and the single-core seconds spent when each trial is done (warm starts first)."""
+    parts, done = [], []
+    clock = sum(r.warm_seconds for r in islands)
+    starts = [np.concatenate([[0], np.cumsum(r.batch_sizes)]) for r in islands]
+    for b in range(max(len(r.batch_sizes) for r in islands)):
+        for r, s in zip(islands, starts, strict=True):
+            if b < len(r.batch_sizes):
+                parts.append(r.frame.iloc[s[b]:s[b + 1]])
+                clock += r.batch_seconds[b]
+                done.append(np.full(r.batch_sizes[b], clock))
+    return pd.concat(parts, ignore_index=True), np.concatenate(done)
+
+
+# ----------------------------------------------------------------------------- one method
+def run_method(config: str, caps, sampler: str, seed: int, grid_front: pd.DataFrame,
+               checkpoints: Sequence[int], jobs: int = 1, mapper: bool = True
+               ) -> dict[str, Any]:
+    """The shipped search with ``sampler`` and ``seed``: islands, then refinement; at every
+    checkpoint the front known so far (``front`` points, scored later by :func:`score`), the
+    evaluations and seconds spent and the fastest designs (see the module docstring). The final
+    front's rows are ``final_front``."""
+    from dse.pareto import front
+    from dse.refine import refine_frame
+
+    setup = make_setup(config, caps, mapper=mapper)
+    s = setup.settings
+    args = [(config, caps, sampler, seed, w, grid_front, s.trials_per_worker, mapper)
+            for w in range(s.workers)]
+    islands = _map(_island_task, args, jobs)
+    seq, done_s = interleave(islands)
+    warm_evals = sum(r.warm for r in islands)
+    warm_s = sum(r.warm_seconds for r in islands)
+    total = len(seq)
+    marks = [0, *[c for c in checkpoints if c < total], total]
+    out: list[dict[str, Any]] = []
+    for k in marks:
+        known = pd.concat([grid_front, seq.iloc[:k]], ignore_index=True)
+        out.append({
+            "label": "warm start" if k == 0 else f"{k} trials", "sampled": k,
+            "evaluations": warm_evals + k,
+            "seconds": round(warm_s if k == 0 else float(done_s[k - 1]), 3),
+            "front": front_points(known, setup.objectives),
+            "fastest_ms": fastest(known, setup),
+        })
+    designs = pd.concat([grid_front, seq], ignore_index=True)
+    refined, result = refine_frame(setup.model, s.space, setup.objectives, designs,
+                                   max_evaluations=s.refine_max_evaluations)
+    final = pd.concat([designs, refined], ignore_index=True)
+    final_front = front(final, setup.objectives)
+    final_front["design_id"] = [f"{sampler}{seed}-{i}" for i in range(len(final_front))]
+    out.append({
+        "label": "refined", "sampled": total, "evaluations": warm_evals + total
+        + result.evaluations, "seconds": round(float(done_s[-1]) + result.seconds, 3),
+        "front": points_of(final_front, setup.objectives),
+        "fastest_ms": fastest(final, setup),
+        "refine_evaluations": result.evaluations, "refine_rounds": result.rounds,
+    })
+    return {"sampler": sampler, "seed": seed, "checkpoints": out, "final_front": final_front}
+
+
+def score(run: dict[str, Any], reference_points: np.ndarray) -> None:
+    """Add the hypervolume ratios to every checkpoint of ``run`` (linear and log scale)."""
+    from dse.pareto import reference_from
+
+    ref, log_ref = reference_from(reference_points), LogRatio(reference_points)
+    for cp in run["checkpoints"]:
+        cp["hv_ratio"] = round(ref.ratio(cp["front"]), 6)
+        cp["hv_ratio_log"] = round(log_ref.ratio(cp["front"]), 6)
+    run["front_size"] = len(run["checkpoints"][-1]["front"])
+
+
+class LogRatio:
+    """A second hypervolume ratio with the reference's objectives that are positive and span
+    more than a decade on a log10 scale (as ``dse.select.knee_scale`` compares them). On a linear
+    scale a latency axis from 30 ms to minutes makes the fast end count for next to nothing: a
+    front 30% slower at its fast end loses well under 1% of the hypervolume."""
+
+    def __init__(self, reference_points: np.ndarray) -> None:
+        from dse.pareto import reference_from
+
+        pts = np.asarray(reference_points, dtype=np.float64)
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        self.log = (lo > 0) & (hi > 10 * lo)
+        self.floor = np.where(self.log, lo / 1e3, 1.0)
+        self.ref = reference_from(self.scale(pts))
+
+    def scale(self, points: np.ndarray) -> np.ndarray:
+        pts = np.array(points, dtype=np.float64).reshape(-1, len(self.log))
+        pts[:, self.log] = np.log10(np.maximum(pts[:, self.log], self.floor[self.log]))
+        return pts
+
+    def ratio(self, points: np.ndarray) -> float:
+        return self.ref.ratio(self.scale(points))
+
+
+def _not_dominated_by(points: np.ndarray, reference: np.ndarray) -> int:
+    """How many of ``points`` no reference point weakly dominates (0: the reference holds)."""
+    if len(points) == 0:
+        return 0
+    ge = (reference[None, :, :] <= points[:, None, :]).all(axis=2)
+    return int((~ge.any(axis=1)).sum())
+
+
+def _map(fn, args: Sequence[tuple], jobs: int) -> list:
+    if jobs <= 1 or len(args) <= 1:
+        return [fn(*a) for a in args]
+    with ProcessPoolExecutor(max_workers=min(jobs, len(args))) as pool:
+        return list(pool.map(fn, *zip(*args, strict=True)))
+
+
+# ----------------------------------------------------------------------------- reference
+def cache_key(setup: Setup) -> str:
+    from dse import MODEL_VERSION
+    from dse.config import config_hash
+
+    recipe = {"islands": REFERENCE_ISLANDS, "trials_factor": REFERENCE_TRIALS_FACTOR,
+              "refine_factor": REFERENCE_REFINE_FACTOR, "seed_offset": REFERENCE_SEED_OFFSET,
+              "caps": list(setup.caps), "version": RECIPE_VERSION}
+    return config_hash(setup.cfg.raw, setup.cfg.platform_raw, setup.cfg.model_raw,
+                       MODEL_VERSION, recipe)
+
+
+def _cached(path: Path, key: str) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    from dse import store
+
+    if not path.is_file():
+        return None
+    try:
+        meta = store.read_metadata(path)
+    except Exception:  # a damaged cache is rebuilt
+        return None
+    if meta.get("key") != key:
+        return None
+    return store.read_table(path), meta
+
+
+def grid_and_walks(setup: Setup, cache: Path, key: str, *, rebuild: bool = False,
+                   log=LOG) -> tuple[pd.DataFrame, dict[str, Any], bool]:
+    """The grid front's rows and the grid scan's / greedy walks' figures (cached)."""
+    from dse import MODEL_VERSION, store
+
+    path = cache / "grid_front.parquet"
+    hit = None if rebuild else _cached(path, key)
+    if hit is not None:
+        return hit[0], hit[1], True
+    log("scanning the grid (whole sweep.space x mapper) ...")
+    scan = gw.scan_grid(setup.cfg, setup.model, caps=setup.caps,
+                        quality_max=setup.quality_max)
+    frame = grid_front_frame(setup, scan)
+    log(f"grid: {scan.size:,} designs in {scan.seconds:.1f} s, front {len(frame)}")
+    walks = gw.walks(setup.cfg, setup.model, scan, caps=setup.caps,
+                     quality_max=setup.quality_max)
+    meta = {
+        "key": key, "model_version": MODEL_VERSION, "config_hash": setup.cfg.hash,
+        "grid": {"designs": scan.size, "front_size": len(frame),
+                 "seconds": round(scan.seconds, 2)},
+        "greedy": {_cap(c): (w.figures() if w is not None else None) for c, w in walks.items()},
+    }
+    cache.mkdir(parents=True, exist_ok=True)
+    store.write_table(frame, path, metadata=meta)
+    return frame, json.loads(json.dumps(meta, default=str)), False
+
+
+def reference_front(setup: Setup, grid_front: pd.DataFrame, greedy: dict[str, Any],
+                    cache: Path, key: str, grid_info: dict[str, Any], *, jobs: int = 1,
+                    rebuild: bool = False, log=LOG) -> tuple[pd.DataFrame, dict[str, Any], bool]:
+    """The best-known front (cached; see the module docstring) and how it was built."""
+    from dse import MODEL_VERSION, store
+    from dse.pareto import front
+    from dse.refine import refine_frame
+
+    path = cache / "reference_front.parquet"
+    hit = None if rebuild else _cached(path, key)
+    if hit is not None:
+        return hit[0], hit[1], True
+    s = setup.settings
+    seed = s.seed + REFERENCE_SEED_OFFSET
+    trials = REFERENCE_TRIALS_FACTOR * s.trials_per_worker
+    log(f"reference: {REFERENCE_ISLANDS} islands x {trials} trials ({s.sampler}, seed {seed}) ...")
+    t0 = time.perf_counter()
+    islands = _map(_island_task, [(setup.config, setup.caps, s.sampler, seed, w, grid_front,
+                                   trials) for w in range(REFERENCE_ISLANDS)], jobs)
+    search_s = time.perf_counter() - t0
+    sampled = pd.concat([r.frame for r in islands], ignore_index=True)
+    sampled["design_id"] = [f"L{i}" for i in range(len(sampled))]
+    budget = REFERENCE_REFINE_FACTOR * s.refine_max_evaluations
+    log(f"reference: refinement with {budget:,} evaluations ...")
+    refined, result = refine_frame(setup.model, s.space, setup.objectives,
+                                   pd.concat([grid_front, sampled], ignore_index=True),
+                                   max_evaluations=budget)
+    parts = [grid_front, sampled, refined]
+    ends = [w["design"] for w in greedy.values() if w is not None]
+    if ends:
+        from dse.space import design_batch
+
+        batch = design_batch(ends)
+        parts.append(rows(setup, batch, [f"greedy-{c}" for c, w in greedy.items()
+                                         if w is not None]))
+    ref = front(pd.concat(parts, ignore_index=True), setup.objectives)
+    built = {
+        "grid": {"evaluations": grid_info["designs"], "seconds": grid_info["seconds"]},
+        "search": {"sampler": s.sampler, "islands": REFERENCE_ISLANDS,
+                   "trials_per_island": trials, "seed": seed,
+                   "evaluations": int(len(sampled) + sum(r.warm for r in islands)),
+                   "seconds": round(search_s, 2), "jobs": jobs},
+        "refine": {"max_evaluations": budget, "evaluations": result.evaluations,
+                   "rounds": result.rounds, "converged": result.evaluations < budget,
+                   "seconds": round(result.seconds, 2)},
+        "greedy_ends": len(ends),
+    }
+    built["evaluations"] = (built["grid"]["evaluations"] + built["search"]["evaluations"]
+                            + result.evaluations + sum(w["evaluations"] for w in greedy.values()
+                                                       if w is not None))
+    built["seconds"] = round(grid_info["seconds"] + search_s + result.seconds
+                             + sum(w["seconds"] for w in greedy.values() if w is not None), 2)
+    meta = {"key": key, "model_version": MODEL_VERSION, "config_hash": setup.cfg.hash,
+            "built": built, "front_size": len(ref)}
+    store.write_table(ref, path, metadata=meta)
+    log(f"reference: {len(ref)} designs, {built['evaluations']:,} evaluations, "
+        f"{built['seconds']:.0f} s")
+    return ref, json.loads(json.dumps(meta, default=str)), False
+
+
+# ----------------------------------------------------------------------------- figures
+def _median(values: Sequence[float | None]) -> float | None:
+    v = [x for x in values if x is not None]
+    return round(float(statistics.median(v)), 6) if v else None
+
+
+def extend_reference(setup: Setup, ref_frame: pd.DataFrame, meta: dict[str, Any],
+                     runs: dict[str, list[dict[str, Any]]], path: Path, search_model: str
+                     ) -> tuple[pd.DataFrame, dict[str, Any], int]:
+    """The best-known front: the reference united with the runs' final fronts. When a run found
+    designs the reference does not dominate, the cached file is rewritten with them (its
+    metadata lists the runs that extended it), so a later call scores against them too.
+
+    Returns:
+        ``(front rows, metadata, points added)``.
+    """
+    from dse import store
+    from dse.pareto import front
+
+    old = points_of(ref_frame, setup.objectives)
+    fronts = [r["final_front"] for rs in runs.values() for r in rs]
+    union = front(pd.concat([ref_frame, *fronts], ignore_index=True), setup.objectives)
+    added = _not_dominated_by(points_of(union, setup.objectives), old)
+    if added == 0:
+        return ref_frame, meta, 0
+    meta = {**meta, "front_size": len(union), "extended_by": [
+        *meta.get("extended_by", []),
+        *({"method": r["sampler"], "seed": r["seed"], "search_model": search_model,
+           "points_beyond": r["points_beyond_reference"]} for rs in runs.values() for r in rs
+          if r["points_beyond_reference"])]}
+    store.write_table(union, path, metadata=meta)
+    return union, meta, added
+
+
+def summarise(runs: Sequence[dict[str, Any]], caps: Sequence[float]) -> dict[str, Any]:
+    """Medians over the seeds of one method, checkpoint by checkpoint, with per-seed values."""
+    by_seed = sorted(runs, key=lambda r: r["seed"])
+    table = []
+    for i, cp in enumerate(by_seed[0]["checkpoints"]):
+        at = [r["checkpoints"][i] for r in by_seed]
+        table.append({
+            "label": cp["label"], "sampled": cp["sampled"],
+            "evaluations": _median([a["evaluations"] for a in at]),
+            "hv_ratio": _median([a["hv_ratio"] for a in at]),
+            "hv_ratio_per_seed": [a["hv_ratio"] for a in at],
+            "hv_ratio_log": _median([a["hv_ratio_log"] for a in at]),
+            "hv_ratio_log_per_seed": [a["hv_ratio_log"] for a in at],
+            "seconds": _median([a["seconds"] for a in at]),
+            "seconds_per_seed": [a["seconds"] for a in at],
+            "fastest_ms": {_cap(c): _median([a["fastest_ms"][_cap(c)] for a in at])
+                           for c in caps},
+            "fastest_ms_per_seed": {_cap(c): [a["fastest_ms"][_cap(c)] for a in at]
+                                    for c in caps},
+        })
+    return {"seeds": [r["seed"] for r in by_seed], "checkpoints": table,
+            "front_size_per_seed": [r["front_size"] for r in by_seed],
+            "points_beyond_cached_reference_per_seed": [r["points_beyond_reference"]
+                                                        for r in by_seed]}
+
+
+def dominates(front: np.ndarray, point: np.ndarray) -> bool:
+    """Some point of ``front`` is at least as good as ``point`` in every objective."""
+    return bool(len(front)) and bool((np.asarray(front) <= point[None, :]).all(axis=1).any())
+
+
+def greedy_point(walk: dict[str, Any] | None, objectives) -> np.ndarray | None:
+    """A walk's end design in minimisation form (None: no walk, or an objective it lacks)."""
+    if walk is None or any(name not in walk for name, _ in objectives):
+        return None
+    sign = {"min": 1.0, "max": -1.0}
+    return np.array([sign[d] * float(walk[name]) for name, d in objectives])
+
+
+def benchmark(config: str, *, seeds: int = SEEDS, cache: str | Path = "results/bench",
+              checkpoints: Sequence[int] = CHECKPOINTS, caps: Sequence[float] = gw.CAPS,
+              jobs: int = 1, rebuild: bool = False, search_mapper: bool = True, log=LOG
+              ) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Build or reuse the reference, run every (method, seed), compute the figures.
+
+    Returns:
+        ``(figures, curves)``: the JSON-able figures and a long table ``method, seed,
+        evaluations, hv_ratio`` for the plot.
+    """
+    from dse import MODEL_VERSION
+    from dse.pareto import reference_from
+
+    t_start = time.perf_counter()
+    load_start = os.getloadavg()
+    setup = make_setup(config, caps)
+    s = setup.settings
+    cache = Path(cache)
+    key = cache_key(setup)
+    grid_front, grid_meta, grid_hit = grid_and_walks(setup, cache, key, rebuild=rebuild, log=log)
+    greedy = grid_meta["greedy"]
+    ref_frame, ref_meta, ref_hit = reference_front(
+        setup, grid_front, greedy, cache, key, grid_meta["grid"], jobs=jobs, rebuild=rebuild,
+        log=log)
+    methods = [s.sampler] + (["random"] if s.sampler != "random" else [])
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+    for m in methods:
+        for i in range(seeds):
+            t0 = time.perf_counter()
+            r = run_method(config, tuple(caps), m, s.seed + i, grid_front, checkpoints, jobs,
+                           search_mapper)
+            last = r["checkpoints"][-1]
+            log(f"{m} seed {s.seed + i}: front {len(last['front'])}, fastest "
+                f"{last['fastest_ms']}, {time.perf_counter() - t0:.0f} s")
+            runs[m].append(r)
+    long_points = points_of(ref_frame, setup.objectives)
+    for rs in runs.values():
+        for r in rs:
+            r["points_beyond_reference"] = _not_dominated_by(r["checkpoints"][-1]["front"],
+                                                             long_points)
+    ref_frame, ref_meta, added = extend_reference(
+        setup, ref_frame, ref_meta, runs, cache / "reference_front.parquet",
+        "mapper" if search_mapper else "plain")
+    ref_points = points_of(ref_frame, setup.objectives)
+    ref = reference_from(ref_points)
+    for rs in runs.values():
+        for r in rs:
+            score(r, ref_points)
+    summary = {m: summarise(runs[m], caps) for m in methods}
+    for m in methods:
+        summary[m]["dominates_greedy_per_seed"] = {
+            c: [dominates(r["checkpoints"][-1]["front"], greedy_point(w, setup.objectives))
+                for r in runs[m]] if greedy_point(w, setup.objectives) is not None else None
+            for c, w in greedy.items()}
+    ship = summary[s.sampler]["checkpoints"]
+    final = ship[-1]
+    figures: dict[str, Any] = {
+        "config": str(config),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "model_version": MODEL_VERSION,
+        "cpu_count": os.cpu_count(), "jobs": jobs,
+        "load_average_1min": {"start": round(load_start[0], 2),
+                              "end": round(os.getloadavg()[0], 2)},
+        "objectives": [list(o) for o in setup.objectives],
+        "quality_max": setup.quality_max, "util_caps": [_cap(c) for c in caps],
+        "budget": {"sampler": s.sampler, "workers": s.workers,
+                   "trials_per_worker": s.trials_per_worker, "batch_size": s.batch_size,
+                   "warm_start": s.warm_start, "warm_start_designs": len(grid_front),
+                   "refine_max_evaluations": s.refine_max_evaluations,
+                   "search_model": "mapper" if search_mapper else "plain (no mapper)",
+                   "storage": "in-memory (one Optuna InMemoryStorage per island)"},
+        "seconds_note": "single-core seconds of the search and refinement, summed over workers "
+                        "(the grid sweep is not counted: every method starts from its front)",
+        "reference": {
+            "path": str(cache / "reference_front.parquet"), "key": key, "reused": ref_hit,
+            "front_size": len(ref_frame), "points_added_by_these_runs": added,
+            "extended_by": ref_meta.get("extended_by", []),
+            "ideal": ref.ideal.tolist(), "nadir": ref.nadir.tolist(),
+            "log_scaled_objectives": [o for o, lg in zip((n for n, _ in setup.objectives),
+                                                         LogRatio(ref_points).log, strict=True)
+                                      if lg],
+            "built": ref_meta["built"],
+            "fastest_ms": fastest(ref_frame, setup),
+        },
+        "grid": {**grid_meta["grid"], "reused": grid_hit,
+                 "hv_ratio": round(ref.ratio(points_of(grid_front, setup.objectives)), 6),
+                 "hv_ratio_log": round(LogRatio(ref_points).ratio(
+                     points_of(grid_front, setup.objectives)), 6),
+                 "fastest_ms": fastest(grid_front, setup)},
+        "greedy": greedy,
+        "methods": summary,
+        "baseline_ratio": {cp["label"]: (round(r["hv_ratio"] / cp["hv_ratio"], 6)
+                                         if r["hv_ratio"] and cp["hv_ratio"] else None)
+                           for cp, r in zip(ship, summary.get("random", summary[s.sampler])
+                                            ["checkpoints"], strict=True)},
+        "bar": {
+            "hv_ratio_target": TARGET_RATIO,
+            "hv_ratio": final["hv_ratio"],
+            "hv_ratio_log": final["hv_ratio_log"],
+            "hv_met": final["hv_ratio"] is not None and final["hv_ratio"] >= TARGET_RATIO,
+            "dominates_greedy": all(all(v) for v in summary[s.sampler]
+                                    ["dominates_greedy_per_seed"].values() if v is not None),
+            "fastest_vs_greedy": {c: (round(final["fastest_ms"][c] / w["latency_ms"], 4)
+                                      if w is not None and final["fastest_ms"][c] else None)
+                                  for c, w in greedy.items()},
+        },
+    }
+    figures["seconds_total"] = round(time.perf_counter() - t_start, 1)
+    curves = pd.DataFrame([
+        {"method": m, "seed": r["seed"], "evaluations": cp["evaluations"],
+         "hv_ratio": cp["hv_ratio"], "hv_ratio_log": cp["hv_ratio_log"]}
+        for m in methods for r in runs[m] for cp in r["checkpoints"]])
+    curves["method"] = pd.Categorical(curves["method"], categories=methods, ordered=True)
+    return figures, curves
 
 
 def plot(curves: pd.DataFrame, out: Path, *, title: str) -> Path:
-    """Convergence figure via dse.plots when it exists, else a plain matplotlib figure."""
-    try:
-        from dse.plots import plot_convergence
-    except ImportError:
-        plot_convergence = None
-    if plot_convergence is not None:
-        try:
-            return Path(plot_convergence(curves, out, title=title))
-        except TypeError:  # an older signature without title
-            return Path(plot_convergence(curves, out))
+    """Hypervolume ratio (median over seeds thick, each seed thin) against evaluations: linear
+    objectives on the left, objectives spanning decades log-scaled on the right."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for sampler, g in curves.groupby("sampler", observed=True):
-        med = g.groupby("evaluations")["hv_ratio"].median()
-        ax.plot(med.index, med.to_numpy(), label=str(sampler))
-    ax.axhline(TARGET_RATIO, color="grey", linestyle="--", linewidth=0.8)
-    ax.set_xlabel("evaluations (trials)")
-    ax.set_ylabel("hypervolume / reference hypervolume")
-    ax.set_title(title)
-    ax.legend(title="sampler")
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.0), sharex=True)
+    for ax, column, what in ((axes[0], "hv_ratio", "objectives as they are"),
+                             (axes[1], "hv_ratio_log", "decade-spanning objectives in log10")):
+        for i, (method, g) in enumerate(curves.groupby("method", observed=True)):
+            color = f"C{i}"
+            for _, one in g.groupby("seed"):
+                ax.plot(one["evaluations"], one[column], color=color, alpha=0.3, linewidth=0.8)
+            med = g.groupby("evaluations")[column].median()
+            ax.plot(med.index, med.to_numpy(), color=color, marker="o", label=str(method))
+        ax.axhline(TARGET_RATIO, color="grey", linestyle="--", linewidth=0.8,
+                   label=f"target {TARGET_RATIO}")
+        ax.set_xscale("log")
+        ax.set_xlabel("model evaluations after the grid (warm start, trials, refinement)")
+        ax.set_ylabel("hypervolume / reference front's")
+        ax.set_title(what, fontsize="medium")
+    axes[0].legend(title="sampler")
+    fig.suptitle(title)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=150, bbox_inches="tight")
+    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+    fig.savefig(tmp, dpi=150, bbox_inches="tight")
     plt.close(fig)
+    os.replace(tmp, out)
     return out
 
 
-def evaluations_to(curves: pd.DataFrame, ratio: float) -> dict[str, int | None]:
-    """Per sampler: first evaluation count (batch resolution) where the seeds' median curve
-    reaches ``ratio`` (None if it never does)."""
-    med = curves.groupby(["sampler", "evaluations"], observed=True)["hv_ratio"].median()
-    out: dict[str, int | None] = {}
-    for sampler in curves["sampler"].cat.categories:
-        series = med.loc[sampler] if sampler in med.index.get_level_values(0) else pd.Series()
-        hits = series[series >= ratio]
-        out[str(sampler)] = int(hits.index.min()) if len(hits) else None
-    return out
-
-
-def first_budget_reaching(table: Mapping[str, float], ratio: float) -> int | None:
-    """Smallest budget whose median ratio is >= ``ratio`` (None if none)."""
-    hits = [int(b) for b, v in table.items() if v >= ratio]
-    return min(hits) if hits else None
-
-
-def benchmark(config: str, *, budgets: Sequence[int] = BUDGETS, seeds: int = 3,
-              samplers: Sequence[str] = SAMPLERS, batch_size: int | None = None,
-              large: bool = True, jobs: int | None = None, cache: str | None = None,
-              log=lambda s: print(s, file=sys.stderr)
-              ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
-    """Run every (space, sampler, seed) and compute the figures.
-
-    Args:
-        cache: folder keeping each finished run (``.npz``); a rerun reuses them, so a long
-            benchmark that is interrupted loses at most the runs in flight.
-
-    Returns:
-        ``(figures, curves)``: the JSON-able figures and, per space, the convergence table.
-    """
-    from dse.config import load_config
-    from dse.pareto import reference_from
-    from dse.search import DEFAULTS, settings_from_config
-
-    cfg = load_config(config)
-    settings = settings_from_config(cfg) if large or "search" in cfg.raw else None
-    base_seed = settings.seed if settings else 0
-    batch = batch_size or (settings.batch_size if settings else DEFAULTS["batch_size"])
-    n = max(budgets)
-    spaces = ["grid", "large"] if large else ["grid"]
-    # slowest first (TPE grows ~quadratically with trials), so the pool stays busy
-    tasks = [(config, sp, s, base_seed + i, n, batch) for s in samplers
-             for sp in reversed(spaces) for i in range(seeds)]
-    jobs = jobs or os.cpu_count() or 1
-    t0 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        front_future = pool.submit(exhaustive_front, config)
-        run_futures = [pool.submit(_run_task, t, cache) for t in tasks]
-        runs = []
-        for f in run_futures:
-            r = f.result()
-            log(f"{r.space:5s} {r.sampler:6s} seed {r.seed}: {len(r.points)} trials in "
-                f"{r.seconds:.1f} s ({r.trials_per_s:.0f}/s), feasible {r.feasible.mean():.0%}")
-            runs.append(r)
-        front, grid_size, front_s = front_future.result()
-    log(f"exhaustive front: {len(front)} designs of {grid_size:,} in {front_s:.1f} s")
-
-    figures: dict[str, Any] = {
-        "config": str(config), "objectives": [list(o) for o in cfg.objectives],
-        "budgets": list(budgets), "seeds": seeds, "batch_size": batch, "samplers": list(samplers),
-        "storage": "in-memory", "tpe_options": settings.tpe if settings else None,
-    }
-    curves: dict[str, pd.DataFrame] = {}
-    # 1. coarse grid against its exhaustive front
-    ref = reference_from(front)
-    grid_runs = [r for r in runs if r.space == "grid"]
-    med, per_seed = _median_table(grid_runs, ref, budgets)
-    max_evals = int(TARGET_FRACTION * grid_size)
-    figures["grid"] = {
-        "designs": grid_size, "front_size": len(front), "front_seconds": round(front_s, 2),
-        "hv_ratio_median": med, "hv_ratio_per_seed": per_seed,
-        "target": {"hv_ratio": TARGET_RATIO, "max_evaluations": max_evals},
-        "first_budget_reaching_target": {s: first_budget_reaching(t, TARGET_RATIO)
-                                         for s, t in med.items()},
-        "meets_target": {s: (lambda b: b is not None and b <= max_evals)(
-            first_budget_reaching(t, TARGET_RATIO)) for s, t in med.items()},
-        "trials_per_s_median": _speed(grid_runs),
-    }
-    curves["grid"] = curves_frame(grid_runs, ref, batch, budgets)
-    figures["grid"]["evaluations_to_target"] = evaluations_to(curves["grid"], TARGET_RATIO)
-    # 2. large space against the union of every run's front
-    if large:
-        large_runs = [r for r in runs if r.space == "large"]
-        union = nondominated(np.concatenate([r.points[r.feasible] for r in large_runs]))
-        if len(union):
-            lref = reference_from(union)
-            lmed, lseed = _median_table(large_runs, lref, budgets)
-            vs_random = {s: {b: (round(v / lmed["random"][b], 4) if lmed.get("random", {}).get(b)
-                                 else None) for b, v in t.items()} for s, t in lmed.items()}
-            curves["large"] = curves_frame(large_runs, lref, batch, budgets)
-            to_99 = evaluations_to(curves["large"], TARGET_RATIO)
-        else:
-            lmed, lseed, vs_random, to_99 = {}, {}, {}, {}
-        figures["large"] = {
-            "designs": settings.space.size, "union_front_size": len(union),
-            "hv_ratio_to_union_median": lmed, "hv_ratio_to_union_per_seed": lseed,
-            "vs_random": vs_random,
-            "evaluations_to_99pct_of_union": to_99,
-            "feasible_fraction_median": {s: round(statistics.median(
-                float(r.feasible.mean()) for r in large_runs if r.sampler == s), 4)
-                for s in samplers},
-            "trials_per_s_median": _speed(large_runs),
-        }
-    figures["seconds_total"] = round(time.perf_counter() - t0, 1)
-    figures["cpu_count"] = os.cpu_count()
-    figures["jobs"] = jobs
-    return figures, curves
-
-
-def _speed(runs: Sequence[Run]) -> dict[str, float]:
-    return {s: round(statistics.median(r.trials_per_s for r in runs if r.sampler == s), 1)
-            for s in sorted({r.sampler for r in runs}, key=SAMPLERS.index)}
-
-
-def parse_budgets(text: str) -> list[int]:
-    """``"500,1000"`` -> ``[500, 1000]`` (positive, ascending, distinct)."""
+# ----------------------------------------------------------------------------- command line
+def parse_ints(text: str, key: str) -> list[int]:
+    """``"1000,2500"`` -> ``[1000, 2500]`` (positive, ascending, distinct)."""
     from dse.errors import UserError
 
     try:
         values = sorted({int(x) for x in text.split(",") if x.strip()})
     except ValueError:
-        raise UserError("malformed budgets", key="--budgets", value=text,
-                        allowed="comma-separated positive integers, e.g. 500,1000,2000,5000"
-                        ) from None
+        values = []
     if not values or values[0] < 1:
-        raise UserError("budgets must be positive", key="--budgets", value=text,
-                        allowed="comma-separated positive integers")
+        raise UserError("malformed list", key=key, value=text,
+                        allowed="comma-separated positive integers, e.g. 1000,2500,5000")
     return values
 
 
@@ -365,57 +684,45 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options shared by this script and ``dse search-quality``."""
     p.add_argument("--config", default="configs/config.yaml", help="main config YAML")
     p.add_argument("--out", default="results/bench/search_quality.json", help="JSON figures")
-    p.add_argument("--plot", help="convergence plot (PNG); the large space gets <stem>-large")
-    p.add_argument("--budgets", default=",".join(map(str, BUDGETS)),
-                   help="evaluation budgets, comma-separated (default 500,1000,2000,5000)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per sampler (median reported)")
-    p.add_argument("--samplers", default=",".join(SAMPLERS), help="samplers, comma-separated")
-    p.add_argument("--batch-size", type=int, help="trials per batch (default search.batch_size)")
-    p.add_argument("--no-large", action="store_true", help="skip the large-space comparison")
-    p.add_argument("--jobs", type=int, help="parallel processes (default: all cores)")
-    p.add_argument("--cache", help="folder keeping finished runs for a rerun (default: "
-                   "<out folder>/search_quality_runs; 'none' to disable)")
+    p.add_argument("--plot", help="hypervolume ratio against evaluations (PNG)")
+    p.add_argument("--seeds", type=int, default=SEEDS,
+                   help="seeds per method: search.seed, +1, ... (median reported; default 3)")
+    p.add_argument("--cache", help="folder of the cached reference and grid fronts "
+                   "(default: the --out folder)")
+    p.add_argument("--checkpoints", default=",".join(map(str, CHECKPOINTS)),
+                   help="sampled-trial checkpoints (default 1000,2500,5000)")
+    p.add_argument("--caps", default=",".join(map(str, gw.CAPS)),
+                   help="utilization caps of the fastest-design figures (default 0.6,0.95)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="processes for the islands of one run (default 1)")
+    p.add_argument("--search-model", choices=("mapper", "plain"), default="mapper",
+                   help="model of the measured searches and refinements (plain: no mapper, "
+                   "runtime tiles as built; the grid and the reference always map)")
+    p.add_argument("--rebuild-reference", action="store_true",
+                   help="rebuild the cached reference even when its key matches")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the benchmark from parsed arguments; write JSON (and plots); print JSON."""
+    """Run the benchmark from parsed arguments; write JSON (and the plot); print JSON."""
     from dse.errors import UserError
-    from dse.search import SAMPLERS as KNOWN
-    from dse.store import atomic_write_text
+    from dse.store import atomic_write_text, check_output
 
-    budgets = parse_budgets(args.budgets)
-    samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
-    bad = [s for s in samplers if s not in KNOWN]
-    if bad or not samplers:
-        raise UserError("unknown sampler", key="--samplers", value=args.samplers,
-                        allowed=", ".join(KNOWN))
-    if args.seeds < 1:
-        raise UserError("must be positive", key="--seeds", value=args.seeds,
-                        allowed="an integer >= 1")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise UserError("must be positive", key="--batch-size", value=args.batch_size,
-                        allowed="an integer >= 1")
-    figures, curves = benchmark(args.config, budgets=budgets, seeds=args.seeds, samplers=samplers,
-                                batch_size=args.batch_size, large=not args.no_large, jobs=args.jobs,
-                                cache=_cache_dir(args))
+    for key, value in (("--seeds", args.seeds), ("--jobs", args.jobs)):
+        if value < 1:
+            raise UserError("must be positive", key=key, value=value, allowed="an integer >= 1")
+    check_output(args.out)
+    figures, curves = benchmark(
+        args.config, seeds=args.seeds, cache=args.cache or Path(args.out).parent,
+        checkpoints=parse_ints(args.checkpoints, "--checkpoints"),
+        caps=gw.parse_caps(args.caps), jobs=args.jobs, rebuild=args.rebuild_reference,
+        search_mapper=args.search_model == "mapper")
     if args.plot:
-        out = Path(args.plot)
-        titles = {"grid": "Coarse grid: hypervolume relative to the exhaustive front",
-                  "large": "Large space: hypervolume relative to the union front of all runs"}
-        figures["plots"] = []
-        for space, frame in curves.items():
-            path = out if space == "grid" else out.with_name(f"{out.stem}-{space}{out.suffix}")
-            figures["plots"].append(str(plot(frame, path, title=titles[space])))
+        figures["plot"] = str(plot(curves, Path(args.plot),
+                                   title="Search as shipped vs the best-known front"))
     text = json.dumps(figures, indent=2)
     atomic_write_text(args.out, text + "\n")
     print(text)
     return 0
-
-
-def _cache_dir(args: argparse.Namespace) -> str | None:
-    if args.cache == "none":
-        return None
-    return args.cache or str(Path(args.out).parent / "search_quality_runs")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -496,18 +496,6 @@ def test_samplers_get_seed_plus_worker(settings):
         search.make_sampler("cmaes", seed=0, batch_size=20)
 
 
-def test_search_quality_runs_on_a_tiny_budget(tmp_path, capsys):
-    out = tmp_path / "q.json"
-    code, stdout, err = run_cli(capsys, "search-quality", "--config", write_config(tmp_path),
-                                "--out", out, "--budgets", "40", "--seeds", "1",
-                                "--batch-size", "20", "--samplers", "nsgaii,random", "--jobs", "1")
-    assert code == 0, err
-    figures = json.loads(out.read_text())
-    assert set(figures["grid"]["hv_ratio_median"]) == {"nsgaii", "random"}
-    assert 0 < figures["grid"]["hv_ratio_median"]["nsgaii"]["40"] <= 1 + 1e-9
-    assert figures["large"]["vs_random"]["random"]["40"] in (1.0, None)
-
-
 @pytest.mark.parametrize("url", ["mysql://dse:s3cret@db/optuna", "mysql+pymysql://db/optuna",
                                  "oracle://db/x"])
 def test_unsupported_dialect_names_what_is_supported(tmp_path, capsys, url):

@@ -1,4 +1,5 @@
-"""``dse search-quality``: runs benchmarks/search_quality.py (samplers vs the exhaustive front)."""
+"""``dse search-quality``: runs benchmarks/search_quality.py (the configured search as it ships,
+against a cached best-known reference front, random search and a greedy walk)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-HELP = ("hypervolume reached by TPE, NSGA-II and random search against the exhaustive front "
-        "(coarse grid) and against random (large space), as JSON")
+HELP = ("hypervolume ratio of the configured search (warm start, islands, refinement) against a "
+        "best-known reference front, vs random search and a greedy walk, as JSON")
 
 #: The benchmark script this command runs (the repository's benchmarks/ folder).
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "search_quality.py"
@@ -34,7 +35,7 @@ def _benchmark() -> ModuleType:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The benchmark's own options (--config, --out, --plot, --budgets, --seeds, ...)."""
+    """The benchmark's own options (--config, --out, --plot, --seeds, --cache, ...)."""
     if SCRIPT.is_file():
         _benchmark().add_arguments(parser)
 

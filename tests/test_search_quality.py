@@ -1,0 +1,171 @@
+"""The search-quality benchmark (benchmarks/search_quality.py) and the greedy walk it compares
+with (benchmarks/greedy_walk.py), on the tiny search config with small budgets."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import yaml
+
+from dse.cli import main
+from dse.config import load_config
+from dse.model import Model
+
+ROOT = Path(__file__).resolve().parents[1]
+SEARCH_CONFIG = ROOT / "tests" / "data" / "search_config.yaml"
+
+
+def _load(name: str, file: str):
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+gw = _load("greedy_walk", "greedy_walk.py")
+# the name dse search-quality registers the script under (dse/commands/search_quality.py)
+sq = _load("dse_benchmarks_search_quality", "search_quality.py")
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    """The tiny search config (256-design grid, 2 workers x 60 trials, batches of 20) with a
+    refinement budget of 500 evaluations."""
+    raw = yaml.safe_load(SEARCH_CONFIG.read_text())
+    raw["platform"] = str((SEARCH_CONFIG.parent / raw["platform"]).resolve())
+    raw["model"] = str((SEARCH_CONFIG.parent / raw["model"]).resolve())
+    raw["search"]["refine"] = {"max_evaluations": 500}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_benchmark_end_to_end_with_a_cached_reference(config, tmp_path, capsys):
+    out, cache = tmp_path / "q.json", tmp_path / "cache"
+    args = ["search-quality", "--config", config, "--out", out, "--cache", cache,
+            "--checkpoints", "40,100", "--plot", tmp_path / "c.png"]
+    code, stdout, err = run_cli(capsys, *args)
+    assert code == 0, err
+    first = json.loads(out.read_text())
+    assert json.loads(stdout) == first
+    assert (tmp_path / "c.png").stat().st_size > 0
+    assert first["reference"]["reused"] is False and first["grid"]["reused"] is False
+    assert (cache / "reference_front.parquet").is_file()
+    # the reference's long run: 4 islands x 4 x 60 trials and 10 x the 500-evaluation budget
+    built = first["reference"]["built"]
+    assert built["search"]["trials_per_island"] == 240 and built["search"]["islands"] == 4
+    assert built["refine"]["max_evaluations"] == 5000
+    assert built["grid"]["evaluations"] == 256  # 2^8: the tiny grid has eight two-valued params
+    assert built["evaluations"] >= 256 + 4 * 240
+    for method in ("nsgaii", "random"):
+        m = first["methods"][method]
+        assert m["seeds"] == [0, 1, 2]
+        labels = [c["label"] for c in m["checkpoints"]]
+        # 2 workers x 60 trials: checkpoints at 40, 100, the end (120) and after refinement
+        assert labels == ["warm start", "40 trials", "100 trials", "120 trials", "refined"]
+        evals = [c["evaluations"] for c in m["checkpoints"]]
+        assert evals == sorted(evals) and evals[-1] <= evals[-2] + 500
+        for c in m["checkpoints"]:
+            assert len(c["hv_ratio_per_seed"]) == 3
+            assert all(0 < r <= 1.2 for r in c["hv_ratio_per_seed"])
+            assert all(0 < r <= 1.2 for r in c["hv_ratio_log_per_seed"])
+            assert c["hv_ratio"] == pytest.approx(np.median(c["hv_ratio_per_seed"]))
+        # the reference is the best known front: the runs' own designs are part of it
+        assert all(r <= 1 + 1e-9 for r in m["checkpoints"][-1]["hv_ratio_per_seed"])
+        # fronts only grow: the hypervolume ratio never falls from one checkpoint to the next
+        ratios = np.array([c["hv_ratio_per_seed"] for c in m["checkpoints"]])
+        assert (np.diff(ratios, axis=0) >= -1e-9).all()
+    for cap, walk in first["greedy"].items():
+        assert walk["evaluations"] > 0 and walk["latency_ms"] <= walk["start_latency_ms"]
+        assert walk["utilization"] <= float(cap)
+    assert all(v is None or v > 0 for v in first["baseline_ratio"].values())
+    assert isinstance(first["bar"]["hv_met"], bool)
+    # second call: the reference is read back, and the same seeds give the same figures
+    code, _, err = run_cli(capsys, *args)
+    assert code == 0, err
+    second = json.loads(out.read_text())
+    assert second["reference"]["reused"] is True and second["grid"]["reused"] is True
+    assert second["reference"]["key"] == first["reference"]["key"]
+    for method in ("nsgaii", "random"):
+        assert ([c["hv_ratio_per_seed"] for c in second["methods"][method]["checkpoints"]]
+                == [c["hv_ratio_per_seed"] for c in first["methods"][method]["checkpoints"]])
+
+
+def test_reference_is_rebuilt_when_the_config_changes(config, tmp_path):
+    setup = sq.make_setup(str(config), gw.CAPS)
+    raw = yaml.safe_load(config.read_text())
+    raw["search"]["trials_per_worker"] = 40
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(raw))
+    assert sq.cache_key(sq.make_setup(str(other), gw.CAPS)) != sq.cache_key(setup)
+
+
+def test_island_is_what_a_search_worker_samples(config):
+    # the benchmark measures what ships: its island (no storage) samples the same trials as
+    # dse.search.run_worker with an in-memory study, given the model the worker evaluates with
+    from dse.search import run_worker, warm_start_params
+
+    setup = sq.make_setup(str(config), gw.CAPS)
+    cfg = load_config(config)
+    scan = gw.scan_grid(cfg, setup.model)
+    warm_front = sq.grid_front_frame(setup, scan)
+    report = run_worker(cfg, setup.settings, worker=1, trials=40, warm_front=warm_front,
+                        storage=optuna.storages.InMemoryStorage(), log=lambda s: None)
+    shipped = [t.params for t in report.trials]
+    warm = warm_start_params(setup.settings.space, warm_front)
+    matches = []
+    for model in (cfg.model(), Model(cfg.platform, cfg.workload)):  # with the mapper or without
+        setup.model = model
+        matches.append(sq.run_island(setup, setup.settings, 1, warm, 40).params == shipped)
+    assert any(matches)
+
+
+def test_greedy_walk_stops_at_a_local_optimum_within_its_caps(config):
+    # the end design is feasible, within the cap and the quality tier, no slower than the start,
+    # and no one-parameter move of it within the same limits is faster (a local optimum)
+    from dse.refine import neighbours
+    from dse.search import settings_from_config
+
+    cfg = load_config(config)
+    model = cfg.model()
+    qmax = gw.quality_bound(cfg)
+    scan = gw.scan_grid(cfg, model, caps=(0.6,))
+    walk = gw.walks(cfg, model, scan, caps=(0.6,))[0.6]
+    assert walk is not None and walk.rounds >= 1
+    assert walk.latency_ms < walk.start_latency_ms
+    assert walk.utilization <= 0.6 and walk.quality_loss <= qmax
+    assert all(b < a for a, b in zip(walk.path_ms, walk.path_ms[1:], strict=False))
+    cand = neighbours(settings_from_config(cfg).space, walk.design)
+    c = model.evaluate(cand).columns
+    ok = (c["feasible"] & (c["utilization"] <= 0.6) & (c["quality_loss"] <= qmax))
+    assert not (ok & (c["latency_ms"] < walk.latency_ms)).any()
+    end = model.evaluate(walk.design).columns
+    assert bool(end["feasible"][0]) and end["latency_ms"][0] == pytest.approx(walk.latency_ms)
+
+
+def test_greedy_walk_script_prints_json(config, capsys):
+    assert gw.main(["--config", str(config), "--caps", "0.95"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    walk = figures["walks"]["0.95"]
+    assert walk["utilization"] <= 0.95 and walk["evaluations"] > 0
+
+
+def test_bad_caps_are_a_one_line_error(config, tmp_path, capsys):
+    code, _, err = run_cli(capsys, "search-quality", "--config", config, "--out",
+                           tmp_path / "q.json", "--caps", "0.6,1.5")
+    assert code == 2 and "--caps" in err and len(err.strip().splitlines()) == 1
