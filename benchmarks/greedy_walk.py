@@ -29,38 +29,17 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+
+from dse.walk import Walk, design_dict, greedy_walk, quality_bound, take_rows  # noqa: F401
 
 #: Utilization caps of issue 8's yardstick.
 CAPS = (0.60, 0.95)
 #: Designs per model call when scanning the grid.
 CHUNK = 250_000
-
-
-def quality_bound(cfg) -> float:
-    """The quality tier's bound on ``quality_loss`` (as ``dse select`` derives it), with the
-    selection's float32 slack."""
-    from dse.select import QUALITY_RTOL
-
-    sel = cfg.raw.get("select", {}) or {}
-    q = cfg.workload.uniform_quality_loss(sel.get("quality_reference", "INT8"))
-    return float(q * (1.0 + sel.get("quality_tolerance", 0.0)) * (1.0 + QUALITY_RTOL))
-
-
-def _take(batch: Mapping[str, np.ndarray], rows) -> dict[str, np.ndarray]:
-    return {k: np.asarray(v)[rows] for k, v in batch.items()}
-
-
-def design_dict(batch: Mapping[str, np.ndarray], row: int = 0) -> dict[str, Any]:
-    """One design of a batch as {parameter: value} (categoricals by name)."""
-    from dse.params import PARAMS
-    from dse.space import decode_value
-
-    return {p.name: decode_value(p, int(np.asarray(batch[p.name])[row])) for p in PARAMS}
 
 
 @dataclass
@@ -120,83 +99,6 @@ def scan_grid(cfg, model, *, caps: Sequence[float] = CAPS, quality_max: float | 
     return GridScan(grid.size, keep_idx[order],
                     {c: (None if b is None else b[1]) for c, b in best.items()},
                     time.perf_counter() - t0)
-
-
-@dataclass
-class Walk:
-    """One greedy walk: where it started, where it stopped and what it cost."""
-
-    cap: float
-    start: dict[str, np.ndarray]
-    design: dict[str, np.ndarray]
-    start_latency_ms: float
-    latency_ms: float
-    utilization: float
-    quality_loss: float
-    evaluations: int
-    rounds: int
-    seconds: float
-    path_ms: list[float] = field(default_factory=list)
-
-    def figures(self) -> dict[str, Any]:
-        """JSON-able summary (the end design with its parameter values)."""
-        return {
-            "util_cap": self.cap, "start_latency_ms": round(self.start_latency_ms, 4),
-            "latency_ms": round(self.latency_ms, 4), "utilization": round(self.utilization, 4),
-            "quality_loss": round(self.quality_loss, 6), "evaluations": self.evaluations,
-            "rounds": self.rounds, "seconds": round(self.seconds, 2),
-            "design": design_dict(self.design),
-        }
-
-
-def greedy_walk(model, space, start: Mapping[str, np.ndarray], *, util_cap: float,
-                quality_max: float, max_rounds: int = 10_000) -> Walk:
-    """Walk from ``start`` (one hardware design, parameter codes) as the module docstring says.
-
-    Args:
-        model: the run's model.
-        space: the :class:`dse.search.SearchSpace` whose searched parameters are the moves.
-        start: a batch of one design.
-        util_cap: largest ``utilization`` a step may reach.
-        quality_max: largest ``quality_loss`` a step may reach.
-        max_rounds: safety bound on the rounds (a walk strictly decreases latency, so it ends).
-    """
-    from dse.refine import design_hash, neighbours
-
-    t0 = time.perf_counter()
-    current = _take(start, [0])
-    cols = model.evaluate(dict(current)).columns
-    lat0 = float(cols["latency_ms"][0])
-    lat, util, qual = lat0, float(cols["utilization"][0]), float(cols["quality_loss"][0])
-    seen = set(design_hash(current).tolist())
-    evaluations = rounds = 0
-    path = [lat0]
-    while rounds < max_rounds:
-        cand = neighbours(space, current)
-        h = design_hash(cand)
-        _, first = np.unique(h, return_index=True)
-        first = np.sort(first)
-        fresh = np.array([i for i in first.tolist() if int(h[i]) not in seen], dtype=np.int64)
-        if fresh.size == 0:
-            break
-        rounds += 1
-        cand = _take(cand, fresh)
-        seen.update(h[fresh].tolist())
-        c = model.evaluate(cand).columns
-        evaluations += int(fresh.size)
-        c_lat = np.asarray(c["latency_ms"], dtype=np.float64)
-        ok = (np.asarray(c["feasible"], dtype=bool) & np.isfinite(c_lat)
-              & (np.asarray(c["utilization"], dtype=np.float64) <= util_cap)
-              & (np.asarray(c["quality_loss"], dtype=np.float64) <= quality_max)
-              & (c_lat < lat))
-        if not ok.any():
-            break
-        j = int(np.flatnonzero(ok)[np.argmin(c_lat[ok])])
-        current = _take(cand, [j])
-        lat, util, qual = float(c_lat[j]), float(c["utilization"][j]), float(c["quality_loss"][j])
-        path.append(lat)
-    return Walk(util_cap, _take(start, [0]), current, lat0, lat, util, qual, evaluations, rounds,
-                time.perf_counter() - t0, path)
 
 
 def walks(cfg, model, scan: GridScan, *, caps: Sequence[float] = CAPS,

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import moocore
 import numpy as np
@@ -144,6 +144,8 @@ class RefineResult:
         hv_start, hv_end: hypervolume of the starting and of the refined front (normalised by
             the starting front).
         seconds: wall time.
+        walk_evaluations: model evaluations of the greedy walks after the rounds (outside the
+            rounds' budget; a few hundred each).
     """
 
     batch: dict[str, np.ndarray]
@@ -155,6 +157,7 @@ class RefineResult:
     hv_start: float
     hv_end: float
     seconds: float
+    walk_evaluations: int = 0
 
 
 def _parents(points: np.ndarray, expanded: np.ndarray) -> np.ndarray:
@@ -250,9 +253,14 @@ def refine(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str
 
 
 def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]],
-                 designs: pd.DataFrame, *, max_evaluations: int) -> tuple[pd.DataFrame,
-                                                                          RefineResult]:
+                 designs: pd.DataFrame, *, max_evaluations: int,
+                 walk_caps: Sequence[float] = (), quality_max: float | None = None
+                 ) -> tuple[pd.DataFrame, RefineResult]:
     """Refine the front of result rows -> (the refined front's rows, the run's figures).
+
+    After the rounds, one greedy latency walk per cap in ``walk_caps`` (:mod:`dse.walk`) from the
+    refined front's fastest design with ``quality_loss <= quality_max`` within that utilization
+    cap; the designs the walks end on join the front (when nothing dominates them).
 
     The rows have the search export's columns: starting designs keep their ``design_id`` and
     ``source`` (``sweep`` when the input has none) with ``trial_number`` -1; found designs get
@@ -261,6 +269,8 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
     start = front(designs, objectives)
     result = refine(model, space, objectives, hardware_only(batch_from_frame(start)),
                     max_evaluations=max_evaluations)
+    if walk_caps and quality_max is not None:
+        result = _walk(model, space, objectives, result, walk_caps, quality_max)
     ids = np.array([f"r-{h:016x}" for h in design_hash(result.batch).tolist()], dtype=object)
     src = np.full(len(ids), SOURCE, dtype=object)
     was = result.start_rows >= 0
@@ -274,3 +284,43 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
     frame["source"] = pd.array(src.astype(str), dtype="string")
     frame = front(frame, objectives)
     return frame, result
+
+
+def _walk(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]],
+          result: RefineResult, caps: Sequence[float], quality_max: float) -> RefineResult:
+    """``result`` with the end designs of one greedy latency walk per cap appended."""
+    from dse.walk import greedy_walk, take_rows
+
+    cols = model.evaluate(result.batch).columns
+    lat = np.asarray(cols["latency_ms"], dtype=np.float64)
+    ok = np.asarray(cols["feasible"], dtype=bool) & np.isfinite(lat) & (
+        np.asarray(cols["quality_loss"], dtype=np.float64) <= quality_max)
+    util = np.asarray(cols["utilization"], dtype=np.float64)
+    ends, spent = [], 0
+    for cap in caps:
+        rows = np.flatnonzero(ok & (util <= cap))
+        if rows.size == 0:
+            continue
+        j = int(rows[np.argmin(lat[rows])])  # first of ties
+        w = greedy_walk(model, space, take_rows(result.batch, [j]), util_cap=cap,
+                        quality_max=quality_max)
+        spent += w.evaluations
+        if w.latency_ms < lat[j]:
+            ends.append(hardware_only(w.design))
+    if not ends:
+        return replace(result, walk_evaluations=spent)
+    new = _concat(ends)
+    keep = ~_member(design_hash(new), design_hash(result.batch))
+    new = _take(new, np.flatnonzero(keep))
+    n_new = len(next(iter(new.values())))
+    found = np.arange(result.evaluations + spent - n_new, result.evaluations + spent)
+    batch = _concat([result.batch, new])
+    points = _min_form(objective_values(model.evaluate(batch).columns, objectives), objectives)
+    return replace(
+        result,
+        batch=batch,
+        points=points,
+        found=np.concatenate([result.found, found]),
+        start_rows=np.concatenate([result.start_rows, np.full(n_new, -1)]),
+        walk_evaluations=spent,
+    )

@@ -193,3 +193,34 @@ def test_workflow_refines_between_the_search_and_the_front(tmp_path):
     pareto = next(x for x in lines
                   if "dse pareto" in x and "--out results/pareto/front.parquet" in x)
     assert "results/search/refine.parquet" in pareto
+
+
+def test_walks_end_the_refinement_at_a_greedy_local_optimum(scfg, sweep_rows):
+    # After the rounds, a greedy latency walk per cap starts from the refined front's fastest
+    # tier design within that cap. So with the walks, a walk started there again finds nothing
+    # faster: no one-parameter move of the front's fastest tier design within the cap is a
+    # feasible, in-tier, within-cap speed-up (that is the walk's stopping rule).
+    from dse.walk import greedy_walk, quality_bound, take_rows
+
+    model = scfg.model()
+    space = search.settings_from_config(scfg).space
+    qmax, cap = quality_bound(scfg), 0.6
+    rows = front(sweep_rows, scfg.objectives)
+    plain, _ = refine_frame(model, space, scfg.objectives, rows, max_evaluations=50)
+    walked, res = refine_frame(model, space, scfg.objectives, rows, max_evaluations=50,
+                               walk_caps=(cap,), quality_max=qmax)
+    assert res.walk_evaluations > 0
+
+    def fastest(frame):
+        ok = frame["feasible"] & (frame["quality_loss"] <= qmax) & (frame["utilization"] <= cap)
+        return frame[ok].sort_values(["latency_ms", "design_id"]).iloc[[0]]
+
+    from dse.results import batch_from_frame
+    from dse.search.space import hardware_only
+
+    best = fastest(walked)
+    again = greedy_walk(model, space, take_rows(hardware_only(batch_from_frame(best)), [0]),
+                        util_cap=cap, quality_max=qmax)
+    assert again.rounds <= 1 and again.latency_ms == pytest.approx(best["latency_ms"].item())
+    # and the walk made a difference on this config: faster than the front without it
+    assert best["latency_ms"].item() < fastest(plain)["latency_ms"].item()

@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from dse.config import load_config
     from dse.errors import UserError
     from dse.refine import refine_frame
+    from dse.walk import quality_bound
 
     if args.max_evaluations is not None and args.max_evaluations < 0:
         raise UserError("must not be negative", key="--max-evaluations",
@@ -40,10 +41,12 @@ def run(args: argparse.Namespace) -> int:
     designs = store.read_tables(args.inputs)
     model = cfg.model()  # with the mapper: moves change hardware, the mapper maps each
     frame, result = refine_frame(model, settings.space, cfg.objectives, designs,
-                                 max_evaluations=budget)
+                                 max_evaluations=budget, walk_caps=settings.refine_walk_caps,
+                                 quality_max=quality_bound(cfg))
     figures = {
         "designs_read": len(designs), "front_out": len(frame),
         "found": int((frame["source"] == "refine").sum()), "evaluations": result.evaluations,
+        "walk_evaluations": result.walk_evaluations,
         "max_evaluations": budget, "rounds": result.rounds,
         "hv_start": round(result.hv_start, 6), "hv_end": round(result.hv_end, 6),
         "seconds": round(result.seconds, 2),

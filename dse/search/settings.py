@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
 #: Defaults of ``search.refine`` (local refinement after the search, dse/refine.py).
 REFINE_DEFAULTS: dict[str, Any] = {
     "max_evaluations": 200_000,
+    "walk_caps": [0.60, 0.95],
 }
 
 #: Study user attribute: the fingerprint of the config the study was made for.
@@ -95,6 +96,7 @@ class SearchSettings:
         warm_start: every worker starts from the sweep's front (generation 0).
         tpe: TPE options (:data:`TPE_DEFAULTS` overridden by ``search.tpe``).
         refine_max_evaluations: model evaluations the local refinement may spend.
+        refine_walk_caps: utilization caps of the greedy latency walks that end the refinement.
         space: the large space.
         fingerprint: hash of everything that determines a trial's values (platform, model,
             objectives, space, model version).
@@ -112,6 +114,7 @@ class SearchSettings:
     warm_start: bool
     tpe: dict[str, Any]
     refine_max_evaluations: int
+    refine_walk_caps: tuple[float, ...]
     space: SearchSpace = field(repr=False)
     fingerprint: str
     file: str
@@ -176,6 +179,8 @@ def settings_from_config(cfg: Config, **overrides: Any) -> SearchSettings:
         tpe={**TPE_DEFAULTS, **raw.get("tpe", {})},
         refine_max_evaluations=int({**REFINE_DEFAULTS, **raw.get("refine", {})}
                                    ["max_evaluations"]),
+        refine_walk_caps=tuple(float(c) for c in {**REFINE_DEFAULTS, **raw.get("refine", {})}
+                               ["walk_caps"]),
         space=space, fingerprint=fp, file=file,
         storage_key="--storage" if overrides.get("storage") is not None else "search.storage")
 
