@@ -266,13 +266,14 @@ def run_method(config: str, caps, sampler: str, seed: int, grid_front: pd.DataFr
         })
     designs = pd.concat([grid_front, seq], ignore_index=True)
     refined, result = refine_frame(setup.model, s.space, setup.objectives, designs,
-                                   max_evaluations=s.refine_max_evaluations)
+                                   max_evaluations=s.refine_max_evaluations,
+                                   walk_caps=s.refine_walk_caps, quality_max=setup.quality_max)
     final = pd.concat([designs, refined], ignore_index=True)
     final_front = front(final, setup.objectives)
     final_front["design_id"] = [f"{sampler}{seed}-{i}" for i in range(len(final_front))]
     out.append({
         "label": "refined", "sampled": total, "evaluations": warm_evals + total
-        + result.evaluations, "seconds": round(float(done_s[-1]) + result.seconds, 3),
+        + result.evaluations + result.walk_evaluations, "seconds": round(float(done_s[-1]) + result.seconds, 3),
         "front": points_of(final_front, setup.objectives),
         "fastest_ms": fastest(final, setup),
         "refine_evaluations": result.evaluations, "refine_rounds": result.rounds,
@@ -409,7 +410,8 @@ def reference_front(setup: Setup, grid_front: pd.DataFrame, greedy: dict[str, An
     log(f"reference: refinement with {budget:,} evaluations ...")
     refined, result = refine_frame(setup.model, s.space, setup.objectives,
                                    pd.concat([grid_front, sampled], ignore_index=True),
-                                   max_evaluations=budget)
+                                   max_evaluations=budget, walk_caps=s.refine_walk_caps,
+                                   quality_max=setup.quality_max)
     parts = [grid_front, sampled, refined]
     ends = [w["design"] for w in greedy.values() if w is not None]
     if ends:
