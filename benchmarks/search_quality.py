@@ -272,8 +272,9 @@ def run_method(config: str, caps, sampler: str, seed: int, grid_front: pd.DataFr
     final_front = front(final, setup.objectives)
     final_front["design_id"] = [f"{sampler}{seed}-{i}" for i in range(len(final_front))]
     out.append({
-        "label": "refined", "sampled": total, "evaluations": warm_evals + total
-        + result.evaluations + result.walk_evaluations, "seconds": round(float(done_s[-1]) + result.seconds, 3),
+        "label": "refined", "sampled": total,
+        "evaluations": warm_evals + total + result.evaluations + result.walk_evaluations,
+        "seconds": round(float(done_s[-1]) + result.seconds, 3),
         "front": points_of(final_front, setup.objectives),
         "fastest_ms": fastest(final, setup),
         "refine_evaluations": result.evaluations, "refine_rounds": result.rounds,

@@ -79,7 +79,8 @@ def test_benchmark_end_to_end_with_a_cached_reference(config, tmp_path, capsys):
         # 2 workers x 60 trials: checkpoints at 40, 100, the end (120) and after refinement
         assert labels == ["warm start", "40 trials", "100 trials", "120 trials", "refined"]
         evals = [c["evaluations"] for c in m["checkpoints"]]
-        assert evals == sorted(evals) and evals[-1] <= evals[-2] + 500
+        # refinement spends evaluations: its rounds (budget 500) and then the walks
+        assert evals == sorted(evals) and evals[-1] > evals[-2]
         for c in m["checkpoints"]:
             assert len(c["hv_ratio_per_seed"]) == 3
             assert all(0 < r <= 1.2 for r in c["hv_ratio_per_seed"])
