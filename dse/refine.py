@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import moocore
 import numpy as np
@@ -144,8 +144,10 @@ class RefineResult:
         hv_start, hv_end: hypervolume of the starting and of the refined front (normalised by
             the starting front).
         seconds: wall time.
-        walk_evaluations: model evaluations of the greedy walks after the rounds (outside the
-            rounds' budget; a few hundred each).
+        walk_evaluations: model evaluations of the greedy walks (outside the rounds' budget; a
+            few hundred each).
+        walk_ends: design hashes of the designs the walks ended on (kept in the output even
+            when a design outside the quality tier dominates them).
     """
 
     batch: dict[str, np.ndarray]
@@ -158,6 +160,7 @@ class RefineResult:
     hv_end: float
     seconds: float
     walk_evaluations: int = 0
+    walk_ends: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
 
 
 def _parents(points: np.ndarray, expanded: np.ndarray) -> np.ndarray:
@@ -258,19 +261,34 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
                  ) -> tuple[pd.DataFrame, RefineResult]:
     """Refine the front of result rows -> (the refined front's rows, the run's figures).
 
-    After the rounds, one greedy latency walk per cap in ``walk_caps`` (:mod:`dse.walk`) from the
-    refined front's fastest design with ``quality_loss <= quality_max`` within that utilization
-    cap; the designs the walks end on join the front (when nothing dominates them).
+    With ``walk_caps``, one greedy latency walk per cap (:mod:`dse.walk`) from the fastest
+    design with ``quality_loss <= quality_max`` within that utilization cap, before the rounds
+    (from the input front; the ends join the starting front) and after them (from the refined
+    front); the designs the walks end on join the front when nothing dominates them.
 
     The rows have the search export's columns: starting designs keep their ``design_id`` and
     ``source`` (``sweep`` when the input has none) with ``trial_number`` -1; found designs get
     ``r-<hash>`` ids, source ``refine`` and their evaluation index as ``trial_number``.
     """
     start = front(designs, objectives)
+    if "source" not in start.columns:
+        start = start.assign(source="sweep")
+    walks = bool(walk_caps) and quality_max is not None
+    pre, pre_ends = 0, np.empty(0, dtype=np.uint64)
+    if walks:  # walk first from the inputs' fastest tier designs: they join the starting front
+        ends, pre = _walk_ends(model, space, hardware_only(batch_from_frame(start)), walk_caps,
+                               quality_max)
+        if ends is not None:
+            pre_ends = design_hash(ends)
+            ids = np.array([f"r-{h:016x}" for h in pre_ends.tolist()], dtype=object)
+            extra = results_frame(model, ends, model.evaluate(ends), ids)
+            extra["source"] = SOURCE
+            start = pd.concat([start, extra], ignore_index=True)
     result = refine(model, space, objectives, hardware_only(batch_from_frame(start)),
                     max_evaluations=max_evaluations)
-    if walk_caps and quality_max is not None:
-        result = _walk(model, space, objectives, result, walk_caps, quality_max)
+    if walks:  # and again from the refined front's
+        result = _walk(model, space, objectives, replace(result, walk_ends=pre_ends), walk_caps,
+                       quality_max, pre)
     ids = np.array([f"r-{h:016x}" for h in design_hash(result.batch).tolist()], dtype=object)
     src = np.full(len(ids), SOURCE, dtype=object)
     was = result.start_rows >= 0
@@ -282,16 +300,23 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
     frame = results_frame(model, result.batch, model.evaluate(result.batch), ids)
     frame["trial_number"] = result.found
     frame["source"] = pd.array(src.astype(str), dtype="string")
-    frame = front(frame, objectives)
+    # the front, and the walks' ends (the quality tier's fastest within each cap) even when a
+    # design outside the tier dominates them
+    walked = _member(design_hash(result.batch), result.walk_ends)
+    on_front = frame["design_id"].isin(front(frame, objectives)["design_id"]).to_numpy()
+    frame = front(frame, objectives) if not walked.any() else pd.concat(
+        [front(frame, objectives), frame[walked & ~on_front]], ignore_index=True)
     return frame, result
 
 
-def _walk(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]],
-          result: RefineResult, caps: Sequence[float], quality_max: float) -> RefineResult:
-    """``result`` with the end designs of one greedy latency walk per cap appended."""
+def _walk_ends(model: Model, space: SearchSpace, batch: Mapping[str, np.ndarray],
+               caps: Sequence[float], quality_max: float
+               ) -> tuple[dict[str, np.ndarray] | None, int]:
+    """One greedy latency walk per cap from the fastest design of ``batch`` in the quality tier
+    within the cap: the designs they end on (None: no walk moved) and the evaluations spent."""
     from dse.walk import greedy_walk, take_rows
 
-    cols = model.evaluate(result.batch).columns
+    cols = model.evaluate(dict(batch)).columns
     lat = np.asarray(cols["latency_ms"], dtype=np.float64)
     ok = np.asarray(cols["feasible"], dtype=bool) & np.isfinite(lat) & (
         np.asarray(cols["quality_loss"], dtype=np.float64) <= quality_max)
@@ -302,16 +327,27 @@ def _walk(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]
         if rows.size == 0:
             continue
         j = int(rows[np.argmin(lat[rows])])  # first of ties
-        w = greedy_walk(model, space, take_rows(result.batch, [j]), util_cap=cap,
+        w = greedy_walk(model, space, take_rows(batch, [j]), util_cap=cap,
                         quality_max=quality_max)
         spent += w.evaluations
         if w.latency_ms < lat[j]:
             ends.append(hardware_only(w.design))
     if not ends:
-        return replace(result, walk_evaluations=spent)
+        return None, spent
     new = _concat(ends)
-    keep = ~_member(design_hash(new), design_hash(result.batch))
-    new = _take(new, np.flatnonzero(keep))
+    keep = ~_member(design_hash(new), design_hash(batch))
+    return (_take(new, np.flatnonzero(keep)) if keep.any() else None), spent
+
+
+def _walk(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]],
+          result: RefineResult, caps: Sequence[float], quality_max: float,
+          spent_before: int = 0) -> RefineResult:
+    """``result`` with the end designs of one greedy latency walk per cap appended."""
+    new, spent = _walk_ends(model, space, result.batch, caps, quality_max)
+    spent += spent_before
+    if new is None:
+        return replace(result, walk_evaluations=spent)
+    ends = np.concatenate([result.walk_ends, design_hash(new)])
     n_new = len(next(iter(new.values())))
     found = np.arange(result.evaluations + spent - n_new, result.evaluations + spent)
     batch = _concat([result.batch, new])
@@ -323,4 +359,5 @@ def _walk(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]
         found=np.concatenate([result.found, found]),
         start_rows=np.concatenate([result.start_rows, np.full(n_new, -1)]),
         walk_evaluations=spent,
+        walk_ends=ends,
     )
