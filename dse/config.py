@@ -267,16 +267,21 @@ def validate(data: Any, schema_name: str, file: str | Path, *, prefix: str = "")
 _NUMERIC = ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum")
 
 
-def load_validated(path: str | Path, schema_name: str) -> dict[str, Any]:
-    """Read a YAML file and validate it against ``workflow/schemas/<schema_name>.schema.yaml``."""
-    data = read_yaml(path)
+def _mapping(data: Any, path: str | Path, *, allowed: str) -> dict[str, Any]:
+    """``data`` when it is a mapping; otherwise a UserError naming the file."""
     if not isinstance(data, dict):
         raise UserError(
             "expected a mapping at the top level",
             file=str(path),
             value=type(data).__name__,
-            allowed="a YAML mapping of keys to values",
+            allowed=allowed,
         )
+    return data
+
+
+def load_validated(path: str | Path, schema_name: str) -> dict[str, Any]:
+    """Read a YAML file and validate it against ``workflow/schemas/<schema_name>.schema.yaml``."""
+    data = _mapping(read_yaml(path), path, allowed="a YAML mapping of keys to values")
     try:
         validate(data, schema_name, path)
     except RecursionError:
@@ -324,13 +329,10 @@ def load_model(path: str | Path, *, cameras: int = 1) -> dict[str, Any]:
         data = _read_json(p)
     else:
         data = read_yaml(p)
-    if not isinstance(data, dict):
-        raise UserError(
-            "expected a mapping at the top level",
-            file=str(p),
-            value=type(data).__name__,
-            allowed="a model mapping (configs/models/README.md) or a Hugging Face config.json",
-        )
+    data = _mapping(
+        data, p,
+        allowed="a model mapping (configs/models/README.md) or a Hugging Face config.json",
+    )
     keys: dict[str, str] = {}
     if hf_config.is_hf_config(data):
         stem = re.sub(r"[^A-Za-z0-9_.-]", "_", p.stem)[:64] or "model"

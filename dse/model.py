@@ -242,6 +242,13 @@ class _Batch:
         self.bw_out_stream = self.bw(self.n_out, self.maxb, self.lat_w)
         self._views: dict[str, _ClassView] = {}
 
+    def remap(self, mapping: dict[str, np.ndarray]) -> None:
+        """Run with the runtime tile divisors ``mapping``: only the class views depend on them."""
+        self.d._src = {**self.d._src, **mapping}
+        for key in mapping:
+            self.d.pop(key, None)  # converted again from the new source on first use
+        self._views.clear()
+
     def view(self, cls: str) -> _ClassView:
         """The tiles, cycles and element bytes a kernel class runs with."""
         if cls not in self._views:
@@ -366,7 +373,7 @@ class Model:
         mapping = None
         if self.tile_divisors:
             mapping = self._map_tiles(b)
-            b = _Batch(self, {**d, **mapping})
+            b.remap(mapping)
         n = len(b.f)
         names = self.kernel_names
         kt = np.zeros((n, len(names))) if detail else None

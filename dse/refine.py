@@ -303,10 +303,11 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
     # the front, and the walks' ends (the quality tier's fastest within each cap) even when a
     # design outside the tier dominates them
     walked = _member(design_hash(result.batch), result.walk_ends)
-    on_front = frame["design_id"].isin(front(frame, objectives)["design_id"]).to_numpy()
-    frame = front(frame, objectives) if not walked.any() else pd.concat(
-        [front(frame, objectives), frame[walked & ~on_front]], ignore_index=True)
-    return frame, result
+    best = front(frame, objectives)
+    if walked.any():
+        walked &= ~frame["design_id"].isin(best["design_id"]).to_numpy()
+        best = pd.concat([best, frame[walked]], ignore_index=True)
+    return best, result
 
 
 def _walk_ends(model: Model, space: SearchSpace, batch: Mapping[str, np.ndarray],

@@ -101,6 +101,14 @@ def _argmin_id(values: np.ndarray) -> int:
     return int(np.argmin(values))
 
 
+def tier_bound(cfg) -> float:
+    """The quality tier's bound on ``quality_loss`` from a run config's ``select`` section: the
+    uniform ``quality_reference`` design's figure times ``1 + quality_tolerance``."""
+    sel = cfg.raw.get("select") or {}
+    q = cfg.workload.uniform_quality_loss(sel.get("quality_reference", "INT8"))
+    return float(q * (1.0 + sel.get("quality_tolerance", 0.0)))
+
+
 def tier_front(
     front: pd.DataFrame,
     objectives: Objectives,

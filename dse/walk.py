@@ -23,11 +23,9 @@ import numpy as np
 def quality_bound(cfg) -> float:
     """The quality tier's bound on ``quality_loss`` (as ``dse select`` derives it), with the
     selection's float32 slack."""
-    from dse.select import QUALITY_RTOL
+    from dse.select import QUALITY_RTOL, tier_bound
 
-    sel = cfg.raw.get("select", {}) or {}
-    q = cfg.workload.uniform_quality_loss(sel.get("quality_reference", "INT8"))
-    return float(q * (1.0 + sel.get("quality_tolerance", 0.0)) * (1.0 + QUALITY_RTOL))
+    return tier_bound(cfg) * (1.0 + QUALITY_RTOL)
 
 
 def take_rows(batch: Mapping[str, np.ndarray], rows) -> dict[str, np.ndarray]:

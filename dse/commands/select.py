@@ -6,7 +6,7 @@ import argparse
 
 from dse import store
 from dse.config import load_config
-from dse.select import in_tier, select_designs, tier_front
+from dse.select import in_tier, select_designs, tier_bound, tier_front
 
 HELP = "Choose designs from a front: knee, fastest, smallest under the latency budget, named."
 
@@ -38,9 +38,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     objectives = cfg.objectives
     settings = cfg.raw.get("select") or {}
-    quality_max = cfg.workload.uniform_quality_loss(
-        settings.get("quality_reference", "INT8")
-    ) * (1.0 + settings.get("quality_tolerance", 0.0))
+    quality_max = tier_bound(cfg)
     front = store.read_table(args.front)
     # every result row (millions) is read only when the front cannot answer: a named design
     # off the front, or no design of the quality tier on it
