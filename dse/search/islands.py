@@ -15,6 +15,10 @@ trials, and copies already written are ignored: trials are keyed by ``(batch, in
 therefore rebuilds the island from the stored batches, in order, and continues where the plan
 is not yet done: the same trials, values and ids as an uninterrupted run.
 
+On an RDB (PostgreSQL) a batch is copied in one transaction, with a claim in the study that makes
+a second copy impossible (:func:`~dse.search.storage.push_batch`): the study holds each complete
+batch once and no cut batch, whichever hosts the workers run on.
+
 Optuna's journal storage writes and fsyncs one log line per storage operation, which limits a
 worker to ~35 ask/tell trials/s on a shared journal; copying finished trials (one write each) is
 what keeps a worker at thousands of trials per second.
@@ -37,7 +41,13 @@ from dse.errors import UserError
 from dse.search.evaluate import BatchResult, ask_tell
 from dse.search.sampling import batch_seed, is_genetic, make_sampler
 from dse.search.settings import SearchSettings
-from dse.search.storage import WorkerLock, open_storage, open_study
+from dse.search.storage import (
+    WorkerLock,
+    batch_claim,
+    open_storage,
+    open_study,
+    push_batch,
+)
 from dse.search.warm import warm_start, warm_start_params
 
 #: User attributes of a sampled trial in the shared study (see the module docstring).
@@ -221,13 +231,13 @@ def run_worker(cfg: Config, settings: SearchSettings, *, worker: int, trials: in
 
 def _push(storage: optuna.storages.BaseStorage, study_id: int, res: BatchResult, *,
           worker: int, island: str, batch: int, source: str) -> list[FrozenTrial]:
-    """Copy one batch into the shared study (one storage write per trial); return the copies."""
+    """Copy one batch into the shared study (:func:`push_batch`); return the copies."""
     out = []
     n = len(res.trials)
     for i, t in enumerate(res.trials):
         attrs = {ATTR_WORKER: worker, "source": source, ATTR_ISLAND: island, ATTR_BATCH: batch,
                  ATTR_INDEX: i, ATTR_SIZE: n}
-        template = _copy(t, attrs)
-        storage.create_new_trial(study_id, template_trial=template)
-        out.append(template)
+        out.append(_copy(t, attrs))
+    push_batch(storage, study_id, out,
+               claim=batch_claim(worker=worker, island=island, batch=batch, size=n))
     return out
