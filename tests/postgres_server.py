@@ -60,7 +60,7 @@ class Server:
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):
-            self._run("pg_ctl", "stop", "-D", str(self.data / "db"), "-m", "immediate", "-w")
+            self._run("pg_ctl", "stop", "-D", str(self.data / "db"), "-m", "fast", "-w")
         shutil.rmtree(self.data, ignore_errors=True)
 
 
