@@ -25,6 +25,12 @@ if ! DSE_PG_BIN=$(dse_pg_bin); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+    # the package may start its own cluster (main, port 5432): not ours to leave running
+    if command -v pg_lsclusters >/dev/null; then
+        pg_lsclusters -h | awk '$4 == "online" {print $1, $2}' | while read -r v c; do
+            pg_ctlcluster "$v" "$c" stop || true
+        done
+    fi
     DSE_PG_BIN=$(dse_pg_bin)
 fi
 python -m pip install --quiet -e '.[postgres]'
