@@ -115,7 +115,7 @@ def _worker_rows(url: str, study: str) -> list[tuple[int, int, int, int]]:
     import psycopg
 
     keys = ("worker", "batch", "index", "batch_size")
-    with psycopg.connect(engine_url(url).replace("+psycopg", "")) as conn:
+    with psycopg.connect(re.sub(r"^postgresql\+\w+://", "postgresql://", url)) as conn:
         if conn.execute("SELECT to_regclass('trial_user_attributes')").fetchone()[0] is None:
             return []   # no worker has made Optuna's tables yet
         rows = conn.execute(
