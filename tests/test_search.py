@@ -162,7 +162,12 @@ def test_constraint_grows_with_every_broken_limit(scfg, smodel):
     assert graded[0] == 0.0 and 0 < graded[1] < graded[2]
     # the model reports only the first broken limit (the DSP clock) for both
     assert first_only[1] == pytest.approx(first_only[2])
-    assert graded[1] == pytest.approx(2 * 400 / scfg.platform.dsp_max_mhz - 1)
+    # two limits broken at 400 MHz: the DSP clock (2 x 400 > 775) and timing closure, as a
+    # double-pumped design closes at most pump_dsp_mhz / 2 = 300 MHz (dse.timing)
+    assert cols["fmax_mhz"][1] == pytest.approx(300.0)
+    assert graded[1] == pytest.approx(
+        (2 * 400 / scfg.platform.dsp_max_mhz - 1) + (400 / 300 - 1)
+    )
 
 
 # ---------------------------------------------------------------------- parallel workers
