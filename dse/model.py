@@ -229,7 +229,7 @@ class _Batch:
         self.rate = np.minimum(mem.channel_measured_gbps, port_cap_gbps(mem, fl["clock_mhz"]))
         # SLR crossings: SLLs per boundary, and the registered crossings' round trip (request
         # out, data or response back) added to every transaction of the farthest CU (ns)
-        self.slls, hops = crossings(P, d)
+        self.slls, hops = crossings(P, d, floats=fl)
         if hops.any():
             extra = (2 * P.timing.crossing_cycles * 1e3) * hops.astype(DT) / fl["clock_mhz"]
             self.lat_r = (mem.read_latency_ns + extra) / mem.outstanding
@@ -746,14 +746,13 @@ class Model:
         # SLR crossings: each boundary's SLLs within its usable share
         t = P.timing
         slls = b.slls
-        busiest = slls.max(axis=1) if slls.shape[1] else np.zeros(len(cu))
+        busiest = slls.max(axis=0) if len(slls) else np.zeros(len(cu))
         cols["slls"] = busiest
-        for j in range(slls.shape[1]):
-            flag(slls[:, j] > t.sll_limit, VIOLATION_SLL + j, slls[:, j], t.sll_limit)
+        for j, on in enumerate(slls):
+            flag(on > t.sll_limit, VIOLATION_SLL + j, on, t.sll_limit)
         # timing closure (dse.timing): the consequence of everything above, so flagged last
-        fmax = fmax_mhz(
-            P, raw_fractions(P, cus[ci], per_cu), d["double_pump"] > 0, busiest / t.sll_limit
-        )
+        u_raw = raw_fractions(P, per_cu, frac, ci, cus, tight)
+        fmax = fmax_mhz(P, u_raw, d["double_pump"] > 0, busiest / t.sll_limit)
         cols["fmax_mhz"] = fmax
         flag(clk > fmax, VIOLATION_TIMING, clk, fmax)
         cols["feasible"] = code == 0

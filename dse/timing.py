@@ -4,8 +4,8 @@
 resource, counting what the router sees (the CUs placed there plus the shell, as a fraction of
 the SLR's raw resources), from DSP double pumping and from the SLLs its SLR crossings use::
 
-    drop_r    = (base_mhz - full_mhz[r]) * clip((u_r - knee[r]) / (1 - knee[r]), 0, 1)
-    fabric    = base_mhz - max_r drop_r
+    drop_r    = (base_mhz - full_mhz[r]) * max(u_r - knee[r], 0) / (1 - knee[r])
+    fabric    = max(base_mhz - max_r drop_r, min_r full_mhz[r])   (exact while every u_r <= 1)
     pumped    = min(fabric * (1 - pump_derate), pump_dsp_mhz / 2)        (double_pump only)
     fmax_mhz  = min(that * (1 - sll_derate * clip((s - sll_knee) / (1 - sll_knee), 0, 1)),
                     clock.max_kernel_mhz)
@@ -47,22 +47,50 @@ from dse.channels import channels_used
 from dse.platform import RESOURCES, Platform, Timing
 
 
-def raw_fractions(platform: Platform, cus: np.ndarray, per_cu: np.ndarray) -> list[np.ndarray]:
+def raw_fractions(
+    platform: Platform,
+    per_cu: np.ndarray,
+    frac: list[np.ndarray],
+    ci: np.ndarray,
+    cus: np.ndarray,
+    tight: np.ndarray,
+) -> list[np.ndarray]:
     """Per resource, the largest fraction of one SLR's raw resources in use (shell included).
+
+    Two SLRs can hold that largest fraction: the one the model already finds fullest (the
+    smallest budget per CU after the shell and the margin, ``tight``) and the shell's SLR (its
+    fixed share). Any other SLR s with fewer CUs per budget is no fuller, for every design that
+    fits: with X = CUs x use on the tightest SLR t, s holds at most X (1 - m) / avail_t of its
+    raw resources, and X (1 - m) / avail_t <= (X + shell_t) / raw_t exactly when
+    X + shell_t <= (1 - m) raw_t. So two candidates give the exact maximum at the cost of a few
+    array operations (one when the tightest SLR is the shell's for every CU count, as on the
+    U280).
 
     Args:
         platform: the board.
-        cus: (n, n_slr) CUs on each SLR.
         per_cu: (n, 4) resources of one CU (RESOURCES order).
+        frac: per resource, per_cu over the tightest SLR's budget per CU (the util_* columns).
+        ci: (n,) CU counts.
+        cus: (c, n_slr) CUs per SLR by CU count; tight: (c, 4) the tightest SLR by CU count.
     """
-    raw, shell = platform.slr_raw, platform.slr_shell
+    raw, shell, avail = platform.slr_raw, platform.slr_shell, platform.slr_available
+    sh = int(platform.raw["shell"]["slr"])
+    cmax = int(ci.max()) if len(ci) else 0
+    rows = np.arange(len(cus))
     out = []
     for r in range(len(RESOURCES)):
-        best = None
-        for s in range(raw.shape[0]):
-            f = (cus[:, s] * per_cu[:, r] + shell[s, r]) / raw[s, r]
-            best = f if best is None else np.maximum(best, f)
-        out.append(best)
+        t = tight[:, r]
+        present = t[1 : cmax + 1]
+        s = int(present[0]) if len(present) else 0
+        if len(present) and (present == s).all() and avail[s, r] > 0:
+            u = frac[r] * (avail[s, r] / raw[s, r]) + shell[s, r] / raw[s, r]
+        else:
+            a = (cus[rows, t] / raw[t, r]).take(ci)
+            u = per_cu[:, r] * a + (shell[t, r] / raw[t, r]).take(ci)
+        if shell[sh, r] > 0 and (present != sh).any():
+            a = (cus[:, sh] / raw[sh, r]).take(ci)
+            u = np.maximum(u, per_cu[:, r] * a + shell[sh, r] / raw[sh, r])
+        out.append(u)
     return out
 
 
@@ -80,15 +108,19 @@ def fmax_mhz(
     t: Timing = platform.timing
     drop = None
     for r, u in enumerate(fractions):
-        k = t.knee[r]
-        d = (t.base_mhz - t.full_mhz[r]) * np.clip((u - k) / (1.0 - k), 0.0, 1.0)
-        drop = d if drop is None else np.maximum(drop, d)
-    f = t.base_mhz - drop
+        d = np.maximum(u - t.knee[r], 0.0)
+        d *= (t.base_mhz - t.full_mhz[r]) / (1.0 - t.knee[r])
+        drop = d if drop is None else np.maximum(drop, d, out=drop)
+    # each resource's fall stops at its full-SLR clock; past a full SLR (infeasible on resources
+    # anyway) the clock stays at the lowest of them: one floor instead of a clip per resource
+    f = np.maximum(t.base_mhz - drop, float(t.full_mhz.min()))
     pump = np.asarray(pump, dtype=bool)
     if pump.any():
         f = np.where(pump, np.minimum(f * (1.0 - t.pump_derate), t.pump_dsp_mhz / 2.0), f)
     k = t.sll_knee
-    f = f * (1.0 - t.sll_derate * np.clip((sll_fraction - k) / (1.0 - k), 0.0, 1.0))
+    over = sll_fraction > k
+    if over.any():
+        f = f * (1.0 - np.clip(sll_fraction - k, 0.0, 1.0 - k) * (t.sll_derate / (1.0 - k)))
     return np.minimum(f, platform.max_kernel_mhz)
 
 
@@ -102,7 +134,7 @@ def port_slls(platform: Platform, w, i, o, share_weights, share_streams) -> np.n
     t, width = platform.timing, float(platform.memory.kernel_port_bits)
     rd = width + t.axi_read_bits
     wr = width * 1.125 + t.axi_write_bits
-    w, i, o = (np.asarray(x, dtype=np.float64) for x in (w, i, o))
+    w, i, o = (np.asarray(x) for x in (w, i, o))
     plain = (w + i) * rd + o * wr
     ss = np.asarray(share_streams, dtype=bool)
     if not ss.any():
@@ -114,10 +146,13 @@ def port_slls(platform: Platform, w, i, o, share_weights, share_streams) -> np.n
 
 
 @lru_cache(maxsize=32)
-def _tables(order: tuple[int, ...], n_slr: int, mem_slr: int, shell_slr: int, max_cu: int):
-    """For 0..max_cu CUs placed by ``order``: CUs whose memory path crosses each boundary
-    (c, n_slr - 1), CUs whose control path does, and the most boundaries a CU's memory path
-    crosses (c,)."""
+def _tables(
+    order: tuple[int, ...], n_slr: int, mem_slr: int, shell_slr: int, max_cu: int,
+    control_bits: int,
+):
+    """For 0..max_cu CUs placed by ``order`` (float32): CUs whose memory path crosses each
+    boundary (c, n_slr - 1), SLLs of the control ports crossing it, and the most boundaries a
+    CU's memory path crosses (c,)."""
     nb = max(n_slr - 1, 0)
     mem = np.zeros((max_cu + 1, nb))
     ctl = np.zeros((max_cu + 1, nb))
@@ -127,12 +162,18 @@ def _tables(order: tuple[int, ...], n_slr: int, mem_slr: int, shell_slr: int, ma
         mem[c], ctl[c], hops[c] = mem[c - 1], ctl[c - 1], max(hops[c - 1], abs(s - mem_slr))
         mem[c, min(s, mem_slr) : max(s, mem_slr)] += 1
         ctl[c, min(s, shell_slr) : max(s, shell_slr)] += 1
-    return mem, ctl, hops
+    return mem.astype(np.float32), (ctl * control_bits).astype(np.float32), hops.astype(np.float32)
 
 
-def crossings(platform: Platform, d: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """SLLs each SLR boundary carries, (n, n_slr - 1), and the most boundaries any CU's memory
-    path crosses, (n,), for designs given as parameter arrays.
+def crossings(
+    platform: Platform,
+    d: Mapping[str, np.ndarray],
+    *,
+    floats: Mapping[str, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """SLLs each SLR boundary carries, (n_slr - 1, n), and the most boundaries any CU's memory
+    path crosses, (n,), for designs given as parameter arrays (``floats``: the same channel
+    counts already as floats, to save a conversion).
 
     On a board whose design memory sits on one SLR (HBM) this is a table lookup by CU count;
     where the channels are spread over SLRs (DDR banks) each distinct channel layout is
@@ -140,24 +181,31 @@ def crossings(platform: Platform, d: Mapping[str, np.ndarray]) -> tuple[np.ndarr
     """
     P, t = platform, platform.timing
     n_slr = len(P.slr_names)
-    cu = np.asarray(d["compute_units"], dtype=np.intp)
+    cu = np.asarray(d["compute_units"]).astype(np.intp, copy=False)
     n = len(cu)
     ss = d.get("share_streams")
     ss = np.zeros(n, dtype=bool) if ss is None else np.asarray(ss, dtype=bool)
     sw = np.asarray(d["share_weights"], dtype=bool)
-    w, i, o = (np.asarray(d[k], dtype=np.intp) for k in ("pc_weights", "pc_inputs", "pc_outputs"))
-    shell_slr = int(P.raw["shell"]["slr"])
+    src = floats if floats is not None else d
+    w, i, o = (src[k] for k in ("pc_weights", "pc_inputs", "pc_outputs"))
     mem_slrs = set(P.memory.channel_slrs)
     if n_slr < 2 or n == 0:
-        return np.zeros((n, max(n_slr - 1, 0))), np.zeros(n)
+        return np.zeros((max(n_slr - 1, 0), n)), np.zeros(n)
     if len(mem_slrs) == 1:
+        shell_slr = int(P.raw["shell"]["slr"])
         mem_t, ctl_t, hop_t = _tables(
-            tuple(P.cu_slr_order), n_slr, mem_slrs.pop(), shell_slr, int(cu.max())
+            tuple(P.cu_slr_order), n_slr, mem_slrs.pop(), shell_slr, int(cu.max()),
+            t.control_bits_per_cu,
         )
         bits = port_slls(P, w, i, o, sw, ss)
-        slls = mem_t[cu] * bits[:, None] + ctl_t[cu] * float(t.control_bits_per_cu)
-        return slls, hop_t[cu]
-    return _spread(P, cu, w, i, o, sw, ss)
+        slls = np.empty((n_slr - 1, n), dtype=np.float32)
+        for b, row in enumerate(slls):
+            np.multiply(bits, mem_t[:, b].take(cu), out=row)
+            row += ctl_t[:, b].take(cu)
+        return slls, hop_t.take(cu)
+    ints = [np.asarray(d[k]).astype(np.intp, copy=False) for k in ("pc_weights", "pc_inputs",
+                                                                    "pc_outputs")]
+    return _spread(P, cu, *ints, sw, ss)
 
 
 def _spread(P: Platform, cu, w, i, o, sw, ss) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +214,7 @@ def _spread(P: Platform, cu, w, i, o, sw, ss) -> tuple[np.ndarray, np.ndarray]:
     others are infeasible on channels already and get no crossings)."""
     n_slr, t, mem = len(P.slr_names), P.timing, P.memory
     nb = n_slr - 1
-    slls, hops = np.zeros((len(cu), nb)), np.zeros(len(cu))
+    slls, hops = np.zeros((nb, len(cu))), np.zeros(len(cu))
     fits = channels_used(w, i, o, cu, sw, ss) <= mem.usable_channels
     keys = np.stack([w, i, o, cu, sw.astype(np.intp), ss.astype(np.intp)], axis=1)
     rows = np.flatnonzero(fits)
@@ -198,5 +246,5 @@ def _spread(P: Platform, cu, w, i, o, sw, ss) -> tuple[np.ndarray, np.ndarray]:
                 u_slls[j, min(s, m) : max(s, m)] += bits
                 u_hops[j] = max(u_hops[j], abs(s - m))
             u_slls[j, min(s, shell_slr) : max(s, shell_slr)] += t.control_bits_per_cu
-    slls[rows], hops[rows] = u_slls[inv], u_hops[inv]
+    slls[:, rows], hops[rows] = u_slls[inv].T, u_hops[inv]
     return slls, hops

@@ -87,7 +87,7 @@ def test_sll_budget_exceeded_is_infeasible(cfg):
     assert df["violation"][0] == "SLLs SLR0-SLR1 8942 > 8100 available"
     assert VIOLATION_SLL + 1 not in res.violations
     slls, hops = crossings(P, batch)
-    assert slls[0].tolist() == [8942, 4471] and hops[0] == 2
+    assert slls[:, 0].tolist() == [8942, 4471] and hops[0] == 2
 
 
 def test_crossing_latency_charged_to_the_farthest_cu(cfg, model):
@@ -114,7 +114,7 @@ def test_spread_channels_hand_case():
         P,
     )
     slls, hops = crossings(P, batch)
-    assert slls[0].tolist() == [2081, 1360, 680] and hops[0] == 3
+    assert slls[:, 0].tolist() == [2081, 1360, 680] and hops[0] == 3
 
 
 def test_exact_allocation_agrees_with_the_table_on_hbm(cfg):
@@ -138,7 +138,7 @@ def test_exact_allocation_agrees_with_the_table_on_hbm(cfg):
         d["share_weights"], d["share_streams"],
     ) <= P.memory.usable_channels  # designs over the channel count are skipped there
     assert fits.sum() > 10
-    np.testing.assert_allclose(g_slls[fits], slls[fits])
+    np.testing.assert_allclose(g_slls[:, fits], slls[:, fits])
     np.testing.assert_array_equal(g_hops[fits], hops[fits])
 
 
