@@ -12,9 +12,11 @@ the SLR's raw resources), from DSP double pumping and from the SLLs its SLR cros
 
 with ``u_r`` the raw fraction of resource ``r`` (RESOURCES order) on the SLR where it is
 largest and ``s`` the busiest SLR boundary's SLLs as a fraction of the usable ones. The anchors
-(knees from UG949's per-SLR utilisation guidelines, the full-SLR clocks from published U280
-designs, the double-pumped DSP clock of the DPU) are in each platform file with their sources;
-the linear fall between knee and full SLR is an assumption.
+are in each platform file with their sources: the base clock is the platform clock that small
+and floorplanned HLS designs reach; the LUT knee and full-SLR clock are fitted to published HLS
+designs (a design placed one region per SLR at 49% LUT closes 245 MHz); DSP, BRAM and URAM
+knees are UG949's per-SLR guidelines; the double-pumped DSP clock is the DPU's. The linear fall
+between knee and full SLR is an assumption.
 
 **Infeasible, not derated.** A design whose ``clock_mhz`` exceeds its ``fmax_mhz`` is
 infeasible (violation ``clock_mhz for timing closure``), with ``fmax_mhz`` reported in every

@@ -36,39 +36,41 @@ def _platform(name="u280", **timing):
 
 
 def test_fmax_hand_calculation(cfg):
-    # U280: base 350 MHz; LUT knee 0.70, 225 MHz at a full SLR. LUT at 85% of its SLR:
-    # drop = (350 - 225) x (0.85 - 0.70) / 0.30 = 62.5 -> 287.5 MHz. DSP at 90% (knee 0.80,
-    # 275 MHz full): drop 75 x 0.5 = 37.5, smaller, so the LUTs decide.
+    # U280: base 300 MHz; LUT knee 0.40, 120 MHz at a full SLR: 300 MHz lost per unit of LUT
+    # fraction above the knee. LUT at 85% of its SLR: drop = 0.45 x 300 = 135 -> 165 MHz.
+    # DSP at 90% (knee 0.80, 250 MHz full): drop 0.10 x 250 = 25, smaller, so the LUTs decide.
     P = cfg.platform
     u = [np.array([0.85]), np.array([0.90]), np.array([0.5]), np.array([0.5])]
     no = np.array([False])
-    assert fmax_mhz(P, u, no, np.array([0.0]))[0] == pytest.approx(287.5)
-    # double pumped: 3% off (287.5 x 0.97 = 278.875), under the 600 / 2 = 300 MHz DSP cap
-    assert fmax_mhz(P, u, ~no, np.array([0.0]))[0] == pytest.approx(278.875)
-    # 75% of the usable SLLs: (0.75 - 0.50) / 0.50 x 10% = 5% off -> 273.125 MHz
-    assert fmax_mhz(P, u, no, np.array([0.75]))[0] == pytest.approx(287.5 * 0.95)
-    # a light design: the base clock; double pumped it is capped at 600 / 2 = 300 MHz
+    assert fmax_mhz(P, u, no, np.array([0.0]))[0] == pytest.approx(165.0)
+    # double pumped: 3% off (165 x 0.97 = 160.05), under the 600 / 2 = 300 MHz DSP cap
+    assert fmax_mhz(P, u, ~no, np.array([0.0]))[0] == pytest.approx(160.05)
+    # 75% of the usable SLLs: (0.75 - 0.50) / 0.50 x 10% = 5% off -> 156.75 MHz
+    assert fmax_mhz(P, u, no, np.array([0.75]))[0] == pytest.approx(165.0 * 0.95)
+    # a light design: the base clock; double pumped 3% less (under the 300 MHz DSP cap)
     light = [np.array([0.3])] * 4
-    assert fmax_mhz(P, light, no, np.array([0.2]))[0] == pytest.approx(350.0)
-    assert fmax_mhz(P, light, ~no, np.array([0.2]))[0] == pytest.approx(300.0)
+    assert fmax_mhz(P, light, no, np.array([0.2]))[0] == pytest.approx(300.0)
+    assert fmax_mhz(P, light, ~no, np.array([0.2]))[0] == pytest.approx(291.0)
+    # past a full SLR (infeasible on resources anyway) the clock stays at the lowest full-SLR one
+    assert fmax_mhz(P, [np.array([3.0])] * 4, no, np.array([0.0]))[0] == pytest.approx(120.0)
 
 
 def test_issue_example_full_slr0_at_375_mhz_is_infeasible(cfg, model):
     # issue 10: LUTs in SLR0 at 288,056 of 288,083 available do not close at 375 MHz.
-    # Raw SLR0 LUTs: (288,056 + 107,629 shell) / 439,680 = 0.8999 -> drop 125 x 0.1999 / 0.3 =
-    # 83.3 -> 266.7 MHz; double pumped x 0.97 = 258.7; the SLR0-SLR1 boundary carries CU1 and
-    # CU2 (2 x (7 read x 614 + 2 write x 680 + 107 control) = 11,530 SLLs, 0.556 of 20,736):
-    # x (1 - 0.1 x 0.112) -> 255.8 MHz.
-    batch = design_batch([ISSUE_FASTEST, {**ISSUE_FASTEST, "clock_mhz": 250}], cfg.platform)
+    # Raw SLR0 LUTs: (288,056 + 107,629 shell) / 439,680 = 0.8999 -> drop 0.4999 x 300 = 150.0
+    # -> 150.0 MHz; double pumped x 0.97 = 145.5; the SLR0-SLR1 boundary carries CU1 and CU2
+    # (2 x (7 read x 614 + 2 write x 680 + 107 control) = 11,530 SLLs, 0.556 of 20,736):
+    # x (1 - 0.1 x 0.112) -> 143.9 MHz.
+    batch = design_batch([ISSUE_FASTEST, {**ISSUE_FASTEST, "clock_mhz": 140}], cfg.platform)
     res = model.evaluate(batch)
-    df = results_frame(model, batch, res, ["at375", "at250"])
+    df = results_frame(model, batch, res, ["at375", "at140"])
     c = res.columns
     assert c["util_lut"][0] == pytest.approx(288056 / 288083, abs=1e-4)
     assert c["slls"][0] == pytest.approx(11530)
-    assert c["fmax_mhz"][0] == pytest.approx(255.8, abs=0.1)
+    assert c["fmax_mhz"][0] == pytest.approx(143.9, abs=0.1)
     assert not c["feasible"][0] and c["violation_code"][0] == VIOLATION_TIMING
-    assert df["violation"][0] == "clock_mhz for timing closure 375 > 255 available"
-    assert df["fmax_mhz"][0] == pytest.approx(255.8, abs=0.1)
+    assert df["violation"][0] == "clock_mhz for timing closure 375 > 143 available"
+    assert df["fmax_mhz"][0] == pytest.approx(143.9, abs=0.1)
     # the same hardware at a clock it closes is feasible
     assert c["feasible"][1] and df["violations"][1] == ""
 
