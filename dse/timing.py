@@ -24,7 +24,8 @@ row so the margin shows. Vitis would scale the kernel clock down to what closes,
 the derated clock would be the tool's behaviour; but then the row's ``clock_mhz`` would be a
 clock the design never runs at, and the same hardware at two requested clocks would be two rows
 with one meaning. The design at the clock it can close is itself in the space (``clock_mhz`` is
-a design parameter), so keeping it and rejecting the other loses nothing.
+a design parameter), so keeping it and rejecting the other loses nothing. It also keeps the
+mapper exact: neither fmax nor the crossing latency depends on a kernel's runtime tile.
 
 **SLR crossings.** Compute units (CUs) sit on SLRs by the platform's ``cu_slr_order`` (the
 placement ``dse export`` writes as ``slr=``); every AXI port of a CU runs to its memory
@@ -34,7 +35,12 @@ m_axi width, plus strobes when it writes) and its address and handshake signals;
 both reads and writes (streams sharing channels) has both. A boundary carrying more than its
 usable SLLs is infeasible; the crossings are registered (AXI register slices), which adds
 ``crossing_cycles`` per boundary each way to every transaction's latency, charged to the CU
-that crosses the most boundaries (the CUs are identical, the slowest sets the pace).
+that crosses the most boundaries (the CUs are identical, the slowest sets the pace). Placement
+is the platform's, not a design parameter: round robin over ``cu_slr_order`` already spreads
+identical CUs as evenly as the SLRs allow. On the U280 the HBM switch's 32 ports cap what can
+cross (two thirds of them at most): read-only and write-only ports stay under ~14,000 SLLs, and
+only read-write ports (streams sharing channels, 1,294 SLLs each) can exceed the budget, e.g.
+3 CUs of 10 shared ports put 26,094 SLLs on SLR0-SLR1.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def test_issue_example_full_slr0_at_375_mhz_is_infeasible(cfg, model):
     assert c["feasible"][1] and df["violations"][1] == ""
 
 
-def test_sll_budget_exceeded_is_infeasible(cfg):
+def test_sll_budget_exceeded_is_infeasible(cfg, model):
     # BASE_DESIGN: 3 CUs with 4 + 2 read ports and 1 write port of 512 bits each. A CU's
     # crossing: 6 x (512 + 102) + 1 x (512 x 1.125 + 104) + 107 control = 4,471 SLLs.
     # SLR0-SLR1 carries CU1 and CU2 (8,942), SLR1-SLR2 carries CU2 (4,471). With 9,000 SLLs
@@ -90,6 +90,13 @@ def test_sll_budget_exceeded_is_infeasible(cfg):
     assert VIOLATION_SLL + 1 not in res.violations
     slls, hops = crossings(P, batch)
     assert slls[:, 0].tolist() == [8942, 4471] and hops[0] == 2
+    # on the real U280 (20,736 usable): 3 CUs of 10 read-write ports (share_streams), each
+    # 614 + 680 = 1,294 SLLs: 2 x (10 x 1,294 + 107) = 26,094 on SLR0-SLR1
+    rw = {**BASE_DESIGN, "pc_weights": 10, "pc_inputs": 10, "pc_outputs": 10,
+          "share_streams": True}
+    batch = design_batch([rw], cfg.platform)
+    df = results_frame(model, batch, model.evaluate(batch), ["rw"])
+    assert df["violation"][0] == "SLLs SLR0-SLR1 26094 > 20736 available"
 
 
 def test_crossing_latency_charged_to_the_farthest_cu(cfg, model):
