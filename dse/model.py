@@ -37,14 +37,20 @@ from dse.channels import channels_used, port_cap_gbps, ports_per_cu, stream_chan
 from dse.memory import buffer_blocks
 from dse.params import DATAFLOWS, KERNEL_CLASSES, PRECISIONS, STORAGES
 from dse.platform import RESOURCES, Platform
+from dse.timing import crossings, fmax_mhz, raw_fractions
 from dse.workload import GEMM, Kernel, Workload
 
 #: What limits a kernel or a design (``bound`` column).
 BOUNDS = ("compute", "weights", "inputs", "outputs", "vector")
 
-#: Violation codes; 0 = feasible. Per-SLR resource codes are 10 + SLR * 4 + resource index.
-#: ``VIOLATION_PCS`` counts channels of the design memory (HBM PCs or DDR banks).
+#: Violation codes; 0 = feasible. Per-SLR resource codes are 10 + SLR * 4 + resource index;
+#: SLL codes are 50 + boundary index (boundary b joins SLR b and SLR b + 1).
+#: ``VIOLATION_PCS`` counts channels of the design memory (HBM PCs or DDR banks);
+#: ``VIOLATION_TIMING``: clock_mhz above the design's achievable clock (dse.timing), whose limit
+#: differs per design (``Result.limits``).
 VIOLATION_CLOCK, VIOLATION_PUMP, VIOLATION_PCS, VIOLATION_PORTS = 1, 2, 3, 4
+VIOLATION_TIMING = 5
+VIOLATION_SLL = 50
 
 #: Designs evaluated together; keeps temporaries in cache.
 CHUNK = 65536
@@ -128,7 +134,10 @@ class Result:
             ``tile_{m,n}_div_<class>`` parameter (None without a mapper: designs ran as given).
         violations: every violation, not only the binding one: per violation code that occurs
             in the batch, the used figure of each design (NaN where that limit holds); the
-            limits are the platform's (:func:`violation_limits`).
+            limits are the platform's (:func:`violation_limits`) except where ``limits`` has
+            the code.
+        limits: per-design limits of the codes whose limit is not the platform's
+            (``VIOLATION_TIMING``: each design's fmax_mhz).
     """
 
     columns: dict[str, np.ndarray]
@@ -138,6 +147,7 @@ class Result:
     slr_used: np.ndarray | None = None
     mapping: dict[str, np.ndarray] | None = None
     violations: dict[int, np.ndarray] | None = None
+    limits: dict[int, np.ndarray] | None = None
 
 
 class _Floats(dict):
@@ -217,8 +227,16 @@ class _Batch:
         ]
         mem = P.memory
         self.rate = np.minimum(mem.channel_measured_gbps, port_cap_gbps(mem, fl["clock_mhz"]))
-        self.lat_r = mem.read_latency_ns / mem.outstanding
-        self.lat_w = mem.write_latency_ns / mem.outstanding
+        # SLR crossings: SLLs per boundary, and the registered crossings' round trip (request
+        # out, data or response back) added to every transaction of the farthest CU (ns)
+        self.slls, hops = crossings(P, d, floats=fl)
+        if hops.any():
+            extra = (2 * P.timing.crossing_cycles * 1e3) * hops.astype(DT) / fl["clock_mhz"]
+            self.lat_r = (mem.read_latency_ns + extra) / mem.outstanding
+            self.lat_w = (mem.write_latency_ns + extra) / mem.outstanding
+        else:
+            self.lat_r = mem.read_latency_ns / mem.outstanding
+            self.lat_w = mem.write_latency_ns / mem.outstanding
         # shared weights: every CU reads one copy at once, and all but one CU cross the switch
         readers = 1 + self.share * (self.cu - 1)
         lateral = 1 - 1 / readers
@@ -354,8 +372,13 @@ class Model:
             viol[c] = np.concatenate(
                 [p.violations.get(c, np.full(len(p.columns["latency_ms"]), np.nan)) for p in parts]
             )
+        limits = {
+            c: np.concatenate([p.limits[c] for p in parts]) for c in (parts[0].limits or {})
+        }
         if not detail:
-            return Result(cols, self.kernel_names, mapping=mapping, violations=viol)
+            return Result(
+                cols, self.kernel_names, mapping=mapping, violations=viol, limits=limits
+            )
         return Result(
             cols,
             self.kernel_names,
@@ -365,6 +388,7 @@ class Model:
             ),
             mapping=mapping,
             violations=viol,
+            limits=limits,
         )
 
     # ----------------------------------------------------------------- internals
@@ -418,7 +442,8 @@ class Model:
         cols["quality_loss"] = self._quality(b)
         per_cu = self._resources(b)
         slr_used, viol = self._feasibility(b, per_cu, cols, detail)
-        return Result(cols, names, kt, kb, slr_used, mapping, viol)
+        limits = {VIOLATION_TIMING: cols["fmax_mhz"]}
+        return Result(cols, names, kt, kb, slr_used, mapping, viol, limits)
 
     def _kernel_key(self, k: Kernel) -> tuple:
         """What a kernel's time per execution depends on (kernels with equal keys share it)."""
@@ -682,7 +707,7 @@ class Model:
             new = mask & (code == 0)
             code[new] = c
             used[new] = u[new]
-            limit[new] = lim
+            limit[new] = lim[new] if isinstance(lim, np.ndarray) else lim
 
         clk = d["clock_mhz"]
         flag(clk > P.max_kernel_mhz, VIOLATION_CLOCK, clk, P.max_kernel_mhz)
@@ -718,6 +743,18 @@ class Model:
                     full = np.full(len(cu), np.nan)
                     full[rows[on]] = u[on]
                     viol[10 + int(slr) * len(RESOURCES) + int(r_)] = full
+        # SLR crossings: each boundary's SLLs within its usable share
+        t = P.timing
+        slls = b.slls
+        busiest = slls.max(axis=0) if len(slls) else np.zeros(len(cu))
+        cols["slls"] = busiest
+        for j, on in enumerate(slls):
+            flag(on > t.sll_limit, VIOLATION_SLL + j, on, t.sll_limit)
+        # timing closure (dse.timing): the consequence of everything above, so flagged last
+        u_raw = raw_fractions(P, per_cu, frac, ci, cus, tight)
+        fmax = fmax_mhz(P, u_raw, d["double_pump"] > 0, busiest / t.sll_limit)
+        cols["fmax_mhz"] = fmax
+        flag(clk > fmax, VIOLATION_TIMING, clk, fmax)
         cols["feasible"] = code == 0
         cols["violation_code"] = code
         cols["violation_used"] = used
@@ -734,10 +771,13 @@ def violation_names(platform: Platform) -> dict[int, str]:
         VIOLATION_PUMP: "double-pumped DSP clock MHz",
         VIOLATION_PCS: f"{kind} channels",
         VIOLATION_PORTS: f"{kind} AXI ports",
+        VIOLATION_TIMING: "clock_mhz for timing closure",
     }
     for s, slr in enumerate(platform.slr_names):
         for r, res in enumerate(RESOURCES):
             names[10 + s * 4 + r] = f"{res} {slr}"
+    for j in range(len(platform.slr_names) - 1):
+        names[VIOLATION_SLL + j] = f"SLLs {platform.slr_names[j]}-{platform.slr_names[j + 1]}"
     return names
 
 
@@ -749,10 +789,13 @@ def violation_limits(platform: Platform) -> dict[int, float]:
         VIOLATION_PUMP: platform.dsp_max_mhz,
         VIOLATION_PCS: float(mem.usable_channels),
         VIOLATION_PORTS: float(mem.max_ports),
+        VIOLATION_TIMING: platform.timing.base_mhz,  # per design: Result.limits
     }
     for s in range(len(platform.slr_names)):
         for r in range(len(RESOURCES)):
             limits[10 + s * 4 + r] = float(platform.slr_available[s, r])
+    for j in range(len(platform.slr_names) - 1):
+        limits[VIOLATION_SLL + j] = platform.timing.sll_limit
     return limits
 
 
@@ -803,14 +846,19 @@ def violations_text(
     used: np.ndarray,
     limit: np.ndarray,
     violations: dict[int, np.ndarray],
+    design_limits: dict[int, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Every violation of each design, ``;``-joined, the binding one (``code``) first and the
-    others in code order ('' when feasible). Built per violation code, not per design."""
+    others in code order ('' when feasible). Built per violation code, not per design.
+    ``design_limits``: per-design limits where a code's limit is not the platform's
+    (``Result.limits``)."""
     out = violation_text(platform, code, used, limit)
     names, limits = violation_names(platform), violation_limits(platform)
+    design_limits = design_limits or {}
     for c in sorted(violations):
         m = ~np.isnan(violations[c]) & (code != c)
         if m.any():
-            text = _phrase(names[c], violations[c][m], limits[c])
+            lim = design_limits[c][m] if c in design_limits else limits[c]
+            text = _phrase(names[c], violations[c][m], lim)
             out[m] = np.char.add(np.char.add(out[m].astype(str), ";"), text)
     return out

@@ -131,7 +131,8 @@ BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}
 
 
 #: A reasonable, feasible INT8 design on the U280 (3 CUs of 16 x 16 x 16 PEs): the base of the
-#: tests' hand checks and of the config fuzz benchmark.
+#: tests' hand checks and of the config fuzz benchmark. 250 MHz: it closes about 269 MHz
+#: (dse.timing: BRAM at 84% of SLR0 with the shell, double pumped), not 300.
 EXAMPLE_DESIGN: dict[str, object] = {
     "weight_precision": "INT8",
     "act_precision": "INT8",
@@ -152,5 +153,5 @@ EXAMPLE_DESIGN: dict[str, object] = {
     "double_buffer": True,
     "fuse_attention": False,
     "vector_lanes": 32,
-    "clock_mhz": 300,
+    "clock_mhz": 250,
 }

@@ -72,6 +72,49 @@ class Memory:
 
 
 @dataclass(frozen=True)
+class Timing:
+    """The achievable-clock model of a board and its SLR crossings (``timing:`` in the platform
+    file; the formula is in :mod:`dse.timing`). Clocks in MHz, fractions of one SLR's raw
+    resources (the shell included), SLL wires per SLR boundary.
+
+    Attributes:
+        base_mhz: fmax of an HLS kernel on SLRs used below every knee.
+        knee: (4,) fraction of an SLR per resource (RESOURCES order) above which fmax falls.
+        full_mhz: (4,) fmax with that resource at 100% of its SLR (linear from the knee).
+        pump_dsp_mhz: the fastest double-pumped DSP clock that closes (kernel clock <= half).
+        pump_derate: fraction of fmax a double-pumped design loses (the 2x clock domain).
+        sll_per_boundary: SLL wires between two adjacent SLRs.
+        sll_usable: fraction of them a design may use (the rest: shell, routing slack).
+        sll_knee: fraction of the usable SLLs of a boundary above which fmax falls.
+        sll_derate: fraction of fmax lost when the busiest boundary's usable SLLs are all used
+            (linear from the knee).
+        crossing_cycles: register stages (kernel-clock cycles) per boundary and direction.
+        axi_read_bits / axi_write_bits: SLLs of a read / write AXI4 port beside its data bits
+            (address channel, handshakes; the write data's strobes count extra: width / 8).
+        control_bits_per_cu: SLLs of a CU's AXI4-Lite control port and interrupt.
+    """
+
+    base_mhz: float
+    knee: np.ndarray
+    full_mhz: np.ndarray
+    pump_dsp_mhz: float
+    pump_derate: float
+    sll_per_boundary: int
+    sll_usable: float
+    sll_knee: float
+    sll_derate: float
+    crossing_cycles: float
+    axi_read_bits: int
+    axi_write_bits: int
+    control_bits_per_cu: int
+
+    @property
+    def sll_limit(self) -> float:
+        """SLLs a design may use on one boundary: ``sll_per_boundary x sll_usable``."""
+        return self.sll_per_boundary * self.sll_usable
+
+
+@dataclass(frozen=True)
 class Platform:
     """A typed, validated platform.
 
@@ -89,6 +132,9 @@ class Platform:
         memory: the memory the designs stream from (``design_memory``); the design parameters
             ``pc_weights/pc_inputs/pc_outputs`` count its channels (PCs on HBM, banks on DDR).
         memories: every memory of the board by kind (U280: ``hbm`` and ``ddr``).
+        slr_raw: (n_slr, 4) each SLR's resources as the data sheet gives them.
+        slr_shell: (n_slr, 4) what the shell takes on each SLR (zero outside its SLR).
+        timing: the achievable-clock and SLR-crossing model (dse.timing).
     """
 
     name: str
@@ -108,6 +154,9 @@ class Platform:
     acc_bits: np.ndarray
     lut_per_mac: np.ndarray
     logic: dict[str, Any]
+    slr_raw: np.ndarray
+    slr_shell: np.ndarray
+    timing: Timing
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any], *, source: str | Path = "platform") -> Platform:
@@ -174,8 +223,11 @@ class Platform:
                     allowed=f"less than {room:g} (of {table[shell['slr'], j]:g} in "
                     f"{names[shell['slr']]})",
                 )
-        avail[shell["slr"]] -= np.array([shell[r] for r in RESOURCES], dtype=float)
+        shell_use = np.zeros_like(table)
+        shell_use[shell["slr"]] = [shell[r] for r in RESOURCES]
+        avail -= shell_use
         _check_clock(raw["clock"], src)
+        timing = _timing(raw["timing"], raw["clock"], src)
         memories = {
             kind: _memory(kind, spec, len(slrs), src) for kind, spec in raw["memories"].items()
         }
@@ -234,6 +286,9 @@ class Platform:
             acc_bits=np.maximum(acc[:, None], acc[None, :]),
             lut_per_mac=lpm[wider],
             logic=dict(raw["logic"]),
+            slr_raw=table,
+            slr_shell=shell_use,
+            timing=timing,
         )
 
     def peak_ops(
@@ -268,6 +323,43 @@ def _check_clock(clock: dict[str, Any], src: str) -> None:
             value=clock["dsp_max_mhz"],
             allowed=f">= clock.max_kernel_mhz ({clock['max_kernel_mhz']:g})",
         )
+
+
+def _timing(spec: dict[str, Any], clock: dict[str, Any], src: str) -> Timing:
+    """A typed timing model after the checks across its fields: the clock at 100% of an SLR
+    no faster than below the knee, the double-pumped DSP clock within the DSP48E2's limit."""
+    for r in RESOURCES:
+        if spec["full_mhz"][r] > spec["base_mhz"]:
+            raise UserError(
+                "fmax at a full SLR above fmax below the knee (the curve must not rise)",
+                file=src,
+                key=f"timing.full_mhz.{r}",
+                value=spec["full_mhz"][r],
+                allowed=f"<= timing.base_mhz ({spec['base_mhz']:g})",
+            )
+    if spec["pump_dsp_mhz"] > clock["dsp_max_mhz"]:
+        raise UserError(
+            "double-pumped DSP clock above the DSP limit",
+            file=src,
+            key="timing.pump_dsp_mhz",
+            value=spec["pump_dsp_mhz"],
+            allowed=f"<= clock.dsp_max_mhz ({clock['dsp_max_mhz']:g})",
+        )
+    return Timing(
+        base_mhz=float(spec["base_mhz"]),
+        knee=np.array([spec["knee"][r] for r in RESOURCES], dtype=float),
+        full_mhz=np.array([spec["full_mhz"][r] for r in RESOURCES], dtype=float),
+        pump_dsp_mhz=float(spec["pump_dsp_mhz"]),
+        pump_derate=float(spec["pump_derate"]),
+        sll_per_boundary=int(spec["sll_per_boundary"]),
+        sll_usable=float(spec["sll_usable"]),
+        sll_knee=float(spec["sll_knee"]),
+        sll_derate=float(spec["sll_derate"]),
+        crossing_cycles=float(spec["crossing_cycles"]),
+        axi_read_bits=int(spec["axi_read_bits"]),
+        axi_write_bits=int(spec["axi_write_bits"]),
+        control_bits_per_cu=int(spec["control_bits_per_cu"]),
+    )
 
 
 def _memory(kind: str, spec: dict[str, Any], n_slr: int, src: str) -> Memory:

@@ -32,6 +32,8 @@ FIGURES = (
     "util_lut",
     "utilization",
     "binding",
+    "fmax_mhz",
+    "slls",
     "quality_loss",
     "bound",
     "model_version",
@@ -78,7 +80,9 @@ def results_frame(
             cols[name] = viol
         elif name == "violations":  # every violation, ';'-joined, the binding one first
             cols[name] = (
-                violations_text(model.platform, code, used, limit, result.violations)
+                violations_text(
+                    model.platform, code, used, limit, result.violations, result.limits
+                )
                 if result.violations
                 else viol
             )
@@ -93,7 +97,7 @@ def results_frame(
         elif name == "model_version":
             cols[name] = pd.Categorical.from_codes(np.zeros(n, dtype=np.int8),
                                                    categories=[MODEL_VERSION])
-        elif name in ("dsp", "bram18", "uram", "lut"):
+        elif name in ("dsp", "bram18", "uram", "lut", "slls"):
             cols[name] = np.ceil(c[name]).astype(np.int64)
         elif name == "feasible":
             cols[name] = c[name].astype(bool)

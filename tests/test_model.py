@@ -63,7 +63,10 @@ def test_compute_time_hand_calculation(cfg, model):
 
     wl = Workload.from_mapping({**cfg.model_raw, "cameras": 1})
     m = Model(cfg.platform, wl)
-    b = batch_of(cfg, compute_units=1, pc_weights=16, pc_inputs=4, pc_outputs=4, vector_lanes=128)
+    b = batch_of(
+        cfg, compute_units=1, pc_weights=16, pc_inputs=4, pc_outputs=4, vector_lanes=128,
+        clock_mhz=300,
+    )
     r = m.evaluate(b, detail=True)
     i = list(m.kernel_names).index("fc1")
     assert r.kernel_bound[0, i] == 0

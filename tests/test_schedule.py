@@ -93,10 +93,12 @@ def test_hand_picked_designs(cfg, tmp_path):
     assert len(one["steps"]) == 3 * STEPS_UNFUSED
     assert {c["cu"] for st in one["steps"] for c in st["calls"]} == {0}
     assert [st["calls"][0]["image"] for st in one["steps"][:: STEPS_UNFUSED]] == [0, 1, 2]
-    # the same kernel costs the same per call whatever the CU count (g = 1 in both)
+    # the same kernel costs the same per call whatever the CU count (g = 1 in both), except
+    # that with 3 CUs the one on SLR2 reaches the HBM across two registered SLR crossings
+    # (dse.timing: 2 x 2 x 3 cycles more per transaction), which sets the pace of all three
     q3 = next(st for st in three["steps"] if st["kernel"] == "q_proj")
     q1 = next(st for st in one["steps"] if st["kernel"] == "q_proj")
-    assert q3["ms"] == pytest.approx(q1["ms"], rel=1e-6)
+    assert q1["ms"] < q3["ms"] < q1["ms"] * 1.01
 
     # fused attention: softmax rides on the score GEMM, scores and probabilities stay on chip
     assert len(fused["steps"]) == STEPS_FUSED

@@ -36,6 +36,7 @@ COLUMNS = [
     ("buffer_storage", "buffers"),
     ("pcs", "channels w/i/o"),
     ("clock_mhz", "MHz"),
+    ("fmax_mhz", "fmax MHz"),
     ("latency_ms", "latency ms/call"),
     ("images_per_s", "img/s"),
     ("achieved_tops", "TOPS"),
@@ -76,6 +77,7 @@ def table(selected: pd.DataFrame, exports: dict[str, str]) -> str:
     df["export"] = [exports.get(str(i), "") for i in df["design_id"]]
     fmt = {
         "latency_ms": "{:.2f}",
+        "fmax_mhz": "{:.0f}",
         "images_per_s": "{:.1f}",
         "achieved_tops": "{:.2f}",
         "utilization": "{:.1%}",

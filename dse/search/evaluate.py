@@ -37,7 +37,8 @@ def constraint_values(columns: Mapping[str, np.ndarray],
 
     With the batch and the platform the distance is graded: the sum of the relative excesses
     ``used / limit - 1`` of every limit the model checks (kernel clock, double-pumped DSP clock,
-    HBM pseudo-channels, AXI ports, device resources), so a sampler is led towards feasible
+    HBM pseudo-channels, AXI ports, device resources, SLLs per SLR boundary, the achievable
+    clock fmax_mhz), so a sampler is led towards feasible
     designs even when one design breaks several limits. The model's own first violation
     (e.g. one SLR's BRAM) is the floor. The value is at least 1e-6 for an infeasible design and
     exactly 0 for a feasible one, so Optuna's feasibility is the model's.
@@ -68,6 +69,8 @@ def _graded_excess(columns: Mapping[str, np.ndarray], batch: Mapping[str, np.nda
         channels_used(w, i, o, cu, share, ss) / mem.usable_channels,
         ports_used(w, i, o, cu, share, ss) / mem.max_ports,
         np.asarray(columns["utilization"], dtype=np.float64),
+        clock / np.asarray(columns["fmax_mhz"], dtype=np.float64),
+        np.asarray(columns["slls"], dtype=np.float64) / platform.timing.sll_limit,
     ]
     total = sum(np.maximum(np.asarray(r, dtype=np.float64) - 1.0, 0.0) for r in ratios)
     return np.where(np.isfinite(total), total, 1.0)

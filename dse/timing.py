@@ -1,0 +1,258 @@
+"""Timing closure and SLR crossings of a batch of designs (arrays in, arrays out).
+
+**Achievable clock.** A design's fmax follows from how full its fullest SLR is, resource by
+resource, counting what the router sees (the CUs placed there plus the shell, as a fraction of
+the SLR's raw resources), from DSP double pumping and from the SLLs its SLR crossings use::
+
+    drop_r    = (base_mhz - full_mhz[r]) * max(u_r - knee[r], 0) / (1 - knee[r])
+    fabric    = max(base_mhz - max_r drop_r, min_r full_mhz[r])   (exact while every u_r <= 1)
+    pumped    = min(fabric * (1 - pump_derate), pump_dsp_mhz / 2)        (double_pump only)
+    fmax_mhz  = min(that * (1 - sll_derate * clip((s - sll_knee) / (1 - sll_knee), 0, 1)),
+                    clock.max_kernel_mhz)
+
+with ``u_r`` the raw fraction of resource ``r`` (RESOURCES order) on the SLR where it is
+largest and ``s`` the busiest SLR boundary's SLLs as a fraction of the usable ones. The anchors
+are in each platform file with their sources: the base clock is the platform clock that small
+and floorplanned HLS designs reach; the LUT knee and full-SLR clock are fitted to published HLS
+designs (a design placed one region per SLR at 49% LUT closes 245 MHz); DSP, BRAM and URAM
+knees are UG949's per-SLR guidelines; the double-pumped DSP clock is the DPU's. The linear fall
+between knee and full SLR is an assumption.
+
+**Infeasible, not derated.** A design whose ``clock_mhz`` exceeds its ``fmax_mhz`` is
+infeasible (violation ``clock_mhz for timing closure``), with ``fmax_mhz`` reported in every
+row so the margin shows. Vitis would scale the kernel clock down to what closes, so running at
+the derated clock would be the tool's behaviour; but then the row's ``clock_mhz`` would be a
+clock the design never runs at, and the same hardware at two requested clocks would be two rows
+with one meaning. The design at the clock it can close is itself in the space (``clock_mhz`` is
+a design parameter), so keeping it and rejecting the other loses nothing. It also keeps the
+mapper exact: neither fmax nor the crossing latency depends on a kernel's runtime tile.
+
+**SLR crossings.** Compute units (CUs) sit on SLRs by the platform's ``cu_slr_order`` (the
+placement ``dse export`` writes as ``slr=``); every AXI port of a CU runs to its memory
+channel's SLR, and its control port to the shell's SLR, crossing every boundary in between
+(single-column stacks: SLR0-SLR1, SLR1-SLR2, ...). A port's SLLs are its data bits (the kernel
+m_axi width, plus strobes when it writes) and its address and handshake signals; a port that
+both reads and writes (streams sharing channels) has both. A boundary carrying more than its
+usable SLLs is infeasible; the crossings are registered (AXI register slices), which adds
+``crossing_cycles`` per boundary each way to every transaction's latency, charged to the CU
+that crosses the most boundaries (the CUs are identical, the slowest sets the pace). Placement
+is the platform's, not a design parameter: round robin over ``cu_slr_order`` already spreads
+identical CUs as evenly as the SLRs allow. On the U280 the HBM switch's 32 ports cap what can
+cross (two thirds of them at most): read-only and write-only ports stay under ~14,000 SLLs, and
+only read-write ports (streams sharing channels, 1,294 SLLs each) can exceed the budget, e.g.
+3 CUs of 10 shared ports put 26,094 SLLs on SLR0-SLR1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+
+import numpy as np
+
+from dse.allocation import channel_allocation, cu_slrs
+from dse.channels import channels_used
+from dse.platform import RESOURCES, Platform, Timing
+
+
+def raw_fractions(
+    platform: Platform,
+    per_cu: np.ndarray,
+    frac: list[np.ndarray],
+    ci: np.ndarray,
+    cus: np.ndarray,
+    tight: np.ndarray,
+) -> list[np.ndarray]:
+    """Per resource, the largest fraction of one SLR's raw resources in use (shell included).
+
+    Two SLRs can hold that largest fraction: the one the model already finds fullest (the
+    smallest budget per CU after the shell and the margin, ``tight``) and the shell's SLR (its
+    fixed share). Any other SLR s with fewer CUs per budget is no fuller, for every design that
+    fits: with X = CUs x use on the tightest SLR t, s holds at most X (1 - m) / avail_t of its
+    raw resources, and X (1 - m) / avail_t <= (X + shell_t) / raw_t exactly when
+    X + shell_t <= (1 - m) raw_t. So two candidates give the exact maximum at the cost of a few
+    array operations (one when the tightest SLR is the shell's for every CU count, as on the
+    U280).
+
+    Args:
+        platform: the board.
+        per_cu: (n, 4) resources of one CU (RESOURCES order).
+        frac: per resource, per_cu over the tightest SLR's budget per CU (the util_* columns).
+        ci: (n,) CU counts.
+        cus: (c, n_slr) CUs per SLR by CU count; tight: (c, 4) the tightest SLR by CU count.
+    """
+    raw, shell, avail = platform.slr_raw, platform.slr_shell, platform.slr_available
+    sh = int(platform.raw["shell"]["slr"])
+    cmax = int(ci.max()) if len(ci) else 0
+    rows = np.arange(len(cus))
+    out = []
+    for r in range(len(RESOURCES)):
+        t = tight[:, r]
+        present = t[1 : cmax + 1]
+        s = int(present[0]) if len(present) else 0
+        if len(present) and (present == s).all() and avail[s, r] > 0:
+            u = frac[r] * (avail[s, r] / raw[s, r]) + shell[s, r] / raw[s, r]
+        else:
+            a = (cus[rows, t] / raw[t, r]).take(ci)
+            u = per_cu[:, r] * a + (shell[t, r] / raw[t, r]).take(ci)
+        if shell[sh, r] > 0 and (present != sh).any():
+            a = (cus[:, sh] / raw[sh, r]).take(ci)
+            u = np.maximum(u, per_cu[:, r] * a + shell[sh, r] / raw[sh, r])
+        out.append(u)
+    return out
+
+
+def fmax_mhz(
+    platform: Platform, fractions: list[np.ndarray], pump: np.ndarray, sll_fraction: np.ndarray
+) -> np.ndarray:
+    """The achievable kernel clock in MHz (module docstring) of each design.
+
+    Args:
+        platform: the board (its ``timing`` and ``max_kernel_mhz``).
+        fractions: per resource (RESOURCES order), the raw fraction of its fullest SLR.
+        pump: (n,) DSPs double pumped.
+        sll_fraction: (n,) busiest boundary's SLLs / the usable SLLs.
+    """
+    t: Timing = platform.timing
+    drop = None
+    for r, u in enumerate(fractions):
+        d = np.maximum(u - t.knee[r], 0.0)
+        d *= (t.base_mhz - t.full_mhz[r]) / (1.0 - t.knee[r])
+        drop = d if drop is None else np.maximum(drop, d, out=drop)
+    # each resource's fall stops at its full-SLR clock; past a full SLR (infeasible on resources
+    # anyway) the clock stays at the lowest of them: one floor instead of a clip per resource
+    f = np.maximum(t.base_mhz - drop, float(t.full_mhz.min()))
+    pump = np.asarray(pump, dtype=bool)
+    if pump.any():
+        f = np.where(pump, np.minimum(f * (1.0 - t.pump_derate), t.pump_dsp_mhz / 2.0), f)
+    k = t.sll_knee
+    over = sll_fraction > k
+    if over.any():
+        f = f * (1.0 - np.clip(sll_fraction - k, 0.0, 1.0 - k) * (t.sll_derate / (1.0 - k)))
+    return np.minimum(f, platform.max_kernel_mhz)
+
+
+def port_slls(platform: Platform, w, i, o, share_weights, share_streams) -> np.ndarray:
+    """SLLs of one CU's memory ports if all of them cross a boundary (control port excluded).
+
+    Read ports (weights, inputs) carry data + ``axi_read_bits``; write ports (outputs) data,
+    strobes (data / 8) and ``axi_write_bits``; a port that streams sharing channels read and
+    write through carries both (dse.channels.ports_per_cu counts the same ports).
+    """
+    t, width = platform.timing, float(platform.memory.kernel_port_bits)
+    rd = width + t.axi_read_bits
+    wr = width * 1.125 + t.axi_write_bits
+    w, i, o = (np.asarray(x) for x in (w, i, o))
+    plain = (w + i) * rd + o * wr
+    ss = np.asarray(share_streams, dtype=bool)
+    if not ss.any():
+        return plain
+    sw = np.asarray(share_weights, dtype=bool)
+    act = np.maximum(i, o)
+    shared = np.where(sw, w * rd + act * (rd + wr), np.maximum(w, act) * (rd + wr))
+    return np.where(ss, shared, plain)
+
+
+@lru_cache(maxsize=32)
+def _tables(
+    order: tuple[int, ...], n_slr: int, mem_slr: int, shell_slr: int, max_cu: int,
+    control_bits: int,
+):
+    """For 0..max_cu CUs placed by ``order`` (float32): CUs whose memory path crosses each
+    boundary (c, n_slr - 1), SLLs of the control ports crossing it, and the most boundaries a
+    CU's memory path crosses (c,)."""
+    nb = max(n_slr - 1, 0)
+    mem = np.zeros((max_cu + 1, nb))
+    ctl = np.zeros((max_cu + 1, nb))
+    hops = np.zeros(max_cu + 1)
+    for c in range(1, max_cu + 1):
+        s = order[(c - 1) % len(order)]  # the c-th CU's SLR
+        mem[c], ctl[c], hops[c] = mem[c - 1], ctl[c - 1], max(hops[c - 1], abs(s - mem_slr))
+        mem[c, min(s, mem_slr) : max(s, mem_slr)] += 1
+        ctl[c, min(s, shell_slr) : max(s, shell_slr)] += 1
+    return mem.astype(np.float32), (ctl * control_bits).astype(np.float32), hops.astype(np.float32)
+
+
+def crossings(
+    platform: Platform,
+    d: Mapping[str, np.ndarray],
+    *,
+    floats: Mapping[str, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """SLLs each SLR boundary carries, (n_slr - 1, n), and the most boundaries any CU's memory
+    path crosses, (n,), for designs given as parameter arrays (``floats``: the same channel
+    counts already as floats, to save a conversion).
+
+    On a board whose design memory sits on one SLR (HBM) this is a table lookup by CU count;
+    where the channels are spread over SLRs (DDR banks) each distinct channel layout is
+    allocated exactly as ``dse export`` allocates it (dse.allocation) and its ports counted.
+    """
+    P, t = platform, platform.timing
+    n_slr = len(P.slr_names)
+    cu = np.asarray(d["compute_units"]).astype(np.intp, copy=False)
+    n = len(cu)
+    ss = d.get("share_streams")
+    ss = np.zeros(n, dtype=bool) if ss is None else np.asarray(ss, dtype=bool)
+    sw = np.asarray(d["share_weights"], dtype=bool)
+    src = floats if floats is not None else d
+    w, i, o = (src[k] for k in ("pc_weights", "pc_inputs", "pc_outputs"))
+    mem_slrs = set(P.memory.channel_slrs)
+    if n_slr < 2 or n == 0:
+        return np.zeros((max(n_slr - 1, 0), n)), np.zeros(n)
+    if len(mem_slrs) == 1:
+        shell_slr = int(P.raw["shell"]["slr"])
+        mem_t, ctl_t, hop_t = _tables(
+            tuple(P.cu_slr_order), n_slr, mem_slrs.pop(), shell_slr, int(cu.max()),
+            t.control_bits_per_cu,
+        )
+        bits = port_slls(P, w, i, o, sw, ss)
+        slls = np.empty((n_slr - 1, n), dtype=np.float32)
+        for b, row in enumerate(slls):
+            np.multiply(bits, mem_t[:, b].take(cu), out=row)
+            row += ctl_t[:, b].take(cu)
+        return slls, hop_t.take(cu)
+    ints = [np.asarray(d[k]).astype(np.intp, copy=False) for k in ("pc_weights", "pc_inputs",
+                                                                    "pc_outputs")]
+    return _spread(P, cu, *ints, sw, ss)
+
+
+def _spread(P: Platform, cu, w, i, o, sw, ss) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`crossings` for channels on several SLRs: one exact allocation per distinct
+    (channels per stream, CUs, sharing) among the designs whose channels fit the board (the
+    others are infeasible on channels already and get no crossings)."""
+    n_slr, t, mem = len(P.slr_names), P.timing, P.memory
+    nb = n_slr - 1
+    slls, hops = np.zeros((nb, len(cu))), np.zeros(len(cu))
+    fits = channels_used(w, i, o, cu, sw, ss) <= mem.usable_channels
+    keys = np.stack([w, i, o, cu, sw.astype(np.intp), ss.astype(np.intp)], axis=1)
+    rows = np.flatnonzero(fits)
+    if not len(rows):
+        return slls, hops
+    uniq, inv = np.unique(keys[rows], axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    width = float(mem.kernel_port_bits)
+    rd, wr = width + t.axi_read_bits, width * 1.125 + t.axi_write_bits
+    shell_slr = int(P.raw["shell"]["slr"])
+    u_slls, u_hops = np.zeros((len(uniq), nb)), np.zeros(len(uniq))
+    for j, (w_, i_, o_, c_, sw_, ss_) in enumerate(uniq.tolist()):
+        design = dict(pc_weights=w_, pc_inputs=i_, pc_outputs=o_, compute_units=c_,
+                      share_weights=bool(sw_), share_streams=bool(ss_))
+        units = channel_allocation(design, pseudo_channels=mem.channels,
+                                   channel_slrs=mem.channel_slrs, cu_slr_order=P.cu_slr_order,
+                                   tag=mem.tag)
+        for unit, s in zip(units, cu_slrs(c_, P.cu_slr_order), strict=True):
+            if not ss_:
+                ports = [(ch, rd) for ch in unit["weights"] + unit["inputs"]]
+                ports += [(ch, wr) for ch in unit["outputs"]]
+            elif sw_:
+                ports = [(ch, rd) for ch in unit["weights"]]
+                ports += [(ch, rd + wr) for ch in unit["inputs"]]
+            else:
+                ports = [(ch, rd + wr) for ch in unit["weights"]]
+            for ch, bits in ports:
+                m = mem.channel_slrs[ch]
+                u_slls[j, min(s, m) : max(s, m)] += bits
+                u_hops[j] = max(u_hops[j], abs(s - m))
+            u_slls[j, min(s, shell_slr) : max(s, shell_slr)] += t.control_bits_per_cu
+    slls[:, rows], hops[rows] = u_slls[inv].T, u_hops[inv]
+    return slls, hops

@@ -1,0 +1,161 @@
+"""Timing closure and SLR crossings (dse.timing): hand-calculated fmax, the issue's example,
+the SLL budget, the crossing latency and the placement shared with the export."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from dse.allocation import cu_slrs
+from dse.channels import channels_used
+from dse.config import load_validated
+from dse.model import VIOLATION_SLL, VIOLATION_TIMING, Model
+from dse.platform import Platform
+from dse.results import results_frame
+from dse.space import design_batch
+from dse.timing import _spread, crossings, fmax_mhz
+from tests.conftest import BASE_DESIGN, ROOT
+
+#: The fastest design of the default run before the clock model (issue 10: 3 CUs at 375 MHz,
+#: LUTs in SLR0 at 288,056 of 288,083 available).
+ISSUE_FASTEST = {
+    **BASE_DESIGN,
+    "pe_m": 32, "pe_n": 4, "pe_k": 64, "tile_m": 128, "tile_n": 256, "tile_k": 64,
+    "dataflow": "nmk", "pc_weights": 2, "pc_inputs": 5, "pc_outputs": 2,
+    "compute_units": 3, "double_pump": True, "fuse_attention": True, "vector_lanes": 256,
+    "clock_mhz": 375, "prec_attention": "INT8",
+}
+
+
+def _platform(name="u280", **timing):
+    raw = copy.deepcopy(load_validated(ROOT / "configs" / "platforms" / f"{name}.yaml", "platform"))
+    raw["timing"].update(timing)
+    return Platform.from_mapping(raw)
+
+
+def test_fmax_hand_calculation(cfg):
+    # U280: base 300 MHz; LUT knee 0.40, 120 MHz at a full SLR: 300 MHz lost per unit of LUT
+    # fraction above the knee. LUT at 85% of its SLR: drop = 0.45 x 300 = 135 -> 165 MHz.
+    # DSP at 90% (knee 0.80, 250 MHz full): drop 0.10 x 250 = 25, smaller, so the LUTs decide.
+    P = cfg.platform
+    u = [np.array([0.85]), np.array([0.90]), np.array([0.5]), np.array([0.5])]
+    no = np.array([False])
+    assert fmax_mhz(P, u, no, np.array([0.0]))[0] == pytest.approx(165.0)
+    # double pumped: 3% off (165 x 0.97 = 160.05), under the 600 / 2 = 300 MHz DSP cap
+    assert fmax_mhz(P, u, ~no, np.array([0.0]))[0] == pytest.approx(160.05)
+    # 75% of the usable SLLs: (0.75 - 0.50) / 0.50 x 10% = 5% off -> 156.75 MHz
+    assert fmax_mhz(P, u, no, np.array([0.75]))[0] == pytest.approx(165.0 * 0.95)
+    # a light design: the base clock; double pumped 3% less (under the 300 MHz DSP cap)
+    light = [np.array([0.3])] * 4
+    assert fmax_mhz(P, light, no, np.array([0.2]))[0] == pytest.approx(300.0)
+    assert fmax_mhz(P, light, ~no, np.array([0.2]))[0] == pytest.approx(291.0)
+    # past a full SLR (infeasible on resources anyway) the clock stays at the lowest full-SLR one
+    assert fmax_mhz(P, [np.array([3.0])] * 4, no, np.array([0.0]))[0] == pytest.approx(120.0)
+
+
+def test_issue_example_full_slr0_at_375_mhz_is_infeasible(cfg, model):
+    # issue 10: LUTs in SLR0 at 288,056 of 288,083 available do not close at 375 MHz.
+    # Raw SLR0 LUTs: (288,056 + 107,629 shell) / 439,680 = 0.8999 -> drop 0.4999 x 300 = 150.0
+    # -> 150.0 MHz; double pumped x 0.97 = 145.5; the SLR0-SLR1 boundary carries CU1 and CU2
+    # (2 x (7 read x 614 + 2 write x 680 + 107 control) = 11,530 SLLs, 0.556 of 20,736):
+    # x (1 - 0.1 x 0.112) -> 143.9 MHz.
+    batch = design_batch([ISSUE_FASTEST, {**ISSUE_FASTEST, "clock_mhz": 140}], cfg.platform)
+    res = model.evaluate(batch)
+    df = results_frame(model, batch, res, ["at375", "at140"])
+    c = res.columns
+    assert c["util_lut"][0] == pytest.approx(288056 / 288083, abs=1e-4)
+    assert c["slls"][0] == pytest.approx(11530)
+    assert c["fmax_mhz"][0] == pytest.approx(143.9, abs=0.1)
+    assert not c["feasible"][0] and c["violation_code"][0] == VIOLATION_TIMING
+    assert df["violation"][0] == "clock_mhz for timing closure 375 > 143 available"
+    assert df["fmax_mhz"][0] == pytest.approx(143.9, abs=0.1)
+    # the same hardware at a clock it closes is feasible
+    assert c["feasible"][1] and df["violations"][1] == ""
+
+
+def test_sll_budget_exceeded_is_infeasible(cfg, model):
+    # BASE_DESIGN: 3 CUs with 4 + 2 read ports and 1 write port of 512 bits each. A CU's
+    # crossing: 6 x (512 + 102) + 1 x (512 x 1.125 + 104) + 107 control = 4,471 SLLs.
+    # SLR0-SLR1 carries CU1 and CU2 (8,942), SLR1-SLR2 carries CU2 (4,471). With 9,000 SLLs
+    # per boundary, 90% usable = 8,100: the first boundary is over, the second is not.
+    P = _platform(sll_per_boundary=9000)
+    m = Model(P, cfg.workload)
+    batch = design_batch([BASE_DESIGN], P)
+    res = m.evaluate(batch)
+    df = results_frame(m, batch, res, ["a"])
+    assert res.columns["violation_code"][0] == VIOLATION_SLL + 0
+    assert df["violation"][0] == "SLLs SLR0-SLR1 8942 > 8100 available"
+    assert VIOLATION_SLL + 1 not in res.violations
+    slls, hops = crossings(P, batch)
+    assert slls[:, 0].tolist() == [8942, 4471] and hops[0] == 2
+    # on the real U280 (20,736 usable): 3 CUs of 10 read-write ports (share_streams), each
+    # 614 + 680 = 1,294 SLLs: 2 x (10 x 1,294 + 107) = 26,094 on SLR0-SLR1
+    rw = {**BASE_DESIGN, "pc_weights": 10, "pc_inputs": 10, "pc_outputs": 10,
+          "share_streams": True}
+    batch = design_batch([rw], cfg.platform)
+    df = results_frame(model, batch, model.evaluate(batch), ["rw"])
+    assert df["violation"][0] == "SLLs SLR0-SLR1 26094 > 20736 available"
+
+
+def test_crossing_latency_charged_to_the_farthest_cu(cfg, model):
+    # one CU sits next to the HBM (no crossing); with three CUs the SLR2 one crosses two
+    # boundaries: its transactions take 2 x 2 x 3 cycles longer. Everything else equal, a
+    # model with zero crossing cycles must be faster for 3 CUs and identical for 1 CU.
+    P0 = _platform(crossing_cycles=0)
+    m0 = Model(P0, cfg.workload)
+    for cus, faster in ((1, False), (3, True)):
+        batch = design_batch([{**BASE_DESIGN, "compute_units": cus}], cfg.platform)
+        t = model.evaluate(batch).columns["latency_ms"][0]
+        t0 = m0.evaluate(batch).columns["latency_ms"][0]
+        assert (t > t0) == faster and t >= t0
+
+
+def test_spread_channels_hand_case():
+    # U250: DDR[n] on SLR n, CUs placed SLR0, SLR2, SLR3, SLR1, the shell on SLR1.
+    # 1 CU (SLR0), weights 1, inputs 1, outputs 2: weights take DDR0 (local), inputs DDR1,
+    # outputs DDR2 and DDR3 (the lowest free). SLR0-SLR1: inputs 614 + 2 outputs x 680 +
+    # control 107 = 2,081; SLR1-SLR2: 2 x 680 = 1,360; SLR2-SLR3: 680; farthest path 3 hops.
+    P = _platform("u250")
+    batch = design_batch(
+        [{**BASE_DESIGN, "pc_weights": 1, "pc_inputs": 1, "pc_outputs": 2, "compute_units": 1}],
+        P,
+    )
+    slls, hops = crossings(P, batch)
+    assert slls[:, 0].tolist() == [2081, 1360, 680] and hops[0] == 3
+
+
+def test_exact_allocation_agrees_with_the_table_on_hbm(cfg):
+    # the general path (one exact allocation per layout) and the HBM table must agree
+    rng = np.random.default_rng(0)
+    rows = [
+        {**BASE_DESIGN, "pc_weights": int(w), "pc_inputs": int(i), "pc_outputs": int(o),
+         "compute_units": int(c), "share_weights": bool(sw), "share_streams": bool(ss)}
+        for w, i, o, c, sw, ss in rng.integers([1, 1, 1, 1, 0, 0], [5, 5, 4, 7, 2, 2], (40, 6))
+    ]
+    P = cfg.platform
+    d = design_batch(rows, P)
+    slls, hops = crossings(P, d)
+    cu = np.asarray(d["compute_units"])
+    g_slls, g_hops = _spread(
+        P, cu, *(np.asarray(d[k]) for k in ("pc_weights", "pc_inputs", "pc_outputs")),
+        np.asarray(d["share_weights"], dtype=bool), np.asarray(d["share_streams"], dtype=bool),
+    )
+    fits = channels_used(
+        *(d[k] for k in ("pc_weights", "pc_inputs", "pc_outputs", "compute_units")),
+        d["share_weights"], d["share_streams"],
+    ) <= P.memory.usable_channels  # designs over the channel count are skipped there
+    assert fits.sum() > 10
+    np.testing.assert_allclose(g_slls[:, fits], slls[:, fits])
+    np.testing.assert_array_equal(g_hops[fits], hops[fits])
+
+
+def test_model_placement_is_the_exports(cfg, model):
+    # the model costs CUs on the SLRs dse.allocation.cu_slrs gives, which link.cfg writes as slr=
+    P = cfg.platform
+    for cus in range(1, 8):
+        batch = design_batch([{**BASE_DESIGN, "compute_units": cus}], P)
+        per_slr = model.evaluate(batch, detail=True).slr_used[0, :, 1]  # DSPs per SLR
+        placed = np.bincount(cu_slrs(cus, P.cu_slr_order), minlength=len(P.slr_names))
+        np.testing.assert_allclose(per_slr / per_slr.max(), placed / placed.max())
