@@ -118,34 +118,79 @@ def test_symmetric_integer_quantisation():
     scale = ref.int_scale(x, "INT8")
     assert scale == pytest.approx(1 / 127)
     assert ref.quantise(x, "INT8", scale).tolist() == [-127, 64, 127, 0]
-    # INT4: codes in [-7, 7]; 0.5 * 7 = 3.5 -> 4 (even)
-    assert ref.quantise(x, "INT4", ref.int_scale(x, "INT4")).tolist() == [-7, 4, 7, 0]
+    # INT4: codes in [-7, 7]; max 1.75 -> scale 0.25 (exact in float32), 0.625 / 0.25 = 2.5 -> 2
+    y = np.array([-1.75, 0.625, 1.75, 0.0])
+    assert ref.int_scale(y, "INT4") == 0.25
+    assert ref.quantise(y, "INT4", 0.25).tolist() == [-7, 2, 7, 0]
     # a product whose sum exceeds 2^53 is still exact (integer path)
     a = np.full((1, 4), 2**26, dtype=np.int64)
     assert ref.int_matmul(a, a.T)[0, 0] == 4 * 2**52
 
 
+def test_float32_matmul_adds_in_ascending_k():
+    # 1e8 + 1 rounds back to 1e8 in float32 (spacing 8 there), then - 1e8 gives 0; the exact
+    # sum is 1. The kernel adds in ascending k, and so must the emulation.
+    a = np.array([[1e8, 1.0, -1e8]], dtype=np.float32)
+    b = np.ones((3, 1), dtype=np.float32)
+    assert ref.float32_matmul(a, b)[0, 0] == 0.0
+    assert ref.float32_matmul(a[:, ::-1].copy(), b)[0, 0] == 0.0  # -1e8 + 1 = -1e8 too
+    assert ref.float32_matmul(a[:, [0, 2, 1]].copy(), b)[0, 0] == 1.0
+
+
+def test_interface_quantisation_and_bf16_bits():
+    # interface 4.1: q = clip(rint(float32(y) / float32(s)), -Q, Q), int8
+    q = ref.quantise(np.array([0.5, -300.0, 1.5]), "INT8", 1.0)
+    assert q.dtype == np.int8 and q.tolist() == [0, -127, 2]  # ties to even, clipped
+    assert ref.bf16_bits(np.array([1.0, -2.0], np.float32)).tolist() == [0x3F80, 0xC000]
+    raw = ref.encode(np.array([0.3, -0.7], np.float32), "BF16", 1.0)
+    assert ref.decode(raw, "BF16", 1.0).tolist() == ref.bf16(np.array([0.3, -0.7])).tolist()
+    assert ref.scale_name("l0.s11") == "l0.s" and ref.scale_name("l0.p0") == "l0.p"
+    assert ref.scale_name("l0.q") == "l0.q" and ref.scale_name("shuf") == "shuf"
+
+
+def _emulate(prec, act, integer, fuse=False, seed=6):
+    from dse.csim import make_floats
+
+    z = ref.Sizes(tokens=64, hidden=64, heads=2, mlp=256, layers=1, patch_k=48, scale=4, out=40)
+    floats = make_floats(z, seed)
+    classes = {c: prec for c in ("embed", "proj", "attention", "mlp")}
+    precision = ref.tensor_precisions(z, classes, act)
+    exact = ref.exact_run(floats, z, fuse_attention=fuse)
+    scales = ref.calibrate({**floats, **exact}, precision)
+    stored = {
+        k: ref.encode(v, precision[k], scales.get(ref.scale_name(k), 1.0))
+        for k, v in floats.items()
+    }
+    emu = ref.Emulation(z, precision, scales, integer_engine=integer, fuse_attention=fuse)
+    return emu, emu.run(stored), exact
+
+
 @pytest.mark.parametrize(
-    "prec, rtol",
+    "prec, act, integer, fuse, rtol",
     [
-        # FP32 operands: float32 rounding of activations only (~1e-7 relative per value;
-        # measured 8e-8)
-        ("FP32", 1e-6),
-        # BF16: 8-bit significand, relative step 2^-8 = 4e-3 per operand, errors average out
-        # over K (measured 2e-3)
-        ("BF16", 1e-2),
-        # INT8 per-tensor: step max/127 per operand, the step of a heavy-tailed tensor is large
-        # against its RMS (measured 1.4e-2)
-        ("INT8", 3e-2),
+        # FP32 everywhere: float32 instead of float64 arithmetic, ~1e-7 relative (measured 1e-7)
+        ("FP32", "FP32", False, False, 1e-6),
+        # BF16: a bf16 step is 2^-8..2^-7 of a value, errors average over the sums
+        ("BF16", "BF16", False, True, 2e-2),
+        # INT8 with static scales: a step of max/127 per tensor (measured ~1e-2)
+        ("INT8", "INT8", True, False, 4e-2),
+        ("INT8", "INT8", True, True, 4e-2),
     ],
 )
-def test_quantised_layer_stays_near_float64(prec, rtol):
-    rng = np.random.default_rng(5)
-    w = ref.random_layer(rng, 64, 256)
-    x = rng.standard_normal((64, 64)).astype(np.float32)
-    exact = ref.encoder_layer(x, w, heads=2)
-    num = ref.Quantised({c: prec for c in ("proj", "attention", "mlp", "embed")}, act="FP32")
-    got = ref.encoder_layer(x, w, heads=2, num=num)
-    rms = np.sqrt(np.mean((got - exact) ** 2)) / np.sqrt(np.mean(exact**2))
-    assert rms < rtol
-    assert got.dtype == np.float32
+def test_emulation_stays_near_the_float64_reference(prec, act, integer, fuse, rtol):
+    emu, free, exact = _emulate(prec, act, integer, fuse)
+    for name in ("x1", "out"):
+        got = emu.value(name, free[name]).astype(np.float64)
+        rms = np.sqrt(np.mean((got - exact[name]) ** 2) / np.mean(exact[name] ** 2))
+        assert rms < rtol, (name, rms)
+    assert ("l0.s0" in free) != fuse  # fused attention stores no scores
+
+
+def test_int4_is_coarser_than_int8():
+    # the same layer at INT4 (codes in [-7, 7]) is much further from float64 than at INT8
+    errs = {}
+    for prec in ("INT8", "INT4"):
+        emu, free, exact = _emulate(prec, prec, True)
+        got = emu.value("out", free["out"]).astype(np.float64)
+        errs[prec] = np.sqrt(np.mean((got - exact["out"]) ** 2) / np.mean(exact["out"] ** 2))
+    assert errs["INT4"] > 4 * errs["INT8"]

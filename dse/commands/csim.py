@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 HELP = (
-    "C-simulate an exported design (g++): one encoder layer and the connector against numpy, "
-    "loop counters against the model's cycles"
+    "after export: C-simulate an exported design (g++), one encoder layer and the connector "
+    "against numpy, loop counters against the model's cycles"
 )
 
 #: The report written into the export folder.
@@ -34,6 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the random weights and inputs (default 0)"
     )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="run config naming the model and platform (default: the export's model.json and "
+        "platform.json)",
+    )
 
 
 def _positive(text: str) -> int:
@@ -50,7 +56,13 @@ def run(args: argparse.Namespace) -> int:
     from dse.csim import format_table, run_csim
     from dse.store import atomic_write_text
 
-    report = run_csim(args.folder, layers=args.layers, full_size=args.full_size, seed=args.seed)
+    report = run_csim(
+        args.folder,
+        layers=args.layers,
+        full_size=args.full_size,
+        seed=args.seed,
+        config=args.config,
+    )
     print(format_table(report))
     atomic_write_text(args.folder / REPORT, json.dumps(report, indent=2) + "\n")
     print(f"{'passed' if report['passed'] else 'FAILED'}; report: {args.folder / REPORT}")
