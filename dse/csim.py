@@ -455,8 +455,12 @@ def run_csim(
     full_size: bool = False,
     seed: int = 0,
     config: Path | None = None,
+    work_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Build, run and check the C simulation of an export folder (module docstring).
+
+    ``work_dir``: build and run there and keep it (schedule.txt, data/, out/, the executable);
+    by default a temporary folder, removed afterwards.
 
     Returns:
         The report (JSON-ready): sizes, timings, one row per GEMM call (bit-exactness, cycles
@@ -471,10 +475,12 @@ def run_csim(
 
     from dse.export import design_params, engine_precisions
     from dse.reference import Emulation, calibrate, exact_run, tensor_precisions
+    from dse.workload import Workload
 
     folder = Path(folder)
     design, model_raw, platform_raw = load_export(folder, config)
     params = design_params(design)
+    find_compiler()  # before the reference's work: a missing g++ is a one-line error at once
     from dse.hostsched import schedule_text  # the export's renderer of schedule.txt
 
     if model_raw.get("input", "image") != "image":
@@ -517,11 +523,21 @@ def run_csim(
         "act_precision": params["act_precision"],
         "scales": scales,
     }
-    work = Path(tempfile.mkdtemp(prefix="dse-csim-"))
+    if work_dir is not None:
+        work = Path(work_dir)
+        if work.exists() and any(work.iterdir()):
+            raise UserError(
+                "the work folder is not empty", key="--work", value=str(work),
+                allowed="a new or empty folder",
+            )  # fmt: skip
+        work.mkdir(parents=True, exist_ok=True)
+    else:
+        work = Path(tempfile.mkdtemp(prefix="dse-csim-"))
     try:
-        (work / "schedule.txt").write_text(schedule_text(schedule))
+        workload = Workload.from_mapping(small)
+        (work / "schedule.txt").write_text(schedule_text(schedule, workload, params))
         write_data(work / "data", stored, scales)
-        (work / "out").mkdir()
+        (work / "out" / "dump").mkdir(parents=True)
         t0 = time.perf_counter()
         exe, messages = build(folder, work)
         report["build_s"] = round(time.perf_counter() - t0, 3)
@@ -541,7 +557,8 @@ def run_csim(
             return _failed(report, "outputs", f"{type(exc).__name__}: {exc}")
         report["check_s"] = round(time.perf_counter() - t0 + t_ref, 3)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if work_dir is None:
+            shutil.rmtree(work, ignore_errors=True)
     return report
 
 
@@ -565,7 +582,8 @@ def _check(report, out, schedule, design, fill, z, precision, emu, free, exact, 
             f"counters.jsonl has {len(gemm_lines)} GEMM calls, the schedule {len(expected)}"
         )
     calls = []
-    for (i, c), e in zip(gemm_lines, expected, strict=True):
+    for (line, c), e in zip(gemm_lines, expected, strict=True):
+        i = int(c.get("call", line))  # the GEMM call's number: its dump files
         if c["kernel"] != e["kernel"]:
             raise ValueError(f"call {i}: counters name {c['kernel']}, schedule {e['kernel']}")
         shape = (int(c["M"]), int(c["K"]), int(c["N"]))

@@ -35,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=0, help="seed of the random weights and inputs (default 0)"
     )
     parser.add_argument(
+        "--work",
+        type=Path,
+        help="build and run in this (new or empty) folder and keep it, to look into a failure "
+        "(default: a temporary folder, removed)",
+    )
+    parser.add_argument(
         "--config",
         type=Path,
         help="run config naming the model and platform (default: the export's model.json and "
@@ -62,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         full_size=args.full_size,
         seed=args.seed,
         config=args.config,
+        work_dir=args.work,
     )
     print(format_table(report))
     atomic_write_text(args.folder / REPORT, json.dumps(report, indent=2) + "\n")
