@@ -49,18 +49,6 @@ INTEGER_PRECISIONS = frozenset({"INT8", "INT4"})
 
 #: Port name prefix and C++ pointer type of each HBM stream.
 PORT_PREFIX = {"weights": "w", "inputs": "a", "outputs": "c"}
-_PORT_TYPE = {"weights": "const weight_t*", "inputs": "const act_t*", "outputs": "acc_t*"}
-_TOP_PORT_TYPE = {
-    "weights": "const dse::weight_t*",
-    "inputs": "const dse::act_t*",
-    "outputs": "dse::acc_t*",
-}
-_PORT_COUNT = {
-    "weights": "dse::PORTS_WEIGHTS",
-    "inputs": "dse::PORTS_INPUTS",
-    "outputs": "dse::PORTS_OUTPUTS",
-}
-
 _TEMPLATES = Path(__file__).with_name("templates")
 
 
@@ -91,18 +79,25 @@ def export_design(
     params, plat, ports = check_design(design, platform)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    row_max = vector_row_max(model.workload) if model is not None else DEFAULT_VEC_ROW_MAX
     texts = {
-        "dse_config.h": render_config_header(params, memory=plat["tag"]),
+        "dse_config.h": render_config_header(
+            params, memory=plat["tag"], pipeline_fill=plat["pipeline_fill"], vec_row_max=row_max
+        ),
         "kernel.cpp": render_kernel(params),
+        "vector.cpp": render_vector(params),
+        "host.cpp": _template("host.cpp.in").substitute(design_id=params["design_id"]),
         "hls_config.cfg": render_hls_config(params, plat),
         "link.cfg": render_link_config(params, plat, ports),
         "design.json": design_json(design),
     }
     if model is not None:
+        from dse.hostsched import schedule_text
         from dse.schedule import build_schedule, schedule_json
 
         sched = build_schedule(params, model, ports, classes=engine_precisions(params)[2])
         texts["schedule.json"] = schedule_json(sched)
+        texts["schedule.txt"] = schedule_text(sched, model.workload, params)
     written = []
     for name, text in texts.items():
         atomic_write_text(out / name, text)
@@ -194,6 +189,7 @@ def _platform_fields(platform: Mapping[str, Any]) -> dict[str, Any]:
         }
         kind = str(platform["design_memory"])
         mem = platform["memories"][kind]
+        fields["pipeline_fill"] = int(platform["logic"]["pipeline_fill_cycles"])
         fields["tag"] = kind.upper()  # HBM or DDR: the bank name in sp=...
         fields["channels"] = int(mem["channels"])
         slr_of = [int(s) for s in mem["channel_slrs"]]
@@ -210,15 +206,35 @@ def _is_missing(value: Any) -> bool:
 # ---- dse_config.h -------------------------------------------------------------------------------
 
 
+#: Longest vector-unit row without a workload to size it (smolVLA's pixel shuffle: 12288).
+DEFAULT_VEC_ROW_MAX = 16384
+
+
+def vector_row_max(workload: Any) -> int:
+    """The longest row the vector unit must hold: every vector kernel's row, the pixel
+    shuffle's output row (the connector's K) and a fused score row (the tokens)."""
+    rows = [k.n for k in workload.kernels if k.kind != "gemm"]
+    rows += [k.k for k in workload.kernels if k.name == "connector"]
+    return max([workload.tokens, *rows])
+
+
 def accumulator_type(weight_precision: str, act_precision: str) -> str:
     """``std::int32_t`` when both operands are integers, else ``float``."""
     both_int = {weight_precision, act_precision} <= INTEGER_PRECISIONS
     return "std::int32_t" if both_int else "float"
 
 
-def render_config_header(params: Mapping[str, Any], *, memory: str = "HBM") -> str:
+def render_config_header(
+    params: Mapping[str, Any],
+    *,
+    memory: str = "HBM",
+    pipeline_fill: int = 12,
+    vec_row_max: int = 16384,
+) -> str:
     """Text of ``dse_config.h`` for checked parameters (see :func:`design_params`); ``memory``:
-    the board's design memory (``HBM`` or ``DDR``), named in a comment."""
+    the board's design memory (``HBM`` or ``DDR``), named in a comment; ``pipeline_fill``: the
+    platform's ``logic.pipeline_fill_cycles`` (what the model charges per tile);
+    ``vec_row_max``: the longest row the vector unit holds (:func:`vector_row_max`)."""
     values = {
         k: params[k]
         for k in (
@@ -256,6 +272,19 @@ def render_config_header(params: Mapping[str, Any], *, memory: str = "HBM") -> s
         double_pump=_cbool(params["double_pump"]),
         double_buffer=_cbool(params["double_buffer"]),
         uram_buffers=_cbool(params["buffer_storage"] == "uram"),
+        bbuf_type=ELEMENT_TYPE[min(w_engine, a_engine, key=PRECISIONS.index)],
+        dataflow=params["dataflow"],
+        fuse_attention=_cbool(params["fuse_attention"]),
+        vector_lanes=params["vector_lanes"],
+        pipeline_fill=int(pipeline_fill),
+        vec_row_max=int(vec_row_max),
+        port_params=", ".join(f"{t} {n}" for t, n in _port_list(params)),
+        port_args=", ".join(n for _, n in _port_list(params)),
+        dispatch=_dispatch_functions(port_names(params)),
+        scalar_params=", ".join(_SCALARS),
+        bind_ports=" ".join(
+            f"{t} {n} = ({n[0].upper()}); (void){n};" for t, n in _port_list(params)
+        ),
     )
     return _template("dse_config.h.in").substitute(values)
 
@@ -324,45 +353,90 @@ def bundle_names(params: Mapping[str, Any]) -> dict[str, list[str]]:
     return bundles
 
 
+#: Scalar arguments of the top function (s_axilite), in order: a dse::Call gathered.
+_SCALARS = (
+    "int op", "int M", "int K", "int N", "int tile_m", "int tile_n", "int flags",
+    "long a_off", "long b_off", "long c_off", "long r_off", "long bias_off", "long g_off",
+    "int lda", "int ldb", "int ldc", "int ldr", "int row0", "int shuffle",
+    "float deq", "float s_a", "float s_r", "float s_c", "float eps",
+    "int mode_ab", "int mode_r", "int mode_c",
+)  # fmt: skip
+
+
+def _port_list(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(C++ parameter type, name) of every m_axi port argument, weights, inputs, outputs."""
+    names = port_names(params)
+    ptype = {"weights": "const weight_t*", "inputs": "const act_t*", "outputs": "act_t*"}
+    return [(ptype[s], n) for s in STREAMS for n in names[s]]
+
+
 def render_kernel(params: Mapping[str, Any]) -> str:
     """Text of ``kernel.cpp`` for checked parameters (see :func:`design_params`)."""
     names = port_names(params)
     bundles = bundle_names(params)
-    args = [f"{_TOP_PORT_TYPE[s]} {n}" for s in STREAMS for n in names[s]]
-    signature = ",\n                         ".join([*args, "int M", "int K", "int N"])
+    ports = _port_list(params)
+    args = [f"{'const dse::' + t[6:] if t.startswith('const ') else 'dse::' + t} {n}"
+            for t, n in ports]
+    args += ["const float* prm", "dse::acc_t* ps", *_SCALARS]
+    signature = ",\n                         ".join(args)
     pragmas = [
         f"#pragma HLS INTERFACE mode=m_axi port={n} bundle={g} offset=slave"
         for s in STREAMS
         for n, g in zip(names[s], bundles[s], strict=True)
     ]
-    pragmas += [f"#pragma HLS INTERFACE mode=s_axilite port={p}" for p in ("M", "K", "N", "return")]
+    # the float vectors (bias, LayerNorm) ride on the first weight channel, the partial sums on
+    # the first output channel: no extra channel, as the model counts them
+    pragmas.append(
+        f"#pragma HLS INTERFACE mode=m_axi port=prm bundle={bundles['weights'][0]} offset=slave"
+    )
+    pragmas.append(
+        f"#pragma HLS INTERFACE mode=m_axi port=ps bundle={bundles['outputs'][0]} offset=slave"
+    )
+    pragmas += [
+        f"#pragma HLS INTERFACE mode=s_axilite port={s.split()[-1]}"
+        for s in (*_SCALARS, "x return")
+    ]
     k_inner = params["dataflow"][-1] == "k"
     note = (
         "k innermost: a C tile stays on chip until its reduction is complete."
         if k_inner
-        else "k is not innermost: partial sums live in C (accumulator type), read-modify-write."
+        else "k is not innermost: partial sums (accumulator type) spill to ps and are read "
+        "back whenever k sits outside an iterating m or n loop."
+    )
+    buffering = (
+        "double (ping-pong A, B and C tiles), as the model's overlap assumes."
+        if params["double_buffer"]
+        else "single (load, compute, store in turn), as the model's serial sum assumes."
     )
     values = {
         "design_id": params["design_id"],
         "dataflow": params["dataflow"],
         "dataflow_note": note,
+        "buffering_note": buffering,
         "part_a_m": params["pe_m"],
         "part_a_k": params["pe_k"],
         "part_b_k": params["pe_k"],
         "part_b_n": params["pe_n"],
         "part_c_m": params["pe_m"],
         "part_c_n": params["pe_n"],
-        "dispatch": _dispatch_functions(names, partial_sums=not k_inner),
         "signature": signature,
         "interface_pragmas": "\n".join(pragmas),
         "buffer_pragmas": _buffer_pragmas(params),
-        "loop_nest": _loop_nest(params["dataflow"], names),
+        "port_args": ", ".join(n for _, n in ports),
     }
     return _template("kernel.cpp.in").substitute(values)
 
 
+def render_vector(params: Mapping[str, Any]) -> str:
+    """Text of ``vector.cpp`` (the vector unit) for checked parameters."""
+    return _template("vector.cpp.in").substitute(
+        design_id=params["design_id"], vector_lanes=params["vector_lanes"]
+    )
+
+
 def _buffer_pragmas(params: Mapping[str, Any]) -> str:
-    """ARRAY_PARTITION (cyclic, by PE factors) and BIND_STORAGE lines for the three tiles."""
+    """ARRAY_PARTITION (the two ping-pong halves apart; cyclic by PE factors) and BIND_STORAGE
+    lines for the three tiles."""
     dims = {
         "a_buf": (params["pe_m"], params["pe_k"]),
         "b_buf": (params["pe_k"], params["pe_n"]),
@@ -370,7 +444,8 @@ def _buffer_pragmas(params: Mapping[str, Any]) -> str:
     }
     lines = []
     for var, factors in dims.items():
-        for dim, factor in enumerate(factors, start=1):
+        lines.append(f"#pragma HLS ARRAY_PARTITION variable={var} type=complete dim=1")
+        for dim, factor in enumerate(factors, start=2):
             if factor > 1:
                 lines.append(
                     f"#pragma HLS ARRAY_PARTITION variable={var} type=cyclic "
@@ -382,110 +457,62 @@ def _buffer_pragmas(params: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# (helper, its tile indices, index that picks the port, stream, buffer argument, size arguments,
-#  call of the transfer function, comment)
+# (function, stream, what picks the port, element pointer type, doc)
 _DISPATCH = (
     (
-        "load_a_tile",
-        "tm, tk",
-        "tm",
+        "read_in_row",
         "inputs",
-        "act_t a_buf[TILE_M][TILE_K]",
-        "M, K",
-        "load_a({port}, a_buf, tm * TILE_M, tk * TILE_K, M, K);",
-        "A tile row tm is read from input port tm % PORTS_INPUTS.",
+        "(row / TILE_M) % PORTS_INPUTS",
+        "Activation row `row` is read from input port (row / TILE_M) % PORTS_INPUTS.",
     ),
     (
-        "load_b_tile",
-        "tk, tn",
-        "tn",
+        "read_w_row",
         "weights",
-        "weight_t b_buf[TILE_K][TILE_N]",
-        "K, N",
-        "load_b({port}, b_buf, tk * TILE_K, tn * TILE_N, K, N);",
-        "B tile column tn is read from weight port tn % PORTS_WEIGHTS.",
+        "tile_n_index % PORTS_WEIGHTS",
+        "Weights (on every weight port) for B tile column tile_n_index: port "
+        "tile_n_index % PORTS_WEIGHTS.",
     ),
     (
-        "load_c_tile",
-        "tm, tn",
-        "tm",
+        "write_out_row",
         "outputs",
-        "acc_t c_buf[TILE_M][TILE_N]",
-        "M, N",
-        "load_c({port}, c_buf, tm * TILE_M, tn * TILE_N, M, N);",
-        "Partial sums of C tile row tm are read back from output port tm % PORTS_OUTPUTS.",
-    ),
-    (
-        "store_c_tile",
-        "tm, tn",
-        "tm",
-        "outputs",
-        "const acc_t c_buf[TILE_M][TILE_N]",
-        "M, N",
-        "store_c({port}, c_buf, tm * TILE_M, tn * TILE_N, M, N);",
-        "C tile row tm is written to output port tm % PORTS_OUTPUTS.",
+        "(row / TILE_M) % PORTS_OUTPUTS",
+        "Activation row `row` is written to output port (row / TILE_M) % PORTS_OUTPUTS.",
     ),
 )
 
 
-def _dispatch_functions(names: Mapping[str, list[str]], *, partial_sums: bool) -> str:
-    """One small function per tile transfer that picks the m_axi port with a switch (C is read
-    back only when partial sums live in C)."""
+def _dispatch_functions(names: Mapping[str, list[str]]) -> str:
+    """One small function per transfer that picks the m_axi port with a switch."""
     blocks = []
-    for func, indices, index, stream, buf, sizes, call, doc in _DISPATCH:
-        if func == "load_c_tile" and not partial_sums:
-            continue
+    for func, stream, selector, doc in _DISPATCH:
         ports = names[stream]
-        ptype = "const acc_t*" if func == "load_c_tile" else _PORT_TYPE[stream]
-        idx = ", ".join(f"int {i}" for i in indices.split(", "))
-        dims = ", ".join(f"int {d}" for d in sizes.split(", "))
-        pointers = ", ".join(f"{ptype} {p}" for p in ports)
-        lines = [f"/// {doc}", f"void {func}({idx}, {buf},", f"    {pointers}, {dims}) {{"]
-        if len(ports) == 1:
-            lines.append("  " + call.format(port=ports[0]))
+        if func == "write_out_row":
+            head = [
+                f"/// {doc}",
+                f"inline void {func}(DSE_PORT_PARAMS, long row, long off, int n, "
+                "const act_t* src) {",
+            ]
+            call = "write_row({p} + off, src, n);"
         else:
-            lines.append(f"  switch ({index} % {_PORT_COUNT[stream]}) {{")
-            for j, p in enumerate(ports[1:], start=1):
-                lines.append(f"    case {j}: " + call.format(port=p) + " break;")
-            lines.append("    default: " + call.format(port=ports[0]) + " break;")
+            index = "long row" if stream == "inputs" else "int tile_n_index"
+            head = [
+                f"/// {doc}",
+                "template <typename D>",
+                f"inline void {func}(DSE_PORT_PARAMS, {index}, long off, int n, D* dst) {{",
+            ]
+            call = "read_row({p} + off, dst, n);"
+        lines = head
+        if len(ports) == 1:
+            lines.append("  " + call.format(p=ports[0]))
+        else:
+            lines.append(f"  switch ({selector}) {{")
+            for j, p_ in enumerate(ports[1:], start=1):
+                lines.append(f"    case {j}: " + call.format(p=p_) + " break;")
+            lines.append("    default: " + call.format(p=ports[0]) + " break;")
             lines.append("  }")
         lines.append("}")
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
-
-
-def _loop_nest(dataflow: str, names: Mapping[str, list[str]]) -> str:
-    """The three tile loops in ``dataflow`` order with each transfer hoisted as far out as its
-    indices allow: A (m, k) and B (k, n) are loaded inside the deeper of their two loops; the C
-    tile (m, n) is zeroed there and stored after the k loop when k is deeper, otherwise it is
-    read back (partial sums), updated and written on every k step."""
-    level = {d: i for i, d in enumerate(dataflow)}
-    a_level = max(level["m"], level["k"])
-    b_level = max(level["k"], level["n"])
-    c_level = max(level["m"], level["n"])
-    partial = level["k"] < c_level
-    w, a, c = (", ".join(names[s]) for s in ("weights", "inputs", "outputs"))
-    lines = []
-    for depth, dim in enumerate(dataflow):
-        pad = "  " * (depth + 1)
-        lines.append(f"{pad}for (int t{dim} = 0; t{dim} < tiles_{dim}; ++t{dim}) {{")
-        pad += "  "
-        if a_level == depth:
-            lines.append(f"{pad}load_a_tile(tm, tk, a_buf, {a}, M, K);")
-        if b_level == depth:
-            lines.append(f"{pad}load_b_tile(tk, tn, b_buf, {w}, K, N);")
-        if c_level == depth and partial:
-            lines.append(f"{pad}if (tk == 0) zero_c(c_buf);")
-            lines.append(f"{pad}else load_c_tile(tm, tn, c_buf, {c}, M, N);")
-        elif c_level == depth:
-            lines.append(f"{pad}zero_c(c_buf);")
-    lines.append("  " * 4 + "compute_tile(a_buf, b_buf, c_buf);")
-    for depth in reversed(range(3)):
-        pad = "  " * (depth + 1)
-        if c_level == depth:
-            lines.append(f"{pad}  store_c_tile(tm, tn, c_buf, {c}, M, N);")
-        lines.append(f"{pad}}}")
-    return "\n".join(lines)
 
 
 # ---- Vitis configs ------------------------------------------------------------------------------
@@ -503,6 +530,7 @@ def render_hls_config(params: Mapping[str, Any], plat: Mapping[str, Any]) -> str
             "[hls]",
             "flow_target=vitis",
             "syn.file=kernel.cpp",
+            "syn.file=vector.cpp",
             f"syn.top={KERNEL}",
             f"clock={params['clock_mhz']}MHz",
             "package.output.format=xo",

@@ -67,16 +67,22 @@ def make_design(**changes):
 
 # ---- C simulation against numpy -----------------------------------------------------------------
 
-# Host program: packs A (rows of tile row i on input port i % PORTS_INPUTS) and B (columns of
-# tile column j on weight port j % PORTS_WEIGHTS); every other element of a port holds junk (3),
-# and C ports start as junk (777), so reading or writing the wrong port shows up in the result.
+# Host program: packs A (row m on input port (m / TILE_M) % PORTS_INPUTS) and B (columns of tile
+# column j on weight port j % PORTS_WEIGHTS); every other element of a port holds junk (3), and
+# output ports start as junk (77), so reading or writing the wrong port shows up in the result.
+# It prints the raw accumulators (the C-sim dump) and then what the output ports hold: with
+# s_c = 1e7 every integer result quantises to 0; float engines store the result (FP32 as is,
+# BF16 rounded).
 HOST = r"""
 #include <iomanip>
 #include <iostream>
 #include <vector>
 #include "dse_config.h"
 
-extern "C" void dse_gemm(@DECL@);
+using dse::acc_t;
+using dse::act_t;
+using dse::weight_t;
+extern "C" void dse_gemm(DSE_TOP_PARAMS);
 
 int main() {
   using namespace dse;
@@ -86,7 +92,8 @@ int main() {
     std::vector<std::vector<act_t>> a(PORTS_INPUTS, std::vector<act_t>(M * K, act_t(3.0f)));
     std::vector<std::vector<weight_t>> w(PORTS_WEIGHTS,
                                          std::vector<weight_t>(K * N, weight_t(3.0f)));
-    std::vector<std::vector<acc_t>> c(PORTS_OUTPUTS, std::vector<acc_t>(M * N, acc_t(777)));
+    std::vector<std::vector<act_t>> c(PORTS_OUTPUTS, std::vector<act_t>(M * N, act_t(77.0f)));
+    std::vector<acc_t> acc(M * N), ps(M * N);
     double v;
     for (int m = 0; m < M; ++m)
       for (int k = 0; k < K; ++k) {
@@ -98,10 +105,16 @@ int main() {
         std::cin >> v;
         w[(n / TILE_N) % PORTS_WEIGHTS][k * N + n] = static_cast<weight_t>(static_cast<float>(v));
       }
-    dse_gemm(@ARGS@, M, K, N);
+    const float prm[1] = {0.0f};
+    const bool fp32 = std::is_same_v<act_t, float>;
+    const int mode = std::is_integral_v<acc_t> ? P_INT8 : (fp32 ? P_FP32 : P_BF16);
+    csim::dump_acc = acc.data();
+    dse_gemm(@ARGS@, prm, ps.data(), OP_GEMM, M, K, N, TILE_M, TILE_N, 0, 0, 0, 0, 0, 0, 0,
+             K, N, N, 0, 0, 0, 1.0f, 1.0f, 1.0f, 1e7f, 0.0f, mode, mode, mode);
+    for (int i = 0; i < M * N; ++i) std::cout << static_cast<double>(acc[i]) << "\n";
     for (int m = 0; m < M; ++m)
       for (int n = 0; n < N; ++n)
-        std::cout << static_cast<double>(c[(m / TILE_M) % PORTS_OUTPUTS][m * N + n]) << "\n";
+        std::cout << as_float(c[(m / TILE_M) % PORTS_OUTPUTS][m * N + n]) << "\n";
   }
   return 0;
 }
@@ -113,17 +126,15 @@ SHAPES = [(37, 45, 29), (5, 3, 7), (32, 32, 16)]
 
 
 def _build(design, tmp_path: Path) -> Path:
-    """Export ``design``, compile kernel + host with g++, return the executable."""
+    """Export ``design``, compile kernel + vector unit + this test's host with g++ (C-sim)."""
     if GXX is None:
         pytest.skip("g++ is not installed")
     out = tmp_path / "hls"
     export_design(design, PLATFORM, out)
     names = port_names(design)
-    ptr = {"w": "const dse::weight_t*", "a": "const dse::act_t*", "c": "dse::acc_t*"}
     ports = [*names["weights"], *names["inputs"], *names["outputs"]]
-    decl = ", ".join([*(f"{ptr[p[0]]} {p}" for p in ports), "int M", "int K", "int N"])
     args = ", ".join(f"{p[0]}[{p[1:]}].data()" for p in ports)  # host vectors are w, a, c
-    (out / "host.cpp").write_text(HOST.replace("@DECL@", decl).replace("@ARGS@", args))
+    (out / "test_host.cpp").write_text(HOST.replace("@ARGS@", args))
     exe = out / "gemm_csim"
     # AddressSanitizer turns any read or write past a port's matrix into a failure.
     cmd = [
@@ -133,9 +144,11 @@ def _build(design, tmp_path: Path) -> Path:
         "-Wall",
         "-Werror",
         "-Wno-unknown-pragmas",
+        "-DDSE_CSIM",
         "-fsanitize=address",
         "kernel.cpp",
-        "host.cpp",
+        "vector.cpp",
+        "test_host.cpp",
         "-o",
         str(exe),
     ]
@@ -184,8 +197,17 @@ def _run(exe: Path, design, rng):
     values = np.array(result.stdout.split(), dtype=np.float64)
     outputs, start = [], 0
     for m, _, n in SHAPES:
-        outputs.append(values[start : start + m * n].reshape(m, n))
-        start += m * n
+        acc = values[start : start + m * n].reshape(m, n)
+        stored = values[start + m * n : start + 2 * m * n].reshape(m, n)
+        integer = {design["weight_precision"], design["act_precision"]} <= {"INT8", "INT4"}
+        if integer:  # 1e7 quantises every |acc| < 2^31 / ... here < 1e6 to 0: no junk 77 left
+            np.testing.assert_array_equal(stored, 0)
+        elif design["act_precision"] == "FP32":  # act_t is float: the result as is
+            np.testing.assert_array_equal(stored, acc.astype(np.float32))
+        else:
+            np.testing.assert_array_equal(stored, _bf16(acc.astype(np.float32)))
+        outputs.append(acc)
+        start += 2 * m * n
     assert start == values.size
     return problems, outputs
 
@@ -256,7 +278,9 @@ def test_header_compiles_alone_with_uram_and_flags(tmp_path):
     assert subprocess.run([str(tmp_path / "t")]).returncode == 0
     kernel = (tmp_path / "kernel.cpp").read_text()
     assert "#pragma HLS BIND_STORAGE variable=a_buf type=ram_2p impl=uram" in kernel
-    assert "#pragma HLS ARRAY_PARTITION variable=a_buf type=cyclic factor=4 dim=1" in kernel
+    # dim 1 holds the two ping-pong halves; the PE factors partition dims 2 and 3
+    assert "#pragma HLS ARRAY_PARTITION variable=a_buf type=complete dim=1" in kernel
+    assert "#pragma HLS ARRAY_PARTITION variable=a_buf type=cyclic factor=4 dim=2" in kernel
 
 
 def test_kernel_has_one_m_axi_port_per_pc():
@@ -265,7 +289,11 @@ def test_kernel_has_one_m_axi_port_per_pc():
 
     kernel = render_kernel(design_params(make_design()))
     bundles = re.findall(r"#pragma HLS INTERFACE mode=m_axi port=(\w+) bundle=(\w+)", kernel)
-    assert bundles == [(p, f"gmem_{p}") for p in ("w0", "w1", "a0", "c0", "c1")]
+    # the float vectors ride on w0's channel and the partial sums on c0's: no extra bundle
+    assert bundles == [(p, f"gmem_{p}") for p in ("w0", "w1", "a0", "c0", "c1")] + [
+        ("prm", "gmem_w0"),
+        ("ps", "gmem_c0"),
+    ]
     assert "#pragma HLS INTERFACE mode=s_axilite port=return" in kernel
 
 
@@ -358,6 +386,7 @@ def test_hls_config_keys(tmp_path):
     for expected in (
         "flow_target=vitis",
         "syn.file=kernel.cpp",
+        "syn.file=vector.cpp",
         "syn.top=dse_gemm",
         "clock=250MHz",
         "package.output.format=xo",

@@ -1,0 +1,371 @@
+"""The exported kernels in C simulation: GEMM calls (runtime tiles, ragged edges, precisions,
+epilogues, double and single buffering), the vector unit and the loop counters, through the
+exported host.cpp built with -DDSE_CSIM, against numpy.
+
+Each build runs one hand-written schedule.txt (the format of dse.hostsched) with many calls, so
+one compile serves many checks (compiles are the cost: about 3 s each at -O1)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dse.export import export_design
+from tests.test_export import PLATFORM, make_design
+
+GXX = shutil.which("g++")
+pytestmark = pytest.mark.skipif(GXX is None, reason="g++ is not installed")
+
+FILL = PLATFORM["logic"]["pipeline_fill_cycles"]
+
+
+def _bf16(x):
+    u = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    u = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000
+    return u.astype(np.uint32).view(np.float32)
+
+
+def _quant(y, s, q):
+    """Section 4.1 of the interface: clamp(rint(y / s)) in float32."""
+    return np.clip(np.rint(np.float32(y) / np.float32(s)), -q, q).astype(np.float32)
+
+
+QMAX = {"INT8": 127, "INT4": 7}
+
+
+class Case:
+    """Tensors, scales and schedule lines of one C-sim run."""
+
+    def __init__(self, rng):
+        self.rng = rng
+        self.tensors: dict[str, tuple[np.ndarray, str, str]] = {}
+        self.scales: dict[str, float] = {}
+        self.lines: list[str] = []
+
+    def tensor(self, name, rows, cols, prec, kind, values=None, scale=None):
+        if values is None:
+            if prec in QMAX:
+                q = QMAX[prec]
+                values = self.rng.integers(-q, q + 1, size=(rows, cols)).astype(np.float32)
+            elif kind == "act":
+                values = np.zeros((rows, cols), dtype=np.float32)
+            else:
+                values = self.rng.uniform(-2, 2, size=(rows, cols)).astype(np.float32)
+                if prec == "BF16":
+                    values = _bf16(values)
+        self.tensors[name] = (np.asarray(values, dtype=np.float32), prec, kind)
+        if prec in QMAX and kind != "param":
+            self.scales[name] = float(np.float32(scale if scale else self.rng.uniform(0.01, 0.05)))
+
+    def gemm(self, **kw):
+        base = dict(
+            k=f"t{len(self.lines)}",
+            step=len(self.lines),
+            cu=0,
+            image=0,
+            layer=-1,
+            head=-1,
+            bias="-",
+            res="-",
+            gelu=0,
+            softmax=0,
+            bsrc="weights",
+            btrans=0,
+            alpha=1.0,
+            acol=0,
+            bcol=0,
+            ccol=0,
+            rcol=0,
+            ldr=0,
+            bias0=0,
+            ms=0.0,
+        )
+        base.update(kw)
+        for op, key in (("a", "sa"), ("b", "sb"), ("c", "sc"), ("res", "sres")):
+            base.setdefault(key, base[op] if base[op] in self.scales else "-")
+        self.lines.append("gemm " + " ".join(f"{k}={v}" for k, v in base.items()))
+
+    def vector(self, **kw):
+        base = dict(
+            k=f"t{len(self.lines)}",
+            step=len(self.lines),
+            cu=0,
+            image=0,
+            layer=-1,
+            head=-1,
+            gamma="-",
+            beta="-",
+            row0=0,
+            K=0,
+            shuffle=0,
+            eps=1e-6,
+            ms=0.0,
+        )
+        base.update(kw)
+        for op, key in (("a", "sa"), ("c", "sc")):
+            base.setdefault(key, base[op] if base[op] in self.scales else "-")
+        self.lines.append("vector " + " ".join(f"{k}={v}" for k, v in base.items()))
+
+    def write(self, folder: Path):
+        data = folder / "data"
+        data.mkdir()
+        lines = ["# dse-schedule-txt/1", "design test"]
+        for name, (v, prec, kind) in self.tensors.items():
+            scale = name if name in self.scales else "-"
+            lines.append(
+                f"tensor name={name} rows={v.shape[0]} cols={v.shape[1]} prec={prec} "
+                f"kind={kind} scale={scale}"
+            )
+            if kind == "act":
+                continue
+            if kind == "param" or prec == "FP32":
+                v.astype("<f4").tofile(data / f"{name}.bin")
+            elif prec == "BF16":
+                (v.astype(np.float32).view(np.uint32) >> 16).astype("<u2").tofile(
+                    data / f"{name}.bin"
+                )
+            else:
+                v.astype(np.int8).tofile(data / f"{name}.bin")
+        (folder / "schedule.txt").write_text("\n".join(lines + self.lines) + "\n")
+        (data / "scales.txt").write_text("".join(f"{k} {v:.9g}\n" for k, v in self.scales.items()))
+
+    def read(self, out: Path, name: str) -> np.ndarray:
+        v, prec, _ = self.tensors[name]
+        path = out / f"{name}.bin"
+        if prec == "FP32":
+            x = np.fromfile(path, dtype="<f4")
+        elif prec == "BF16":
+            x = (np.fromfile(path, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+        else:
+            x = np.fromfile(path, dtype=np.int8).astype(np.float32)
+        return x.reshape(v.shape)
+
+    def value(self, name):
+        """The dequantised float32 value of an input tensor."""
+        v, prec, _ = self.tensors[name]
+        return v * np.float32(self.scales[name]) if prec in QMAX else v
+
+
+def run(design, case: Case, tmp_path: Path):
+    folder = tmp_path / "hls"
+    export_design(design, PLATFORM, folder)
+    exe = folder / "host_csim"
+    cmd = [
+        GXX,
+        "-std=c++17",
+        "-O1",
+        "-ffp-contract=off",
+        "-Wall",
+        "-Werror",
+        "-Wno-unknown-pragmas",
+        "-DDSE_CSIM",
+        "host.cpp",
+        "kernel.cpp",
+        "vector.cpp",
+        "-o",
+        str(exe),
+    ]
+    result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    case.write(folder)
+    out = folder / "out"
+    (out / "dump").mkdir(parents=True)
+    result = subprocess.run(
+        [str(exe), str(folder / "schedule.txt"), str(folder / "data"), str(out), "--dump"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    counters = [json.loads(x) for x in (out / "counters.jsonl").read_text().splitlines()]
+    return out, counters
+
+
+def _dump(out, i, shape, dtype):
+    return np.fromfile(out / "dump" / f"{i}.{shape[0]}.bin", dtype=dtype).reshape(shape[1])
+
+
+# engine: tiles 16 x 8 x 16, PE 4 x 2 x 8 (make_design); runtime tiles 8 x 4 (smaller, PE
+# multiples); shapes ragged in every dimension (37 = 4*8 + 5 rows, 45 = 2*16 + 13, 29 = 7*4 + 1)
+M, K, N = 37, 45, 29
+TM, TN = 8, 4
+
+
+def _integer_case(rng):
+    c = Case(rng)
+    for prec in ("INT8", "INT4"):
+        c.tensor(f"a{prec}", M, K, prec, "input")
+        c.tensor(f"w{prec}", K, N, prec, "weight")
+        c.tensor(f"c{prec}", M, N, "INT8", "act")
+        c.gemm(
+            M=M,
+            K=K,
+            N=N,
+            tm=TM,
+            tn=TN,
+            tk=16,
+            pa=prec,
+            pb=prec,
+            pc="INT8",
+            mode=prec,
+            a=f"a{prec}",
+            b=f"w{prec}",
+            c=f"c{prec}",
+            lda=K,
+            ldb=N,
+            ldc=N,
+        )
+    # epilogue: bias + residual (bit-exact: the same float32 operations as numpy), and GELU
+    c.tensor("bias", 1, N, "FP32", "param")
+    c.tensor("res", M, N, "INT8", "input")
+    c.tensor("y", M, N, "INT8", "act", scale=0.5)
+    c.gemm(
+        M=M,
+        K=K,
+        N=N,
+        tm=TM,
+        tn=TN,
+        tk=16,
+        pa="INT8",
+        pb="INT8",
+        pc="INT8",
+        mode="INT8",
+        a="aINT8",
+        b="wINT8",
+        c="y",
+        lda=K,
+        ldb=N,
+        ldc=N,
+        bias="bias",
+        res="res",
+        ldr=N,
+    )
+    c.tensor("g", M, N, "INT8", "act", scale=0.02)
+    c.gemm(
+        M=M,
+        K=K,
+        N=N,
+        tm=TM,
+        tn=TN,
+        tk=16,
+        pa="INT8",
+        pb="INT8",
+        pc="INT8",
+        mode="INT8",
+        a="aINT8",
+        b="wINT8",
+        c="g",
+        lda=K,
+        ldb=N,
+        ldc=N,
+        bias="bias",
+        gelu=1,
+    )
+    # attention-like: B an activation read transposed from the input ports, head columns
+    c.tensor("q", M, 16, "INT8", "input")
+    c.tensor("k", 23, 16, "INT8", "input")
+    c.tensor("s", M, 23, "INT8", "act", scale=0.3)
+    c.gemm(
+        M=M,
+        K=6,
+        N=23,
+        tm=TM,
+        tn=TN,
+        tk=16,
+        pa="INT8",
+        pb="INT8",
+        pc="INT8",
+        mode="INT8",
+        a="q",
+        b="k",
+        c="s",
+        lda=16,
+        ldb=16,
+        ldc=23,
+        acol=5,
+        bcol=5,
+        bsrc="inputs",
+        btrans=1,
+        alpha=0.5,
+    )
+    return c
+
+
+def _check_integer(c: Case, out, counters):
+    for i, prec in enumerate(("INT8", "INT4")):
+        a, _, _ = c.tensors[f"a{prec}"]
+        w, _, _ = c.tensors[f"w{prec}"]
+        da = _dump(out, i, ("a", (M, K)), np.int8)
+        db = _dump(out, i, ("b", (K, N)), np.int8)
+        acc = _dump(out, i, ("acc", (M, N)), "<i4")
+        # the kernel multiplied exactly the stored operands, and int32 accumulation is exact
+        # (|sum| <= 45 * 127 * 127 < 2^31), so the accumulators equal numpy's integer product
+        np.testing.assert_array_equal(da, a)
+        np.testing.assert_array_equal(db, w)
+        np.testing.assert_array_equal(acc, a.astype(np.int64) @ w.astype(np.int64))
+        deq = np.float32(c.scales[f"a{prec}"]) * np.float32(c.scales[f"w{prec}"])
+        y = (acc.astype(np.float32) * deq).astype(np.float32)
+        np.testing.assert_array_equal(c.read(out, f"c{prec}"), _quant(y, c.scales[f"c{prec}"], 127))
+    acc = c.tensors["aINT8"][0].astype(np.int64) @ c.tensors["wINT8"][0].astype(np.int64)
+    deq = np.float32(c.scales["aINT8"]) * np.float32(c.scales["wINT8"])
+    y = acc.astype(np.float32) * deq + c.tensors["bias"][0]
+    y = y + c.tensors["res"][0] * np.float32(c.scales["res"])
+    # float32 operations in the same order as the kernel's epilogue: bit-exact
+    np.testing.assert_array_equal(c.read(out, "y"), _quant(y, 0.5, 127))
+    y = acc.astype(np.float32) * deq + c.tensors["bias"][0]
+    x = y.astype(np.float64)
+    gel = 0.5 * x * (1 + np.tanh(0.7978845608 * (x + 0.044715 * x**3)))
+    # tanhf vs float64 tanh differ by a few float32 ulp: a value at a rounding boundary may land
+    # on the neighbouring integer, so within one quantisation step
+    assert np.abs(c.read(out, "g") - _quant(gel, 0.02, 127)).max() <= 1
+    q, k = c.tensors["q"][0][:, 5:11], c.tensors["k"][0][:, 5:11]
+    acc = _dump(out, 4, ("acc", (M, 23)), "<i4")
+    np.testing.assert_array_equal(acc, q.astype(np.int64) @ k.T.astype(np.int64))
+    y = acc.astype(np.float32) * (
+        np.float32(np.float32(c.scales["q"]) * np.float32(c.scales["k"])) * np.float32(0.5)
+    )
+    np.testing.assert_array_equal(c.read(out, "s"), _quant(y, 0.3, 127))
+    # loop counters: the model's compute cycles (dse/model.py: per tile (tm/pm)(tn/pn)(tk/pk)
+    # PE steps + pipeline_fill_cycles, tiles = ceil on every dimension); 8/4 * 4/2 * 16/8 = 8
+    # steps per tile here, 5 x 8 x 3 = 120 tiles for 37 x 29 x 45
+    gemms = [x for x in counters if x["kind"] == "gemm"]
+    assert len(gemms) == 5
+    for x in gemms:
+        tiles = math.ceil(x["M"] / TM) * math.ceil(x["N"] / TN) * math.ceil(x["K"] / 16)
+        assert x["tiles"] == tiles
+        assert x["iterations"] == tiles * (TM // 4) * (TN // 2) * (16 // 8)
+        assert x["cycles"] == x["iterations"] + tiles * FILL == x["model_cycles"]
+    assert gemms[0]["tiles"] == 120 and gemms[0]["iterations"] == 960
+
+
+@pytest.fixture(scope="module")
+def integer_runs(tmp_path_factory):
+    """The same calls on a double-buffered mnk engine and a single-buffered kmn one (partial
+    sums spill: k outside iterating m and n loops)."""
+    runs = {}
+    for name, kw in {
+        "double_mnk": dict(double_buffer=True, dataflow="mnk"),
+        "single_kmn": dict(double_buffer=False, dataflow="kmn", pc_inputs=2),
+    }.items():
+        case = _integer_case(np.random.default_rng(5))
+        out, counters = run(make_design(**kw), case, tmp_path_factory.mktemp(name))
+        runs[name] = (case, out, counters)
+    return runs
+
+
+@pytest.mark.parametrize("engine", ["double_mnk", "single_kmn"])
+def test_integer_gemm_calls_match_numpy(integer_runs, engine):
+    _check_integer(*integer_runs[engine])
+
+
+def test_double_and_single_buffering_agree(integer_runs):
+    (c1, o1, k1), (c2, o2, k2) = integer_runs["double_mnk"], integer_runs["single_kmn"]
+    for name in ("cINT8", "cINT4", "y", "g", "s"):
+        np.testing.assert_array_equal(c1.read(o1, name), c2.read(o2, name))
+    assert [x["cycles"] for x in k1] == [x["cycles"] for x in k2]
