@@ -433,19 +433,72 @@ def load_export(folder: Path, config: Path | None = None) -> tuple[dict, dict, d
     )
 
 
-def build(folder: Path, build_dir: Path, *, timeout: float = 900) -> tuple[Path | None, str]:
+def object_cache() -> Path | None:
+    """Where compiled objects are kept between runs: ``$DSE_CSIM_CACHE`` (empty: no cache), else
+    ``$XDG_CACHE_HOME/dse/csim`` or ``~/.cache/dse/csim``."""
+    import os
+
+    env = os.environ.get("DSE_CSIM_CACHE")
+    if env is not None:
+        return Path(env) if env else None
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "dse" / "csim"
+
+
+def build(
+    folder: Path, build_dir: Path, *, cache: Path | None = None, timeout: float = 900
+) -> tuple[Path | None, str]:
     """Compile the export's host and kernels with g++ as a C simulation into ``build_dir``.
+
+    The three sources compile side by side, then link. With ``cache``, an object whose source,
+    ``dse_config.h``, flags and compiler version are unchanged is reused from there (its name is
+    their SHA-256), so a second run of the same design, or of a design whose kernel alone was
+    edited, does not recompile the host.
 
     Returns:
         The executable (None when the build failed) and the compiler's messages.
     """
+    import hashlib
+    import os
     import subprocess
 
+    gxx = find_compiler()
+    version = subprocess.run([gxx, "--version"], capture_output=True, text=True).stdout
+    header = (folder / "dse_config.h").read_bytes()
+    objects, jobs = [], []
+    for src in SOURCES:
+        h = hashlib.sha256("\0".join([gxx, version, *CXXFLAGS]).encode())
+        h.update(header + b"\0" + (folder / src).read_bytes())
+        cached = cache / f"{Path(src).stem}-{h.hexdigest()[:24]}.o" if cache else None
+        obj = build_dir / f"{Path(src).stem}.o"
+        objects.append(obj)
+        if cached is not None and cached.is_file():
+            shutil.copyfile(cached, obj)
+            continue
+        cmd = [gxx, *CXXFLAGS, "-I", str(folder), "-c", str(folder / src), "-o", str(obj)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        jobs.append((proc, obj, cached))
+    messages, ok = [], True
+    for proc, obj, cached in jobs:
+        _, err = proc.communicate(timeout=timeout)
+        messages.append(err)
+        ok = ok and proc.returncode == 0
+        if proc.returncode == 0 and cached is not None:
+            try:  # copy then rename: a reader never sees half an object
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+                shutil.copyfile(obj, tmp)
+                os.replace(tmp, cached)
+            except OSError:
+                pass  # a cache that cannot be written only costs time
+    if not ok:
+        return None, "".join(messages)
     exe = build_dir / "host_csim"
-    cmd = [find_compiler(), *CXXFLAGS, "-I", str(folder)]
-    cmd += [str(folder / s) for s in SOURCES] + ["-o", str(exe)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    return (exe if proc.returncode == 0 else None), proc.stderr
+    proc = subprocess.run(
+        [gxx, *map(str, objects), "-o", str(exe)], capture_output=True, text=True, timeout=timeout
+    )
+    messages.append(proc.stderr)
+    return (exe if proc.returncode == 0 else None), "".join(messages)
 
 
 def run_csim(
@@ -539,7 +592,7 @@ def run_csim(
         write_data(work / "data", stored, scales)
         (work / "out" / "dump").mkdir(parents=True)
         t0 = time.perf_counter()
-        exe, messages = build(folder, work)
+        exe, messages = build(folder, work, cache=object_cache())
         report["build_s"] = round(time.perf_counter() - t0, 3)
         if exe is None:
             return _failed(report, "build", messages)

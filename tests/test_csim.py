@@ -3,6 +3,9 @@ end on exported designs."""
 
 from __future__ import annotations
 
+import shutil
+
+import numpy as np
 import pytest
 
 from dse import csim
@@ -72,3 +75,147 @@ def test_model_gemm_cycles_by_hand():
         12,
     )
     assert got == 4 * (512 + 12)
+
+
+def test_gemm_dump_checks():
+    rng = np.random.default_rng(7)
+    a = rng.integers(-127, 128, (5, 300)).astype(np.int8)
+    b = rng.integers(-7, 8, (300, 4)).astype(np.int8)
+    acc = a.astype(np.int64) @ b.astype(np.int64)
+    assert csim.check_gemm_dump(a, b, acc.astype(np.int32), integer=True)["exact"]
+    acc[2, 3] += 1  # one accumulator off by one: not bit-exact
+    bad = csim.check_gemm_dump(a, b, acc.astype(np.int32), integer=True)
+    assert not bad["exact"] and bad["max_diff"] == 1
+    # float engines: float32 sums in ascending k lie within gamma_K sum |a b| of the exact sum;
+    # an error of 1e-3 relative is far outside it (gamma_300 = 1.8e-5)
+    fa, fb = rng.standard_normal((5, 300)).astype(np.float32), rng.standard_normal((300, 4))
+    fb = fb.astype(np.float32)
+    from dse.reference import float32_matmul
+
+    good = float32_matmul(fa, fb)
+    assert csim.check_gemm_dump(fa, fb, good, integer=False)["exact"]
+    assert not csim.check_gemm_dump(fa, fb, good * np.float32(1.001), integer=False)["exact"]
+
+
+def test_stage_tolerances():
+    # INT8: one code apart is a rounding-boundary case, two codes apart is a fault
+    want = np.array([[3, -5, 127]], dtype=np.int8)
+    one = np.array([[4, -5, 126]], dtype=np.int8)
+    two = np.array([[5, -5, 127]], dtype=np.int8)
+    assert csim.compare_stage("t", one, want, "INT8")["ok"]
+    assert not csim.compare_stage("t", two, want, "INT8")["ok"]
+    # FP32: 8 ulp (2^-20 relative) allowed, 2^-16 not
+    x = np.array([[1.0, -3.0, 0.5]], dtype=np.float32)
+    assert csim.compare_stage("t", x * np.float32(1 + 2**-21), x, "FP32")["ok"]
+    assert not csim.compare_stage("t", x * np.float32(1 + 2**-16), x, "FP32")["ok"]
+    # BF16 (stored as bits): one bf16 step allowed, two not
+    from dse.reference import bf16_bits
+
+    b = bf16_bits(np.array([1.0, 2.0], np.float32))
+    assert csim.compare_stage("t", b + np.uint16(1), b, "BF16")["ok"]
+    assert not csim.compare_stage("t", b + np.uint16(3), b, "BF16")["ok"]
+
+
+# ---- dse csim end to end ------------------------------------------------------------------------
+
+GXX = shutil.which("g++")
+needs_gxx = pytest.mark.skipif(GXX is None, reason="g++ is not installed")
+
+
+@pytest.fixture(autouse=True)
+def _object_cache(tmp_path_factory, monkeypatch):
+    """Compiled objects shared by this session's runs (not the user's ~/.cache): the broken
+    kernel's run reuses the host and vector unit of the passing run of the same design."""
+    monkeypatch.setenv("DSE_CSIM_CACHE", str(tmp_path_factory.getbasetemp() / "csim-objects"))
+
+
+def _export(tmp_path, cfg, design_id="c1", **changes):
+    """Export one design (EXAMPLE_DESIGN with changes) as `dse export` does; its folder."""
+    from dse.commands.export import export_rows
+
+    design = {**EXAMPLE_DESIGN, "design_id": design_id, **changes}
+    out = tmp_path / "hls"
+    export_rows([design], cfg.platform_raw, out, model=cfg.model(mapper=False))
+    return out / design_id
+
+
+def _csim(folder, *extra):
+    """`dse csim FOLDER EXTRA...`; the run config names the model and the board when the export
+    does not carry them (model.json, platform.json)."""
+    from dse.cli import main
+    from tests.conftest import CONFIG
+
+    args = ["csim", str(folder), *extra]
+    if not (folder / "model.json").is_file():
+        args += ["--config", str(CONFIG)]
+    return main(args)
+
+
+@pytest.mark.slow
+@needs_gxx
+@pytest.mark.parametrize(
+    "changes",
+    [
+        # INT8 engine (int32 sums), 3 CUs splitting the columns, k innermost, unfused attention
+        {},
+        # float engine: BF16 weights x INT8 activations (codes and bf16 values in float32),
+        # mixed classes (MLP at INT4, attention at BF16), k-middle order, runtime tiles
+        # divided, tiles that do not divide the reduced shapes
+        {
+            "weight_precision": "BF16", "prec_mlp": "INT4", "prec_attention": "BF16",
+            "dataflow": "nkm", "compute_units": 1,
+            "pe_m": 8, "pe_n": 4, "pe_k": 8, "tile_m": 48, "tile_n": 40, "tile_k": 24,
+            "tile_m_div_proj": 2, "tile_n_div_mlp": 2,
+        },  # fmt: skip
+    ],
+    ids=["int8", "bf16-mixed"],
+)
+def test_csim_passes_on_an_exported_design(tmp_path, cfg, changes, capsys):
+    import json
+
+    folder = _export(tmp_path, cfg, **changes)
+    code = _csim(folder)
+    out = capsys.readouterr().out
+    report = json.loads((folder / "csim.json").read_text())
+    assert code == 0, out
+    assert report["passed"] and all(report["checks"].values())
+    # every GEMM call of the reduced schedule ran and was checked: patch embedding, 4 projections,
+    # 2 MLP GEMMs and the connector once per CU that shares them, scores and context per head
+    cu = {**EXAMPLE_DESIGN, **changes}["compute_units"]
+    kernels = [c["kernel"] for c in report["gemm_calls"]]
+    assert kernels.count("attn_scores") == kernels.count("attn_context") == 2
+    assert kernels.count("fc1") == kernels.count("q_proj") == cu
+    assert report["worst_cycle_diff"] <= csim.CYCLE_TOLERANCE
+    assert "passed" in out
+
+
+@pytest.mark.slow
+@needs_gxx
+def test_csim_fails_on_a_broken_kernel(tmp_path, cfg, capsys):
+    # A sign flipped in the PE array's multiply-accumulate: the C simulation still builds and
+    # runs, and dse csim must say that it computes the wrong thing (exit 1, not a user error).
+    import json
+
+    folder = _export(tmp_path, cfg)
+    text = (folder / "kernel.cpp").read_text()
+    assert text.count("sum += ") == 1
+    (folder / "kernel.cpp").write_text(text.replace("sum += ", "sum -= "))
+    assert _csim(folder) == 1
+    report = json.loads((folder / "csim.json").read_text())
+    assert not report["passed"] and not report["checks"]["gemm_bit_exact"]
+    assert "FAILED" in capsys.readouterr().out
+
+
+def test_csim_bad_input_is_a_one_line_error(tmp_path, cfg, capsys, monkeypatch):
+    assert _csim(tmp_path / "nowhere") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such folder" in err
+    (tmp_path / "empty").mkdir()
+    assert _csim(tmp_path / "empty") == 2
+    assert "design.json is missing" in capsys.readouterr().err
+    folder = _export(tmp_path, cfg)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no g++ on PATH
+    assert _csim(folder) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "g++ is not installed" in err
+    assert not (folder / "csim.json").exists()

@@ -383,3 +383,23 @@ def test_every_row_records_the_mapping_it_got(run):
         np.testing.assert_allclose(rows["latency_ms"], res.columns["latency_ms"], rtol=1e-6)
         for name in MAPPING_PARAMS:
             np.testing.assert_array_equal(rows[name], res.mapping[name], err_msg=str(path))
+
+
+def test_every_exported_design_passes_csim(run, tmp_path):
+    # Issue 11: every design the run exports passes `dse csim`, as a user runs it after the
+    # workflow: one encoder layer and the connector against numpy, every integer GEMM call
+    # bit-exact, every GEMM call's cycles within 5% of the model's.
+    results = run / "results"
+    index = json.loads((results / "hls/index.json").read_text())
+    assert index["designs"]
+    for entry in index["designs"]:
+        folder = results / "hls" / entry["path"]
+        config = [] if (folder / "model.json").is_file() else ["--config", "results/config.yaml"]
+        proc = subprocess.run(
+            [sys.executable, "-m", "dse.cli", "csim", str(folder), *config],
+            cwd=run, env={**env(), "DSE_CSIM_CACHE": str(tmp_path)},
+            capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        report = json.loads((folder / "csim.json").read_text())
+        assert report["passed"] and report["checks"]["cycles"], entry["design_id"]
