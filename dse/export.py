@@ -4,17 +4,28 @@ Files written by :func:`export_design`:
 
 - ``dse_config.h``: tile sizes, PE factors, partition factors, ports per stream, element and
   accumulator types, clock; compiles with plain ``g++ -std=c++17``.
-- ``kernel.cpp``: the tiled GEMM ``dse_gemm`` with this design's loop order, buffers, pragmas and
-  one m_axi port per memory channel (HBM pseudo-channel or DDR bank) per stream, streams that
-  share channels sharing their m_axi bundles; runs as a C simulation under g++.
+- ``kernel.cpp``: the compute unit ``dse_gemm``: the tiled GEMM with this design's loop order,
+  ping-pong buffers (``double_buffer``), runtime tiles per call, precision modes and fused
+  epilogues (bias, GELU, residual; softmax when attention is fused), pragmas and one m_axi port
+  per memory channel (HBM pseudo-channel or DDR bank) per stream, streams that share channels
+  sharing their m_axi bundles; runs as a C simulation under g++.
 - ``hls_config.cfg``: ``v++ -c --mode hls --config hls_config.cfg`` (Vitis unified flow) -> ``.xo``.
 - ``link.cfg``: ``v++ --link --config link.cfg``: ``nk``, ``slr`` and one ``sp`` per port
   (``HBM[n]`` or ``DDR[n]``, as the board's design memory), exactly
   :func:`dse.allocation.channel_allocation`.
 - ``design.json``: every parameter and predicted figure of the design row.
+- ``vector.cpp``: the vector unit (``vector_lanes`` lanes: LayerNorm, softmax, GELU, residual
+  add, pixel shuffle), called by ``dse_gemm`` for every op other than a GEMM.
+- ``host.cpp``: the host program: XRT native API (loads the xclbin, places buffers per the
+  channel allocation, runs ``schedule.txt`` for N images), or with ``-DDSE_CSIM`` the kernels as
+  C++ functions with loop counters and operand dumps (the C-sim interface, README).
+- ``platform.json``: the platform config the design was checked against.
+- ``model.json`` (when the run's model mapping is given): the model config of the workload.
 - ``schedule.json`` (when the run's model is given): every kernel call of one policy call in
   order, with shapes, runtime tiles, precisions, CUs, channels and the model's time of each
   (dse.schedule); its times add up to the design's ``latency_ms``.
+- ``schedule.txt`` (with ``schedule.json``): the same calls in the flat form host.cpp reads,
+  with the operand tensors of each (dse.hostsched).
 
 Config key names were checked against AMD UG1399/UG1702 (``[hls]`` section: ``flow_target``,
 ``syn.file``, ``syn.top``, ``clock``, ``package.output.format``) and UG1393 (``[connectivity]``:
@@ -58,6 +69,7 @@ def export_design(
     out_dir: Path,
     *,
     model: Model | None = None,
+    model_raw: Mapping[str, Any] | None = None,
 ) -> list[Path]:
     """Write the HLS build inputs of one design into ``out_dir`` (created if missing).
 
@@ -68,7 +80,9 @@ def export_design(
             ``cu_slr_order``, ``design_memory`` and its ``memories`` entry).
         out_dir: destination folder.
         model: the run's model without a mapper (``Config.model(mapper=False)``); given, the
-            folder also gets ``schedule.json``.
+            folder also gets ``schedule.json`` and ``schedule.txt``.
+        model_raw: the model mapping the workload was built from (``Config.model_raw``); given,
+            the folder also gets ``model.json`` (what ``dse csim`` rebuilds a reduced model from).
 
     Returns:
         The written files, in a fixed order.
@@ -90,7 +104,10 @@ def export_design(
         "hls_config.cfg": render_hls_config(params, plat),
         "link.cfg": render_link_config(params, plat, ports),
         "design.json": design_json(design),
+        "platform.json": json.dumps(_plain(platform), sort_keys=True, indent=2) + "\n",
     }
+    if model_raw is not None:
+        texts["model.json"] = json.dumps(_plain(model_raw), sort_keys=True, indent=2) + "\n"
     if model is not None:
         from dse.hostsched import schedule_text
         from dse.schedule import build_schedule, schedule_json

@@ -349,6 +349,9 @@ def _vector_operands(name: str, layer: int, head: int, z: Mapping[str, int]) -> 
     return {
         "a": a,
         "c": c,
+        "r": "-",
+        "ldr": 0,
+        "sr": "-",
         "gamma": ln + ".g" if ln else "-",
         "beta": ln + ".bt" if ln else "-",
         "lda": ld,

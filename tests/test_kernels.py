@@ -334,7 +334,7 @@ def _check_integer(c: Case, out, counters):
     # loop counters: the model's compute cycles (dse/model.py: per tile (tm/pm)(tn/pn)(tk/pk)
     # PE steps + pipeline_fill_cycles, tiles = ceil on every dimension); 8/4 * 4/2 * 16/8 = 8
     # steps per tile here, 5 x 8 x 3 = 120 tiles for 37 x 29 x 45
-    gemms = [x for x in counters if x["kind"] == "gemm"]
+    gemms = [x for x in counters if x["kind"] == "gemm" and x["kernel"][0] == "t"]
     assert len(gemms) == 5
     for x in gemms:
         tiles = math.ceil(x["M"] / TM) * math.ceil(x["N"] / TN) * math.ceil(x["K"] / 16)
@@ -347,13 +347,19 @@ def _check_integer(c: Case, out, counters):
 @pytest.fixture(scope="module")
 def integer_runs(tmp_path_factory):
     """The same calls on a double-buffered mnk engine and a single-buffered kmn one (partial
-    sums spill: k outside iterating m and n loops)."""
+    sums spill: k outside iterating m and n loops); each run also holds INT8 vector-unit calls,
+    and the kmn engine (built with fuse_attention) a fused attention head."""
     runs = {}
     for name, kw in {
-        "double_mnk": dict(double_buffer=True, dataflow="mnk"),
-        "single_kmn": dict(double_buffer=False, dataflow="kmn", pc_inputs=2),
+        "double_mnk": dict(double_buffer=True, dataflow="mnk", vector_lanes=8),
+        "single_kmn": dict(
+            double_buffer=False, dataflow="kmn", pc_inputs=2, vector_lanes=8, fuse_attention=True
+        ),
     }.items():
         case = _integer_case(np.random.default_rng(5))
+        _vector_calls(case, "INT8")
+        if kw.get("fuse_attention"):
+            _fused_calls(case)
         out, counters = run(make_design(**kw), case, tmp_path_factory.mktemp(name))
         runs[name] = (case, out, counters)
     return runs
@@ -368,4 +374,142 @@ def test_double_and_single_buffering_agree(integer_runs):
     (c1, o1, k1), (c2, o2, k2) = integer_runs["double_mnk"], integer_runs["single_kmn"]
     for name in ("cINT8", "cINT4", "y", "g", "s"):
         np.testing.assert_array_equal(c1.read(o1, name), c2.read(o2, name))
-    assert [x["cycles"] for x in k1] == [x["cycles"] for x in k2]
+    # the same cycles per call: buffering changes the overlap, not the compute loop
+    common = [x["kernel"] for x in k1]
+    assert [x["cycles"] for x in k1] == [x["cycles"] for x in k2 if x["kernel"] in common]
+
+
+# ---- fused attention: scores, softmax and context of one head with P on chip --------------------
+
+S, DH = 19, 6  # tokens (ragged against the 8-row runtime tile), head dim; head 1 of 2
+
+
+ALPHA = float(np.float32(1 / math.sqrt(DH)))
+
+
+def _fused_calls(c: Case):
+    """Scores (softmax fused, P on chip) and context of head 1 of a 2-head layer."""
+    for name in "qkv":
+        c.tensor("f" + name, S, 2 * DH, "INT8", "input", scale=0.05)
+    c.scales["l0.p"] = float(np.float32(1 / 127))
+    c.tensor("ctx", S, 2 * DH, "INT8", "act", scale=0.01)
+    common = dict(tm=TM, tn=TN, tk=16, pa="INT8", pb="INT8", pc="INT8", mode="INT8", layer=0)
+    common.update(head=1, bsrc="inputs")
+    c.gemm(k="fscores", M=S, K=DH, N=S, a="fq", b="fk", c="@chip", sc="l0.p", lda=2 * DH,
+           ldb=2 * DH, ldc=S, acol=DH, bcol=DH, btrans=1, softmax=1, alpha=ALPHA,
+           **common)  # fmt: skip
+    c.gemm(k="fcontext", M=S, K=S, N=DH, a="@chip", sa="l0.p", b="fv", c="ctx", lda=S,
+           ldb=2 * DH, ldc=2 * DH, bcol=DH, ccol=DH, **common)  # fmt: skip
+
+
+def test_fused_attention_matches_numpy(integer_runs):
+    c, out, counters = integer_runs["single_kmn"]
+    counters = [x for x in counters if x["kernel"] in ("fscores", "fcontext")]
+    alpha = ALPHA
+    q, k, v = (c.tensors["f" + x][0][:, DH:] for x in "qkv")
+    first = counters[0]["call"]  # dump number of the score call; the context call is next
+    acc = _dump(out, first, ("acc", (S, S)), "<i4")
+    np.testing.assert_array_equal(acc, q.astype(np.int64) @ k.T.astype(np.int64))
+    deq = np.float32(np.float32(0.05) * np.float32(0.05)) * np.float32(alpha)
+    y = acc.astype(np.float32) * deq
+    e = np.exp(y.astype(np.float64) - y.max(axis=1, keepdims=True))
+    p_ref = _quant(e / e.sum(axis=1, keepdims=True), 1 / 127, 127)
+    p = _dump(out, first + 1, ("a", (S, S)), np.int8).astype(np.float32)
+    # expf vs float64 exp: a probability at a rounding boundary may take the neighbouring code
+    assert np.abs(p - p_ref).max() <= 1
+    acc2 = _dump(out, first + 1, ("acc", (S, DH)), "<i4")
+    np.testing.assert_array_equal(acc2, p.astype(np.int64) @ v.astype(np.int64))
+    ctx = c.read(out, "ctx")
+    y2 = acc2.astype(np.float32) * (np.float32(1 / 127) * np.float32(0.05))
+    np.testing.assert_array_equal(ctx[:, DH:], _quant(y2, 0.01, 127))
+    np.testing.assert_array_equal(ctx[:, :DH], 0)  # head 0's columns untouched
+    # counters: the score call 3 x 5 x 1 tiles, the context call 3 x 2 x 2, as the model charges
+    assert [x["tiles"] for x in counters] == [15, 12]
+    for x in counters:
+        assert x["cycles"] == x["model_cycles"] == x["tiles"] * (8 + FILL)
+
+
+# ---- vector unit ---------------------------------------------------------------------------------
+
+R, W = 16, 24  # rows (a 4 x 4 patch grid for the pixel shuffle), columns
+
+
+def _vector_calls(c: Case, prec: str):
+    """LayerNorm, softmax, GELU, residual add and pixel shuffle of one [16, 24] tensor."""
+    c.tensor("x", R, W, prec, "input", scale=0.03)
+    c.tensor("r", R, W, prec, "input", scale=0.02)
+    c.tensor("gam", 1, W, "FP32", "param")
+    c.tensor("bet", 1, W, "FP32", "param")
+    for name, scale in (("ln", 0.03), ("sm", 1 / 127), ("ge", 0.02), ("add", 0.04), ("sh", 0)):
+        shape = (R // 4, W * 4) if name == "sh" else (R, W)
+        c.tensor(name, *shape, prec, "act", scale=scale)
+    c.scales["sh"] = c.scales.get("x", 1.0)
+    vec = dict(M=R, N=W, pa=prec, pc=prec, a="x", lda=W, ldc=W)
+    c.vector(k="vln", op="layernorm", c="ln", gamma="gam", beta="bet", **vec)
+    c.vector(k="vsm", op="softmax", c="sm", **vec)
+    c.vector(k="vge", op="gelu", c="ge", **vec)
+    c.lines.append(
+        "vector k=vres step=9 cu=0 image=0 layer=-1 head=-1 op=residual "
+        + f"M={R} N={W} row0=0 K=0 shuffle=0 pa={prec} pc={prec} a=x c=add r=r lda={W} ldc={W} "
+        + f"ldr={W} sr={'r' if prec in QMAX else '-'} "
+        + f"gamma=- beta=- eps=1e-06 sa={'x' if prec in QMAX else '-'} "
+        + f"sc={'add' if prec in QMAX else '-'} ms=0"
+    )
+    # grid side 4, scale 2: [16, W] -> [4, 4 W]
+    c.vector(k="vsh", op="pixel_shuffle", c="sh", K=4, shuffle=2, sc="sh" if prec in QMAX else "-",
+             **{**vec, "ldc": 4 * W})  # fmt: skip
+
+
+def _vector_reference(c: Case):
+    x = c.value("x").astype(np.float64)
+    g, bt = c.tensors["gam"][0][0], c.tensors["bet"][0][0]
+    mu = x.mean(axis=1, keepdims=True)
+    ln = (x - mu) / np.sqrt(((x - mu) ** 2).mean(axis=1, keepdims=True) + 1e-6) * g + bt
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    sm = e / e.sum(axis=1, keepdims=True)
+    ge = 0.5 * x * (1 + np.tanh(0.7978845608 * (x + 0.044715 * x**3)))
+    add = x + c.value("r")
+    # SmolVLM pixel shuffle, the torch view/permute sequence written out in numpy
+    r = 2
+    grid = c.tensors["x"][0].reshape(4, 4, W)
+    sh = grid.reshape(4, 2, W * r).transpose(1, 0, 2).reshape(2, 2, W * r * r)
+    sh = sh.transpose(1, 0, 2).reshape(4, W * r * r)
+    return {"ln": ln, "sm": sm, "ge": ge, "add": add, "sh": sh}
+
+
+@pytest.fixture(scope="module")
+def fp32_run(tmp_path_factory):
+    c = Case(np.random.default_rng(3))
+    _vector_calls(c, "FP32")
+    design = make_design(weight_precision="FP32", act_precision="FP32", vector_lanes=8)
+    return (c, *run(design, c, tmp_path_factory.mktemp("fp32")))
+
+
+@pytest.mark.parametrize("prec", ["INT8", "FP32"])
+def test_vector_unit_matches_numpy(integer_runs, fp32_run, prec):
+    c, out, counters = integer_runs["double_mnk"] if prec == "INT8" else fp32_run
+    ref = _vector_reference(c)
+    # the pixel shuffle is a copy: exact
+    np.testing.assert_array_equal(c.read(out, "sh"), ref["sh"])
+    for name in ("ln", "sm", "ge", "add"):
+        got = c.read(out, name)
+        if prec == "INT8":
+            # float32 arithmetic vs the float64 reference moves a value at a rounding boundary
+            # to the neighbouring code: within one step (and the codes saturate at 127)
+            want = _quant(ref[name], c.scales[name], 127)
+            assert np.abs(got - want).max() <= 1, name
+        else:
+            # float32 sums of 24 terms and expf/tanhf/sqrtf: a few float32 ulp of the result's
+            # scale; 1e-5 relative to the row's largest magnitude bounds them with a wide margin
+            scale = np.abs(ref[name]).max(axis=1, keepdims=True)
+            assert np.all(np.abs(got - ref[name]) <= 1e-5 * scale + 1e-30), name
+    # lane-loop counters: 24 columns on 8 lanes = 3 steps per pass; LayerNorm 6 passes (load,
+    # sum, centre, sum, normalise, store) per row, softmax 6 (load, max, exp, sum, divide,
+    # store), GELU 3 (load, gelu, store), residual 4 (two loads, add, store), shuffle 3 per
+    # input row
+    steps = {x["kernel"]: x["iterations"] for x in counters}
+    assert steps["vln"] == R * 6 * 3
+    assert steps["vsm"] == R * 6 * 3
+    assert steps["vge"] == R * 3 * 3
+    assert steps["vres"] == R * 4 * 3
+    assert steps["vsh"] == R * 3

@@ -50,7 +50,14 @@ def run(args: argparse.Namespace) -> int:
     rows = read_table(args.inp).to_dict("records")
     # the model without a mapper: each row's runtime tiles (the mapper's choice) as costed
     model = cfg.model(mapper=False)
-    index = export_rows(rows, platform, args.out, source=str(args.inp), model=model)
+    index = export_rows(
+        rows,
+        platform,
+        args.out,
+        source=str(args.inp),
+        model=model,
+        model_raw=getattr(cfg, "model_raw", None),
+    )
     print(f"exported {len(index['designs'])} design(s) to {args.out}")
     return 0
 
@@ -62,6 +69,7 @@ def export_rows(
     *,
     source: str = "<rows>",
     model: Any = None,
+    model_raw: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Export each row to ``out/<design_id>/`` and write ``out/index.json``.
 
@@ -110,6 +118,8 @@ def export_rows(
         entries: list[dict[str, Any]] = []
         for design_id, row in designs.items():
             extra = {"model": model} if model is not None else {}
+            if model_raw is not None:
+                extra["model_raw"] = model_raw
             files = export_design(row, platform, build / design_id, **extra)
             entry = {
                 "design_id": design_id,
