@@ -275,10 +275,8 @@ def activation_shapes(z: Sizes, *, fuse_attention: bool) -> dict[str, tuple[int,
         p = f"l{L}"
         for a in ("ln1", "q", "k", "v", "ctx", "h", "ln2"):
             shapes[f"{p}.{a}"] = (s, d)
-        for h in range(z.heads):
-            if not fuse_attention:
-                shapes[f"{p}.s{h}"] = (s, s)
-            shapes[f"{p}.p{h}"] = (s, s)
+        for h in range(z.heads if not fuse_attention else 0):  # fused: P stays on chip
+            shapes[f"{p}.s{h}"] = shapes[f"{p}.p{h}"] = (s, s)
         shapes[f"{p}.f1"] = (s, z.mlp)
         shapes[f"x{L + 1}"] = (s, d)
     if z.scale:
@@ -634,9 +632,18 @@ def _check(report, out, schedule, design, fill, z, precision, emu, free, exact, 
         raise ValueError(
             f"counters.jsonl has {len(gemm_lines)} GEMM calls, the schedule {len(expected)}"
         )
+    # the host may reorder the calls of a step (a fused score call is followed by its context
+    # call): pair each counted call with the schedule's calls of the same step and head
+    todo: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for e in expected:
+        todo.setdefault((e["step"], e.get("head", -1)), []).append(e)
     calls = []
-    for (line, c), e in zip(gemm_lines, expected, strict=True):
+    for line, c in gemm_lines:
         i = int(c.get("call", line))  # the GEMM call's number: its dump files
+        left = todo.get((int(c["step"]), int(c.get("head", -1))))
+        if not left:
+            raise ValueError(f"call {i}: step {c['step']} head {c.get('head')} not in the schedule")
+        e = left.pop(0)
         if c["kernel"] != e["kernel"]:
             raise ValueError(f"call {i}: counters name {c['kernel']}, schedule {e['kernel']}")
         shape = (int(c["M"]), int(c["K"]), int(c["N"]))

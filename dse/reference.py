@@ -474,33 +474,20 @@ class Emulation:
 
             add([f"{p}.ln1"], ln1)
             add([f"{p}.q", f"{p}.k", f"{p}.v"], qkv)
-            for h in range(z.heads):
+            def scores(get, p=p, h=0):
                 cols = slice(h * dh, (h + 1) * dh)
+                return self.gemm(
+                    f"{p}.q", get(f"{p}.q")[:, cols], f"{p}.k", get(f"{p}.k")[:, cols].T,
+                    alpha=np.float32(1.0 / math.sqrt(dh)),
+                )  # fmt: skip
 
-                def scores(get, p=p, h=h, cols=cols):
-                    y = self.gemm(
-                        f"{p}.q", get(f"{p}.q")[:, cols], f"{p}.k", get(f"{p}.k")[:, cols].T,
-                        alpha=np.float32(1.0 / math.sqrt(dh)),
-                    )  # fmt: skip
-                    if self.fuse:
-                        return {f"{p}.p{h}": self.store(f"{p}.p{h}", softmax32(y))}
-                    return {f"{p}.s{h}": self.store(f"{p}.s{h}", y)}
-
-                def soft(get, p=p, h=h):
-                    y = softmax32(self.value(f"{p}.s{h}", get(f"{p}.s{h}")))
-                    return {f"{p}.p{h}": self.store(f"{p}.p{h}", y)}
-
-                if self.fuse:
-                    add([f"{p}.p{h}"], scores)
-                else:
-                    add([f"{p}.s{h}"], scores)
-                    add([f"{p}.p{h}"], soft)
-
-            def context(get, p=p):
+            def context(get, p=p, probs=None):
+                """The heads' P . V side by side; ``probs(h)``: head h's stored P."""
+                probs = probs or (lambda h: get(f"{p}.p{h}"))
                 y = np.concatenate(
                     [
                         self.gemm(
-                            f"{p}.p{h}", get(f"{p}.p{h}"),
+                            f"{p}.p{h}", probs(h),
                             f"{p}.v", get(f"{p}.v")[:, h * dh : (h + 1) * dh],
                         )  # fmt: skip
                         for h in range(z.heads)
@@ -508,6 +495,30 @@ class Emulation:
                     axis=1,
                 )
                 return {f"{p}.ctx": self.store(f"{p}.ctx", y)}
+
+            if self.fuse:  # P never leaves the chip: one stage from Q, K, V to the context
+
+                def fused(get, p=p):
+                    stored = {
+                        h: self.store(f"{p}.p{h}", softmax32(scores(get, p, h)))
+                        for h in range(z.heads)
+                    }
+                    return context(get, p, stored.__getitem__)
+
+                add([f"{p}.ctx"], fused)
+            else:
+                for h in range(z.heads):
+
+                    def score(get, p=p, h=h):
+                        return {f"{p}.s{h}": self.store(f"{p}.s{h}", scores(get, p, h))}
+
+                    def soft(get, p=p, h=h):
+                        y = softmax32(self.value(f"{p}.s{h}", get(f"{p}.s{h}")))
+                        return {f"{p}.p{h}": self.store(f"{p}.p{h}", y)}
+
+                    add([f"{p}.s{h}"], score)
+                    add([f"{p}.p{h}"], soft)
+                add([f"{p}.ctx"], context)
 
             def attn_out(get, p=p, x=x):
                 y = self.gemm(
@@ -536,7 +547,6 @@ class Emulation:
                 )  # fmt: skip
                 return {f"x{L + 1}": self.store(f"x{L + 1}", y)}
 
-            add([f"{p}.ctx"], context)
             add([f"{p}.h"], attn_out)
             add([f"{p}.ln2"], ln2)
             add([f"{p}.f1"], fc1)

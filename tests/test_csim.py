@@ -135,7 +135,9 @@ def _export(tmp_path, cfg, design_id="c1", **changes):
 
     design = {**EXAMPLE_DESIGN, "design_id": design_id, **changes}
     out = tmp_path / "hls"
-    export_rows([design], cfg.platform_raw, out, model=cfg.model(mapper=False))
+    export_rows(
+        [design], cfg.platform_raw, out, model=cfg.model(mapper=False), model_raw=cfg.model_raw
+    )
     return out / design_id
 
 
@@ -152,12 +154,12 @@ def _csim(folder, *extra):
 
 
 #: A float engine: BF16 weights x INT8 activations (codes and bf16 values multiplied in float32),
-#: mixed classes (MLP at INT4, attention at BF16), a k-middle loop order, runtime tiles divided
-#: and tiles that do not divide the reduced shapes. (INT8 engines: every design of the workflow
+#: mixed classes (MLP at INT4, attention at BF16), fused attention (P on chip), a k-middle loop
+#: order, runtime tiles divided and tiles that do not divide the reduced shapes. (INT8 engines: every design of the workflow
 #: run, tests/test_workflow.py.)
 MIXED = {
     "weight_precision": "BF16", "prec_mlp": "INT4", "prec_attention": "BF16",
-    "dataflow": "nkm", "compute_units": 1,
+    "fuse_attention": True, "dataflow": "nkm", "compute_units": 1,
     "pe_m": 8, "pe_n": 4, "pe_k": 8, "tile_m": 48, "tile_n": 40, "tile_k": 24,
     "tile_m_div_proj": 2, "tile_n_div_mlp": 2,
 }  # fmt: skip
