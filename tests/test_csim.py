@@ -153,10 +153,10 @@ def _csim(folder, *extra):
     return main(args)
 
 
-#: A float engine: BF16 weights x INT8 activations (codes and bf16 values multiplied in float32),
-#: mixed classes (MLP at INT4, attention at BF16), fused attention (P on chip), a k-middle loop
-#: order, runtime tiles divided and tiles that do not divide the reduced shapes. (INT8 engines: every design of the workflow
-#: run, tests/test_workflow.py.)
+#: A float engine (BF16 x BF16: BF16 weights, INT8 activations, attention at BF16) that multiplies
+#: INT8/INT4 codes and bf16 values in float32; the MLP at INT4, fused attention (P on chip), a
+#: k-middle loop order, runtime tiles divided and tiles that do not divide the reduced shapes.
+#: (INT8 engines: every design of the workflow run, tests/test_workflow.py.)
 MIXED = {
     "weight_precision": "BF16", "prec_mlp": "INT4", "prec_attention": "BF16",
     "fuse_attention": True, "dataflow": "nkm", "compute_units": 1,
@@ -195,6 +195,20 @@ def test_csim_passes_and_fails_once_the_kernel_is_broken(tmp_path, cfg, capsys):
     assert not report["passed"] and not report["checks"]["gemm_bit_exact"]
     assert not report["checks"]["stages"]
     assert "FAILED" in capsys.readouterr().out
+
+    # A kernel that computes the right numbers with half of the PE array's width (PE_K / 2 MACs
+    # per step, twice the steps; the sums keep their ascending k order, so the results are the
+    # same): only the cycle check can see it. Each tile takes 2 x steps + fill instead of
+    # steps + fill: +79% for this design's smallest runtime tile (3 x 5 x 3 = 45 steps, fill 12).
+    half = text.replace("k0 += PE_K)", "k0 += PE_K / 2)").replace("p < PE_K;", "p < PE_K / 2;")
+    assert half.count("PE_K / 2") == 2
+    (folder / "kernel.cpp").write_text(half)
+    assert _csim(folder) == 1
+    report = json.loads((folder / "csim.json").read_text())
+    checks = report["checks"]
+    assert checks["gemm_bit_exact"] and checks["stages"] and checks["outputs"]
+    assert not checks["cycles"]
+    assert all(c["cycle_diff"] >= 45 / 57 - 1e-9 for c in report["gemm_calls"])
 
 
 def test_csim_bad_input_is_a_one_line_error(tmp_path, cfg, capsys, monkeypatch):
