@@ -3,11 +3,33 @@
 One line per kernel call, ``key=value`` tokens, with everything the host needs to issue the call:
 shapes, runtime tiles, precisions, the operand tensors by name (with column offsets and leading
 dimensions) and the fused epilogues. ``tensor`` lines first declare every tensor (shape,
-precision, kind, scale name). The names and the arithmetic are the C-sim interface
-(/work/wt/csim-interface.md, also in the README): a SigLIP pre-LN encoder layer stack
-with SmolVLM's pixel-shuffle connector, the smolVLA vision encoder. Kernels of other models
-(class tokens, classifiers, pooling heads, token input) are written as ``unsupported`` lines,
-which the host refuses.
+precision, kind, scale name). The tensor names follow a SigLIP pre-LN encoder layer stack with
+SmolVLM's pixel-shuffle connector (the smolVLA vision encoder); kernels of other models (class
+tokens, classifiers, pooling heads, token input) are written as ``unsupported`` lines, which the
+host refuses.
+
+The host's files and arithmetic (what ``dse csim`` and dse.reference rely on):
+
+- Tensors: one raw little-endian row-major file ``<name>.bin`` each; int8 for INT8/INT4 (INT4
+  values in [-7, 7]), bfloat16 bits as uint16 for BF16, float32 for FP32 and for every bias and
+  LayerNorm vector. Weights are ``[K, N]`` (a torch Linear weight transposed). ``scales.txt``:
+  ``name value`` per quantised tensor (per-tensor symmetric scales, static; one per layer for the
+  per-head ``l{L}.s{h}``/``l{L}.p{h}``: ``l{L}.s``, ``l{L}.p``).
+- Quantise ``q = clamp(nearbyint(y / s), -Q, Q)``, Q = 127 (INT8) or 7 (INT4), ties to even, in
+  float32; dequantise ``q * s``. BF16: round to nearest even on the upper 16 bits.
+- GEMM: products of the stored codes, int32 sums (integer engines, exact) or float32 sums in
+  ascending k; epilogue in float32 ``y = acc * ((s_a * s_b) * alpha)``, ``+ bias``, ``gelu``
+  (tanh form), ``+ residual * s_r``, then quantised to the output precision.
+- Vector unit (float32): LayerNorm (two-pass mean and variance, eps 1e-6), softmax (max
+  subtracted), GELU, residual add, pixel shuffle (output row ``i*(w/r)+j``, column
+  ``a*(r*d)+b*d+c`` = token ``(i*r+a)*w + j*r+b``, channel ``c``).
+- Fused attention: a ``softmax=1`` score line and its ``a=@chip`` context line run as pairs of
+  calls per row block of ``tm`` rows; P never leaves the chip.
+- C simulation (``-DDSE_CSIM``): ``host_csim <schedule.txt> <data-dir> <out-dir> [--dump]`` runs
+  image 0 and writes each produced activation, ``counters.jsonl`` (per GEMM call: tiles, counted
+  PE-array loop iterations, fill, cycles and the model's compute cycles; per vector call the
+  lane-loop iterations) and with ``--dump`` each GEMM call's operands and raw accumulators
+  (``dump/<call>.{a,b,acc}.bin``).
 """
 
 from __future__ import annotations

@@ -448,7 +448,9 @@ def fake_config(monkeypatch):
     real = dse.config.load_config(CONFIG)
 
     def load_config(path):
-        return types.SimpleNamespace(platform_raw=PLATFORM, model=real.model)
+        return types.SimpleNamespace(
+            platform_raw=PLATFORM, model=real.model, model_raw=real.model_raw
+        )
 
     monkeypatch.setattr(dse.config, "load_config", load_config)
 
@@ -478,8 +480,15 @@ def test_cli_exports_each_selected_design(tmp_path, fake_config):
     index = json.loads((out / "index.json").read_text())
     assert [d["design_id"] for d in index["designs"]] == ["d1", "d2"]
     for entry in index["designs"]:
-        for name in ("dse_config.h", "kernel.cpp", "hls_config.cfg", "link.cfg", "design.json"):
+        # every file the export module's docstring lists (the run's model given: all of them)
+        names = ("dse_config.h", "kernel.cpp", "vector.cpp", "host.cpp", "hls_config.cfg",
+                 "link.cfg", "design.json", "platform.json", "model.json", "schedule.json",
+                 "schedule.txt")  # fmt: skip
+        assert sorted(entry["files"]) == sorted(f"{entry['path']}/{n}" for n in names)
+        for name in names:
             assert (out / entry["path"] / name).is_file()
+    loaded = json.loads((out / "d1" / "model.json").read_text())
+    assert loaded["name"] == "smolvla_vision" and loaded["hidden"] == 768
     assert json.loads((out / "d2" / "design.json").read_text())["dataflow"] == "kmn"
 
 
