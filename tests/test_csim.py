@@ -200,8 +200,12 @@ def test_csim_passes_and_fails_once_the_kernel_is_broken(tmp_path, cfg, capsys):
     # per step, twice the steps; the sums keep their ascending k order, so the results are the
     # same): only the cycle check can see it. Each tile takes 2 x steps + fill instead of
     # steps + fill: +79% for this design's smallest runtime tile (3 x 5 x 3 = 45 steps, fill 12).
-    half = text.replace("k0 += PE_K)", "k0 += PE_K / 2)").replace("p < PE_K;", "p < PE_K / 2;")
-    assert half.count("PE_K / 2") == 2
+    half = (
+        text.replace("(TILE_K / PE_K) * steps_m", "(TILE_K / (PE_K / 2)) * steps_m")
+        .replace("p < PE_K;", "p < PE_K / 2;")
+        .replace("k0 += PE_K;", "k0 += PE_K / 2;")
+    )
+    assert half.count("PE_K / 2") == 3  # the step count, the unrolled width, the k advance
     (folder / "kernel.cpp").write_text(half)
     assert _csim(folder) == 1
     report = json.loads((folder / "csim.json").read_text())
