@@ -32,8 +32,8 @@ RUN_ORDER = (
     "summary",
 )
 
-#: Subcommands for working by hand, after those of a run.
-TOOLS = ("evaluate", "bench", "search-quality")
+#: Subcommands for working by hand, after those of a run (csim checks what export wrote).
+TOOLS = ("csim", "evaluate", "bench", "search-quality")
 
 #: Subcommands in the order ``dse --help`` lists them.
 COMMANDS = RUN_ORDER + TOOLS

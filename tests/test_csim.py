@@ -1,0 +1,230 @@
+"""dse csim: the reduced workload, the model's cycles per GEMM call, and the C simulation end to
+end on exported designs."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from dse import csim
+from dse.model import _Batch
+from dse.params import EXAMPLE_DESIGN
+from dse.space import design_batch
+from dse.workload import GEMM, Workload, check_model
+
+
+def test_reduced_model_keeps_the_models_proportions(cfg):
+    raw = cfg.model_raw  # smolVLA: 768 hidden, 12 heads of 64, MLP 3072, 32 x 32 grid, scale 4
+    small = csim.reduced_model(raw)
+    check_model(small)  # divisibility kept: heads divide hidden, the scale divides the grid
+    # 2 heads of the model's 64 -> hidden 128; MLP ratio 4 -> 512; grid side 16 (a multiple of
+    # the scale 4) -> 256 tokens, 16 after the shuffle; connector out 960 x 128 / 768 = 160
+    assert (small["heads"], small["hidden"], small["mlp"]) == (2, 128, 512)
+    assert small["image_size"] // small["patch_size"] == 16
+    assert small["connector"] == {**raw["connector"], "out_features": 160}
+    assert (small["layers"], small["cameras"]) == (1, 1)
+    gemms = {k.name: (k.m, k.k, k.n) for k in Workload.from_mapping(small).gemms}
+    assert gemms["attn_scores"] == (256, 64, 256) and gemms["connector"] == (16, 2048, 160)
+    full = csim.reduced_model(raw, full_size=True)
+    assert {**full, "layers": raw["layers"], "cameras": raw["cameras"]} == raw
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"dataflow": "nkm", "tile_m_div_attention": 2, "tile_n_div_mlp": 4, "compute_units": 2},
+        {"pe_m": 8, "tile_m": 64, "tile_k": 96, "tile_n_div_embed": 8, "compute_units": 1},
+    ],
+)
+def test_expected_cycles_are_the_models_compute_cycles(cfg, changes):
+    # model_gemm_cycles restates the model's compute time (Model._gemm's t_comp) for one call;
+    # here both are evaluated on the reduced workload, call by call, and must agree.
+    design = {**EXAMPLE_DESIGN, "design_id": "t", **changes}
+    small = csim.reduced_model(cfg.model_raw)
+    sched = csim.reduced_schedule(design, cfg.platform_raw, small)
+    fill = cfg.platform_raw["logic"]["pipeline_fill_cycles"]
+    rows = csim.expected_cycles(sched, design, fill)
+    from dse.model import Model
+    from dse.platform import Platform
+
+    model = Model(Platform.from_mapping(cfg.platform_raw), Workload.from_mapping(small))
+    b = _Batch(model, design_batch([design], model.platform))
+    for k in model.workload.kernels:
+        if k.kind != GEMM:
+            continue
+        t_comp = model._gemm(k, b)[1][0]
+        mine = {r["model_cycles"] for r in rows if r["kernel"] == k.name}
+        assert len(mine) == 1
+        assert mine.pop() == pytest.approx(float(t_comp[0]) * design["clock_mhz"] * 1e6, rel=1e-6)
+    # one row per call: 2 heads of scores and context, the others once per CU that shares them
+    g = design["compute_units"]
+    assert sum(r["kernel"] == "attn_scores" for r in rows) == 2
+    assert sum(r["kernel"] == "fc1" for r in rows) == g
+
+
+def test_model_gemm_cycles_by_hand():
+    # M = 100 on tile 64 -> 2 tiles, N = 128 on 128 -> 1, K = 300 on 256 -> 2: 4 tiles, each
+    # (64/16)(128/16)(256/16) = 512 steps + 12 fill
+    got = csim.model_gemm_cycles(
+        {"m": 100, "k": 300, "n": 128},
+        {"m": 64, "n": 128, "k": 256},
+        {"pe_m": 16, "pe_n": 16, "pe_k": 16},
+        12,
+    )
+    assert got == 4 * (512 + 12)
+
+
+def test_gemm_dump_checks():
+    rng = np.random.default_rng(7)
+    a = rng.integers(-127, 128, (5, 300)).astype(np.int8)
+    b = rng.integers(-7, 8, (300, 4)).astype(np.int8)
+    acc = a.astype(np.int64) @ b.astype(np.int64)
+    assert csim.check_gemm_dump(a, b, acc.astype(np.int32), integer=True)["exact"]
+    acc[2, 3] += 1  # one accumulator off by one: not bit-exact
+    bad = csim.check_gemm_dump(a, b, acc.astype(np.int32), integer=True)
+    assert not bad["exact"] and bad["max_diff"] == 1
+    # float engines: float32 sums in ascending k lie within gamma_K sum |a b| of the exact sum;
+    # an error of 1e-3 relative is far outside it (gamma_300 = 1.8e-5)
+    fa, fb = rng.standard_normal((5, 300)).astype(np.float32), rng.standard_normal((300, 4))
+    fb = fb.astype(np.float32)
+    from dse.reference import float32_matmul
+
+    good = float32_matmul(fa, fb)
+    assert csim.check_gemm_dump(fa, fb, good, integer=False)["exact"]
+    assert not csim.check_gemm_dump(fa, fb, good * np.float32(1.001), integer=False)["exact"]
+
+
+def test_stage_tolerances():
+    # INT8: one code apart is a rounding-boundary case, two codes apart is a fault
+    want = np.array([[3, -5, 127]], dtype=np.int8)
+    one = np.array([[4, -5, 126]], dtype=np.int8)
+    two = np.array([[5, -5, 127]], dtype=np.int8)
+    assert csim.compare_stage("t", one, want, "INT8")["ok"]
+    assert not csim.compare_stage("t", two, want, "INT8")["ok"]
+    # FP32: 8 ulp (2^-20 relative) allowed, 2^-16 not
+    x = np.array([[1.0, -3.0, 0.5]], dtype=np.float32)
+    assert csim.compare_stage("t", x * np.float32(1 + 2**-21), x, "FP32")["ok"]
+    assert not csim.compare_stage("t", x * np.float32(1 + 2**-16), x, "FP32")["ok"]
+    # BF16 (stored as bits): one bf16 step allowed, two not
+    from dse.reference import bf16_bits
+
+    b = bf16_bits(np.array([1.0, 2.0], np.float32))
+    assert csim.compare_stage("t", b + np.uint16(1), b, "BF16")["ok"]
+    assert not csim.compare_stage("t", b + np.uint16(3), b, "BF16")["ok"]
+
+
+# ---- dse csim end to end ------------------------------------------------------------------------
+
+GXX = shutil.which("g++")
+needs_gxx = pytest.mark.skipif(GXX is None, reason="g++ is not installed")
+
+
+@pytest.fixture(autouse=True)
+def _object_cache(tmp_path_factory, monkeypatch):
+    """Compiled objects shared by this session's runs (not the user's ~/.cache): the broken
+    kernel's run reuses the host and vector unit of the passing run."""
+    monkeypatch.setenv("DSE_CSIM_CACHE", str(tmp_path_factory.getbasetemp() / "csim-objects"))
+
+
+def _export(tmp_path, cfg, design_id="c1", **changes):
+    """Export one design (EXAMPLE_DESIGN with changes) as `dse export` does; its folder."""
+    from dse.commands.export import export_rows
+
+    design = {**EXAMPLE_DESIGN, "design_id": design_id, **changes}
+    out = tmp_path / "hls"
+    export_rows(
+        [design], cfg.platform_raw, out, model=cfg.model(mapper=False), model_raw=cfg.model_raw
+    )
+    return out / design_id
+
+
+def _csim(folder, *extra):
+    """`dse csim FOLDER EXTRA...`; the run config names the model and the board when the export
+    does not carry them (model.json, platform.json)."""
+    from dse.cli import main
+    from tests.conftest import CONFIG
+
+    args = ["csim", str(folder), *extra]
+    if not (folder / "model.json").is_file():
+        args += ["--config", str(CONFIG)]
+    return main(args)
+
+
+#: A float engine (BF16 x BF16: BF16 weights, INT8 activations, attention at BF16) that multiplies
+#: INT8/INT4 codes and bf16 values in float32; the MLP at INT4, fused attention (P on chip), a
+#: k-middle loop order, runtime tiles divided and tiles that do not divide the reduced shapes.
+#: (INT8 engines: every design of the workflow run, tests/test_workflow.py.)
+MIXED = {
+    "weight_precision": "BF16", "prec_mlp": "INT4", "prec_attention": "BF16",
+    "fuse_attention": True, "dataflow": "nkm", "compute_units": 1,
+    "pe_m": 8, "pe_n": 4, "pe_k": 8, "tile_m": 48, "tile_n": 40, "tile_k": 24,
+    "tile_m_div_proj": 2, "tile_n_div_mlp": 2,
+}  # fmt: skip
+
+
+@pytest.mark.slow
+@needs_gxx
+def test_csim_passes_and_fails_once_the_kernel_is_broken(tmp_path, cfg, capsys):
+    import json
+
+    folder = _export(tmp_path, cfg, **MIXED)
+    code = _csim(folder)
+    out = capsys.readouterr().out
+    report = json.loads((folder / "csim.json").read_text())
+    assert code == 0, out
+    assert report["passed"] and all(report["checks"].values())
+    assert not report["engine"]["integer"]
+    # every GEMM call of the reduced schedule ran and was checked: patch embedding, 4 projections,
+    # 2 MLP GEMMs and the connector once (one CU), scores and context once per head (2 heads)
+    kernels = [c["kernel"] for c in report["gemm_calls"]]
+    assert kernels.count("attn_scores") == kernels.count("attn_context") == 2
+    assert len(kernels) == 12
+    assert report["worst_cycle_diff"] <= csim.CYCLE_TOLERANCE
+    assert "passed" in out
+
+    # A sign flipped in the PE array's multiply-accumulate: the C simulation still builds and
+    # runs, and dse csim must say that it computes the wrong thing (exit 1, not a user error).
+    text = (folder / "kernel.cpp").read_text()
+    assert text.count("sum += ") == 1
+    (folder / "kernel.cpp").write_text(text.replace("sum += ", "sum -= "))
+    assert _csim(folder) == 1
+    report = json.loads((folder / "csim.json").read_text())
+    assert not report["passed"] and not report["checks"]["gemm_bit_exact"]
+    assert not report["checks"]["stages"]
+    assert "FAILED" in capsys.readouterr().out
+
+    # A kernel that computes the right numbers with half of the PE array's width (PE_K / 2 MACs
+    # per step, twice the steps; the sums keep their ascending k order, so the results are the
+    # same): only the cycle check can see it. Each tile takes 2 x steps + fill instead of
+    # steps + fill: +79% for this design's smallest runtime tile (3 x 5 x 3 = 45 steps, fill 12).
+    half = (
+        text.replace("(TILE_K / PE_K) * steps_m", "(TILE_K / (PE_K / 2)) * steps_m")
+        .replace("p < PE_K;", "p < PE_K / 2;")
+        .replace("k0 += PE_K;", "k0 += PE_K / 2;")
+    )
+    assert half.count("PE_K / 2") == 3  # the step count, the unrolled width, the k advance
+    (folder / "kernel.cpp").write_text(half)
+    assert _csim(folder) == 1
+    report = json.loads((folder / "csim.json").read_text())
+    checks = report["checks"]
+    assert checks["gemm_bit_exact"] and checks["stages"] and checks["outputs"]
+    assert not checks["cycles"]
+    assert all(c["cycle_diff"] >= 45 / 57 - 1e-9 for c in report["gemm_calls"])
+
+
+def test_csim_bad_input_is_a_one_line_error(tmp_path, cfg, capsys, monkeypatch):
+    assert _csim(tmp_path / "nowhere") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such folder" in err
+    (tmp_path / "empty").mkdir()
+    assert _csim(tmp_path / "empty") == 2
+    assert "design.json is missing" in capsys.readouterr().err
+    folder = _export(tmp_path, cfg)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no g++ on PATH
+    assert _csim(folder) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "g++ is not installed" in err
+    assert not (folder / "csim.json").exists()
