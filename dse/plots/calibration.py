@@ -72,12 +72,22 @@ def figure(table: pd.DataFrame, *, title: str | None = None) -> Figure:
             zorder=4,
             label=f"{q} ({units[q]})",
         )
-    for r in data.itertuples(index=False):
+    # labels go into the empty half: left of points above the y = x line, below-right of the
+    # others; a label near an earlier one on its side (a quarter decade across, a tenth up) moves
+    placed: list[tuple[float, float, bool]] = []  # (log10 x, log10 y, above) of labelled points
+    for r in data.sort_values("published").itertuples(index=False):
+        lx, ly = np.log10(r.published), np.log10(r.predicted)
+        above = bool(r.predicted > r.published)
+        near = sum(
+            a == above and abs(lx - px) < 0.25 and abs(ly - py) < 0.1 for px, py, a in placed
+        )
+        placed.append((lx, ly, above))
         ax.annotate(
             r.design,
             xy=(r.published, r.predicted),
-            xytext=(6, -3),
+            xytext=(-7, 3 + 10 * near) if above else (7, -9 - 10 * near),
             textcoords="offset points",
+            ha="right" if above else "left",
             fontsize=7.5,
             zorder=5,
         )
