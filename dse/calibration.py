@@ -312,6 +312,30 @@ def _num(v: float) -> str:
     return f"{v:,.3g}" if abs(v) < 100 else f"{v:,.0f}"
 
 
+def compact_table(frame: pd.DataFrame) -> str:
+    """The short table the README shows: design, board, quantity, published, predicted, error,
+    feasibility and timing under the model."""
+    lines = [
+        "| design | board | quantity | published | predicted (same unit) | error "
+        "| model: feasible | model: timing |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in frame.itertuples(index=False):  # a few dozen rows
+        done = math.isfinite(r.predicted)
+        cells = [
+            f"`{r.design}`",
+            r.board or "—",
+            r.quantity or "not expressible",
+            f"{_num(r.published)} {r.unit}",
+            _num(r.predicted) if done else "—",
+            f"{r.error_pct:+.1f}%" if done else "—",
+            "—" if pd.isna(r.feasible) else "yes" if r.feasible else "no",
+            r.timing or "—",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def markdown(frame: pd.DataFrame, summary: Summary) -> str:
     """The calibration report as Markdown: the summary, then one table row per design."""
     lines = [
@@ -331,6 +355,10 @@ def markdown(frame: pd.DataFrame, summary: Summary) -> str:
         "- called infeasible by the model although built: "
         + (", ".join(summary.infeasible) or "none"),
         "- error = (predicted - published) / published",
+        "",
+        compact_table(frame),
+        "",
+        "## Every design with its source and notes",
         "",
         "| design | quantity | published | predicted | error | feasible | timing | source | note |",
         "|---|---|---|---|---|---|---|---|---|",

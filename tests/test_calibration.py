@@ -166,7 +166,11 @@ def test_bad_designs_file_is_one_line_and_exit_2(tmp_path, capsys, entry, needle
 def test_calibrate_writes_table_report_and_plot(tmp_path, capsys):
     path = _write(tmp_path, HAND)
     out = tmp_path / "out"
+    from dse import plots
+
+    dpi = plots.DPI
     assert main(["calibrate", "--designs", str(path), "--dpi", "50", "--out", str(out)]) == 0
+    assert plots.DPI == dpi  # --dpi is this call's only
     for name in ("calibration.parquet", "calibration.csv", "calibration.md", "calibration.png"):
         assert (out / name).stat().st_size > 0, name
     table = pd.read_parquet(out / "calibration.parquet")

@@ -57,14 +57,16 @@ def run(args: argparse.Namespace) -> int:
     )
     atomic_write_text(out / "calibration.csv", table.to_csv(index=False, float_format="%.6g"))
     atomic_write_text(out / "calibration.md", markdown(table, summary))
-    if args.dpi:
-        plots.DPI = args.dpi
-    plot_calibration(
-        table,
-        out / "calibration.png",
-        title=f"Model (version {MODEL_VERSION}) against {summary.predicted} published designs: "
-        f"median |error| {summary.median_abs_error_pct:.1f}%",
-    )
+    dpi, plots.DPI = plots.DPI, args.dpi or plots.DPI
+    try:
+        plot_calibration(
+            table,
+            out / "calibration.png",
+            title=f"Model (version {MODEL_VERSION}) against {summary.predicted} published "
+            f"designs: median |error| {summary.median_abs_error_pct:.1f}%",
+        )
+    finally:
+        plots.DPI = dpi  # the resolution is this call's, not the process's
     print(
         f"wrote {out}/{{{','.join(OUTPUTS)}}}: {summary.designs} designs, "
         f"{summary.predicted} predicted, median |error| {summary.median_abs_error_pct:.1f}%, "
