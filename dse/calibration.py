@@ -137,6 +137,15 @@ def load_designs(path: str | Path) -> list[PublishedDesign]:
                 "missing key", file=str(path), key=f"{key}.burst_bytes",
                 allowed="the burst length in bytes of the bandwidth measurement (memory_gbps)",
             )
+        for ref in ("board", "model"):
+            if ref in e and not resolve(path, e[ref]).is_file():
+                raise UserError(
+                    "file does not exist",
+                    file=str(path),
+                    key=f"{key}.{ref}",
+                    value=str(resolve(path, e[ref])),
+                    allowed="a path relative to this file's folder",
+                )
         out.append(
             PublishedDesign(
                 id=e["id"],

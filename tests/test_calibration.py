@@ -151,6 +151,17 @@ def test_shipped_designs_meet_the_issue(tmp_path):
     published: {{value: 1, unit: ms}}{SOURCE}""",
             "key 'pe_q': unknown design parameter",
         ),
+        (  # a board file that is not there
+            f"""
+  - id: x
+    title: t
+    board: no_such_board.yaml
+    model: {BERT}
+    quantity: latency_ms
+    design: {{}}
+    published: {{value: 1, unit: ms}}{SOURCE}""",
+            "key 'designs[0].board': file does not exist",
+        ),
     ],
 )
 def test_bad_designs_file_is_one_line_and_exit_2(tmp_path, capsys, entry, needle):
