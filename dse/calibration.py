@@ -293,6 +293,8 @@ class Summary:
     beyond_factor: tuple[str, ...]  # off by more than FACTOR_LIMIT
     unexplained: tuple[str, ...]  # of those, without a note
     infeasible: tuple[str, ...]
+    timing_fails: tuple[str, ...] = ()  # built at their clock, but above the model's fmax
+    timing_modelled: bool = False
 
 
 def summarise(frame: pd.DataFrame) -> Summary:
@@ -312,6 +314,8 @@ def summarise(frame: pd.DataFrame) -> Summary:
         beyond_factor=tuple(far["design"]),
         unexplained=tuple(far.loc[far["note"].str.strip() == "", "design"]),
         infeasible=tuple(done.loc[~done["feasible"].astype(bool), "design"]),
+        timing_fails=tuple(done.loc[done["timing"].str.startswith("fails"), "design"]),
+        timing_modelled=bool(done["fmax_mhz"].notna().any()),
     )
 
 
@@ -363,6 +367,10 @@ def markdown(frame: pd.DataFrame, summary: Summary) -> str:
         ),
         "- called infeasible by the model although built: "
         + (", ".join(summary.infeasible) or "none"),
+        "- built at their published clock, but above the model's fmax (evidence against the "
+        "timing model): " + (", ".join(summary.timing_fails) or "none")
+        if summary.timing_modelled
+        else "- timing: the model has no timing model (every design runs at its clock_mhz)",
         "- error = (predicted - published) / published",
         "",
         compact_table(frame),

@@ -103,6 +103,10 @@ def test_summary_counts_predicted_designs_only(hand_table):
     far = hand_table.reset_index()
     far.loc[far["design"] == "half", ["published", "note"]] = [30.0, ""]
     assert summarise(far).beyond_factor == ("half",) and summarise(far).unexplained == ("half",)
+    # a timing model's verdict (the fmax_mhz column a clock model adds) is reported, not hidden
+    assert not summarise(far).timing_modelled
+    far.loc[far["design"] == "peak", ["fmax_mhz", "timing"]] = [250.0, "fails (300 > fmax 250)"]
+    assert summarise(far).timing_modelled and summarise(far).timing_fails == ("peak",)
 
 
 def test_shipped_designs_meet_the_issue(tmp_path):
