@@ -319,6 +319,11 @@ def summarise(frame: pd.DataFrame) -> Summary:
     )
 
 
+def _link(url: str) -> str:
+    """A clickable address: ``doi:10.x/y`` -> ``https://doi.org/10.x/y``."""
+    return "https://doi.org/" + url[4:] if url.startswith("doi:") else url
+
+
 def _num(v: float) -> str:
     if not math.isfinite(v):
         return ""
@@ -397,7 +402,7 @@ def markdown(frame: pd.DataFrame, summary: Summary) -> str:
             err,
             feasible,
             r.timing or "n/a",
-            f"[{r.source}]({r.url})",
+            f"[{r.source}]({_link(r.url)})",
             r.note,
         ]
         lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
