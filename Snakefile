@@ -21,6 +21,7 @@ include: "workflow/rules/pareto.smk"
 include: "workflow/rules/search.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/plots.smk"
+include: "workflow/rules/calibration.smk"
 
 
 rule all:

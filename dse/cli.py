@@ -30,6 +30,7 @@ RUN_ORDER = (
     "export",
     "plot",
     "summary",
+    "calibrate",
 )
 
 #: Subcommands for working by hand, after those of a run (csim checks what export wrote).

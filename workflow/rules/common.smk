@@ -10,6 +10,7 @@
 # by a real run, while it holds the run lock, and only when its content changed. It is a param, not
 # an input: each rule reruns on a hash of the sections it reads (section_hash), not on its mtime.
 import fcntl
+import glob
 import hashlib
 import json
 import os
@@ -133,6 +134,8 @@ def all_outputs():
         "results/hls/index.json",
         "results/summary.md",
         expand("results/plots/{plot}.png", plot=PLOTS),
+        "results/calibration/calibration.md",
+        "results/calibration/calibration.png",
     ]
 
 

@@ -1,0 +1,34 @@
+# The model against published designs (README "How far to trust the numbers"): independent of the
+# run's config apart from the plot resolution; reruns when the designs, boards or models change.
+CALIBRATION_DESIGNS = os.path.join(workflow.basedir, "configs", "calibration", "designs.yaml")
+
+
+rule calibration:
+    input:
+        designs=CALIBRATION_DESIGNS,
+        boards=glob.glob(os.path.join(workflow.basedir, "configs", "platforms", "*.yaml")),
+        models=glob.glob(os.path.join(workflow.basedir, "configs", "calibration", "models", "*.yaml")),
+    output:
+        table="results/calibration/calibration.parquet",
+        csv="results/calibration/calibration.csv",
+        markdown=report(
+            "results/calibration/calibration.md",
+            caption="../report/calibration_table.rst",
+            category="Calibration",
+        ),
+        plot=report(
+            "results/calibration/calibration.png",
+            caption="../report/calibration.rst",
+            category="Calibration",
+        ),
+    params:
+        out=lambda w, output: os.path.dirname(output.table),
+        dpi=config.get("plots", {}).get("dpi", 150),
+    log:
+        "results/logs/calibration.log",
+    benchmark:
+        "results/benchmarks/calibration.tsv"
+    conda:
+        "../envs/dse.yaml"
+    shell:
+        "dse calibrate --designs {input.designs} --dpi {params.dpi} --out {params.out} > {log} 2>&1"
