@@ -40,15 +40,15 @@ search:
 """
 MY_CONFIG = ("--configfile", "mine/my.yaml")
 # The README's cluster command. The local cluster's jobs take seconds, so the first status check
-# comes after 5 s instead of the plugin's 40 s (the plugin adds 10 s to the wait after each check
-# that finds no job finished: checks at 5, 20, 45 s after a submission).
+# comes after 3 s instead of the plugin's 40 s (the plugin adds 10 s to the wait after each check
+# that finds no job finished: checks at 3, 16, 39 s after a submission).
 SLURM_RUN = (
     "--executor",
     "slurm",
     "--profile",
     "profiles/slurm",
     "--slurm-init-seconds-before-status-checks",
-    "5",
+    "3",
 )
 # sbatch jobs: roofline, 2 sweep shards, pareto_sweep, 1 search worker, and the profile's group
 # `finish` (refine, pareto, select, export, plots, summary in one job); `all` runs on the host
