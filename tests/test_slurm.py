@@ -82,12 +82,12 @@ def _answers() -> bool:
 @pytest.fixture(scope="module")
 def cluster():
     """A Slurm cluster that answers: the one configured here, or a local one for the test."""
+    if shutil.which("sbatch") is None:
+        _unavailable("no Slurm client (sbatch) here; scripts/local-slurm.sh up installs one")
     try:
         import snakemake_executor_plugin_slurm  # noqa: F401
     except ImportError:
         _unavailable("snakemake-executor-plugin-slurm is not installed (pip install -e '.[slurm]')")
-    if shutil.which("sbatch") is None:
-        _unavailable("no Slurm client (sbatch) here; scripts/local-slurm.sh up installs one")
     started = False
     if not _answers():
         if os.geteuid() != 0 or shutil.which("slurmctld") is None:
