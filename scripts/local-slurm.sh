@@ -35,8 +35,11 @@ show_logs() {
     done
 }
 
-alive() {  # alive PIDFILE: the process named in PIDFILE runs
-    [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+alive() {  # alive DIR/run/NAME.pid: the process named there runs and is NAME (not a reused pid)
+    local pid
+    [ -s "$1" ] || return 1
+    pid=$(cat "$1")
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$(basename "$1" .pid)" ]
 }
 
 munge_works() { munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }
