@@ -50,10 +50,11 @@ SLURM_RUN = (
     "--slurm-init-seconds-before-status-checks",
     "3",
 )
-# sbatch jobs: 2 sweep shards, pareto_sweep, 1 search worker, and the profile's group `finish`
-# (roofline, refine, pareto, select, export, plots, summary in one job); `all` runs on the host
-N_JOBS = 5
-N_RULE_JOBS = 11
+# sbatch jobs: 2 sweep shards, calibration, pareto_sweep, 1 search worker, and the profile's group
+# `finish` (roofline, refine, pareto, select, export, plots, summary in one job); `all` runs on the
+# host
+N_JOBS = 6
+N_RULE_JOBS = 12
 TABLES = [
     "sweep/shard-0.parquet",
     "sweep/shard-1.parquet",
