@@ -36,3 +36,23 @@ def batch_of(cfg, **overrides):
 
 def concat(batches):
     return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+
+
+
+_SLURM_MODULES: list = []
+
+
+def pytest_collection_finish(session):
+    """Start the Slurm test's two workflow runs now, so they wait in the background of the rest."""
+    if session.config.option.collectonly:
+        return
+    for item in session.items:
+        if item.get_closest_marker("slurm") and hasattr(item.module, "start_runs"):
+            item.module.start_runs()  # the module as collected (not a second import of it)
+            _SLURM_MODULES.append(item.module)
+            return
+
+
+def pytest_sessionfinish(session):
+    for module in _SLURM_MODULES:
+        module.stop_runs()

@@ -18,13 +18,15 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from dse.store import read_metadata
 from tests.conftest import ROOT
-from tests.workflow_repo import env, repo_copy, snakemake, tiny_config_text
+from tests.workflow_repo import env, repo_copy, tiny_config_text
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -66,12 +68,6 @@ TABLES = [
 ]
 
 
-def _unavailable(reason: str):
-    if os.environ.get("DSE_REQUIRE_SLURM") == "1":
-        pytest.fail(f"DSE_REQUIRE_SLURM=1 but {reason}")
-    pytest.skip(reason)
-
-
 def _answers() -> bool:
     try:
         proc = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=20)
@@ -80,27 +76,99 @@ def _answers() -> bool:
     return proc.returncode == 0 and "UP" in proc.stdout
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A Slurm cluster that answers: the one configured here, or a local one for the test."""
+def _cluster() -> tuple[bool, str | None]:
+    """Bring a cluster that answers: (whether this session started it, why there is none)."""
     if shutil.which("sbatch") is None:
-        _unavailable("no Slurm client (sbatch) here; scripts/local-slurm.sh up installs one")
+        return False, "no Slurm client (sbatch) here; scripts/local-slurm.sh up installs one"
     try:
         import snakemake_executor_plugin_slurm  # noqa: F401
     except ImportError:
-        _unavailable("snakemake-executor-plugin-slurm is not installed (pip install -e '.[slurm]')")
-    started = False
-    if not _answers():
-        if os.geteuid() != 0 or shutil.which("slurmctld") is None:
-            _unavailable("no Slurm controller answers 'scontrol ping' (start: local-slurm.sh up)")
-        proc = subprocess.run([str(LOCAL_SLURM), "up"], capture_output=True, text=True, timeout=120)
-        if proc.returncode != 0:
-            lines = [line for line in proc.stderr.splitlines() if "error" in line]
-            _unavailable(f"scripts/local-slurm.sh up failed: {(lines or ['?'])[-1]}")
-        started = True
-    yield
-    if started:
-        subprocess.run([str(LOCAL_SLURM), "down"], capture_output=True, timeout=120)
+        return False, "snakemake-executor-plugin-slurm is not installed (pip install -e '.[slurm]')"
+    if _answers():
+        return False, None
+    if os.geteuid() != 0 or shutil.which("slurmctld") is None:
+        return False, "no Slurm controller answers 'scontrol ping' (start: local-slurm.sh up)"
+    proc = subprocess.run([str(LOCAL_SLURM), "up"], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.splitlines() if "error" in line]
+        return False, f"scripts/local-slurm.sh up failed: {(lines or ['?'])[-1]}"
+    return True, None
+
+
+class Runs:
+    """The Slurm run and the local reference run of the same config, side by side.
+
+    Both mostly wait (the plugin's status checks; the cluster's job start-up), so
+    tests/conftest.py starts them right after collection, in the background of the other tests,
+    and the test below only collects them: the suite's time does not grow by their ~100 s.
+    """
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.started, self.reason = _cluster()
+        self.on_slurm = self.local = None
+        if self.reason:
+            return
+        self.on_slurm = user_repo(base / "slurm")
+        self.local = user_repo(base / "local")
+        self.reference = _popen(self.local, "--cores", "1", *MY_CONFIG)
+        self.slurm = _popen(self.on_slurm, *SLURM_RUN, *MY_CONFIG)
+
+    def wait(self) -> tuple[tuple[int, str], tuple[int, str]]:
+        """(returncode, stderr) of the Slurm run, then of the local run."""
+        out = []
+        for p in (self.slurm, self.reference):
+            _, err = p.communicate(timeout=900)
+            out.append((p.returncode, err))
+        return out[0], out[1]
+
+    def close(self) -> None:
+        for p in (getattr(self, "slurm", None), getattr(self, "reference", None)):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+        if self.started:
+            subprocess.run([str(LOCAL_SLURM), "down"], capture_output=True, timeout=120)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _popen(cwd: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=cwd,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+_RUNS: Runs | None = None
+
+
+def start_runs() -> None:
+    """Start the runs once per session (called by tests/conftest.py after collection)."""
+    global _RUNS
+    if _RUNS is None:
+        _RUNS = Runs(Path(tempfile.mkdtemp(prefix="dse-slurm-test-")))
+
+
+def stop_runs() -> None:
+    global _RUNS
+    if _RUNS is not None:
+        _RUNS.close()
+        _RUNS = None
+
+
+@pytest.fixture(scope="module")
+def runs():
+    start_runs()  # already started after collection, unless this test was picked on its own
+    assert _RUNS is not None
+    if _RUNS.reason:
+        if os.environ.get("DSE_REQUIRE_SLURM") == "1":
+            pytest.fail(f"DSE_REQUIRE_SLURM=1 but {_RUNS.reason}")
+        pytest.skip(_RUNS.reason)
+    return _RUNS
 
 
 def user_repo(root):
@@ -130,28 +198,15 @@ def slurm_states(job_ids: list[str]) -> dict[str, str]:
     return dict(line.split() for line in out.splitlines() if line.strip())
 
 
-def test_workflow_on_slurm_equals_a_local_run(tmp_path, cluster):
-    on_slurm = user_repo(tmp_path / "slurm")
-    local = user_repo(tmp_path / "local")
-    # the local reference runs meanwhile: the Slurm run mostly waits for its status checks
-    reference = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "--cores", "1", *MY_CONFIG],
-        cwd=local,
-        env=env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        proc = snakemake(on_slurm, *SLURM_RUN, *MY_CONFIG, timeout=600)
-    finally:
-        _, local_err = reference.communicate(timeout=600)
-    assert reference.returncode == 0, local_err[-3000:]
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def test_workflow_on_slurm_equals_a_local_run(runs):
+    (code, err), (local_code, local_err) = runs.wait()
+    assert local_code == 0, local_err[-3000:]
+    assert code == 0, err[-3000:]
+    on_slurm, local = runs.on_slurm, runs.local
 
     # every rule job went to Slurm and completed there
-    job_ids = re.findall(r"submitted with SLURM jobid (\d+)", proc.stderr)
-    assert len(job_ids) == len(set(job_ids)) == N_JOBS, proc.stderr[-3000:]
+    job_ids = re.findall(r"submitted with SLURM jobid (\d+)", err)
+    assert len(job_ids) == len(set(job_ids)) == N_JOBS, err[-3000:]
     assert slurm_states(job_ids) == {j: "COMPLETED" for j in job_ids}
     # each rule job ran with its benchmark inside a Slurm job
     assert len(list(on_slurm.glob("results/benchmarks/**/*.tsv"))) == N_RULE_JOBS
