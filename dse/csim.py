@@ -105,14 +105,14 @@ def model_gemm_cycles(
     fill: float,
 ) -> float:
     """The model's compute cycles of one GEMM call (dse.model: ``Model._gemm``'s ``t_comp`` x
-    clock): tiles counted with ceiling padding on every dimension, each costing
-    ``(tm / pm)(tn / pn)(tk / pk)`` PE-array steps plus ``fill`` (the platform's
-    ``logic.pipeline_fill_cycles``).
+    clock): the kernel's PE loop runs each tile's real extent rounded up to the PE factors
+    (runtime trip counts; tiles are multiples of the PE factors), so the steps of a dimension add
+    up to ``ceil(dim / pe)``; each of the ``ceil(m/tm) ceil(n/tn) ceil(k/tk)`` tiles adds ``fill``
+    (the platform's ``logic.pipeline_fill_cycles``).
 
     Args:
         shape: ``m``, ``k``, ``n`` of the call.
-        tile: the class's runtime tile ``m``, ``n``, ``k`` (not clipped to the shape: a partial
-            tile costs a whole one).
+        tile: the class's runtime tile ``m``, ``n``, ``k`` (multiples of the PE factors).
         pe: ``pe_m``, ``pe_n``, ``pe_k`` of the design.
         fill: pipeline fill cycles per tile.
     """
@@ -121,8 +121,12 @@ def model_gemm_cycles(
         * math.ceil(shape["n"] / tile["n"])
         * math.ceil(shape["k"] / tile["k"])
     )
-    steps = (tile["m"] / pe["pe_m"]) * (tile["n"] / pe["pe_n"]) * (tile["k"] / pe["pe_k"])
-    return tiles * (steps + fill)
+    steps = (
+        math.ceil(shape["m"] / pe["pe_m"])
+        * math.ceil(shape["n"] / pe["pe_n"])
+        * math.ceil(shape["k"] / pe["pe_k"])
+    )
+    return steps + tiles * fill
 
 
 def find_compiler() -> str:
