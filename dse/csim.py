@@ -165,8 +165,10 @@ def expected_cycles(
     schedule: Mapping[str, Any], design: Mapping[str, Any], fill: float
 ) -> list[dict[str, Any]]:
     """One entry per GEMM call of ``schedule`` (step, kernel, cu, head or column range, shape,
-    tile) with the model's compute cycles of that call (:func:`model_gemm_cycles`: the model
-    charges every CU of a step the step's shape)."""
+    tile) with the model's compute cycles of that call (:func:`model_gemm_cycles` on the call's
+    own shape). The model charges a step the step's shape, the largest column share of its CUs;
+    a CU with a smaller share (the last of a column split) runs fewer PE steps, since the
+    kernel's loops run the real columns, and waits for the others."""
     pe = {p: int(design[p]) for p in ("pe_m", "pe_n", "pe_k")}
     rows = []
     for s in schedule["steps"]:
@@ -174,11 +176,14 @@ def expected_cycles(
             continue
         c = schedule["classes"][s["class"]]
         tile = {"m": c["tile_m"], "n": c["tile_n"], "k": c["tile_k"]}
-        cycles = model_gemm_cycles(s["shape"], tile, pe, fill)
         for call in s["calls"]:
+            shape = dict(s["shape"])
+            if "cols" in call:
+                shape["n"] = call["cols"][1] - call["cols"][0]
             row = {"step": s["step"], "kernel": s["kernel"], "cu": call["cu"]}
             row.update({k: call[k] for k in ("image", "head", "cols") if k in call})
-            row.update(shape=dict(s["shape"]), tile=tile, model_cycles=cycles)
+            cycles = model_gemm_cycles(shape, tile, pe, fill)
+            row.update(shape=shape, tile=tile, model_cycles=cycles)
             rows.append(row)
     return rows
 
