@@ -105,14 +105,14 @@ def model_gemm_cycles(
     fill: float,
 ) -> float:
     """The model's compute cycles of one GEMM call (dse.model: ``Model._gemm``'s ``t_comp`` x
-    clock): tiles counted with ceiling padding on every dimension, each costing
-    ``(tm / pm)(tn / pn)(tk / pk)`` PE-array steps plus ``fill`` (the platform's
-    ``logic.pipeline_fill_cycles``).
+    clock): the kernel's PE loop runs each tile's real extent rounded up to the PE factors
+    (runtime trip counts; tiles are multiples of the PE factors), so the steps of a dimension add
+    up to ``ceil(dim / pe)``; each of the ``ceil(m/tm) ceil(n/tn) ceil(k/tk)`` tiles adds ``fill``
+    (the platform's ``logic.pipeline_fill_cycles``).
 
     Args:
         shape: ``m``, ``k``, ``n`` of the call.
-        tile: the class's runtime tile ``m``, ``n``, ``k`` (not clipped to the shape: a partial
-            tile costs a whole one).
+        tile: the class's runtime tile ``m``, ``n``, ``k`` (multiples of the PE factors).
         pe: ``pe_m``, ``pe_n``, ``pe_k`` of the design.
         fill: pipeline fill cycles per tile.
     """
@@ -121,8 +121,12 @@ def model_gemm_cycles(
         * math.ceil(shape["n"] / tile["n"])
         * math.ceil(shape["k"] / tile["k"])
     )
-    steps = (tile["m"] / pe["pe_m"]) * (tile["n"] / pe["pe_n"]) * (tile["k"] / pe["pe_k"])
-    return tiles * (steps + fill)
+    steps = (
+        math.ceil(shape["m"] / pe["pe_m"])
+        * math.ceil(shape["n"] / pe["pe_n"])
+        * math.ceil(shape["k"] / pe["pe_k"])
+    )
+    return steps + tiles * fill
 
 
 def find_compiler() -> str:
@@ -161,8 +165,10 @@ def expected_cycles(
     schedule: Mapping[str, Any], design: Mapping[str, Any], fill: float
 ) -> list[dict[str, Any]]:
     """One entry per GEMM call of ``schedule`` (step, kernel, cu, head or column range, shape,
-    tile) with the model's compute cycles of that call (:func:`model_gemm_cycles`: the model
-    charges every CU of a step the step's shape)."""
+    tile) with the model's compute cycles of that call (:func:`model_gemm_cycles` on the call's
+    own shape). The model charges a step the step's shape, the largest column share of its CUs;
+    a CU with a smaller share (the last of a column split) runs fewer PE steps, since the
+    kernel's loops run the real columns, and waits for the others."""
     pe = {p: int(design[p]) for p in ("pe_m", "pe_n", "pe_k")}
     rows = []
     for s in schedule["steps"]:
@@ -170,11 +176,14 @@ def expected_cycles(
             continue
         c = schedule["classes"][s["class"]]
         tile = {"m": c["tile_m"], "n": c["tile_n"], "k": c["tile_k"]}
-        cycles = model_gemm_cycles(s["shape"], tile, pe, fill)
         for call in s["calls"]:
+            shape = dict(s["shape"])
+            if "cols" in call:
+                shape["n"] = call["cols"][1] - call["cols"][0]
             row = {"step": s["step"], "kernel": s["kernel"], "cu": call["cu"]}
             row.update({k: call[k] for k in ("image", "head", "cols") if k in call})
-            row.update(shape=dict(s["shape"]), tile=tile, model_cycles=cycles)
+            cycles = model_gemm_cycles(shape, tile, pe, fill)
+            row.update(shape=shape, tile=tile, model_cycles=cycles)
             rows.append(row)
     return rows
 

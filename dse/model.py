@@ -6,7 +6,9 @@ array of ``pe_m x pe_n x pe_k`` MACs per cycle with tiles ``tile_m x tile_n x ti
 or DDR banks of the board's design memory, possibly shared) and a clock.
 Steps (DESIGN.md "The model"):
 
-1. compute: tile-padded cycles (ceil on every dimension) plus pipeline fill per tile;
+1. compute: the PE array steps through each tile clipped to its real extent rounded up to the PE
+   factors (runtime trip counts), so a GEMM takes ceil(M/pe_m) ceil(N/pe_n) ceil(K/pe_k) steps,
+   plus the pipeline fill once per tile (ceil(M/tm) ceil(N/tn) ceil(K/tk) tiles);
 2. traffic: each operand is re-fetched by the loop it does not index whenever that loop sits
    outside a loop it does index that really iterates (trip count > 1); k-outer orders spill
    partial sums (read + write in accumulator precision);
@@ -222,9 +224,8 @@ class _Batch:
         cams = model.workload.cameras
         self.g = np.maximum(np.floor(self.cu / cams), DT(1))  # CUs per image
         self.rounds = np.ceil(cams / np.minimum(self.cu, DT(cams)))  # sequential image rounds
-        self.tile_cycles = (self.tm / self.pm) * (self.tn / self.pn) * (self.tk / self.pk) + lg[
-            "pipeline_fill_cycles"
-        ]
+        self.fill = DT(lg["pipeline_fill_cycles"])
+        self._steps: dict[tuple, np.ndarray] = {}  # PE-array steps per GEMM shape
         mem = P.memory
         self.rate = np.minimum(mem.channel_measured_gbps, port_cap_gbps(mem, fl["clock_mhz"]))
         # SLR crossings: SLLs per boundary, and the registered crossings' round trip (request
@@ -268,7 +269,7 @@ class _Batch:
         self._views.clear()
 
     def view(self, cls: str) -> _ClassView:
-        """The tiles, cycles and element bytes a kernel class runs with."""
+        """The tiles and element bytes a kernel class runs with."""
         if cls not in self._views:
             self._views[cls] = _ClassView(self, cls)
         return self._views[cls]
@@ -288,7 +289,7 @@ class _ClassView:
 
     def __init__(self, b: _Batch, cls: str, divisors: tuple | None = None) -> None:
         d = b.d
-        self.tm, self.tn, self.tk, self.tile_cycles = b.tm, b.tn, b.tk, b.tile_cycles
+        self.tm, self.tn, self.tk = b.tm, b.tn, b.tk
         own = b.wb
         if cls in KERNEL_CLASSES:
             if divisors is None:
@@ -297,17 +298,10 @@ class _ClassView:
             else:  # the mapper trying a runtime tile
                 div_m, div_n = (np.asarray(x, dtype=DT) for x in divisors)
             own = b.bytes_of[b.cls_code[cls]]
-            resized = False
             if div_m is not None and (div_m != 1).any():
                 self.tm = np.maximum(b.pm, np.floor(b.tm / (div_m * b.pm)) * b.pm)
-                resized = True
             if div_n is not None and (div_n != 1).any():
                 self.tn = np.maximum(b.pn, np.floor(b.tn / (div_n * b.pn)) * b.pn)
-                resized = True
-            if resized:
-                self.tile_cycles = (self.tm / b.pm) * (self.tn / b.pn) * (self.tk / b.pk) + b.lg[
-                    "pipeline_fill_cycles"
-                ]
         if cls == "attention":  # Q, K, V, P at the attention precision
             self.a_b = self.b_b = self.c_b = own
         else:  # activations in, weights at the class precision, activations out
@@ -537,7 +531,15 @@ class Model:
         ne = DT(k.n) if k.instances > 1 else np.ceil(k.n / b.g)  # output columns on this CU
         Tm, Tk = np.ceil(M / v.tm), np.ceil(K / v.tk)
         Tn = np.ceil(ne / v.tn)
-        t_comp = Tm * Tn * Tk * v.tile_cycles / b.f
+        # compute: each tile's PE loop runs its real extent rounded up to the PE factors (runtime
+        # trip counts; tiles are multiples of the PE factors, so the steps of a dimension add up
+        # to ceil(dim / pe) whatever the tile), plus the pipeline fill once per tile
+        skey = (k.m, k.k, k.n, k.instances > 1)
+        steps = b._steps.get(skey)
+        if steps is None:
+            steps = np.ceil(DT(M) / b.pm) * np.ceil(ne / b.pn) * np.ceil(DT(K) / b.pk)
+            b._steps[skey] = steps
+        t_comp = (steps + Tm * Tn * Tk * b.fill) / b.f
         mult_a, mult_b, spill = refetch(b.loops_outside, Tm, Tn, Tk)
         ab, bb, cb = v.a_b, v.b_b, v.c_b
         mk, kk, nk = np.minimum(v.tm, DT(M)), np.minimum(v.tk, DT(K)), np.minimum(v.tn, ne)

@@ -66,12 +66,17 @@ def test_mapping_changes_time_only(cfg, model, mapped):
     for col in ("dsp", "bram18", "uram", "lut", "utilization", "feasible", "quality_loss"):
         np.testing.assert_array_equal(best[col], plain[col])
     assert np.all(best["latency_ms"] <= plain["latency_ms"] * (1 + 1e-6))
-    assert np.any(best["latency_ms"] < 0.9 * plain["latency_ms"])
+    # runtime tiles change fills, re-fetches, bursts and the pipeline ramp, not the clipped PE
+    # steps: on this sample the best gain is 4.1% (measured with model 1.5.0)
+    assert np.any(best["latency_ms"] < 0.98 * plain["latency_ms"])
 
 
 def test_attention_context_gets_a_narrow_tile(cfg, mapped):
-    # attn_context has N = head dim = 64: a 256-column engine tile pads it 4x, so the mapper
-    # runs the attention class with tile_n / 4 = 64 (hand reasoning: 256 / 64 = 4)
+    # The kernel clips its tiles to the matrix, so a wide tile costs no compute on attn_context
+    # (N = head dim = 64). The fused scores are vector bound (the softmax epilogue), so there a
+    # narrower tile only shortens the double buffer's first load and last store; but below 64
+    # columns attn_context needs 2 tiles along N and pays the fills and re-fetches. The balance
+    # is tile_n / 4 = 64 (computed: 727.5 us per head at /4, 728.9 at /1, 732.7 at /8).
     res = mapped.evaluate(batch_of(cfg, tile_n=256, pe_n=16, fuse_attention=True))
     assert res.mapping["tile_n_div_attention"][0] == 4
     assert set(res.mapping) == set(MAPPING_PARAMS)
