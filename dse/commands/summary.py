@@ -165,8 +165,10 @@ def run(args: argparse.Namespace) -> int:
         "at most 100%); `binding` names that resource and SLR. `results/plots/resources.png` "
         "shows every SLR and resource.",
         "",
-        "Each export folder holds `dse_config.h`, `kernel.cpp`, `hls_config.cfg`, `link.cfg` and "
-        "`design.json`; see the README for taking one into Vitis.",
+        "Each export folder holds the HLS sources (`dse_config.h`, `kernel.cpp`, `vector.cpp`), "
+        "the host program (`host.cpp`, `schedule.txt`), the v++ configs (`hls_config.cfg`, "
+        "`link.cfg`), `schedule.json`, `design.json`, `model.json` and `platform.json`; "
+        "`dse csim <folder>` checks it against numpy, and the README says how to take it into Vitis.",
         "",
     ]
     atomic_write_text(args.out, "\n".join(text))
