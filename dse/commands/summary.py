@@ -168,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
         "Each export folder holds the HLS sources (`dse_config.h`, `kernel.cpp`, `vector.cpp`), "
         "the host program (`host.cpp`, `schedule.txt`), the v++ configs (`hls_config.cfg`, "
         "`link.cfg`), `schedule.json`, `design.json`, `model.json` and `platform.json`; "
-        "`dse csim <folder>` checks it against numpy, and the README says how to take it into Vitis.",
+        "`dse csim <folder>` checks it against numpy; the README says how to take it into "
+        "Vitis.",
         "",
     ]
     atomic_write_text(args.out, "\n".join(text))
