@@ -200,101 +200,28 @@ TM, TN = 8, 4
 
 def _integer_case(rng):
     c = Case(rng)
+    tiles = dict(tm=TM, tn=TN, tk=16)
     for prec in ("INT8", "INT4"):
         c.tensor(f"a{prec}", M, K, prec, "input")
         c.tensor(f"w{prec}", K, N, prec, "weight")
         c.tensor(f"c{prec}", M, N, "INT8", "act")
-        c.gemm(
-            M=M,
-            K=K,
-            N=N,
-            tm=TM,
-            tn=TN,
-            tk=16,
-            pa=prec,
-            pb=prec,
-            pc="INT8",
-            mode=prec,
-            a=f"a{prec}",
-            b=f"w{prec}",
-            c=f"c{prec}",
-            lda=K,
-            ldb=N,
-            ldc=N,
-        )
+        c.gemm(M=M, K=K, N=N, **tiles, pa=prec, pb=prec, pc="INT8", mode=prec,
+               a=f"a{prec}", b=f"w{prec}", c=f"c{prec}", lda=K, ldb=N, ldc=N)  # fmt: skip
     # epilogue: bias + residual (bit-exact: the same float32 operations as numpy), and GELU
+    int8 = dict(M=M, K=K, N=N, **tiles, pa="INT8", pb="INT8", pc="INT8", mode="INT8")
+    weights = dict(a="aINT8", b="wINT8", lda=K, ldb=N, ldc=N, bias="bias")
     c.tensor("bias", 1, N, "FP32", "param")
     c.tensor("res", M, N, "INT8", "input")
     c.tensor("y", M, N, "INT8", "act", scale=0.5)
-    c.gemm(
-        M=M,
-        K=K,
-        N=N,
-        tm=TM,
-        tn=TN,
-        tk=16,
-        pa="INT8",
-        pb="INT8",
-        pc="INT8",
-        mode="INT8",
-        a="aINT8",
-        b="wINT8",
-        c="y",
-        lda=K,
-        ldb=N,
-        ldc=N,
-        bias="bias",
-        res="res",
-        ldr=N,
-    )
+    c.gemm(**int8, **weights, c="y", res="res", ldr=N)
     c.tensor("g", M, N, "INT8", "act", scale=0.02)
-    c.gemm(
-        M=M,
-        K=K,
-        N=N,
-        tm=TM,
-        tn=TN,
-        tk=16,
-        pa="INT8",
-        pb="INT8",
-        pc="INT8",
-        mode="INT8",
-        a="aINT8",
-        b="wINT8",
-        c="g",
-        lda=K,
-        ldb=N,
-        ldc=N,
-        bias="bias",
-        gelu=1,
-    )
+    c.gemm(**int8, **weights, c="g", gelu=1)
     # attention-like: B an activation read transposed from the input ports, head columns
     c.tensor("q", M, 16, "INT8", "input")
     c.tensor("k", 23, 16, "INT8", "input")
     c.tensor("s", M, 23, "INT8", "act", scale=0.3)
-    c.gemm(
-        M=M,
-        K=6,
-        N=23,
-        tm=TM,
-        tn=TN,
-        tk=16,
-        pa="INT8",
-        pb="INT8",
-        pc="INT8",
-        mode="INT8",
-        a="q",
-        b="k",
-        c="s",
-        lda=16,
-        ldb=16,
-        ldc=23,
-        acol=5,
-        bcol=5,
-        bsrc="inputs",
-        btrans=1,
-        alpha=0.5,
-    )
+    c.gemm(**{**int8, "K": 6, "N": 23}, a="q", b="k", c="s", lda=16, ldb=16, ldc=23, acol=5,
+           bcol=5, bsrc="inputs", btrans=1, alpha=0.5)  # fmt: skip
     return c
 
 
