@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dse.channels import channels_used, stream_channels
 from dse.errors import UserError
 
 #: The three memory streams of a CU, in the order their channels are laid out.
@@ -52,28 +53,16 @@ def _counts(design: Mapping[str, Any]) -> tuple[int, int, int, int, bool, bool]:
 
 
 def stream_ports(design: Mapping[str, Any]) -> dict[str, int]:
-    """Ports (= channels) each stream of one CU uses after stream sharing (dse.channels)."""
+    """Ports (= channels) each stream of one CU uses after stream sharing
+    (dse.channels.stream_channels)."""
     w, i, o, _, sw, ss = _counts(design)
-    if not ss:
-        return {"weights": w, "inputs": i, "outputs": o}
-    act = max(i, o) if sw else max(w, i, o)
-    return {"weights": w if sw else act, "inputs": act, "outputs": act}
+    return {s: int(n) for s, n in zip(STREAMS, stream_channels(w, i, o, sw, ss), strict=True)}
 
 
 def pcs_used(design: Mapping[str, Any]) -> int:
-    """Number of distinct memory channels the design occupies (all CUs together)."""
-    w, i, o, cus, sw, ss = _counts(design)
-    own_act = max(i, o) if ss else i + o
-    own_all = max(w, i, o) if ss else w + i + o
-    return w + cus * own_act if sw else cus * own_all
-
-
-def ports_used(design: Mapping[str, Any]) -> int:
-    """AXI ports all CUs instantiate (streams sharing channels share their ports)."""
-    w, i, o, cus, sw, ss = _counts(design)
-    if not ss:
-        return cus * (w + i + o)
-    return cus * (w + max(i, o) if sw else max(w, i, o))
+    """Number of distinct memory channels the design occupies (all CUs together;
+    dse.channels.channels_used)."""
+    return int(channels_used(*_counts(design)))
 
 
 def channel_allocation(
