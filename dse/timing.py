@@ -132,6 +132,13 @@ def fmax_mhz(
     return np.minimum(f, platform.max_kernel_mhz)
 
 
+def _port_bits(platform: Platform) -> tuple[float, float]:
+    """SLLs of one read port (data + ``axi_read_bits``) and one write port (data, strobes =
+    data / 8, ``axi_write_bits``)."""
+    t, width = platform.timing, float(platform.memory.kernel_port_bits)
+    return width + t.axi_read_bits, width * 1.125 + t.axi_write_bits
+
+
 def port_slls(platform: Platform, w, i, o, share_weights, share_streams) -> np.ndarray:
     """SLLs of one CU's memory ports if all of them cross a boundary (control port excluded).
 
@@ -139,9 +146,7 @@ def port_slls(platform: Platform, w, i, o, share_weights, share_streams) -> np.n
     strobes (data / 8) and ``axi_write_bits``; a port that streams sharing channels read and
     write through carries both (dse.channels.ports_per_cu counts the same ports).
     """
-    t, width = platform.timing, float(platform.memory.kernel_port_bits)
-    rd = width + t.axi_read_bits
-    wr = width * 1.125 + t.axi_write_bits
+    rd, wr = _port_bits(platform)
     w, i, o = (np.asarray(x) for x in (w, i, o))
     plain = (w + i) * rd + o * wr
     ss = np.asarray(share_streams, dtype=bool)
@@ -230,8 +235,7 @@ def _spread(P: Platform, cu, w, i, o, sw, ss) -> tuple[np.ndarray, np.ndarray]:
         return slls, hops
     uniq, inv = np.unique(keys[rows], axis=0, return_inverse=True)
     inv = inv.reshape(-1)
-    width = float(mem.kernel_port_bits)
-    rd, wr = width + t.axi_read_bits, width * 1.125 + t.axi_write_bits
+    rd, wr = _port_bits(P)
     shell_slr = int(P.raw["shell"]["slr"])
     u_slls, u_hops = np.zeros((len(uniq), nb)), np.zeros(len(uniq))
     for j, (w_, i_, o_, c_, sw_, ss_) in enumerate(uniq.tolist()):
