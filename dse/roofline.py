@@ -18,7 +18,7 @@ import pandas as pd
 
 from dse.channels import stream_gbps
 from dse.params import PRECISIONS
-from dse.platform import Platform
+from dse.platform import RESOURCES, Platform
 from dse.workload import GEMM, Workload
 
 #: The seed notebook's kernels: (name, M, K, N) in terms of its S, D, FFN and connector.
@@ -98,8 +98,6 @@ def platform_peaks(platform: Platform, *, clock_mhz: float | None = None) -> dic
     """Every compute peak a design can reach at the clock (default: the platform's), ops/s, by
     label: each precision, each listed mixed pair (``INT4xINT8``), and each of them double-pumped
     when the DSPs allow it. Example (U280, 300 MHz): INT8 10.83 TOPS, INT8 double-pumped 21.66."""
-    from dse.platform import RESOURCES
-
     f = (clock_mhz or platform.default_mhz) * 1e6
     dsp = float(platform.device[RESOURCES.index("dsp")])
     pairs = {p: (PRECISIONS.index(p), PRECISIONS.index(p)) for p in PRECISIONS}
