@@ -282,11 +282,16 @@ def _mapping(data: Any, path: str | Path, *, allowed: str) -> dict[str, Any]:
 def load_validated(path: str | Path, schema_name: str) -> dict[str, Any]:
     """Read a YAML file and validate it against ``workflow/schemas/<schema_name>.schema.yaml``."""
     data = _mapping(read_yaml(path), path, allowed="a YAML mapping of keys to values")
+    _validate_file(data, schema_name, path)
+    return data
+
+
+def _validate_file(data: dict[str, Any], schema_name: str, path: str | Path) -> None:
+    """:func:`validate` a whole file's mapping; nesting too deep to check is a UserError."""
     try:
         validate(data, schema_name, path)
     except RecursionError:
         raise UserError("lists or mappings nested too deeply", file=str(path)) from None
-    return data
 
 
 def with_defaults(data: dict[str, Any], schema_name: str) -> dict[str, Any]:
@@ -346,10 +351,7 @@ def load_model(path: str | Path, *, cameras: int = 1) -> dict[str, Any]:
             allowed="remove it here and set `cameras:` at the top level of the run config",
         )
     try:
-        try:
-            validate(data, "model", p)
-        except RecursionError:
-            raise UserError("lists or mappings nested too deeply", file=str(p)) from None
+        _validate_file(data, "model", p)
         model = {**with_defaults(data, "model"), "cameras": cameras}
         check_model(model, file=str(p))
     except UserError as exc:
