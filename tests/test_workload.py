@@ -194,6 +194,16 @@ def _yaml_model(tmp_path, **changes):
     return p
 
 
+def _assert_one_line_error(p, expect):
+    """Loading model file ``p`` fails with a one-line error naming the file and every part."""
+    with pytest.raises(UserError) as err:
+        load_model(p)
+    text = str(err.value)
+    assert "\n" not in text and str(p) in text
+    for part in expect:
+        assert part in text, text
+
+
 @pytest.mark.parametrize(
     ("changes", "expect"),
     [
@@ -230,13 +240,7 @@ def _yaml_model(tmp_path, **changes):
     ],
 )
 def test_model_errors_are_one_line(tmp_path, changes, expect):
-    p = _yaml_model(tmp_path, **changes)
-    with pytest.raises(UserError) as err:
-        load_model(p)
-    text = str(err.value)
-    assert "\n" not in text and str(p) in text
-    for part in expect:
-        assert part in text, text
+    _assert_one_line_error(_yaml_model(tmp_path, **changes), expect)
 
 
 def test_crop_remainder_is_explicit(tmp_path):
@@ -287,12 +291,7 @@ def test_crop_remainder_is_explicit(tmp_path):
 def test_hf_config_errors_name_the_json_key(tmp_path, cfg, expect):
     p = tmp_path / "bad.json"
     p.write_text(json.dumps(cfg))
-    with pytest.raises(UserError) as err:
-        load_model(p)
-    text = str(err.value)
-    assert "\n" not in text and str(p) in text
-    for part in expect:
-        assert part in text, text
+    _assert_one_line_error(p, expect)
 
 
 def test_hf_defaults_are_the_transformers_defaults(tmp_path):
