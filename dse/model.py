@@ -225,7 +225,8 @@ class _Batch:
         self.g = np.maximum(np.floor(self.cu / cams), DT(1))  # CUs per image
         self.rounds = np.ceil(cams / np.minimum(self.cu, DT(cams)))  # sequential image rounds
         self.fill = DT(lg["pipeline_fill_cycles"])
-        self._steps: dict[tuple, np.ndarray] = {}  # PE-array steps per GEMM shape
+        # per GEMM shape: output columns on one CU and PE-array steps (tile-independent)
+        self._steps: dict[tuple, tuple] = {}
         mem = P.memory
         self.rate = np.minimum(mem.channel_measured_gbps, port_cap_gbps(mem, fl["clock_mhz"]))
         # SLR crossings: SLLs per boundary, and the registered crossings' round trip (request
@@ -481,15 +482,16 @@ class Model:
         classes = [c for c in KERNEL_CLASSES if any(k.cls == c for k in gemms)]
         best_t = {c: np.full(n, np.inf, dtype=DT) for c in classes}
         best_i = {c: np.zeros(n, dtype=np.intp) for c in classes}
+        # what does not depend on the pair: each GEMM's key and executions per image
+        keyed = [(k, self._kernel_key(k), self._count(k, b)) for k in gemms]
         for i, pair in enumerate(pairs):
             views = {c: _ClassView(b, c, pair) for c in classes}
             t = {c: np.zeros(n, dtype=DT) for c in classes}
             cache: dict[tuple, np.ndarray] = {}
-            for k in gemms:
-                key = self._kernel_key(k)
+            for k, key, count in keyed:
                 if key not in cache:
                     cache[key] = self._gemm(k, b, views[k.cls])[0]
-                t[k.cls] += cache[key] * self._count(k, b)
+                t[k.cls] += cache[key] * count
             for c in classes:
                 better = t[c] < best_t[c]
                 best_t[c] = np.where(better, t[c], best_t[c])
@@ -528,17 +530,17 @@ class Model:
         class view to run with; by default the batch's own runtime tiles)."""
         v = b.view(k.cls) if v is None else v
         M, K = float(k.m), float(k.k)
-        ne = DT(k.n) if k.instances > 1 else np.ceil(k.n / b.g)  # output columns on this CU
-        Tm, Tk = np.ceil(M / v.tm), np.ceil(K / v.tk)
-        Tn = np.ceil(ne / v.tn)
         # compute: each tile's PE loop runs its real extent rounded up to the PE factors (runtime
         # trip counts; tiles are multiples of the PE factors, so the steps of a dimension add up
         # to ceil(dim / pe) whatever the tile), plus the pipeline fill once per tile
         skey = (k.m, k.k, k.n, k.instances > 1)
-        steps = b._steps.get(skey)
-        if steps is None:
+        if skey not in b._steps:
+            ne = DT(k.n) if k.instances > 1 else np.ceil(k.n / b.g)  # output columns on this CU
             steps = np.ceil(DT(M) / b.pm) * np.ceil(ne / b.pn) * np.ceil(DT(K) / b.pk)
-            b._steps[skey] = steps
+            b._steps[skey] = ne, steps
+        ne, steps = b._steps[skey]
+        Tm, Tk = np.ceil(M / v.tm), np.ceil(K / v.tk)
+        Tn = np.ceil(ne / v.tn)
         t_comp = (steps + Tm * Tn * Tk * b.fill) / b.f
         mult_a, mult_b, spill = refetch(b.loops_outside, Tm, Tn, Tk)
         ab, bb, cb = v.a_b, v.b_b, v.c_b
