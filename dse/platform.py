@@ -33,7 +33,7 @@ class Memory:
         usable_channels: channels a kernel may use.
         max_ports: kernel AXI ports the memory subsystem accepts.
         channel_theoretical_gbps / channel_measured_gbps: per channel.
-        read_latency_ns / write_latency_ns: latency in the burst model (dse.hbm).
+        read_latency_ns / write_latency_ns: latency in the burst model (dse.channels).
         outstanding: bursts an m_axi adapter keeps in flight.
         lateral_efficiency: fraction of the local rate left for traffic that crosses a switch
             (HBM); 1 where no such penalty applies (DDR).
