@@ -40,6 +40,7 @@ from dse.pareto import front, reference_from
 from dse.results import batch_from_frame, results_frame
 from dse.search.evaluate import objective_values
 from dse.search.space import TILE_PE, Dim, SearchSpace, hardware_only, repair_tiles
+from dse.walk import greedy_walk, take_rows
 
 #: ``source`` of the designs refinement found.
 SOURCE = "refine"
@@ -66,10 +67,6 @@ def design_hash(batch: Mapping[str, np.ndarray]) -> np.ndarray:
                 0x9E3779B97F4A7C15)
             h ^= h >> np.uint64(31)
     return h
-
-
-def _take(batch: Mapping[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
-    return {k: np.asarray(v)[rows] for k, v in batch.items()}
 
 
 def _concat(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -118,7 +115,7 @@ def neighbours(space: SearchSpace, parents: Mapping[str, np.ndarray]) -> dict[st
             rows = np.flatnonzero(changed)
             if rows.size == 0:
                 continue
-            part = _take(parents, rows)
+            part = take_rows(parents, rows)
             part[dim.param.name] = new[rows]
             parts.append(part)
             order.append(np.stack([rows, np.full(rows.size, j), np.full(rows.size, k)], axis=1))
@@ -127,7 +124,7 @@ def neighbours(space: SearchSpace, parents: Mapping[str, np.ndarray]) -> dict[st
     cand = repair_tiles(_concat(parts))
     keys = np.concatenate(order)
     sort = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))
-    return _take(cand, sort)
+    return take_rows(cand, sort)
 
 
 @dataclass
@@ -209,12 +206,13 @@ def refine(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str
     points = _min_form(objective_values(res.columns, objectives), objectives)
     ok = np.asarray(res.columns["feasible"], dtype=bool) & np.isfinite(points).all(axis=1)
     keep = np.flatnonzero(ok)
-    batch, points = _take(start, keep), points[keep]
+    batch, points = take_rows(start, keep), points[keep]
     found = np.full(keep.size, -1, dtype=np.int64)
     start_rows = keep.astype(np.int64)
     if keep.size:
         nd = moocore.is_nondominated(np.ascontiguousarray(points), keep_weakly=True)
-        batch, points, found, start_rows = _take(batch, nd), points[nd], found[nd], start_rows[nd]
+        batch, points = take_rows(batch, nd), points[nd]
+        found, start_rows = found[nd], start_rows[nd]
     seen = np.unique(design_hash(batch)) if keep.size else np.empty(0, np.uint64)  # sorted
     expanded = np.zeros(len(found), dtype=bool)
     ref = reference_from(points) if keep.size else None
@@ -223,7 +221,7 @@ def refine(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str
     while evaluations < max_evaluations and not expanded.all():
         rounds += 1
         parents = _parents(points, expanded)
-        cand = neighbours(space, _take(batch, parents))
+        cand = neighbours(space, take_rows(batch, parents))
         expanded[parents] = True
         h = design_hash(cand)
         _, first = np.unique(h, return_index=True)
@@ -232,7 +230,7 @@ def refine(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str
         first = first[: max_evaluations - evaluations]
         if first.size == 0:
             break
-        cand, h = _take(cand, first), h[first]
+        cand, h = take_rows(cand, first), h[first]
         seen = np.sort(np.concatenate([seen, h]))
         cres = model.evaluate(cand)
         cpoints = _min_form(objective_values(cres.columns, objectives), objectives)
@@ -242,13 +240,13 @@ def refine(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str
         if not cok.any():
             break
         rows = np.flatnonzero(cok)
-        batch = _concat([batch, _take(cand, rows)])
+        batch = _concat([batch, take_rows(cand, rows)])
         points = np.concatenate([points, cpoints[rows]])
         found = np.concatenate([found, index[rows]])
         start_rows = np.concatenate([start_rows, np.full(rows.size, -1, dtype=np.int64)])
         expanded = np.concatenate([expanded, np.zeros(rows.size, dtype=bool)])
         nd = moocore.is_nondominated(np.ascontiguousarray(points), keep_weakly=True)
-        batch, points, found = _take(batch, nd), points[nd], found[nd]
+        batch, points, found = take_rows(batch, nd), points[nd], found[nd]
         start_rows, expanded = start_rows[nd], expanded[nd]
         hv = ref.hypervolume(points)
     return RefineResult(batch, points, found, start_rows, evaluations, rounds, hv0, hv,
@@ -293,10 +291,7 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
     src = np.full(len(ids), SOURCE, dtype=object)
     was = result.start_rows >= 0
     ids[was] = start["design_id"].to_numpy().astype(str)[result.start_rows[was]]
-    if "source" in start.columns:
-        src[was] = start["source"].astype(str).to_numpy()[result.start_rows[was]]
-    else:
-        src[was] = "sweep"
+    src[was] = start["source"].astype(str).to_numpy()[result.start_rows[was]]
     frame = results_frame(model, result.batch, model.evaluate(result.batch), ids)
     frame["trial_number"] = result.found
     frame["source"] = pd.array(src.astype(str), dtype="string")
@@ -315,8 +310,6 @@ def _walk_ends(model: Model, space: SearchSpace, batch: Mapping[str, np.ndarray]
                ) -> tuple[dict[str, np.ndarray] | None, int]:
     """One greedy latency walk per cap from the fastest design of ``batch`` in the quality tier
     within the cap: the designs they end on (None: no walk moved) and the evaluations spent."""
-    from dse.walk import greedy_walk, take_rows
-
     cols = model.evaluate(dict(batch)).columns
     lat = np.asarray(cols["latency_ms"], dtype=np.float64)
     ok = np.asarray(cols["feasible"], dtype=bool) & np.isfinite(lat) & (
@@ -337,7 +330,7 @@ def _walk_ends(model: Model, space: SearchSpace, batch: Mapping[str, np.ndarray]
         return None, spent
     new = _concat(ends)
     keep = ~_member(design_hash(new), design_hash(batch))
-    return (_take(new, np.flatnonzero(keep)) if keep.any() else None), spent
+    return (take_rows(new, np.flatnonzero(keep)) if keep.any() else None), spent
 
 
 def _walk(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]],

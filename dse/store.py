@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -102,12 +103,23 @@ def write_table(
     atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
+@contextmanager
+def _reading(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn a missing or unreadable Parquet file into a one-line :class:`UserError`."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise UserError("input file does not exist", file=str(path)) from None
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UserError(f"not a readable Parquet file ({exc})", file=str(path)) from None
+
+
 def read_table(
     path: str | os.PathLike[str], *, columns: list[str] | None = None, key: str | None = None
 ) -> pd.DataFrame:
     """Read one Parquet file written by :func:`write_table` (``columns``: only these, each of
     which must be there; ``key``: the argument that named the file, for messages)."""
-    try:
+    with _reading(path):
         if columns is not None:
             names = pq.read_schema(path).names
             missing = [c for c in columns if c not in names]
@@ -119,10 +131,6 @@ def read_table(
                     allowed="a table with columns " + ", ".join(columns),
                 )
         return pq.read_table(path, columns=columns).to_pandas()
-    except FileNotFoundError:
-        raise UserError("input file does not exist", file=str(path)) from None
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise UserError(f"not a readable Parquet file ({exc})", file=str(path)) from None
 
 
 def require_columns(
@@ -162,31 +170,19 @@ def read_tables(
 
 def read_rows(path: str | os.PathLike[str], rows: Any) -> pd.DataFrame:
     """Rows ``rows`` (positions, ascending) of one Parquet file, every column."""
-    try:
+    with _reading(path):
         return pq.read_table(path).take(pa.array(rows, type=pa.int64())).to_pandas()
-    except FileNotFoundError:
-        raise UserError("input file does not exist", file=str(path)) from None
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise UserError(f"not a readable Parquet file ({exc})", file=str(path)) from None
 
 
 def column_names(path: str | os.PathLike[str]) -> list[str]:
     """The column names of one Parquet file (its schema only is read)."""
-    try:
+    with _reading(path):
         return list(pq.read_schema(path).names)
-    except FileNotFoundError:
-        raise UserError("input file does not exist", file=str(path)) from None
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise UserError(f"not a readable Parquet file ({exc})", file=str(path)) from None
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Return the ``dse`` metadata dictionary stored by :func:`write_table`."""
-    try:
+    with _reading(path):
         meta = pq.read_schema(path).metadata or {}
-    except FileNotFoundError:
-        raise UserError("input file does not exist", file=str(path)) from None
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise UserError(f"not a readable Parquet file ({exc})", file=str(path)) from None
     raw = meta.get(_META_KEY)
     return json.loads(raw) if raw else {}

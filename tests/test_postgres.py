@@ -23,10 +23,8 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-import yaml
 
 from dse import search, store
-from dse.cli import main
 from dse.config import load_config
 from dse.model import Model
 from dse.pareto import front
@@ -35,6 +33,7 @@ from dse.search import storage as storage_module
 from dse.search.storage import engine_url
 from dse.space import Grid, design_id
 from tests import postgres_server
+from tests.test_search import run_cli, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SEARCH_CONFIG = ROOT / "tests" / "data" / "search_config.yaml"
@@ -81,17 +80,6 @@ def warm_front_file(tmp_path_factory, scfg):
     frame = results_frame(model, batch, model.evaluate(batch), design_id("g", index))
     path = tmp_path_factory.mktemp("pgwarm") / "front.parquet"
     store.write_table(front(frame, scfg.objectives), path)
-    return path
-
-
-def _config(tmp_path: Path, **search_changes) -> Path:
-    """The test config with absolute platform/model paths and changed search settings."""
-    raw = yaml.safe_load(SEARCH_CONFIG.read_text())
-    for key in ("platform", "model"):
-        raw[key] = str((SEARCH_CONFIG.parent / raw[key]).resolve())
-    raw["search"].update(search_changes)
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
 
 
@@ -150,7 +138,7 @@ def _reference(scfg, warm_front_file, tmp_path: Path, trials: dict[int, int]) ->
 def test_three_workers_one_killed_and_restarted_give_the_uninterrupted_rows(
         pg_url, scfg, warm_front_file, tmp_path):
     study = _study()
-    config = _config(tmp_path, workers=3)
+    config = write_config(tmp_path, workers=3)
 
     def start(w: int, trials: int) -> subprocess.Popen:
         return subprocess.Popen(
@@ -281,12 +269,6 @@ def test_one_worker_on_two_hosts_without_the_lock_writes_each_batch_once(pg_url,
     assert [t.params for t in reports[0].trials] == [t.params for t in reports[1].trials]
 
 
-def _run_cli(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.mark.postgres
 def test_a_second_process_with_the_same_worker_is_refused_on_postgres(pg_url, tmp_path,
                                                                       capsys):
@@ -302,13 +284,13 @@ def test_a_second_process_with_the_same_worker_is_refused_on_postgres(pg_url, tm
             "--trials", BATCH]
     try:
         assert holder.stdout.readline().strip() == "held", holder.stderr.read()
-        code, out, err = _run_cli(capsys, *base, "--worker", 0, "--out", tmp_path / "w0.parquet")
+        code, out, err = run_cli(capsys, *base, "--worker", 0, "--out", tmp_path / "w0.parquet")
         assert code == 2 and len(err.strip().splitlines()) == 1
         assert "--worker" in err and "already running" in err
         assert password not in out + err
         assert not (tmp_path / "w0.parquet").exists()
         # another worker index runs meanwhile
-        code, out, err = _run_cli(capsys, *base, "--worker", 1, "--out", tmp_path / "w1.parquet")
+        code, out, err = run_cli(capsys, *base, "--worker", 1, "--out", tmp_path / "w1.parquet")
         assert code == 0, err
         assert password not in out + err
         holder.send_signal(signal.SIGKILL)   # the holder's host goes down
@@ -317,7 +299,7 @@ def test_a_second_process_with_the_same_worker_is_refused_on_postgres(pg_url, tm
         holder.kill()
     # the server frees the lock with the dead process's connection (a moment after the kill)
     for _ in range(50):
-        code, out, err = _run_cli(capsys, *base, "--worker", 0, "--out", tmp_path / "w0.parquet")
+        code, out, err = run_cli(capsys, *base, "--worker", 0, "--out", tmp_path / "w0.parquet")
         if code == 0 or "already running" not in err:
             break
         time.sleep(0.2)
@@ -335,7 +317,7 @@ def test_a_missing_driver_names_the_extra_in_one_line(tmp_path, capsys, monkeypa
     # None in sys.modules makes an import fail as if the package were not installed
     monkeypatch.setitem(sys.modules, "psycopg", None)
     monkeypatch.setitem(sys.modules, "psycopg2", None)
-    code, out, err = _run_cli(capsys, "search", "--config", SEARCH_CONFIG, "--worker", 0,
+    code, out, err = run_cli(capsys, "search", "--config", SEARCH_CONFIG, "--worker", 0,
                               "--out", tmp_path / "w.parquet",
                               "--storage", "postgresql://dse:s3cret@127.0.0.1:9/optuna")
     assert code == 2 and len(err.strip().splitlines()) == 1

@@ -13,12 +13,11 @@ import optuna
 import pytest
 import yaml
 
-from dse.cli import main
 from dse.config import load_config
 from dse.model import Model
+from tests.test_search import run_cli, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
-SEARCH_CONFIG = ROOT / "tests" / "data" / "search_config.yaml"
 
 
 def _load(name: str, file: str):
@@ -40,19 +39,7 @@ sq = _load("dse_benchmarks_search_quality", "search_quality.py")
 def config(tmp_path: Path) -> Path:
     """The tiny search config (256-design grid, 2 workers x 60 trials, batches of 20) with a
     refinement budget of 500 evaluations."""
-    raw = yaml.safe_load(SEARCH_CONFIG.read_text())
-    raw["platform"] = str((SEARCH_CONFIG.parent / raw["platform"]).resolve())
-    raw["model"] = str((SEARCH_CONFIG.parent / raw["model"]).resolve())
-    raw["search"]["refine"] = {"max_evaluations": 500}
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path
-
-
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return write_config(tmp_path, refine={"max_evaluations": 500})
 
 
 def test_benchmark_end_to_end_with_a_cached_reference(config, tmp_path, capsys):

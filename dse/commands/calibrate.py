@@ -6,9 +6,8 @@ import argparse
 from pathlib import Path
 
 from dse.calibration import calibration_table, load_designs, markdown, summarise
-from dse.config import subschema
-from dse.errors import UserError
-from dse.store import atomic_write_text, check_output, write_table
+from dse.commands.plot import check_arguments
+from dse.store import atomic_write_text, write_table
 
 HELP = (
     "predict published designs (configs/calibration/designs.yaml) with the model: "
@@ -35,12 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from dse import MODEL_VERSION, plots
     from dse.plots.calibration import plot_calibration
 
-    lo, hi = (subschema("config", ("plots", "dpi"))[k] for k in ("minimum", "maximum"))
-    if args.dpi is not None and not lo <= args.dpi <= hi:
-        raise UserError(
-            "resolution out of range", key="--dpi", value=args.dpi, allowed=f"an integer {lo}..{hi}"
-        )
-    check_output(args.out, folder=True)
+    check_arguments(args)  # the same --dpi range and output folder as dse plot
     designs = load_designs(args.designs)
     table = calibration_table(designs)
     summary = summarise(table)
