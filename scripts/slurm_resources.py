@@ -78,16 +78,13 @@ def measure(roots: list[Path]) -> dict[str, Measured]:
         for tsv in files:
             seconds, rss, cores = read_benchmark(tsv)
             rule = rule_of(tsv, root)
-            old = found.get(rule)
-            if old is None:
-                found[rule] = Measured(1, seconds, rss, cores)
-            else:
-                found[rule] = Measured(
-                    old.jobs + 1,
-                    max(old.seconds, seconds),
-                    max(old.max_rss_mb, rss),
-                    max(old.cores, cores),
-                )
+            old = found.get(rule, Measured(0, seconds, rss, cores))
+            found[rule] = Measured(
+                old.jobs + 1,
+                max(old.seconds, seconds),
+                max(old.max_rss_mb, rss),
+                max(old.cores, cores),
+            )
     return found
 
 

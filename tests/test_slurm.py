@@ -26,21 +26,12 @@ import pytest
 
 from dse.store import read_metadata
 from tests.conftest import ROOT
-from tests.workflow_repo import env, repo_copy, tiny_config_text
+from tests.workflow_repo import MY_CONFIG, SMALL_SEARCH, env, repo_copy, tiny_config_text
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 LOCAL_SLURM = ROOT / "scripts" / "local-slurm.sh"
 
-# tests/data/tiny_config.yaml (128 grid designs in 2 shards) and a short search: one worker,
-# 20 trials, so that the run is a few seconds of work per job
-SMALL_SEARCH = """
-search:
-  workers: 1
-  trials_per_worker: 20
-  batch_size: 10
-"""
-MY_CONFIG = ("--configfile", "mine/my.yaml")
 # The README's cluster command. The local cluster's jobs take seconds, so the first status check
 # comes after 3 s instead of the plugin's 40 s (the plugin adds 10 s to the wait after each check
 # that finds no job finished: checks at 3, 16, 39 s after a submission).
@@ -172,6 +163,8 @@ def runs():
 
 
 def user_repo(root):
+    """A repository copy whose mine/my.yaml is tests/data/tiny_config.yaml (128 grid designs in 2
+    shards) and SMALL_SEARCH (one worker, 20 trials): a few seconds of work per job."""
     root = repo_copy(root)
     (root / "mine").mkdir()
     text = tiny_config_text(

@@ -22,7 +22,15 @@ import pytest
 from dse.config import load_config
 from dse.store import read_metadata
 from tests.conftest import ROOT
-from tests.workflow_repo import env, repo_copy, snakemake, stale_files, tiny_config_text
+from tests.workflow_repo import (
+    MY_CONFIG,
+    SMALL_SEARCH,
+    env,
+    repo_copy,
+    snakemake,
+    stale_files,
+    tiny_config_text,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -47,16 +55,6 @@ OUTPUTS = [
     "results/calibration/calibration.md",
     "results/calibration/calibration.png",
 ]
-
-# A small search (one worker, 20 trials) merged into the default's search section (two workers,
-# 2,500 trials each): the default would take minutes.
-SMALL_SEARCH = """
-search:
-  workers: 1
-  trials_per_worker: 20
-  batch_size: 10
-"""
-MY_CONFIG = ("--configfile", "mine/my.yaml")
 
 
 def user_repo(root):

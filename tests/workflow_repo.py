@@ -11,6 +11,16 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 TINY = ROOT / "tests" / "data" / "tiny_config.yaml"
+# A small search (one worker, 20 trials) to append to a tiny config: merged into the default's
+# search section (two workers, 2,500 trials each), which would take minutes.
+SMALL_SEARCH = """
+search:
+  workers: 1
+  trials_per_worker: 20
+  batch_size: 10
+"""
+# The user's own config, written to mine/my.yaml of a repository copy.
+MY_CONFIG = ("--configfile", "mine/my.yaml")
 
 
 def repo_copy(dest: Path) -> Path:

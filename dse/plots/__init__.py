@@ -18,9 +18,9 @@ Large clouds (millions of designs) are subsampled deterministically and drawn ra
 file stays small and the drawing fast whatever the cloud size.
 
 One module per figure (``roofline``, ``pareto``, ``breakdown``, ``resources``, ``hbm``,
-``convergence``), each with its ``plot_*`` function and a ``figure`` builder that returns the
-Figure (tests inspect it); ``common`` holds the shared colours, axis labels and saving, and
-``labels`` the label placement.
+``convergence``, and ``calibration``, imported by ``dse calibrate`` alone), each with its ``plot_*``
+function and a ``figure`` builder that returns the Figure (tests inspect it); ``common`` holds
+the shared colours, axis labels and saving, and ``labels`` the label placement.
 """
 
 from __future__ import annotations

@@ -181,19 +181,9 @@ class LabelPlacer:
         for other in self.leaders:
             if _segment_hits_box(other, padded):
                 cost += 40.0
-        if len(self.line_pts):
-            o = self.line_pts
-            inside = (
-                (o[:, 0] > padded[0])
-                & (o[:, 0] < padded[2])
-                & (o[:, 1] > padded[1])
-                & (o[:, 1] < padded[3])
-            )
-            cost += float(inside.sum())
-        if len(self.markers):
-            o, r = self.markers, self.marker_radius
-            hit = (o[:, 0] > x0 - r) & (o[:, 0] < x1 + r) & (o[:, 1] > y0 - r) & (o[:, 1] < y1 + r)
-            cost += 50.0 * float(hit.sum())
+        cost += _count_inside(self.line_pts, padded)
+        r = self.marker_radius
+        cost += 50.0 * _count_inside(self.markers, (x0 - r, y0 - r, x1 + r, y1 + r))
         if seg is not None:
             for other in self.boxes:
                 if _segment_hits_box(seg, other):
@@ -224,6 +214,12 @@ def _densify(polylines: Sequence[np.ndarray], *, step: float) -> np.ndarray:
             t = np.linspace(0.0, 1.0, n + 1)[:, None]
             out.append(a + t * (b - a))
     return np.concatenate(out)
+
+
+def _count_inside(points: np.ndarray, box: tuple[float, ...]) -> float:
+    """How many of the points (N x 2) lie strictly inside the box (x0, y0, x1, y1)."""
+    x, y = points[:, 0], points[:, 1]
+    return float(np.sum((x > box[0]) & (x < box[2]) & (y > box[1]) & (y < box[3])))
 
 
 def _boxes_overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:

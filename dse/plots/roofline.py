@@ -153,16 +153,17 @@ def figure(
     walls = [(bw, f"{bw / 1e9:,.0f} GB/s" + " achievable" * theoretical, "0.25", "right")]
     if theoretical:
         peak_bw = float(theoretical_bytes_per_s)
+        peak_wall = peak_bw * grid / _TERA
         ax.plot(
             grid,
-            peak_bw * grid / _TERA,
+            peak_wall,
             ls=":",
             color="0.55",
             lw=1.0,
             zorder=2,
             label=f"memory, theoretical peak: {peak_bw / 1e9:,.0f} GB/s (not reachable)",
         )
-        lines.append(np.column_stack([grid, peak_bw * grid / _TERA]))
+        lines.append(np.column_stack([grid, peak_wall]))
         walls.append((peak_bw, f"{peak_bw / 1e9:,.0f} GB/s theoretical", "0.45", "left"))
 
     # Kernels: one marker per distinct point, one label listing the kernels there.

@@ -23,7 +23,7 @@ rule calibration:
         ),
     params:
         out=lambda w, output: os.path.dirname(output.table),
-        dpi=config.get("plots", {}).get("dpi", 150),
+        dpi=DPI,
     log:
         "results/logs/calibration.log",
     benchmark:

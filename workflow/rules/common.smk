@@ -118,6 +118,8 @@ SEARCH = expand("results/search/worker-{worker}.parquet", worker=range(N_WORKERS
 # local refinement of the sweep + search front (workflow/rules/search.smk)
 REFINE = ["results/search/refine.parquet"] if N_WORKERS else []
 RESULTS = SHARDS + SEARCH + REFINE
+# PNG resolution of every figure (config.schema.yaml: plots.dpi)
+DPI = config.get("plots", {}).get("dpi", 150)
 
 
 def section_hash(*keys):

@@ -21,7 +21,7 @@ rule plots:
     params:
         config=MERGED_CONFIG,
         out=lambda w, output: os.path.dirname(output.pareto),
-        dpi=config.get("plots", {}).get("dpi", 150),
+        dpi=DPI,
     log:
         "results/logs/plots.log",
     benchmark:
