@@ -279,6 +279,7 @@ def render_config_header(
     )
     w_engine, a_engine, classes = engine_precisions(params)
     values.update(weight_precision=w_engine, act_precision=a_engine)
+    port_list = _port_list(params)
     rows = [f'    {{"{c}", {tm}, {tn}, "{prec}"}},' for c, (tm, tn, prec) in classes.items()]
     values.update(
         num_classes=len(rows),
@@ -295,13 +296,11 @@ def render_config_header(
         vector_lanes=params["vector_lanes"],
         pipeline_fill=int(pipeline_fill),
         vec_row_max=int(vec_row_max),
-        port_params=", ".join(f"{t} {n}" for t, n in _port_list(params)),
-        port_args=", ".join(n for _, n in _port_list(params)),
+        port_params=", ".join(f"{t} {n}" for t, n in port_list),
+        port_args=", ".join(n for _, n in port_list),
         dispatch=_dispatch_functions(port_names(params)),
         scalar_params=", ".join(_SCALARS),
-        bind_ports=" ".join(
-            f"{t} {n} = ({n[0].upper()}); (void){n};" for t, n in _port_list(params)
-        ),
+        bind_ports=" ".join(f"{t} {n} = ({n[0].upper()}); (void){n};" for t, n in port_list),
     )
     return _template("dse_config.h.in").substitute(values)
 
