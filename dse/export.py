@@ -379,10 +379,15 @@ _SCALARS = (
 )  # fmt: skip
 
 
-def _port_list(params: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(C++ parameter type, name) of every m_axi port argument, weights, inputs, outputs."""
+def _port_list(params: Mapping[str, Any], ns: str = "") -> list[tuple[str, str]]:
+    """(C++ parameter type, name) of every m_axi port argument, weights, inputs, outputs;
+    ``ns``: the types' namespace prefix (``dse::`` outside namespace dse)."""
     names = port_names(params)
-    ptype = {"weights": "const weight_t*", "inputs": "const act_t*", "outputs": "act_t*"}
+    ptype = {
+        "weights": f"const {ns}weight_t*",
+        "inputs": f"const {ns}act_t*",
+        "outputs": f"{ns}act_t*",
+    }
     return [(ptype[s], n) for s in STREAMS for n in names[s]]
 
 
@@ -390,9 +395,8 @@ def render_kernel(params: Mapping[str, Any]) -> str:
     """Text of ``kernel.cpp`` for checked parameters (see :func:`design_params`)."""
     names = port_names(params)
     bundles = bundle_names(params)
-    ports = _port_list(params)
-    args = [f"{'const dse::' + t[6:] if t.startswith('const ') else 'dse::' + t} {n}"
-            for t, n in ports]
+    ports = _port_list(params, ns="dse::")
+    args = [f"{t} {n}" for t, n in ports]
     args += ["const float* prm", "dse::acc_t* ps", *_SCALARS]
     signature = ",\n                         ".join(args)
     pragmas = [
