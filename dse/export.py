@@ -279,6 +279,7 @@ def render_config_header(
     )
     w_engine, a_engine, classes = engine_precisions(params)
     values.update(weight_precision=w_engine, act_precision=a_engine)
+    port_list = _port_list(params)
     rows = [f'    {{"{c}", {tm}, {tn}, "{prec}"}},' for c, (tm, tn, prec) in classes.items()]
     values.update(
         num_classes=len(rows),
@@ -295,13 +296,11 @@ def render_config_header(
         vector_lanes=params["vector_lanes"],
         pipeline_fill=int(pipeline_fill),
         vec_row_max=int(vec_row_max),
-        port_params=", ".join(f"{t} {n}" for t, n in _port_list(params)),
-        port_args=", ".join(n for _, n in _port_list(params)),
+        port_params=", ".join(f"{t} {n}" for t, n in port_list),
+        port_args=", ".join(n for _, n in port_list),
         dispatch=_dispatch_functions(port_names(params)),
         scalar_params=", ".join(_SCALARS),
-        bind_ports=" ".join(
-            f"{t} {n} = ({n[0].upper()}); (void){n};" for t, n in _port_list(params)
-        ),
+        bind_ports=" ".join(f"{t} {n} = ({n[0].upper()}); (void){n};" for t, n in port_list),
     )
     return _template("dse_config.h.in").substitute(values)
 
@@ -380,10 +379,15 @@ _SCALARS = (
 )  # fmt: skip
 
 
-def _port_list(params: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(C++ parameter type, name) of every m_axi port argument, weights, inputs, outputs."""
+def _port_list(params: Mapping[str, Any], ns: str = "") -> list[tuple[str, str]]:
+    """(C++ parameter type, name) of every m_axi port argument, weights, inputs, outputs;
+    ``ns``: the types' namespace prefix (``dse::`` outside namespace dse)."""
     names = port_names(params)
-    ptype = {"weights": "const weight_t*", "inputs": "const act_t*", "outputs": "act_t*"}
+    ptype = {
+        "weights": f"const {ns}weight_t*",
+        "inputs": f"const {ns}act_t*",
+        "outputs": f"{ns}act_t*",
+    }
     return [(ptype[s], n) for s in STREAMS for n in names[s]]
 
 
@@ -391,9 +395,8 @@ def render_kernel(params: Mapping[str, Any]) -> str:
     """Text of ``kernel.cpp`` for checked parameters (see :func:`design_params`)."""
     names = port_names(params)
     bundles = bundle_names(params)
-    ports = _port_list(params)
-    args = [f"{'const dse::' + t[6:] if t.startswith('const ') else 'dse::' + t} {n}"
-            for t, n in ports]
+    ports = _port_list(params, ns="dse::")
+    args = [f"{t} {n}" for t, n in ports]
     args += ["const float* prm", "dse::acc_t* ps", *_SCALARS]
     signature = ",\n                         ".join(args)
     pragmas = [

@@ -137,24 +137,17 @@ def _build(design, tmp_path: Path) -> Path:
     (out / "test_host.cpp").write_text(HOST.replace("@ARGS@", args))
     exe = out / "gemm_csim"
     # AddressSanitizer turns any read or write past a port's matrix into a failure.
-    cmd = [
-        GXX,
-        "-std=c++17",
-        "-O1",
-        "-Wall",
-        "-Werror",
-        "-Wno-unknown-pragmas",
-        "-DDSE_CSIM",
-        "-fsanitize=address",
-        "kernel.cpp",
-        "vector.cpp",
-        "test_host.cpp",
-        "-o",
-        str(exe),
-    ]
-    result = subprocess.run(cmd, cwd=out, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    compile_csim(out, exe, "-fsanitize=address", "kernel.cpp", "vector.cpp", "test_host.cpp")
     return exe
+
+
+def compile_csim(folder: Path, exe: Path, *args: str) -> None:
+    """Build ``exe`` in ``folder`` with g++ as a C simulation (``-DDSE_CSIM``, warnings are
+    errors); ``args``: further flags and the sources."""
+    cmd = [GXX, "-std=c++17", "-O1", "-Wall", "-Werror", "-Wno-unknown-pragmas", "-DDSE_CSIM"]
+    cmd += [*args, "-o", str(exe)]
+    result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 def _bf16(x: np.ndarray) -> np.ndarray:

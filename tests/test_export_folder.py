@@ -44,11 +44,11 @@ def test_a_failure_midway_keeps_the_earlier_export(tmp_path, monkeypatch):
     real = dse.export.export_design
     calls = []
 
-    def dies_on_second(design, platform, out_dir):
+    def dies_on_second(design, platform, out_dir, **kw):
         calls.append(design["design_id"])
         if len(calls) == 2:
             raise KeyboardInterrupt  # as Ctrl-C while the second design is written
-        return real(design, platform, out_dir)
+        return real(design, platform, out_dir, **kw)
 
     monkeypatch.setattr(dse.export, "export_design", dies_on_second)
     with pytest.raises(KeyboardInterrupt):

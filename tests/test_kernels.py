@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,18 +16,11 @@ import numpy as np
 import pytest
 
 from dse.export import export_design
-from tests.test_export import PLATFORM, make_design
+from tests.test_export import GXX, PLATFORM, _bf16, compile_csim, make_design
 
-GXX = shutil.which("g++")
 pytestmark = pytest.mark.skipif(GXX is None, reason="g++ is not installed")
 
 FILL = PLATFORM["logic"]["pipeline_fill_cycles"]
-
-
-def _bf16(x):
-    u = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    u = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000
-    return u.astype(np.uint32).view(np.float32)
 
 
 def _quant(y, s, q):
@@ -63,7 +55,9 @@ class Case:
         if prec in QMAX and kind != "param":
             self.scales[name] = float(np.float32(scale if scale else self.rng.uniform(0.01, 0.05)))
 
-    def gemm(self, **kw):
+    def _line(self, kind, ops, kw, **defaults):
+        """One schedule line: the call's identity, ``defaults``, ``kw``, then a scale for each
+        operand in ``ops`` that has one."""
         base = dict(
             k=f"t{len(self.lines)}",
             step=len(self.lines),
@@ -71,6 +65,20 @@ class Case:
             image=0,
             layer=-1,
             head=-1,
+            **defaults,
+            ms=0.0,
+        )
+        base.update(kw)
+        for op, key in ops:
+            base.setdefault(key, base[op] if base[op] in self.scales else "-")
+        self.lines.append(kind + " " + " ".join(f"{k}={v}" for k, v in base.items()))
+
+    def gemm(self, **kw):
+        ops = (("a", "sa"), ("b", "sb"), ("c", "sc"), ("res", "sres"))
+        self._line(
+            "gemm",
+            ops,
+            kw,
             bias="-",
             res="-",
             gelu=0,
@@ -84,33 +92,11 @@ class Case:
             rcol=0,
             ldr=0,
             bias0=0,
-            ms=0.0,
         )
-        base.update(kw)
-        for op, key in (("a", "sa"), ("b", "sb"), ("c", "sc"), ("res", "sres")):
-            base.setdefault(key, base[op] if base[op] in self.scales else "-")
-        self.lines.append("gemm " + " ".join(f"{k}={v}" for k, v in base.items()))
 
     def vector(self, **kw):
-        base = dict(
-            k=f"t{len(self.lines)}",
-            step=len(self.lines),
-            cu=0,
-            image=0,
-            layer=-1,
-            head=-1,
-            gamma="-",
-            beta="-",
-            row0=0,
-            K=0,
-            shuffle=0,
-            eps=1e-6,
-            ms=0.0,
-        )
-        base.update(kw)
-        for op, key in (("a", "sa"), ("c", "sc")):
-            base.setdefault(key, base[op] if base[op] in self.scales else "-")
-        self.lines.append("vector " + " ".join(f"{k}={v}" for k, v in base.items()))
+        ops = (("a", "sa"), ("c", "sc"))
+        self._line("vector", ops, kw, gamma="-", beta="-", row0=0, K=0, shuffle=0, eps=1e-6)
 
     def write(self, folder: Path):
         data = folder / "data"
@@ -156,24 +142,7 @@ def run(design, case: Case, tmp_path: Path, *, defines=()):
     folder = tmp_path / "hls"
     export_design(design, PLATFORM, folder)
     exe = folder / "host_csim"
-    cmd = [
-        GXX,
-        "-std=c++17",
-        "-O1",
-        "-ffp-contract=off",
-        "-Wall",
-        "-Werror",
-        "-Wno-unknown-pragmas",
-        "-DDSE_CSIM",
-        *defines,
-        "host.cpp",
-        "kernel.cpp",
-        "vector.cpp",
-        "-o",
-        str(exe),
-    ]
-    result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    compile_csim(folder, exe, "-ffp-contract=off", *defines, "host.cpp", "kernel.cpp", "vector.cpp")
     case.write(folder)
     out = folder / "out"
     (out / "dump").mkdir(parents=True)

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         source=str(args.inp),
         model=model,
-        model_raw=getattr(cfg, "model_raw", None),
+        model_raw=cfg.model_raw,
     )
     print(f"exported {len(index['designs'])} design(s) to {args.out}")
     return 0
@@ -117,10 +117,9 @@ def export_rows(
     try:
         entries: list[dict[str, Any]] = []
         for design_id, row in designs.items():
-            extra = {"model": model} if model is not None else {}
-            if model_raw is not None:
-                extra["model_raw"] = model_raw
-            files = export_design(row, platform, build / design_id, **extra)
+            files = export_design(
+                row, platform, build / design_id, model=model, model_raw=model_raw
+            )
             entry = {
                 "design_id": design_id,
                 "path": design_id,
