@@ -97,7 +97,7 @@ class Runs:
     def __init__(self, base: Path) -> None:
         self.base = base
         self.started, self.reason = _cluster()
-        self.on_slurm = self.local = None
+        self.on_slurm = self.local = self.slurm = self.reference = None
         if self.reason:
             return
         self.on_slurm = user_repo(base / "slurm")
@@ -114,7 +114,7 @@ class Runs:
         return out[0], out[1]
 
     def close(self) -> None:
-        for p in (getattr(self, "slurm", None), getattr(self, "reference", None)):
+        for p in (self.slurm, self.reference):
             if p is not None and p.poll() is None:
                 p.kill()
                 p.wait()
