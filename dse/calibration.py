@@ -122,6 +122,8 @@ def load_designs(path: str | Path) -> list[PublishedDesign]:
                 allowed="each id once",
             )
         seen.add(e["id"])
+        if "published" not in e:
+            continue  # build figures only (resources, clocks): dse.builds reads them
         quantity = e.get("quantity")
         unit = e["published"]["unit"]
         if quantity is not None and unit != QUANTITIES[quantity][0]:

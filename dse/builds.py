@@ -1,0 +1,225 @@
+"""Figures of real builds -> one row per (design, quantity): the calibration's fitting data.
+
+An entry of a calibration file (``configs/calibration/designs.yaml``, schema ``calibration``) may
+carry ``figures``: what a build report or a paper's table gives for the built design. Each block is
+one report or table, with the stage it was measured at (``hls``: Vitis HLS estimate, ``synth``:
+Vivado post-synthesis, ``route``: post place-and-route, ``board``: measured running,
+``unstated``) and what it covers (``cu``: one compute unit, ``kernels``: all CUs without the
+shell, ``device``: the whole device). :func:`load_builds` returns
+
+- ``figures``: one row per published number (:data:`FIGURE_COLUMNS`), in the units of
+  :data:`QUANTITIES`. BRAM is always in 18 Kb blocks: a figure given as 36 Kb tiles (``bram36``,
+  Vivado's "Block RAM Tile") is doubled, and ``as_published`` keeps what the source printed.
+  Per-SLR counts are rows with ``slr`` set (``SLR0`` ...); whole-scope rows have ``slr == ""``.
+- ``designs``: one row per entry with figures: the board and workload files, whether the design
+  can be written in the tool's parameters (``missing`` says why not), and every design parameter
+  (dse/params.py; those the entry leaves out take ``dse.params.EXAMPLE_DESIGN``, and ``given``
+  names the ones it states).
+
+:mod:`dse.reports` produces the same rows from a user's report files.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dse.config import load_validated, resolve
+from dse.errors import UserError
+from dse.params import EXAMPLE_DESIGN
+from dse.space import design_batch
+
+#: The quantities a figure may give: unit and meaning.
+QUANTITIES: dict[str, tuple[str, str]] = {
+    "lut": ("LUT", "look-up tables (Vivado 'CLB LUTs', HLS 'LUT')"),
+    "ff": ("FF", "flip-flops (Vivado 'CLB Registers', HLS 'FF')"),
+    "dsp": ("DSP", "DSP48E2 slices"),
+    "bram18": ("BRAM18", "18 Kb block RAMs (a 36 Kb tile counts 2)"),
+    "uram": ("URAM", "UltraRAM blocks (288 Kb)"),
+    "clock_mhz": ("MHz", "clock the design was built at and met timing at (or ran at)"),
+    "fmax_mhz": ("MHz", "highest clock the report supports: 1000 / (period - WNS) post-route"),
+    "clock_target_mhz": ("MHz", "clock the build asked for"),
+    "cycles": ("cycles", "clock cycles of one call of the workload"),
+    "latency_ms": ("ms", "time of one call of the workload"),
+}
+
+#: Resource quantities (the ones an SLR table may give).
+RESOURCES = ("lut", "ff", "dsp", "bram18", "uram")
+
+#: Columns of the figures table, in order.
+FIGURE_COLUMNS = (
+    "design",
+    "quantity",
+    "published",
+    "slr",
+    "stage",
+    "scope",
+    "as_published",
+    "tool",
+    "part",
+    "where",
+    "url",
+)
+
+#: Columns of the designs table before the design parameters.
+DESIGN_COLUMNS = (
+    "design",
+    "title",
+    "expressible",
+    "missing",
+    "board",
+    "model",
+    "cameras",
+    "given",
+)
+
+
+@dataclass(frozen=True)
+class Builds:
+    """Figures of built designs (one row per number) and the designs they belong to."""
+
+    figures: pd.DataFrame
+    designs: pd.DataFrame
+    design_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def params(self, design: str) -> dict[str, Any]:
+        """The design parameters of one expressible entry (EXAMPLE_DESIGN for those it leaves
+        out), as dse.space.design_batch takes them.
+
+        Raises:
+            KeyError: the entry is not in the file or cannot be expressed.
+        """
+        return dict(self.design_params[design])
+
+
+def _fmt(value: float) -> str:
+    """A figure as printed: integers without a decimal point, others as given."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def resource_rows(counts: dict[str, float], *, slr: str = "") -> list[dict[str, Any]]:
+    """Resource counts as printed (lut, ff, dsp, bram18 or bram36, uram) -> (quantity,
+    published, slr, as_published) rows, BRAM in 18 Kb blocks."""
+    rows = []
+    for key in ("lut", "ff", "dsp", "bram18", "bram36", "uram"):
+        if key not in counts:
+            continue
+        value = float(counts[key])
+        if key == "bram36":
+            rows.append(
+                {"quantity": "bram18", "published": 2.0 * value, "slr": slr,
+                 "as_published": f"bram36 {_fmt(value)}"}
+            )
+        else:
+            rows.append(
+                {"quantity": key, "published": value, "slr": slr,
+                 "as_published": f"{key} {_fmt(value)}"}
+            )
+    return rows
+
+
+def figure_rows(design: str, block: dict[str, Any], *, url: str = "") -> list[dict[str, Any]]:
+    """One figures block of an entry -> its rows (:data:`FIGURE_COLUMNS`)."""
+    common = {
+        "design": design,
+        "stage": block["stage"],
+        "scope": block["scope"],
+        "tool": block.get("tool", ""),
+        "part": block.get("part", ""),
+        "where": block["where"],
+        "url": block.get("url", url),
+    }
+    rows: list[dict[str, Any]] = []
+    for key in ("clock_target_mhz", "clock_mhz", "fmax_mhz", "cycles", "latency_ms"):
+        if key in block:
+            value = float(block[key])
+            rows.append(
+                {**common, "quantity": key, "published": value, "slr": "",
+                 "as_published": f"{key} {_fmt(value)}"}
+            )
+    rows += [{**common, **r} for r in resource_rows(block)]
+    for slr, counts in sorted((block.get("slr") or {}).items()):
+        rows += [{**common, **r} for r in resource_rows(counts, slr=slr)]
+    return rows
+
+
+def load_builds(path: str | Path) -> Builds:
+    """Read the figures of a calibration file (entries without ``figures`` are skipped).
+
+    Raises:
+        UserError: one line naming the file, the key, the bad value and what is allowed.
+    """
+    path = Path(path)
+    raw = load_validated(path, "calibration")
+    figures: list[dict[str, Any]] = []
+    designs: list[dict[str, Any]] = []
+    params_by_design: dict[str, dict[str, Any]] = {}
+    seen: set[str] = set()
+    for i, e in enumerate(raw["designs"]):  # a few dozen entries
+        key = f"designs[{i}]"
+        if e["id"] in seen:
+            raise UserError(
+                "design id used twice", file=str(path), key=f"{key}.id", value=e["id"],
+                allowed="each id once",
+            )
+        seen.add(e["id"])
+        if "figures" not in e:
+            continue
+        expressible = e.get("expressible", True)
+        timed = any(("cycles" in b or "latency_ms" in b) for b in e["figures"])
+        if expressible and timed and "model" not in e:
+            raise UserError(
+                "missing key", file=str(path), key=f"{key}.model",
+                allowed="the workload file whose one call the cycles or latency_ms figure times",
+            )
+        for ref in ("board", "model"):
+            if ref in e and not resolve(path, e[ref]).is_file():
+                raise UserError(
+                    "file does not exist",
+                    file=str(path),
+                    key=f"{key}.{ref}",
+                    value=str(resolve(path, e[ref])),
+                    allowed="a path relative to this file's folder",
+                )
+        given = dict(e.get("design") or {})
+        row: dict[str, Any] = {
+            "design": e["id"],
+            "title": e["title"],
+            "expressible": expressible,
+            "missing": e.get("missing", ""),
+            "board": str(resolve(path, e["board"])) if "board" in e else "",
+            "model": str(resolve(path, e["model"])) if "model" in e else "",
+            "cameras": e.get("cameras", 1),
+            "given": ",".join(sorted(given)),
+        }
+        if expressible:
+            params = {**EXAMPLE_DESIGN, **given}
+            design_batch([params], file=f"{path}: {key}.design")  # names, values, tiles
+            row.update(params)
+            params_by_design[e["id"]] = params
+        designs.append(row)
+        for b in e["figures"]:
+            figures += figure_rows(e["id"], b, url=e["source"]["url"])
+    fig = pd.DataFrame(figures, columns=list(FIGURE_COLUMNS))
+    fig["published"] = fig["published"].astype(float)
+    des = pd.DataFrame(designs, dtype=object)
+    if des.empty:
+        des = pd.DataFrame(columns=list(DESIGN_COLUMNS))
+    return Builds(figures=fig, designs=des, design_params=params_by_design)
+
+
+def check_rows(frame: pd.DataFrame, *, file: str) -> None:
+    """Every row's quantity is known and its figure a finite number >= 0."""
+    bad = frame[~frame["quantity"].isin(list(QUANTITIES))]
+    if len(bad):
+        raise UserError(
+            "unknown quantity", file=file, value=str(bad["quantity"].iloc[0]),
+            allowed=", ".join(QUANTITIES),
+        )
+    values = frame["published"].to_numpy(dtype=float)
+    if not all(math.isfinite(v) and v >= 0 for v in values):
+        raise UserError("figure not a finite number >= 0", file=file)
