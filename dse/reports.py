@@ -148,6 +148,7 @@ def _row(quantity: str, value: float, *, stage: str, scope: str, where: str, too
         "stage": stage,
         "scope": scope,
         "timed": timed,
+        "floorplan": "",
         "as_published": shown,
         "tool": tool,
         "part": part,
