@@ -38,7 +38,7 @@ from typing import Any
 
 import pandas as pd
 
-from dse.builds import FIGURE_COLUMNS, Builds
+from dse.builds import FIGURE_COLUMNS, Builds, format_figure
 from dse.config import decode_utf8
 from dse.errors import UserError
 from dse.params import PARAM_NAMES, UNIFORM_DEFAULTS
@@ -130,15 +130,11 @@ def _num(text: str, *, file: str, what: str) -> float:
     return v
 
 
-def _fmt(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else repr(float(v))
-
-
 def _row(quantity: str, value: float, *, stage: str, scope: str, where: str, tool: str,
          part: str, slr: str = "", timed: str = "") -> dict[str, Any]:
     """One figure row; 36 Kb BRAM tiles become 18 Kb blocks (``as_published`` keeps the tile
     count)."""
-    shown = f"{quantity} {_fmt(value)}"
+    shown = f"{quantity} {format_figure(value)}"
     if quantity == "bram36":
         quantity, value = "bram18", 2.0 * value
     return {
@@ -389,7 +385,9 @@ def kernel_clock(names: list[str]) -> str | None:
 
 
 def parse_timing_summary(text: str, file: str) -> Parsed:
-    """Vivado ``report_timing_summary`` text -> the kernel clock's target and fmax."""
+    """Vivado ``report_timing_summary`` text -> the kernel clock's target and fmax. The stage
+    is the header's "Design State"; reports without one (Vivado before 2022) count as routed
+    when the file name says ``routed``."""
     tool = _header_field(text, "Tool Version").split(" (")[0].replace("Vivado v.", "Vivado ")
     part = _header_field(text, "Device")
     state = _header_field(text, "Design State")
