@@ -278,3 +278,24 @@ def test_dataset_errors(tmp_path: Path) -> None:
     f.write_text(base.format(board=board).replace("pe_m: 4", "pe_q: 4").replace("cycles", "lut"))
     with pytest.raises(UserError, match="pe_q"):
         load_builds(f)
+
+
+def test_cli_reports_hands_the_builds_to_the_refit(monkeypatch, capsys) -> None:
+    """When dse.fit.refit_reports exists, --reports calls it with the reports merged with the
+    published builds of --designs, and prints what it returns."""
+    import types
+
+    from dse.cli import main
+
+    seen = {}
+
+    def refit_reports(builds, *, out):
+        seen["designs"] = set(builds.designs["design"])
+        seen["out"] = out
+        return "refitted"
+
+    monkeypatch.setitem(sys.modules, "dse.fit", types.SimpleNamespace(refit_reports=refit_reports))
+    assert main(["calibrate", "--reports", str(DATA), "--designs", str(SHIPPED)]) == 0
+    assert capsys.readouterr().out.strip() == "refitted"
+    assert {"allo-atax-u280", "scalehls-symm-u280", "chen-bert-base-w4a8"} <= seen["designs"]
+    assert seen["out"] is None

@@ -9,7 +9,9 @@ when that exists; until then it prints what it read.
 from __future__ import annotations
 
 import argparse
+import importlib
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -124,6 +126,16 @@ def describe(builds: Builds) -> str:
     return "\n".join(lines)
 
 
+def _fit_module() -> Any:
+    """``dse.fit`` (the refit), or None while it does not exist; an error inside it is raised."""
+    try:
+        return importlib.import_module("dse.fit")
+    except ModuleNotFoundError as exc:
+        if exc.name != "dse.fit":
+            raise
+        return None
+
+
 def run_reports(args: argparse.Namespace) -> int:
     """``dse calibrate --reports DIR [--designs FILE] [--out DIR]``."""
     out = check_output(args.out, folder=True) if args.out is not None else None
@@ -131,10 +143,7 @@ def run_reports(args: argparse.Namespace) -> int:
     builds = read.builds()
     if args.designs is not None:
         builds = merge(builds, load_builds(args.designs))
-    try:
-        from dse.fit import refit_reports  # h-calib-fit's refit, when it exists
-    except ImportError:
-        refit_reports = None
+    refit_reports = getattr(_fit_module(), "refit_reports", None)
     if refit_reports is not None:
         print(refit_reports(builds, out=out))
         return 0
