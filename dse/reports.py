@@ -301,7 +301,7 @@ def parse_utilization(text: str, file: str) -> Parsed:
         if cells and cells[0] == "Site Type" and any(re.fullmatch(r"SLR\d", c) for c in cells):
             slr_cols = cells
             continue
-        site = cells[0] if cells else ""
+        site = cells[0].rstrip("*").strip() if cells else ""  # 'CLB LUTs*' carries a footnote
         if site not in _SITES or len(cells) < 2:
             continue
         quantity = _SITES[site]

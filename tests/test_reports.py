@@ -299,3 +299,19 @@ def test_cli_reports_hands_the_builds_to_the_refit(monkeypatch, capsys) -> None:
     assert capsys.readouterr().out.strip() == "refitted"
     assert {"allo-atax-u280", "scalehls-symm-u280", "chen-bert-base-w4a8"} <= seen["designs"]
     assert seen["out"] is None
+
+
+def test_utilization_synthesized_with_footnote_marks(tmp_path: Path) -> None:
+    """A post-synthesis report marks LUTs and registers with a footnote '*' (as Vivado prints
+    them before placement) and may print '<0.01' percentages; the counts are still read."""
+    text = (ATAX / "kernel_atax_utilization_routed.rpt").read_text()
+    text = text.replace("| Design State : Routed", "| Design State : Synthesized")
+    text = text.replace("| CLB LUTs                   |", "| CLB LUTs*                  |", 1)
+    text = text.replace("| CLB Registers              |", "| CLB Registers*             |", 1)
+    assert "| CLB LUTs*" in text and "| CLB Registers*" in text and "Synthesized" in text
+    f = tmp_path / "synth.rpt"
+    f.write_text(text)
+    p = parse_file(f)
+    assert p.stage == "synth"
+    v = p.values(scope="cu")
+    assert (v["lut"], v["ff"], v["dsp"]) == (36839, 43909, 243)
