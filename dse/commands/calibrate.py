@@ -154,6 +154,11 @@ def run_reports(args: argparse.Namespace) -> int:
     n = len(read.figures)
     print(
         f"read {len(read.files)} report files, {n} figures of {len(read.designs)} designs"
+        + (
+            f" (+ {len(builds.designs) - len(read.designs)} published builds from {args.designs})"
+            if args.designs is not None
+            else ""
+        )
         + (f"; wrote {out}/reports.csv" if out is not None else "")
         + " (no refit: dse.fit.refit_reports is not available)"
     )
