@@ -247,7 +247,10 @@ def parse_csynth_rpt(text: str, file: str) -> Parsed:
                 rows.append(_row(_HLS[key], _num(value, file=file, what=key), **common))
         return Parsed(file=file, kind="csynth_rpt", stage="hls", tool=tool, part=part,
                       rows=tuple(rows))
-    clock = re.search(r"^\s*\|\s*\S+\s*\|\s*([\d.]+)\s*ns\s*\|\s*([\d.]+)\s*ns\s*\|", text, re.M)
+    timing = text[max(text.find("+ Timing"), 0):]  # Vivado HLS 2019 prints no 'ns'
+    clock = re.search(
+        r"^\s*\|\s*\S+\s*\|\s*([\d.]+)\s*(?:ns)?\s*\|\s*([\d.]+)\s*(?:ns)?\s*\|", timing, re.M
+    )
     if clock:
         rows.append(_row("clock_target_mhz", 1000.0 / float(clock.group(1)), **common))
         rows.append(_row("fmax_mhz", 1000.0 / float(clock.group(2)), **common))

@@ -315,3 +315,19 @@ def test_utilization_synthesized_with_footnote_marks(tmp_path: Path) -> None:
     assert p.stage == "synth"
     v = p.values(scope="cu")
     assert (v["lut"], v["ff"], v["dsp"]) == (36839, 43909, 243)
+
+
+def test_csynth_rpt_of_vivado_hls_2019_without_units(tmp_path: Path) -> None:
+    """Vivado HLS 2019 prints the clock table without 'ns'; the same numbers are read."""
+    text = (BERT / "Bert_layer_dataflow_region_1_csynth.rpt").read_text()
+    old = text.replace("== Vitis HLS Report for", "== Vivado HLS Report for")
+    old = old.replace(
+        "|ap_clk  |  3.33 ns|  2.433 ns|     0.90 ns|", "|ap_clk  |   3.33|     2.433|        0.90|"
+    )
+    assert "|ap_clk  |   3.33|" in old
+    f = tmp_path / "old_csynth.rpt"
+    f.write_text(old)
+    v = parse_file(f).values()
+    assert v["clock_target_mhz"] == pytest.approx(1000 / 3.33)
+    assert v["fmax_mhz"] == pytest.approx(1000 / 2.433)
+    assert v["cycles"] == 528900
