@@ -566,6 +566,10 @@ def parse_file(path: str | Path) -> Parsed:
 #: Files in a report folder that are not reports (read for the design, or ignored).
 SKIP = {"design.json", "platform.json", "model.json", "SOURCE.md", "README.md"}
 
+#: Vivado's binary companions of its text reports (protobuf, report database, checkpoint):
+#: skipped, so a copied report folder can be read as it is.
+SKIP_SUFFIXES = {".pb", ".rpx", ".rpv", ".xutil", ".dcp"}
+
 
 @dataclass(frozen=True)
 class ReportSet:
@@ -623,7 +627,8 @@ def _design_folder(folder: Path) -> dict[str, Any]:
 def read_reports(folder: str | Path) -> ReportSet:
     """Read a folder of build reports: its files (one design) or its sub-folders (one design
     each, named by the folder or by its ``design.json``). Every file that is not a known
-    helper (:data:`SKIP`) or hidden must be a report.
+    helper (:data:`SKIP`), a Vivado binary companion (:data:`SKIP_SUFFIXES`) or hidden must be
+    a report.
 
     Raises:
         UserError: the folder is missing or holds no report, or a file is not a report.
@@ -645,7 +650,8 @@ def read_reports(folder: str | Path) -> ReportSet:
             params[name] = {k: d[k] for k in PARAM_NAMES}
         n = len(parsed)
         for f in sorted(g.iterdir()):
-            if f.is_dir() or f.name.startswith(".") or f.name in SKIP:
+            if (f.is_dir() or f.name.startswith(".") or f.name in SKIP
+                    or f.suffix.lower() in SKIP_SUFFIXES):
                 continue
             one = parse_file(f)
             parsed.append(one)

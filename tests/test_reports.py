@@ -175,6 +175,7 @@ def test_read_reports_folder_with_an_exported_design(tmp_path: Path) -> None:
     (d / "design.json").write_text(json.dumps({**EXAMPLE_DESIGN, "design_id": "d42",
                                                "latency_ms": 1.0}))
     (d / "latency.csv").write_text("latency_ms\n2.0\n4.0\n")
+    (d / "kernel_atax_utilization_routed.pb").write_bytes(b"\x08\xff\x00")  # Vivado's companion
     rs = read_reports(tmp_path / "reports")
     assert list(rs.designs["design"]) == ["d42"] and bool(rs.designs["expressible"].iloc[0])
     assert rs.design_params["d42"]["pe_m"] == EXAMPLE_DESIGN["pe_m"]
