@@ -387,9 +387,18 @@ def compare_output(name: str, got: np.ndarray, emulated: np.ndarray, exact: np.n
 #: Exported files the C simulation builds (interface section 0).
 SOURCES = ("host.cpp", "kernel.cpp", "vector.cpp")
 
+#: Warnings the HLS sources raise by design under g++: HLS pragmas and loop labels (for Vitis's
+#: reports) are unknown or unused to g++, and g++ 12 takes ap_private's copy constructor (the
+#: vendor header, inlined into a word copy) and its default constructor (clearUnusedBits reads
+#: the value it is about to set) for reads of uninitialised memory.
+VENDOR_WARNINGS = (
+    "-Wno-unknown-pragmas", "-Wno-unused-label", "-Wno-maybe-uninitialized", "-Wno-uninitialized",
+)  # fmt: skip
+
 #: g++ flags of the C-sim build (interface section 0): no fused multiply-add, so float results
-#: follow the formulas operation by operation.
-CXXFLAGS = ("-std=c++17", "-O2", "-ffp-contract=off", "-Wall", "-Wno-unknown-pragmas", "-DDSE_CSIM")
+#: follow the formulas operation by operation; the HLS type headers come with -isystem
+#: (dse.hls_headers).
+CXXFLAGS = ("-std=c++17", "-O2", "-ffp-contract=off", "-Wall", *VENDOR_WARNINGS, "-DDSE_CSIM")
 
 
 def load_export(folder: Path, config: Path | None = None) -> tuple[dict, dict, dict]:
@@ -469,12 +478,15 @@ def build(
     import os
     import subprocess
 
+    from dse.hls_headers import include_dir
+
     gxx = find_compiler()
+    hls = include_dir()
     version = subprocess.run([gxx, "--version"], capture_output=True, text=True).stdout
     header = (folder / "dse_config.h").read_bytes()
     objects, jobs = [], []
     for src in SOURCES:
-        h = hashlib.sha256("\0".join([gxx, version, *CXXFLAGS]).encode())
+        h = hashlib.sha256("\0".join([gxx, version, str(hls), *CXXFLAGS]).encode())
         h.update(header + b"\0" + (folder / src).read_bytes())
         cached = cache / f"{Path(src).stem}-{h.hexdigest()[:24]}.o" if cache else None
         obj = build_dir / f"{Path(src).stem}.o"
@@ -482,7 +494,8 @@ def build(
         if cached is not None and cached.is_file():
             shutil.copyfile(cached, obj)
             continue
-        cmd = [gxx, *CXXFLAGS, "-I", str(folder), "-c", str(folder / src), "-o", str(obj)]
+        cmd = [gxx, *CXXFLAGS, "-isystem", str(hls), "-I", str(folder), "-c", str(folder / src),
+               "-o", str(obj)]  # fmt: skip
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         jobs.append((proc, obj, cached))
     messages, ok = [], True

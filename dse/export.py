@@ -94,12 +94,18 @@ def export_design(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     row_max = vector_row_max(model.workload) if model is not None else DEFAULT_VEC_ROW_MAX
+    tokens = int(model.workload.tokens) if model is not None else DEFAULT_ATTN_TOKENS
     texts = {
         "dse_config.h": render_config_header(
-            params, memory=plat["tag"], pipeline_fill=plat["pipeline_fill"], vec_row_max=row_max
+            params,
+            memory=plat["tag"],
+            pipeline_fill=plat["pipeline_fill"],
+            vec_row_max=row_max,
+            attn_tokens=tokens,
+            memory_spec=plat["memory"],
         ),
         "kernel.cpp": render_kernel(params),
-        "vector.cpp": render_vector(params),
+        "vector.cpp": render_vector(params, vec_row_max=row_max),
         "host.cpp": _template("host.cpp.in").substitute(design_id=params["design_id"]),
         "hls_config.cfg": render_hls_config(params, plat),
         "link.cfg": render_link_config(params, plat, ports),
@@ -208,6 +214,13 @@ def _platform_fields(platform: Mapping[str, Any]) -> dict[str, Any]:
         mem = platform["memories"][kind]
         fields["pipeline_fill"] = int(platform["logic"]["pipeline_fill_cycles"])
         fields["tag"] = kind.upper()  # HBM or DDR: the bank name in sp=...
+        fields["memory"] = {
+            k: float(mem[k])
+            for k in (
+                "channel_measured_gbps", "read_latency_ns", "write_latency_ns", "outstanding",
+                "max_burst_bytes", "port_bits", "port_mhz", "kernel_port_bits",
+            )
+        }  # fmt: skip
         fields["channels"] = int(mem["channels"])
         slr_of = [int(s) for s in mem["channel_slrs"]]
         fields["channel_slrs"] = slr_of * fields["channels"] if len(slr_of) == 1 else slr_of
@@ -241,17 +254,122 @@ def accumulator_type(weight_precision: str, act_precision: str) -> str:
     return "std::int32_t" if both_int else "float"
 
 
+#: Fused-attention score row without a workload to size it (smolVLA: 1024 tokens per image).
+DEFAULT_ATTN_TOKENS = 1024
+
+#: Interleaved partial sums per float accumulator: a float add's latency in cycles at the
+#: kernel clock (assumption: Vitis HLS fadd is 4-7 stages at 300 MHz; 8 covers it), so that the
+#: II=1 k loop never waits for its own sum. Integer adds take one cycle: one slot.
+FLOAT_ACC_SLOTS = 8
+
+
+def dsp_packing(weight_precision: str, act_precision: str) -> tuple[int, int]:
+    """(PACK_N, PACK_M): products per DSP48E2 multiply of the integer PE body. Two weights (two
+    output columns) share one activation in a 27 x 18 multiply for INT8 and INT4 weights x INT8
+    or INT4 activations (WP486; 8 x 8-bit products need 17 bits, 18-bit spacing); INT4 x INT4
+    also pairs two activations (two output rows): four 4-bit products 8 bits apart. Float
+    engines: (1, 1), one multiply per MAC."""
+    if not {weight_precision, act_precision} <= INTEGER_PRECISIONS:
+        return 1, 1
+    if weight_precision == act_precision == "INT4":
+        return 2, 2
+    return 2, 1
+
+
+def pack_factors(params: Mapping[str, Any]) -> tuple[int, int]:
+    """(PACK_N, PACK_M) of a design's engine, clipped to what its PE array can pair (an odd
+    ``pe_n`` / ``pe_m`` leaves the pairing off on that side)."""
+    w, a, _ = engine_precisions(params)
+    pn, pm = dsp_packing(w, a)
+    pn = pn if params["pe_n"] % pn == 0 else 1
+    pm = pm if params["pe_m"] % pm == 0 and pn == 2 else 1
+    return pn, pm
+
+
+def pe_multipliers(params: Mapping[str, Any]) -> int:
+    """Multiplies the unrolled PE body instantiates per cycle: pe_m x pe_n x pe_k MACs over the
+    products each multiply yields (DSP48E2 multiplies for integer engines, float multiplies
+    otherwise)."""
+    pn, pm = pack_factors(params)
+    return params["pe_m"] * params["pe_n"] * params["pe_k"] // (pn * pm)
+
+
+def buffer_shapes(params: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """The kernel's tile buffers per CU as the templates declare them: element bits, banks
+    (ARRAY_PARTITION complete on dim 1), word (ARRAY_RESHAPE complete on dim 3: elements per
+    bank word and its bits), depth (words per bank) and copies (2: a DATAFLOW ping-pong channel,
+    1: a process's own array). ``a_buf`` / ``b_buf`` are ping-pong only when double-buffered;
+    the hold copy of the operand the loop order reuses (``a_hold`` when n runs inside m, else
+    ``b_hold``) and the accumulators ``c_acc`` are single arrays."""
+    w, a, _ = engine_precisions(params)
+    abits = PRECISION_BITS[a]
+    bbits = max(PRECISION_BITS[w], abits)
+    accbits = 32
+    pm, pn, pk = params["pe_m"], params["pe_n"], params["pe_k"]
+    tm, tn, tk = params["tile_m"], params["tile_n"], params["tile_k"]
+    copies = 2 if params["double_buffer"] else 1
+    df = params["dataflow"]
+    hold_a = df.index("n") > df.index("m")
+
+    def buf(elem, banks, per_word, depth, cp):
+        return {"element_bits": elem, "banks": banks, "word_elements": per_word,
+                "word_bits": elem * per_word, "depth": depth, "copies": cp}  # fmt: skip
+
+    a_depth = (tm // pm) * (tk // pk)
+    b_depth = (tk // pk) * (tn // pn)
+    shapes = {
+        "a_buf": buf(abits, pm, pk, a_depth, copies),
+        "b_buf": buf(bbits, pn, pk, b_depth, copies),
+        "c_acc": buf(accbits, pm, pn, (tm // pm) * (tn // pn), 1),
+    }
+    if hold_a:
+        shapes["a_hold"] = buf(abits, pm, pk, a_depth, 1)
+    else:
+        shapes["b_hold"] = buf(bbits, pn, pk, b_depth, 1)
+    return shapes
+
+
+#: Bits of an element in a memory word per precision (INT4 travels as a byte: the host's arenas
+#: hold one element per byte).
+PRECISION_BITS = {"FP32": 32, "BF16": 16, "INT8": 8, "INT4": 8}
+
+
+def memory_timing(mem: Mapping[str, float], clock_mhz: float) -> dict[str, float]:
+    """The channel figures the C-sim's burst cycles use (dse.channels' burst model, local
+    channel): rate = min(measured GB/s, AXI port cap), latency per burst = latency /
+    outstanding bursts."""
+    cap = min(mem["port_bits"] / 8 * mem["port_mhz"], mem["kernel_port_bits"] / 8 * clock_mhz)
+    return {
+        "gbps": min(mem["channel_measured_gbps"], cap * 1e-3),
+        "read_ns": mem["read_latency_ns"] / mem["outstanding"],
+        "write_ns": mem["write_latency_ns"] / mem["outstanding"],
+        "max_burst": int(mem["max_burst_bytes"]),
+    }
+
+
+#: HBM figures when no platform is given (u280.yaml's memories.hbm).
+DEFAULT_MEMORY = {
+    "channel_measured_gbps": 13.27, "read_latency_ns": 289.0, "write_latency_ns": 151.0,
+    "outstanding": 16.0, "max_burst_bytes": 4096.0, "port_bits": 256.0, "port_mhz": 450.0,
+    "kernel_port_bits": 512.0,
+}  # fmt: skip
+
+
 def render_config_header(
     params: Mapping[str, Any],
     *,
     memory: str = "HBM",
     pipeline_fill: int = 12,
     vec_row_max: int = 16384,
+    attn_tokens: int = DEFAULT_ATTN_TOKENS,
+    memory_spec: Mapping[str, float] | None = None,
 ) -> str:
     """Text of ``dse_config.h`` for checked parameters (see :func:`design_params`); ``memory``:
     the board's design memory (``HBM`` or ``DDR``), named in a comment; ``pipeline_fill``: the
     platform's ``logic.pipeline_fill_cycles`` (what the model charges per tile);
-    ``vec_row_max``: the longest row the vector unit holds (:func:`vector_row_max`)."""
+    ``vec_row_max``: the longest row the vector unit holds (:func:`vector_row_max`);
+    ``attn_tokens``: the model's tokens (a fused score row); ``memory_spec``: the platform's
+    memory entry (its rate and latency figures, for the C-sim's cycle count)."""
     values = {
         k: params[k]
         for k in (
@@ -280,27 +398,46 @@ def render_config_header(
     w_engine, a_engine, classes = engine_precisions(params)
     values.update(weight_precision=w_engine, act_precision=a_engine)
     port_list = _port_list(params)
+    names = port_names(params)
     rows = [f'    {{"{c}", {tm}, {tn}, "{prec}"}},' for c, (tm, tn, prec) in classes.items()]
+    pack_n, pack_m = pack_factors(params)
+    acc = accumulator_type(w_engine, a_engine)
+    timing = memory_timing(memory_spec or DEFAULT_MEMORY, params["clock_mhz"])
+    bind = []
+    for t, n in port_list:
+        arena = {"w": "W", "a": "A", "c": "C"}[n[0]]
+        cast = "const dse::word_t*" if t.startswith("const") else "dse::word_t*"
+        bind.append(f"{t} {n} = reinterpret_cast<{cast}>({arena}); (void){n};")
     values.update(
         num_classes=len(rows),
         class_rows="\n".join(rows),
         weight_type=ELEMENT_TYPE[w_engine],
         act_type=ELEMENT_TYPE[a_engine],
-        acc_type=accumulator_type(w_engine, a_engine),
-        double_pump=_cbool(params["double_pump"]),
+        acc_type=acc,
+        pack_n=pack_n,
+        pack_m=pack_m,
+        acc_slots=1 if acc == "std::int32_t" else FLOAT_ACC_SLOTS,
         double_buffer=_cbool(params["double_buffer"]),
         uram_buffers=_cbool(params["buffer_storage"] == "uram"),
         bbuf_type=ELEMENT_TYPE[min(w_engine, a_engine, key=PRECISIONS.index)],
         dataflow=params["dataflow"],
         fuse_attention=_cbool(params["fuse_attention"]),
+        attn_tokens=int(attn_tokens),
         vector_lanes=params["vector_lanes"],
         pipeline_fill=int(pipeline_fill),
         vec_row_max=int(vec_row_max),
+        mem_gbps=f"{timing['gbps']:.6g}",
+        mem_read_lat_ns=f"{timing['read_ns']:.6g}",
+        mem_write_lat_ns=f"{timing['write_ns']:.6g}",
+        mem_max_burst=timing["max_burst"],
+        row_words_max=max(1, -(-int(vec_row_max) * 32 // 512)),
         port_params=", ".join(f"{t} {n}" for t, n in port_list),
         port_args=", ".join(n for _, n in port_list),
-        dispatch=_dispatch_functions(port_names(params)),
         scalar_params=", ".join(_SCALARS),
-        bind_ports=" ".join(f"{t} {n} = ({n[0].upper()}); (void){n};" for t, n in port_list),
+        bind_ports=" ".join(bind),
+        for_weight_ports=" ".join(f"X({j}, {n})" for j, n in enumerate(names["weights"])),
+        for_input_ports=" ".join(f"X({j}, {n})" for j, n in enumerate(names["inputs"])),
+        for_output_ports=" ".join(f"X({j}, {n})" for j, n in enumerate(names["outputs"])),
     )
     return _template("dse_config.h.in").substitute(values)
 
@@ -380,37 +517,46 @@ _SCALARS = (
 
 
 def _port_list(params: Mapping[str, Any], ns: str = "") -> list[tuple[str, str]]:
-    """(C++ parameter type, name) of every m_axi port argument, weights, inputs, outputs;
-    ``ns``: the types' namespace prefix (``dse::`` outside namespace dse)."""
+    """(C++ parameter type, name) of every m_axi port argument, weights, inputs, outputs: 512-bit
+    words (``dse::word_t``, read-only for weights and inputs); ``ns`` is kept for callers that
+    name the namespace (the types are always qualified)."""
     names = port_names(params)
     ptype = {
-        "weights": f"const {ns}weight_t*",
-        "inputs": f"const {ns}act_t*",
-        "outputs": f"{ns}act_t*",
+        "weights": "const dse::word_t*",
+        "inputs": "const dse::word_t*",
+        "outputs": "dse::word_t*",
     }
     return [(ptype[s], n) for s in STREAMS for n in names[s]]
+
+
+#: m_axi depth= (co-simulation only: words a port's test-bench array holds; UG1399 INTERFACE).
+MAXI_DEPTH = 1 << 20
 
 
 def render_kernel(params: Mapping[str, Any]) -> str:
     """Text of ``kernel.cpp`` for checked parameters (see :func:`design_params`)."""
     names = port_names(params)
     bundles = bundle_names(params)
-    ports = _port_list(params, ns="dse::")
+    ports = _port_list(params)
     args = [f"{t} {n}" for t, n in ports]
     args += ["const float* prm", "dse::acc_t* ps", *_SCALARS]
     signature = ",\n                         ".join(args)
     pragmas = [
-        f"#pragma HLS INTERFACE mode=m_axi port={n} bundle={g} offset=slave"
+        f"#pragma HLS INTERFACE mode=m_axi port={n} bundle={g} offset=slave depth={MAXI_DEPTH} "
+        "max_read_burst_length=64 max_write_burst_length=64"
         for s in STREAMS
         for n, g in zip(names[s], bundles[s], strict=True)
     ]
     # the float vectors (bias, LayerNorm) ride on the first weight channel, the partial sums on
-    # the first output channel: no extra channel, as the model counts them
+    # the first output channel: no extra channel, as the model counts them; element-typed, so
+    # HLS widens their bursts to the bundle's 512 bits
     pragmas.append(
-        f"#pragma HLS INTERFACE mode=m_axi port=prm bundle={bundles['weights'][0]} offset=slave"
+        f"#pragma HLS INTERFACE mode=m_axi port=prm bundle={bundles['weights'][0]} offset=slave "
+        f"depth={MAXI_DEPTH} max_widen_bitwidth=512"
     )
     pragmas.append(
-        f"#pragma HLS INTERFACE mode=m_axi port=ps bundle={bundles['outputs'][0]} offset=slave"
+        f"#pragma HLS INTERFACE mode=m_axi port=ps bundle={bundles['outputs'][0]} offset=slave "
+        f"depth={MAXI_DEPTH} max_widen_bitwidth=512"
     )
     pragmas += [
         f"#pragma HLS INTERFACE mode=s_axilite port={s.split()[-1]}"
@@ -418,121 +564,82 @@ def render_kernel(params: Mapping[str, Any]) -> str:
     ]
     k_inner = params["dataflow"][-1] == "k"
     note = (
-        "k innermost: a C tile stays on chip until its reduction is complete."
+        "k innermost: a C tile's accumulators stay in c_acc until its reduction is complete."
         if k_inner
         else "k is not innermost: partial sums (accumulator type) spill to ps and are read "
-        "back whenever k sits outside an iterating m or n loop."
+        "back (load_p) whenever k sits outside an iterating m or n loop."
     )
-    buffering = (
-        "double (ping-pong A, B and C tiles), as the model's overlap assumes."
-        if params["double_buffer"]
-        else "single (load, compute, store in turn), as the model's serial sum assumes."
+    df = params["dataflow"]
+    hold_a = df.index("n") > df.index("m")
+    hold = (
+        "n runs inside m, so load_a keeps a hold copy of the A tile (a_hold) for the n tiles "
+        "that reuse it; a reused B tile is read again."
+        if hold_a
+        else "m runs inside n, so load_b keeps a hold copy of the B tile (b_hold) for the m "
+        "tiles that reuse it; a reused A tile is read again."
     )
+    pm, pn, pk = params["pe_m"], params["pe_n"], params["pe_k"]
+    tm, tn, tk = params["tile_m"], params["tile_n"], params["tile_k"]
+    pack_n, pack_m = pack_factors(params)
+    impl = params["buffer_storage"]
+
+    def storage(*names_: str) -> str:
+        return "\n".join(
+            f"#pragma HLS BIND_STORAGE variable={v} type=ram_2p impl={impl}" for v in names_
+        )
+
+    dbuf = params["double_buffer"]
+    blocks = (tm // pm) * (tn // pn)
     values = {
         "design_id": params["design_id"],
-        "dataflow": params["dataflow"],
+        "dataflow": df,
         "dataflow_note": note,
-        "buffering_note": buffering,
-        "part_a_m": params["pe_m"],
-        "part_a_k": params["pe_k"],
-        "part_b_k": params["pe_k"],
-        "part_b_n": params["pe_n"],
-        "part_c_m": params["pe_m"],
-        "part_c_n": params["pe_n"],
+        "hold_note": hold,
+        "pe_m": pm,
+        "pe_n": pn,
+        "pe_k": pk,
+        "pack_n": pack_n,
+        "pack_m": pack_m,
+        "a_hold_storage": storage("a_hold"),
+        "b_hold_storage": storage("b_hold"),
+        "c_storage": storage("c_acc"),
+        "ab_storage": storage("a_buf", "b_buf"),
+        "a_groups": tm // pm,
+        "k_steps": tk // pk,
+        "n_steps": tn // pn,
+        "tile_n": tn,
+        "pe_steps": (tm // pm) * (tn // pn) * (tk // pk),
+        "tiles_max": 1 << 16,
+        "a_stage_factor": pk,
+        "b_stage_factor": pn,
+        "c_stage_factor": pn,
+        "ports_b_max": max(stream_ports(params)["weights"], stream_ports(params)["inputs"]),
+        "epi_lanes": params["vector_lanes"],
+        "tile_dataflow": "#pragma HLS DATAFLOW" if dbuf else "  // single-buffered: in turn",
+        # p_s holds one C tile's partial sums, c_s one tile's blocks when double-buffered (the
+        # C ping-pong: compute runs ahead of store_c by a tile), two blocks otherwise
+        "p_depth": blocks,
+        "c_depth": blocks if dbuf else 2,
         "signature": signature,
         "interface_pragmas": "\n".join(pragmas),
-        "buffer_pragmas": _buffer_pragmas(params),
         "port_args": ", ".join(n for _, n in ports),
     }
     return _template("kernel.cpp.in").substitute(values)
 
 
-def render_vector(params: Mapping[str, Any]) -> str:
+def render_vector(params: Mapping[str, Any], *, vec_row_max: int = DEFAULT_VEC_ROW_MAX) -> str:
     """Text of ``vector.cpp`` (the vector unit) for checked parameters."""
+    lanes = params["vector_lanes"]
     return _template("vector.cpp.in").substitute(
-        design_id=params["design_id"], vector_lanes=params["vector_lanes"]
+        design_id=params["design_id"],
+        vector_lanes=lanes,
+        row_steps=max(1, -(-int(vec_row_max) // lanes)),
+        shuffle_rows=1 << 12,
+        vec_rows=1 << 14,
+        row_dataflow="#pragma HLS DATAFLOW"
+        if params["double_buffer"]
+        else "  // single-buffered: in turn",
     )
-
-
-def _buffer_pragmas(params: Mapping[str, Any]) -> str:
-    """ARRAY_PARTITION (the two ping-pong halves apart; cyclic by PE factors) and BIND_STORAGE
-    lines for the three tiles."""
-    dims = {
-        "a_buf": (params["pe_m"], params["pe_k"]),
-        "b_buf": (params["pe_k"], params["pe_n"]),
-        "c_buf": (params["pe_m"], params["pe_n"]),
-    }
-    lines = []
-    for var, factors in dims.items():
-        lines.append(f"#pragma HLS ARRAY_PARTITION variable={var} type=complete dim=1")
-        for dim, factor in enumerate(factors, start=2):
-            if factor > 1:
-                lines.append(
-                    f"#pragma HLS ARRAY_PARTITION variable={var} type=cyclic "
-                    f"factor={factor} dim={dim}"
-                )
-        lines.append(
-            f"#pragma HLS BIND_STORAGE variable={var} type=ram_2p impl={params['buffer_storage']}"
-        )
-    return "\n".join(lines)
-
-
-# (function, stream, what picks the port, element pointer type, doc)
-_DISPATCH = (
-    (
-        "read_in_row",
-        "inputs",
-        "(row / TILE_M) % PORTS_INPUTS",
-        "Activation row `row` is read from input port (row / TILE_M) % PORTS_INPUTS.",
-    ),
-    (
-        "read_w_row",
-        "weights",
-        "tile_n_index % PORTS_WEIGHTS",
-        "Weights (on every weight port) for B tile column tile_n_index: port "
-        "tile_n_index % PORTS_WEIGHTS.",
-    ),
-    (
-        "write_out_row",
-        "outputs",
-        "(row / TILE_M) % PORTS_OUTPUTS",
-        "Activation row `row` is written to output port (row / TILE_M) % PORTS_OUTPUTS.",
-    ),
-)
-
-
-def _dispatch_functions(names: Mapping[str, list[str]]) -> str:
-    """One small function per transfer that picks the m_axi port with a switch."""
-    blocks = []
-    for func, stream, selector, doc in _DISPATCH:
-        ports = names[stream]
-        if func == "write_out_row":
-            head = [
-                f"/// {doc}",
-                f"inline void {func}(DSE_PORT_PARAMS, long row, long off, int n, "
-                "const act_t* src) {",
-            ]
-            call = "write_row({p} + off, src, n);"
-        else:
-            index = "long row" if stream == "inputs" else "int tile_n_index"
-            head = [
-                f"/// {doc}",
-                "template <typename D>",
-                f"inline void {func}(DSE_PORT_PARAMS, {index}, long off, int n, D* dst) {{",
-            ]
-            call = "read_row({p} + off, dst, n);"
-        lines = head
-        if len(ports) == 1:
-            lines.append("  " + call.format(p=ports[0]))
-        else:
-            lines.append(f"  switch ({selector}) {{")
-            for j, p_ in enumerate(ports[1:], start=1):
-                lines.append(f"    case {j}: " + call.format(p=p_) + " break;")
-            lines.append("    default: " + call.format(p=ports[0]) + " break;")
-            lines.append("  }")
-        lines.append("}")
-        blocks.append("\n".join(lines) + "\n")
-    return "\n".join(blocks)
 
 
 # ---- Vitis configs ------------------------------------------------------------------------------

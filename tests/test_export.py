@@ -67,9 +67,11 @@ def make_design(**changes):
 
 # ---- C simulation against numpy -----------------------------------------------------------------
 
-# Host program: packs A (row m on input port (m / TILE_M) % PORTS_INPUTS) and B (columns of tile
-# column j on weight port j % PORTS_WEIGHTS); every other element of a port holds junk (3), and
-# output ports start as junk (77), so reading or writing the wrong port shows up in the result.
+# Host program: packs A (row m on input port m % PORTS_INPUTS) and B (row k on weight port
+# k % PORTS_WEIGHTS); every other element of a port holds junk (3), and output ports start as
+# junk (77), so reading or writing the wrong port shows up in the result (row m of C is expected
+# on output port dse::out_port(m)). Every arena has 64 spare elements: the kernel reads whole
+# 512-bit words.
 # It prints the raw accumulators (the C-sim dump) and then what the output ports hold: with
 # s_c = 1e7 every integer result quantises to 0; float engines store the result (FP32 as is,
 # BF16 rounded).
@@ -89,21 +91,22 @@ int main() {
   int M, K, N;
   std::cout << std::setprecision(17);
   while (std::cin >> M >> K >> N) {
-    std::vector<std::vector<act_t>> a(PORTS_INPUTS, std::vector<act_t>(M * K, act_t(3.0f)));
+    std::vector<std::vector<act_t>> a(PORTS_INPUTS, std::vector<act_t>(M * K + 64, act_t(3.0f)));
     std::vector<std::vector<weight_t>> w(PORTS_WEIGHTS,
-                                         std::vector<weight_t>(K * N, weight_t(3.0f)));
-    std::vector<std::vector<act_t>> c(PORTS_OUTPUTS, std::vector<act_t>(M * N, act_t(77.0f)));
+                                         std::vector<weight_t>(K * N + 64, weight_t(3.0f)));
+    std::vector<std::vector<act_t>> c(PORTS_OUTPUTS,
+                                      std::vector<act_t>(M * N + 64, act_t(77.0f)));
     std::vector<acc_t> acc(M * N), ps(M * N);
     double v;
     for (int m = 0; m < M; ++m)
       for (int k = 0; k < K; ++k) {
         std::cin >> v;
-        a[(m / TILE_M) % PORTS_INPUTS][m * K + k] = static_cast<act_t>(static_cast<float>(v));
+        a[m % PORTS_INPUTS][m * K + k] = static_cast<act_t>(static_cast<float>(v));
       }
     for (int k = 0; k < K; ++k)
       for (int n = 0; n < N; ++n) {
         std::cin >> v;
-        w[(n / TILE_N) % PORTS_WEIGHTS][k * N + n] = static_cast<weight_t>(static_cast<float>(v));
+        w[k % PORTS_WEIGHTS][k * N + n] = static_cast<weight_t>(static_cast<float>(v));
       }
     const float prm[1] = {0.0f};
     const bool fp32 = std::is_same_v<act_t, float>;
@@ -114,7 +117,7 @@ int main() {
     for (int i = 0; i < M * N; ++i) std::cout << static_cast<double>(acc[i]) << "\n";
     for (int m = 0; m < M; ++m)
       for (int n = 0; n < N; ++n)
-        std::cout << as_float(c[(m / TILE_M) % PORTS_OUTPUTS][m * N + n]) << "\n";
+        std::cout << as_float(c[out_port(m)][m * N + n]) << "\n";
   }
   return 0;
 }
@@ -133,7 +136,11 @@ def _build(design, tmp_path: Path) -> Path:
     export_design(design, PLATFORM, out)
     names = port_names(design)
     ports = [*names["weights"], *names["inputs"], *names["outputs"]]
-    args = ", ".join(f"{p[0]}[{p[1:]}].data()" for p in ports)  # host vectors are w, a, c
+    # host vectors are w, a, c; the ports take 512-bit words
+    args = ", ".join(
+        f"reinterpret_cast<{'word_t' if p[0] == 'c' else 'const word_t'}*>({p[0]}[{p[1:]}].data())"
+        for p in ports
+    )
     (out / "test_host.cpp").write_text(HOST.replace("@ARGS@", args))
     exe = out / "gemm_csim"
     # AddressSanitizer turns any read or write past a port's matrix into a failure.
@@ -141,11 +148,23 @@ def _build(design, tmp_path: Path) -> Path:
     return exe
 
 
+def hls_include() -> str:
+    """Xilinx's HLS type headers (dse.hls_headers: $DSE_HLS_INCLUDE or hls4ml's wheel, fetched
+    once into the cache)."""
+    from dse.hls_headers import include_dir
+
+    return str(include_dir())
+
+
 def compile_csim(folder: Path, exe: Path, *args: str) -> None:
-    """Build ``exe`` in ``folder`` with g++ as a C simulation (``-DDSE_CSIM``, warnings are
-    errors); ``args``: further flags and the sources."""
-    cmd = [GXX, "-std=c++17", "-O1", "-Wall", "-Werror", "-Wno-unknown-pragmas", "-DDSE_CSIM"]
-    cmd += [*args, "-o", str(exe)]
+    """Build ``exe`` in ``folder`` with g++ against the HLS type headers as a C simulation
+    (``-DDSE_CSIM``, warnings are errors; dse.csim.VENDOR_WARNINGS off: loop labels and HLS
+    pragmas are for Vitis, and g++ misreads ap_private's copy constructor as uninitialised);
+    ``args``: further flags and the sources."""
+    from dse.csim import VENDOR_WARNINGS
+
+    cmd = [GXX, "-std=c++17", "-O1", "-Wall", "-Werror", *VENDOR_WARNINGS]
+    cmd += ["-isystem", hls_include(), "-DDSE_CSIM", *args, "-o", str(exe)]
     result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
