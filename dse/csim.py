@@ -40,8 +40,9 @@ from dse.reference import (
     scale_name,
 )
 
-#: Per-call agreement required between the C simulation's cycles and the model's (issue 11).
-CYCLE_TOLERANCE = 0.05
+#: Agreement required between the C simulation's cycles (every loop, data movement included) and
+#: the model's time, per GEMM call and per layer (issue 16).
+CYCLE_TOLERANCE = 0.10
 
 #: Sizes of the reduced workload: heads kept (at most), patch-grid side (at least, a multiple of
 #: the connector's scale factor, at most the model's) and token count for token-input models.
@@ -165,11 +166,14 @@ def expected_cycles(
     schedule: Mapping[str, Any], design: Mapping[str, Any], fill: float
 ) -> list[dict[str, Any]]:
     """One entry per GEMM call of ``schedule`` (step, kernel, cu, head or column range, shape,
-    tile) with the model's compute cycles of that call (:func:`model_gemm_cycles` on the call's
-    own shape). The model charges a step the step's shape, the largest column share of its CUs;
+    tile) with the model's PE-loop cycles of that call (:func:`model_gemm_cycles` on the call's
+    own shape: ``model_cycles``) and the model's whole time of its step in cycles
+    (``model_step_cycles``: the step's ``ms`` at the design's clock, data movement and overlap
+    included). The model charges a step the step's shape, the largest column share of its CUs;
     a CU with a smaller share (the last of a column split) runs fewer PE steps, since the
     kernel's loops run the real columns, and waits for the others."""
     pe = {p: int(design[p]) for p in ("pe_m", "pe_n", "pe_k")}
+    per_ms = float(design["clock_mhz"]) * 1e3  # cycles per millisecond
     rows = []
     for s in schedule["steps"]:
         if s["kind"] != "gemm":
@@ -183,9 +187,28 @@ def expected_cycles(
             row = {"step": s["step"], "kernel": s["kernel"], "cu": call["cu"]}
             row.update({k: call[k] for k in ("image", "head", "cols") if k in call})
             cycles = model_gemm_cycles(shape, tile, pe, fill)
-            row.update(shape=shape, tile=tile, model_cycles=cycles)
+            row.update(shape=shape, tile=tile, model_cycles=cycles,
+                       model_step_cycles=float(s["ms"]) * per_ms)  # fmt: skip
             rows.append(row)
     return rows
+
+
+def layer_cycles(
+    schedule: Mapping[str, Any], design: Mapping[str, Any], counted: Mapping[int, float]
+) -> dict[str, Any]:
+    """Whole-schedule cycles: the model's (every step's ``ms`` at the clock) against the C
+    simulation's (``counted``: a step's kernel cycles, the slowest of its calls), and their
+    relative difference."""
+    per_ms = float(design["clock_mhz"]) * 1e3
+    model = math.fsum(float(s["ms"]) * per_ms for s in schedule["steps"])
+    csim_total = math.fsum(counted.get(int(s["step"]), 0.0) for s in schedule["steps"])
+    return {
+        "model_cycles": model,
+        "csim_cycles": csim_total,
+        "cycle_diff": (csim_total - model) / model if model else 0.0,
+        "steps_counted": sum(int(s["step"]) in counted for s in schedule["steps"]),
+        "steps": len(schedule["steps"]),
+    }
 
 
 # ---- inputs of a run ----------------------------------------------------------------------------
@@ -643,6 +666,13 @@ def _failed(report: dict[str, Any], stage: str, messages: str) -> dict[str, Any]
     return report
 
 
+#: Per-process cycle fields of a counters.jsonl GEMM line (summed over the tiles, before overlap).
+_PROCESS_FIELDS = (
+    "load_a_cycles", "load_b_cycles", "load_p_cycles", "compute_cycles", "store_cycles",
+    "vector_cycles",
+)  # fmt: skip
+
+
 def _check(report, out, schedule, design, fill, z, precision, emu, free, exact, *, integer, fuse):
     """Fill the report's checks from the C simulation's output folder ``out``."""
     import json
@@ -676,24 +706,41 @@ def _check(report, out, schedule, design, fill, z, precision, emu, free, exact, 
         acc = np.fromfile(dump / f"{i}.acc.bin", dtype=np.int32 if integer else np.float32)
         exactness = check_gemm_dump(a, b, acc.reshape(shape[0], shape[2]), integer=integer)
         model = float(e["model_cycles"])
-        diff = (float(c["cycles"]) - model) / model
+        step_model = float(e["model_step_cycles"])
+        kernel = float(c.get("kernel_cycles", 0.0))
+        diff = (kernel - step_model) / step_model if step_model else 0.0
         calls.append({
             "call": i, "step": c["step"], "kernel": c["kernel"], "cu": e["cu"],
             **{k: e[k] for k in ("head", "cols") if k in e},
             "M": shape[0], "K": shape[1], "N": shape[2],
             "tile": e["tile"], "bit_exact": exactness["exact"], "max_diff": exactness["max_diff"],
-            "iterations": c["iterations"], "cycles": c["cycles"], "model_cycles": model,
-            "cycle_diff": diff,
-            # the counted cycles are the loop's steps plus the fill the model charges per tile
-            "cycles_ok": abs(diff) <= CYCLE_TOLERANCE
-            and c["cycles"] == c["iterations"] + c.get("fill", 0),
+            "iterations": c["iterations"], "pe_cycles": c["cycles"], "model_pe_cycles": model,
+            # the PE loop runs exactly the steps the model charges, plus its fill per tile
+            "pe_ok": c["cycles"] == model and c["cycles"] == c["iterations"] + c.get("fill", 0),
+            "cycles": kernel, "model_cycles": step_model, "cycle_diff": diff,
+            **{k: c.get(k) for k in _PROCESS_FIELDS},
         })  # fmt: skip
+    # a step's time is its slowest call's; the model charges the step its largest share, so a
+    # call is held to the tolerance when it has the step's largest share of the columns
+    slowest: dict[int, float] = {}
+    for c in calls:
+        slowest[int(c["step"])] = max(slowest.get(int(c["step"]), 0.0), c["cycles"])
+    largest: dict[int, int] = {}
+    for c in calls:
+        largest[int(c["step"])] = max(largest.get(int(c["step"]), 0), c["N"])
+    for c in calls:
+        c["cycles_ok"] = c["N"] < largest[int(c["step"])] or abs(c["cycle_diff"]) <= CYCLE_TOLERANCE
     report["gemm_calls"] = calls
-    report["vector_calls"] = [
-        {k: c.get(k) for k in ("step", "kernel", "M", "N", "iterations", "cycles")}
-        for c in counters
-        if c.get("kind") != "gemm"
-    ]
+    vector_calls = []
+    for c in counters:
+        if c.get("kind") == "gemm":
+            continue
+        row = {k: c.get(k) for k in ("step", "kernel", "M", "N", "iterations")}
+        row["cycles"] = float(c.get("kernel_cycles", 0.0))
+        slowest[int(c["step"])] = max(slowest.get(int(c["step"]), 0.0), row["cycles"])
+        vector_calls.append(row)
+    report["vector_calls"] = vector_calls
+    report["layer"] = layer_cycles(schedule, design, slowest)
 
     shapes = activation_shapes(z, fuse_attention=fuse)
     got = {n: read_tensor(out / f"{n}.bin", precision[n], s) for n, s in shapes.items()}
@@ -712,13 +759,17 @@ def _check(report, out, schedule, design, fill, z, precision, emu, free, exact, 
         )
         for n in finals
     ]
-    worst = max((abs(c["cycle_diff"]) for c in calls), default=0.0)
+    # the calls held to the tolerance (a step's largest column share)
+    held = [abs(c["cycle_diff"]) for c in calls if c["N"] == largest[int(c["step"])]]
+    worst = max(held, default=0.0)
     report["worst_cycle_diff"] = worst
     checks = {
         "gemm_bit_exact": all(c["bit_exact"] for c in calls),
         "stages": all(s["ok"] for s in stages),
         "outputs": all(o["ok"] for o in report["outputs"]),
+        "pe_steps": all(c["pe_ok"] for c in calls),
         "cycles": all(c["cycles_ok"] for c in calls),
+        "layer_cycles": abs(report["layer"]["cycle_diff"]) <= CYCLE_TOLERANCE,
     }
     report["checks"] = checks
     report["passed"] = all(checks.values())
@@ -739,16 +790,33 @@ def format_table(report: Mapping[str, Any]) -> str:
         return "\n".join(lines)
     exact_name = "bit-exact" if report["engine"]["integer"] else "within bound"
     head = f"{'kernel':<14}{'calls':>6}{exact_name:>14}{'C-sim cycles':>15}{'model cycles':>15}"
-    lines += ["", head + f"{'worst diff':>12}"]
+    lines += ["", head + f"{'worst diff':>12}   C-sim: load A / B / psum, PE, store (per call)"]
     by: dict[str, list] = {}
     for c in report["gemm_calls"]:
         by.setdefault(c["kernel"], []).append(c)
     for name, cs in by.items():
         worst = max(cs, key=lambda c: abs(c["cycle_diff"]))["cycle_diff"]
+        parts = " / ".join(
+            f"{max(c.get(f) or 0 for c in cs):,.0f}"
+            for f in ("load_a_cycles", "load_b_cycles", "load_p_cycles", "compute_cycles",
+                      "store_cycles")
+        )  # fmt: skip
         lines.append(
             f"{name:<14}{len(cs):>6}{sum(c['bit_exact'] for c in cs):>14}"
             f"{sum(c['cycles'] for c in cs):>15,.0f}{sum(c['model_cycles'] for c in cs):>15,.0f}"
-            f"{100 * worst:>+11.2f}%"
+            f"{100 * worst:>+11.2f}%   {parts}"
+        )
+    vec: dict[str, list] = {}
+    for c in report.get("vector_calls", []):
+        vec.setdefault(c["kernel"], []).append(c)
+    for name, cs in vec.items():
+        lines.append(f"{name:<14}{len(cs):>6}{'-':>14}{sum(c['cycles'] for c in cs):>15,.0f}")
+    if "layer" in report:
+        lay = report["layer"]
+        lines.append(
+            f"{'whole layer':<34}{lay['csim_cycles']:>15,.0f}{lay['model_cycles']:>15,.0f}"
+            f"{100 * lay['cycle_diff']:>+11.2f}%   ({lay['steps_counted']} of {lay['steps']} "
+            "steps counted)"
         )
     bad = [s for s in report["stages"] if not s["ok"]]
     lines.append(

@@ -95,6 +95,7 @@ def export_design(
     out.mkdir(parents=True, exist_ok=True)
     row_max = vector_row_max(model.workload) if model is not None else DEFAULT_VEC_ROW_MAX
     tokens = int(model.workload.tokens) if model is not None else DEFAULT_ATTN_TOKENS
+    head_dim = attention_head_dim(model.workload) if model is not None else DEFAULT_HEAD_DIM
     texts = {
         "dse_config.h": render_config_header(
             params,
@@ -102,9 +103,10 @@ def export_design(
             pipeline_fill=plat["pipeline_fill"],
             vec_row_max=row_max,
             attn_tokens=tokens,
+            attn_head_dim=head_dim,
             memory_spec=plat["memory"],
         ),
-        "kernel.cpp": render_kernel(params),
+        "kernel.cpp": render_kernel(params, attn_tokens=tokens, attn_head_dim=head_dim),
         "vector.cpp": render_vector(params, vec_row_max=row_max),
         "host.cpp": _template("host.cpp.in").substitute(design_id=params["design_id"]),
         "hls_config.cfg": render_hls_config(params, plat),
@@ -256,6 +258,25 @@ def accumulator_type(weight_precision: str, act_precision: str) -> str:
 
 #: Fused-attention score row without a workload to size it (smolVLA: 1024 tokens per image).
 DEFAULT_ATTN_TOKENS = 1024
+#: Head dimension without a workload (smolVLA: 768 / 12).
+DEFAULT_HEAD_DIM = 64
+
+
+def attention_head_dim(workload: Any) -> int:
+    """The head dimension of the workload's attention products (the score GEMM's K)."""
+    dims = [k.k for k in workload.kernels if k.kind == "gemm" and k.attention]
+    return max(dims, default=DEFAULT_HEAD_DIM)
+
+
+def kv_depth(params: Mapping[str, Any], tokens: int, head_dim: int) -> int:
+    """Words per bank of the fused-attention K^T and V buffers (b_buf's banks and words): the
+    larger of K^T (head_dim deep, tokens wide) and V (tokens deep, head_dim wide)."""
+    pk, pn = params["pe_k"], params["pe_n"]
+
+    def up(x, p):
+        return -(-x // p)
+
+    return max(up(head_dim, pk) * up(tokens, pn), up(tokens, pk) * up(head_dim, pn))
 
 #: Interleaved partial sums per float accumulator: a float add's latency in cycles at the
 #: kernel clock (assumption: Vitis HLS fadd is 4-7 stages at 300 MHz; 8 covers it), so that the
@@ -362,6 +383,7 @@ def render_config_header(
     pipeline_fill: int = 12,
     vec_row_max: int = 16384,
     attn_tokens: int = DEFAULT_ATTN_TOKENS,
+    attn_head_dim: int = DEFAULT_HEAD_DIM,
     memory_spec: Mapping[str, float] | None = None,
 ) -> str:
     """Text of ``dse_config.h`` for checked parameters (see :func:`design_params`); ``memory``:
@@ -423,6 +445,7 @@ def render_config_header(
         dataflow=params["dataflow"],
         fuse_attention=_cbool(params["fuse_attention"]),
         attn_tokens=int(attn_tokens),
+        attn_head_dim=int(attn_head_dim),
         vector_lanes=params["vector_lanes"],
         pipeline_fill=int(pipeline_fill),
         vec_row_max=int(vec_row_max),
@@ -533,8 +556,14 @@ def _port_list(params: Mapping[str, Any], ns: str = "") -> list[tuple[str, str]]
 MAXI_DEPTH = 1 << 20
 
 
-def render_kernel(params: Mapping[str, Any]) -> str:
-    """Text of ``kernel.cpp`` for checked parameters (see :func:`design_params`)."""
+def render_kernel(
+    params: Mapping[str, Any],
+    *,
+    attn_tokens: int = DEFAULT_ATTN_TOKENS,
+    attn_head_dim: int = DEFAULT_HEAD_DIM,
+) -> str:
+    """Text of ``kernel.cpp`` for checked parameters (see :func:`design_params`); the fused
+    attention buffers hold ``attn_tokens`` x ``attn_head_dim`` (the model's)."""
     names = port_names(params)
     bundles = bundle_names(params)
     ports = _port_list(params)
@@ -620,6 +649,7 @@ def render_kernel(params: Mapping[str, Any]) -> str:
         # C ping-pong: compute runs ahead of store_c by a tile), two blocks otherwise
         "p_depth": blocks,
         "c_depth": blocks if dbuf else 2,
+        "kv_depth": kv_depth(params, attn_tokens, attn_head_dim) if params["fuse_attention"] else 1,
         "signature": signature,
         "interface_pragmas": "\n".join(pragmas),
         "port_args": ", ".join(n for _, n in ports),
