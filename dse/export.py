@@ -96,6 +96,7 @@ def export_design(
     row_max = vector_row_max(model.workload) if model is not None else DEFAULT_VEC_ROW_MAX
     tokens = int(model.workload.tokens) if model is not None else DEFAULT_ATTN_TOKENS
     head_dim = attention_head_dim(model.workload) if model is not None else DEFAULT_HEAD_DIM
+    hardware = hardware_of(design, platform, ports, model)
     texts = {
         "dse_config.h": render_config_header(
             params,
@@ -105,9 +106,13 @@ def export_design(
             attn_tokens=tokens,
             attn_head_dim=head_dim,
             memory_spec=plat["memory"],
+            fadd_stages=plat["fadd_stages"],
+            vec_row=vector_row(model.workload) if model is not None else row_max,
         ),
-        "kernel.cpp": render_kernel(params, attn_tokens=tokens, attn_head_dim=head_dim),
-        "vector.cpp": render_vector(params, vec_row_max=row_max),
+        "kernel.cpp": render_kernel(
+            params, attn_tokens=tokens, attn_head_dim=head_dim, hardware=hardware
+        ),
+        "vector.cpp": render_vector(params, vec_row_max=row_max, hardware=hardware),
         "host.cpp": _template("host.cpp.in").substitute(design_id=params["design_id"]),
         "hls_config.cfg": render_hls_config(params, plat),
         "link.cfg": render_link_config(params, plat, ports),
@@ -215,6 +220,7 @@ def _platform_fields(platform: Mapping[str, Any]) -> dict[str, Any]:
         kind = str(platform["design_memory"])
         mem = platform["memories"][kind]
         fields["pipeline_fill"] = int(platform["logic"]["pipeline_fill_cycles"])
+        fields["fadd_stages"] = int(platform["logic"].get("fadd_stages", DEFAULT_FADD_STAGES))
         fields["tag"] = kind.upper()  # HBM or DDR: the bank name in sp=...
         fields["memory"] = {
             k: float(mem[k])
@@ -250,6 +256,12 @@ def vector_row_max(workload: Any) -> int:
     return max([workload.tokens, *rows])
 
 
+def vector_row(workload: Any) -> int:
+    """The longest row the vector unit computes on: every vector kernel's row and a fused score
+    row (the tokens); the pixel shuffle's longer output row is only copied."""
+    return max([workload.tokens, *(k.n for k in workload.kernels if k.kind != "gemm")])
+
+
 def accumulator_type(weight_precision: str, act_precision: str) -> str:
     """``std::int32_t`` when both operands are integers, else ``float``."""
     both_int = {weight_precision, act_precision} <= INTEGER_PRECISIONS
@@ -260,6 +272,26 @@ def accumulator_type(weight_precision: str, act_precision: str) -> str:
 DEFAULT_ATTN_TOKENS = 1024
 #: Head dimension without a workload (smolVLA: 768 / 12).
 DEFAULT_HEAD_DIM = 64
+
+
+def hardware_of(
+    design: Mapping[str, Any],
+    platform: Mapping[str, Any],
+    ports: list[dict[str, list[int]]],
+    model: Model | None,
+) -> dict[str, Any]:
+    """The design's hardware description (dse.hardware.describe) on the platform, with the
+    model's workload shapes (the defaults without a model); CU 0's channels."""
+    from dse.hardware import Shapes, describe
+    from dse.platform import Platform
+
+    if model is not None:
+        shapes = Shapes.of(model.workload)
+    else:
+        shapes = Shapes(DEFAULT_ATTN_TOKENS, DEFAULT_HEAD_DIM, DEFAULT_VEC_ROW_MAX,
+                        DEFAULT_VEC_ROW_MAX)  # fmt: skip
+    plat = Platform.from_mapping(dict(platform))
+    return describe(plat, shapes, design, channels=ports[0] if ports else None)
 
 
 def attention_head_dim(workload: Any) -> int:
@@ -278,76 +310,25 @@ def kv_depth(params: Mapping[str, Any], tokens: int, head_dim: int) -> int:
 
     return max(up(head_dim, pk) * up(tokens, pn), up(tokens, pk) * up(head_dim, pn))
 
-#: Interleaved partial sums per float accumulator: a float add's latency in cycles at the
-#: kernel clock (assumption: Vitis HLS fadd is 4-7 stages at 300 MHz; 8 covers it), so that the
-#: II=1 k loop never waits for its own sum. Integer adds take one cycle: one slot.
-FLOAT_ACC_SLOTS = 8
+#: Interleaved partial sums per float accumulator when the platform gives none (u280.yaml
+#: logic.fadd_stages: Vitis HLS's fadd_32ns_32ns_32_5_full_dsp_1 near 300 MHz).
+DEFAULT_FADD_STAGES = 5
 
 
-def dsp_packing(weight_precision: str, act_precision: str) -> tuple[int, int]:
-    """(PACK_N, PACK_M): products per DSP48E2 multiply of the integer PE body. Two weights (two
-    output columns) share one activation in a 27 x 18 multiply for INT8 and INT4 weights x INT8
-    or INT4 activations (WP486; 8 x 8-bit products need 17 bits, 18-bit spacing); INT4 x INT4
-    also pairs two activations (two output rows): four 4-bit products 8 bits apart. Float
-    engines: (1, 1), one multiply per MAC."""
-    if not {weight_precision, act_precision} <= INTEGER_PRECISIONS:
-        return 1, 1
-    if weight_precision == act_precision == "INT4":
-        return 2, 2
-    return 2, 1
-
-
-def pack_factors(params: Mapping[str, Any]) -> tuple[int, int]:
-    """(PACK_N, PACK_M) of a design's engine, clipped to what its PE array can pair (an odd
-    ``pe_n`` / ``pe_m`` leaves the pairing off on that side)."""
+def pack_factor(params: Mapping[str, Any]) -> int:
+    """PACK_N: weights (output columns) sharing one activation per DSP48E2 multiply of the
+    integer PE body: 2 for integer engines (WP486: two products of 8-bit or narrower operands
+    18 bits apart in one 27 x 18 multiply; an odd ``pe_n`` leaves the last column alone), 1 for
+    float engines (one float multiply per MAC)."""
     w, a, _ = engine_precisions(params)
-    pn, pm = dsp_packing(w, a)
-    pn = pn if params["pe_n"] % pn == 0 else 1
-    pm = pm if params["pe_m"] % pm == 0 and pn == 2 else 1
-    return pn, pm
+    return 2 if {w, a} <= INTEGER_PRECISIONS else 1
 
 
 def pe_multipliers(params: Mapping[str, Any]) -> int:
-    """Multiplies the unrolled PE body instantiates per cycle: pe_m x pe_n x pe_k MACs over the
-    products each multiply yields (DSP48E2 multiplies for integer engines, float multiplies
-    otherwise)."""
-    pn, pm = pack_factors(params)
-    return params["pe_m"] * params["pe_n"] * params["pe_k"] // (pn * pm)
-
-
-def buffer_shapes(params: Mapping[str, Any]) -> dict[str, dict[str, int]]:
-    """The kernel's tile buffers per CU as the templates declare them: element bits, banks
-    (ARRAY_PARTITION complete on dim 1), word (ARRAY_RESHAPE complete on dim 3: elements per
-    bank word and its bits), depth (words per bank) and copies (2: a DATAFLOW ping-pong channel,
-    1: a process's own array). ``a_buf`` / ``b_buf`` are ping-pong only when double-buffered;
-    the hold copy of the operand the loop order reuses (``a_hold`` when n runs inside m, else
-    ``b_hold``) and the accumulators ``c_acc`` are single arrays."""
-    w, a, _ = engine_precisions(params)
-    abits = PRECISION_BITS[a]
-    bbits = max(PRECISION_BITS[w], abits)
-    accbits = 32
-    pm, pn, pk = params["pe_m"], params["pe_n"], params["pe_k"]
-    tm, tn, tk = params["tile_m"], params["tile_n"], params["tile_k"]
-    copies = 2 if params["double_buffer"] else 1
-    df = params["dataflow"]
-    hold_a = df.index("n") > df.index("m")
-
-    def buf(elem, banks, per_word, depth, cp):
-        return {"element_bits": elem, "banks": banks, "word_elements": per_word,
-                "word_bits": elem * per_word, "depth": depth, "copies": cp}  # fmt: skip
-
-    a_depth = (tm // pm) * (tk // pk)
-    b_depth = (tk // pk) * (tn // pn)
-    shapes = {
-        "a_buf": buf(abits, pm, pk, a_depth, copies),
-        "b_buf": buf(bbits, pn, pk, b_depth, copies),
-        "c_acc": buf(accbits, pm, pn, (tm // pm) * (tn // pn), 1),
-    }
-    if hold_a:
-        shapes["a_hold"] = buf(abits, pm, pk, a_depth, 1)
-    else:
-        shapes["b_hold"] = buf(bbits, pn, pk, b_depth, 1)
-    return shapes
+    """Multiplies the unrolled PE body instantiates: pe_m x ceil(pe_n / PACK_N) x pe_k (DSP48E2
+    multiplies for integer engines, float multiplies otherwise)."""
+    pn = pack_factor(params)
+    return params["pe_m"] * -(-params["pe_n"] // pn) * params["pe_k"]
 
 
 #: Bits of an element in a memory word per precision (INT4 travels as a byte: the host's arenas
@@ -385,13 +366,18 @@ def render_config_header(
     attn_tokens: int = DEFAULT_ATTN_TOKENS,
     attn_head_dim: int = DEFAULT_HEAD_DIM,
     memory_spec: Mapping[str, float] | None = None,
+    fadd_stages: int = DEFAULT_FADD_STAGES,
+    vec_row: int | None = None,
 ) -> str:
     """Text of ``dse_config.h`` for checked parameters (see :func:`design_params`); ``memory``:
     the board's design memory (``HBM`` or ``DDR``), named in a comment; ``pipeline_fill``: the
     platform's ``logic.pipeline_fill_cycles`` (what the model charges per tile);
     ``vec_row_max``: the longest row the vector unit holds (:func:`vector_row_max`);
     ``attn_tokens``: the model's tokens (a fused score row); ``memory_spec``: the platform's
-    memory entry (its rate and latency figures, for the C-sim's cycle count)."""
+    memory entry (its rate and latency figures, for the C-sim's cycle count); ``fadd_stages``:
+    the platform's float-add stages; ``vec_row``: the vector unit's float rows (default
+    ``vec_row_max``)."""
+    vec_row = vec_row_max if vec_row is None else vec_row
     values = {
         k: params[k]
         for k in (
@@ -422,7 +408,6 @@ def render_config_header(
     port_list = _port_list(params)
     names = port_names(params)
     rows = [f'    {{"{c}", {tm}, {tn}, "{prec}"}},' for c, (tm, tn, prec) in classes.items()]
-    pack_n, pack_m = pack_factors(params)
     acc = accumulator_type(w_engine, a_engine)
     timing = memory_timing(memory_spec or DEFAULT_MEMORY, params["clock_mhz"])
     bind = []
@@ -436,9 +421,8 @@ def render_config_header(
         weight_type=ELEMENT_TYPE[w_engine],
         act_type=ELEMENT_TYPE[a_engine],
         acc_type=acc,
-        pack_n=pack_n,
-        pack_m=pack_m,
-        acc_slots=1 if acc == "std::int32_t" else FLOAT_ACC_SLOTS,
+        pack_n=pack_factor(params),
+        acc_slots=1 if acc == "std::int32_t" else int(fadd_stages),
         double_buffer=_cbool(params["double_buffer"]),
         uram_buffers=_cbool(params["buffer_storage"] == "uram"),
         bbuf_type=ELEMENT_TYPE[min(w_engine, a_engine, key=PRECISIONS.index)],
@@ -449,6 +433,8 @@ def render_config_header(
         vector_lanes=params["vector_lanes"],
         pipeline_fill=int(pipeline_fill),
         vec_row_max=int(vec_row_max),
+        vec_row=int(vec_row),
+        fadd_stages=int(fadd_stages),
         mem_gbps=f"{timing['gbps']:.6g}",
         mem_read_lat_ns=f"{timing['read_ns']:.6g}",
         mem_write_lat_ns=f"{timing['write_ns']:.6g}",
@@ -561,9 +547,12 @@ def render_kernel(
     *,
     attn_tokens: int = DEFAULT_ATTN_TOKENS,
     attn_head_dim: int = DEFAULT_HEAD_DIM,
+    hardware: Mapping[str, Any] | None = None,
 ) -> str:
     """Text of ``kernel.cpp`` for checked parameters (see :func:`design_params`); the fused
-    attention buffers hold ``attn_tokens`` x ``attn_head_dim`` (the model's)."""
+    attention buffers hold ``attn_tokens`` x ``attn_head_dim`` (the model's); ``hardware``: the
+    design's hardware description (dse.hardware.describe), whose buffer primitives the
+    BIND_STORAGE pragmas name (without it: ``buffer_storage`` for every tile buffer)."""
     names = port_names(params)
     bundles = bundle_names(params)
     ports = _port_list(params)
@@ -609,13 +598,10 @@ def render_kernel(
     )
     pm, pn, pk = params["pe_m"], params["pe_n"], params["pe_k"]
     tm, tn, tk = params["tile_m"], params["tile_n"], params["tile_k"]
-    pack_n, pack_m = pack_factors(params)
-    impl = params["buffer_storage"]
+    prims = buffer_primitives(params, hardware)
 
     def storage(*names_: str) -> str:
-        return "\n".join(
-            f"#pragma HLS BIND_STORAGE variable={v} type=ram_2p impl={impl}" for v in names_
-        )
+        return "\n".join(_storage_pragma(v, prims[v]) for v in names_)
 
     dbuf = params["double_buffer"]
     blocks = (tm // pm) * (tn // pn)
@@ -627,12 +613,13 @@ def render_kernel(
         "pe_m": pm,
         "pe_n": pn,
         "pe_k": pk,
-        "pack_n": pack_n,
-        "pack_m": pack_m,
-        "a_hold_storage": storage("a_hold"),
-        "b_hold_storage": storage("b_hold"),
-        "c_storage": storage("c_acc"),
-        "ab_storage": storage("a_buf", "b_buf"),
+        "pack_n": pack_factor(params),
+        "storage_a_hold": storage("a_hold"),
+        "storage_b_hold": storage("b_hold"),
+        "storage_c_buf": storage("c_buf"),
+        "storage_a_buf": storage("a_buf"),
+        "storage_b_buf": storage("b_buf"),
+        "storage_fused": _fused_pragmas(prims) if params["fuse_attention"] else "",
         "a_groups": tm // pm,
         "k_steps": tk // pk,
         "n_steps": tn // pn,
@@ -657,18 +644,60 @@ def render_kernel(
     return _template("kernel.cpp.in").substitute(values)
 
 
-def render_vector(params: Mapping[str, Any], *, vec_row_max: int = DEFAULT_VEC_ROW_MAX) -> str:
-    """Text of ``vector.cpp`` (the vector unit) for checked parameters."""
+#: HLS storage of a bank per hardware-description primitive (UG1399 BIND_STORAGE impl=).
+_IMPL = {"lutram": "lutram", "bram": "bram", "uram": "uram"}
+
+
+def buffer_primitives(
+    params: Mapping[str, Any], hardware: Mapping[str, Any] | None
+) -> dict[str, str]:
+    """The primitive of every kernel array with a storage pragma: the description's (a hold copy
+    takes its buffer's), or ``buffer_storage`` when no description is given."""
+    prims = {b: params["buffer_storage"] for b in ("a_buf", "b_buf", "c_buf", "k_buf", "v_buf",
+                                                    "s_buf")}  # fmt: skip
+    if hardware is not None:
+        prims.update({b["name"]: b["primitive"] for b in hardware["buffers"]})
+    prims["a_hold"], prims["b_hold"] = prims["a_buf"], prims["b_buf"]
+    return prims
+
+
+def _storage_pragma(var: str, primitive: str) -> str:
+    """Registers: every element its own (ARRAY_PARTITION complete, all dims); else the bank's
+    memory (BIND_STORAGE, a simple dual-port RAM: one write, one read port)."""
+    if primitive == "registers":
+        return f"#pragma HLS ARRAY_PARTITION variable={var} type=complete dim=0"
+    return f"#pragma HLS BIND_STORAGE variable={var} type=ram_2p impl={_IMPL[primitive]}"
+
+
+def _fused_pragmas(prims: Mapping[str, str]) -> str:
+    """Banks (dim 1), words (dim 3) and storage of the fused-attention buffers."""
+    lines = []
+    for v in ("k_buf", "v_buf", "s_buf"):
+        lines.append(f"#pragma HLS ARRAY_PARTITION variable={v} type=complete dim=1")
+        lines.append(f"#pragma HLS ARRAY_RESHAPE variable={v} type=complete dim=3")
+        lines.append(_storage_pragma(v, prims[v]))
+    return "\n".join(lines)
+
+
+def render_vector(
+    params: Mapping[str, Any],
+    *,
+    vec_row_max: int = DEFAULT_VEC_ROW_MAX,
+    hardware: Mapping[str, Any] | None = None,
+) -> str:
+    """Text of ``vector.cpp`` (the vector unit) for checked parameters; its rows' storage from
+    the hardware description (``buffer_storage`` without one)."""
     lanes = params["vector_lanes"]
+    prims = {v: params["buffer_storage"] for v in ("vec_x", "vec_r", "vec_io")}
+    if hardware is not None:
+        prims.update({b["name"]: b["primitive"] for b in hardware["buffers"] if b["name"] in prims})
     return _template("vector.cpp.in").substitute(
         design_id=params["design_id"],
         vector_lanes=lanes,
         row_steps=max(1, -(-int(vec_row_max) // lanes)),
         shuffle_rows=1 << 12,
         vec_rows=1 << 14,
-        row_dataflow="#pragma HLS DATAFLOW"
-        if params["double_buffer"]
-        else "  // single-buffered: in turn",
+        vec_storage="\n".join(_storage_pragma(v, p) for v, p in prims.items()),
     )
 
 
