@@ -94,8 +94,13 @@ def export_design(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     row_max = vector_row_max(model.workload) if model is not None else DEFAULT_VEC_ROW_MAX
-    tokens = int(model.workload.tokens) if model is not None else DEFAULT_ATTN_TOKENS
-    head_dim = attention_head_dim(model.workload) if model is not None else DEFAULT_HEAD_DIM
+    if model is not None:
+        from dse.hardware import Shapes
+
+        shapes = Shapes.of(model.workload)
+        tokens, head_dim = int(shapes.tokens), int(shapes.head_dim)
+    else:
+        tokens, head_dim = DEFAULT_ATTN_TOKENS, DEFAULT_HEAD_DIM
     hardware = hardware_of(design, platform, ports, model)
     texts = {
         "dse_config.h": render_config_header(
@@ -292,12 +297,6 @@ def hardware_of(
                         DEFAULT_VEC_ROW_MAX)  # fmt: skip
     plat = Platform.from_mapping(dict(platform))
     return describe(plat, shapes, design, channels=ports[0] if ports else None)
-
-
-def attention_head_dim(workload: Any) -> int:
-    """The head dimension of the workload's attention products (the score GEMM's K)."""
-    dims = [k.k for k in workload.kernels if k.kind == "gemm" and k.attention]
-    return max(dims, default=DEFAULT_HEAD_DIM)
 
 
 def kv_depth(params: Mapping[str, Any], tokens: int, head_dim: int) -> int:

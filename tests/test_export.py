@@ -266,21 +266,21 @@ def test_kernel_with_three_input_and_output_ports(tmp_path):
 
 
 def test_header_compiles_alone_with_uram_and_flags(tmp_path):
-    # Every precision's type must exist without vendor headers; the header alone must compile.
+    # The header alone compiles against the HLS type headers with every warning an error (its
+    # pragmas only appear under __SYNTHESIS__); bf16 converts through its bit pattern.
     if GXX is None:
         pytest.skip("g++ is not installed")
-    design = make_design(
-        buffer_storage="uram", double_pump=True, weight_precision="BF16", act_precision="INT4"
-    )
+    design = make_design(buffer_storage="uram", weight_precision="BF16", act_precision="INT4")
     export_design(design, PLATFORM, tmp_path)
     (tmp_path / "t.cpp").write_text(
         '#include "dse_config.h"\n'
-        'static_assert(dse::DOUBLE_PUMP && dse::URAM_BUFFERS, "flags");\n'
+        'static_assert(dse::URAM_BUFFERS && dse::DOUBLE_BUFFER, "flags");\n'
         'static_assert(dse::TILE_M == 16 && dse::PE_K == 8, "sizes");\n'
-        "int main() { return dse::widen(dse::weight_t(1.5f)) == 1.5f ? 0 : 1; }\n"
+        'static_assert(sizeof(dse::word_t) == 64 && dse::epw<dse::bf16_t>() == 32, "words");\n'
+        "int main() { return float(dse::weight_t(1.5f)) == 1.5f ? 0 : 1; }\n"
     )
     result = subprocess.run(
-        [GXX, "-std=c++17", "-Wall", "-Werror", "t.cpp", "-o", "t"],
+        [GXX, "-std=c++17", "-Wall", "-Werror", "-isystem", hls_include(), "t.cpp", "-o", "t"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -289,10 +289,14 @@ def test_header_compiles_alone_with_uram_and_flags(tmp_path):
     # 1.5 is exactly representable in bfloat16, so it survives the round trip unchanged.
     assert subprocess.run([str(tmp_path / "t")]).returncode == 0
     kernel = (tmp_path / "kernel.cpp").read_text()
-    assert "#pragma HLS BIND_STORAGE variable=a_buf type=ram_2p impl=uram" in kernel
-    # dim 1 holds the two ping-pong halves; the PE factors partition dims 2 and 3
+    # a_buf is PE_M = 4 banks (dim 1) of PE_K-wide words (dim 3 reshaped), (16/4) x (16/8) = 8
+    # words deep: LUTRAM whatever buffer_storage says (the description's primitive: yosys maps
+    # up to 64 words to LUTRAM, u280.yaml logic.lutram_max_depth); c_buf (4 x 8/2 = 16 deep) too
+    assert "#pragma HLS BIND_STORAGE variable=a_buf type=ram_2p impl=lutram" in kernel
+    assert "#pragma HLS BIND_STORAGE variable=c_buf type=ram_2p impl=lutram" in kernel
     assert "#pragma HLS ARRAY_PARTITION variable=a_buf type=complete dim=1" in kernel
-    assert "#pragma HLS ARRAY_PARTITION variable=a_buf type=cyclic factor=4 dim=2" in kernel
+    assert "#pragma HLS ARRAY_RESHAPE variable=a_buf type=complete dim=3" in kernel
+    assert "DOUBLE_PUMP" not in kernel + (tmp_path / "dse_config.h").read_text()
 
 
 def test_kernel_has_one_m_axi_port_per_pc():
@@ -301,6 +305,9 @@ def test_kernel_has_one_m_axi_port_per_pc():
 
     kernel = render_kernel(design_params(make_design()))
     bundles = re.findall(r"#pragma HLS INTERFACE mode=m_axi port=(\w+) bundle=(\w+)", kernel)
+    # every m_axi port carries depth= (co-simulation) and the word ports are 512-bit words
+    assert kernel.count("mode=m_axi") == kernel.count(" depth=") - kernel.count("STREAM variable")
+    assert "const dse::word_t* w0" in kernel and "dse::word_t* c1" in kernel
     # the float vectors ride on w0's channel and the partial sums on c0's: no extra bundle
     assert bundles == [(p, f"gmem_{p}") for p in ("w0", "w1", "a0", "c0", "c1")] + [
         ("prm", "gmem_w0"),
@@ -519,3 +526,153 @@ def test_cli_bad_row_exits_2_and_writes_nothing(tmp_path, fake_config, capsys, b
     assert code == 2
     assert message in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "escape").exists()
+
+
+# ---- the sources against Xilinx's headers, and the structural recount ---------------------------
+
+PRECISIONS4 = ("FP32", "BF16", "INT8", "INT4")
+LOOPS = ("mnk", "mkn", "nmk", "nkm", "kmn", "knm")
+
+#: Twenty designs that differ where the generated source differs: all 16 precision pairs, 1-6 CUs,
+#: fused attention or not, double buffering on and off, every loop order, shared streams, odd
+#: PE factors (an unpaired last DSP column), URAM and BRAM storage, 1-4 ports per stream.
+DIVERSE = [
+    make_design(
+        design_id=f"v{i:02d}",
+        weight_precision=PRECISIONS4[i % 4],
+        act_precision=PRECISIONS4[(i // 4) % 4],
+        dataflow=LOOPS[i % 6],
+        compute_units=1 + i % 6,
+        fuse_attention=i % 3 == 0,
+        double_buffer=i % 4 != 1,
+        buffer_storage="uram" if i % 5 == 2 else "bram",
+        pe_m=(4, 8, 2, 6)[i % 4],
+        pe_n=(2, 3, 4, 8, 5)[i % 5],
+        pe_k=(8, 16, 4)[i % 3],
+        tile_m=(4, 8, 2, 6)[i % 4] * (1 + i % 3) * 4,
+        tile_n=(2, 3, 4, 8, 5)[i % 5] * (2 + i % 2) * 4,
+        tile_k=(8, 16, 4)[i % 3] * (1 + i % 4) * 2,
+        pc_weights=1 + i % 2 if i % 6 < 4 else 1,  # at most 32 HBM channels in all
+        pc_inputs=1 + (i // 2) % 2 if i % 6 < 4 else 1,
+        pc_outputs=1 + (i // 3) % 2 if i % 6 < 4 else 1,
+        share_weights=i % 7 == 3,
+        share_streams=i % 6 == 4,
+        vector_lanes=(8, 16, 32)[i % 3],
+    )
+    for i in range(20)
+]
+
+
+def _export_all(designs, root: Path, cfg) -> list[Path]:
+    """Export each design (the shipped config's model sizes the fused-attention and vector
+    buffers); their folders."""
+    folders = []
+    for d in designs:
+        export_design(d, PLATFORM, root / d["design_id"], model=cfg.model(mapper=False))
+        folders.append(root / d["design_id"])
+    return folders
+
+
+def test_sources_compile_against_the_hls_headers(tmp_path, cfg):
+    # kernel.cpp and vector.cpp (with dse_config.h) as Vitis HLS reads them: no -DDSE_CSIM, the
+    # vendor's ap_int.h / hls_stream.h from hls4ml's wheel (dse.hls_headers), warnings as errors
+    # except those the HLS idioms raise under g++ (dse.csim.VENDOR_WARNINGS). Two at a time.
+    if GXX is None:
+        pytest.skip("g++ is not installed")
+    from dse.csim import VENDOR_WARNINGS
+
+    folders = _export_all(DIVERSE, tmp_path, cfg)
+    flags = ["-std=c++17", "-fsyntax-only", "-Wall", "-Werror", *VENDOR_WARNINGS]
+    jobs = [(f, src) for f in folders for src in ("kernel.cpp", "vector.cpp")]
+    while jobs:
+        batch, jobs = jobs[:2], jobs[2:]
+        procs = [
+            (f, src, subprocess.Popen([GXX, *flags, "-isystem", hls_include(), "-I", str(f), src],
+                                      cwd=f, stderr=subprocess.PIPE, text=True))
+            for f, src in batch
+        ]  # fmt: skip
+        for f, src, p in procs:
+            _, err = p.communicate(timeout=300)
+            assert p.returncode == 0, f"{f.name}/{src}: {err[-2000:]}"
+
+
+#: Arrays the kernel holds besides the described buffers (docs/kernel.md, "not in the
+#: description"): the row stages of the loaders and the store, and the hold copy of the operand
+#: the loop order reuses.
+KNOWN_EXTRA = {"stage", "load_b.stage", "load_p.stage", "store_c.stage", "a_hold", "b_hold"}
+
+
+@pytest.mark.parametrize("design", DIVERSE, ids=lambda d: d["design_id"])
+def test_recount_of_the_source_equals_the_hardware_description(tmp_path, cfg, design):
+    # dse.recount reads the generated C++ (constexpr lines, array declarations and their
+    # pragmas, the PE body's loops and multiplies, the m_axi pragmas); dse.hardware describes
+    # what the model costs. Every described buffer's element bits, word bits, depth, banks,
+    # copies and primitive, the PE array's DSPs and every m_axi bundle with its width must agree.
+    from dse.export import check_design, hardware_of
+    from dse.recount import compare, recount
+
+    (folder,) = _export_all([design], tmp_path, cfg)
+    _, _, ports = check_design(design, PLATFORM)
+    hw = hardware_of(design, PLATFORM, ports, cfg.model(mapper=False))
+    counted = recount(folder)
+    problems = compare(counted, hw)
+    # K^T / V of a head: the kernel's banks hold whole PE columns, ceil(tokens / pe_n) x
+    # ceil(head_dim / pe_k) words (K^T) or ceil(tokens / pe_k) x ceil(head_dim / pe_n) (V); the
+    # description's ceil(tokens x head_dim / (pe_k pe_n)) is that only when the PE factors
+    # divide the tokens and the head dimension (a known difference, docs/kernel.md)
+    pm, pn, pk = design["pe_m"], design["pe_n"], design["pe_k"]
+    s, dh = 1024, 64  # the shipped model: 32 x 32 patches, 768 / 12
+
+    def up(x, p):
+        return -(-x // p)
+
+    if design["fuse_attention"] and (s % pn or dh % pk or s % pk or dh % pn):
+        kv = [p for p in problems if p.startswith(("k_buf.depth", "v_buf.depth"))]
+        problems = [p for p in problems if p not in kv]
+        for name in ("k_buf", "v_buf"):
+            got = counted["buffers"][name]["depth"]
+            assert got == max(up(dh, pk) * up(s, pn), up(s, pk) * up(dh, pn))
+    assert problems == []
+    assert set(counted["extra_buffers"]) <= KNOWN_EXTRA
+    # by hand: integer engines pair two output columns per DSP48E2 (WP486), so
+    # pe_m x ceil(pe_n / 2) x pe_k multiplies; float engines one float multiply per MAC
+    integer = {design["weight_precision"], design["act_precision"]} <= {"INT8", "INT4"}
+    if integer:
+        assert counted["pe"]["dsp_multiplies"] == pm * -(-pn // 2) * pk
+    else:
+        assert counted["pe"]["float_multiplies"] == pm * pn * pk
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        # the PE body stops pairing columns: twice the DSP multiplies of the description
+        ("j < PE_N; j += PACK_N)", "j < PE_N; j += 1)", "pe.dsp"),
+        # a_buf's banks merged two by two: half the banks, twice the depth
+        ("ARRAY_PARTITION variable=a_buf type=complete dim=1",
+         "ARRAY_PARTITION variable=a_buf type=cyclic factor=2 dim=1", "a_buf.banks"),
+        # c_buf's words no longer reshaped to PE_N accumulators
+        ("ARRAY_RESHAPE variable=c_buf type=complete dim=3",
+         "ARRAY_RESHAPE variable=c_buf type=cyclic factor=2 dim=3", "c_buf.word_bits"),
+    ],
+)  # fmt: skip
+def test_recount_catches_a_broken_template(tmp_path, cfg, monkeypatch, old, new, problem):
+    import dse.export
+    from dse.export import check_design, hardware_of
+    from dse.recount import compare, recount
+
+    real = dse.export._template
+
+    def broken(name):
+        t = real(name)
+        if name == "kernel.cpp.in":
+            assert old in t.template
+            return type(t)(t.template.replace(old, new))
+        return t
+
+    monkeypatch.setattr(dse.export, "_template", broken)
+    design = make_design(design_id="broken")  # INT8 x INT8, PE 4 x 2 x 8
+    (folder,) = _export_all([design], tmp_path, cfg)
+    _, _, ports = check_design(design, PLATFORM)
+    problems = compare(recount(folder), hardware_of(design, PLATFORM, ports, cfg.model(mapper=False)))
+    assert any(p.startswith(problem) for p in problems), problems
