@@ -31,10 +31,12 @@ import numpy as np
 
 from dse.errors import UserError
 from dse.reference import (
+    Order,
     Sizes,
     decode,
     encode,
     int_matmul,
+    kernel_matmul32,
     random_connector,
     random_layer,
     scale_name,
@@ -128,6 +130,22 @@ def model_gemm_cycles(
         * math.ceil(shape["k"] / pe["pe_k"])
     )
     return steps + tiles * fill
+
+
+def kernel_order(params: Mapping[str, Any], platform_raw: Mapping[str, Any]) -> Order:
+    """The exported kernels' float32 summation order for a design (dse.reference.Order): its
+    tile depth and PE width, the platform's float-add stages as the interleaved partial sums
+    (float engines; integers sum exactly in one slot) and the vector lanes."""
+    from dse.export import DEFAULT_FADD_STAGES, accumulator_type, engine_precisions
+
+    stages = int(platform_raw.get("logic", {}).get("fadd_stages", DEFAULT_FADD_STAGES))
+    w, a, _ = engine_precisions(params)
+    floating = accumulator_type(w, a) == "float"
+    return Order(
+        tile_k=int(params["tile_k"]), pe_k=int(params["pe_k"]),
+        acc_slots=stages if floating else 1, lanes=int(params["vector_lanes"]),
+        vector_slots=stages,
+    )  # fmt: skip
 
 
 def find_compiler() -> str:
@@ -360,17 +378,26 @@ def compare_stage(name: str, got: np.ndarray, want: np.ndarray, precision: str) 
     return row
 
 
-def check_gemm_dump(a: np.ndarray, b: np.ndarray, acc: np.ndarray, *, integer: bool) -> dict:
+def check_gemm_dump(
+    a: np.ndarray, b: np.ndarray, acc: np.ndarray, *, integer: bool, order: Order | None = None
+) -> dict:
     """A GEMM call's accumulators against numpy's product of the operands it dumped.
 
-    Integer engines: equal (exact int32 sums). Float engines: float32 sums in some order, so
-    within the classical bound ``|fl(sum) - sum| <= gamma_K sum |a_k b_k|`` with
-    ``gamma_K = K u / (1 - K u)``, ``u = 2^-24`` (Higham, Accuracy and Stability of Numerical
-    Algorithms, eq. 3.5), element by element."""
+    Integer engines: equal (exact int32 sums). Float engines with the kernel's summation
+    ``order``: equal to :func:`dse.reference.kernel_matmul32` (the same float32 additions in the
+    same order). Without it: float32 sums in some order, so within the classical bound
+    ``|fl(sum) - sum| <= gamma_K sum |a_k b_k|`` with ``gamma_K = K u / (1 - K u)``,
+    ``u = 2^-24`` (Higham, Accuracy and Stability of Numerical Algorithms, eq. 3.5), element by
+    element."""
     if integer:
         want = int_matmul(a, b)
         diff = np.abs(acc.astype(np.int64) - want)
         return {"exact": bool(np.all(diff == 0)), "max_diff": int(diff.max(initial=0))}
+    if order is not None:
+        want32 = kernel_matmul32(a, b, order)
+        diff = np.abs(acc.astype(np.float64) - want32.astype(np.float64))
+        same = np.array_equal(acc.astype(np.float32), want32)
+        return {"exact": bool(same), "max_diff": float(diff.max(initial=0.0))}
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     want = a64 @ b64
     k = a.shape[1]
@@ -602,7 +629,8 @@ def run_csim(
     exact = exact_run(floats, z, fuse_attention=fuse)
     scales = calibrate({**floats, **exact}, precision)
     stored = stored_inputs(floats, precision, scales)
-    emu = Emulation(z, precision, scales, integer_engine=integer, fuse_attention=fuse)
+    order = kernel_order(params, platform_raw)
+    emu = Emulation(z, precision, scales, integer_engine=integer, fuse_attention=fuse, order=order)
     free = emu.run(stored)
     t_ref = time.perf_counter() - t0
 
@@ -648,7 +676,7 @@ def run_csim(
         t0 = time.perf_counter()
         try:
             _check(report, work / "out", schedule, design, fill, z, precision, emu, free, exact,
-                   integer=integer, fuse=fuse)  # fmt: skip
+                   integer=integer, fuse=fuse, order=order)  # fmt: skip
         except (OSError, ValueError, KeyError) as exc:
             return _failed(report, "outputs", f"{type(exc).__name__}: {exc}")
         report["check_s"] = round(time.perf_counter() - t0 + t_ref, 3)
@@ -673,7 +701,9 @@ _PROCESS_FIELDS = (
 )  # fmt: skip
 
 
-def _check(report, out, schedule, design, fill, z, precision, emu, free, exact, *, integer, fuse):
+def _check(
+    report, out, schedule, design, fill, z, precision, emu, free, exact, *, integer, fuse, order
+):
     """Fill the report's checks from the C simulation's output folder ``out``."""
     import json
 
@@ -704,7 +734,9 @@ def _check(report, out, schedule, design, fill, z, precision, emu, free, exact, 
         a = np.fromfile(dump / f"{i}.a.bin", dtype=dt_in).reshape(shape[0], shape[1])
         b = np.fromfile(dump / f"{i}.b.bin", dtype=dt_in).reshape(shape[1], shape[2])
         acc = np.fromfile(dump / f"{i}.acc.bin", dtype=np.int32 if integer else np.float32)
-        exactness = check_gemm_dump(a, b, acc.reshape(shape[0], shape[2]), integer=integer)
+        exactness = check_gemm_dump(
+            a, b, acc.reshape(shape[0], shape[2]), integer=integer, order=order
+        )
         model = float(e["model_cycles"])
         step_model = float(e["model_step_cycles"])
         kernel = float(c.get("kernel_cycles", 0.0))
@@ -788,7 +820,7 @@ def format_table(report: Mapping[str, Any]) -> str:
         lines.append(f"FAILED at {report['failed_at']}:")
         lines += ["  " + ln for ln in report.get("messages", [])[-15:]]
         return "\n".join(lines)
-    exact_name = "bit-exact" if report["engine"]["integer"] else "within bound"
+    exact_name = "bit-exact"
     head = f"{'kernel':<14}{'calls':>6}{exact_name:>14}{'C-sim cycles':>15}{'model cycles':>15}"
     lines += ["", head + f"{'worst diff':>12}   C-sim: load A / B / psum, PE, store (per call)"]
     by: dict[str, list] = {}
