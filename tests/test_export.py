@@ -676,3 +676,23 @@ def test_recount_catches_a_broken_template(tmp_path, cfg, monkeypatch, old, new,
     _, _, ports = check_design(design, PLATFORM)
     problems = compare(recount(folder), hardware_of(design, PLATFORM, ports, cfg.model(mapper=False)))
     assert any(p.startswith(problem) for p in problems), problems
+
+
+def test_hls_headers_come_from_the_env_or_the_cache(tmp_path, monkeypatch):
+    # $DSE_HLS_INCLUDE wins when it holds ap_int.h; a folder without it is a one-line error;
+    # without the variable the cache folder is used once it holds the headers (no download)
+    from dse import hls_headers
+
+    (tmp_path / "inc").mkdir()
+    monkeypatch.setenv("DSE_HLS_INCLUDE", str(tmp_path / "inc"))
+    with pytest.raises(UserError, match="DSE_HLS_INCLUDE.*no ap_int.h"):
+        hls_headers.include_dir()
+    (tmp_path / "inc" / "ap_int.h").write_text("// stand-in\n")
+    assert hls_headers.include_dir() == tmp_path / "inc"
+    monkeypatch.delenv("DSE_HLS_INCLUDE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(UserError, match="not cached"):
+        hls_headers.include_dir(fetch=False)
+    (tmp_path / "cache" / "dse" / "ap_types").mkdir(parents=True)
+    (tmp_path / "cache" / "dse" / "ap_types" / "ap_int.h").write_text("// stand-in\n")
+    assert hls_headers.include_dir(fetch=False) == tmp_path / "cache" / "dse" / "ap_types"
