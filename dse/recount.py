@@ -66,7 +66,11 @@ def _eval(expr: str, env: Mapping[str, Any]) -> Any:
     """An integer expression of the sources (names, literals, + - * / %, comparisons, C's
     ``?:`` and ``true``/``false``), evaluated safely; ``/`` is C's integer division."""
     e = expr.strip().replace("true", "True").replace("false", "False")
-    e = re.sub(r"([\w()+\-*/ ]+?)\s*\?\s*([\w()+\-*/ ]+?)\s*:\s*([\w()+\-*/ ]+)", r"((\2) if (\1) else (\3))", e)
+    e = re.sub(
+        r"([\w()+\-*/ ]+?)\s*\?\s*([\w()+\-*/ ]+?)\s*:\s*([\w()+\-*/ ]+)",
+        r"((\2) if (\1) else (\3))",
+        e,
+    )
     tree = ast.parse(e, mode="eval")
 
     def ev(n: ast.AST) -> Any:
@@ -266,7 +270,9 @@ def recount(folder: Path) -> dict[str, Any]:
         elif not g["registers"] and g["depth"] > 1:  # not registers of the logic, not unbuilt
             extra[name] = g
     return {
-        "constants": {k: env[k] for k in ("PE_M", "PE_N", "PE_K", "PACK_N", "ACC_SLOTS") if k in env},
+        "constants": {
+            k: env[k] for k in ("PE_M", "PE_N", "PE_K", "PACK_N", "ACC_SLOTS") if k in env
+        },
         "buffers": buffers,
         "extra_buffers": extra,
         "pe": _pe_multiplies(kernel, env, types),
@@ -288,7 +294,9 @@ def _pe_multiplies(kernel: str, env: Mapping[str, Any], types: Mapping[str, str]
     outputs = env["PE_M"] * env["PE_N"]
     acc_adds = outputs if not integer else 0
     slot_adds = outputs * (env.get("ACC_SLOTS", 1) - 1) if not integer else 0
-    dsp = counts["dsp_mul"] if integer else FMUL_DSP * counts["fmul"] + FADD_DSP * (fadds + acc_adds)
+    dsp = (
+        counts["dsp_mul"] if integer else FMUL_DSP * counts["fmul"] + FADD_DSP * (fadds + acc_adds)
+    )
     return {
         "dsp_multiplies": counts["dsp_mul"],
         "float_multiplies": counts["fmul"],
@@ -299,9 +307,7 @@ def _pe_multiplies(kernel: str, env: Mapping[str, Any], types: Mapping[str, str]
     }
 
 
-_FOR = re.compile(
-    r"for \(int (\w+) = (\w+); \1 < ([^;]+); (?:\+\+\1|\1 \+= (\w+))\)\s*{"
-)
+_FOR = re.compile(r"for \(int (\w+) = (\w+); \1 < ([^;]+); (?:\+\+\1|\1 \+= (\w+))\)\s*{")
 _IF = re.compile(r"if constexpr \(([^)]*(?:\([^)]*\))?[^)]*)\)\s*{")
 
 

@@ -674,7 +674,8 @@ def test_recount_catches_a_broken_template(tmp_path, cfg, monkeypatch, old, new,
     design = make_design(design_id="broken")  # INT8 x INT8, PE 4 x 2 x 8
     (folder,) = _export_all([design], tmp_path, cfg)
     _, _, ports = check_design(design, PLATFORM)
-    problems = compare(recount(folder), hardware_of(design, PLATFORM, ports, cfg.model(mapper=False)))
+    hw = hardware_of(design, PLATFORM, ports, cfg.model(mapper=False))
+    problems = compare(recount(folder), hw)
     assert any(p.startswith(problem) for p in problems), problems
 
 
