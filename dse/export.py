@@ -622,6 +622,7 @@ def render_kernel(
         "a_groups": tm // pm,
         "k_steps": tk // pk,
         "n_steps": tn // pn,
+        "tile_m": tm,
         "tile_n": tn,
         "pe_steps": (tm // pm) * (tn // pn) * (tk // pk),
         "tiles_max": 1 << 16,

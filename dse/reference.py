@@ -452,8 +452,8 @@ def layernorm32(x, gamma, beta, eps=LN_EPS, *, order: Order | None = None):
 
 
 def softmax32(x, *, order: Order | None = None):
-    """Softmax (interface 4.5), float32, with the C library's expf: the vector unit's (its sum
-    in lane order, ``order``) or, without ``order``, the fused epilogue's (ascending sum)."""
+    """Softmax (interface 4.5), float32, with the C library's expf; the sum in the vector
+    lanes' order (``order``: the vector unit's and the fused epilogue's), else ascending."""
     x = np.asarray(x, dtype=np.float32)
     e = expf(x - x.max(axis=-1, keepdims=True))
     if order is None:
@@ -617,7 +617,7 @@ class Emulation:
 
                 def fused(get, p=p):
                     stored = {
-                        h: self.store(f"{p}.p{h}", softmax32(scores(get, p, h)))
+                        h: self.store(f"{p}.p{h}", softmax32(scores(get, p, h), order=self.order))
                         for h in range(z.heads)
                     }
                     return context(get, p, stored.__getitem__)
