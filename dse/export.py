@@ -13,7 +13,8 @@ Files written by :func:`export_design`:
 - ``link.cfg``: ``v++ --link --config link.cfg``: ``nk``, ``slr`` and one ``sp`` per port
   (``HBM[n]`` or ``DDR[n]``, as the board's design memory), exactly
   :func:`dse.allocation.channel_allocation`.
-- ``design.json``: every parameter and predicted figure of the design row.
+- ``design.json``: every parameter and predicted figure of the design row, and (with the run's
+  model) the ``hardware`` section: what one CU instantiates (dse.hardware, docs/hardware.md).
 - ``vector.cpp``: the vector unit (``vector_lanes`` lanes: LayerNorm, softmax, GELU, residual
   add, pixel shuffle), called by ``dse_gemm`` for every op other than a GEMM.
 - ``host.cpp``: the host program: XRT native API (loads the xclbin, places buffers per the
@@ -94,6 +95,13 @@ def export_design(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     row_max = vector_row_max(model.workload) if model is not None else DEFAULT_VEC_ROW_MAX
+    hardware = None
+    if model is not None:  # what one CU instantiates (dse.hardware; docs/hardware.md)
+        from dse.hardware import Shapes, describe
+
+        hardware = describe(
+            model.platform, Shapes.of(model.workload), design, channels=ports[0] if ports else None
+        )
     texts = {
         "dse_config.h": render_config_header(
             params, memory=plat["tag"], pipeline_fill=plat["pipeline_fill"], vec_row_max=row_max
@@ -103,7 +111,7 @@ def export_design(
         "host.cpp": _template("host.cpp.in").substitute(design_id=params["design_id"]),
         "hls_config.cfg": render_hls_config(params, plat),
         "link.cfg": render_link_config(params, plat, ports),
-        "design.json": design_json(design),
+        "design.json": design_json(design, hardware=hardware),
         "platform.json": json.dumps(_plain(platform), sort_keys=True, indent=2) + "\n",
     }
     if model_raw is not None:
@@ -589,9 +597,12 @@ def render_link_config(
 # ---- design.json --------------------------------------------------------------------------------
 
 
-def design_json(design: Mapping[str, Any]) -> str:
-    """Every key of the design row as JSON (sorted keys; numpy scalars -> Python, NaN -> null)."""
+def design_json(design: Mapping[str, Any], *, hardware: Mapping[str, Any] | None = None) -> str:
+    """Every key of the design row as JSON (sorted keys; numpy scalars -> Python, NaN -> null),
+    with the ``hardware`` section (dse.hardware.describe) when given."""
     plain = {str(k): _plain(v) for k, v in design.items()}
+    if hardware is not None:
+        plain["hardware"] = _plain(hardware)
     return json.dumps(plain, sort_keys=True, indent=2) + "\n"
 
 
