@@ -13,7 +13,8 @@ Files written by :func:`export_design`:
 - ``link.cfg``: ``v++ --link --config link.cfg``: ``nk``, ``slr`` and one ``sp`` per port
   (``HBM[n]`` or ``DDR[n]``, as the board's design memory), exactly
   :func:`dse.allocation.channel_allocation`.
-- ``design.json``: every parameter and predicted figure of the design row.
+- ``design.json``: every parameter and predicted figure of the design row, and (with the run's
+  model) the ``hardware`` section: what one CU instantiates (dse.hardware, docs/hardware.md).
 - ``vector.cpp``: the vector unit (``vector_lanes`` lanes: LayerNorm, softmax, GELU, residual
   add, pixel shuffle), called by ``dse_gemm`` for every op other than a GEMM.
 - ``host.cpp``: the host program: XRT native API (loads the xclbin, places buffers per the
@@ -121,7 +122,8 @@ def export_design(
         "host.cpp": _template("host.cpp.in").substitute(design_id=params["design_id"]),
         "hls_config.cfg": render_hls_config(params, plat),
         "link.cfg": render_link_config(params, plat, ports),
-        "design.json": design_json(design),
+        # the hardware section with the run's model (its workload sizes the buffers)
+        "design.json": design_json(design, hardware=hardware if model is not None else None),
         "platform.json": json.dumps(_plain(platform), sort_keys=True, indent=2) + "\n",
     }
     if model_raw is not None:
@@ -755,9 +757,12 @@ def render_link_config(
 # ---- design.json --------------------------------------------------------------------------------
 
 
-def design_json(design: Mapping[str, Any]) -> str:
-    """Every key of the design row as JSON (sorted keys; numpy scalars -> Python, NaN -> null)."""
+def design_json(design: Mapping[str, Any], *, hardware: Mapping[str, Any] | None = None) -> str:
+    """Every key of the design row as JSON (sorted keys; numpy scalars -> Python, NaN -> null),
+    with the ``hardware`` section (dse.hardware.describe) when given."""
     plain = {str(k): _plain(v) for k, v in design.items()}
+    if hardware is not None:
+        plain["hardware"] = _plain(hardware)
     return json.dumps(plain, sort_keys=True, indent=2) + "\n"
 
 

@@ -54,8 +54,22 @@ def bram18_blocks(width_bits, depth):
 
 
 def uram_blocks(width_bits, depth):
-    """URAM blocks for one bank: ceil(W/72) x ceil(D/4096). Example: 4096x72 -> 1."""
-    return np.ceil(np.asarray(width_bits) / URAM_WIDTH) * np.ceil(np.asarray(depth) / URAM_DEPTH)
+    """URAM288 blocks for one bank. A URAM is 4K x 72 only (UG573); a bank of at most 36 bits
+    keeps k = 2, 4 or 8 words in each 72-bit row (the largest power of two with k x width <=
+    72; one word per row above 36 bits), so ceil(ceil(D/k) / 4096); wider banks take
+    ceil(W/72) x ceil(D/4096). The packing is what yosys 0.23 ``synth_xilinx -family xcup``
+    does with ``ram_style = "ultra"`` (16 x 8,192 -> 1 URAM, 40 x 8,192 -> 2, 9 x 32,768 -> 1;
+    docs/hardware.md); its read mux (about one LUT per bit) is not counted.
+
+    Examples: 4096x72 -> 1; 8192x16 -> 1; 8192x40 -> 2; 4096x144 -> 2.
+    """
+    w = np.asarray(width_bits, dtype=float)
+    d = np.asarray(depth, dtype=float)
+    with np.errstate(divide="ignore"):
+        per_row = np.exp2(np.floor(np.log2(np.maximum(URAM_WIDTH // np.maximum(w, 1), 1))))
+    narrow = np.ceil(np.ceil(d / per_row) / URAM_DEPTH)
+    wide = np.ceil(w / URAM_WIDTH) * np.ceil(d / URAM_DEPTH)
+    return np.where(w <= URAM_WIDTH, narrow, wide)
 
 
 def lutram_luts(width_bits, depth):

@@ -28,10 +28,15 @@ def test_bram18_counts(width, depth, expected):
 
 @pytest.mark.parametrize(
     ("width", "depth", "expected"),
-    [(72, 4096, 1), (72, 4097, 2), (144, 4096, 2), (512, 1024, 8), (8, 100, 1)],
+    [
+        (72, 4096, 1), (72, 4097, 2), (144, 4096, 2), (512, 1024, 8), (8, 100, 1),
+        # narrow deep banks: k words per 72-bit row (yosys synth_xilinx -family xcup, measured)
+        (16, 8192, 1), (36, 8192, 1), (40, 8192, 2), (9, 32768, 1), (16, 16384, 1), (64, 8192, 2),
+    ],
 )
 def test_uram_counts(width, depth, expected):
-    # URAM is 4K x 72 only: ceil(W / 72) * ceil(D / 4096)
+    # URAM is 4K x 72 only (UG573): ceil(W / 72) * ceil(D / 4096) for wide banks; a bank of
+    # w <= 36 bits packs the largest power of two k with k * w <= 72 words per row
     assert int(uram_blocks(width, depth)) == expected
 
 
