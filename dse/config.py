@@ -102,6 +102,9 @@ def _allowed(error: jsonschema.ValidationError) -> str:
     v, s = error.validator, error.schema
     if v == "enum":
         return ", ".join(map(str, s["enum"]))
+    if v == "const":  # a value kept for compatibility, with the reason in its description
+        text = json.dumps(s["const"])
+        return f"{text}; {s['description']}" if s.get("description") else text
     if v == "type":
         types = s["type"] if isinstance(s["type"], list) else [s["type"]]
         return _range(s) or "a value of type " + " or ".join(map(str, types))
@@ -253,6 +256,8 @@ def validate(data: Any, schema_name: str, file: str | Path, *, prefix: str = "")
         allowed = _range(subschema(schema_name, tuple(err.absolute_path))) or allowed
     elif err.validator == "enum":
         message = "not one of the allowed values"
+    elif err.validator == "const":
+        message = "not the allowed value"
     elif err.validator == "pattern":
         message = "malformed"
     raise UserError(

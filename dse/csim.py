@@ -31,17 +31,20 @@ import numpy as np
 
 from dse.errors import UserError
 from dse.reference import (
+    Order,
     Sizes,
     decode,
     encode,
     int_matmul,
+    kernel_matmul32,
     random_connector,
     random_layer,
     scale_name,
 )
 
-#: Per-call agreement required between the C simulation's cycles and the model's (issue 11).
-CYCLE_TOLERANCE = 0.05
+#: Agreement required between the C simulation's cycles (every loop, data movement included) and
+#: the model's time, per GEMM call and per layer (issue 16).
+CYCLE_TOLERANCE = 0.10
 
 #: Sizes of the reduced workload: heads kept (at most), patch-grid side (at least, a multiple of
 #: the connector's scale factor, at most the model's) and token count for token-input models.
@@ -129,6 +132,22 @@ def model_gemm_cycles(
     return steps + tiles * fill
 
 
+def kernel_order(params: Mapping[str, Any], platform_raw: Mapping[str, Any]) -> Order:
+    """The exported kernels' float32 summation order for a design (dse.reference.Order): its
+    tile depth and PE width, the platform's float-add stages as the interleaved partial sums
+    (float engines; integers sum exactly in one slot) and the vector lanes."""
+    from dse.export import DEFAULT_FADD_STAGES, accumulator_type, engine_precisions
+
+    stages = int(platform_raw.get("logic", {}).get("fadd_stages", DEFAULT_FADD_STAGES))
+    w, a, _ = engine_precisions(params)
+    floating = accumulator_type(w, a) == "float"
+    return Order(
+        tile_k=int(params["tile_k"]), pe_k=int(params["pe_k"]),
+        acc_slots=stages if floating else 1, lanes=int(params["vector_lanes"]),
+        vector_slots=stages,
+    )  # fmt: skip
+
+
 def find_compiler() -> str:
     """The g++ to build with.
 
@@ -165,11 +184,14 @@ def expected_cycles(
     schedule: Mapping[str, Any], design: Mapping[str, Any], fill: float
 ) -> list[dict[str, Any]]:
     """One entry per GEMM call of ``schedule`` (step, kernel, cu, head or column range, shape,
-    tile) with the model's compute cycles of that call (:func:`model_gemm_cycles` on the call's
-    own shape). The model charges a step the step's shape, the largest column share of its CUs;
+    tile) with the model's PE-loop cycles of that call (:func:`model_gemm_cycles` on the call's
+    own shape: ``model_cycles``) and the model's whole time of its step in cycles
+    (``model_step_cycles``: the step's ``ms`` at the design's clock, data movement and overlap
+    included). The model charges a step the step's shape, the largest column share of its CUs;
     a CU with a smaller share (the last of a column split) runs fewer PE steps, since the
     kernel's loops run the real columns, and waits for the others."""
     pe = {p: int(design[p]) for p in ("pe_m", "pe_n", "pe_k")}
+    per_ms = float(design["clock_mhz"]) * 1e3  # cycles per millisecond
     rows = []
     for s in schedule["steps"]:
         if s["kind"] != "gemm":
@@ -183,9 +205,28 @@ def expected_cycles(
             row = {"step": s["step"], "kernel": s["kernel"], "cu": call["cu"]}
             row.update({k: call[k] for k in ("image", "head", "cols") if k in call})
             cycles = model_gemm_cycles(shape, tile, pe, fill)
-            row.update(shape=shape, tile=tile, model_cycles=cycles)
+            row.update(shape=shape, tile=tile, model_cycles=cycles,
+                       model_step_cycles=float(s["ms"]) * per_ms)  # fmt: skip
             rows.append(row)
     return rows
+
+
+def layer_cycles(
+    schedule: Mapping[str, Any], design: Mapping[str, Any], counted: Mapping[int, float]
+) -> dict[str, Any]:
+    """Whole-schedule cycles: the model's (every step's ``ms`` at the clock) against the C
+    simulation's (``counted``: a step's kernel cycles, the slowest of its calls), and their
+    relative difference."""
+    per_ms = float(design["clock_mhz"]) * 1e3
+    model = math.fsum(float(s["ms"]) * per_ms for s in schedule["steps"])
+    csim_total = math.fsum(counted.get(int(s["step"]), 0.0) for s in schedule["steps"])
+    return {
+        "model_cycles": model,
+        "csim_cycles": csim_total,
+        "cycle_diff": (csim_total - model) / model if model else 0.0,
+        "steps_counted": sum(int(s["step"]) in counted for s in schedule["steps"]),
+        "steps": len(schedule["steps"]),
+    }
 
 
 # ---- inputs of a run ----------------------------------------------------------------------------
@@ -337,17 +378,26 @@ def compare_stage(name: str, got: np.ndarray, want: np.ndarray, precision: str) 
     return row
 
 
-def check_gemm_dump(a: np.ndarray, b: np.ndarray, acc: np.ndarray, *, integer: bool) -> dict:
+def check_gemm_dump(
+    a: np.ndarray, b: np.ndarray, acc: np.ndarray, *, integer: bool, order: Order | None = None
+) -> dict:
     """A GEMM call's accumulators against numpy's product of the operands it dumped.
 
-    Integer engines: equal (exact int32 sums). Float engines: float32 sums in some order, so
-    within the classical bound ``|fl(sum) - sum| <= gamma_K sum |a_k b_k|`` with
-    ``gamma_K = K u / (1 - K u)``, ``u = 2^-24`` (Higham, Accuracy and Stability of Numerical
-    Algorithms, eq. 3.5), element by element."""
+    Integer engines: equal (exact int32 sums). Float engines with the kernel's summation
+    ``order``: equal to :func:`dse.reference.kernel_matmul32` (the same float32 additions in the
+    same order). Without it: float32 sums in some order, so within the classical bound
+    ``|fl(sum) - sum| <= gamma_K sum |a_k b_k|`` with ``gamma_K = K u / (1 - K u)``,
+    ``u = 2^-24`` (Higham, Accuracy and Stability of Numerical Algorithms, eq. 3.5), element by
+    element."""
     if integer:
         want = int_matmul(a, b)
         diff = np.abs(acc.astype(np.int64) - want)
         return {"exact": bool(np.all(diff == 0)), "max_diff": int(diff.max(initial=0))}
+    if order is not None:
+        want32 = kernel_matmul32(a, b, order)
+        diff = np.abs(acc.astype(np.float64) - want32.astype(np.float64))
+        same = np.array_equal(acc.astype(np.float32), want32)
+        return {"exact": bool(same), "max_diff": float(diff.max(initial=0.0))}
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     want = a64 @ b64
     k = a.shape[1]
@@ -387,9 +437,18 @@ def compare_output(name: str, got: np.ndarray, emulated: np.ndarray, exact: np.n
 #: Exported files the C simulation builds (interface section 0).
 SOURCES = ("host.cpp", "kernel.cpp", "vector.cpp")
 
+#: Warnings the HLS sources raise by design under g++: HLS pragmas and loop labels (for Vitis's
+#: reports) are unknown or unused to g++, and g++ 12 takes ap_private's copy constructor (the
+#: vendor header, inlined into a word copy) and its default constructor (clearUnusedBits reads
+#: the value it is about to set) for reads of uninitialised memory.
+VENDOR_WARNINGS = (
+    "-Wno-unknown-pragmas", "-Wno-unused-label", "-Wno-maybe-uninitialized", "-Wno-uninitialized",
+)  # fmt: skip
+
 #: g++ flags of the C-sim build (interface section 0): no fused multiply-add, so float results
-#: follow the formulas operation by operation.
-CXXFLAGS = ("-std=c++17", "-O2", "-ffp-contract=off", "-Wall", "-Wno-unknown-pragmas", "-DDSE_CSIM")
+#: follow the formulas operation by operation; the HLS type headers come with -isystem
+#: (dse.hls_headers).
+CXXFLAGS = ("-std=c++17", "-O2", "-ffp-contract=off", "-Wall", *VENDOR_WARNINGS, "-DDSE_CSIM")
 
 
 def load_export(folder: Path, config: Path | None = None) -> tuple[dict, dict, dict]:
@@ -469,12 +528,15 @@ def build(
     import os
     import subprocess
 
+    from dse.hls_headers import include_dir
+
     gxx = find_compiler()
+    hls = include_dir()
     version = subprocess.run([gxx, "--version"], capture_output=True, text=True).stdout
     header = (folder / "dse_config.h").read_bytes()
     objects, jobs = [], []
     for src in SOURCES:
-        h = hashlib.sha256("\0".join([gxx, version, *CXXFLAGS]).encode())
+        h = hashlib.sha256("\0".join([gxx, version, str(hls), *CXXFLAGS]).encode())
         h.update(header + b"\0" + (folder / src).read_bytes())
         cached = cache / f"{Path(src).stem}-{h.hexdigest()[:24]}.o" if cache else None
         obj = build_dir / f"{Path(src).stem}.o"
@@ -482,7 +544,8 @@ def build(
         if cached is not None and cached.is_file():
             shutil.copyfile(cached, obj)
             continue
-        cmd = [gxx, *CXXFLAGS, "-I", str(folder), "-c", str(folder / src), "-o", str(obj)]
+        cmd = [gxx, *CXXFLAGS, "-isystem", str(hls), "-I", str(folder), "-c", str(folder / src),
+               "-o", str(obj)]  # fmt: skip
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         jobs.append((proc, obj, cached))
     messages, ok = [], True
@@ -566,7 +629,8 @@ def run_csim(
     exact = exact_run(floats, z, fuse_attention=fuse)
     scales = calibrate({**floats, **exact}, precision)
     stored = stored_inputs(floats, precision, scales)
-    emu = Emulation(z, precision, scales, integer_engine=integer, fuse_attention=fuse)
+    order = kernel_order(params, platform_raw)
+    emu = Emulation(z, precision, scales, integer_engine=integer, fuse_attention=fuse, order=order)
     free = emu.run(stored)
     t_ref = time.perf_counter() - t0
 
@@ -612,7 +676,7 @@ def run_csim(
         t0 = time.perf_counter()
         try:
             _check(report, work / "out", schedule, design, fill, z, precision, emu, free, exact,
-                   integer=integer, fuse=fuse)  # fmt: skip
+                   integer=integer, fuse=fuse, order=order)  # fmt: skip
         except (OSError, ValueError, KeyError) as exc:
             return _failed(report, "outputs", f"{type(exc).__name__}: {exc}")
         report["check_s"] = round(time.perf_counter() - t0 + t_ref, 3)
@@ -630,7 +694,16 @@ def _failed(report: dict[str, Any], stage: str, messages: str) -> dict[str, Any]
     return report
 
 
-def _check(report, out, schedule, design, fill, z, precision, emu, free, exact, *, integer, fuse):
+#: Per-process cycle fields of a counters.jsonl GEMM line (summed over the tiles, before overlap).
+_PROCESS_FIELDS = (
+    "load_a_cycles", "load_b_cycles", "load_p_cycles", "compute_cycles", "store_cycles",
+    "vector_cycles",
+)  # fmt: skip
+
+
+def _check(
+    report, out, schedule, design, fill, z, precision, emu, free, exact, *, integer, fuse, order
+):
     """Fill the report's checks from the C simulation's output folder ``out``."""
     import json
 
@@ -661,26 +734,45 @@ def _check(report, out, schedule, design, fill, z, precision, emu, free, exact, 
         a = np.fromfile(dump / f"{i}.a.bin", dtype=dt_in).reshape(shape[0], shape[1])
         b = np.fromfile(dump / f"{i}.b.bin", dtype=dt_in).reshape(shape[1], shape[2])
         acc = np.fromfile(dump / f"{i}.acc.bin", dtype=np.int32 if integer else np.float32)
-        exactness = check_gemm_dump(a, b, acc.reshape(shape[0], shape[2]), integer=integer)
+        exactness = check_gemm_dump(
+            a, b, acc.reshape(shape[0], shape[2]), integer=integer, order=order
+        )
         model = float(e["model_cycles"])
-        diff = (float(c["cycles"]) - model) / model
+        step_model = float(e["model_step_cycles"])
+        kernel = float(c.get("kernel_cycles", 0.0))
+        diff = (kernel - step_model) / step_model if step_model else 0.0
         calls.append({
             "call": i, "step": c["step"], "kernel": c["kernel"], "cu": e["cu"],
             **{k: e[k] for k in ("head", "cols") if k in e},
             "M": shape[0], "K": shape[1], "N": shape[2],
             "tile": e["tile"], "bit_exact": exactness["exact"], "max_diff": exactness["max_diff"],
-            "iterations": c["iterations"], "cycles": c["cycles"], "model_cycles": model,
-            "cycle_diff": diff,
-            # the counted cycles are the loop's steps plus the fill the model charges per tile
-            "cycles_ok": abs(diff) <= CYCLE_TOLERANCE
-            and c["cycles"] == c["iterations"] + c.get("fill", 0),
+            "iterations": c["iterations"], "pe_cycles": c["cycles"], "model_pe_cycles": model,
+            # the PE loop runs exactly the steps the model charges, plus its fill per tile
+            "pe_ok": c["cycles"] == model and c["cycles"] == c["iterations"] + c.get("fill", 0),
+            "cycles": kernel, "model_cycles": step_model, "cycle_diff": diff,
+            **{k: c.get(k) for k in _PROCESS_FIELDS},
         })  # fmt: skip
+    # a step's time is its slowest call's; the model charges the step its largest share, so a
+    # call is held to the tolerance when it has the step's largest share of the columns
+    slowest: dict[int, float] = {}
+    for c in calls:
+        slowest[int(c["step"])] = max(slowest.get(int(c["step"]), 0.0), c["cycles"])
+    largest: dict[int, int] = {}
+    for c in calls:
+        largest[int(c["step"])] = max(largest.get(int(c["step"]), 0), c["N"])
+    for c in calls:
+        c["cycles_ok"] = c["N"] < largest[int(c["step"])] or abs(c["cycle_diff"]) <= CYCLE_TOLERANCE
     report["gemm_calls"] = calls
-    report["vector_calls"] = [
-        {k: c.get(k) for k in ("step", "kernel", "M", "N", "iterations", "cycles")}
-        for c in counters
-        if c.get("kind") != "gemm"
-    ]
+    vector_calls = []
+    for c in counters:
+        if c.get("kind") == "gemm":
+            continue
+        row = {k: c.get(k) for k in ("step", "kernel", "M", "N", "iterations")}
+        row["cycles"] = float(c.get("kernel_cycles", 0.0))
+        slowest[int(c["step"])] = max(slowest.get(int(c["step"]), 0.0), row["cycles"])
+        vector_calls.append(row)
+    report["vector_calls"] = vector_calls
+    report["layer"] = layer_cycles(schedule, design, slowest)
 
     shapes = activation_shapes(z, fuse_attention=fuse)
     got = {n: read_tensor(out / f"{n}.bin", precision[n], s) for n, s in shapes.items()}
@@ -699,13 +791,17 @@ def _check(report, out, schedule, design, fill, z, precision, emu, free, exact, 
         )
         for n in finals
     ]
-    worst = max((abs(c["cycle_diff"]) for c in calls), default=0.0)
+    # the calls held to the tolerance (a step's largest column share)
+    held = [abs(c["cycle_diff"]) for c in calls if c["N"] == largest[int(c["step"])]]
+    worst = max(held, default=0.0)
     report["worst_cycle_diff"] = worst
     checks = {
         "gemm_bit_exact": all(c["bit_exact"] for c in calls),
         "stages": all(s["ok"] for s in stages),
         "outputs": all(o["ok"] for o in report["outputs"]),
+        "pe_steps": all(c["pe_ok"] for c in calls),
         "cycles": all(c["cycles_ok"] for c in calls),
+        "layer_cycles": abs(report["layer"]["cycle_diff"]) <= CYCLE_TOLERANCE,
     }
     report["checks"] = checks
     report["passed"] = all(checks.values())
@@ -724,18 +820,35 @@ def format_table(report: Mapping[str, Any]) -> str:
         lines.append(f"FAILED at {report['failed_at']}:")
         lines += ["  " + ln for ln in report.get("messages", [])[-15:]]
         return "\n".join(lines)
-    exact_name = "bit-exact" if report["engine"]["integer"] else "within bound"
+    exact_name = "bit-exact"
     head = f"{'kernel':<14}{'calls':>6}{exact_name:>14}{'C-sim cycles':>15}{'model cycles':>15}"
-    lines += ["", head + f"{'worst diff':>12}"]
+    lines += ["", head + f"{'worst diff':>12}   C-sim: load A / B / psum, PE, store (per call)"]
     by: dict[str, list] = {}
     for c in report["gemm_calls"]:
         by.setdefault(c["kernel"], []).append(c)
     for name, cs in by.items():
         worst = max(cs, key=lambda c: abs(c["cycle_diff"]))["cycle_diff"]
+        parts = " / ".join(
+            f"{max(c.get(f) or 0 for c in cs):,.0f}"
+            for f in ("load_a_cycles", "load_b_cycles", "load_p_cycles", "compute_cycles",
+                      "store_cycles")
+        )  # fmt: skip
         lines.append(
             f"{name:<14}{len(cs):>6}{sum(c['bit_exact'] for c in cs):>14}"
             f"{sum(c['cycles'] for c in cs):>15,.0f}{sum(c['model_cycles'] for c in cs):>15,.0f}"
-            f"{100 * worst:>+11.2f}%"
+            f"{100 * worst:>+11.2f}%   {parts}"
+        )
+    vec: dict[str, list] = {}
+    for c in report.get("vector_calls", []):
+        vec.setdefault(c["kernel"], []).append(c)
+    for name, cs in vec.items():
+        lines.append(f"{name:<14}{len(cs):>6}{'-':>14}{sum(c['cycles'] for c in cs):>15,.0f}")
+    if "layer" in report:
+        lay = report["layer"]
+        lines.append(
+            f"{'whole layer':<34}{lay['csim_cycles']:>15,.0f}{lay['model_cycles']:>15,.0f}"
+            f"{100 * lay['cycle_diff']:>+11.2f}%   ({lay['steps_counted']} of {lay['steps']} "
+            "steps counted)"
         )
     bad = [s for s in report["stages"] if not s["ok"]]
     lines.append(

@@ -13,7 +13,8 @@ Files written by :func:`export_design`:
 - ``link.cfg``: ``v++ --link --config link.cfg``: ``nk``, ``slr`` and one ``sp`` per port
   (``HBM[n]`` or ``DDR[n]``, as the board's design memory), exactly
   :func:`dse.allocation.channel_allocation`.
-- ``design.json``: every parameter and predicted figure of the design row.
+- ``design.json``: every parameter and predicted figure of the design row, and (with the run's
+  model) the ``hardware`` section: what one CU instantiates (dse.hardware, docs/hardware.md).
 - ``vector.cpp``: the vector unit (``vector_lanes`` lanes: LayerNorm, softmax, GELU, residual
   add, pixel shuffle), called by ``dse_gemm`` for every op other than a GEMM.
 - ``host.cpp``: the host program: XRT native API (loads the xclbin, places buffers per the
@@ -94,16 +95,35 @@ def export_design(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     row_max = vector_row_max(model.workload) if model is not None else DEFAULT_VEC_ROW_MAX
+    if model is not None:
+        from dse.hardware import Shapes
+
+        shapes = Shapes.of(model.workload)
+        tokens, head_dim = int(shapes.tokens), int(shapes.head_dim)
+    else:
+        tokens, head_dim = DEFAULT_ATTN_TOKENS, DEFAULT_HEAD_DIM
+    hardware = hardware_of(design, platform, ports, model)
     texts = {
         "dse_config.h": render_config_header(
-            params, memory=plat["tag"], pipeline_fill=plat["pipeline_fill"], vec_row_max=row_max
+            params,
+            memory=plat["tag"],
+            pipeline_fill=plat["pipeline_fill"],
+            vec_row_max=row_max,
+            attn_tokens=tokens,
+            attn_head_dim=head_dim,
+            memory_spec=plat["memory"],
+            fadd_stages=plat["fadd_stages"],
+            vec_row=vector_row(model.workload) if model is not None else row_max,
         ),
-        "kernel.cpp": render_kernel(params),
-        "vector.cpp": render_vector(params),
+        "kernel.cpp": render_kernel(
+            params, attn_tokens=tokens, attn_head_dim=head_dim, hardware=hardware
+        ),
+        "vector.cpp": render_vector(params, vec_row_max=row_max, hardware=hardware),
         "host.cpp": _template("host.cpp.in").substitute(design_id=params["design_id"]),
         "hls_config.cfg": render_hls_config(params, plat),
         "link.cfg": render_link_config(params, plat, ports),
-        "design.json": design_json(design),
+        # the hardware section with the run's model (its workload sizes the buffers)
+        "design.json": design_json(design, hardware=hardware if model is not None else None),
         "platform.json": json.dumps(_plain(platform), sort_keys=True, indent=2) + "\n",
     }
     if model_raw is not None:
@@ -207,7 +227,15 @@ def _platform_fields(platform: Mapping[str, Any]) -> dict[str, Any]:
         kind = str(platform["design_memory"])
         mem = platform["memories"][kind]
         fields["pipeline_fill"] = int(platform["logic"]["pipeline_fill_cycles"])
+        fields["fadd_stages"] = int(platform["logic"].get("fadd_stages", DEFAULT_FADD_STAGES))
         fields["tag"] = kind.upper()  # HBM or DDR: the bank name in sp=...
+        fields["memory"] = {
+            k: float(mem[k])
+            for k in (
+                "channel_measured_gbps", "read_latency_ns", "write_latency_ns", "outstanding",
+                "max_burst_bytes", "port_bits", "port_mhz", "kernel_port_bits",
+            )
+        }  # fmt: skip
         fields["channels"] = int(mem["channels"])
         slr_of = [int(s) for s in mem["channel_slrs"]]
         fields["channel_slrs"] = slr_of * fields["channels"] if len(slr_of) == 1 else slr_of
@@ -235,10 +263,99 @@ def vector_row_max(workload: Any) -> int:
     return max([workload.tokens, *rows])
 
 
+def vector_row(workload: Any) -> int:
+    """The longest row the vector unit computes on: every vector kernel's row and a fused score
+    row (the tokens); the pixel shuffle's longer output row is only copied."""
+    return max([workload.tokens, *(k.n for k in workload.kernels if k.kind != "gemm")])
+
+
 def accumulator_type(weight_precision: str, act_precision: str) -> str:
     """``std::int32_t`` when both operands are integers, else ``float``."""
     both_int = {weight_precision, act_precision} <= INTEGER_PRECISIONS
     return "std::int32_t" if both_int else "float"
+
+
+#: Fused-attention score row without a workload to size it (smolVLA: 1024 tokens per image).
+DEFAULT_ATTN_TOKENS = 1024
+#: Head dimension without a workload (smolVLA: 768 / 12).
+DEFAULT_HEAD_DIM = 64
+
+
+def hardware_of(
+    design: Mapping[str, Any],
+    platform: Mapping[str, Any],
+    ports: list[dict[str, list[int]]],
+    model: Model | None,
+) -> dict[str, Any]:
+    """The design's hardware description (dse.hardware.describe) on the platform, with the
+    model's workload shapes (the defaults without a model); CU 0's channels."""
+    from dse.hardware import Shapes, describe
+    from dse.platform import Platform
+
+    if model is not None:
+        shapes = Shapes.of(model.workload)
+    else:
+        shapes = Shapes(DEFAULT_ATTN_TOKENS, DEFAULT_HEAD_DIM, DEFAULT_VEC_ROW_MAX,
+                        DEFAULT_VEC_ROW_MAX)  # fmt: skip
+    plat = Platform.from_mapping(dict(platform))
+    return describe(plat, shapes, design, channels=ports[0] if ports else None)
+
+
+def kv_depth(params: Mapping[str, Any], tokens: int, head_dim: int) -> int:
+    """Words per bank of the fused-attention K^T and V buffers (b_buf's banks and words): the
+    larger of K^T (head_dim deep, tokens wide) and V (tokens deep, head_dim wide)."""
+    pk, pn = params["pe_k"], params["pe_n"]
+
+    def up(x, p):
+        return -(-x // p)
+
+    return max(up(head_dim, pk) * up(tokens, pn), up(tokens, pk) * up(head_dim, pn))
+
+#: Interleaved partial sums per float accumulator when the platform gives none (u280.yaml
+#: logic.fadd_stages: Vitis HLS's fadd_32ns_32ns_32_5_full_dsp_1 near 300 MHz).
+DEFAULT_FADD_STAGES = 5
+
+
+def pack_factor(params: Mapping[str, Any]) -> int:
+    """PACK_N: weights (output columns) sharing one activation per DSP48E2 multiply of the
+    integer PE body: 2 for integer engines (WP486: two products of 8-bit or narrower operands
+    18 bits apart in one 27 x 18 multiply; an odd ``pe_n`` leaves the last column alone), 1 for
+    float engines (one float multiply per MAC)."""
+    w, a, _ = engine_precisions(params)
+    return 2 if {w, a} <= INTEGER_PRECISIONS else 1
+
+
+def pe_multipliers(params: Mapping[str, Any]) -> int:
+    """Multiplies the unrolled PE body instantiates: pe_m x ceil(pe_n / PACK_N) x pe_k (DSP48E2
+    multiplies for integer engines, float multiplies otherwise)."""
+    pn = pack_factor(params)
+    return params["pe_m"] * -(-params["pe_n"] // pn) * params["pe_k"]
+
+
+#: Bits of an element in a memory word per precision (INT4 travels as a byte: the host's arenas
+#: hold one element per byte).
+PRECISION_BITS = {"FP32": 32, "BF16": 16, "INT8": 8, "INT4": 8}
+
+
+def memory_timing(mem: Mapping[str, float], clock_mhz: float) -> dict[str, float]:
+    """The channel figures the C-sim's burst cycles use (dse.channels' burst model, local
+    channel): rate = min(measured GB/s, AXI port cap), latency per burst = latency /
+    outstanding bursts."""
+    cap = min(mem["port_bits"] / 8 * mem["port_mhz"], mem["kernel_port_bits"] / 8 * clock_mhz)
+    return {
+        "gbps": min(mem["channel_measured_gbps"], cap * 1e-3),
+        "read_ns": mem["read_latency_ns"] / mem["outstanding"],
+        "write_ns": mem["write_latency_ns"] / mem["outstanding"],
+        "max_burst": int(mem["max_burst_bytes"]),
+    }
+
+
+#: HBM figures when no platform is given (u280.yaml's memories.hbm).
+DEFAULT_MEMORY = {
+    "channel_measured_gbps": 13.27, "read_latency_ns": 289.0, "write_latency_ns": 151.0,
+    "outstanding": 16.0, "max_burst_bytes": 4096.0, "port_bits": 256.0, "port_mhz": 450.0,
+    "kernel_port_bits": 512.0,
+}  # fmt: skip
 
 
 def render_config_header(
@@ -247,11 +364,21 @@ def render_config_header(
     memory: str = "HBM",
     pipeline_fill: int = 12,
     vec_row_max: int = 16384,
+    attn_tokens: int = DEFAULT_ATTN_TOKENS,
+    attn_head_dim: int = DEFAULT_HEAD_DIM,
+    memory_spec: Mapping[str, float] | None = None,
+    fadd_stages: int = DEFAULT_FADD_STAGES,
+    vec_row: int | None = None,
 ) -> str:
     """Text of ``dse_config.h`` for checked parameters (see :func:`design_params`); ``memory``:
     the board's design memory (``HBM`` or ``DDR``), named in a comment; ``pipeline_fill``: the
     platform's ``logic.pipeline_fill_cycles`` (what the model charges per tile);
-    ``vec_row_max``: the longest row the vector unit holds (:func:`vector_row_max`)."""
+    ``vec_row_max``: the longest row the vector unit holds (:func:`vector_row_max`);
+    ``attn_tokens``: the model's tokens (a fused score row); ``memory_spec``: the platform's
+    memory entry (its rate and latency figures, for the C-sim's cycle count); ``fadd_stages``:
+    the platform's float-add stages; ``vec_row``: the vector unit's float rows (default
+    ``vec_row_max``)."""
+    vec_row = vec_row_max if vec_row is None else vec_row
     values = {
         k: params[k]
         for k in (
@@ -280,27 +407,47 @@ def render_config_header(
     w_engine, a_engine, classes = engine_precisions(params)
     values.update(weight_precision=w_engine, act_precision=a_engine)
     port_list = _port_list(params)
+    names = port_names(params)
     rows = [f'    {{"{c}", {tm}, {tn}, "{prec}"}},' for c, (tm, tn, prec) in classes.items()]
+    acc = accumulator_type(w_engine, a_engine)
+    timing = memory_timing(memory_spec or DEFAULT_MEMORY, params["clock_mhz"])
+    bind = []
+    for t, n in port_list:
+        arena = {"w": "W", "a": "A", "c": "C"}[n[0]]
+        cast = "const dse::word_t*" if t.startswith("const") else "dse::word_t*"
+        bind.append(f"{t} {n} = reinterpret_cast<{cast}>({arena}); (void){n};")
     values.update(
         num_classes=len(rows),
         class_rows="\n".join(rows),
         weight_type=ELEMENT_TYPE[w_engine],
         act_type=ELEMENT_TYPE[a_engine],
-        acc_type=accumulator_type(w_engine, a_engine),
-        double_pump=_cbool(params["double_pump"]),
+        acc_type=acc,
+        pack_n=pack_factor(params),
+        acc_slots=1 if acc == "std::int32_t" else int(fadd_stages),
         double_buffer=_cbool(params["double_buffer"]),
         uram_buffers=_cbool(params["buffer_storage"] == "uram"),
         bbuf_type=ELEMENT_TYPE[min(w_engine, a_engine, key=PRECISIONS.index)],
         dataflow=params["dataflow"],
         fuse_attention=_cbool(params["fuse_attention"]),
+        attn_tokens=int(attn_tokens),
+        attn_head_dim=int(attn_head_dim),
         vector_lanes=params["vector_lanes"],
         pipeline_fill=int(pipeline_fill),
         vec_row_max=int(vec_row_max),
+        vec_row=int(vec_row),
+        fadd_stages=int(fadd_stages),
+        mem_gbps=f"{timing['gbps']:.6g}",
+        mem_read_lat_ns=f"{timing['read_ns']:.6g}",
+        mem_write_lat_ns=f"{timing['write_ns']:.6g}",
+        mem_max_burst=timing["max_burst"],
+        row_words_max=max(1, -(-int(vec_row_max) * 32 // 512)),
         port_params=", ".join(f"{t} {n}" for t, n in port_list),
         port_args=", ".join(n for _, n in port_list),
-        dispatch=_dispatch_functions(port_names(params)),
         scalar_params=", ".join(_SCALARS),
-        bind_ports=" ".join(f"{t} {n} = ({n[0].upper()}); (void){n};" for t, n in port_list),
+        bind_ports=" ".join(bind),
+        for_weight_ports=" ".join(f"X({j}, {n})" for j, n in enumerate(names["weights"])),
+        for_input_ports=" ".join(f"X({j}, {n})" for j, n in enumerate(names["inputs"])),
+        for_output_ports=" ".join(f"X({j}, {n})" for j, n in enumerate(names["outputs"])),
     )
     return _template("dse_config.h.in").substitute(values)
 
@@ -380,37 +527,55 @@ _SCALARS = (
 
 
 def _port_list(params: Mapping[str, Any], ns: str = "") -> list[tuple[str, str]]:
-    """(C++ parameter type, name) of every m_axi port argument, weights, inputs, outputs;
-    ``ns``: the types' namespace prefix (``dse::`` outside namespace dse)."""
+    """(C++ parameter type, name) of every m_axi port argument, weights, inputs, outputs: 512-bit
+    words (``dse::word_t``, read-only for weights and inputs); ``ns`` is kept for callers that
+    name the namespace (the types are always qualified)."""
     names = port_names(params)
     ptype = {
-        "weights": f"const {ns}weight_t*",
-        "inputs": f"const {ns}act_t*",
-        "outputs": f"{ns}act_t*",
+        "weights": "const dse::word_t*",
+        "inputs": "const dse::word_t*",
+        "outputs": "dse::word_t*",
     }
     return [(ptype[s], n) for s in STREAMS for n in names[s]]
 
 
-def render_kernel(params: Mapping[str, Any]) -> str:
-    """Text of ``kernel.cpp`` for checked parameters (see :func:`design_params`)."""
+#: m_axi depth= (co-simulation only: words a port's test-bench array holds; UG1399 INTERFACE).
+MAXI_DEPTH = 1 << 20
+
+
+def render_kernel(
+    params: Mapping[str, Any],
+    *,
+    attn_tokens: int = DEFAULT_ATTN_TOKENS,
+    attn_head_dim: int = DEFAULT_HEAD_DIM,
+    hardware: Mapping[str, Any] | None = None,
+) -> str:
+    """Text of ``kernel.cpp`` for checked parameters (see :func:`design_params`); the fused
+    attention buffers hold ``attn_tokens`` x ``attn_head_dim`` (the model's); ``hardware``: the
+    design's hardware description (dse.hardware.describe), whose buffer primitives the
+    BIND_STORAGE pragmas name (without it: ``buffer_storage`` for every tile buffer)."""
     names = port_names(params)
     bundles = bundle_names(params)
-    ports = _port_list(params, ns="dse::")
+    ports = _port_list(params)
     args = [f"{t} {n}" for t, n in ports]
     args += ["const float* prm", "dse::acc_t* ps", *_SCALARS]
     signature = ",\n                         ".join(args)
     pragmas = [
-        f"#pragma HLS INTERFACE mode=m_axi port={n} bundle={g} offset=slave"
+        f"#pragma HLS INTERFACE mode=m_axi port={n} bundle={g} offset=slave depth={MAXI_DEPTH} "
+        "max_read_burst_length=64 max_write_burst_length=64"
         for s in STREAMS
         for n, g in zip(names[s], bundles[s], strict=True)
     ]
     # the float vectors (bias, LayerNorm) ride on the first weight channel, the partial sums on
-    # the first output channel: no extra channel, as the model counts them
+    # the first output channel: no extra channel, as the model counts them; element-typed, so
+    # HLS widens their bursts to the bundle's 512 bits
     pragmas.append(
-        f"#pragma HLS INTERFACE mode=m_axi port=prm bundle={bundles['weights'][0]} offset=slave"
+        f"#pragma HLS INTERFACE mode=m_axi port=prm bundle={bundles['weights'][0]} offset=slave "
+        f"depth={MAXI_DEPTH} max_widen_bitwidth=512"
     )
     pragmas.append(
-        f"#pragma HLS INTERFACE mode=m_axi port=ps bundle={bundles['outputs'][0]} offset=slave"
+        f"#pragma HLS INTERFACE mode=m_axi port=ps bundle={bundles['outputs'][0]} offset=slave "
+        f"depth={MAXI_DEPTH} max_widen_bitwidth=512"
     )
     pragmas += [
         f"#pragma HLS INTERFACE mode=s_axilite port={s.split()[-1]}"
@@ -418,121 +583,124 @@ def render_kernel(params: Mapping[str, Any]) -> str:
     ]
     k_inner = params["dataflow"][-1] == "k"
     note = (
-        "k innermost: a C tile stays on chip until its reduction is complete."
+        "k innermost: a C tile's accumulators stay in c_acc until its reduction is complete."
         if k_inner
         else "k is not innermost: partial sums (accumulator type) spill to ps and are read "
-        "back whenever k sits outside an iterating m or n loop."
+        "back (load_p) whenever k sits outside an iterating m or n loop."
     )
-    buffering = (
-        "double (ping-pong A, B and C tiles), as the model's overlap assumes."
-        if params["double_buffer"]
-        else "single (load, compute, store in turn), as the model's serial sum assumes."
+    df = params["dataflow"]
+    hold_a = df.index("n") > df.index("m")
+    hold = (
+        "n runs inside m, so load_a keeps a hold copy of the A tile (a_hold) for the n tiles "
+        "that reuse it; a reused B tile is read again."
+        if hold_a
+        else "m runs inside n, so load_b keeps a hold copy of the B tile (b_hold) for the m "
+        "tiles that reuse it; a reused A tile is read again."
     )
+    pm, pn, pk = params["pe_m"], params["pe_n"], params["pe_k"]
+    tm, tn, tk = params["tile_m"], params["tile_n"], params["tile_k"]
+    prims = buffer_primitives(params, hardware)
+
+    def storage(*names_: str) -> str:
+        return "\n".join(_storage_pragma(v, prims[v]) for v in names_)
+
+    dbuf = params["double_buffer"]
+    blocks = (tm // pm) * (tn // pn)
     values = {
         "design_id": params["design_id"],
-        "dataflow": params["dataflow"],
+        "dataflow": df,
         "dataflow_note": note,
-        "buffering_note": buffering,
-        "part_a_m": params["pe_m"],
-        "part_a_k": params["pe_k"],
-        "part_b_k": params["pe_k"],
-        "part_b_n": params["pe_n"],
-        "part_c_m": params["pe_m"],
-        "part_c_n": params["pe_n"],
+        "hold_note": hold,
+        "pe_m": pm,
+        "pe_n": pn,
+        "pe_k": pk,
+        "pack_n": pack_factor(params),
+        "storage_a_hold": storage("a_hold"),
+        "storage_b_hold": storage("b_hold"),
+        "storage_c_buf": storage("c_buf"),
+        "storage_a_buf": storage("a_buf"),
+        "storage_b_buf": storage("b_buf"),
+        "storage_fused": _fused_pragmas(prims) if params["fuse_attention"] else "",
+        "a_groups": tm // pm,
+        "k_steps": tk // pk,
+        "n_steps": tn // pn,
+        "tile_m": tm,
+        "tile_n": tn,
+        "pe_steps": (tm // pm) * (tn // pn) * (tk // pk),
+        "tiles_max": 1 << 16,
+        "a_stage_factor": pk,
+        "b_stage_factor": pn,
+        "c_stage_factor": pn,
+        "ports_b_max": max(stream_ports(params)["weights"], stream_ports(params)["inputs"]),
+        "epi_lanes": params["vector_lanes"],
+        "tile_dataflow": "#pragma HLS DATAFLOW" if dbuf else "  // single-buffered: in turn",
+        # p_s holds one C tile's partial sums, c_s one tile's blocks when double-buffered (the
+        # C ping-pong: compute runs ahead of store_c by a tile), two blocks otherwise
+        "p_depth": blocks,
+        "c_depth": blocks if dbuf else 2,
+        "kv_depth": kv_depth(params, attn_tokens, attn_head_dim) if params["fuse_attention"] else 1,
         "signature": signature,
         "interface_pragmas": "\n".join(pragmas),
-        "buffer_pragmas": _buffer_pragmas(params),
         "port_args": ", ".join(n for _, n in ports),
     }
     return _template("kernel.cpp.in").substitute(values)
 
 
-def render_vector(params: Mapping[str, Any]) -> str:
-    """Text of ``vector.cpp`` (the vector unit) for checked parameters."""
-    return _template("vector.cpp.in").substitute(
-        design_id=params["design_id"], vector_lanes=params["vector_lanes"]
-    )
+#: HLS storage of a bank per hardware-description primitive (UG1399 BIND_STORAGE impl=).
+_IMPL = {"lutram": "lutram", "bram": "bram", "uram": "uram"}
 
 
-def _buffer_pragmas(params: Mapping[str, Any]) -> str:
-    """ARRAY_PARTITION (the two ping-pong halves apart; cyclic by PE factors) and BIND_STORAGE
-    lines for the three tiles."""
-    dims = {
-        "a_buf": (params["pe_m"], params["pe_k"]),
-        "b_buf": (params["pe_k"], params["pe_n"]),
-        "c_buf": (params["pe_m"], params["pe_n"]),
-    }
+def buffer_primitives(
+    params: Mapping[str, Any], hardware: Mapping[str, Any] | None
+) -> dict[str, str]:
+    """The primitive of every kernel array with a storage pragma: the description's (a hold copy
+    takes its buffer's), or ``buffer_storage`` when no description is given."""
+    prims = {b: params["buffer_storage"] for b in ("a_buf", "b_buf", "c_buf", "k_buf", "v_buf",
+                                                    "s_buf")}  # fmt: skip
+    if hardware is not None:
+        prims.update({b["name"]: b["primitive"] for b in hardware["buffers"]})
+    prims["a_hold"], prims["b_hold"] = prims["a_buf"], prims["b_buf"]
+    return prims
+
+
+def _storage_pragma(var: str, primitive: str) -> str:
+    """Registers: every element its own (ARRAY_PARTITION complete, all dims); else the bank's
+    memory (BIND_STORAGE, a simple dual-port RAM: one write, one read port)."""
+    if primitive == "registers":
+        return f"#pragma HLS ARRAY_PARTITION variable={var} type=complete dim=0"
+    return f"#pragma HLS BIND_STORAGE variable={var} type=ram_2p impl={_IMPL[primitive]}"
+
+
+def _fused_pragmas(prims: Mapping[str, str]) -> str:
+    """Banks (dim 1), words (dim 3) and storage of the fused-attention buffers."""
     lines = []
-    for var, factors in dims.items():
-        lines.append(f"#pragma HLS ARRAY_PARTITION variable={var} type=complete dim=1")
-        for dim, factor in enumerate(factors, start=2):
-            if factor > 1:
-                lines.append(
-                    f"#pragma HLS ARRAY_PARTITION variable={var} type=cyclic "
-                    f"factor={factor} dim={dim}"
-                )
-        lines.append(
-            f"#pragma HLS BIND_STORAGE variable={var} type=ram_2p impl={params['buffer_storage']}"
-        )
+    for v in ("k_buf", "v_buf", "s_buf"):
+        lines.append(f"#pragma HLS ARRAY_PARTITION variable={v} type=complete dim=1")
+        lines.append(f"#pragma HLS ARRAY_RESHAPE variable={v} type=complete dim=3")
+        lines.append(_storage_pragma(v, prims[v]))
     return "\n".join(lines)
 
 
-# (function, stream, what picks the port, element pointer type, doc)
-_DISPATCH = (
-    (
-        "read_in_row",
-        "inputs",
-        "(row / TILE_M) % PORTS_INPUTS",
-        "Activation row `row` is read from input port (row / TILE_M) % PORTS_INPUTS.",
-    ),
-    (
-        "read_w_row",
-        "weights",
-        "tile_n_index % PORTS_WEIGHTS",
-        "Weights (on every weight port) for B tile column tile_n_index: port "
-        "tile_n_index % PORTS_WEIGHTS.",
-    ),
-    (
-        "write_out_row",
-        "outputs",
-        "(row / TILE_M) % PORTS_OUTPUTS",
-        "Activation row `row` is written to output port (row / TILE_M) % PORTS_OUTPUTS.",
-    ),
-)
-
-
-def _dispatch_functions(names: Mapping[str, list[str]]) -> str:
-    """One small function per transfer that picks the m_axi port with a switch."""
-    blocks = []
-    for func, stream, selector, doc in _DISPATCH:
-        ports = names[stream]
-        if func == "write_out_row":
-            head = [
-                f"/// {doc}",
-                f"inline void {func}(DSE_PORT_PARAMS, long row, long off, int n, "
-                "const act_t* src) {",
-            ]
-            call = "write_row({p} + off, src, n);"
-        else:
-            index = "long row" if stream == "inputs" else "int tile_n_index"
-            head = [
-                f"/// {doc}",
-                "template <typename D>",
-                f"inline void {func}(DSE_PORT_PARAMS, {index}, long off, int n, D* dst) {{",
-            ]
-            call = "read_row({p} + off, dst, n);"
-        lines = head
-        if len(ports) == 1:
-            lines.append("  " + call.format(p=ports[0]))
-        else:
-            lines.append(f"  switch ({selector}) {{")
-            for j, p_ in enumerate(ports[1:], start=1):
-                lines.append(f"    case {j}: " + call.format(p=p_) + " break;")
-            lines.append("    default: " + call.format(p=ports[0]) + " break;")
-            lines.append("  }")
-        lines.append("}")
-        blocks.append("\n".join(lines) + "\n")
-    return "\n".join(blocks)
+def render_vector(
+    params: Mapping[str, Any],
+    *,
+    vec_row_max: int = DEFAULT_VEC_ROW_MAX,
+    hardware: Mapping[str, Any] | None = None,
+) -> str:
+    """Text of ``vector.cpp`` (the vector unit) for checked parameters; its rows' storage from
+    the hardware description (``buffer_storage`` without one)."""
+    lanes = params["vector_lanes"]
+    prims = {v: params["buffer_storage"] for v in ("vec_x", "vec_r", "vec_io")}
+    if hardware is not None:
+        prims.update({b["name"]: b["primitive"] for b in hardware["buffers"] if b["name"] in prims})
+    return _template("vector.cpp.in").substitute(
+        design_id=params["design_id"],
+        vector_lanes=lanes,
+        row_steps=max(1, -(-int(vec_row_max) // lanes)),
+        shuffle_rows=1 << 12,
+        vec_rows=1 << 14,
+        vec_storage="\n".join(_storage_pragma(v, p) for v, p in prims.items()),
+    )
 
 
 # ---- Vitis configs ------------------------------------------------------------------------------
@@ -589,9 +757,12 @@ def render_link_config(
 # ---- design.json --------------------------------------------------------------------------------
 
 
-def design_json(design: Mapping[str, Any]) -> str:
-    """Every key of the design row as JSON (sorted keys; numpy scalars -> Python, NaN -> null)."""
+def design_json(design: Mapping[str, Any], *, hardware: Mapping[str, Any] | None = None) -> str:
+    """Every key of the design row as JSON (sorted keys; numpy scalars -> Python, NaN -> null),
+    with the ``hardware`` section (dse.hardware.describe) when given."""
     plain = {str(k): _plain(v) for k, v in design.items()}
+    if hardware is not None:
+        plain["hardware"] = _plain(hardware)
     return json.dumps(plain, sort_keys=True, indent=2) + "\n"
 
 

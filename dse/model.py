@@ -36,8 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dse.channels import channels_used, port_cap_gbps, ports_per_cu, stream_channels
-from dse.memory import buffer_blocks
-from dse.params import DATAFLOWS, KERNEL_CLASSES, PRECISIONS, STORAGES
+from dse.hardware import Shapes, build
+from dse.params import DATAFLOWS, KERNEL_CLASSES, PRECISIONS
 from dse.platform import RESOURCES, Platform
 from dse.timing import crossings, fmax_mhz, raw_fractions
 from dse.workload import GEMM, Kernel, Workload
@@ -336,6 +336,7 @@ class Model:
         att = [k for k in kernels if k.attention and k.kind == GEMM]
         self._score_kernel = att[0].name if att else None
         self._heads = att[0].instances if att else 1
+        self._shapes = Shapes.of(workload)
         self.ops_per_call = workload.ops_per_image * workload.cameras
 
     # ------------------------------------------------------------------ public
@@ -605,51 +606,9 @@ class Model:
         )
 
     def _resources(self, b: _Batch) -> np.ndarray:
-        """Resources of one CU, (n, 4) in RESOURCES order."""
-        P, lg, d = self.platform, self.platform.logic, b.d
-        pes = b.pm * b.pn * b.pk
-        pump = 1 + d["double_pump"]
-        dsp_pe = np.ceil(pes / (P.macs_per_dsp[b.wc, b.ac] * pump))
-        dsp = dsp_pe + d["vector_lanes"] * lg["dsp_per_vector_lane"]
-        kw = dict(
-            use_uram=d["buffer_storage"] == STORAGES.index("uram"),
-            lutram_max_bits=lg["lutram_max_bits"],
-            lutram_bits_per_lut=lg["lutram_bits_per_lut"],
-        )
-        copies = 1 + b.dbuf_f
-        bbits = np.maximum(b.wbits, b.abits)  # B holds weights, or activations in attention
-        rows_m, cols_n, deep_k = b.tm / b.pm, b.tn / b.pn, b.tk / b.pk
-        # (bank width bits, depth per bank, banks, copies): A, B and C tile buffers, partitioned
-        # so that the PE array reads pe_m x pe_k, pe_k x pe_n and writes pe_m x pe_n per cycle
-        bufs = [
-            (b.pk * b.abits, rows_m * deep_k, b.pm, copies),
-            (b.pk * bbits, deep_k * cols_n, b.pn, copies),
-            (b.pn * b.accbits, rows_m * cols_n, b.pm, copies),
-        ]
-        s, dh = self.workload.tokens, self.workload.hidden // self._heads
-        fz = 1 - b.unfused  # fused attention: K, V of a head and a score row block
-        kv_depth = np.ceil(s * dh / (b.pk * b.pn))
-        bufs += [
-            (b.pk * b.abits, kv_depth, b.pn, 2.0 * fz),
-            (b.pn * b.accbits, rows_m * np.ceil(s / b.pn), b.pm, fz),
-        ]
-        bram = uram = lut_ram = banks = 0.0
-        for width, depth, nb, cp in bufs:
-            br, ur, lr = buffer_blocks(width, depth, nb * cp, **kw)
-            bram, uram, lut_ram, banks = bram + br, uram + ur, lut_ram + lr, banks + nb * cp
-        ports = ports_per_cu(
-            d["pc_weights"], d["pc_inputs"], d["pc_outputs"], b.share, b.share_streams
-        )
-        lut = (
-            pes * P.lut_per_mac[b.wc, b.ac]
-            + banks * lg["lut_per_bank"]
-            + ports * lg["lut_per_axi_port"]
-            + lg["lut_per_cu"]
-            + d["vector_lanes"] * lg["lut_per_vector_lane"]
-            + (pump - 1.0) * dsp_pe * lg["lut_per_dsp_double_pump"]
-            + lut_ram
-        )
-        return np.stack([lut, dsp, bram, uram], axis=1)
+        """Resources of one CU, (n, 4) in RESOURCES order: exactly what the hardware
+        description of the CU (dse.hardware) instantiates."""
+        return build(self.platform, self._shapes, b.d._src, codes=(b.wc, b.ac)).per_cu()
 
     def _slr_tables(self, max_cu: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For 0..max_cu CUs: CUs per SLR (c, n_slr), the per-CU budget of each resource (c, 4)

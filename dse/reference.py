@@ -327,34 +327,147 @@ def float32_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return acc
 
 
+@dataclass(frozen=True)
+class Order:
+    """How the exported kernels order their float32 sums (docs/kernel.md), so that the
+    emulation adds in the same order and a float design is checked bit for bit.
+
+    Attributes:
+        tile_k: the engine's tile depth: the PE loop's k runs one tile at a time.
+        pe_k: products per PE step, summed as a balanced tree (:func:`tree32`).
+        acc_slots: interleaved partial sums of a PE output (slot = step % acc_slots), summed
+            as a tree when the tile's k run ends; the next tile starts from that total.
+        lanes: vector-unit lanes (a row sum keeps one partial sum per lane and slot).
+        vector_slots: partial sums per lane (the float add's stages).
+    """
+
+    tile_k: int
+    pe_k: int
+    acc_slots: int
+    lanes: int
+    vector_slots: int
+
+
+def tree32(x: np.ndarray) -> np.ndarray:
+    """Sum over the last axis as the kernel's tree_sum<N>: the first N/2 elements' tree plus
+    the other N - N/2 elements' tree, float32."""
+    n = x.shape[-1]
+    if n == 1:
+        return x[..., 0]
+    return tree32(x[..., : n // 2]) + tree32(x[..., n // 2 :])
+
+
+def kernel_matmul32(a: np.ndarray, b: np.ndarray, order: Order) -> np.ndarray:
+    """``a @ b`` in float32 exactly as the kernel's PE loop adds (kernel.cpp compute/pe_step):
+    per k tile of ``tile_k``, PE steps of ``pe_k`` products (zero-padded to whole steps) reduced
+    by a tree, added into slot ``step % acc_slots`` of the output's partial sums (slot 0 starts
+    from the previous tile's total), the slots summed by a tree at the tile's end."""
+    a = np.asarray(a, dtype=np.float32)
+    b = np.asarray(b, dtype=np.float32)
+    m, k = a.shape
+    n = b.shape[1]
+    pk, slots = order.pe_k, order.acc_slots
+    total = np.zeros((m, n), dtype=np.float32)
+    for k0 in range(0, k, order.tile_k):
+        kv = min(order.tile_k, k - k0)
+        steps = -(-kv // pk)
+        part = np.zeros((slots, m, n), dtype=np.float32)
+        part[0] = total
+        for ks in range(steps):
+            lo, hi = k0 + ks * pk, min(k0 + (ks + 1) * pk, k0 + kv)
+            prod = np.zeros((m, n, pk), dtype=np.float32)
+            prod[:, :, : hi - lo] = a[:, None, lo:hi] * b[lo:hi, :].T[None, :, :]
+            part[ks % slots] = part[ks % slots] + tree32(prod)
+        total = tree32(np.moveaxis(part, 0, -1))
+    return total
+
+
+def lane_sum32(x: np.ndarray, lanes: int, slots: int) -> np.ndarray:
+    """Row sums as the vector unit adds (vector.cpp row_sum): lane l, step s adds element
+    s x lanes + l into partial sum [s % slots][l]; then a tree over the slots of each lane and
+    a tree over the lanes (float32; shape [..., 1])."""
+    x = np.asarray(x, dtype=np.float32)
+    n = x.shape[-1]
+    steps = -(-n // lanes)
+    padded = np.zeros((*x.shape[:-1], steps * lanes), dtype=np.float32)
+    padded[..., :n] = x
+    grid = padded.reshape(*x.shape[:-1], steps, lanes)
+    part = np.zeros((*x.shape[:-1], slots, lanes), dtype=np.float32)
+    for st in range(steps):
+        part[..., st % slots, :] = part[..., st % slots, :] + grid[..., st, :]
+    per_lane = tree32(np.swapaxes(part, -1, -2))  # [..., lanes]
+    return tree32(per_lane)[..., None]
+
+
+def _libm(name: str):
+    """A float32 function of the C library the kernels link (expf, tanhf), for the emulation
+    to round exactly as the C simulation does (numpy's float32 exp and tanh may differ from
+    the C library's by an ulp, which can flip a bf16 or INT8 rounding downstream)."""
+    import ctypes
+    import ctypes.util
+
+    lib = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+    fn = getattr(lib, name)
+    fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float]
+    return np.frompyfunc(fn, 1, 1)
+
+
+_EXPF = None
+_TANHF = None
+
+
+def expf(x: np.ndarray) -> np.ndarray:
+    """The C library's expf, element by element (float32)."""
+    global _EXPF
+    if _EXPF is None:
+        _EXPF = _libm("expf")
+    x = np.asarray(x, dtype=np.float32)
+    return _EXPF(x).astype(np.float32).reshape(x.shape)
+
+
+def tanhf(x: np.ndarray) -> np.ndarray:
+    """The C library's tanhf, element by element (float32)."""
+    global _TANHF
+    if _TANHF is None:
+        _TANHF = _libm("tanhf")
+    x = np.asarray(x, dtype=np.float32)
+    return _TANHF(x).astype(np.float32).reshape(x.shape)
+
+
 def _sum32(x: np.ndarray) -> np.ndarray:
     """Row sums in float32, ascending column order (a running sum, not numpy's pairwise sum)."""
     return np.cumsum(x, axis=-1, dtype=np.float32)[..., -1:]
 
 
-def layernorm32(x, gamma, beta, eps=LN_EPS):
-    """The vector unit's LayerNorm (interface 4.5), float32 operation by operation."""
+def layernorm32(x, gamma, beta, eps=LN_EPS, *, order: Order | None = None):
+    """The vector unit's LayerNorm (interface 4.5), float32 operation by operation; its row
+    sums in the vector unit's lane order (``order``), else ascending."""
     x = np.asarray(x, dtype=np.float32)
     n = np.float32(x.shape[-1])
-    mean = _sum32(x) / n
-    var = _sum32((x - mean) * (x - mean)) / n
+    total = _sum32 if order is None else (lambda v: lane_sum32(v, order.lanes, order.vector_slots))
+    mean = total(x) / n
+    var = total((x - mean) * (x - mean)) / n
     inv = np.float32(1) / np.sqrt(var + np.float32(eps))
     return (x - mean) * inv * np.asarray(gamma, np.float32) + np.asarray(beta, np.float32)
 
 
-def softmax32(x):
-    """The vector unit's softmax (interface 4.5), float32."""
+def softmax32(x, *, order: Order | None = None):
+    """Softmax (interface 4.5), float32, with the C library's expf; the sum in the vector
+    lanes' order (``order``: the vector unit's and the fused epilogue's), else ascending."""
     x = np.asarray(x, dtype=np.float32)
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / _sum32(e)
+    e = expf(x - x.max(axis=-1, keepdims=True))
+    if order is None:
+        return e / _sum32(e)
+    return e / lane_sum32(e, order.lanes, order.vector_slots)
 
 
 def gelu32(x):
-    """The vector unit's GELU (tanh form, interface 4.5), float32, in the C expression's order."""
+    """GELU (tanh form, interface 4.5), float32 in the C expression's order, with the C
+    library's tanhf."""
     x = np.asarray(x, dtype=np.float32)
     f = np.float32
     inner = f(0.7978845608) * (x + f(0.044715) * x * x * x)
-    return f(0.5) * x * (f(1) + np.tanh(inner))
+    return f(0.5) * x * (f(1) + tanhf(inner))
 
 
 @dataclass(frozen=True)
@@ -400,12 +513,13 @@ class Emulation:
     simulation's own stored tensors (each stage checked on its own).
     """
 
-    def __init__(self, sizes, precision, scales, *, integer_engine, fuse_attention):
+    def __init__(self, sizes, precision, scales, *, integer_engine, fuse_attention, order=None):
         self.sizes = sizes
         self.precision = dict(precision)
         self.scales = dict(scales)
         self.integer_engine = integer_engine
         self.fuse = fuse_attention
+        self.order = order  # the kernels' summation order (Order); None: ascending sums
 
     def scale(self, name: str) -> float:
         return float(self.scales.get(scale_name(name), 1.0))
@@ -424,7 +538,8 @@ class Emulation:
         if self.integer_engine:
             acc = int_matmul(operand(a, pa), operand(b, pb)).astype(np.float32)
         else:
-            acc = float32_matmul(operand(a, pa), operand(b, pb))
+            x, y = operand(a, pa), operand(b, pb)
+            acc = float32_matmul(x, y) if self.order is None else kernel_matmul32(x, y, self.order)
         f = np.float32
         deq = f(f(self.scale(a_name)) * f(self.scale(b_name))) * f(alpha)
         y = acc * deq
@@ -459,7 +574,9 @@ class Emulation:
             x = f"x{L}"
 
             def ln1(get, p=p, x=x):
-                y = layernorm32(self.value(x, get(x)), get(f"{p}.ln1.g"), get(f"{p}.ln1.bt"))
+                y = layernorm32(
+                    self.value(x, get(x)), get(f"{p}.ln1.g"), get(f"{p}.ln1.bt"), order=self.order
+                )
                 return {f"{p}.ln1": self.store(f"{p}.ln1", y)}
 
             def qkv(get, p=p):
@@ -500,7 +617,7 @@ class Emulation:
 
                 def fused(get, p=p):
                     stored = {
-                        h: self.store(f"{p}.p{h}", softmax32(scores(get, p, h)))
+                        h: self.store(f"{p}.p{h}", softmax32(scores(get, p, h), order=self.order))
                         for h in range(z.heads)
                     }
                     return context(get, p, stored.__getitem__)
@@ -513,7 +630,7 @@ class Emulation:
                         return {f"{p}.s{h}": self.store(f"{p}.s{h}", scores(get, p, h))}
 
                     def soft(get, p=p, h=h):
-                        y = softmax32(self.value(f"{p}.s{h}", get(f"{p}.s{h}")))
+                        y = softmax32(self.value(f"{p}.s{h}", get(f"{p}.s{h}")), order=self.order)
                         return {f"{p}.p{h}": self.store(f"{p}.p{h}", y)}
 
                     add([f"{p}.s{h}"], score)
@@ -529,7 +646,8 @@ class Emulation:
 
             def ln2(get, p=p):
                 y = layernorm32(
-                    self.value(f"{p}.h", get(f"{p}.h")), get(f"{p}.ln2.g"), get(f"{p}.ln2.bt")
+                    self.value(f"{p}.h", get(f"{p}.h")), get(f"{p}.ln2.g"), get(f"{p}.ln2.bt"),
+                    order=self.order,
                 )
                 return {f"{p}.ln2": self.store(f"{p}.ln2", y)}
 
@@ -556,7 +674,9 @@ class Emulation:
             src = "post" if z.final_layernorm else last
 
             def post(get):
-                y = layernorm32(self.value(last, get(last)), get("post.g"), get("post.bt"))
+                y = layernorm32(
+                    self.value(last, get(last)), get("post.g"), get("post.bt"), order=self.order
+                )
                 return {"post": self.store("post", y)}
 
             def shuffle(get):

@@ -67,9 +67,11 @@ def make_design(**changes):
 
 # ---- C simulation against numpy -----------------------------------------------------------------
 
-# Host program: packs A (row m on input port (m / TILE_M) % PORTS_INPUTS) and B (columns of tile
-# column j on weight port j % PORTS_WEIGHTS); every other element of a port holds junk (3), and
-# output ports start as junk (77), so reading or writing the wrong port shows up in the result.
+# Host program: packs A (row m on input port m % PORTS_INPUTS) and B (row k on weight port
+# k % PORTS_WEIGHTS); every other element of a port holds junk (3), and output ports start as
+# junk (77), so reading or writing the wrong port shows up in the result (row m of C is expected
+# on output port dse::out_port(m)). Every arena has 64 spare elements: the kernel reads whole
+# 512-bit words.
 # It prints the raw accumulators (the C-sim dump) and then what the output ports hold: with
 # s_c = 1e7 every integer result quantises to 0; float engines store the result (FP32 as is,
 # BF16 rounded).
@@ -89,21 +91,22 @@ int main() {
   int M, K, N;
   std::cout << std::setprecision(17);
   while (std::cin >> M >> K >> N) {
-    std::vector<std::vector<act_t>> a(PORTS_INPUTS, std::vector<act_t>(M * K, act_t(3.0f)));
+    std::vector<std::vector<act_t>> a(PORTS_INPUTS, std::vector<act_t>(M * K + 64, act_t(3.0f)));
     std::vector<std::vector<weight_t>> w(PORTS_WEIGHTS,
-                                         std::vector<weight_t>(K * N, weight_t(3.0f)));
-    std::vector<std::vector<act_t>> c(PORTS_OUTPUTS, std::vector<act_t>(M * N, act_t(77.0f)));
+                                         std::vector<weight_t>(K * N + 64, weight_t(3.0f)));
+    std::vector<std::vector<act_t>> c(PORTS_OUTPUTS,
+                                      std::vector<act_t>(M * N + 64, act_t(77.0f)));
     std::vector<acc_t> acc(M * N), ps(M * N);
     double v;
     for (int m = 0; m < M; ++m)
       for (int k = 0; k < K; ++k) {
         std::cin >> v;
-        a[(m / TILE_M) % PORTS_INPUTS][m * K + k] = static_cast<act_t>(static_cast<float>(v));
+        a[m % PORTS_INPUTS][m * K + k] = static_cast<act_t>(static_cast<float>(v));
       }
     for (int k = 0; k < K; ++k)
       for (int n = 0; n < N; ++n) {
         std::cin >> v;
-        w[(n / TILE_N) % PORTS_WEIGHTS][k * N + n] = static_cast<weight_t>(static_cast<float>(v));
+        w[k % PORTS_WEIGHTS][k * N + n] = static_cast<weight_t>(static_cast<float>(v));
       }
     const float prm[1] = {0.0f};
     const bool fp32 = std::is_same_v<act_t, float>;
@@ -114,7 +117,7 @@ int main() {
     for (int i = 0; i < M * N; ++i) std::cout << static_cast<double>(acc[i]) << "\n";
     for (int m = 0; m < M; ++m)
       for (int n = 0; n < N; ++n)
-        std::cout << as_float(c[(m / TILE_M) % PORTS_OUTPUTS][m * N + n]) << "\n";
+        std::cout << as_float(c[out_port(m)][m * N + n]) << "\n";
   }
   return 0;
 }
@@ -133,7 +136,11 @@ def _build(design, tmp_path: Path) -> Path:
     export_design(design, PLATFORM, out)
     names = port_names(design)
     ports = [*names["weights"], *names["inputs"], *names["outputs"]]
-    args = ", ".join(f"{p[0]}[{p[1:]}].data()" for p in ports)  # host vectors are w, a, c
+    # host vectors are w, a, c; the ports take 512-bit words
+    args = ", ".join(
+        f"reinterpret_cast<{'word_t' if p[0] == 'c' else 'const word_t'}*>({p[0]}[{p[1:]}].data())"
+        for p in ports
+    )
     (out / "test_host.cpp").write_text(HOST.replace("@ARGS@", args))
     exe = out / "gemm_csim"
     # AddressSanitizer turns any read or write past a port's matrix into a failure.
@@ -141,11 +148,23 @@ def _build(design, tmp_path: Path) -> Path:
     return exe
 
 
+def hls_include() -> str:
+    """Xilinx's HLS type headers (dse.hls_headers: $DSE_HLS_INCLUDE or hls4ml's wheel, fetched
+    once into the cache)."""
+    from dse.hls_headers import include_dir
+
+    return str(include_dir())
+
+
 def compile_csim(folder: Path, exe: Path, *args: str) -> None:
-    """Build ``exe`` in ``folder`` with g++ as a C simulation (``-DDSE_CSIM``, warnings are
-    errors); ``args``: further flags and the sources."""
-    cmd = [GXX, "-std=c++17", "-O1", "-Wall", "-Werror", "-Wno-unknown-pragmas", "-DDSE_CSIM"]
-    cmd += [*args, "-o", str(exe)]
+    """Build ``exe`` in ``folder`` with g++ against the HLS type headers as a C simulation
+    (``-DDSE_CSIM``, warnings are errors; dse.csim.VENDOR_WARNINGS off: loop labels and HLS
+    pragmas are for Vitis, and g++ misreads ap_private's copy constructor as uninitialised);
+    ``args``: further flags and the sources."""
+    from dse.csim import VENDOR_WARNINGS
+
+    cmd = [GXX, "-std=c++17", "-O1", "-Wall", "-Werror", *VENDOR_WARNINGS]
+    cmd += ["-isystem", hls_include(), "-DDSE_CSIM", *args, "-o", str(exe)]
     result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
@@ -247,21 +266,21 @@ def test_kernel_with_three_input_and_output_ports(tmp_path):
 
 
 def test_header_compiles_alone_with_uram_and_flags(tmp_path):
-    # Every precision's type must exist without vendor headers; the header alone must compile.
+    # The header alone compiles against the HLS type headers with every warning an error (its
+    # pragmas only appear under __SYNTHESIS__); bf16 converts through its bit pattern.
     if GXX is None:
         pytest.skip("g++ is not installed")
-    design = make_design(
-        buffer_storage="uram", double_pump=True, weight_precision="BF16", act_precision="INT4"
-    )
+    design = make_design(buffer_storage="uram", weight_precision="BF16", act_precision="INT4")
     export_design(design, PLATFORM, tmp_path)
     (tmp_path / "t.cpp").write_text(
         '#include "dse_config.h"\n'
-        'static_assert(dse::DOUBLE_PUMP && dse::URAM_BUFFERS, "flags");\n'
+        'static_assert(dse::URAM_BUFFERS && dse::DOUBLE_BUFFER, "flags");\n'
         'static_assert(dse::TILE_M == 16 && dse::PE_K == 8, "sizes");\n'
-        "int main() { return dse::widen(dse::weight_t(1.5f)) == 1.5f ? 0 : 1; }\n"
+        'static_assert(sizeof(dse::word_t) == 64 && dse::epw<dse::bf16_t>() == 32, "words");\n'
+        "int main() { return float(dse::weight_t(1.5f)) == 1.5f ? 0 : 1; }\n"
     )
     result = subprocess.run(
-        [GXX, "-std=c++17", "-Wall", "-Werror", "t.cpp", "-o", "t"],
+        [GXX, "-std=c++17", "-Wall", "-Werror", "-isystem", hls_include(), "t.cpp", "-o", "t"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -270,10 +289,14 @@ def test_header_compiles_alone_with_uram_and_flags(tmp_path):
     # 1.5 is exactly representable in bfloat16, so it survives the round trip unchanged.
     assert subprocess.run([str(tmp_path / "t")]).returncode == 0
     kernel = (tmp_path / "kernel.cpp").read_text()
-    assert "#pragma HLS BIND_STORAGE variable=a_buf type=ram_2p impl=uram" in kernel
-    # dim 1 holds the two ping-pong halves; the PE factors partition dims 2 and 3
+    # a_buf is PE_M = 4 banks (dim 1) of PE_K-wide words (dim 3 reshaped), (16/4) x (16/8) = 8
+    # words deep: LUTRAM whatever buffer_storage says (the description's primitive: yosys maps
+    # up to 64 words to LUTRAM, u280.yaml logic.lutram_max_depth); c_buf (4 x 8/2 = 16 deep) too
+    assert "#pragma HLS BIND_STORAGE variable=a_buf type=ram_2p impl=lutram" in kernel
+    assert "#pragma HLS BIND_STORAGE variable=c_buf type=ram_2p impl=lutram" in kernel
     assert "#pragma HLS ARRAY_PARTITION variable=a_buf type=complete dim=1" in kernel
-    assert "#pragma HLS ARRAY_PARTITION variable=a_buf type=cyclic factor=4 dim=2" in kernel
+    assert "#pragma HLS ARRAY_RESHAPE variable=a_buf type=complete dim=3" in kernel
+    assert "DOUBLE_PUMP" not in kernel + (tmp_path / "dse_config.h").read_text()
 
 
 def test_kernel_has_one_m_axi_port_per_pc():
@@ -282,6 +305,9 @@ def test_kernel_has_one_m_axi_port_per_pc():
 
     kernel = render_kernel(design_params(make_design()))
     bundles = re.findall(r"#pragma HLS INTERFACE mode=m_axi port=(\w+) bundle=(\w+)", kernel)
+    # every m_axi port carries depth= (co-simulation) and the word ports are 512-bit words
+    assert kernel.count("mode=m_axi") == kernel.count(" depth=") - kernel.count("STREAM variable")
+    assert "const dse::word_t* w0" in kernel and "dse::word_t* c1" in kernel
     # the float vectors ride on w0's channel and the partial sums on c0's: no extra bundle
     assert bundles == [(p, f"gmem_{p}") for p in ("w0", "w1", "a0", "c0", "c1")] + [
         ("prm", "gmem_w0"),
@@ -500,3 +526,174 @@ def test_cli_bad_row_exits_2_and_writes_nothing(tmp_path, fake_config, capsys, b
     assert code == 2
     assert message in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "escape").exists()
+
+
+# ---- the sources against Xilinx's headers, and the structural recount ---------------------------
+
+PRECISIONS4 = ("FP32", "BF16", "INT8", "INT4")
+LOOPS = ("mnk", "mkn", "nmk", "nkm", "kmn", "knm")
+
+#: Twenty designs that differ where the generated source differs: all 16 precision pairs, 1-6 CUs,
+#: fused attention or not, double buffering on and off, every loop order, shared streams, odd
+#: PE factors (an unpaired last DSP column), URAM and BRAM storage, 1-4 ports per stream.
+DIVERSE = [
+    make_design(
+        design_id=f"v{i:02d}",
+        weight_precision=PRECISIONS4[i % 4],
+        act_precision=PRECISIONS4[(i // 4) % 4],
+        dataflow=LOOPS[i % 6],
+        compute_units=1 + i % 6,
+        fuse_attention=i % 3 == 0,
+        double_buffer=i % 4 != 1,
+        buffer_storage="uram" if i % 5 == 2 else "bram",
+        pe_m=(4, 8, 2, 6)[i % 4],
+        pe_n=(2, 3, 4, 8, 5)[i % 5],
+        pe_k=(8, 16, 4)[i % 3],
+        tile_m=(4, 8, 2, 6)[i % 4] * (1 + i % 3) * 4,
+        tile_n=(2, 3, 4, 8, 5)[i % 5] * (2 + i % 2) * 4,
+        tile_k=(8, 16, 4)[i % 3] * (1 + i % 4) * 2,
+        pc_weights=1 + i % 2 if i % 6 < 4 else 1,  # at most 32 HBM channels in all
+        pc_inputs=1 + (i // 2) % 2 if i % 6 < 4 else 1,
+        pc_outputs=1 + (i // 3) % 2 if i % 6 < 4 else 1,
+        share_weights=i % 7 == 3,
+        share_streams=i % 6 == 4,
+        vector_lanes=(8, 16, 32)[i % 3],
+    )
+    for i in range(20)
+]
+
+
+def _export_all(designs, root: Path, cfg) -> list[Path]:
+    """Export each design (the shipped config's model sizes the fused-attention and vector
+    buffers); their folders."""
+    folders = []
+    for d in designs:
+        export_design(d, PLATFORM, root / d["design_id"], model=cfg.model(mapper=False))
+        folders.append(root / d["design_id"])
+    return folders
+
+
+def test_sources_compile_against_the_hls_headers(tmp_path, cfg):
+    # kernel.cpp and vector.cpp (with dse_config.h) as Vitis HLS reads them: no -DDSE_CSIM, the
+    # vendor's ap_int.h / hls_stream.h from hls4ml's wheel (dse.hls_headers), warnings as errors
+    # except those the HLS idioms raise under g++ (dse.csim.VENDOR_WARNINGS). Two at a time.
+    if GXX is None:
+        pytest.skip("g++ is not installed")
+    from dse.csim import VENDOR_WARNINGS
+
+    folders = _export_all(DIVERSE, tmp_path, cfg)
+    flags = ["-std=c++17", "-fsyntax-only", "-Wall", "-Werror", *VENDOR_WARNINGS]
+    jobs = [(f, src) for f in folders for src in ("kernel.cpp", "vector.cpp")]
+    while jobs:
+        batch, jobs = jobs[:2], jobs[2:]
+        procs = [
+            (f, src, subprocess.Popen([GXX, *flags, "-isystem", hls_include(), "-I", str(f), src],
+                                      cwd=f, stderr=subprocess.PIPE, text=True))
+            for f, src in batch
+        ]  # fmt: skip
+        for f, src, p in procs:
+            _, err = p.communicate(timeout=300)
+            assert p.returncode == 0, f"{f.name}/{src}: {err[-2000:]}"
+
+
+#: Arrays the kernel holds besides the described buffers (docs/kernel.md, "not in the
+#: description"): the row stages of the loaders and the store, and the hold copy of the operand
+#: the loop order reuses.
+KNOWN_EXTRA = {"stage", "load_b.stage", "load_p.stage", "store_c.stage", "a_hold", "b_hold"}
+
+
+@pytest.mark.parametrize("design", DIVERSE, ids=lambda d: d["design_id"])
+def test_recount_of_the_source_equals_the_hardware_description(tmp_path, cfg, design):
+    # dse.recount reads the generated C++ (constexpr lines, array declarations and their
+    # pragmas, the PE body's loops and multiplies, the m_axi pragmas); dse.hardware describes
+    # what the model costs. Every described buffer's element bits, word bits, depth, banks,
+    # copies and primitive, the PE array's DSPs and every m_axi bundle with its width must agree.
+    from dse.export import check_design, hardware_of
+    from dse.recount import compare, recount
+
+    (folder,) = _export_all([design], tmp_path, cfg)
+    _, _, ports = check_design(design, PLATFORM)
+    hw = hardware_of(design, PLATFORM, ports, cfg.model(mapper=False))
+    counted = recount(folder)
+    problems = compare(counted, hw)
+    # K^T / V of a head: the kernel's banks hold whole PE columns, ceil(tokens / pe_n) x
+    # ceil(head_dim / pe_k) words (K^T) or ceil(tokens / pe_k) x ceil(head_dim / pe_n) (V); the
+    # description's ceil(tokens x head_dim / (pe_k pe_n)) is that only when the PE factors
+    # divide the tokens and the head dimension (a known difference, docs/kernel.md)
+    pm, pn, pk = design["pe_m"], design["pe_n"], design["pe_k"]
+    s, dh = 1024, 64  # the shipped model: 32 x 32 patches, 768 / 12
+
+    def up(x, p):
+        return -(-x // p)
+
+    if design["fuse_attention"] and (s % pn or dh % pk or s % pk or dh % pn):
+        kv = [p for p in problems if p.startswith(("k_buf.depth", "v_buf.depth"))]
+        problems = [p for p in problems if p not in kv]
+        for name in ("k_buf", "v_buf"):
+            got = counted["buffers"][name]["depth"]
+            assert got == max(up(dh, pk) * up(s, pn), up(s, pk) * up(dh, pn))
+    assert problems == []
+    assert set(counted["extra_buffers"]) <= KNOWN_EXTRA
+    # by hand: integer engines pair two output columns per DSP48E2 (WP486), so
+    # pe_m x ceil(pe_n / 2) x pe_k multiplies; float engines one float multiply per MAC
+    integer = {design["weight_precision"], design["act_precision"]} <= {"INT8", "INT4"}
+    if integer:
+        assert counted["pe"]["dsp_multiplies"] == pm * -(-pn // 2) * pk
+    else:
+        assert counted["pe"]["float_multiplies"] == pm * pn * pk
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        # the PE body stops pairing columns: twice the DSP multiplies of the description
+        ("j < PE_N; j += PACK_N)", "j < PE_N; j += 1)", "pe.dsp"),
+        # a_buf's banks merged two by two: half the banks, twice the depth
+        ("ARRAY_PARTITION variable=a_buf type=complete dim=1",
+         "ARRAY_PARTITION variable=a_buf type=cyclic factor=2 dim=1", "a_buf.banks"),
+        # c_buf's words no longer reshaped to PE_N accumulators
+        ("ARRAY_RESHAPE variable=c_buf type=complete dim=3",
+         "ARRAY_RESHAPE variable=c_buf type=cyclic factor=2 dim=3", "c_buf.word_bits"),
+    ],
+)  # fmt: skip
+def test_recount_catches_a_broken_template(tmp_path, cfg, monkeypatch, old, new, problem):
+    import dse.export
+    from dse.export import check_design, hardware_of
+    from dse.recount import compare, recount
+
+    real = dse.export._template
+
+    def broken(name):
+        t = real(name)
+        if name == "kernel.cpp.in":
+            assert old in t.template
+            return type(t)(t.template.replace(old, new))
+        return t
+
+    monkeypatch.setattr(dse.export, "_template", broken)
+    design = make_design(design_id="broken")  # INT8 x INT8, PE 4 x 2 x 8
+    (folder,) = _export_all([design], tmp_path, cfg)
+    _, _, ports = check_design(design, PLATFORM)
+    hw = hardware_of(design, PLATFORM, ports, cfg.model(mapper=False))
+    problems = compare(recount(folder), hw)
+    assert any(p.startswith(problem) for p in problems), problems
+
+
+def test_hls_headers_come_from_the_env_or_the_cache(tmp_path, monkeypatch):
+    # $DSE_HLS_INCLUDE wins when it holds ap_int.h; a folder without it is a one-line error;
+    # without the variable the cache folder is used once it holds the headers (no download)
+    from dse import hls_headers
+
+    (tmp_path / "inc").mkdir()
+    monkeypatch.setenv("DSE_HLS_INCLUDE", str(tmp_path / "inc"))
+    with pytest.raises(UserError, match="DSE_HLS_INCLUDE.*no ap_int.h"):
+        hls_headers.include_dir()
+    (tmp_path / "inc" / "ap_int.h").write_text("// stand-in\n")
+    assert hls_headers.include_dir() == tmp_path / "inc"
+    monkeypatch.delenv("DSE_HLS_INCLUDE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(UserError, match="not cached"):
+        hls_headers.include_dir(fetch=False)
+    (tmp_path / "cache" / "dse" / "ap_types").mkdir(parents=True)
+    (tmp_path / "cache" / "dse" / "ap_types" / "ap_int.h").write_text("// stand-in\n")
+    assert hls_headers.include_dir(fetch=False) == tmp_path / "cache" / "dse" / "ap_types"

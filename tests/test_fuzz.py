@@ -46,12 +46,12 @@ TINY_SPACE = {
     "pc_outputs": [1],
     "share_weights": [False],
     "compute_units": [1, 3],
-    "double_pump": [False, True],
+    "double_pump": [False],  # only false: no documented HLS route (facts.md §9)
     "buffer_storage": ["bram"],
     "double_buffer": [True],
     "fuse_attention": [False],
     "vector_lanes": [32],
-    "clock_mhz": [250],  # closes for small designs, double pumped too (dse.timing: <= 291 MHz)
+    "clock_mhz": [250],  # closes for small designs (dse.timing)
 }
 
 

@@ -28,10 +28,15 @@ def test_bram18_counts(width, depth, expected):
 
 @pytest.mark.parametrize(
     ("width", "depth", "expected"),
-    [(72, 4096, 1), (72, 4097, 2), (144, 4096, 2), (512, 1024, 8), (8, 100, 1)],
+    [
+        (72, 4096, 1), (72, 4097, 2), (144, 4096, 2), (512, 1024, 8), (8, 100, 1),
+        # narrow deep banks: k words per 72-bit row (yosys synth_xilinx -family xcup, measured)
+        (16, 8192, 1), (36, 8192, 1), (40, 8192, 2), (9, 32768, 1), (16, 16384, 1), (64, 8192, 2),
+    ],
 )
 def test_uram_counts(width, depth, expected):
-    # URAM is 4K x 72 only: ceil(W / 72) * ceil(D / 4096)
+    # URAM is 4K x 72 only (UG573): ceil(W / 72) * ceil(D / 4096) for wide banks; a bank of
+    # w <= 36 bits packs the largest power of two k with k * w <= 72 words per row
     assert int(uram_blocks(width, depth)) == expected
 
 
@@ -40,7 +45,7 @@ def test_partitioned_buffer():
     # Each bank needs ceil(128/36) = 4 BRAM18 at 512 deep -> 32 BRAM18. Unpartitioned the
     # 2K x 9 shape fits better: ceil(128/9) * ceil(4096/2048) = 15 * 2 = 30. 16 ways (256 deep)
     # costs 16 x 4 = 64: partitioning to feed the PE array costs memory.
-    kw = dict(use_uram=False, lutram_max_bits=2048, lutram_bits_per_lut=64)
+    kw = dict(use_uram=False, lutram_max_depth=64)
     assert bram18_blocks(128, 4096) == 30
     bram, uram, lut = buffer_blocks(128, 512, 8, **kw)
     assert (bram, uram, lut) == (32, 0, 0)
@@ -52,11 +57,19 @@ def test_partitioned_buffer():
 
 
 def test_small_banks_go_to_lutram():
-    # 32 words x 32 bits = 1,024 bits <= 2,048: LUTRAM, 32 bits wide x ceil(32/64) = 32 LUTs
-    bram, uram, lut = buffer_blocks(
-        32, 32, 1, use_uram=False, lutram_max_bits=2048, lutram_bits_per_lut=64
-    )
-    assert (bram, uram, lut) == (0, 0, 32)
+    # 32 words x 32 bits: LUTRAM (<= 64 deep; yosys synth_xilinx -family xcup maps it to 3
+    # RAM32M16 cells of 14 bits x 32 words, 8 LUTs each: ceil(32/14) * 8 = 24 LUTs)
+    assert buffer_blocks(32, 32, 1, use_uram=False) == (0, 0, 24)
+    # 64 deep: RAM64M8 cells of 7 bits x 64 words: ceil(32/7) * 8 = 40 LUTs; even when the
+    # design keeps its tiles in URAM, a shallow bank stays in LUTRAM
+    assert buffer_blocks(32, 64, 1, use_uram=True) == (0, 0, 40)
+    # 65 deep: block RAM (one 512 x 36 BRAM18 holds 65 x 32 bits)
+    assert buffer_blocks(32, 65, 1, use_uram=False) == (1, 0, 0)
+
+
+def test_one_word_banks_are_registers():
+    # a bank of one word is a register (complete partitioning): no RAM block, no LUTRAM
+    assert buffer_blocks(512, 1, 4, use_uram=True) == (0, 0, 0)
 
 
 def test_one_channel_long_bursts_near_13_gbps(cfg):

@@ -75,19 +75,19 @@ def test_moves_of_each_kind(scfg):
 
 def test_finds_the_known_improving_move(scfg, smodel):
     # Only the clock is searched (200..300 MHz). Resources do not depend on the clock in the
-    # model (utilization 0.8991 at every clock, checked by hand with dse evaluate), while the
-    # latency falls with it (343.1 ms at 200 MHz, 249.9 ms at 275 MHz). 300 MHz does not close:
-    # BRAM fills 84% of SLR0 with the shell, so fmax = 300 - 0.0385 x 250 = 290.4 MHz
-    # (dse.timing). The 275 MHz design dominates every other feasible one, so refinement from
-    # 200 MHz must end on it alone.
+    # model (utilization 0.8161 at every clock: DSP 2,112 / 2,588 on SLR0, checked with dse
+    # evaluate), while the latency falls with it (313.3 ms at 200 MHz, 257.9 ms at 250 MHz).
+    # 275 MHz does not close: LUTs fill 56.1% of SLR0 with the shell, so fmax = 300 - (0.561 -
+    # 0.40) / 0.60 x 180 = 251.8 MHz (dse.timing). The 250 MHz design dominates every other
+    # feasible one, so refinement from 200 MHz must end on it alone.
     space = fixed_space(clock_mhz={"low": 200, "high": 300, "step": 25})
     start = design_batch([BASE], scfg.platform)
     res = refine(smodel, space, scfg.objectives, start, max_evaluations=1000)
-    assert res.batch["clock_mhz"].tolist() == [275]
-    assert res.points[0, 0] < 0.75 * 343.11  # 200 / 275 = 0.727
-    # round 1 from 200: 225 and 300 (nearest to 2x, infeasible); then one step up per round
-    # (250, 275): 4 evaluations, 4 rounds
-    assert (res.evaluations, res.rounds) == (4, 4)
+    assert res.batch["clock_mhz"].tolist() == [250]
+    assert res.points[0, 0] < 0.83 * 313.29  # 200 / 250 = 0.8
+    # round 1 from 200: 225 and 300 (nearest to 2x, infeasible); round 2 one step up (250);
+    # round 3 the next (275, infeasible), after which no move is left: 4 evaluations, 3 rounds
+    assert (res.evaluations, res.rounds) == (4, 3)
     assert res.hv_end > res.hv_start
 
 

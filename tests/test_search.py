@@ -149,25 +149,25 @@ def test_constraint_grows_with_every_broken_limit(scfg, smodel):
     base = {"weight_precision": "INT8", "act_precision": "INT8", "pe_m": 16, "pe_n": 16,
             "pe_k": 16, "tile_m": 128, "tile_n": 128, "tile_k": 256, "dataflow": "mnk",
             "pc_weights": 4, "pc_inputs": 2, "pc_outputs": 1, "share_weights": False,
-            "compute_units": 3, "double_pump": True, "buffer_storage": "bram",
+            "compute_units": 3, "double_pump": False, "buffer_storage": "bram",
             "double_buffer": True, "fuse_attention": False, "vector_lanes": 32, "clock_mhz": 250}
     designs = [base,
-               {**base, "clock_mhz": 400},                                   # DSP clock only
-               {**base, "clock_mhz": 400, "pc_weights": 16, "pc_inputs": 16}]  # and channels
+               {**base, "clock_mhz": 600},                                   # kernel clock only
+               {**base, "clock_mhz": 600, "pc_weights": 16, "pc_inputs": 16}]  # and channels
     batch = design_batch(designs, scfg.platform)
     cols = smodel.evaluate(batch).columns
     assert cols["feasible"].tolist() == [True, False, False]
     graded = search.constraint_values(cols, batch, scfg.platform)
     first_only = search.constraint_values(cols)
     assert graded[0] == 0.0 and 0 < graded[1] < graded[2]
-    # the model reports only the first broken limit (the DSP clock) for both
+    # the model reports only the first broken limit (the kernel clock) for both
     assert first_only[1] == pytest.approx(first_only[2])
-    # two limits broken at 400 MHz: the DSP clock (2 x 400 > 775) and timing closure: fmax is
-    # the same for every clock (dse.timing), 250 MHz closes and 400 does not
+    # two limits broken at 600 MHz: the kernel clock (600 > 500, UG1393) and timing closure:
+    # fmax is the same for every clock (dse.timing), 250 MHz closes and 600 does not
     fmax = cols["fmax_mhz"][1]
-    assert cols["fmax_mhz"][0] == fmax and 250 < fmax < 400
+    assert cols["fmax_mhz"][0] == fmax and 250 < fmax < 600
     assert graded[1] == pytest.approx(
-        (2 * 400 / scfg.platform.dsp_max_mhz - 1) + (400 / fmax - 1)
+        (600 / scfg.platform.max_kernel_mhz - 1) + (600 / fmax - 1)
     )
 
 

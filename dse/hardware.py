@@ -1,0 +1,426 @@
+"""What one compute unit (CU) instantiates: the hardware description behind model and export.
+
+One function, :func:`build`, turns a batch of designs (numpy arrays, one element per design) into
+the hardware of one CU; :meth:`Hardware.per_cu` is what ``Model._resources`` charges and
+:func:`describe` is the ``hardware`` section of ``design.json`` (docs/hardware.md), from which the
+exporter writes pragmas. A feature that is not described here is not built, and not credited.
+
+The CU (the lead's architecture, issue 16): a DATAFLOW region of load A, load B (weights),
+compute (a PE array of ``pe_m x pe_n x pe_k`` MACs per cycle) and store C, joined by ping-pong
+tile buffers (two copies with ``double_buffer``, else one):
+
+- ``a_buf``: ``pe_m`` banks of ``pe_k`` activations per word, ``(tile_m/pe_m)(tile_k/pe_k)`` deep;
+- ``b_buf``: ``pe_n`` banks of ``pe_k`` elements of max(weight, act) bits (B holds weights, or
+  activations in attention), ``(tile_k/pe_k)(tile_n/pe_n)`` deep;
+- ``c_buf``: ``pe_m`` banks of ``pe_n`` accumulators per word, ``(tile_m/pe_m)(tile_n/pe_n)`` deep;
+- fused attention only: ``k_buf`` and ``v_buf`` (K and V of one head, tokens x head_dim, read as
+  ``b_buf``) and ``s_buf`` (a score row block, tile_m x tokens accumulators, stored as ``c_buf``);
+- a vector unit of ``vector_lanes`` lanes: two float32 rows (``vec_x``, ``vec_r``) and one row at
+  the activation precision (``vec_io``), each partitioned cyclically over the lanes;
+- float engines: ``fadd_stages`` interleaved partial sums per PE output, in registers
+  (``acc_partials``), so the floating-point add does not set the II;
+- one 512-bit m_axi port per memory channel of each stream (streams that share channels share
+  ports), each with a FIFO between its burst process and the load/store process;
+- one clock domain, ``ap_clk`` (DSP double pumping has no documented HLS route: not built).
+
+Multipliers: integer pairs pack two MACs into one DSP48E2 (WP486: two weights share one
+activation in one 27 x 18 multiply, a correction term fixes the low product's sign), paired along
+``pe_n``; any float operand makes a float32 MAC (fmul + fadd operators; BF16 is multiplied in
+FP32, where a bf16 x bf16 product is exact). MACs per DSP and LUTs per MAC come from the
+platform's precision table.
+
+Units: bits, words, banks, blocks (BRAM18, URAM288), LUTs, DSPs; all per CU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dse.channels import stream_channels
+from dse.memory import PRIMITIVES, REGISTERS, bank_cost, bank_primitive
+from dse.params import KERNEL_CLASSES, PRECISIONS, STORAGES
+from dse.platform import RESOURCES, Platform
+
+#: Buffers of one CU, in description order.
+BUFFERS = (
+    "a_buf",
+    "b_buf",
+    "c_buf",
+    "k_buf",
+    "v_buf",
+    "s_buf",
+    "vec_x",
+    "vec_r",
+    "vec_io",
+    "acc_partials",
+)
+#: Multiplier groups of one CU.
+MULTIPLIERS = ("pe", "vector")
+#: How a multiplier group is built (``implementation`` in the description).
+IMPLEMENTATIONS = ("dsp_packed", "fp32_fmul_fadd", "fp32_vector_lane")
+#: Streams in port order (dse.allocation.STREAMS) and their port-name prefix.
+STREAMS = ("weights", "inputs", "outputs")
+PORT_PREFIX = {"weights": "w", "inputs": "a", "outputs": "c"}
+#: Width of every m_axi port (doc UG1399: 512-bit is the widest m_axi data port).
+PORT_BITS = 512
+#: Depth of the FIFO behind each port (doc UG1399: hls::stream default depth 2).
+FIFO_DEPTH = 2
+#: Bits one SRLC32E shift-register LUT holds per stage chain (doc UG574: 32 stages per LUT).
+SRL_DEPTH = 32
+#: The clock domains of a CU (one: the kernel clock).
+CLOCK_DOMAINS = ("ap_clk",)
+#: Precision codes that are floating point (dse.params.PRECISIONS).
+FLOAT_CODES = (PRECISIONS.index("FP32"), PRECISIONS.index("BF16"))
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """What the workload fixes in the hardware (elements).
+
+    Attributes:
+        tokens: sequence length (K and V of one head hold ``tokens x head_dim``).
+        head_dim: elements per attention head.
+        vector_row: longest row the vector unit's float rows hold (every vector kernel's row,
+            and a fused score row: the tokens).
+        io_row: longest row its I/O row holds (also the pixel shuffle's output row, the
+            connector's K).
+    """
+
+    tokens: int
+    head_dim: int
+    vector_row: int
+    io_row: int
+
+    @classmethod
+    def of(cls, workload: Any) -> Shapes:
+        """The shapes of a :class:`dse.workload.Workload`."""
+        att = [k for k in workload.kernels if k.attention and k.kind == "gemm"]
+        heads = att[0].instances if att else 1
+        rows = [k.n for k in workload.kernels if k.kind != "gemm"]
+        row = max([workload.tokens, *rows])
+        io = max([row, *(k.k for k in workload.kernels if k.name == "connector")])
+        return cls(workload.tokens, workload.hidden // heads, row, io)
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """One CU of each design of a batch; every array has a last axis of length n (designs).
+
+    Attributes:
+        buf_element_bits, buf_word_bits, buf_depth, buf_banks, buf_copies: (len(BUFFERS), n)
+            geometry: bits per element, bits per bank word, words per bank, banks (partition
+            factor), copies (2 ping-pong, 1, 0 = not built).
+        buf_primitive: (len(BUFFERS), n) code into dse.memory.PRIMITIVES.
+        buf_bram18, buf_uram, buf_lutram, buf_lut, buf_ff: (len(BUFFERS), n) the buffer's cost
+            over all its banks and copies: blocks, LUTs used as RAM, LUTs in all (LUTRAM plus
+            address/mux logic per bank), flip-flops (registers).
+        mul_macs, mul_macs_per_dsp, mul_dsp, mul_lut: (len(MULTIPLIERS), n) MAC units (lanes
+            for the vector unit), MACs per DSP, DSPs, LUTs.
+        mul_implementation: (len(MULTIPLIERS), n) code into IMPLEMENTATIONS.
+        weight_code, act_code: (n,) the engine's precision codes (its widest mode).
+        ports: (len(STREAMS), n) m_axi ports per stream (shared streams repeat the set).
+        port_count: (n,) distinct ports of the CU.
+        fifo_lut: (n,) LUTs of the port FIFOs.
+        control_lut: (n,) LUTs of the port adapters and the CU's control.
+        dsp, bram18, uram, lut: (n,) totals per CU.
+    """
+
+    buf_element_bits: np.ndarray
+    buf_word_bits: np.ndarray
+    buf_depth: np.ndarray
+    buf_banks: np.ndarray
+    buf_copies: np.ndarray
+    buf_primitive: np.ndarray
+    buf_bram18: np.ndarray
+    buf_uram: np.ndarray
+    buf_lutram: np.ndarray
+    buf_lut: np.ndarray
+    buf_ff: np.ndarray
+    mul_macs: np.ndarray
+    mul_macs_per_dsp: np.ndarray
+    mul_dsp: np.ndarray
+    mul_lut: np.ndarray
+    mul_implementation: np.ndarray
+    weight_code: np.ndarray
+    act_code: np.ndarray
+    ports: np.ndarray
+    port_count: np.ndarray
+    fifo_lut: np.ndarray
+    control_lut: np.ndarray
+    dsp: np.ndarray
+    bram18: np.ndarray
+    uram: np.ndarray
+    lut: np.ndarray
+
+    def per_cu(self) -> np.ndarray:
+        """(n, 4) resources of one CU in dse.platform.RESOURCES order."""
+        cols = {"lut": self.lut, "dsp": self.dsp, "bram18": self.bram18, "uram": self.uram}
+        return np.stack([cols[r] for r in RESOURCES], axis=1)
+
+
+def engine_codes(d: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The engine's weight and activation precision codes: the widest mode any kernel class
+    uses (``prec_<class>``; ``same`` = the default), as dse.model costs them."""
+    wdef = np.asarray(d["weight_precision"], dtype=np.intp)
+    adef = np.asarray(d["act_precision"], dtype=np.intp)
+    codes = {}
+    for c in KERNEL_CLASSES:
+        default = adef if c == "attention" else wdef
+        code = d.get(f"prec_{c}")
+        if code is None:
+            codes[c] = default
+        else:
+            code = np.asarray(code, dtype=np.intp)
+            codes[c] = np.where(code == 0, default, code - 1)
+    wc = np.minimum.reduce([codes[c] for c in KERNEL_CLASSES if c != "attention"])
+    ac = np.minimum(adef, codes["attention"])
+    return wc, ac
+
+
+def build(
+    platform: Platform,
+    shapes: Shapes,
+    d: Mapping[str, Any],
+    *,
+    codes: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Hardware:
+    """The hardware of one CU for every design in ``d`` (parameter arrays, categoricals as
+    integer codes, as dse.model receives them).
+
+    Args:
+        platform: the typed platform (precision table, ``logic`` constants).
+        shapes: what the workload fixes (:meth:`Shapes.of`).
+        d: one array per design parameter (dse.params), all of length n.
+        codes: the engine's (weight, activation) precision codes when the caller has them
+            (:func:`engine_codes` otherwise).
+    """
+    P, lg = platform, platform.logic
+    f = float
+    wc, ac = engine_codes(d) if codes is None else codes
+    wc = np.asarray(wc, dtype=np.intp)
+    ac = np.asarray(ac, dtype=np.intp)
+    bits = P.prec_bits
+    wbits, abits = bits[wc], bits[ac]
+    accbits = P.acc_bits[wc, ac]
+    act_bits = bits[np.asarray(d["act_precision"], dtype=np.intp)]  # activations between kernels
+    pm, pn, pk = (np.asarray(d[k], dtype=f) for k in ("pe_m", "pe_n", "pe_k"))
+    tm, tn, tk = (np.asarray(d[k], dtype=f) for k in ("tile_m", "tile_n", "tile_k"))
+    lanes = np.asarray(d["vector_lanes"], dtype=f)
+    copies = 1.0 + np.asarray(d["double_buffer"], dtype=f)
+    fused = np.asarray(d["fuse_attention"], dtype=f)
+    use_uram = np.asarray(d["buffer_storage"]) == STORAGES.index("uram")
+    floating = np.isin(wc, FLOAT_CODES) | np.isin(ac, FLOAT_CODES)
+    n = len(pm)
+    one = np.ones(n)
+    bbits = np.maximum(wbits, abits)
+    s, dh = f(shapes.tokens), f(shapes.head_dim)
+    rows_m, cols_n, deep_k = tm / pm, tn / pn, tk / pk
+    kv_depth = np.ceil(s * dh / (pk * pn))
+    stages = f(lg["fadd_stages"])
+    # (element bits, word bits, depth, banks, copies) per buffer, in BUFFERS order
+    geo = {
+        "a_buf": (abits, pk * abits, rows_m * deep_k, pm, copies),
+        "b_buf": (bbits, pk * bbits, deep_k * cols_n, pn, copies),
+        "c_buf": (accbits, pn * accbits, rows_m * cols_n, pm, copies),
+        "k_buf": (abits, pk * abits, kv_depth, pn, fused),
+        "v_buf": (abits, pk * abits, kv_depth, pn, fused),
+        "s_buf": (accbits, pn * accbits, rows_m * np.ceil(s / pn), pm, fused),
+        "vec_x": (32.0 * one, 32.0 * one, np.ceil(shapes.vector_row / lanes), lanes, one),
+        "vec_r": (32.0 * one, 32.0 * one, np.ceil(shapes.vector_row / lanes), lanes, one),
+        "vec_io": (act_bits, act_bits, np.ceil(shapes.io_row / lanes), lanes, one),
+        "acc_partials": (accbits, accbits, stages * one, pm * pn, floating.astype(f)),
+    }
+    eb, wb, dp, nb, cp = (
+        np.stack([np.broadcast_to(np.asarray(geo[b][i], dtype=f), (n,)) for b in BUFFERS])
+        for i in range(5)
+    )
+    prim = bank_primitive(dp, use_uram[None, :], lutram_max_depth=lg["lutram_max_depth"])
+    prim[BUFFERS.index("acc_partials")] = REGISTERS  # interleaved sums live in flip-flops
+    bram1, uram1, lutram1 = bank_cost(wb, dp, prim)
+    phys = nb * cp  # physical banks
+    buf_bram, buf_uram, buf_lutram = phys * bram1, phys * uram1, phys * lutram1
+    regs = prim == REGISTERS
+    buf_ff = np.where(regs, phys * wb * dp, 0.0)
+    buf_lut = buf_lutram + np.where(regs, 0.0, phys * lg["lut_per_bank"])
+
+    # multipliers: the PE array (packed along pe_n for integers) and the vector lanes
+    mpd = P.macs_per_dsp[wc, ac]
+    macs = pm * pn * pk
+    packed = pm * pk * np.ceil(pn / np.maximum(mpd, 1.0))  # pairs of outputs share a DSP
+    dsp_pe = np.where(mpd >= 1.0, packed, np.ceil(macs / mpd))
+    lut_pe = macs * P.lut_per_mac[wc, ac]
+    impl_pe = np.where(floating, IMPLEMENTATIONS.index("fp32_fmul_fadd"), 0)
+    dsp_vec = lanes * lg["dsp_per_vector_lane"]
+    lut_vec = lanes * lg["lut_per_vector_lane"]
+    mul_macs = np.stack([macs, lanes])
+    mul_mpd = np.stack([mpd, np.where(dsp_vec > 0, lanes / np.maximum(dsp_vec, 1e-30), 0.0)])
+    mul_dsp = np.stack([dsp_pe, dsp_vec])
+    mul_lut = np.stack([lut_pe, lut_vec])
+    mul_impl = np.stack([impl_pe, np.full(n, IMPLEMENTATIONS.index("fp32_vector_lane"))]).astype(
+        np.int8
+    )
+
+    # AXI ports (one per channel of each stream after sharing) and their FIFOs
+    share = np.asarray(d["share_weights"], dtype=bool)
+    ss = d.get("share_streams")
+    ss = np.zeros(n, dtype=bool) if ss is None else np.asarray(ss, dtype=bool)
+    w_ch, i_ch, o_ch = stream_channels(d["pc_weights"], d["pc_inputs"], d["pc_outputs"], share, ss)
+    ports = np.stack([np.broadcast_to(np.asarray(x, dtype=f), (n,)) for x in (w_ch, i_ch, o_ch)])
+    act_set = np.maximum(ports[1], ports[2])
+    port_count = np.where(
+        ss, np.where(share, ports[0] + act_set, np.maximum(ports[0], act_set)), ports.sum(axis=0)
+    )
+    fifo_lut = port_count * PORT_BITS * np.ceil(FIFO_DEPTH / SRL_DEPTH)
+    control_lut = port_count * lg["lut_per_axi_port"] + lg["lut_per_cu"]
+
+    dsp = mul_dsp.sum(axis=0)
+    lut = mul_lut.sum(axis=0) + buf_lut.sum(axis=0) + fifo_lut + control_lut
+    return Hardware(
+        buf_element_bits=eb,
+        buf_word_bits=wb,
+        buf_depth=dp,
+        buf_banks=nb,
+        buf_copies=cp,
+        buf_primitive=prim,
+        buf_bram18=buf_bram,
+        buf_uram=buf_uram,
+        buf_lutram=buf_lutram,
+        buf_lut=buf_lut,
+        buf_ff=buf_ff,
+        mul_macs=mul_macs,
+        mul_macs_per_dsp=mul_mpd,
+        mul_dsp=mul_dsp,
+        mul_lut=mul_lut,
+        mul_implementation=mul_impl,
+        weight_code=wc,
+        act_code=ac,
+        ports=ports,
+        port_count=port_count,
+        fifo_lut=fifo_lut,
+        control_lut=control_lut,
+        dsp=dsp,
+        bram18=buf_bram.sum(axis=0),
+        uram=buf_uram.sum(axis=0),
+        lut=lut,
+    )
+
+
+# ---- one design -> plain dicts (design.json) -----------------------------------------------------
+
+
+def _num(x: Any) -> int | float:
+    """A JSON number: an int when whole."""
+    v = float(x)
+    return int(v) if v.is_integer() else v
+
+
+def describe(
+    platform: Platform,
+    shapes: Shapes,
+    design: Mapping[str, Any],
+    *,
+    channels: Mapping[str, list[int]] | None = None,
+) -> dict[str, Any]:
+    """The ``hardware`` section of one design's ``design.json`` (docs/hardware.md).
+
+    Args:
+        platform: the typed platform.
+        shapes: the workload's shapes (:meth:`Shapes.of`).
+        design: one design row (categoricals as strings, as in Parquet and design.json).
+        channels: the memory channels of CU 0's streams (dse.allocation.channel_allocation),
+            for each port's ``channel``; None leaves ``channel`` null.
+
+    Returns:
+        ``multipliers``, ``buffers``, ``axi_ports``, ``streams``, ``vector_lanes``,
+        ``clock_domains`` and ``per_cu`` (``dsp``, ``bram18``, ``uram``, ``lut``).
+    """
+    from dse.params import PARAM_NAMES, UNIFORM_DEFAULTS
+    from dse.space import design_batch
+
+    params = {k: design[k] for k in PARAM_NAMES if k in design}
+    batch = design_batch([params], platform, file="design", defaults=UNIFORM_DEFAULTS)
+    hw = build(platform, shapes, batch)
+    wname, aname = PRECISIONS[int(hw.weight_code[0])], PRECISIONS[int(hw.act_code[0])]
+    multipliers = []
+    for g, name in enumerate(MULTIPLIERS):
+        impl = IMPLEMENTATIONS[int(hw.mul_implementation[g, 0])]
+        multipliers.append(
+            {
+                "name": name,
+                "weight_precision": wname if name == "pe" else "FP32",
+                "act_precision": aname if name == "pe" else "FP32",
+                "macs": _num(hw.mul_macs[g, 0]),
+                "macs_per_dsp": _num(hw.mul_macs_per_dsp[g, 0]),
+                "implementation": impl,
+                "pumped": False,
+                "dsp": _num(hw.mul_dsp[g, 0]),
+                "lut": _num(hw.mul_lut[g, 0]),
+            }
+        )
+    buffers = []
+    for i, name in enumerate(BUFFERS):
+        if hw.buf_copies[i, 0] == 0:
+            continue
+        buffers.append(
+            {
+                "name": name,
+                "element_bits": _num(hw.buf_element_bits[i, 0]),
+                "word_bits": _num(hw.buf_word_bits[i, 0]),
+                "depth": _num(hw.buf_depth[i, 0]),
+                "banks": _num(hw.buf_banks[i, 0]),
+                "copies": _num(hw.buf_copies[i, 0]),
+                "primitive": PRIMITIVES[int(hw.buf_primitive[i, 0])],
+                "bram18": _num(hw.buf_bram18[i, 0]),
+                "uram": _num(hw.buf_uram[i, 0]),
+                "lutram_lut": _num(hw.buf_lutram[i, 0]),
+                "lut": _num(hw.buf_lut[i, 0]),
+                "ff": _num(hw.buf_ff[i, 0]),
+            }
+        )
+    # m_axi bundles as dse.export names them: gmem_<arg> per stream port, or gmem_s<j> shared
+    # by the streams that share channel j of their CU (share_streams)
+    sharing = bool(design.get("share_streams", False))
+    shared: tuple[str, ...] = ()
+    if sharing:
+        shared = ("inputs", "outputs") if bool(design["share_weights"]) else STREAMS
+    bundles: dict[str, dict[str, Any]] = {}
+    for s, stream in enumerate(STREAMS):
+        ch = list(channels.get(stream, [])) if channels else []
+        for j in range(int(hw.ports[s, 0])):
+            name = f"gmem_s{j}" if stream in shared else f"gmem_{PORT_PREFIX[stream]}{j}"
+            port = bundles.setdefault(
+                name,
+                {
+                    "name": name,
+                    "streams": [],
+                    "width_bits": PORT_BITS,
+                    "channel": ch[j] if j < len(ch) else None,
+                },
+            )
+            port["streams"].append(stream)
+    axi_ports = list(bundles.values())
+    process = {"weights": "load_b", "inputs": "load_a", "outputs": "store_c"}
+    streams = [
+        {
+            "name": f"{p['name']}_fifo",
+            "between": [p["name"], "/".join(process[s] for s in p["streams"])],
+            "width_bits": PORT_BITS,
+            "depth": FIFO_DEPTH,
+            "lut": PORT_BITS * int(np.ceil(FIFO_DEPTH / SRL_DEPTH)),
+        }
+        for p in axi_ports
+    ]
+    per_cu = {r: _num(v) for r, v in zip(RESOURCES, hw.per_cu()[0], strict=True)}
+    return {
+        "multipliers": multipliers,
+        "buffers": buffers,
+        "axi_ports": axi_ports,
+        "streams": streams,
+        "vector_lanes": _num(batch["vector_lanes"][0]),
+        "clock_domains": [{"name": c, "mhz": _num(design["clock_mhz"])} for c in CLOCK_DOMAINS],
+        "per_cu": {k: per_cu[k] for k in ("dsp", "bram18", "uram", "lut")},
+    }

@@ -1,0 +1,224 @@
+"""The hardware description (dse.hardware) against the model and against yosys.
+
+- Its per-CU totals are the model's ``dsp``/``bram18``/``uram``/``lut`` columns divided by the
+  CUs, and the sum of its own parts (multipliers, buffers, ports).
+- Every distinct buffer bank (word bits x depth, primitive) of the default run's exports and of
+  20 diverse designs (every precision pair, fused or not, BRAM and URAM, ping-pong or not,
+  several PE and tile shapes) is synthesised by yosys (``synth_xilinx -family xcup``, the named
+  primitive forced with ``ram_style``); its RAMB18/RAMB36/URAM288/LUTRAM cells must equal the
+  description's counts. yosys is an independent mapper: it disagrees when a block shape, the
+  LUTRAM cell geometry or the primitive rule is wrong.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dse.hardware import BUFFERS, Shapes, build, describe
+from dse.memory import LUTS_PER_LUTRAM_CELL, PRIMITIVES
+from dse.params import PRECISIONS
+from dse.space import design_batch
+from tests.conftest import BASE_DESIGN
+
+#: (pe_m, pe_n, pe_k, tile_m, tile_n, tile_k, vector_lanes): small to large, square and skewed.
+SHAPES = (
+    (8, 4, 8, 64, 64, 64, 32),
+    (16, 16, 16, 128, 128, 256, 32),
+    (32, 4, 32, 128, 256, 64, 128),
+    (4, 8, 64, 256, 128, 768, 64),
+    (2, 2, 4, 16, 32, 64, 8),
+)
+
+#: The designs the default workflow exports on this branch (knee, fastest, smallest; results/
+#: hls/*/design.json of `snakemake --cores 2`, see docs/hardware.md "Re-measured").
+DEFAULT_EXPORTS: tuple[dict, ...] = ()
+
+
+def diverse_designs() -> list[dict]:
+    """20 designs: every (weight, activation) precision pair, alternating fusion, storage,
+    double buffering and shape."""
+    pairs = list(itertools.product(PRECISIONS, PRECISIONS))
+    out = []
+    for i in range(20):
+        w, a = pairs[i % len(pairs)]
+        pm, pn, pk, tm, tn, tk, lanes = SHAPES[i % len(SHAPES)]
+        out.append(
+            {
+                **BASE_DESIGN,
+                "weight_precision": w,
+                "act_precision": a,
+                "pe_m": pm,
+                "pe_n": pn,
+                "pe_k": pk,
+                "tile_m": tm,
+                "tile_n": tn,
+                "tile_k": tk,
+                "vector_lanes": lanes,
+                "fuse_attention": bool(i % 2),
+                "buffer_storage": ("bram", "uram")[(i // 2) % 2],
+                "double_buffer": bool((i // 3) % 2),
+                "compute_units": 1 + i % 3,
+            }
+        )
+    return out
+
+
+DESIGNS = [*DEFAULT_EXPORTS, *diverse_designs()]
+
+
+def test_every_precision_pair_is_covered():
+    pairs = {(d["weight_precision"], d["act_precision"]) for d in DESIGNS}
+    assert len(pairs) == len(PRECISIONS) ** 2
+
+
+def test_totals_equal_the_model_columns_and_the_sum_of_the_parts(cfg, model):
+    shapes = Shapes.of(cfg.workload)
+    batch = design_batch(DESIGNS, cfg.platform)
+    cols = model.evaluate(batch).columns
+    lg = cfg.platform.logic
+    for i, d in enumerate(DESIGNS):
+        hw = describe(cfg.platform, shapes, d)
+        cus = d["compute_units"]
+        per = hw["per_cu"]
+        for r in ("dsp", "bram18", "uram", "lut"):
+            assert per[r] * cus == pytest.approx(cols[r][i], rel=1e-9), (i, r)
+        # the parts add up: DSPs are the multipliers', blocks the buffers', LUTs all of them
+        assert per["dsp"] == sum(m["dsp"] for m in hw["multipliers"])
+        assert per["bram18"] == sum(b["bram18"] for b in hw["buffers"])
+        assert per["uram"] == sum(b["uram"] for b in hw["buffers"])
+        ports = len(hw["axi_ports"])
+        lut = (
+            sum(m["lut"] for m in hw["multipliers"])
+            + sum(b["lut"] for b in hw["buffers"])
+            + sum(s["lut"] for s in hw["streams"])
+            + ports * lg["lut_per_axi_port"]
+            + lg["lut_per_cu"]
+        )
+        assert per["lut"] == pytest.approx(lut)
+        assert all(not m["pumped"] for m in hw["multipliers"])
+        assert [c["name"] for c in hw["clock_domains"]] == ["ap_clk"]
+        assert all(p["width_bits"] == 512 for p in hw["axi_ports"])
+
+
+def test_fused_attention_buffers_are_sized_by_tokens(cfg):
+    # K and V of one head: 1,024 tokens x 64 = 65,536 elements per buffer, over pe_k x pe_n per
+    # word and bank: with 16 x 16, 256 words per bank (not the connector's K of 12,288)
+    hw = describe(cfg.platform, Shapes.of(cfg.workload), {**BASE_DESIGN, "fuse_attention": True})
+    bufs = {b["name"]: b for b in hw["buffers"]}
+    assert bufs["k_buf"]["depth"] * bufs["k_buf"]["banks"] * 16 == 1024 * 64
+    # the score row block: tile_m x tokens accumulators, 128 x 1,024 / (16 x 16) words per bank
+    assert bufs["s_buf"]["depth"] == 128 // 16 * 1024 // 16
+    unfused = describe(cfg.platform, Shapes.of(cfg.workload), BASE_DESIGN)
+    assert not {"k_buf", "v_buf", "s_buf"} & {b["name"] for b in unfused["buffers"]}
+
+
+def test_float_engines_keep_interleaved_partial_sums(cfg):
+    # one partial sum per fadd stage (u280.yaml logic.fadd_stages: 5) per PE output, in registers
+    shapes = Shapes.of(cfg.workload)
+    hw = describe(cfg.platform, shapes, {**BASE_DESIGN, "weight_precision": "BF16"})
+    acc = next(b for b in hw["buffers"] if b["name"] == "acc_partials")
+    assert (acc["banks"], acc["depth"], acc["primitive"]) == (16 * 16, 5, "registers")
+    assert acc["ff"] == 16 * 16 * 5 * 32 and acc["lut"] == 0
+    integer = describe(cfg.platform, shapes, BASE_DESIGN)
+    assert "acc_partials" not in {b["name"] for b in integer["buffers"]}
+
+
+def test_vectorised_build_equals_one_design_at_a_time(cfg):
+    shapes = Shapes.of(cfg.workload)
+    batch = design_batch(DESIGNS, cfg.platform)
+    together = build(cfg.platform, shapes, batch).per_cu()
+    for i, d in enumerate(DESIGNS):
+        alone = build(cfg.platform, shapes, design_batch([d], cfg.platform)).per_cu()
+        np.testing.assert_array_equal(together[i], alone[0])
+
+
+# ---- yosys ----------------------------------------------------------------------------------
+
+#: ram_style that forces each primitive in yosys (registers: plain flip-flops).
+_STYLE = {"lutram": "distributed", "bram": "block", "uram": "ultra", "registers": "logic"}
+
+
+def _bank_module(name: str, width: int, depth: int, style: str) -> str:
+    """One bank as HLS's ram_2p builds it: one write port, one registered read port."""
+    aw = max(1, (depth - 1).bit_length())
+    return (
+        f"module {name}(input clk, input we, input [{aw - 1}:0] wa, input [{aw - 1}:0] ra,\n"
+        f"  input [{width - 1}:0] wd, output reg [{width - 1}:0] rd);\n"
+        f'(* ram_style = "{style}" *) reg [{width - 1}:0] mem [0:{depth - 1}];\n'
+        "always @(posedge clk) begin if (we) mem[wa] <= wd; rd <= mem[ra]; end\n"
+        "endmodule\n"
+    )
+
+
+def _yosys_cells(banks: list[tuple[int, int, str]]) -> list[dict[str, int]]:
+    """Cell counts of each bank synthesised alone (one yosys process for all)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "banks.v"
+        src.write_text(
+            "".join(_bank_module(f"b{i}", w, d, _STYLE[p]) for i, (w, d, p) in enumerate(banks))
+        )
+        script = [f"read_verilog {src}", "design -save all"]
+        for i in range(len(banks)):
+            script += [
+                "design -load all",
+                f"synth_xilinx -family xcup -noiopad -top b{i}",
+                f"tee -q -o {tmp}/s{i}.txt stat",
+            ]
+        subprocess.run(
+            ["nice", "yosys", "-q", "-p", "; ".join(script)],
+            check=True,
+            capture_output=True,
+        )
+        out = []
+        for i in range(len(banks)):
+            text = (Path(tmp) / f"s{i}.txt").read_text()
+            out.append({m[1]: int(m[2]) for m in re.finditer(r"^\s+(\w+)\s+(\d+)$", text, re.M)})
+        return out
+
+
+def _distinct_banks(cfg) -> dict[tuple[int, int, str], dict]:
+    """Every distinct (word bits, depth, primitive) bank of DESIGNS with its per-bank cost."""
+    shapes = Shapes.of(cfg.workload)
+    banks: dict[tuple[int, int, str], dict] = {}
+    for d in DESIGNS:
+        for b in describe(cfg.platform, shapes, d)["buffers"]:
+            n = b["banks"] * b["copies"]
+            key = (int(b["word_bits"]), int(b["depth"]), b["primitive"])
+            cost = {k: b[k] / n for k in ("bram18", "uram", "lutram_lut")}
+            assert banks.setdefault(key, cost) == cost
+    return banks
+
+
+def test_distinct_banks_cover_every_primitive(cfg):
+    prims = {p for _, _, p in _distinct_banks(cfg)}
+    assert prims == set(PRIMITIVES)
+    assert set(BUFFERS) >= {"a_buf", "b_buf", "c_buf"}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys is not installed")
+def test_yosys_cell_counts_equal_the_description(cfg):
+    banks = _distinct_banks(cfg)
+    keys = sorted(banks)
+    cells = _yosys_cells(keys)
+    bad = []
+    for (w, d, prim), got in zip(keys, cells, strict=True):
+        want = banks[(w, d, prim)]
+        bram18 = got.get("RAMB18E2", 0) + 2 * got.get("RAMB36E2", 0)
+        uram = got.get("URAM288", 0)
+        lutram = LUTS_PER_LUTRAM_CELL * sum(
+            v for k, v in got.items() if re.fullmatch(r"RAM\d+[MX]\d*\w*", k)
+        )
+        if (bram18, uram, lutram) != (want["bram18"], want["uram"], want["lutram_lut"]):
+            bad.append(((w, d, prim), (bram18, uram, lutram), want))
+        if prim == "registers":
+            assert got.get("FDRE", 0) >= w * d  # the word itself is flip-flops
+    assert not bad, bad
