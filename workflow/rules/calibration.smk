@@ -28,6 +28,8 @@ rule calibration:
         "results/logs/calibration.log",
     benchmark:
         "results/benchmarks/calibration.tsv"
+    resources:
+        mem_mb=MEM_MB["calibration"],
     conda:
         "../envs/dse.yaml"
     shell:
