@@ -88,6 +88,11 @@ def limit_local_memory():
         return
     limit = max(int(available * LOCAL_FRACTION), min(MEM_MB.values()))
     workflow.register_resource("mem_mb", limit)
+    # Snakemake 9's scheduler keeps its own copy of the limits, made before onstart: without
+    # this entry it would cap each job at the limit but never count the running jobs against it
+    scheduler = getattr(workflow, "scheduler", None)
+    if scheduler is not None and isinstance(getattr(scheduler, "global_resources", None), dict):
+        scheduler.global_resources["mem_mb"] = limit
     big = max(MEM_MB.values())
     print(
         f"dse: jobs run within mem_mb={limit:,} ({LOCAL_FRACTION:.0%} of the {available:,} MB "
