@@ -19,8 +19,9 @@ import math
 
 from dse.space import Grid
 
-# assumption: head-room over the measured peaks (other inputs, allocator slack)
-MEM_MARGIN = 1.25
+# assumption: head-room over the measured peaks (they are true peaks, not samples; this covers
+# other inputs and allocator slack)
+MEM_MARGIN = 1.15
 # assumption: the share of the available memory a local run may plan with (other programs grow)
 LOCAL_FRACTION = 0.8
 
