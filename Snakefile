@@ -15,6 +15,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/resources.smk"
 include: "workflow/rules/roofline.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/pareto.smk"

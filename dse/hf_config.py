@@ -15,6 +15,21 @@ the default of the transformers configuration class named below (its ``__init__`
   attention-pooling head); ``scale_factor`` and ``text_config.hidden_size`` (SmolVLM's pixel-shuffle
   connector).
 
+- ``clip`` (``vision_config``, and the top-level ``projection_dim`` of ``CLIPModel``'s
+  ``visual_projection``) and ``clip_vision_model`` (top level; ``CLIPVisionModelWithProjection``
+  adds the projection, of its own ``projection_dim``): a class token, a LayerNorm on the
+  embeddings (``pre_layrnorm``), and the projection, a bias-free GEMM on the class token,
+  mapped as a one-token classifier of ``projection_dim`` outputs. CLIP's ``post_layernorm``
+  normalises the class token only and is not counted (one token's LayerNorm);
+- ``dinov2`` (top level; ``Dinov2Model`` only): a class token, MLP width ``hidden_size *
+  mlp_ratio``, ``qkv_bias``; each residual add carries a layer-scale multiply (``layerscale``),
+  counted as 2 vector operations per element. ``use_swiglu_ffn`` (ViT-g) and the classifier
+  head (class token and mean of the patches) are refused;
+- ``siglip2`` (``vision_config``) and ``siglip2_vision_model`` (NaFlex): ``num_patches`` patches
+  of ``patch_size`` pixels (the most a resized image may have; a Linear patch embedding, the
+  same MACs as SigLIP's Conv2d), modelled as a square grid of ``sqrt(num_patches)`` patches a
+  side, so ``num_patches`` must be a square; the attention-pooling head as SigLIP's. The bilinear
+  resize of the position embeddings is not counted.
 - ``bert``: token input at ``max_position_embeddings`` tokens, ``type_vocab_size`` (a token-type
   embedding when > 0), ``position_embedding_type`` (absolute only); the encoder only.
 
@@ -25,6 +40,7 @@ token); write a YAML model for that or for other model types.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from dse.errors import UserError
@@ -58,6 +74,44 @@ _SMOLVLM = dict(_SIGLIP, hidden_size=1152, num_attention_heads=16, patch_size=32
 #: SmolVLMConfig / Idefics3Config: scale_factor=2; text_config defaults to LlamaConfig
 #: (hidden_size=4096).
 _SMOLVLM_SCALE, _LLAMA_HIDDEN = 2, 4096
+#: CLIPVisionConfig defaults (transformers configuration_clip.py); CLIPConfig.projection_dim 512.
+_CLIP = dict(
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    intermediate_size=3072,
+    image_size=224,
+    patch_size=32,
+    num_channels=3,
+    hidden_act="quick_gelu",
+)
+_CLIP_PROJECTION = 512
+#: Dinov2Config defaults (transformers configuration_dinov2.py): the MLP is hidden * mlp_ratio.
+_DINOV2 = dict(
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    mlp_ratio=4,
+    image_size=224,
+    patch_size=16,
+    num_channels=3,
+    qkv_bias=True,
+    hidden_act="gelu",
+)
+#: Siglip2VisionConfig defaults (transformers configuration_siglip2.py): no image_size; NaFlex
+#: resizes an image to at most num_patches patches.
+_SIGLIP2 = dict(
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    intermediate_size=3072,
+    num_patches=256,
+    patch_size=16,
+    num_channels=3,
+    hidden_act="gelu_pytorch_tanh",
+)
+#: Vector operations per element of a residual add with DINOv2's layer scale (x + gamma * y).
+_LAYERSCALE_RESIDUAL_OPS = 2
 #: BertConfig defaults (transformers configuration_bert.py).
 _BERT = dict(
     hidden_size=768,
@@ -95,8 +149,33 @@ _MODEL_TYPES = (
     "smolvlm_vision",
     "idefics3",
     "idefics3_vision",
+    "clip",
+    "clip_vision_model",
+    "dinov2",
+    "siglip2",
+    "siglip2_vision_model",
     "bert",
 )
+
+#: Defaults of each vision model type's encoder configuration.
+_DEFAULTS = {
+    "vit": _VIT,
+    "deit": _VIT,
+    "siglip": _SIGLIP,
+    "siglip_vision_model": _SIGLIP,
+    "smolvlm": _SMOLVLM,
+    "smolvlm_vision": _SMOLVLM,
+    "idefics3": _SMOLVLM,
+    "idefics3_vision": _SMOLVLM,
+    "clip": _CLIP,
+    "clip_vision_model": _CLIP,
+    "dinov2": _DINOV2,
+    "siglip2": _SIGLIP2,
+    "siglip2_vision_model": _SIGLIP2,
+}
+
+#: Model types whose encoder sits under ``vision_config`` (the others: at the top level).
+_NESTED = ("siglip", "smolvlm", "idefics3", "clip", "siglip2")
 
 
 def is_hf_config(data: dict[str, Any]) -> bool:
@@ -133,15 +212,12 @@ def to_model(
     if mtype == "bert":
         return _bert(data, name=name, file=file)
     arch = _architecture(data, file)
-    if mtype in ("siglip", "smolvlm", "idefics3"):
+    if mtype in _NESTED:
         enc = _section(data, "vision_config", file)  # absent: the class defaults
         prefix = "vision_config."
     else:
         enc, prefix = data, ""
-    defaults = {"vit": _VIT, "deit": _VIT}.get(mtype) or (
-        _SIGLIP if mtype.startswith("siglip") else _SMOLVLM
-    )
-    get = {k: enc.get(k, v) for k, v in defaults.items()}
+    get = {k: enc.get(k, v) for k, v in _DEFAULTS[mtype].items()}
     keys = {
         "hidden": "hidden_size",
         "heads": "num_attention_heads",
@@ -153,6 +229,14 @@ def to_model(
         "qkv_bias": "qkv_bias",
     }
     keys = {k: prefix + v for k, v in keys.items()}
+    if mtype == "dinov2":
+        get["intermediate_size"] = _dinov2_mlp(enc, get, file)
+        keys["mlp"] = "mlp_ratio"
+    if mtype.startswith("siglip2"):
+        get["image_size"] = get["patch_size"] * _square_side(
+            get["num_patches"], prefix + "num_patches", file
+        )
+        keys["image_size"] = prefix + "num_patches"
     act = _activation(get["hidden_act"], prefix + "hidden_act", file)
     model: dict[str, Any] = {
         "name": name,
@@ -179,7 +263,34 @@ def to_model(
             value=arch,
             allowed=f"a {mtype} *Model (its own head) or a YAML model with the classifier",
         )
-    if mtype in ("vit", "deit"):
+    if mtype.startswith("clip"):
+        model["class_token"] = True
+        model["embedding_layernorm"] = True  # CLIPVisionTransformer.pre_layrnorm
+        model["final_layernorm"] = False  # post_layernorm: the class token only, not counted
+        if mtype == "clip" or arch.endswith("WithProjection"):
+            proj = (data if mtype == "clip" else enc).get("projection_dim", _CLIP_PROJECTION)
+            model["classifier"] = {"classes": proj, "bias": False, "tokens": 1}
+            keys["classifier.classes"] = "projection_dim"
+    elif mtype == "dinov2":
+        model["class_token"] = True
+        if enc.get("use_swiglu_ffn", False) is not False:
+            raise UserError(
+                "SwiGLU MLP not modelled",
+                file=file,
+                key="use_swiglu_ffn",
+                value=enc.get("use_swiglu_ffn"),
+                allowed="false (the plain GELU MLP; ViT-g's SwiGLU needs a YAML model)",
+            )
+        if arch and arch != "Dinov2Model":
+            raise UserError(
+                "head of this architecture not modelled",
+                file=file,
+                key="architectures[0]",
+                value=arch,
+                allowed="Dinov2Model (the backbone)",
+            )
+        model["vector_ops"]["residual"] = _LAYERSCALE_RESIDUAL_OPS
+    elif mtype in ("vit", "deit"):
         model["class_token"] = True
         model["distillation_token"] = mtype == "deit"  # DeiTEmbeddings always add it
         if arch.endswith("ForImageClassification") or arch.endswith("WithTeacher"):
@@ -260,6 +371,33 @@ def _bert(data: dict[str, Any], *, name: str, file: str) -> tuple[dict[str, Any]
     return model, keys
 
 
+def _dinov2_mlp(enc: dict[str, Any], get: dict[str, Any], file: str) -> Any:
+    """DINOv2's MLP width: ``int(hidden_size * mlp_ratio)`` (Dinov2MLP)."""
+    ratio, hidden = get["mlp_ratio"], get["hidden_size"]
+    ok = isinstance(ratio, (int, float)) and not isinstance(ratio, bool) and ratio > 0
+    if not ok:
+        raise UserError("wrong type", file=file, key="mlp_ratio", value=ratio,
+                        allowed="a positive number (MLP width / hidden_size)")
+    if not isinstance(hidden, int) or isinstance(hidden, bool):
+        return hidden  # the schema reports a bad hidden_size
+    return int(hidden * ratio)
+
+
+def _square_side(num_patches: Any, key: str, file: str) -> int:
+    """The side of a square grid of ``num_patches`` patches."""
+    if isinstance(num_patches, int) and not isinstance(num_patches, bool) and num_patches > 0:
+        side = math.isqrt(num_patches)
+        if side * side == num_patches:
+            return side
+    raise UserError(
+        "not a square number of patches",
+        file=file,
+        key=key,
+        value=num_patches,
+        allowed="a square (256 = 16 x 16, 576, 729, 1024, ...), modelled as a square grid",
+    )
+
+
 def _activation(act: Any, key: str, file: str) -> int:
     if act not in ACTIVATION_OPS:
         raise UserError(
@@ -285,6 +423,7 @@ def _architecture(data: dict[str, Any], file: str) -> str:
     arch = archs[0] if archs else ""
     known = (
         "Model",
+        "ModelWithProjection",
         "ForImageClassification",
         "ForImageClassificationWithTeacher",
         "ForConditionalGeneration",
@@ -296,7 +435,8 @@ def _architecture(data: dict[str, Any], file: str) -> str:
             key="architectures[0]",
             value=arch,
             allowed="*Model (no head), *ForImageClassification, "
-            "DeiTForImageClassificationWithTeacher, *ForConditionalGeneration (SmolVLM)",
+            "DeiTForImageClassificationWithTeacher, *ForConditionalGeneration (SmolVLM), "
+            "CLIPVisionModelWithProjection",
         )
     return arch
 

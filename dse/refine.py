@@ -34,6 +34,7 @@ import moocore
 import numpy as np
 import pandas as pd
 
+from dse.canonical import canonical
 from dse.model import Model
 from dse.params import PARAMS
 from dse.pareto import front, reference_from
@@ -57,8 +58,10 @@ def design_hash(batch: Mapping[str, np.ndarray]) -> np.ndarray:
     """A 64-bit hash per design of its parameter codes (mixing as in splitmix64).
 
     Used to remember evaluated designs and as the refined designs' ids; with a few million
-    designs a collision has a probability of about 1e-7.
+    designs a collision has a probability of about 1e-7. The precisions are hashed in canonical
+    form (dse.canonical): two spellings of one design are one design, evaluated once, one id.
     """
+    batch = canonical(batch)
     n = len(next(iter(batch.values())))
     h = np.zeros(n, dtype=np.uint64)
     with np.errstate(over="ignore"):

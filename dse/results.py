@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from dse import MODEL_VERSION
+from dse.canonical import canonical
 from dse.model import BOUNDS, Model, Result, violation_text, violations_text
 from dse.params import PARAMS, UNIFORM_DEFAULTS
 from dse.platform import RESOURCES, Platform
@@ -68,10 +69,12 @@ def results_frame(
     design_ids: np.ndarray | list[str],
 ) -> pd.DataFrame:
     """Build the result table: ``design_id``, every parameter, then ``FIGURES``. The mapping
-    parameters are the ones the design ran with (the mapper's choice when the model has one)."""
+    parameters are the ones the design ran with (the mapper's choice when the model has one).
+    Precisions are written in canonical form (dse.canonical): one spelling per design."""
     c = result.columns
     cols: dict[str, object] = {"design_id": np.asarray(design_ids, dtype=object)}
-    cols.update(params_frame({**batch, **(result.mapping or {})}))  # the mapping it ran with
+    # the canonical spelling of the precisions, and the mapping the design ran with
+    cols.update(params_frame({**canonical(batch), **(result.mapping or {})}))
     code, used, limit = c["violation_code"], c["violation_used"], c["violation_limit"]
     viol = violation_text(model.platform, code, used, limit)
     n = len(c["latency_ms"])

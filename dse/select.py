@@ -4,7 +4,12 @@ First the *quality tier*: when the front has a ``quality_loss`` column and a qua
 given (``dse select`` derives it from ``select.quality_reference``, default INT8, and
 ``select.quality_tolerance``, default 0: "no worse than uniform INT8"), only front designs within
 it are candidates for the first three reasons. The *region of interest* is that tier within
-``select.latency_budget_ms``.
+``select.latency_budget_ms``: one figure for every model, or a mapping of model name (the
+``name:`` of a model YAML, the file stem of a Hugging Face config.json) to ms, with an optional
+``default`` for the models it does not name (:func:`latency_budget`). A model without a budget
+has no region: the knee is taken over the whole tier and there is no ``smallest_under_budget``.
+:func:`budget_report` says what the budget was and, when no design meets it, which designs
+come nearest; ``dse select`` stores it in the output's metadata and ``dse summary`` prints it.
 
 Reasons, in priority order (:data:`REASONS`):
 
@@ -46,6 +51,7 @@ def select_designs(
     *,
     all_designs: pd.DataFrame | None = None,
     quality_max: float | None = None,
+    model: str | None = None,
 ) -> pd.DataFrame:
     """Choose designs from a front.
 
@@ -53,10 +59,11 @@ def select_designs(
         front: the Pareto front (as written by ``dse pareto``), with ``design_id``,
             ``latency_ms`` and ``utilization`` columns.
         objectives: ``(column, "min" | "max")`` pairs the front was computed over.
-        settings: the config's ``select`` section: ``latency_budget_ms`` (ms, optional) and
-            ``named`` (list of design_ids, optional).
+        settings: the config's ``select`` section: ``latency_budget_ms`` (ms, or a mapping of
+            model name to ms, optional) and ``named`` (list of design_ids, optional).
         all_designs: every evaluated design, where named designs off the front are looked up.
         quality_max: the quality tier's bound on ``quality_loss`` (None: no bound).
+        model: the workload's name, which a per-model budget is looked up by.
 
     Returns:
         The chosen rows, each once, with a string column ``selection`` holding its reasons
@@ -66,19 +73,83 @@ def select_designs(
         UserError: if a named design is in neither the front nor ``all_designs``, or a required
             column is missing.
     """
+    budget = settings.get("latency_budget_ms")
+    if isinstance(budget, Mapping):  # per model: the caller names the model
+        budget, _ = latency_budget(settings, model or "")
     ordered = _sorted_by_id(front)
     tier = ordered[in_tier(ordered, quality_max)].reset_index(drop=True)
-    region = tier[_within_budget(tier, settings.get("latency_budget_ms"))].reset_index(drop=True)
+    region = tier[_within_budget(tier, budget)].reset_index(drop=True)
     picks = [
         *_knee(region, objectives),
         *_fastest(tier),
-        *(_smallest_under_budget(region) if settings.get("latency_budget_ms") is not None else []),
+        *(_smallest_under_budget(region) if budget is not None else []),
         *(("named", design_id) for design_id in _named(settings)),
     ]
     rows = _rows_for(
         [design_id for _, design_id in picks], ordered, all_designs, named=_named(settings)
     )
     return _attach_reasons(rows, picks)
+
+
+def latency_budget(settings: Mapping[str, Any], model: str) -> tuple[float | None, str]:
+    """The latency budget (ms per call) of ``model`` and the config key it came from.
+
+    Args:
+        settings: the config's ``select`` section.
+        model: the workload's name.
+
+    Returns:
+        ``(ms, key)``; ``(None, reason)`` when no budget applies to this model.
+    """
+    raw = settings.get("latency_budget_ms")
+    if raw is None:
+        return None, "select.latency_budget_ms is not set"
+    if isinstance(raw, Mapping):
+        for key in (model, "default"):
+            if key in raw and raw[key] is not None:
+                return float(raw[key]), f"select.latency_budget_ms.{key}"
+        return None, (f"select.latency_budget_ms names no budget for {model} "
+                      f"(it names {', '.join(map(str, raw)) or 'none'}) and has no default")
+    return float(raw), "select.latency_budget_ms (every model)"
+
+
+def budget_report(front: pd.DataFrame, budget_ms: float | None, key: str, *,
+                  quality_max: float | None = None, nearest: int = 3) -> dict[str, Any]:
+    """What the budget did, for the summary: JSON-ready.
+
+    Returns:
+        ``budget_ms``, ``key`` (where it came from, or why there is none), ``tier`` (designs of
+        the quality tier on the front), ``within`` (of those, within the budget) and, when no
+        design meets the budget, ``nearest``: the ``nearest`` fastest tier designs
+        (``design_id``, ``latency_ms``, ``utilization``), closest first.
+    """
+    tier = front[in_tier(front, quality_max)] if len(front) else front
+    out: dict[str, Any] = {"budget_ms": budget_ms, "key": key, "tier": int(len(tier))}
+    if budget_ms is None or tier.empty:
+        out["within"] = int(len(tier)) if budget_ms is None else 0
+        return out
+    within = _within_budget(tier, budget_ms)
+    out["within"] = int(within.sum())
+    if not within.any():
+        ordered = _sorted_by_id(tier)
+        lat = ordered["latency_ms"].to_numpy(dtype=np.float64, na_value=np.inf)
+        rows = ordered.iloc[np.argsort(lat, kind="stable")[:nearest]]
+        cols = [c for c in ("design_id", "latency_ms", "utilization") if c in rows.columns]
+        out["nearest"] = [
+            {c: (str(r[c]) if c == "design_id" else float(r[c])) for c in cols}
+            | {"params": {k: _plain(r[k]) for k in _LABEL_KEYS if k in rows.columns}}
+            for r in rows.to_dict("records")
+        ]
+    return out
+
+
+#: Parameters :func:`dse.labels.design_label` reads (kept with the nearest designs).
+_LABEL_KEYS = ("weight_precision", "act_precision", "prec_embed", "prec_proj",
+               "prec_attention", "prec_mlp", "compute_units", "pe_m", "pe_n", "pe_k", "clock_mhz")
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v if isinstance(v, (int, float)) else str(v)
 
 
 def _sorted_by_id(frame: pd.DataFrame) -> pd.DataFrame:

@@ -124,7 +124,7 @@ def _config_text(**replace):
             ["key 'sweep.space.pc_weights[1]'", "64", "1..32"],
         ),
         ({"objectives:": "objectivez:"}, ["objectives", "missing key"]),
-        ({"  latency_budget_ms: 150.0": "  latency_budget_ms: [150"}, ["malformed YAML", "line"]),
+        ({"    smolvla_vision: 150.0": "    smolvla_vision: [150"}, ["malformed YAML", "line"]),
     ],
 )
 def test_bad_config_exits_2_with_one_line(tmp_path, capsys, replace, expect):
@@ -288,7 +288,8 @@ def test_bad_model_figure_exits_2_naming_the_key(tmp_path, capsys, replace, expe
         ({"trials_per_worker: 2500": "trials_per_worker: .nan"}, ["search.trials_per_worker"]),
         ({"  seed: 0": "  seed: -3"}, ["search.seed", "-3", "0..2147483391"]),
         ({"  shards: 4": "  shards: 4.0"}, ["sweep.shards", "wrong type", "1..1024"]),
-        ({"  latency_budget_ms: 150.0": "  latency_budget_ms: .inf"}, ["select.latency_budget"]),
+        ({"    smolvla_vision: 150.0": "    smolvla_vision: .inf"}, ["select.latency_budget"]),
+        ({"    smolvla_vision: 150.0": "    smolvla_vision: -5"}, ["select.latency_budget", "-5"]),
         (
             {"{name: utilization, direction: min}": "{name: latency_ms, direction: min}"},
             ["objectives[1].name", "twice"],

@@ -201,6 +201,9 @@ def test_select_command_round_trip(tmp_path):
     meta = store.read_metadata(out)
     assert meta["platform"] == "u280"
     assert meta["selected"]["z"] == "named"
+    # the budget as applied: a number applies to every model; a, b, c, d meet 60 ms
+    assert meta["budget"] == {"budget_ms": 60.0, "key": "select.latency_budget_ms (every model)",
+                              "tier": 5, "within": 4}
 
 
 def test_select_command_unknown_named_exits_2(tmp_path, capsys):
@@ -246,3 +249,55 @@ def test_tier_front_when_the_front_holds_no_tier_design():
     assert sorted(got["design_id"]) == ["c", "d", "e"]
     mixed = designs[designs["design_id"].isin(["a", "c"])]
     assert tier_front(mixed, MIN2, 0.1, designs) is mixed
+
+
+def test_latency_budget_per_model():
+    from dse.select import latency_budget
+
+    assert latency_budget({"latency_budget_ms": 150.0}, "any") == (
+        150.0, "select.latency_budget_ms (every model)")
+    per = {"latency_budget_ms": {"smolvla_vision": 150.0, "default": 400.0}}
+    assert latency_budget(per, "smolvla_vision") == (
+        150.0, "select.latency_budget_ms.smolvla_vision")
+    assert latency_budget(per, "deit_s") == (400.0, "select.latency_budget_ms.default")
+    ms, why = latency_budget({"latency_budget_ms": {"smolvla_vision": 150.0}}, "deit_s")
+    assert ms is None and "no budget for deit_s" in why
+    assert latency_budget({}, "x")[0] is None
+
+
+def test_per_model_budget_in_select_designs():
+    # the mapping is looked up by the model's name: 60 ms for "m" -> as in the hand-built case
+    # (smallest under 60 ms is d); another model has no budget -> no smallest_under_budget.
+    settings = {"latency_budget_ms": {"m": 60.0}}
+    chosen = select_designs(_front(), MIN2, settings, model="m")
+    assert ("d", "smallest_under_budget") in _reasons(chosen)
+    other = select_designs(_front(), MIN2, settings, model="other")
+    assert "smallest_under_budget" not in set(other["selection"])
+
+
+def test_budget_report_names_the_nearest_designs():
+    from dse.select import budget_report
+
+    # 5 ms: no design of _front (10..100 ms) meets it; the nearest are the fastest three:
+    # a 10 ms, b 20 ms, c 30 ms.
+    rep = budget_report(_front(), 5.0, "select.latency_budget_ms.m")
+    assert rep["within"] == 0 and rep["tier"] == 5
+    assert [n["design_id"] for n in rep["nearest"]] == ["a", "b", "c"]
+    assert rep["nearest"][0]["latency_ms"] == 10.0
+    ok = budget_report(_front(), 60.0, "k")
+    assert ok["within"] == 4 and "nearest" not in ok  # a, b, c, d
+
+
+def test_summary_says_when_no_design_meets_the_budget():
+    from dse.commands.summary import budget_lines
+
+    rep = {"budget_ms": 5.0, "key": "select.latency_budget_ms.m", "tier": 5, "within": 0,
+           "nearest": [{"design_id": "a", "latency_ms": 10.0, "utilization": 0.9,
+                        "params": {"weight_precision": "INT8", "act_precision": "INT8",
+                                   "compute_units": 3, "pe_m": 32, "pe_n": 4, "pe_k": 32,
+                                   "clock_mhz": 250}}]}
+    text = "\n".join(budget_lines(rep, "m"))
+    assert "no design of the quality tier meets it" in text
+    assert "`a` (INT8 3×32·4·32 @250): 10.0 ms per call, 90.0% of the fullest SLR" in text
+    none = "\n".join(budget_lines({"budget_ms": None, "key": "no budget named"}, "m"))
+    assert "none for m" in none

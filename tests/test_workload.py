@@ -61,7 +61,54 @@ PUBLISHED = [
     ("deit_b.yaml", 17.6e9, 0.01),
     # ViT-B/16 at 224: 17.6 G (the DeiT paper's ViT-B row; the same architecture as DeiT-B)
     ("vit_b16.json", 17.6e9, 0.01),
+    # timm results/benchmark-infer-amp-nchw-pt240-cu124-rtx4090.csv, column infer_gmacs (MACs,
+    # every op of the image tower): vit_base_patch32_clip_224 4.41 G (OpenCLIP
+    # docs/model_profile.csv: ViT-B-32 image_gflops 8.82 = 2 x 4.41 G MACs)
+    ("clip_vit_b32.json", 4.41e9, 0.002),
+    # timm (same file): vit_base_patch14_dinov2 at 518 px, 151.71 G
+    ("dinov2_base.json", 151.71e9, 0.002),
+    # timm (same file): vit_base_patch16_siglip_256 (256 patches of 16, MAP head) 23.44 G;
+    # OpenCLIP model_profile.csv ViT-B-16-SigLIP-256: image_gflops 46.82 = 2 x 23.41 G
+    ("siglip2_base_patch16_naflex.json", 23.44e9, 0.002),
 ]
+
+
+# Other sizes of the new model types, as Hugging Face configs, against the same timm table
+# (infer_gmacs): CLIP ViT-B/16 17.58 G, CLIP ViT-L/14 81.08 G, DINOv2 ViT-S/14 and ViT-L/14 at
+# 518 px 46.76 G and 507.15 G.
+HF_PUBLISHED = [
+    ({"model_type": "clip_vision_model", "architectures": ["CLIPVisionModelWithProjection"],
+      "patch_size": 16}, 17.58e9),
+    ({"model_type": "clip", "projection_dim": 768,
+      "vision_config": {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16,
+                        "intermediate_size": 4096, "patch_size": 14}}, 81.08e9),
+    ({"model_type": "dinov2", "hidden_size": 384, "num_attention_heads": 6, "image_size": 518,
+      "patch_size": 14}, 46.76e9),
+    ({"model_type": "dinov2", "hidden_size": 1024, "num_attention_heads": 16,
+      "num_hidden_layers": 24, "image_size": 518, "patch_size": 14}, 507.15e9),
+]
+
+
+@pytest.mark.parametrize(("cfg", "macs"), HF_PUBLISHED, ids=["clip-b16", "clip-l14", "dinov2-s",
+                                                             "dinov2-l"])
+def test_hf_macs_match_timm(tmp_path, cfg, macs):
+    p = tmp_path / "m.json"
+    p.write_text(json.dumps(cfg))
+    assert workload(p).macs_per_image == pytest.approx(macs, rel=0.002)
+
+
+def test_clip_dinov2_siglip2_by_hand():
+    # CLIP B/32: 49 patches + class token = 50 tokens; patch embedding 49 x 3072 x 768; the
+    # visual projection 1 x 768 x 512 on the class token
+    w = workload(MODELS_DIR / "clip_vit_b32.json")
+    assert w.tokens == 50
+    assert w.macs_per_image == 12 * _layer_macs(50, 768, 3072) + 49 * 3072 * 768 + 768 * 512
+    # DINOv2-B at 518: 37 x 37 patches + class token; MLP 768 x 4 = 3072; no head
+    w = workload(MODELS_DIR / "dinov2_base.json")
+    assert w.tokens == 37 * 37 + 1
+    assert w.macs_per_image == 12 * _layer_macs(1370, 768, 3072) + 1369 * 588 * 768
+    # SigLIP2 NaFlex: 256 patches as a 16 x 16 grid (image 256 px at patch 16)
+    assert workload(MODELS_DIR / "siglip2_base_patch16_naflex.json").tokens == 256
 
 
 @pytest.mark.parametrize(("name", "macs", "rel"), PUBLISHED)
@@ -286,6 +333,20 @@ def test_crop_remainder_is_explicit(tmp_path):
             {"model_type": "bert", "max_position_embeddings": 0},
             ["key 'max_position_embeddings'", "out of range"],
         ),
+        ({"model_type": "dinov2", "use_swiglu_ffn": True}, ["key 'use_swiglu_ffn'", "SwiGLU"]),
+        (
+            {"model_type": "dinov2", "architectures": ["Dinov2ForImageClassification"]},
+            ["key 'architectures[0]'", "not modelled"],
+        ),
+        ({"model_type": "dinov2", "mlp_ratio": "4"}, ["key 'mlp_ratio'", "positive number"]),
+        (
+            {"model_type": "siglip2", "vision_config": {"num_patches": 200}},
+            ["key 'vision_config.num_patches'", "got 200", "square"],
+        ),
+        (
+            {"model_type": "clip", "architectures": ["CLIPForImageClassification"]},
+            ["key 'architectures[0]'", "not modelled"],
+        ),
     ],
 )
 def test_hf_config_errors_name_the_json_key(tmp_path, cfg, expect):
@@ -312,6 +373,27 @@ def test_hf_defaults_are_the_transformers_defaults(tmp_path):
     m = load_model(p)
     assert (m["hidden"], m["patch_size"]) == (1152, 32)
     assert m["connector"] == {"scale_factor": 2, "out_features": 4096, "bias": False}
+
+
+def test_hf_defaults_of_clip_dinov2_siglip2(tmp_path):
+    p = tmp_path / "m.json"
+    # CLIPVisionConfig(): B/32 at 224, quick_gelu (3 ops), class token, pre-LayerNorm; a
+    # CLIPVisionModel has no projection, a CLIPModel the top-level projection_dim (512)
+    p.write_text(json.dumps({"model_type": "clip_vision_model"}))
+    m = load_model(p)
+    assert (m["patch_size"], m["image_size"], m["vector_ops"]["gelu"]) == (32, 224, 3)
+    assert m["class_token"] and m["embedding_layernorm"] and "classifier" not in m
+    p.write_text(json.dumps({"model_type": "clip"}))
+    assert load_model(p)["classifier"] == {"classes": 512, "bias": False, "tokens": 1}
+    # Dinov2Config(): 224 px, patch 16, MLP 4 x 768, layer scale on each residual (2 ops)
+    p.write_text(json.dumps({"model_type": "dinov2"}))
+    m = load_model(p)
+    assert (m["image_size"], m["patch_size"], m["mlp"]) == (224, 16, 3072)
+    assert m["vector_ops"]["residual"] == 2 and m["class_token"]
+    # Siglip2VisionConfig(): 256 patches of 16 -> a 256 px square, the pooling head
+    p.write_text(json.dumps({"model_type": "siglip2_vision_model"}))
+    m = load_model(p)
+    assert (m["image_size"], m["patch_size"]) == (256, 16) and "pooling" in m
 
 
 def test_malformed_json_is_one_line(tmp_path):

@@ -11,6 +11,7 @@ import pandas as pd
 
 from dse.config import load_config
 from dse.errors import UserError
+from dse.labels import design_label, design_labels
 from dse.store import (
     atomic_write_text,
     check_output,
@@ -23,6 +24,7 @@ HELP = "write results/summary.md: the selected designs with their figures and ex
 
 COLUMNS = [
     ("design_id", "design"),
+    ("label", "what (dse.labels)"),
     ("selection", "why"),
     ("weight_precision", "W"),
     ("act_precision", "A"),
@@ -54,7 +56,7 @@ COLUMNS = [
 
 #: Columns of the selected designs the table reads (the others are built from them).
 SELECTED_COLUMNS = (
-    [c for c, _ in COLUMNS if c not in ("pe", "tile", "pcs", "export")]
+    [c for c, _ in COLUMNS if c not in ("label", "pe", "tile", "pcs", "export")]
     + [f"{x}_{d}" for x in ("pe", "tile") for d in "mnk"]
     + ["pc_weights", "pc_inputs", "pc_outputs", "share_weights"]
 )
@@ -62,6 +64,7 @@ SELECTED_COLUMNS = (
 
 def table(selected: pd.DataFrame, exports: dict[str, str]) -> str:
     df = selected.copy()
+    df["label"] = design_labels(df)
     df["pe"] = [f"{a}×{b}×{c}" for a, b, c in zip(df["pe_m"], df["pe_n"], df["pe_k"], strict=True)]
     df["tile"] = [
         f"{a}×{b}×{c}" for a, b, c in zip(df["tile_m"], df["tile_n"], df["tile_k"], strict=True)
@@ -109,6 +112,39 @@ def violations_lines(binding: Any) -> list[str]:
     ]
 
 
+def budget_lines(budget: Any, model: str) -> list[str]:
+    """The latency budget as ``dse select`` applied it (its output's ``budget`` metadata): where
+    it came from, how many designs meet it and, when none does, the nearest ones."""
+    if not isinstance(budget, dict):
+        return ["- latency budget: not recorded (selected designs written by an older dse select)"]
+    if budget.get("budget_ms") is None:
+        return [f"- latency budget: none for {model} ({budget.get('key')}); the knee is taken "
+                "over the whole quality tier and there is no `smallest_under_budget`"]
+    head = (f"- latency budget: {budget['budget_ms']:g} ms per call for {model} "
+            f"(`{budget.get('key')}`)")
+    if budget.get("within"):
+        return [f"{head}: {budget['within']:,} of the {budget.get('tier', 0):,} front designs "
+                "of the quality tier meet it"]
+    lines = [f"{head}: **no design of the quality tier meets it**, so there is no `knee` and "
+             "no `smallest_under_budget`; only `fastest` (and `named`) are exported. The "
+             "nearest designs:"]
+    for n in budget.get("nearest", []):
+        label = ""
+        params = n.get("params")
+        if isinstance(params, dict):
+            try:
+                label = f" ({design_label(params)})"
+            except (KeyError, ValueError, TypeError):
+                label = ""
+        util = n.get("utilization")
+        util_text = f", {util:.1%} of the fullest SLR" if isinstance(util, float) else ""
+        lines.append(f"  - `{n.get('design_id')}`{label}: {n.get('latency_ms', float('nan')):.1f}"
+                     f" ms per call{util_text}")
+    lines.append("  Raise the budget for this model (`select.latency_budget_ms`, a number or a "
+                 "mapping of model name to ms) or widen the space.")
+    return lines
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="run configuration (configs/config.yaml)")
     p.add_argument("--selected", required=True, help="selected designs Parquet")
@@ -154,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
         f"- Pareto front: {front_meta.get('front_size', 'n/a')} designs over {objectives}",
         *violations_lines(front_meta.get("binding_violations")),
         f"- cameras per policy call: {cfg.workload.cameras}; latency is per call",
+        *budget_lines(read_metadata(args.selected).get("budget"), cfg.workload.name),
         f"- config hash: `{cfg.hash}`",
         "",
         "## Selected designs",
@@ -168,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
         "Each export folder holds the HLS sources (`dse_config.h`, `kernel.cpp`, `vector.cpp`), "
         "the host program (`host.cpp`, `schedule.txt`), the v++ configs (`hls_config.cfg`, "
         "`link.cfg`), `schedule.json`, `design.json`, `model.json` and `platform.json`; "
-        "`dse csim <folder>` checks it against numpy; the README says how to take it into "
+        "`dse csim <folder>` checks it against numpy; docs/vitis.md says how to take it into "
         "Vitis.",
         "",
     ]

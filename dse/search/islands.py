@@ -74,12 +74,24 @@ def _keep_system_attr(key: str) -> bool:
     return key.startswith("constraints") or key.endswith(":generation")
 
 
-def _copy(trial: FrozenTrial, user_attrs: Mapping[str, Any]) -> FrozenTrial:
-    """A finished trial as a template for another study (sampler attributes kept)."""
+def _copy(trial: FrozenTrial, user_attrs: Mapping[str, Any], *,
+          shared: bool = False) -> FrozenTrial:
+    """A finished trial as a template for another study (sampler attributes kept).
+
+    ``shared``: the copy for the shared study, whose constraints are stored as the list under
+    the system attribute ``constraints``, where optuna-dashboard (0.21) reads them to mark
+    infeasible trials; Optuna 5 reads that form too (as constraint ``"0"``), and its samplers
+    only ever sum the positive constraint values, so an island replayed from these copies samples
+    what it sampled with ``trial.set_constraint``'s named form (``constraints:<name>``).
+    """
+    system = {k: v for k, v in trial.system_attrs.items() if _keep_system_attr(k)}
+    if shared:
+        named = sorted(k for k in system if k.startswith("constraints:"))
+        if named:
+            system["constraints"] = [system.pop(k) for k in named]
     return optuna.trial.create_trial(
         state=trial.state, values=trial.values, params=trial.params,
-        distributions=trial.distributions, user_attrs=dict(user_attrs),
-        system_attrs={k: v for k, v in trial.system_attrs.items() if _keep_system_attr(k)})
+        distributions=trial.distributions, user_attrs=dict(user_attrs), system_attrs=system)
 
 
 def stored_batches(trials: Iterable[FrozenTrial], *, worker: int,
@@ -237,7 +249,7 @@ def _push(storage: optuna.storages.BaseStorage, study_id: int, res: BatchResult,
     for i, t in enumerate(res.trials):
         attrs = {ATTR_WORKER: worker, "source": source, ATTR_ISLAND: island, ATTR_BATCH: batch,
                  ATTR_INDEX: i, ATTR_SIZE: n}
-        out.append(_copy(t, attrs))
+        out.append(_copy(t, attrs, shared=True))
     push_batch(storage, study_id, out,
                claim=batch_claim(worker=worker, island=island, batch=batch, size=n))
     return out

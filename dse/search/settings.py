@@ -144,9 +144,17 @@ def _prefixed(exc: UserError, prefix: str) -> UserError:
     return UserError(message, file=exc.file, key=key, value=exc.value, allowed=exc.allowed)
 
 
+#: How trials store a design (Optuna parameter names and distributions, dse.search.space): 2 =
+#: every parameter under its design name, powers of two as categorical values (1 = ``log2_<name>``
+#: exponents). Part of the fingerprint: a study never mixes two formats.
+TRIAL_FORMAT = 2
+
+
 def fingerprint(cfg: Config, space: Mapping[str, Any]) -> str:
-    """Hash of what fixes a trial's objective values: a study must not mix two of them."""
-    return config_hash(cfg.platform_raw, cfg.model_raw, cfg.objectives, space, MODEL_VERSION)
+    """Hash of what fixes a trial's objective values and its stored parameters: a study must not
+    mix two of them."""
+    return config_hash(cfg.platform_raw, cfg.model_raw, cfg.objectives, space, MODEL_VERSION,
+                       TRIAL_FORMAT)
 
 
 def settings_from_config(cfg: Config, **overrides: Any) -> SearchSettings:

@@ -2,7 +2,10 @@
 
 One entry per design parameter of :data:`dse.params.PARAMS`: a list of values (Optuna
 categorical), an integer range ``{low, high[, step | log]}`` (Optuna int) or
-``{powers_of_two: [lo, hi]}`` (Optuna int on the exponent, parameter ``log2_<name>``). Tiles are
+``{powers_of_two: [lo, hi]}`` (Optuna categorical of the powers themselves, so the study and
+optuna-dashboard show ``pe_m = 32``; NSGA-II's uniform crossover and resampling mutation draw from
+the same distribution as they would on the exponent). Every Optuna parameter has its design
+parameter's name. Tiles are
 *suggested and repaired*: ``tile_m`` is drawn from its own range, independently of ``pe_m``, and
 the design uses the smallest multiple of ``pe_m`` that is at least the drawn value
 (``ceil(tile / pe) * pe``). The sampler therefore learns absolute tile sizes (what matters
@@ -35,7 +38,7 @@ class Dim:
 
     Attributes:
         param: the design parameter.
-        optuna_name: the Optuna parameter name (``log2_<name>`` for powers of two).
+        optuna_name: the Optuna parameter name (the design parameter's name).
         distribution: the Optuna distribution of ``optuna_name`` (None when fixed).
         codes: (n_choices,) design code of each categorical choice (lists only).
         values: every value the parameter can take (design codes, ascending).
@@ -55,14 +58,14 @@ class Dim:
         return self.form != "fixed"
 
     def decode(self, internal: np.ndarray) -> np.ndarray:
-        """Optuna internal representations (index / integer / exponent) -> design codes."""
+        """Optuna internal representations (choice index / integer) -> design codes."""
         x = np.asarray(internal, dtype=np.float64)
         if self.form == "fixed":
             return np.full(x.shape, self.values[0], dtype=np.int64)
         if self.form == "list":
             return self.codes[x.astype(np.int64)]
-        if self.form == "pow2":
-            return np.left_shift(1, x.astype(np.int64))
+        if self.form == "pow2":  # choices are the powers, ascending
+            return self.values[x.astype(np.int64)]
         return x.astype(np.int64)
 
     def encode(self, code: int) -> Any | None:
@@ -74,7 +77,7 @@ class Dim:
             return self.distribution.choices[int(hit[0])] if hit.size else None
         if code not in self.values:
             return None
-        return int(code).bit_length() - 1 if self.form == "pow2" else int(code)
+        return int(code)
 
 
 def _list_dim(p: Param, values: Sequence[Any], *, file: str, key: str) -> Dim:
@@ -135,7 +138,10 @@ def _pow2_dim(p: Param, spec: Mapping[str, Any], *, file: str, key: str) -> Dim:
                         value=[lo, hi], allowed="[lo, hi] with lo <= hi")
     a, b = lo.bit_length() - 1, hi.bit_length() - 1
     values = np.left_shift(1, np.arange(a, b + 1, dtype=np.int64))
-    return Dim(p, f"log2_{p.name}", IntDistribution(a, b), np.empty(0, np.int64), values, "pow2")
+    if len(values) == 1:
+        return Dim(p, p.name, None, values, values, "fixed")
+    dist = CategoricalDistribution(tuple(int(v) for v in values))
+    return Dim(p, p.name, dist, values, values, "pow2")
 
 
 def hardware_only(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

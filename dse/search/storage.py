@@ -12,6 +12,7 @@ import os
 import random
 import re
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -182,6 +183,11 @@ def open_study(settings: SearchSettings, objectives: Sequence[tuple[str, str]], 
                         f"space (fingerprint {found}, this config {settings.fingerprint})",
                         file=settings.file, key="search.study_name", value=settings.study_name,
                         allowed="another study_name, or leave it unset (dse-<fingerprint>)")
+    names = [name for name, _ in objectives]
+    if study.metric_names != names:  # shown by optuna-dashboard and study.trials_dataframe()
+        with warnings.catch_warnings():  # experimental since Optuna 3.2, stable in use
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
     return study
 
 

@@ -220,3 +220,4 @@ onstart:
         _RUN["lock"] = _take_run_lock()
         _remove_stale_temporaries()
         _write_merged_config()
+        limit_local_memory()  # workflow/rules/resources.smk

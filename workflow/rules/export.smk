@@ -11,6 +11,8 @@ rule export:
         "results/logs/export.log",
     benchmark:
         "results/benchmarks/export.tsv"
+    resources:
+        mem_mb=MEM_MB["export"],
     conda:
         "../envs/dse.yaml"
     shell:
@@ -30,6 +32,8 @@ rule summary:
         "results/logs/summary.log",
     benchmark:
         "results/benchmarks/summary.tsv"
+    resources:
+        mem_mb=MEM_MB["summary"],
     conda:
         "../envs/dse.yaml"
     shell:

@@ -10,6 +10,8 @@ rule pareto:
         "results/logs/pareto.log",
     benchmark:
         "results/benchmarks/pareto.tsv"
+    resources:
+        mem_mb=MEM_MB["pareto"],
     conda:
         "../envs/dse.yaml"
     shell:
@@ -29,6 +31,8 @@ rule select:
         "results/logs/select.log",
     benchmark:
         "results/benchmarks/select.tsv"
+    resources:
+        mem_mb=MEM_MB["select"],
     conda:
         "../envs/dse.yaml"
     shell:

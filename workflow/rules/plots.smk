@@ -26,6 +26,8 @@ rule plots:
         "results/logs/plots.log",
     benchmark:
         "results/benchmarks/plots.tsv"
+    resources:
+        mem_mb=MEM_MB["plots"],
     conda:
         "../envs/dse.yaml"
     shell:

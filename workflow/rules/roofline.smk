@@ -21,6 +21,8 @@ rule roofline:
         "results/logs/roofline.log",
     benchmark:
         "results/benchmarks/roofline.tsv"
+    resources:
+        mem_mb=MEM_MB["roofline"],
     conda:
         "../envs/dse.yaml"
     shell:

@@ -10,6 +10,8 @@ rule pareto_sweep:
         "results/logs/pareto_sweep.log",
     benchmark:
         "results/benchmarks/pareto_sweep.tsv"
+    resources:
+        mem_mb=MEM_MB["pareto_sweep"],
     conda:
         "../envs/dse.yaml"
     shell:
@@ -32,6 +34,8 @@ rule search:
         "results/logs/search/worker-{worker}.log",
     benchmark:
         "results/benchmarks/search/worker-{worker}.tsv"
+    resources:
+        mem_mb=MEM_MB["search"],
     conda:
         "../envs/dse.yaml"
     shell:
@@ -54,6 +58,8 @@ rule refine:
         "results/logs/refine.log",
     benchmark:
         "results/benchmarks/refine.tsv"
+    resources:
+        mem_mb=MEM_MB["refine"],
     conda:
         "../envs/dse.yaml"
     shell:
@@ -78,6 +84,8 @@ rule search_quality:
         "results/logs/search_quality.log",
     benchmark:
         "results/benchmarks/search_quality.tsv"
+    resources:
+        mem_mb=MEM_MB["search_quality"],
     conda:
         "../envs/dse.yaml"
     shell:

@@ -14,6 +14,8 @@ rule sweep:
         "results/logs/sweep/shard-{shard}.log",
     benchmark:
         "results/benchmarks/sweep/shard-{shard}.tsv"
+    resources:
+        mem_mb=MEM_MB["sweep"],
     conda:
         "../envs/dse.yaml"
     shell:
