@@ -20,6 +20,8 @@ import jsonschema
 import yaml
 
 from dse.errors import UserError
+# every input file is read through dse.loader (decode_utf8 and read_text re-exported here)
+from dse.loader import decode_utf8, load_json, load_yaml, read_text  # noqa: F401
 
 #: The JSON Schemas shared with the Snakemake workflow (validate(config, schema=...)).
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "workflow" / "schemas"
@@ -33,45 +35,10 @@ def schema(name: str) -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
-def read_text(path: str | Path) -> str:
-    """A file's UTF-8 text; a missing, unreadable or non-UTF-8 file is a UserError."""
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise UserError("file does not exist", file=str(p)) from None
-    except OSError as exc:
-        raise UserError(f"cannot read file ({exc.strerror})", file=str(p)) from None
-    return decode_utf8(raw, file=str(p))
-
-
 def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML file with the safe loader; a missing, non-UTF-8 or malformed file is a
-    UserError."""
-    p = Path(path)
-    text = read_text(p)
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise UserError(f"malformed YAML{where}: {problem}", file=str(p)) from None
-    except RecursionError:
-        raise UserError("malformed YAML: nested too deeply", file=str(p)) from None
-
-
-def decode_utf8(raw: bytes, *, file: str) -> str:
-    """Bytes of a text file -> str; a byte that is not UTF-8 is a UserError naming its line."""
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise UserError(
-            f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line} ({exc.reason})",
-            file=file,
-            allowed="a UTF-8 text file",
-        ) from None
+    """Parse a YAML file with the bounded safe loader (dse.loader): a missing, non-regular,
+    oversized, non-UTF-8 or malformed file is a UserError."""
+    return load_yaml(path)
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
@@ -360,15 +327,7 @@ def load_model(path: str | Path, *, cameras: int = 1) -> dict[str, Any]:
 
 
 def _read_json(p: Path) -> Any:
-    text = read_text(p)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(
-            f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", file=str(p)
-        ) from None
-    except RecursionError:
-        raise UserError("malformed JSON: nested too deeply", file=str(p)) from None
+    return load_json(p)
 
 
 def config_hash(*parts: Any) -> str:
