@@ -159,12 +159,16 @@ class _Loader(yaml.SafeLoader):
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     continue  # `<<: *base` then keys that override it: the point of a merge
                 if not isinstance(key_node, yaml.ScalarNode):
-                    raise _Refused("a mapping key must be a plain value", key_node.start_mark)
+                    raise _Refused(
+                        "a mapping key must be a plain value", key_node.start_mark
+                    ) from None
                 key = self.construct_object(key_node)
                 try:
                     first = seen.setdefault(key, key_node)
                 except TypeError:
-                    raise _Refused("a mapping key must be a plain value", key_node.start_mark)
+                    raise _Refused(
+                        "a mapping key must be a plain value", key_node.start_mark
+                    ) from None
                 if first is not key_node:
                     raise _Refused(
                         f"duplicate key {key!r} (first at line {first.start_mark.line + 1}); "

@@ -27,6 +27,7 @@ from dse.search.settings import (
     is_url,
     mask_url,
 )
+from dse.secrets import scrub
 
 #: The pip extra that installs the PostgreSQL driver (psycopg 3).
 POSTGRES_EXTRA = "pip install -e '.[postgres]'"
@@ -152,10 +153,7 @@ class FlockJournalLock(optuna.storages.journal.JournalFileOpenLock):
 
 def _one_line(exc: BaseException, storage: str) -> str:
     """First line of an exception, with the storage's password masked."""
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    m = re.search(r"://[^:/@]*:([^@]*)@", storage)
-    if m and m.group(1):
-        text = text.replace(m.group(1), "***")
+    text = scrub((str(exc).strip().splitlines() or [type(exc).__name__])[0], storage)
     return f"{type(exc).__name__}: {text}"[:300]
 
 
