@@ -566,3 +566,23 @@ def test_loader_refuses_non_regular_files_by_kind(tmp_path):
         with pytest.raises(UserError, match=kind):
             loader.read_bytes(path)
     assert stat.S_ISFIFO(os.stat(tmp_path / "p").st_mode)
+
+
+@pytest.mark.slow
+def test_a_real_run_keeps_the_password_out_of_its_output_and_config_yaml_is_0600(tmp_path):
+    # before: the password of `?password=` was printed in full, and results/config.yaml held
+    # the plain URL with mode 0644
+    from benchmarks.fuzz_snakemake import repo_copy, run_snakemake
+
+    work = repo_copy(tmp_path / "repo")
+    config = work / "configs" / "config.yaml"
+    edit(config, "storage: results/search/study.journal",
+         "storage: postgresql://dse:pw0rd@db.invalid:5432/dse?sslpassword=k3yp4ss")
+    code, err = run_snakemake(work, "--cores", "1", "results/roofline/kernels.parquet",
+                              timeout=300)
+    assert code == 0, err[-2000:]
+    merged = work / "results" / "config.yaml"
+    assert stat.S_IMODE(merged.stat().st_mode) == 0o600
+    shown = err + "".join(p.read_text() for p in (work / ".snakemake" / "log").glob("*.log"))
+    shown += "".join(p.read_text() for p in (work / "results" / "logs").rglob("*.log"))
+    assert "pw0rd" not in shown and "k3yp4ss" not in shown
