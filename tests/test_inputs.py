@@ -17,7 +17,6 @@ import pytest
 import yaml
 
 from benchmarks.fuzz_configs import run_dse
-from dse import loader, physics
 from dse.errors import UserError
 from dse.params import EXAMPLE_DESIGN
 from tests.conftest import ROOT
@@ -88,6 +87,8 @@ def test_a_device_or_a_folder_as_the_platform_is_refused(files, target, kind):
 
 
 def test_an_oversized_model_is_refused_before_it_is_read(files):
+    from dse import loader
+
     model = files / "models" / "smolvla_vision.yaml"
     with model.open("a") as fh:  # a comment of 9 MiB: valid YAML, too large to be an input
         fh.write("# " + "x" * (loader.MAX_FILE_BYTES + 10) + "\n")
@@ -155,6 +156,8 @@ def test_yaml_11_only_numbers_are_refused(files, number):
 
 
 def test_the_loader_reads_yaml_12_decimals_and_keeps_merge_keys():
+    from dse import loader
+
     assert loader.parse_yaml("a: 12\nb: 0x10\nc: -0\nd: 0.5", file="f") == {
         "a": 12, "b": 16, "c": 0, "d": 0.5}
     text = "base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  x: 3\n"
@@ -211,6 +214,8 @@ def test_impossible_platform_facts_are_refused(files, old, new, words):
 
 
 def test_macs_per_dsp_bounds_follow_the_dsp48e2_width():
+    from dse import physics
+
     # 27 x 18 multiplier, 45-bit product: INT8 x INT8 packs 2 (AMD WP486), INT4 x INT4 at most
     # floor(45 / 8) = 5, INT4 x INT8 floor(45 / 12) = 3; FP32's 24 x 24 significands need two
     # DSPs (ceil(24 / 18) = 2), so 0.5
@@ -561,6 +566,8 @@ def test_export_over_a_linked_folder_replaces_the_link_and_keeps_its_target(tmp_
 
 
 def test_loader_refuses_non_regular_files_by_kind(tmp_path):
+    from dse import loader
+
     os.mkfifo(tmp_path / "p")
     for path, kind in ((tmp_path / "p", "FIFO"), (tmp_path, "folder"), ("/dev/zero", "device")):
         with pytest.raises(UserError, match=kind):

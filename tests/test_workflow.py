@@ -252,7 +252,7 @@ def test_bad_config_stops_a_dry_run_with_one_line(tmp_path, layer, needle):
     (work / "empty.yaml").write_text("")
     (work / "bad.yaml").write_text(layer)
     proc = snakemake(work, "-n", "--configfile", "bad.yaml")
-    assert proc.returncode != 0
+    assert proc.returncode == 2  # dse's code for bad input, under Snakemake too
     errors = [line for line in proc.stderr.splitlines() if line.startswith("dse: ")]
     assert len(errors) == 1 and needle in errors[0], proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
