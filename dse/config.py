@@ -511,7 +511,9 @@ _NOT_A_JOURNAL = (".parquet", ".yaml", ".yml", ".json", ".png", ".svg", ".md", "
                   ".cfg", ".h", ".cpp", ".py", ".smk")
 
 
-def check_journal_path(storage: Any, *, file: str, inputs: tuple = ()) -> None:
+def check_journal_path(
+    storage: Any, *, file: str | None, inputs: tuple = (), key: str = "search.storage"
+) -> None:
     """``search.storage`` as a journal file: not a folder, a device or FIFO, a link, nor a file
     the run reads or writes (an output would be overwritten, or would overwrite the study).
 
@@ -541,4 +543,4 @@ def check_journal_path(storage: Any, *, file: str, inputs: tuple = ()) -> None:
         if any(os.path.realpath(f) == real for f in inputs):
             problem = "is an input file of the run"
     if problem:
-        raise UserError(problem, file=file, key="search.storage", value=storage, allowed=allowed)
+        raise UserError(problem, file=file, key=key, value=storage, allowed=allowed)

@@ -21,6 +21,7 @@ from typing import IO, Any
 import optuna
 from optuna.trial import FrozenTrial
 
+from dse.config import check_journal_path
 from dse.errors import UserError
 from dse.search.settings import (
     ATTR_FINGERPRINT,
@@ -70,10 +71,7 @@ def open_storage(storage: str, *, key: str = "search.storage") -> optuna.storage
     try:
         if is_url(storage):
             return _open_rdb(storage)
-        if Path(storage).is_symlink():
-            raise UserError("the journal is a symbolic link; it is never written through one",
-                            key=key, value=storage,
-                            allowed="the journal file's own path (or a new path)")
+        check_journal_path(storage, file=None, key=key)  # no folder, device, link or output
         path = Path(storage).resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         warning = recover_journal(path)
