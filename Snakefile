@@ -8,6 +8,10 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
+# the run lock and dse's own reading of configs/config.yaml, before Snakemake reads it
+include: "workflow/rules/preflight.smk"
+
+
 configfile: "configs/config.yaml"
 
 

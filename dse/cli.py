@@ -7,6 +7,7 @@ User mistakes (:class:`dse.errors.UserError`) print one line on stderr and exit 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 import textwrap
@@ -91,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except UserError as exc:
         print(f"dse {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk anywhere a command writes: one line, not a trace
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        from dse.store import disk_full_error
+
+        where = exc.filename or "the output"
+        print(f"dse {args.command}: error: {disk_full_error(where)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"dse {args.command}: interrupted", file=sys.stderr)

@@ -21,6 +21,9 @@ import yaml
 
 from dse.errors import UserError
 
+# every input file is read through dse.loader (decode_utf8 and read_text re-exported here)
+from dse.loader import decode_utf8, load_json, load_yaml, read_text  # noqa: F401
+
 #: The JSON Schemas shared with the Snakemake workflow (validate(config, schema=...)).
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "workflow" / "schemas"
 
@@ -33,45 +36,10 @@ def schema(name: str) -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
-def read_text(path: str | Path) -> str:
-    """A file's UTF-8 text; a missing, unreadable or non-UTF-8 file is a UserError."""
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise UserError("file does not exist", file=str(p)) from None
-    except OSError as exc:
-        raise UserError(f"cannot read file ({exc.strerror})", file=str(p)) from None
-    return decode_utf8(raw, file=str(p))
-
-
 def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML file with the safe loader; a missing, non-UTF-8 or malformed file is a
-    UserError."""
-    p = Path(path)
-    text = read_text(p)
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise UserError(f"malformed YAML{where}: {problem}", file=str(p)) from None
-    except RecursionError:
-        raise UserError("malformed YAML: nested too deeply", file=str(p)) from None
-
-
-def decode_utf8(raw: bytes, *, file: str) -> str:
-    """Bytes of a text file -> str; a byte that is not UTF-8 is a UserError naming its line."""
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise UserError(
-            f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line} ({exc.reason})",
-            file=file,
-            allowed="a UTF-8 text file",
-        ) from None
+    """Parse a YAML file with the bounded safe loader (dse.loader): a missing, non-regular,
+    oversized, non-UTF-8 or malformed file is a UserError."""
+    return load_yaml(path)
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
@@ -288,6 +256,10 @@ def load_validated(path: str | Path, schema_name: str) -> dict[str, Any]:
     """Read a YAML file and validate it against ``workflow/schemas/<schema_name>.schema.yaml``."""
     data = _mapping(read_yaml(path), path, allowed="a YAML mapping of keys to values")
     _validate_file(data, schema_name, path)
+    if schema_name == "platform":  # facts a schema cannot cross-check (dse.physics)
+        from dse.physics import check_platform
+
+        check_platform(data, file=str(path))
     return data
 
 
@@ -359,21 +331,16 @@ def load_model(path: str | Path, *, cameras: int = 1) -> dict[str, Any]:
         _validate_file(data, "model", p)
         model = {**with_defaults(data, "model"), "cameras": cameras}
         check_model(model, file=str(p))
+        from dse.physics import check_quality
+
+        check_quality(model, file=str(p))
     except UserError as exc:
         raise hf_config.translate(exc, keys) if keys else exc from None
     return model
 
 
 def _read_json(p: Path) -> Any:
-    text = read_text(p)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(
-            f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", file=str(p)
-        ) from None
-    except RecursionError:
-        raise UserError("malformed JSON: nested too deeply", file=str(p)) from None
+    return load_json(p)
 
 
 def config_hash(*parts: Any) -> str:
@@ -490,4 +457,95 @@ def load_config(path: str | Path) -> Config:
             check_hardware_only(space, file=str(path), key=f"{section}.space")
     if "space" in raw.get("sweep", {}):
         check_space(raw["sweep"]["space"], cfg.platform, file=str(path), key="sweep.space")
+        _check_sweep_size(raw, file=str(path))
+    if isinstance(raw.get("search"), dict):
+        check_journal_path(raw["search"].get("storage"), file=str(path),
+                           inputs=(path, cfg.platform_path, cfg.model_path))
     return cfg
+
+
+def _check_sweep_size(raw: dict[str, Any], *, file: str) -> None:
+    """The grid must fit in memory per shard and on disk (dse.sizing)."""
+    from dse.sizing import check_sweep_size
+    from dse.space import Grid
+
+    grid = Grid(raw["sweep"]["space"], file=file)
+    check_sweep_size(grid.size, int(raw["sweep"]["shards"]), file=file)
+
+
+#: The design ids a run can give: sweep ``g-<grid index>``, search ``s<worker>-<number>`` (or
+#: ``s-<number>``), refinement ``r-<16 hex digits>`` (dse.space, dse.search.export, dse.refine).
+DESIGN_ID = re.compile(r"(g-(?P<g>[0-9]{9,})|s(?P<w>[0-9]*)-[0-9]{9,}|r-[0-9a-f]{16})\Z")
+
+
+def check_named(raw: dict[str, Any], *, file: str) -> None:
+    """``select.named`` ids that no run of this config can give are refused before any job (the
+    workflow calls this: there every id comes from the run's own results; ``dse select`` by hand
+    may read a front of any origin)."""
+    named = (raw.get("select") or {}).get("named") or []
+    grid_size = None
+    for i, design_id in enumerate(named):
+        m = DESIGN_ID.match(str(design_id))
+        problem = None
+        if m is None:
+            problem = "not a design id dse gives"
+        elif m.group("g") is not None:
+            if grid_size is None:
+                from dse.space import Grid
+
+                grid_size = Grid(raw["sweep"]["space"], file=file).size
+            if int(m.group("g")) >= grid_size:
+                problem = f"beyond the sweep grid ({grid_size:,} designs, g-000000000 first)"
+        elif m.group("w"):
+            workers = int((raw.get("search") or {}).get("workers", 2)) if "search" in raw else 0
+            if int(m.group("w")) >= workers:
+                problem = f"no search worker {m.group('w')} ({workers} configured)"
+        if problem:
+            raise UserError(
+                f"{problem}; this design cannot be in the results",
+                file=file,
+                key=f"select.named[{i}]",
+                value=design_id,
+                allowed="g-<9+ digits> below the grid size, s<worker>-<9+ digits>, "
+                "r-<16 hex digits> (a design_id of results/)",
+            )
+
+
+#: Suffixes of the files a run reads or writes: a journal must be none of them.
+_NOT_A_JOURNAL = (".parquet", ".yaml", ".yml", ".json", ".png", ".svg", ".md", ".tsv", ".log",
+                  ".cfg", ".h", ".cpp", ".py", ".smk")
+
+
+def check_journal_path(
+    storage: Any, *, file: str | None, inputs: tuple = (), key: str = "search.storage"
+) -> None:
+    """``search.storage`` as a journal file: not a folder, a device or FIFO, a link, nor a file
+    the run reads or writes (an output would be overwritten, or would overwrite the study).
+
+    Raises:
+        UserError: naming search.storage, the path and what is allowed.
+    """
+    import os
+    import stat
+
+    if not isinstance(storage, str) or "://" in storage:
+        return  # the default journal, or an RDB URL (dse.search checks those)
+    p = Path(storage)
+    allowed = "a new or journal file path of its own, e.g. results/search/study.journal"
+    problem = None
+    if p.is_symlink():
+        problem = "is a symbolic link (the journal is never written through a link)"
+    elif p.exists():
+        mode = p.stat().st_mode
+        if stat.S_ISDIR(mode):
+            problem = "is a folder"
+        elif not stat.S_ISREG(mode):
+            problem = "is not a regular file (a device, FIFO or socket)"
+    if problem is None and p.suffix.lower() in _NOT_A_JOURNAL:
+        problem = f"names a {p.suffix} file, which the run reads or writes"
+    if problem is None:
+        real = os.path.realpath(p)
+        if any(os.path.realpath(f) == real for f in inputs):
+            problem = "is an input file of the run"
+    if problem:
+        raise UserError(problem, file=file, key=key, value=storage, allowed=allowed)

@@ -460,7 +460,6 @@ def load_export(folder: Path, config: Path | None = None) -> tuple[dict, dict, d
     Raises:
         UserError: the folder is not an export, a file is missing or unreadable.
     """
-    import json
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -476,10 +475,9 @@ def load_export(folder: Path, config: Path | None = None) -> tuple[dict, dict, d
             )
 
     def read_json(name):
-        try:
-            data = json.loads((folder / name).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise UserError(f"cannot read it ({exc})", file=str(folder / name)) from None
+        from dse.loader import load_json  # the one reader of every input file
+
+        data = load_json(folder / name)
         if not isinstance(data, dict):
             raise UserError("expected a JSON object", file=str(folder / name))
         return data

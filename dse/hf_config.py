@@ -201,7 +201,7 @@ def to_model(
         UserError: an unsupported model type or architecture, or a key of the wrong kind.
     """
     mtype = data.get("model_type")
-    if mtype not in _MODEL_TYPES:
+    if not isinstance(mtype, str) or mtype not in _MODEL_TYPES:
         raise UserError(
             "not a model type dse maps",
             file=file,
@@ -346,6 +346,15 @@ def _bert(data: dict[str, Any], *, name: str, file: str) -> tuple[dict[str, Any]
             allowed="absolute",
         )
     act = _activation(get["hidden_act"], "hidden_act", file)
+    vocab = get["type_vocab_size"]
+    if not isinstance(vocab, int) or isinstance(vocab, bool) or vocab < 0:
+        raise UserError(
+            "not a count of token types",
+            file=file,
+            key="type_vocab_size",
+            value=vocab,
+            allowed="an integer >= 0 (0: no token-type embedding; BERT: 2)",
+        )
     model = {
         "name": name,
         "input": "tokens",
@@ -399,7 +408,7 @@ def _square_side(num_patches: Any, key: str, file: str) -> int:
 
 
 def _activation(act: Any, key: str, file: str) -> int:
-    if act not in ACTIVATION_OPS:
+    if not isinstance(act, str) or act not in ACTIVATION_OPS:  # a list is not hashable
         raise UserError(
             "activation not modelled",
             file=file,

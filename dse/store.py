@@ -6,6 +6,7 @@ never sees a half-written file and an interrupted job leaves nothing behind.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -25,14 +26,48 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+def atomic_write_bytes(
+    path: str | os.PathLike[str], data: bytes, *, mode: int | None = None
+) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename (``mode``: the file's
+    permissions, e.g. 0o600 for a file that holds a secret; default: 0666 less the umask)."""
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data), mode=mode, size=len(data))
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+def atomic_write_text(
+    path: str | os.PathLike[str], text: str, *, mode: int | None = None
+) -> None:
     """Write ``text`` (UTF-8) to ``path`` through a temporary file and a rename."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+
+
+#: errno values of a full file system or an exhausted quota.
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+def disk_full_error(path: str | os.PathLike[str], needed: int | None = None) -> UserError:
+    """The one-line error of a write that found no space: the path, the space it needed (when
+    known) and what is free there."""
+    target = Path(path)
+    where = target.parent if not target.is_dir() else target
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        st = os.statvfs(where)
+        free = f"{_mib(st.f_bavail * st.f_frsize)} free in {where}"
+    except OSError:
+        free = "free space unknown"
+    need = f"about {_mib(needed)} needed, " if needed else ""
+    return UserError(
+        f"no space left on the device ({need}{free})",
+        file=str(target),
+        allowed="free some space (or set a folder on a larger disk), then run again: "
+        "finished work is kept",
+    )
 
 
 def check_output(path: str | os.PathLike[str], *, key: str = "--out", folder: bool = False) -> Path:
@@ -67,28 +102,49 @@ def check_output(path: str | os.PathLike[str], *, key: str = "--out", folder: bo
     return target
 
 
-def atomic_write(path: str | os.PathLike[str], writer: Any) -> None:
+def _is_full(exc: BaseException) -> bool:
+    """An OSError (pyarrow's too) of a full disk or quota."""
+    if isinstance(exc, OSError) and exc.errno in _FULL:
+        return True
+    text = str(exc)
+    return "No space left on device" in text or "Disk quota exceeded" in text
+
+
+def atomic_write(
+    path: str | os.PathLike[str], writer: Any, *, mode: int | None = None, size: int | None = None
+) -> None:
     """Call ``writer(tmp_path)`` and rename the temporary file onto ``path`` when it succeeds.
 
+    Args:
+        path: the file written.
+        writer: writes the temporary file it is given.
+        mode: permissions of the file (default 0666 less the umask).
+        size: bytes the write needs (for the message of a full disk), if known.
+
     Raises:
-        UserError: the folder cannot be made or written in (a failing ``writer`` raises its own
-            error, after its temporary file is removed).
+        UserError: the folder cannot be made or written in, or the disk is full (one line with
+            the path and the space needed; the temporary file is removed). A ``writer`` failing
+            otherwise raises its own error, after its temporary file is removed.
     """
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
+        if _is_full(exc):
+            raise disk_full_error(target, size) from None
         raise UserError(
             f"cannot write the file ({exc.strerror or exc})", file=str(target)
         ) from None
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual mode
+    os.chmod(tmp, 0o666 & ~_UMASK if mode is None else mode)  # mkstemp creates 0600
     try:
         writer(tmp)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if _is_full(exc):
+            raise disk_full_error(target, size) from None
         raise
 
 
@@ -100,7 +156,10 @@ def write_table(
     meta = dict(table.schema.metadata or {})
     meta[_META_KEY] = json.dumps(dict(metadata or {}), sort_keys=True, default=str).encode()
     table = table.replace_schema_metadata(meta)
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    # the space needed is at most the table's size in memory (zstd only shrinks it)
+    atomic_write(
+        path, lambda tmp: pq.write_table(table, tmp, compression="zstd"), size=table.nbytes
+    )
 
 
 @contextmanager

@@ -252,7 +252,7 @@ def test_bad_config_stops_a_dry_run_with_one_line(tmp_path, layer, needle):
     (work / "empty.yaml").write_text("")
     (work / "bad.yaml").write_text(layer)
     proc = snakemake(work, "-n", "--configfile", "bad.yaml")
-    assert proc.returncode != 0
+    assert proc.returncode == 2  # dse's code for bad input, under Snakemake too
     errors = [line for line in proc.stderr.splitlines() if line.startswith("dse: ")]
     assert len(errors) == 1 and needle in errors[0], proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
@@ -310,6 +310,60 @@ def interrupt(proc, work, log_glob, sig, *, since=None, after=0.3):
     proc.wait(timeout=120)
 
 
+def _export_pids(session):
+    """Pids of the `dse export` processes (not their shell) in a session."""
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
+                argv = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if int(fields[3]) == session and b"export" in argv[1:3] and argv[1].endswith(b"dse"):
+            pids.append(int(entry.name))
+    return pids
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+def interrupt_inside_export(proc, work, sig, *, since):
+    """Send sig to the whole process group while `dse export` is building its folder.
+
+    A fixed delay after the job starts raced with the job on a fast machine (the export could
+    finish first). Here the export process is stopped (SIGSTOP) as soon as it exists and let run
+    in 2 ms slices until its hidden build folder `results/.hls.*.tmp` appears; the signal is sent
+    while it is stopped and lands when it continues: inside the export, however fast it is.
+    """
+    wait_for_job(proc, work, "results/logs/export.log", since)
+    deadline = time.time() + 300
+    while not (pids := _export_pids(proc.pid)):
+        assert proc.poll() is None, (work / "run.log").read_text()[-3000:]
+        assert time.time() < deadline, "the export job never started"
+        time.sleep(0.002)
+    pid = pids[0]
+    os.kill(pid, signal.SIGSTOP)
+    before = set((work / "results").glob(".hls.*.tmp"))
+    while not set((work / "results").glob(".hls.*.tmp")) - before:
+        assert _alive(pid), "the export finished before it could be interrupted"
+        assert time.time() < deadline, "the export never began its folder"
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.002)
+        os.kill(pid, signal.SIGSTOP)
+    os.killpg(proc.pid, sig)
+    os.kill(pid, signal.SIGCONT)
+    proc.wait(timeout=120)
+
+
 def plant_stale_temporaries(work):
     """What SIGKILL leaves mid-write: atomic-write temporaries and a half-built export folder."""
     (work / "results/sweep").mkdir(parents=True, exist_ok=True)
@@ -359,7 +413,7 @@ def test_interrupted_runs_resume_with_the_readme_command(tmp_path, clean):
     second = snakemake(work, "--cores", "8")
     assert second.returncode != 0
     assert "another snakemake run" in second.stderr, second.stderr[-2000:]
-    interrupt(first, work, "results/logs/export.log", signal.SIGINT, since=since, after=0.8)
+    interrupt_inside_export(first, work, signal.SIGINT, since=since)
     assert sweep_front.exists() and not summary.exists()  # stopped in the export
     interrupt(start(work), work, "results/logs/export.log", signal.SIGKILL)
     assert not summary.exists()

@@ -16,8 +16,9 @@ from dse.errors import UserError
 
 HELP = "export selected designs as HLS build inputs (header, kernel, Vitis configs, design.json)"
 
-#: Design ids become folder names: letters, digits, '.', '_' and '-' only.
-_SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+#: Design ids become folder names and go into comments of C++ and cfg files: letters, digits,
+#: '.', '_' and '-' only, matched to the end of the string (``$`` would accept a final newline).
+_SAFE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 
 #: Files by which an existing design folder is recognised as one that `dse export` wrote.
 _DESIGN_MARKERS = ("design.json", "dse_config.h")
@@ -184,7 +185,10 @@ def _swap_in(build: Path, out: Path) -> None:
     except BaseException:
         os.rename(old, out)  # put the earlier export back
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    if old.is_symlink():  # out was a link: remove the link, never what it points to
+        old.unlink()
+    else:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _umask() -> int:

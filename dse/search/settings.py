@@ -12,6 +12,7 @@ from dse import MODEL_VERSION
 from dse.config import Config, config_hash, validate
 from dse.errors import UserError
 from dse.search.space import SearchSpace
+from dse.secrets import mask_url  # every URL form (user part, raw @, ?password=)
 
 SAMPLERS = ("tpe", "nsgaii", "random")
 
@@ -49,11 +50,6 @@ TPE_DEFAULTS: dict[str, Any] = {
     "constant_liar": True,
     "n_ei_candidates": 24,
 }
-
-
-def mask_url(url: str) -> str:
-    """Hide the password of a storage URL (``postgresql://user:***@host/db``)."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def is_url(storage: str) -> bool:

@@ -4,6 +4,7 @@ study checked against this config; one process per worker; a batch written whole
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import importlib.util
@@ -11,6 +12,7 @@ import json
 import os
 import random
 import re
+import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -20,6 +22,7 @@ from typing import IO, Any
 import optuna
 from optuna.trial import FrozenTrial
 
+from dse.config import check_journal_path
 from dse.errors import UserError
 from dse.search.settings import (
     ATTR_FINGERPRINT,
@@ -28,6 +31,8 @@ from dse.search.settings import (
     is_url,
     mask_url,
 )
+from dse.secrets import scrub
+from dse.store import disk_full_error
 
 #: The pip extra that installs the PostgreSQL driver (psycopg 3).
 POSTGRES_EXTRA = "pip install -e '.[postgres]'"
@@ -67,11 +72,16 @@ def open_storage(storage: str, *, key: str = "search.storage") -> optuna.storage
     try:
         if is_url(storage):
             return _open_rdb(storage)
+        check_journal_path(storage, file=None, key=key)  # no folder, device, link or output
         path = Path(storage).resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
-        backend = optuna.storages.journal.JournalFileBackend(
-            str(path), lock_obj=FlockJournalLock(str(path)))
+        warning = recover_journal(path)
+        if warning:
+            print(f"dse: warning: {warning}", file=sys.stderr)
+        backend = _JournalFile(str(path), lock_obj=FlockJournalLock(str(path)))
         return optuna.storages.JournalStorage(backend)
+    except UserError:
+        raise
     except ImportError:
         if _dialect(storage) == "postgresql":
             message = f"no PostgreSQL driver (psycopg) is installed: {POSTGRES_EXTRA}"
@@ -81,6 +91,67 @@ def open_storage(storage: str, *, key: str = "search.storage") -> optuna.storage
     except Exception as exc:  # noqa: BLE001 (any driver or OS error: report it on one line)
         raise UserError(f"cannot open the storage ({_one_line(exc, storage)})", key=key,
                         value=shown) from None
+
+
+class _JournalFile(optuna.storages.journal.JournalFileBackend):
+    """Optuna's journal file, whose full disk is one line (the path and the space needed), not
+    an OSError trace. What a failed append left (a torn last record) is cut off by
+    :func:`recover_journal` when the study is opened next."""
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        try:
+            super().append_logs(logs)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                needed = sum(len(json.dumps(log, separators=(",", ":"))) + 1 for log in logs)
+                raise disk_full_error(self._file_path, needed) from None
+            raise
+
+
+def recover_journal(path: str | os.PathLike[str]) -> str | None:
+    """Cut a journal file back to its last complete record, under the journal's lock.
+
+    A write cut short (a full disk, a crash of the machine) leaves a last record without its
+    newline, or a record that is not JSON; Optuna then refuses to read the study at all, and a
+    later append would glue a new record to the torn one. Everything from the first torn record
+    on is dropped (records after a torn one were appended to a study Optuna could not read).
+
+    Returns:
+        A one-line warning naming what was dropped, or None when the journal was whole.
+    """
+    p = Path(path)
+    if not p.is_file():
+        return None
+    lock = FlockJournalLock(str(p))
+    lock.acquire()
+    try:
+        with open(p, "r+b") as f:
+            good = records = 0
+            torn = False
+            for line in f:
+                try:
+                    complete = line.endswith(b"\n") and isinstance(json.loads(line), dict)
+                except ValueError:
+                    complete = False
+                if not complete:
+                    torn = True
+                    break
+                good += len(line)
+                records += 1
+            if not torn:
+                return None
+            size = f.seek(0, os.SEEK_END)
+            f.seek(good)
+            rest = f.read()
+            lost_lines = rest.count(b"\n") + (not rest.endswith(b"\n"))
+            f.truncate(good)
+            f.flush()
+            os.fsync(f.fileno())
+    finally:
+        lock.release()
+    return (f"{p}: dropped a torn record at byte {good:,} ({size - good:,} bytes, about "
+            f"{lost_lines} record(s) of an interrupted write); the study resumes from the "
+            f"{records:,} complete records before it")
 
 
 def _open_rdb(storage: str) -> optuna.storages.RDBStorage:
@@ -153,10 +224,7 @@ class FlockJournalLock(optuna.storages.journal.JournalFileOpenLock):
 
 def _one_line(exc: BaseException, storage: str) -> str:
     """First line of an exception, with the storage's password masked."""
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    m = re.search(r"://[^:/@]*:([^@]*)@", storage)
-    if m and m.group(1):
-        text = text.replace(m.group(1), "***")
+    text = scrub((str(exc).strip().splitlines() or [type(exc).__name__])[0], storage)
     return f"{type(exc).__name__}: {text}"[:300]
 
 

@@ -9,12 +9,9 @@
 # the workflow is parsed, also under `snakemake -n`; it is written to results/config.yaml only
 # by a real run, while it holds the run lock, and only when its content changed. It is a param, not
 # an input: each rule reruns on a hash of the sections it reads (section_hash), not on its mtime.
-import fcntl
-import glob
 import hashlib
 import json
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -22,14 +19,14 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
-from dse.config import load_config, read_yaml
+from dse.config import check_named, load_config, read_yaml
 from dse.errors import UserError
+from dse.secrets import has_secret
 from dse.store import atomic_write_text
 
 
 MERGED_CONFIG = "results/config.yaml"
-# held (fcntl.flock) by the main snakemake process of a real run; the kernel drops it on any exit
-RUN_LOCK = ".snakemake/dse-run.lock"
+# RUN_LOCK, refuse() and the run lock itself: workflow/rules/preflight.smk
 
 
 def _shown(path):
@@ -86,6 +83,7 @@ def _merged_config():
         Path(probe).write_text(yaml.safe_dump(merged, sort_keys=False), encoding="utf-8")
         try:
             cfg = load_config(probe)
+            check_named(cfg.raw, file=probe)  # ids a run of this config cannot give
             if "search" in merged:  # the search space and storage too (imports Optuna: ~1 s)
                 from dse.search import settings_from_config
 
@@ -103,8 +101,13 @@ def _merged_config():
 try:
     MERGED_TEXT, _PLATFORM_ABS, _MODEL_ABS = _merged_config()
 except UserError as exc:
-    sys.exit(f"dse: configuration error: {exc}")
-validate(config, schema="../schemas/config.schema.yaml")
+    refuse(str(exc))
+except (RecursionError, MemoryError, ValueError, TypeError) as exc:  # what no check foresaw
+    refuse(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+try:
+    validate(config, schema="../schemas/config.schema.yaml")
+except Exception as exc:  # noqa: BLE001  (Snakemake's own check, after dse's: one line too)
+    refuse(" ".join(str(exc).split())[:500])
 
 
 SEED_CONSTANTS = os.path.join(workflow.basedir, "configs", "seed_roofline.yaml")
@@ -151,22 +154,16 @@ def _take_run_lock():
     """Hold RUN_LOCK for the life of this process, or stop: another run works in this folder.
 
     Snakemake's own lock is off (`nolock` in profiles/default): its lock files outlive a killed
-    run. A flock is released by the kernel however the process ends, SIGKILL included.
+    run. A flock is released by the kernel however the process ends, SIGKILL included. A real
+    run took it already in preflight.smk (before Snakemake printed anything); this is for runs
+    started otherwise (the Python API).
     """
-    os.makedirs(os.path.dirname(RUN_LOCK), exist_ok=True)
-    fd = os.open(RUN_LOCK, os.O_RDWR | os.O_CREAT, 0o666)  # not inherited by jobs (PEP 446)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-        os.close(fd)
-        sys.exit(
-            f"dse: another snakemake run (pid {holder}) is working in {os.getcwd()}; "
-            "wait for it to finish or stop it, then run again"
-        )
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd  # kept open: the lock lives as long as this process
+        fd = runguard.take_run_lock(RUN_LOCK)
+        runguard.refuse_outside_links("results")
+    except UserError as exc:
+        refuse(str(exc), kind=None)
+    return fd
 
 
 def _journal_lock():
@@ -181,34 +178,30 @@ def _journal_lock():
 def _remove_stale_temporaries(root="results"):
     """Remove what killed runs left: `.NAME.*.tmp` files and folders, the Optuna journal lock.
 
-    Safe only while holding the run lock: no other job of this folder is running then.
+    Safe only while holding the run lock: no other job of this folder is running then. A link
+    is removed itself, never what it leads to; what is reported is what was removed.
     """
-    removed = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in list(dirnames):
-            if name.startswith(".") and name.endswith(".tmp"):
-                shutil.rmtree(os.path.join(dirpath, name), ignore_errors=True)
-                dirnames.remove(name)
-                removed.append(os.path.join(dirpath, name))
-        for name in filenames:
-            if name.startswith(".") and name.endswith(".tmp"):
-                os.unlink(os.path.join(dirpath, name))
-                removed.append(os.path.join(dirpath, name))
     lock = _journal_lock()  # Optuna would wait 30 s for a killed worker's lock to go stale
-    if lock and os.path.lexists(lock):
-        os.unlink(lock)
-        removed.append(lock)
+    removed, failed = runguard.remove_stale_temporaries(root, [lock] if lock else [])
     if removed:
         print(f"dse: removed {len(removed)} stale temporary file(s) of an interrupted run", file=sys.stderr)
+    for what in failed:
+        print(f"dse: warning: could not remove the stale temporary {what}", file=sys.stderr)
 
 
 def _write_merged_config():
-    """Write results/config.yaml atomically, only when its content changed."""
+    """Write results/config.yaml atomically, only when its content changed. The jobs read the
+    storage URL from it, so when that URL holds a password the file is readable by its owner
+    only (mode 0600); docs/inputs.md shows how to keep the password out of the URL."""
     path = Path(MERGED_CONFIG)
-    if path.exists() and path.read_text(encoding="utf-8") == MERGED_TEXT:
+    secret = has_secret(str(config.get("search", {}).get("storage", "")))
+    mode = 0o600 if secret else None
+    if path.is_file() and not path.is_symlink() and path.read_text(encoding="utf-8") == MERGED_TEXT:
+        if secret:
+            os.chmod(path, 0o600)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, MERGED_TEXT)
+    atomic_write_text(path, MERGED_TEXT, mode=mode)
 
 
 _RUN = {}  # the open lock file of this run
