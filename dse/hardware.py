@@ -16,7 +16,8 @@ tile buffers (two copies with ``double_buffer``, else one):
 - fused attention only: ``k_buf`` and ``v_buf`` (K and V of one head, tokens x head_dim, read as
   ``b_buf``) and ``s_buf`` (a score row block, tile_m x tokens accumulators, stored as ``c_buf``);
 - a vector unit of ``vector_lanes`` lanes: two float32 rows (``vec_x``, ``vec_r``) and one row at
-  the activation precision (``vec_io``), each partitioned cyclically over the lanes;
+  the activation precision (``vec_io``), each partitioned cyclically over the lanes (LUTRAM or
+  BRAM: ``buffer_storage`` places the tile buffers, and a lane's short row never fills a URAM);
 - float engines: ``fadd_stages`` interleaved partial sums per PE output, in registers
   (``acc_partials``), so the floating-point add does not set the II;
 - one 512-bit m_axi port per memory channel of each stream (streams that share channels share
@@ -255,7 +256,11 @@ def build(
     dp = np.empty((len(BUFFERS), n))
     for j, b in enumerate(BUFFERS):
         eb[j], wb[j], dp[j], nb[j], cp[j] = geo[b]
-    prim = bank_primitive(dp, use_uram[None, :], lutram_max_depth=lg["lutram_max_depth"])
+    # buffer_storage places the tile buffers; the vector unit's short rows never take URAM
+    tile_rows = np.array([not b.startswith("vec_") for b in BUFFERS])[:, None]
+    prim = bank_primitive(
+        dp, use_uram[None, :] & tile_rows, lutram_max_depth=lg["lutram_max_depth"]
+    )
     prim[BUFFERS.index("acc_partials")] = REGISTERS  # interleaved sums live in flip-flops
     bram1, uram1, lutram1 = _bank_costs(wb, dp, prim)
     phys = nb * cp  # physical banks
