@@ -626,6 +626,7 @@ def render_kernel(
         "n_steps": tn // pn,
         "tile_m": tm,
         "tile_n": tn,
+        "softmax_steps": -(-attn_tokens // params["vector_lanes"]),
         "pe_steps": (tm // pm) * (tn // pn) * (tk // pk),
         "tiles_max": 1 << 16,
         "a_stage_factor": pk,

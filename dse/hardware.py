@@ -16,7 +16,8 @@ tile buffers (two copies with ``double_buffer``, else one):
 - fused attention only: ``k_buf`` and ``v_buf`` (K and V of one head, tokens x head_dim, read as
   ``b_buf``) and ``s_buf`` (a score row block, tile_m x tokens accumulators, stored as ``c_buf``);
 - a vector unit of ``vector_lanes`` lanes: two float32 rows (``vec_x``, ``vec_r``) and one row at
-  the activation precision (``vec_io``), each partitioned cyclically over the lanes;
+  the activation precision (``vec_io``), each partitioned cyclically over the lanes (LUTRAM or
+  BRAM: ``buffer_storage`` places the tile buffers, and a lane's short row never fills a URAM);
 - float engines: ``fadd_stages`` interleaved partial sums per PE output, in registers
   (``acc_partials``), so the floating-point add does not set the II;
 - one 512-bit m_axi port per memory channel of each stream (streams that share channels share
@@ -162,6 +163,22 @@ class Hardware:
         return np.stack([cols[r] for r in RESOURCES], axis=1)
 
 
+def _bank_costs(word_bits, depth, primitive):
+    """dse.memory.bank_cost of every bank, computed once per distinct (word bits, depth,
+    primitive): a batch holds few distinct banks, so this is much cheaper than per element."""
+    key = (
+        (word_bits.astype(np.int64) << 34)
+        | (depth.astype(np.int64) << 2)
+        | primitive.astype(np.int64)
+    )
+    uniq, inverse = np.unique(key, return_inverse=True)
+    w = (uniq >> 34).astype(float)
+    d = ((uniq >> 2) & ((1 << 32) - 1)).astype(float)
+    costs = bank_cost(w, d, (uniq & 3).astype(np.int8))
+    inverse = inverse.reshape(key.shape)
+    return tuple(c.astype(np.float32)[inverse] for c in costs)
+
+
 def engine_codes(d: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """The engine's weight and activation precision codes: the widest mode any kernel class
     uses (``prec_<class>``; ``same`` = the default), as dse.model costs them."""
@@ -234,18 +251,23 @@ def build(
         "vec_io": (act_bits, act_bits, np.ceil(shapes.io_row / lanes), lanes, one),
         "acc_partials": (accbits, accbits, stages * one, pm * pn, floating.astype(f)),
     }
-    eb, wb, dp, nb, cp = (
-        np.stack([np.broadcast_to(np.asarray(geo[b][i], dtype=f), (n,)) for b in BUFFERS])
-        for i in range(5)
+    # (len(BUFFERS), n) tables; depth in float64 (tile products can pass float32's 2^24)
+    eb, wb, nb, cp = (np.empty((len(BUFFERS), n), dtype=np.float32) for _ in range(4))
+    dp = np.empty((len(BUFFERS), n))
+    for j, b in enumerate(BUFFERS):
+        eb[j], wb[j], dp[j], nb[j], cp[j] = geo[b]
+    # buffer_storage places the tile buffers; the vector unit's short rows never take URAM
+    tile_rows = np.array([not b.startswith("vec_") for b in BUFFERS])[:, None]
+    prim = bank_primitive(
+        dp, use_uram[None, :] & tile_rows, lutram_max_depth=lg["lutram_max_depth"]
     )
-    prim = bank_primitive(dp, use_uram[None, :], lutram_max_depth=lg["lutram_max_depth"])
     prim[BUFFERS.index("acc_partials")] = REGISTERS  # interleaved sums live in flip-flops
-    bram1, uram1, lutram1 = bank_cost(wb, dp, prim)
+    bram1, uram1, lutram1 = _bank_costs(wb, dp, prim)
     phys = nb * cp  # physical banks
     buf_bram, buf_uram, buf_lutram = phys * bram1, phys * uram1, phys * lutram1
     regs = prim == REGISTERS
     buf_ff = np.where(regs, phys * wb * dp, 0.0)
-    buf_lut = buf_lutram + np.where(regs, 0.0, phys * lg["lut_per_bank"])
+    buf_lut = buf_lutram + np.where(regs, np.float32(0), phys * np.float32(lg["lut_per_bank"]))
 
     # multipliers: the PE array (packed along pe_n for integers) and the vector lanes
     mpd = P.macs_per_dsp[wc, ac]

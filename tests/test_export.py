@@ -697,3 +697,21 @@ def test_hls_headers_come_from_the_env_or_the_cache(tmp_path, monkeypatch):
     (tmp_path / "cache" / "dse" / "ap_types").mkdir(parents=True)
     (tmp_path / "cache" / "dse" / "ap_types" / "ap_int.h").write_text("// stand-in\n")
     assert hls_headers.include_dir(fetch=False) == tmp_path / "cache" / "dse" / "ap_types"
+
+
+def test_every_variable_loop_has_a_tripcount(tmp_path, cfg):
+    # UG1399: a loop whose trip count is not a compile-time constant needs LOOP_TRIPCOUNT for
+    # HLS's latency report. Every `for` of the synthesised code (C-sim-only blocks aside) whose
+    # bound is not a constant (an ALL_CAPS name, a number, or an expression of them) carries one
+    # in its first lines.
+    (folder,) = _export_all([DIVERSE[0]], tmp_path, cfg)
+    const = re.compile(r"^[\sA-Z0-9_+\-*/()]+$")
+    for name in ("kernel.cpp", "vector.cpp", "dse_config.h"):
+        text = re.sub(r"#ifdef DSE_CSIM.*?#endif", "", (folder / name).read_text(), flags=re.S)
+        lines = text.splitlines()
+        for i, line in enumerate(lines):
+            m = re.search(r"for \((?:int|long) \w+ = [^;]+; \w+ (?:<|<=|>=) ([^;]+);", line)
+            if not m or const.match(m.group(1)):
+                continue
+            body = "\n".join(lines[i + 1 : i + 4])
+            assert "LOOP_TRIPCOUNT" in body, f"{name}:{i + 1}: {line.strip()}"

@@ -474,7 +474,7 @@ from dse.cli import main
 from dse.errors import UserError
 from dse.search.storage import open_storage
 path = sys.argv[1]
-open(path.replace("study.journal", "ballast"), "wb").write(b"x" * 600_000)
+open(path.replace("study.journal", "ballast"), "wb").write(b"x" * 900_000)
 storage = open_storage(path)
 study = optuna.create_study(storage=storage, study_name="s", directions=["minimize"])
 try:

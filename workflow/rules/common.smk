@@ -9,6 +9,7 @@
 # the workflow is parsed, also under `snakemake -n`; it is written to results/config.yaml only
 # by a real run, while it holds the run lock, and only when its content changed. It is a param, not
 # an input: each rule reruns on a hash of the sections it reads (section_hash), not on its mtime.
+import glob
 import hashlib
 import json
 import os

@@ -29,12 +29,13 @@ LOCAL_FRACTION = 0.8
 # 1,635 MB (U250), 2,985,984 at 6,671 MB (U250): 95 MB + 2.26 KB per design (the fit's line lies
 # within 5% above every point)
 SWEEP_BASE_MB, SWEEP_KB_PER_DESIGN = 95.0, 2.26
-# measured (default config, 2,985,984 grid rows, 5,000 trials, ~1,000 refined designs):
-# pareto_sweep 910 MB, pareto 505 MB, plots PLOTS_MB; U250 figures in docs/scale-out.md
+# measured at 2,985,984 grid designs (default) and 11,943,936 (U250 recipe), each with 5,000
+# trials and the refinement: pareto_sweep 910 and 2,930 MB, pareto 505 and 2,930 MB, plots 405
+# and 933 MB; the lines pass through both points (pareto: through the larger, above the other)
 ROWS_RULES = {  # rule: (base MB, KB per grid design read)
-    "pareto_sweep": (140.0, 0.27),
-    "pareto": (150.0, 0.125),
-    "plots": (300.0, 0.06),
+    "pareto_sweep": (237.0, 0.231),
+    "pareto": (150.0, 0.24),
+    "plots": (230.0, 0.06),
 }
 # measured peaks of the rules whose memory does not grow with the grid (MB)
 FIXED_MB = {
