@@ -1,15 +1,14 @@
-"""Local refinement of a Pareto front: one-parameter moves from every front design.
+"""Local refinement of a Pareto front: moves from every front design, one and several
+parameters at once.
 
 After the global search, the front (of the sweep and the search workers) is improved by a
 deterministic neighbourhood pass, round by round:
 
 1. Front designs not yet expanded (at most :data:`ROUND_PARENTS` a round, those best in some
-   objective first: :func:`_parents`) get every *one-parameter move* over the searched
-   parameters of ``search.space`` (:func:`neighbours`): the previous and next value of a range
-   or of a numeric list, the nearest values to twice and half the current value of a range
-   (for powers of two these are the next and previous power), and every other choice of a
-   categorical or boolean. A tile moves by one PE factor (``tile_m +- pe_m``), to twice and to
-   half its size; tiles are then repaired to multiples of their PE factor, as in the search.
+   objective first: :func:`_parents`) get every move of :func:`dse.moves.neighbours` over the
+   searched parameters of ``search.space``: one-parameter moves (previous / next value, x2 and
+   /2, every other choice; tiles by one PE factor) and compound moves (engine size with CU
+   count, PE shape, channels with CUs). The clock is no move: the model chooses it per design.
 2. The candidates of the round that were never evaluated before are evaluated in ONE
    ``Model.evaluate`` call.
 3. The front becomes the non-dominated set of the old front and the feasible candidates. A
@@ -35,12 +34,13 @@ import numpy as np
 import pandas as pd
 
 from dse.model import Model
-from dse.params import PARAMS
+from dse.moves import concat as _concat
+from dse.moves import design_hash, neighbours, take_rows
 from dse.pareto import front, reference_from
 from dse.results import batch_from_frame, results_frame
 from dse.search.evaluate import objective_values
-from dse.search.space import TILE_PE, Dim, SearchSpace, hardware_only, repair_tiles
-from dse.walk import greedy_walk, take_rows
+from dse.search.space import SearchSpace, hardware_only
+from dse.walk import greedy_walk
 
 #: ``source`` of the designs refinement found.
 SOURCE = "refine"
@@ -48,84 +48,7 @@ SOURCE = "refine"
 #: Front designs expanded per round at most (the others wait for a later round).
 ROUND_PARENTS = 256
 
-#: Fixed odd 64-bit multipliers (one per parameter) of the design hash (:func:`design_hash`).
-_HASH_MULT = np.random.default_rng(20240610).integers(
-    1, 2**63, size=len(PARAMS), dtype=np.int64).astype(np.uint64) | np.uint64(1)
-
-
-def design_hash(batch: Mapping[str, np.ndarray]) -> np.ndarray:
-    """A 64-bit hash per design of its parameter codes (mixing as in splitmix64).
-
-    Used to remember evaluated designs and as the refined designs' ids; with a few million
-    designs a collision has a probability of about 1e-7.
-    """
-    n = len(next(iter(batch.values())))
-    h = np.zeros(n, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for m, p in zip(_HASH_MULT, PARAMS, strict=True):
-            h = (h ^ (np.asarray(batch[p.name]).astype(np.uint64) * m)) * np.uint64(
-                0x9E3779B97F4A7C15)
-            h ^= h >> np.uint64(31)
-    return h
-
-
-def _concat(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    return {p.name: np.concatenate([b[p.name] for b in parts]) for p in PARAMS}
-
-
-def _nearest(values: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """The element of sorted ``values`` nearest to each ``target`` (ties to the smaller)."""
-    pos = np.clip(np.searchsorted(values, target), 1, len(values) - 1)
-    lo, hi = values[pos - 1], values[pos]
-    return np.where(target - lo <= hi - target, lo, hi)
-
-
-def _moves(dim: Dim, current: np.ndarray, batch: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-    """New values of one parameter for every design (equal to ``current`` = no move)."""
-    values = dim.values
-    name = dim.param.name
-    if dim.form == "list" and dim.param.kind in ("cat", "bool"):
-        return [np.full_like(current, c) for c in dim.codes]
-    if name in TILE_PE:
-        pe = np.asarray(batch[TILE_PE[name]])
-        raw = [current - pe, current + pe, 2 * current, current // 2]
-        return [np.clip(r, values[0], values[-1]) for r in raw]
-    pos = np.searchsorted(values, current)
-    below = values[np.clip(pos - 1, 0, len(values) - 1)]
-    exact = (pos < len(values)) & (values[np.clip(pos, 0, len(values) - 1)] == current)
-    above = values[np.clip(np.where(exact, pos + 1, pos), 0, len(values) - 1)]
-    out = [below, above]
-    if dim.form == "range":
-        out += [_nearest(values, 2 * current), _nearest(values, current // 2)]
-    return out
-
-
-def neighbours(space: SearchSpace, parents: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Every one-parameter move of every parent (tiles repaired), parents' order first.
-
-    Returns a batch of candidates ordered by (parent, parameter, move); moves that leave the
-    design unchanged are dropped, repeated candidates are kept (see :func:`refine`).
-    """
-
-    parts, order = [], []
-    for j, dim in enumerate(d for d in space.dims if d.searched):
-        current = np.asarray(parents[dim.param.name])
-        for k, new in enumerate(_moves(dim, current, parents)):
-            changed = new != current
-            rows = np.flatnonzero(changed)
-            if rows.size == 0:
-                continue
-            part = take_rows(parents, rows)
-            part[dim.param.name] = new[rows]
-            parts.append(part)
-            order.append(np.stack([rows, np.full(rows.size, j), np.full(rows.size, k)], axis=1))
-    if not parts:
-        return {p.name: np.empty(0, dtype=np.int64) for p in PARAMS}
-    cand = repair_tiles(_concat(parts))
-    keys = np.concatenate(order)
-    sort = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))
-    return take_rows(cand, sort)
-
+__all__ = ["SOURCE", "RefineResult", "design_hash", "neighbours", "refine", "refine_frame"]
 
 @dataclass
 class RefineResult:

@@ -33,6 +33,7 @@ FIGURES = (
     "utilization",
     "binding",
     "fmax_mhz",
+    "fmax_margin_mhz",
     "slls",
     "quality_loss",
     "bound",
@@ -71,7 +72,8 @@ def results_frame(
     parameters are the ones the design ran with (the mapper's choice when the model has one)."""
     c = result.columns
     cols: dict[str, object] = {"design_id": np.asarray(design_ids, dtype=object)}
-    cols.update(params_frame({**batch, **(result.mapping or {})}))  # the mapping it ran with
+    # the mapping and the clock it ran with (the mapper's and the clock policy's choices)
+    cols.update(params_frame({**batch, **(result.mapping or {}), "clock_mhz": c["clock_mhz"]}))
     code, used, limit = c["violation_code"], c["violation_used"], c["violation_limit"]
     viol = violation_text(model.platform, code, used, limit)
     n = len(c["latency_ms"])

@@ -145,8 +145,10 @@ def _prefixed(exc: UserError, prefix: str) -> UserError:
 
 
 def fingerprint(cfg: Config, space: Mapping[str, Any]) -> str:
-    """Hash of what fixes a trial's objective values: a study must not mix two of them."""
-    return config_hash(cfg.platform_raw, cfg.model_raw, cfg.objectives, space, MODEL_VERSION)
+    """Hash of what fixes a trial's objective values: a study must not mix two of them (the
+    clock policy included: it sets every design's clock)."""
+    return config_hash(cfg.platform_raw, cfg.model_raw, cfg.objectives, space, MODEL_VERSION,
+                       cfg.clock.describe())
 
 
 def settings_from_config(cfg: Config, **overrides: Any) -> SearchSettings:
