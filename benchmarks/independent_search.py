@@ -22,9 +22,9 @@ For each utilization cap of a ladder (:data:`CAPS`), the energy of a design is
    random designs per cap descend by exhaustive coordinate descent: every value of every
    searched parameter is tried (one model call per design and pass) and the best change taken,
    until no change lowers E.
-3. Every design evaluated on the way that is feasible and in the quality tier is offered to an
-   archive, kept as the non-dominated set in (latency, utilization, quality_loss); the archive is
-   the reference front.
+3. Every feasible design evaluated on the way is offered to an archive, kept as the
+   non-dominated set in (latency, utilization, quality_loss); the archive is the reference
+   front (its designs in the quality tier are what the chains aim at).
 
 Seeded (numpy ``default_rng``), so a rebuild gives the same front.
 """
@@ -62,14 +62,15 @@ class Reference:
     built: dict[str, Any]
 
 
-def recipe() -> dict[str, Any]:
+def recipe(*, chains: int = CHAINS, steps: int = STEPS, restarts: int = RESTARTS
+           ) -> dict[str, Any]:
     """Everything that fixes the reference (for the cache key)."""
-    return {"caps": list(CAPS), "chains": CHAINS, "steps": STEPS, "t": [T_START, T_END],
-            "restarts": RESTARTS, "penalty": PENALTY, "version": RECIPE_VERSION}
+    return {"caps": list(CAPS), "chains": chains, "steps": steps, "t": [T_START, T_END],
+            "restarts": restarts, "penalty": PENALTY, "version": RECIPE_VERSION}
 
 
 class _Archive:
-    """Non-dominated feasible tier designs seen so far (points in minimisation form)."""
+    """Non-dominated feasible designs seen so far (points in minimisation form)."""
 
     def __init__(self) -> None:
         self.parts: list[dict[str, np.ndarray]] = []
@@ -111,8 +112,7 @@ class _Scorer:
         util = np.asarray(c["utilization"], dtype=np.float64)
         q = np.asarray(c["quality_loss"], dtype=np.float64)
         feas = np.asarray(c["feasible"], dtype=bool) & np.isfinite(lat) & (lat > 0)
-        tier = q <= self.qmax
-        self.archive.offer(batch, np.stack([lat, util, q], axis=1), feas & tier)
+        self.archive.offer(batch, np.stack([lat, util, q], axis=1), feas)
         with np.errstate(divide="ignore", invalid="ignore"):
             e = np.log(np.where(np.isfinite(lat) & (lat > 0), lat, 1e12))
         e = e + PENALTY * ((~feas) + 10 * np.maximum(util - caps, 0)
@@ -186,7 +186,7 @@ def anneal(space, score: _Scorer, rng: np.random.Generator, caps: np.ndarray,
         temp = T_START * (T_END / T_START) ** (t / max(steps - 1, 1))
         cand = random_moves(space, rng, cur)
         ce = score(cand, caps)
-        accept = (ce <= e) | (rng.random(len(caps)) < np.exp(-(ce - e) / temp))
+        accept = (ce <= e) | (rng.random(len(caps)) < np.exp(np.minimum(e - ce, 0.0) / temp))
         for k in cur:
             cur[k] = np.where(accept, cand[k], cur[k])
         e = np.where(accept, ce, e)

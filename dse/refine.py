@@ -178,14 +178,16 @@ def refine(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str
 
 def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]],
                  designs: pd.DataFrame, *, max_evaluations: int,
-                 walk_caps: Sequence[float] = (), quality_max: float | None = None
-                 ) -> tuple[pd.DataFrame, RefineResult]:
+                 walk_caps: Sequence[float] = (), quality_max: float | None = None,
+                 walk_starts: int = 1) -> tuple[pd.DataFrame, RefineResult]:
     """Refine the front of result rows -> (the refined front's rows, the run's figures).
 
-    With ``walk_caps``, one greedy latency walk per cap (:mod:`dse.walk`) from the fastest
-    design with ``quality_loss <= quality_max`` within that utilization cap, before the rounds
-    (from the input front; the ends join the starting front) and after them (from the refined
-    front); the designs the walks end on join the front when nothing dominates them.
+    With ``walk_caps``, greedy latency walks per cap (:mod:`dse.walk`) before the rounds (from
+    the input front; the ends join the starting front) and after them (from the refined front);
+    the designs the walks end on join the front when nothing dominates them. A cap's walks
+    start from diverse designs with ``quality_loss <= quality_max`` within the cap
+    (:func:`_walk_starts`): the fastest of each compute-unit count, the ``walk_starts`` fastest
+    of them (restarts from other engine partitions, not only the front's fastest design).
 
     The rows have the search export's columns: starting designs keep their ``design_id`` and
     ``source`` (``sweep`` when the input has none) with ``trial_number`` -1; found designs get
@@ -197,8 +199,8 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
     walks = bool(walk_caps) and quality_max is not None
     pre, pre_ends = 0, np.empty(0, dtype=np.uint64)
     if walks:  # walk first from the inputs' fastest tier designs: they join the starting front
-        ends, pre = _walk_ends(model, space, hardware_only(batch_from_frame(start)), walk_caps,
-                               quality_max)
+        ends, pre = _walk_ends(model, space, hardware_only(batch_from_frame(designs)),
+                               walk_caps, quality_max, walk_starts)
         if ends is not None:
             pre_ends = design_hash(ends)
             ids = np.array([f"r-{h:016x}" for h in pre_ends.tolist()], dtype=object)
@@ -209,7 +211,7 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
                     max_evaluations=max_evaluations)
     if walks:  # and again from the refined front's
         result = _walk(model, space, objectives, replace(result, walk_ends=pre_ends), walk_caps,
-                       quality_max, pre)
+                       quality_max, pre, walk_starts)
     ids = np.array([f"r-{h:016x}" for h in design_hash(result.batch).tolist()], dtype=object)
     src = np.full(len(ids), SOURCE, dtype=object)
     was = result.start_rows >= 0
@@ -228,39 +230,58 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
     return best, result
 
 
+def _walk_starts(cols: Mapping[str, np.ndarray], ok: np.ndarray, cap: float,
+                 starts: int, cu: np.ndarray) -> list[int]:
+    """Rows a cap's walks start from: among the designs ``ok`` within the cap, the fastest of
+    each compute-unit count, the ``starts`` fastest of those (first row on ties)."""
+    lat = np.asarray(cols["latency_ms"], dtype=np.float64)
+    rows = np.flatnonzero(ok & (np.asarray(cols["utilization"], dtype=np.float64) <= cap))
+    if rows.size == 0:
+        return []
+    rows = rows[np.lexsort((rows, lat[rows]))]  # fastest first, ties by row
+    _, first = np.unique(cu[rows], return_index=True)  # fastest of each CU count
+    best = rows[np.sort(first)]
+    return best[np.lexsort((best, lat[best]))][:max(starts, 1)].tolist()
+
+
 def _walk_ends(model: Model, space: SearchSpace, batch: Mapping[str, np.ndarray],
-               caps: Sequence[float], quality_max: float
+               caps: Sequence[float], quality_max: float, starts: int = 1
                ) -> tuple[dict[str, np.ndarray] | None, int]:
-    """One greedy latency walk per cap from the fastest design of ``batch`` in the quality tier
-    within the cap: the designs they end on (None: no walk moved) and the evaluations spent."""
+    """Greedy latency walks per cap from diverse designs of ``batch`` in the quality tier within
+    the cap (:func:`_walk_starts`): the designs they end on that are not in ``batch`` (None:
+    none) and the evaluations spent. The designs are taken once each in design-hash order, so
+    the walks do not depend on the order of the rows."""
+    h = design_hash(batch)
+    _, first = np.unique(h, return_index=True)  # sorted by hash: row order plays no part
+    batch = take_rows(batch, first)
     cols = model.evaluate(dict(batch)).columns
     lat = np.asarray(cols["latency_ms"], dtype=np.float64)
     ok = np.asarray(cols["feasible"], dtype=bool) & np.isfinite(lat) & (
         np.asarray(cols["quality_loss"], dtype=np.float64) <= quality_max)
-    util = np.asarray(cols["utilization"], dtype=np.float64)
+    cu = np.asarray(batch["compute_units"])
     ends, spent = [], 0
     for cap in caps:
-        rows = np.flatnonzero(ok & (util <= cap))
-        if rows.size == 0:
-            continue
-        j = int(rows[np.argmin(lat[rows])])  # first of ties
-        w = greedy_walk(model, space, take_rows(batch, [j]), util_cap=cap,
-                        quality_max=quality_max)
-        spent += w.evaluations
-        if w.latency_ms < lat[j]:
-            ends.append(hardware_only(w.design))
+        for j in _walk_starts(cols, ok, cap, starts, cu):
+            w = greedy_walk(model, space, take_rows(batch, [j]), util_cap=cap,
+                            quality_max=quality_max)
+            spent += w.evaluations
+            if w.latency_ms < lat[j]:
+                ends.append(hardware_only(w.design))
     if not ends:
         return None, spent
     new = _concat(ends)
-    keep = ~_member(design_hash(new), design_hash(batch))
-    return (take_rows(new, np.flatnonzero(keep)) if keep.any() else None), spent
+    h = design_hash(new)
+    _, first = np.unique(h, return_index=True)
+    first = np.sort(first)
+    keep = first[~_member(h[first], np.sort(design_hash(batch)))]
+    return (take_rows(new, keep) if keep.size else None), spent
 
 
 def _walk(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]],
           result: RefineResult, caps: Sequence[float], quality_max: float,
-          spent_before: int = 0) -> RefineResult:
-    """``result`` with the end designs of one greedy latency walk per cap appended."""
-    new, spent = _walk_ends(model, space, result.batch, caps, quality_max)
+          spent_before: int = 0, starts: int = 1) -> RefineResult:
+    """``result`` with the end designs of the greedy latency walks per cap appended."""
+    new, spent = _walk_ends(model, space, result.batch, caps, quality_max, starts)
     spent += spent_before
     if new is None:
         return replace(result, walk_evaluations=spent)

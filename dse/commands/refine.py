@@ -1,4 +1,4 @@
-"""``dse refine``: local refinement of the front (one-parameter moves, dse/refine.py)."""
+"""``dse refine``: local refinement of the front (moves of dse/moves.py, dse/refine.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-HELP = "refine the Pareto front of result files by one-parameter moves until it stops improving"
+HELP = ("refine the Pareto front of result files by one- and several-parameter moves until it "
+        "stops improving, then greedy latency walks per utilization cap")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     model = cfg.model()  # with the mapper: moves change hardware, the mapper maps each
     frame, result = refine_frame(model, settings.space, cfg.objectives, designs,
                                  max_evaluations=budget, walk_caps=settings.refine_walk_caps,
-                                 quality_max=quality_bound(cfg))
+                                 quality_max=quality_bound(cfg),
+                                 walk_starts=settings.refine_walk_starts)
     figures = {
         "designs_read": len(designs), "front_out": len(frame),
         "found": int((frame["source"] == "refine").sum()), "evaluations": result.evaluations,

@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
 REFINE_DEFAULTS: dict[str, Any] = {
     "max_evaluations": 200_000,
     "walk_caps": [0.60, 0.95],
+    "walk_starts": 1,
 }
 
 #: Study user attribute: the fingerprint of the config the study was made for.
@@ -97,6 +98,7 @@ class SearchSettings:
         tpe: TPE options (:data:`TPE_DEFAULTS` overridden by ``search.tpe``).
         refine_max_evaluations: model evaluations the local refinement may spend.
         refine_walk_caps: utilization caps of the greedy latency walks that end the refinement.
+        refine_walk_starts: walks per cap, from the fastest designs of as many CU counts.
         space: the large space.
         fingerprint: hash of everything that determines a trial's values (platform, model,
             objectives, space, model version).
@@ -115,6 +117,7 @@ class SearchSettings:
     tpe: dict[str, Any]
     refine_max_evaluations: int
     refine_walk_caps: tuple[float, ...]
+    refine_walk_starts: int
     space: SearchSpace = field(repr=False)
     fingerprint: str
     file: str
@@ -170,6 +173,7 @@ def settings_from_config(cfg: Config, **overrides: Any) -> SearchSettings:
     s = {**DEFAULTS, **raw, **{k: v for k, v in overrides.items() if v is not None}}
     space = SearchSpace(raw["space"], max_channels=cfg.platform.memory.channels, file=file)
     fp = fingerprint(cfg, raw["space"])
+    refine = {**REFINE_DEFAULTS, **raw.get("refine", {})}
     storage = str(s["storage"])
     check_storage(storage, int(s["workers"]), file=file,
                   key="--storage" if overrides.get("storage") is not None else "search.storage")
@@ -179,10 +183,9 @@ def settings_from_config(cfg: Config, **overrides: Any) -> SearchSettings:
         seed=int(s["seed"]), storage=storage,
         study_name=s["study_name"] or f"dse-{fp}", warm_start=bool(s["warm_start"]),
         tpe={**TPE_DEFAULTS, **raw.get("tpe", {})},
-        refine_max_evaluations=int({**REFINE_DEFAULTS, **raw.get("refine", {})}
-                                   ["max_evaluations"]),
-        refine_walk_caps=tuple(float(c) for c in {**REFINE_DEFAULTS, **raw.get("refine", {})}
-                               ["walk_caps"]),
+        refine_max_evaluations=int(refine["max_evaluations"]),
+        refine_walk_caps=tuple(float(c) for c in refine["walk_caps"]),
+        refine_walk_starts=int(refine["walk_starts"]),
         space=space, fingerprint=fp, file=file,
         storage_key="--storage" if overrides.get("storage") is not None else "search.storage")
 
