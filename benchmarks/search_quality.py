@@ -247,7 +247,7 @@ def run_method(config: str, caps, sampler: str, seed: int, grid_front: pd.DataFr
     evaluations and seconds spent and the fastest designs (see the module docstring). The final
     front's rows are ``final_front``."""
     from dse.pareto import front
-    from dse.refine import refine_frame
+    from dse.refine import refine_frame, roi_latency_max
 
     setup = make_setup(config, caps, mapper=mapper)
     s = setup.settings
@@ -273,13 +273,16 @@ def run_method(config: str, caps, sampler: str, seed: int, grid_front: pd.DataFr
     refined, result = refine_frame(setup.model, s.space, setup.objectives, designs,
                                    max_evaluations=s.refine_max_evaluations,
                                    walk_caps=s.refine_walk_caps, quality_max=setup.quality_max,
-                                   walk_starts=s.refine_walk_starts)
+                                   walk_starts=s.refine_walk_starts,
+                                   roi_evaluations=s.refine_roi_evaluations,
+                                   latency_max=roi_latency_max(setup.cfg, s))
     final = pd.concat([designs, refined], ignore_index=True)
     final_front = front(final, setup.objectives)
     final_front["design_id"] = [f"{sampler}{seed}-{i}" for i in range(len(final_front))]
     out.append({
         "label": "refined", "sampled": total,
-        "evaluations": warm_evals + total + result.evaluations + result.walk_evaluations,
+        "evaluations": warm_evals + total + result.evaluations + result.walk_evaluations
+        + result.roi_evaluations,
         "seconds": round(float(done_s[-1]) + result.seconds, 3),
         "front": points_of(final_front, setup.objectives),
         "fastest_ms": fastest(final, setup),

@@ -16,6 +16,8 @@ A design's neighbours are
     more, smaller ones;
   - PE shape: one PE factor doubled and another halved (``pe_m x 2, pe_n / 2``): the same PEs
     per CU in another shape;
+  - both also with each changed PE factor's tile scaled alike (``tile_m x 2`` with
+    ``pe_m x 2``): the same tile rows per buffer bank, so the buffers keep their shape;
   - channels with CUs: one CU more or fewer, twice or half as many, with every stream's
     channels per CU scaled by the inverse ratio (rounded down, at least one): about the same
     channels in total, spread over another CU count.
@@ -129,16 +131,34 @@ def compound_moves(space: SearchSpace, parents: Mapping[str, np.ndarray]
     cu = np.asarray(parents["compute_units"])
     out: list[dict[str, np.ndarray]] = []
     pes = [p for p in PE_DIMS if p in searched]
+    tile_of = {pe: tile for tile, pe in TILE_PE.items()}
+
+    def with_tiles(move: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+        """``move`` with the tile of every changed PE factor scaled by the same ratio."""
+        out_ = dict(move)
+        for p in PE_DIMS:
+            t = tile_of[p]
+            if p in move and t in searched:
+                old = np.asarray(parents[p])
+                tile = np.asarray(parents[t])
+                out_[t] = _scaled(space, t, np.maximum(tile * move[p] // np.maximum(old, 1), 1))
+        return out_ if len(out_) > len(move) else None
+
+    def add(move: dict[str, np.ndarray]) -> None:
+        out.append(move)
+        scaled = with_tiles(move)
+        if scaled is not None:
+            out.append(scaled)
+
     if "compute_units" in searched:
         half_cu = _scaled(space, "compute_units", np.maximum(cu // 2, 1))
         half_cu_up = _scaled(space, "compute_units", (cu + 1) // 2)
         double_cu = _scaled(space, "compute_units", 2 * cu)
         for p in pes:  # engine size with CU count
             pe = np.asarray(parents[p])
-            out.append({p: _scaled(space, p, 2 * pe), "compute_units": half_cu})
-            out.append({p: _scaled(space, p, 2 * pe), "compute_units": half_cu_up})
-            out.append({p: _scaled(space, p, np.maximum(pe // 2, 1)),
-                        "compute_units": double_cu})
+            add({p: _scaled(space, p, 2 * pe), "compute_units": half_cu})
+            add({p: _scaled(space, p, 2 * pe), "compute_units": half_cu_up})
+            add({p: _scaled(space, p, np.maximum(pe // 2, 1)), "compute_units": double_cu})
         chans = [c for c in CHANNELS if c in searched]
         if chans:  # channels with CUs
             for new_cu in (cu - 1, cu + 1, 2 * cu, cu // 2):
@@ -151,8 +171,8 @@ def compound_moves(space: SearchSpace, parents: Mapping[str, np.ndarray]
     for a in pes:  # PE shape
         for b in pes:
             if a != b:
-                out.append({a: _scaled(space, a, 2 * np.asarray(parents[a])),
-                            b: _scaled(space, b, np.maximum(np.asarray(parents[b]) // 2, 1))})
+                add({a: _scaled(space, a, 2 * np.asarray(parents[a])),
+                     b: _scaled(space, b, np.maximum(np.asarray(parents[b]) // 2, 1))})
     return out
 
 

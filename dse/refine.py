@@ -48,6 +48,10 @@ SOURCE = "refine"
 #: Front designs expanded per round at most (the others wait for a later round).
 ROUND_PARENTS = 256
 
+#: The region-of-interest refinement also expands designs within this relative margin of its
+#: front (assumption: 3%, about one 5 MHz clock step at 170 MHz).
+ROI_SLACK = 0.03
+
 __all__ = ["SOURCE", "RefineResult", "design_hash", "neighbours", "refine", "refine_frame"]
 
 @dataclass
@@ -66,8 +70,10 @@ class RefineResult:
         seconds: wall time.
         walk_evaluations: model evaluations of the greedy walks (outside the rounds' budget; a
             few hundred each).
-        walk_ends: design hashes of the designs the walks ended on (kept in the output even
-            when a design outside the quality tier dominates them).
+        walk_ends: design hashes of the designs the walks ended on and of the region of
+            interest's front (kept in the output even when a design outside the quality tier
+            dominates them).
+        roi_evaluations: model evaluations of the region-of-interest refinement.
     """
 
     batch: dict[str, np.ndarray]
@@ -81,6 +87,7 @@ class RefineResult:
     seconds: float
     walk_evaluations: int = 0
     walk_ends: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
+    roi_evaluations: int = 0
 
 
 def _parents(points: np.ndarray, expanded: np.ndarray) -> np.ndarray:
@@ -113,8 +120,34 @@ def _min_form(values: np.ndarray, objectives: Sequence[tuple[str, str]]) -> np.n
     return values * sign + 0.0
 
 
+def _admitted(columns: Mapping[str, np.ndarray], points: np.ndarray,
+              limits: Mapping[str, float] | None) -> np.ndarray:
+    """Feasible designs with finite objectives, and each column of ``limits`` at most its value
+    (e.g. ``quality_loss`` within the quality tier)."""
+    ok = np.asarray(columns["feasible"], dtype=bool) & np.isfinite(points).all(axis=1)
+    for name, top in (limits or {}).items():
+        ok &= np.asarray(columns[name], dtype=np.float64) <= top
+    return ok
+
+
+def _kept(points: np.ndarray, slack: float) -> np.ndarray:
+    """The designs refinement keeps: the weakly non-dominated ones, and with ``slack`` > 0 every
+    design that no front point dominates by more than that factor (no front point ``f`` with
+    ``f x (1 + slack) <= p`` in every objective). Without positive objectives: the front."""
+    nd = moocore.is_nondominated(np.ascontiguousarray(points), keep_weakly=True)
+    if slack <= 0 or not (points > 0).all():
+        return nd
+    fr = points[nd] * (1.0 + slack)
+    out = nd.copy()
+    for s in range(0, len(points), 4096):
+        p = points[s:s + 4096]
+        out[s:s + 4096] |= ~(fr[None, :, :] <= p[:, None, :]).all(axis=2).any(axis=1)
+    return out
+
+
 def refine(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]],
-           start: Mapping[str, np.ndarray], *, max_evaluations: int) -> RefineResult:
+           start: Mapping[str, np.ndarray], *, max_evaluations: int,
+           limits: Mapping[str, float] | None = None, slack: float = 0.0) -> RefineResult:
     """Refine the front of the designs ``start`` (see the module docstring).
 
     Args:
@@ -123,11 +156,16 @@ def refine(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str
         objectives: ``(column, "min" | "max")`` pairs.
         start: the starting designs (usually a front), parameter codes.
         max_evaluations: budget of candidate evaluations (0: only re-evaluate ``start``).
+        limits: model columns and their largest admitted values (a design beyond one is
+            treated as infeasible), e.g. the region of interest.
+        slack: keep and expand, besides the front, the designs within this relative margin of
+            it (:func:`_kept`; positive objectives only): paths through designs a little behind
+            the front, where a change pays only after the next one.
     """
     t0 = time.perf_counter()
     res = model.evaluate(dict(start))
     points = _min_form(objective_values(res.columns, objectives), objectives)
-    ok = np.asarray(res.columns["feasible"], dtype=bool) & np.isfinite(points).all(axis=1)
+    ok = _admitted(res.columns, points, limits)
     keep = np.flatnonzero(ok)
     batch, points = take_rows(start, keep), points[keep]
     found = np.full(keep.size, -1, dtype=np.int64)
@@ -157,7 +195,7 @@ def refine(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str
         seen = np.sort(np.concatenate([seen, h]))
         cres = model.evaluate(cand)
         cpoints = _min_form(objective_values(cres.columns, objectives), objectives)
-        cok = np.asarray(cres.columns["feasible"], dtype=bool) & np.isfinite(cpoints).all(axis=1)
+        cok = _admitted(cres.columns, cpoints, limits)
         index = evaluations + np.arange(first.size, dtype=np.int64)
         evaluations += int(first.size)
         if not cok.any():
@@ -168,7 +206,7 @@ def refine(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str
         found = np.concatenate([found, index[rows]])
         start_rows = np.concatenate([start_rows, np.full(rows.size, -1, dtype=np.int64)])
         expanded = np.concatenate([expanded, np.zeros(rows.size, dtype=bool)])
-        nd = moocore.is_nondominated(np.ascontiguousarray(points), keep_weakly=True)
+        nd = _kept(points, slack)
         batch, points, found = take_rows(batch, nd), points[nd], found[nd]
         start_rows, expanded = start_rows[nd], expanded[nd]
         hv = ref.hypervolume(points)
@@ -179,7 +217,8 @@ def refine(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str
 def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]],
                  designs: pd.DataFrame, *, max_evaluations: int,
                  walk_caps: Sequence[float] = (), quality_max: float | None = None,
-                 walk_starts: int = 1) -> tuple[pd.DataFrame, RefineResult]:
+                 walk_starts: int = 1, roi_evaluations: int = 0,
+                 latency_max: float | None = None) -> tuple[pd.DataFrame, RefineResult]:
     """Refine the front of result rows -> (the refined front's rows, the run's figures).
 
     With ``walk_caps``, greedy latency walks per cap (:mod:`dse.walk`) before the rounds (from
@@ -188,6 +227,11 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
     start from diverse designs with ``quality_loss <= quality_max`` within the cap
     (:func:`_walk_starts`): the fastest of each compute-unit count, the ``walk_starts`` fastest
     of them (restarts from other engine partitions, not only the front's fastest design).
+
+    With ``roi_evaluations`` (and ``quality_max``, ``latency_max``), a last refinement of the
+    *region of interest*: the designs in the quality tier no slower than ``latency_max``
+    (e.g. twice the latency budget), refined in (latency, utilization) alone, where the
+    selection picks its designs; its front joins the output.
 
     The rows have the search export's columns: starting designs keep their ``design_id`` and
     ``source`` (``sweep`` when the input has none) with ``trial_number`` -1; found designs get
@@ -212,6 +256,9 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
     if walks:  # and again from the refined front's
         result = _walk(model, space, objectives, replace(result, walk_ends=pre_ends), walk_caps,
                        quality_max, pre, walk_starts)
+    if roi_evaluations > 0 and quality_max is not None and latency_max is not None:
+        result = _roi(model, space, objectives, result, hardware_only(batch_from_frame(designs)),
+                      roi_evaluations, quality_max, latency_max)
     ids = np.array([f"r-{h:016x}" for h in design_hash(result.batch).tolist()], dtype=object)
     src = np.full(len(ids), SOURCE, dtype=object)
     was = result.start_rows >= 0
@@ -228,6 +275,49 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
         walked &= ~frame["design_id"].isin(best["design_id"]).to_numpy()
         best = pd.concat([best, frame[walked]], ignore_index=True)
     return best, result
+
+
+def roi_latency_max(cfg, settings) -> float | None:
+    """The region of interest's latency bound in ms: ``search.refine.roi_latency_factor`` x
+    ``select.latency_budget_ms`` (None without a budget)."""
+    budget = (cfg.raw.get("select") or {}).get("latency_budget_ms")
+    return None if budget is None else float(budget) * settings.refine_roi_latency_factor
+
+
+def _roi(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]],
+         result: RefineResult, inputs: Mapping[str, np.ndarray], budget: int,
+         quality_max: float, latency_max: float) -> RefineResult:
+    """``result`` with the front of the region of interest appended: its designs and the
+    inputs' that lie in the region (quality tier, latency <= ``latency_max``) refined in
+    (latency, utilization) with ``budget`` evaluations; the designs it adds are kept in the
+    output like the walks' ends."""
+    start = _concat([result.batch, inputs])
+    h = design_hash(start)
+    _, first = np.unique(h, return_index=True)  # once each, in hash order
+    start = take_rows(start, first)
+    roi = refine(model, space, [("latency_ms", "min"), ("utilization", "min")], start,
+                 max_evaluations=budget, slack=ROI_SLACK,
+                 limits={"quality_loss": quality_max, "latency_ms": latency_max})
+    nd = moocore.is_nondominated(np.ascontiguousarray(roi.points), keep_weakly=True)
+    roi = replace(roi, batch=take_rows(roi.batch, nd), points=roi.points[nd],
+                  found=roi.found[nd], start_rows=roi.start_rows[nd])
+    h = design_hash(roi.batch)
+    new = np.flatnonzero(~_member(h, np.sort(design_hash(result.batch))))
+    if new.size == 0:
+        return replace(result, roi_evaluations=roi.evaluations)
+    add = take_rows(roi.batch, new)
+    batch = _concat([result.batch, add])
+    points = _min_form(objective_values(model.evaluate(add).columns, objectives), objectives)
+    base = result.evaluations + result.walk_evaluations
+    return replace(
+        result,
+        batch=batch,
+        points=np.concatenate([result.points, points]),
+        found=np.concatenate([result.found, base + np.maximum(roi.found[new], 0)]),
+        start_rows=np.concatenate([result.start_rows, np.full(new.size, -1)]),
+        roi_evaluations=roi.evaluations,
+        walk_ends=np.concatenate([result.walk_ends, h[new]]),
+    )
 
 
 def _walk_starts(cols: Mapping[str, np.ndarray], ok: np.ndarray, cap: float,

@@ -35,6 +35,8 @@ REFINE_DEFAULTS: dict[str, Any] = {
     "max_evaluations": 200_000,
     "walk_caps": [0.60, 0.95],
     "walk_starts": 1,
+    "roi_evaluations": 0,
+    "roi_latency_factor": 2.0,
 }
 
 #: Study user attribute: the fingerprint of the config the study was made for.
@@ -99,6 +101,8 @@ class SearchSettings:
         refine_max_evaluations: model evaluations the local refinement may spend.
         refine_walk_caps: utilization caps of the greedy latency walks that end the refinement.
         refine_walk_starts: walks per cap, from the fastest designs of as many CU counts.
+        refine_roi_evaluations: budget of the region-of-interest refinement (0: none).
+        refine_roi_latency_factor: the region's latency bound, x select.latency_budget_ms.
         space: the large space.
         fingerprint: hash of everything that determines a trial's values (platform, model,
             objectives, space, model version).
@@ -118,6 +122,8 @@ class SearchSettings:
     refine_max_evaluations: int
     refine_walk_caps: tuple[float, ...]
     refine_walk_starts: int
+    refine_roi_evaluations: int
+    refine_roi_latency_factor: float
     space: SearchSpace = field(repr=False)
     fingerprint: str
     file: str
@@ -186,6 +192,8 @@ def settings_from_config(cfg: Config, **overrides: Any) -> SearchSettings:
         refine_max_evaluations=int(refine["max_evaluations"]),
         refine_walk_caps=tuple(float(c) for c in refine["walk_caps"]),
         refine_walk_starts=int(refine["walk_starts"]),
+        refine_roi_evaluations=int(refine["roi_evaluations"]),
+        refine_roi_latency_factor=float(refine["roi_latency_factor"]),
         space=space, fingerprint=fp, file=file,
         storage_key="--storage" if overrides.get("storage") is not None else "search.storage")
 

@@ -25,7 +25,7 @@ rule search:
         "results/search/worker-{worker}.parquet",
     params:
         config=MERGED_CONFIG,
-        settings=section_hash("objectives", "search"),
+        settings=section_hash("objectives", "search", "clock"),
     wildcard_constraints:
         worker=r"\d+",
     log:
@@ -49,7 +49,7 @@ rule refine:
         "results/search/refine.parquet",
     params:
         config=MERGED_CONFIG,
-        settings=section_hash("objectives", "search"),
+        settings=section_hash("objectives", "search", "clock"),
     log:
         "results/logs/refine.log",
     benchmark:
