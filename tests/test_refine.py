@@ -256,3 +256,14 @@ def test_walks_end_the_refinement_at_a_greedy_local_optimum(scfg, sweep_rows):
     assert again.rounds <= 1 and again.latency_ms == pytest.approx(best["latency_ms"].item())
     # and the walk made a difference on this config: faster than the front without it
     assert best["latency_ms"].item() < fastest(plain)["latency_ms"].item()
+
+
+def test_slack_keeps_designs_just_behind_the_front():
+    # front {(1, 1)}; with 3% slack (1.03, 1.03) dominates what lies beyond it in every
+    # objective: (1.02, 1.01) is within 3% in latency and kept, (2, 2.5) is dropped, and
+    # (1.05, 1.0) is kept (no front point is 3% better in utilization).
+    from dse.refine import _kept
+
+    pts = np.array([[1.0, 1.0], [2.0, 2.5], [1.02, 1.01], [1.05, 1.0]])
+    assert _kept(pts, 0.0).tolist() == [True, False, False, False]
+    assert _kept(pts, 0.03).tolist() == [True, False, True, True]
