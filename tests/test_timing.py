@@ -245,3 +245,14 @@ def test_bad_clock_section_is_one_line(tmp_path, capsys, clock, key):
                  "--out", str(tmp_path / "s.parquet")])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and key in err, err
+
+
+def test_evaluate_runs_a_given_clock_and_chooses_a_missing_one(cfg):
+    # dse evaluate: a design with its own clock_mhz runs at it; without one it gets the config's
+    # per-design clock (BASE_DESIGN closes 268.83 MHz: 265 in 5 MHz steps)
+    from dse.commands.evaluate import evaluate_design
+
+    assert evaluate_design(cfg, dict(BASE_DESIGN))["clock_mhz"] == 250
+    hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
+    out = evaluate_design(cfg, hw)
+    assert out["clock_mhz"] == 265 and out["fmax_margin_mhz"] == pytest.approx(3.83, abs=0.01)
