@@ -144,6 +144,12 @@ def test_refine_is_deterministic(scfg, smodel, sweep_rows):
     b, _ = refine_frame(smodel, settings.space, scfg.objectives, sweep_rows.iloc[::-1],
                         max_evaluations=2000)
     assert a.equals(b)
+    # with walks from diverse starts and the region-of-interest pass too
+    kw = dict(max_evaluations=500, walk_caps=(0.6, 0.95), quality_max=1.0, walk_starts=2,
+              roi_evaluations=500, latency_max=1000.0)
+    a, ra = refine_frame(smodel, settings.space, scfg.objectives, sweep_rows, **kw)
+    b, _ = refine_frame(smodel, settings.space, scfg.objectives, sweep_rows.iloc[::-1], **kw)
+    assert a.equals(b) and ra.walk_evaluations > 0 and 0 < ra.roi_evaluations <= 500
 
 
 def test_design_hash_tells_designs_apart(scfg):
