@@ -521,7 +521,7 @@ def greedy_point(walk: dict[str, Any] | None, objectives) -> np.ndarray | None:
 def benchmark(config: str, *, seeds: int = SEEDS, cache: str | Path = "results/bench",
               checkpoints: Sequence[int] = CHECKPOINTS, caps: Sequence[float] = CAPS,
               jobs: int = 1, rebuild: bool = False, search_mapper: bool = True, log=LOG,
-              reference_budget: dict[str, int] | None = None
+              reference_budget: dict[str, int] | None = None, baseline: bool = True
               ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Build or reuse the reference, run every (method, seed), compute the figures.
 
@@ -543,7 +543,7 @@ def benchmark(config: str, *, seeds: int = SEEDS, cache: str | Path = "results/b
     ref_frame, ref_meta, ref_hit = reference_front(setup, cache, key, rebuild=rebuild,
                                                    budget=reference_budget, log=log)
     independent = ref_frame
-    methods = [s.sampler] + (["random"] if s.sampler != "random" else [])
+    methods = [s.sampler] + (["random"] if s.sampler != "random" and baseline else [])
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
     for m in methods:
         for i in range(seeds):
@@ -739,6 +739,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"annealing steps per chain (default {ind.STEPS})")
     p.add_argument("--reference-restarts", type=int, default=ind.RESTARTS,
                    help=f"random restarts per cap that descend (default {ind.RESTARTS})")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="skip the random-sampler baseline (only the shipped search)")
     p.add_argument("--rebuild-reference", action="store_true",
                    help="rebuild the cached reference even when its key matches")
 
@@ -761,7 +763,8 @@ def run(args: argparse.Namespace) -> int:
         caps=gw.parse_caps(args.caps), jobs=args.jobs, rebuild=args.rebuild_reference,
         search_mapper=args.search_model == "mapper",
         reference_budget={"chains": args.reference_chains, "steps": args.reference_steps,
-                          "restarts": args.reference_restarts})
+                          "restarts": args.reference_restarts},
+        baseline=not args.no_baseline)
     if args.plot:
         figures["plot"] = str(plot(curves, Path(args.plot),
                                    title="Search as shipped vs the best-known front"))
