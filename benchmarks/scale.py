@@ -39,7 +39,7 @@ DEFAULT_CONFIG = ROOT / "configs" / "config.yaml"
 #: Axes widened (in this order) to grow the grid; the values lie inside ``search.space``.
 WIDEN: list[tuple[str, list]] = [
     ("tile_k", [64, 128, 256, 512, 768]),
-    ("clock_mhz", [250, 300]),
+    ("pe_k", [8, 16, 32]),
     ("vector_lanes", [32, 64, 128]),
     ("pc_outputs", [1, 2]),
     ("compute_units", [1, 2, 3, 4]),

@@ -17,22 +17,25 @@ per-seed values):
 3. The greedy walk (``benchmarks/greedy_walk.py``) from the grid's fastest design in the quality
    tier, at utilization caps 0.60 and 0.95.
 
-Against a best-known reference front (a long run, cached as Parquet in ``--cache``, keyed by the
-config hash and MODEL_VERSION in its metadata, rebuilt when the key changes): the grid front,
-:data:`REFERENCE_ISLANDS` islands of :data:`REFERENCE_TRIALS_FACTOR` x ``trials_per_worker``
-trials, a refinement of :data:`REFERENCE_REFINE_FACTOR` x the refinement budget from their front,
-and the greedy walks' end designs. It is the best-known front: when a measured run finds designs
-it does not dominate, they join it (and its cached file, whose metadata lists those runs) before
-anything is scored, so every ratio is against everything known.
+Against an independent reference front (benchmarks/independent_search.py: simulated annealing
+and random restarts with exhaustive coordinate descent over ``search.space``, the run's model as
+a black box with the clock per design; nothing of the tool's own search), cached as Parquet in
+``--cache`` and keyed by the config, the clock policy, MODEL_VERSION and the recipe; its
+``built`` figures say how many evaluations and seconds it took. The best-known front is the
+union of that reference, the grid front and every measured run's final front.
 
 Figures (JSON, printed and written to ``--out``): at checkpoints (after the warm start, after
 1,000 / 2,500 / 5,000 sampled trials in the islands' parallel order, i.e. batch ``b`` of every
-worker before batch ``b + 1``, and after refinement) the hypervolume ratio against the reference
-front (normalised by the reference's ideal and nadir, :class:`dse.pareto.HvReference`), the
-evaluations and single-core seconds spent so far, and the fastest design in the quality tier
-found so far at each utilization cap; whether the final front dominates the greedy walk's end
-designs; the baseline ratio random / shipped sampler. ``--plot`` draws the hypervolume ratio
-against evaluations per method.
+worker before batch ``b + 1``, and after refinement) the evaluations and single-core seconds
+spent so far, the fastest design in the quality tier found so far at each utilization cap
+(0.6, 0.8, 0.95, 1.0), the hypervolume in the *region of interest* (the quality tier, latency at
+most twice ``select.latency_budget_ms``; area dominated in latency x utilization) as a ratio of
+the independent reference's, and the global hypervolume ratio against the best-known front
+(normalised by its ideal and nadir, :class:`dse.pareto.HvReference`; and with decade-spanning
+objectives in log10). Also whether the final front dominates the greedy walk's end designs and
+the baseline ratio random / shipped sampler. ``bar`` holds the acceptance figures: the ROI ratio
+(target 0.99) and, per cap, whether the shipped run (median over seeds) is at least as fast as
+the reference. ``--plot`` draws the hypervolume ratio against evaluations per method.
 
 Usage::
 
@@ -67,14 +70,15 @@ CHECKPOINTS = (1000, 2500, 5000)
 TARGET_RATIO = 0.99
 #: Seeds per method (median reported).
 SEEDS = 3
-#: The reference's long run: islands, trials per island (x trials_per_worker), refinement budget
-#: (x search.refine.max_evaluations), and the seed offset (its islands are not the measured ones).
-REFERENCE_ISLANDS = 4
-REFERENCE_TRIALS_FACTOR = 4
-REFERENCE_REFINE_FACTOR = 10
-REFERENCE_SEED_OFFSET = 1000
-#: Version of the reference recipe (part of the cache key).
-RECIPE_VERSION = 1
+#: Seed of the independent reference (benchmarks/independent_search.py).
+REFERENCE_SEED = 12345
+#: Utilization caps of the fastest-design figures (the issue's: 0.6, 0.8, 0.95, 1.0).
+CAPS = (0.60, 0.80, 0.95, 1.00)
+#: The region of interest: latency at most this many times select.latency_budget_ms, in the
+#: quality tier.
+ROI_BUDGET_FACTOR = 2.0
+#: Version of the benchmark's recipe (part of the cache key).
+RECIPE_VERSION = 2
 LOG: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
 
 
@@ -92,6 +96,7 @@ def _sibling(name: str) -> ModuleType:
 
 
 gw = _sibling("greedy_walk")
+ind = _sibling("independent_search")
 
 
 # ----------------------------------------------------------------------------- set-up
@@ -242,7 +247,7 @@ def run_method(config: str, caps, sampler: str, seed: int, grid_front: pd.DataFr
     evaluations and seconds spent and the fastest designs (see the module docstring). The final
     front's rows are ``final_front``."""
     from dse.pareto import front
-    from dse.refine import refine_frame
+    from dse.refine import refine_frame, roi_latency_max
 
     setup = make_setup(config, caps, mapper=mapper)
     s = setup.settings
@@ -267,13 +272,17 @@ def run_method(config: str, caps, sampler: str, seed: int, grid_front: pd.DataFr
     designs = pd.concat([grid_front, seq], ignore_index=True)
     refined, result = refine_frame(setup.model, s.space, setup.objectives, designs,
                                    max_evaluations=s.refine_max_evaluations,
-                                   walk_caps=s.refine_walk_caps, quality_max=setup.quality_max)
+                                   walk_caps=s.refine_walk_caps, quality_max=setup.quality_max,
+                                   walk_starts=s.refine_walk_starts,
+                                   roi_evaluations=s.refine_roi_evaluations,
+                                   latency_max=roi_latency_max(setup.cfg, s))
     final = pd.concat([designs, refined], ignore_index=True)
     final_front = front(final, setup.objectives)
     final_front["design_id"] = [f"{sampler}{seed}-{i}" for i in range(len(final_front))]
     out.append({
         "label": "refined", "sampled": total,
-        "evaluations": warm_evals + total + result.evaluations + result.walk_evaluations,
+        "evaluations": warm_evals + total + result.evaluations + result.walk_evaluations
+        + result.roi_evaluations,
         "seconds": round(float(done_s[-1]) + result.seconds, 3),
         "front": points_of(final_front, setup.objectives),
         "fastest_ms": fastest(final, setup),
@@ -282,14 +291,22 @@ def run_method(config: str, caps, sampler: str, seed: int, grid_front: pd.DataFr
     return {"sampler": sampler, "seed": seed, "checkpoints": out, "final_front": final_front}
 
 
-def score(run: dict[str, Any], reference_points: np.ndarray) -> None:
-    """Add the hypervolume ratios to every checkpoint of ``run`` (linear and log scale)."""
+def score(run: dict[str, Any], reference_points: np.ndarray, setup: Setup | None = None,
+          roi_reference: float | None = None, roi_best_known: float | None = None) -> None:
+    """Add the hypervolume ratios to every checkpoint of ``run``: global (linear and log scale,
+    against ``reference_points``) and in the region of interest (against the independent
+    reference's ROI hypervolume ``roi_reference`` and the best-known one)."""
     from dse.pareto import reference_from
 
     ref, log_ref = reference_from(reference_points), LogRatio(reference_points)
     for cp in run["checkpoints"]:
         cp["hv_ratio"] = round(ref.ratio(cp["front"]), 6)
         cp["hv_ratio_log"] = round(log_ref.ratio(cp["front"]), 6)
+        roi = roi_hypervolume(cp["front"], setup) if setup is not None else None
+        cp["roi_hv_ratio"] = (round(roi / roi_reference, 6)
+                              if roi is not None and roi_reference else None)
+        cp["roi_hv_ratio_best_known"] = (round(roi / roi_best_known, 6)
+                                         if roi is not None and roi_best_known else None)
     run["front_size"] = len(run["checkpoints"][-1]["front"])
 
 
@@ -333,15 +350,17 @@ def _map(fn, args: Sequence[tuple], jobs: int) -> list:
 
 
 # ----------------------------------------------------------------------------- reference
-def cache_key(setup: Setup) -> str:
+def cache_key(setup: Setup, budget: dict[str, int] | None = None) -> str:
+    """Key of the cached grid front and reference: config, platform, model, model version, the
+    clock policy and both recipes."""
     from dse import MODEL_VERSION
     from dse.config import config_hash
 
-    recipe = {"islands": REFERENCE_ISLANDS, "trials_factor": REFERENCE_TRIALS_FACTOR,
-              "refine_factor": REFERENCE_REFINE_FACTOR, "seed_offset": REFERENCE_SEED_OFFSET,
-              "caps": list(setup.caps), "version": RECIPE_VERSION}
+    recipe = {"independent": ind.recipe(**(budget or {})), "seed": REFERENCE_SEED,
+              "caps": list(setup.caps),
+              "version": RECIPE_VERSION}
     return config_hash(setup.cfg.raw, setup.cfg.platform_raw, setup.cfg.model_raw,
-                       MODEL_VERSION, recipe)
+                       MODEL_VERSION, setup.cfg.clock.describe(), recipe)
 
 
 def _cached(path: Path, key: str) -> tuple[pd.DataFrame, dict[str, Any]] | None:
@@ -385,65 +404,56 @@ def grid_and_walks(setup: Setup, cache: Path, key: str, *, rebuild: bool = False
     return frame, json.loads(json.dumps(meta, default=str)), False
 
 
-def reference_front(setup: Setup, grid_front: pd.DataFrame, greedy: dict[str, Any],
-                    cache: Path, key: str, grid_info: dict[str, Any], *, jobs: int = 1,
-                    rebuild: bool = False, log=LOG) -> tuple[pd.DataFrame, dict[str, Any], bool]:
-    """The best-known front (cached; see the module docstring) and how it was built."""
+def reference_front(setup: Setup, cache: Path, key: str, *, rebuild: bool = False,
+                    budget: dict[str, int] | None = None, log=LOG
+                    ) -> tuple[pd.DataFrame, dict[str, Any], bool]:
+    """The independent reference front (cached; benchmarks/independent_search.py: simulated
+    annealing and random restarts with coordinate descent, the model as a black box) and how it
+    was built (evaluations, seconds)."""
     from dse import MODEL_VERSION, store
-    from dse.pareto import front
-    from dse.refine import refine_frame
 
     path = cache / "reference_front.parquet"
     hit = None if rebuild else _cached(path, key)
     if hit is not None:
         return hit[0], hit[1], True
-    s = setup.settings
-    seed = s.seed + REFERENCE_SEED_OFFSET
-    trials = REFERENCE_TRIALS_FACTOR * s.trials_per_worker
-    log(f"reference: {REFERENCE_ISLANDS} islands x {trials} trials ({s.sampler}, seed {seed}) ...")
-    t0 = time.perf_counter()
-    islands = _map(_island_task, [(setup.config, setup.caps, s.sampler, seed, w, grid_front,
-                                   trials) for w in range(REFERENCE_ISLANDS)], jobs)
-    search_s = time.perf_counter() - t0
-    sampled = pd.concat([r.frame for r in islands], ignore_index=True)
-    sampled["design_id"] = [f"L{i}" for i in range(len(sampled))]
-    budget = REFERENCE_REFINE_FACTOR * s.refine_max_evaluations
-    log(f"reference: refinement with {budget:,} evaluations ...")
-    refined, result = refine_frame(setup.model, s.space, setup.objectives,
-                                   pd.concat([grid_front, sampled], ignore_index=True),
-                                   max_evaluations=budget, walk_caps=s.refine_walk_caps,
-                                   quality_max=setup.quality_max)
-    parts = [grid_front, sampled, refined]
-    ends = [w["design"] for w in greedy.values() if w is not None]
-    if ends:
-        from dse.space import design_batch
-
-        batch = design_batch(ends)
-        parts.append(rows(setup, batch, [f"greedy-{c}" for c, w in greedy.items()
-                                         if w is not None]))
-    ref = front(pd.concat(parts, ignore_index=True), setup.objectives)
-    built = {
-        "grid": {"evaluations": grid_info["designs"], "seconds": grid_info["seconds"]},
-        "search": {"sampler": s.sampler, "islands": REFERENCE_ISLANDS,
-                   "trials_per_island": trials, "seed": seed,
-                   "evaluations": int(len(sampled) + sum(r.warm for r in islands)),
-                   "seconds": round(search_s, 2), "jobs": jobs},
-        "refine": {"max_evaluations": budget, "evaluations": result.evaluations,
-                   "rounds": result.rounds, "converged": result.evaluations < budget,
-                   "seconds": round(result.seconds, 2)},
-        "greedy_ends": len(ends),
-    }
-    built["evaluations"] = (built["grid"]["evaluations"] + built["search"]["evaluations"]
-                            + result.evaluations + sum(w["evaluations"] for w in greedy.values()
-                                                       if w is not None))
-    built["seconds"] = round(grid_info["seconds"] + search_s + result.seconds
-                             + sum(w["seconds"] for w in greedy.values() if w is not None), 2)
+    ref = ind.build(setup.cfg, setup.model, setup.settings.space, setup.quality_max,
+                    seed=REFERENCE_SEED, log=log, **(budget or {}))
+    n = len(ref.batch["pe_m"])
+    frame = rows(setup, ref.batch, [f"ind-{i}" for i in range(n)])
     meta = {"key": key, "model_version": MODEL_VERSION, "config_hash": setup.cfg.hash,
-            "built": built, "front_size": len(ref)}
-    store.write_table(ref, path, metadata=meta)
-    log(f"reference: {len(ref)} designs, {built['evaluations']:,} evaluations, "
-        f"{built['seconds']:.0f} s")
-    return ref, json.loads(json.dumps(meta, default=str)), False
+            "built": ref.built, "front_size": n}
+    cache.mkdir(parents=True, exist_ok=True)
+    store.write_table(frame, path, metadata=meta)
+    return frame, json.loads(json.dumps(meta, default=str)), False
+
+
+def roi_points(points: np.ndarray, setup: Setup) -> np.ndarray | None:
+    """(latency_ms, utilization) of the points in the region of interest: the quality tier and
+    latency at most :data:`ROI_BUDGET_FACTOR` x ``select.latency_budget_ms`` (None: the
+    objectives lack one of latency, utilization and quality_loss, or there is no budget)."""
+    names = [n for n, _ in setup.objectives]
+    budget = setup.cfg.raw.get("select", {}).get("latency_budget_ms")
+    if budget is None or not {"latency_ms", "utilization", "quality_loss"} <= set(names):
+        return None
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, len(names))
+    lat, util, q = (pts[:, names.index(n)] for n in ("latency_ms", "utilization",
+                                                      "quality_loss"))
+    keep = (q <= setup.quality_max) & (lat <= ROI_BUDGET_FACTOR * budget) & (util <= 1.0)
+    return np.stack([lat[keep], util[keep]], axis=1)
+
+
+def roi_hypervolume(points: np.ndarray, setup: Setup) -> float | None:
+    """Hypervolume of the region-of-interest points in (latency_ms, utilization), reference point
+    (:data:`ROI_BUDGET_FACTOR` x budget, 1.0): the area of the ROI the points dominate."""
+    import moocore
+
+    roi = roi_points(points, setup)
+    if roi is None:
+        return None
+    if len(roi) == 0:
+        return 0.0
+    budget = float(setup.cfg.raw["select"]["latency_budget_ms"])
+    return float(moocore.hypervolume(roi, ref=np.array([ROI_BUDGET_FACTOR * budget, 1.0])))
 
 
 # ----------------------------------------------------------------------------- figures
@@ -452,32 +462,18 @@ def _median(values: Sequence[float | None]) -> float | None:
     return round(float(statistics.median(v)), 6) if v else None
 
 
-def extend_reference(setup: Setup, ref_frame: pd.DataFrame, meta: dict[str, Any],
-                     runs: dict[str, list[dict[str, Any]]], path: Path, search_model: str
-                     ) -> tuple[pd.DataFrame, dict[str, Any], int]:
-    """The best-known front: the reference united with the runs' final fronts. When a run found
-    designs the reference does not dominate, the cached file is rewritten with them (its
-    metadata lists the runs that extended it), so a later call scores against them too.
-
-    Returns:
-        ``(front rows, metadata, points added)``.
-    """
-    from dse import store
+def best_known(setup: Setup, fronts: Sequence[pd.DataFrame],
+               runs: dict[str, list[dict[str, Any]]]) -> tuple[pd.DataFrame, int]:
+    """The front of ``fronts`` and every run's final front, and how many of its points none of
+    ``fronts`` weakly dominates (what the runs added)."""
     from dse.pareto import front
 
-    old = points_of(ref_frame, setup.objectives)
-    fronts = [r["final_front"] for rs in runs.values() for r in rs]
-    union = front(pd.concat([ref_frame, *fronts], ignore_index=True), setup.objectives)
-    added = _not_dominated_by(points_of(union, setup.objectives), old)
-    if added == 0:
-        return ref_frame, meta, 0
-    meta = {**meta, "front_size": len(union), "extended_by": [
-        *meta.get("extended_by", []),
-        *({"method": r["sampler"], "seed": r["seed"], "search_model": search_model,
-           "points_beyond": r["points_beyond_reference"]} for rs in runs.values() for r in rs
-          if r["points_beyond_reference"])]}
-    store.write_table(union, path, metadata=meta)
-    return union, meta, added
+    base = front(pd.concat(list(fronts), ignore_index=True), setup.objectives)
+    finals = [r["final_front"] for rs in runs.values() for r in rs]
+    union = front(pd.concat([base, *finals], ignore_index=True), setup.objectives)
+    added = _not_dominated_by(points_of(union, setup.objectives),
+                              points_of(base, setup.objectives))
+    return union, added
 
 
 def summarise(runs: Sequence[dict[str, Any]], caps: Sequence[float]) -> dict[str, Any]:
@@ -493,6 +489,9 @@ def summarise(runs: Sequence[dict[str, Any]], caps: Sequence[float]) -> dict[str
             "hv_ratio_per_seed": [a["hv_ratio"] for a in at],
             "hv_ratio_log": _median([a["hv_ratio_log"] for a in at]),
             "hv_ratio_log_per_seed": [a["hv_ratio_log"] for a in at],
+            "roi_hv_ratio": _median([a.get("roi_hv_ratio") for a in at]),
+            "roi_hv_ratio_per_seed": [a.get("roi_hv_ratio") for a in at],
+            "roi_hv_ratio_best_known": _median([a.get("roi_hv_ratio_best_known") for a in at]),
             "seconds": _median([a["seconds"] for a in at]),
             "seconds_per_seed": [a["seconds"] for a in at],
             "fastest_ms": {_cap(c): _median([a["fastest_ms"][_cap(c)] for a in at])
@@ -520,8 +519,9 @@ def greedy_point(walk: dict[str, Any] | None, objectives) -> np.ndarray | None:
 
 
 def benchmark(config: str, *, seeds: int = SEEDS, cache: str | Path = "results/bench",
-              checkpoints: Sequence[int] = CHECKPOINTS, caps: Sequence[float] = gw.CAPS,
-              jobs: int = 1, rebuild: bool = False, search_mapper: bool = True, log=LOG
+              checkpoints: Sequence[int] = CHECKPOINTS, caps: Sequence[float] = CAPS,
+              jobs: int = 1, rebuild: bool = False, search_mapper: bool = True, log=LOG,
+              reference_budget: dict[str, int] | None = None, baseline: bool = True
               ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Build or reuse the reference, run every (method, seed), compute the figures.
 
@@ -537,13 +537,13 @@ def benchmark(config: str, *, seeds: int = SEEDS, cache: str | Path = "results/b
     setup = make_setup(config, caps)
     s = setup.settings
     cache = Path(cache)
-    key = cache_key(setup)
+    key = cache_key(setup, reference_budget)
     grid_front, grid_meta, grid_hit = grid_and_walks(setup, cache, key, rebuild=rebuild, log=log)
     greedy = grid_meta["greedy"]
-    ref_frame, ref_meta, ref_hit = reference_front(
-        setup, grid_front, greedy, cache, key, grid_meta["grid"], jobs=jobs, rebuild=rebuild,
-        log=log)
-    methods = [s.sampler] + (["random"] if s.sampler != "random" else [])
+    ref_frame, ref_meta, ref_hit = reference_front(setup, cache, key, rebuild=rebuild,
+                                                   budget=reference_budget, log=log)
+    independent = ref_frame
+    methods = [s.sampler] + (["random"] if s.sampler != "random" and baseline else [])
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
     for m in methods:
         for i in range(seeds):
@@ -559,14 +559,16 @@ def benchmark(config: str, *, seeds: int = SEEDS, cache: str | Path = "results/b
         for r in rs:
             r["points_beyond_reference"] = _not_dominated_by(r["checkpoints"][-1]["front"],
                                                              long_points)
-    ref_frame, ref_meta, added = extend_reference(
-        setup, ref_frame, ref_meta, runs, cache / "reference_front.parquet",
-        "mapper" if search_mapper else "plain")
+    # the best-known front: the independent reference, the grid's front and every run's final
+    # front (the global ratio is against it; the independent search aims at the quality tier)
+    ref_frame, added = best_known(setup, [independent, grid_front], runs)
     ref_points = points_of(ref_frame, setup.objectives)
     ref = reference_from(ref_points)
+    roi_ind = roi_hypervolume(points_of(independent, setup.objectives), setup)
+    roi_known = roi_hypervolume(ref_points, setup)
     for rs in runs.values():
         for r in rs:
-            score(r, ref_points)
+            score(r, ref_points, setup, roi_ind, roi_known)
     summary = {m: summarise(runs[m], caps) for m in methods}
     for m in methods:
         summary[m]["dominates_greedy_per_seed"] = {
@@ -594,14 +596,29 @@ def benchmark(config: str, *, seeds: int = SEEDS, cache: str | Path = "results/b
                         "(the grid sweep is not counted: every method starts from its front)",
         "reference": {
             "path": str(cache / "reference_front.parquet"), "key": key, "reused": ref_hit,
-            "front_size": len(ref_frame), "points_added_by_these_runs": added,
-            "extended_by": ref_meta.get("extended_by", []),
+            "method": ref_meta["built"]["method"],
+            "front_size": len(independent), "built": ref_meta["built"],
+            "fastest_ms": fastest(independent, setup),
+            "roi_hypervolume": roi_ind,
+        },
+        "best_known": {
+            "what": "the independent reference, the grid front and every measured run's final "
+                    "front (the global hypervolume ratios are against it)",
+            "front_size": len(ref_frame), "points_beyond_reference_and_grid": added,
             "ideal": ref.ideal.tolist(), "nadir": ref.nadir.tolist(),
             "log_scaled_objectives": [o for o, lg in zip((n for n, _ in setup.objectives),
                                                          LogRatio(ref_points).log, strict=True)
                                       if lg],
-            "built": ref_meta["built"],
             "fastest_ms": fastest(ref_frame, setup),
+            "roi_hypervolume": roi_known,
+        },
+        "region_of_interest": {
+            "latency_ms_max": (ROI_BUDGET_FACTOR * setup.cfg.raw["select"]["latency_budget_ms"]
+                               if "latency_budget_ms" in setup.cfg.raw.get("select", {})
+                               else None),
+            "quality_loss_max": setup.quality_max,
+            "hypervolume": "area dominated in (latency_ms, utilization) up to (latency_ms_max, "
+                           "1.0) by the front's designs in the region",
         },
         "grid": {**grid_meta["grid"], "reused": grid_hit,
                  "hv_ratio": round(ref.ratio(points_of(grid_front, setup.objectives)), 6),
@@ -615,6 +632,18 @@ def benchmark(config: str, *, seeds: int = SEEDS, cache: str | Path = "results/b
                            for cp, r in zip(ship, summary.get("random", summary[s.sampler])
                                             ["checkpoints"], strict=True)},
         "bar": {
+            "roi_hv_ratio_target": TARGET_RATIO,
+            "roi_hv_ratio": final["roi_hv_ratio"],
+            "roi_hv_ratio_per_seed": final["roi_hv_ratio_per_seed"],
+            "roi_hv_met": final["roi_hv_ratio"] is not None
+            and final["roi_hv_ratio"] >= TARGET_RATIO,
+            "fastest_ms": final["fastest_ms"],
+            "reference_fastest_ms": fastest(independent, setup),
+            "at_least_as_fast_as_reference": {
+                c: (final["fastest_ms"][c] is not None and (
+                    fastest(independent, setup)[c] is None
+                    or final["fastest_ms"][c] <= fastest(independent, setup)[c] * (1 + 1e-6)))
+                for c in final["fastest_ms"]},
             "hv_ratio_target": TARGET_RATIO,
             "hv_ratio": final["hv_ratio"],
             "hv_ratio_log": final["hv_ratio_log"],
@@ -629,7 +658,8 @@ def benchmark(config: str, *, seeds: int = SEEDS, cache: str | Path = "results/b
     figures["seconds_total"] = round(time.perf_counter() - t_start, 1)
     curves = pd.DataFrame([
         {"method": m, "seed": r["seed"], "evaluations": cp["evaluations"],
-         "hv_ratio": cp["hv_ratio"], "hv_ratio_log": cp["hv_ratio_log"]}
+         "hv_ratio": cp["hv_ratio"], "hv_ratio_log": cp["hv_ratio_log"],
+         "roi_hv_ratio": cp["roi_hv_ratio"]}
         for m in methods for r in runs[m] for cp in r["checkpoints"]])
     curves["method"] = pd.Categorical(curves["method"], categories=methods, ordered=True)
     return figures, curves
@@ -694,13 +724,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: the --out folder)")
     p.add_argument("--checkpoints", default=",".join(map(str, CHECKPOINTS)),
                    help="sampled-trial checkpoints (default 1000,2500,5000)")
-    p.add_argument("--caps", default=",".join(map(str, gw.CAPS)),
-                   help="utilization caps of the fastest-design figures (default 0.6,0.95)")
+    p.add_argument("--caps", default=",".join(map(str, CAPS)),
+                   help="utilization caps of the fastest-design figures (default "
+                   "0.6,0.8,0.95,1.0)")
     p.add_argument("--jobs", type=int, default=1,
                    help="processes for the islands of one run (default 1)")
     p.add_argument("--search-model", choices=("mapper", "plain"), default="mapper",
                    help="model of the measured searches and refinements (plain: no mapper, "
                    "runtime tiles as built; the grid and the reference always map)")
+    p.add_argument("--reference-chains", type=int, default=ind.CHAINS,
+                   help=f"annealing chains per cap of the independent reference "
+                   f"(default {ind.CHAINS})")
+    p.add_argument("--reference-steps", type=int, default=ind.STEPS,
+                   help=f"annealing steps per chain (default {ind.STEPS})")
+    p.add_argument("--reference-restarts", type=int, default=ind.RESTARTS,
+                   help=f"random restarts per cap that descend (default {ind.RESTARTS})")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="skip the random-sampler baseline (only the shipped search)")
     p.add_argument("--rebuild-reference", action="store_true",
                    help="rebuild the cached reference even when its key matches")
 
@@ -710,7 +750,10 @@ def run(args: argparse.Namespace) -> int:
     from dse.errors import UserError
     from dse.store import atomic_write_text, check_output
 
-    for key, value in (("--seeds", args.seeds), ("--jobs", args.jobs)):
+    for key, value in (("--seeds", args.seeds), ("--jobs", args.jobs),
+                       ("--reference-chains", args.reference_chains),
+                       ("--reference-steps", args.reference_steps),
+                       ("--reference-restarts", args.reference_restarts)):
         if value < 1:
             raise UserError("must be positive", key=key, value=value, allowed="an integer >= 1")
     check_output(args.out)
@@ -718,7 +761,10 @@ def run(args: argparse.Namespace) -> int:
         args.config, seeds=args.seeds, cache=args.cache or Path(args.out).parent,
         checkpoints=parse_ints(args.checkpoints, "--checkpoints"),
         caps=gw.parse_caps(args.caps), jobs=args.jobs, rebuild=args.rebuild_reference,
-        search_mapper=args.search_model == "mapper")
+        search_mapper=args.search_model == "mapper",
+        reference_budget={"chains": args.reference_chains, "steps": args.reference_steps,
+                          "restarts": args.reference_restarts},
+        baseline=not args.no_baseline)
     if args.plot:
         figures["plot"] = str(plot(curves, Path(args.plot),
                                    title="Search as shipped vs the best-known front"))

@@ -412,13 +412,25 @@ class Config:
 
         return tuple(self.raw.get("mapping", {}).get("tile_divisors", TILE_DIVISORS))
 
-    def model(self, *, mapper: bool = True):
+    @property
+    def clock(self):
+        """The run's :class:`dse.timing.ClockPolicy` (``clock:``; per design by default)."""
+        from dse.timing import clock_policy
+
+        return clock_policy(self.raw.get("clock"), self.platform, file=str(self.path))
+
+    def model(self, *, mapper: bool = True, clock: bool = True):
         """The :class:`dse.model.Model` of this run; with ``mapper`` each design's runtime
-        tiles are chosen per kernel class (sweeps and searches range over hardware only)."""
+        tiles are chosen per kernel class, with ``clock`` each design's clock by the config's
+        clock policy (sweeps and searches range over hardware only); ``clock=False``: designs
+        run at their own ``clock_mhz``."""
         from dse.model import Model
 
         return Model(
-            self.platform, self.workload, tile_divisors=self.tile_divisors if mapper else None
+            self.platform,
+            self.workload,
+            tile_divisors=self.tile_divisors if mapper else None,
+            clock=self.clock if clock else None,
         )
 
 
@@ -449,6 +461,7 @@ def load_config(path: str | Path) -> Config:
     cfg = Config(path=path, raw=raw, platform_raw=platform_raw, model_raw=model_raw)
     # semantic checks that a schema cannot express
     cfg.platform  # noqa: B018  (builds and checks the platform)
+    cfg.clock  # noqa: B018  (checks the clock policy against the platform)
     from dse.space import check_hardware_only, check_space
 
     for section in ("sweep", "search"):

@@ -39,7 +39,14 @@ from dse.channels import channels_used, port_cap_gbps, ports_per_cu, stream_chan
 from dse.hardware import Shapes, build
 from dse.params import DATAFLOWS, KERNEL_CLASSES, PRECISIONS
 from dse.platform import RESOURCES, Platform
-from dse.timing import crossings, fmax_mhz, raw_fractions
+from dse.timing import (
+    DEFAULT_STEP_MHZ,
+    ClockPolicy,
+    choose_clock,
+    crossings,
+    fmax_mhz,
+    raw_fractions,
+)
 from dse.workload import GEMM, Kernel, Workload
 
 #: What limits a kernel or a design (``bound`` column).
@@ -127,7 +134,8 @@ class Result:
             dsp, bram18, uram, lut (device totals), util_* (each resource's fraction of its
             fullest SLR, after shell and margin), utilization (the largest util_*), binding (code
             ``slr * 4 + resource`` of that SLR and resource), bound (code into BOUNDS), feasible,
-            violation_code, violation_used, violation_limit.
+            violation_code, violation_used, violation_limit, clock_mhz (the clock each design
+            ran at: the clock policy's choice), fmax_mhz and fmax_margin_mhz (fmax - clock).
         kernel_names: names of the workload's kernels.
         kernel_ms: (n, n_kernels) milliseconds per image per kernel (detail only).
         kernel_bound: (n, n_kernels) bound codes (detail only).
@@ -169,13 +177,20 @@ class _Floats(dict):
 
 
 class _Batch:
-    """Per-batch derived arrays shared by the kernel formulas (all float64)."""
+    """Per-batch derived arrays shared by the kernel formulas (all float64).
+
+    Built in two steps: what the hardware fixes (here), then, once the clock is chosen from the
+    resources and the crossings (:meth:`Model._evaluate`), what depends on it (:meth:`set_clock`).
+    """
 
     def __init__(self, model: Model, d: dict[str, np.ndarray]) -> None:
         P, lg = model.platform, model.platform.logic
         fl = _Floats(d)
         self.d = fl
         self.lg = lg
+        self.mem = P.memory
+        self.timing = P.timing
+        self.n = n = len(np.asarray(d["compute_units"]))
         # per-class precisions: code 0 ('same') follows the engine default; PRECISIONS run from
         # the widest (code 0) to the narrowest, so the engine's widest mode is the smallest code
         wdef = np.asarray(d["weight_precision"], dtype=np.intp)
@@ -200,7 +215,6 @@ class _Batch:
         self.act_b = bits[adef] / 8  # activations between kernels
         self.pm, self.pn, self.pk = fl["pe_m"], fl["pe_n"], fl["pe_k"]
         self.tm, self.tn, self.tk = fl["tile_m"], fl["tile_n"], fl["tile_k"]
-        self.f = fl["clock_mhz"] * 1e6
         pos = _POS[np.asarray(d["dataflow"], dtype=np.intp)]
         pm_, pn_, pk_ = pos[:, 0], pos[:, 1], pos[:, 2]
         # "loop x sits outside loop y" for the pairs the re-fetch rule needs
@@ -213,14 +227,13 @@ class _Batch:
         self.share = np.asarray(d["share_weights"], dtype=bool)
         ss = d.get("share_streams")
         self.share_streams = (
-            np.zeros(len(self.f), dtype=bool) if ss is None else np.asarray(ss, dtype=bool)
+            np.zeros(n, dtype=bool) if ss is None else np.asarray(ss, dtype=bool)
         )
         # shared channels serve the streams in turn: the activations' times add up when they
         # share, and the weights' too when all of a CU's streams share one set (DT 0/1 flags)
         self.any_share_streams = bool(self.share_streams.any())
         self.ss_act = self.share_streams.astype(DT)
         self.ss_all = (self.share_streams & ~self.share).astype(DT)
-        self.lanes_f = fl["vector_lanes"] * self.f
         cams = model.workload.cameras
         self.g = np.maximum(np.floor(self.cu / cams), DT(1))  # CUs per image
         self.rounds = np.ceil(cams / np.minimum(self.cu, DT(cams)))  # sequential image rounds
@@ -228,17 +241,8 @@ class _Batch:
         # per GEMM shape: output columns on one CU and PE-array steps (tile-independent)
         self._steps: dict[tuple, tuple] = {}
         mem = P.memory
-        self.rate = np.minimum(mem.channel_measured_gbps, port_cap_gbps(mem, fl["clock_mhz"]))
-        # SLR crossings: SLLs per boundary, and the registered crossings' round trip (request
-        # out, data or response back) added to every transaction of the farthest CU (ns)
-        self.slls, hops = crossings(P, d, floats=fl)
-        if hops.any():
-            extra = (2 * P.timing.crossing_cycles * 1e3) * hops.astype(DT) / fl["clock_mhz"]
-            self.lat_r = (mem.read_latency_ns + extra) / mem.outstanding
-            self.lat_w = (mem.write_latency_ns + extra) / mem.outstanding
-        else:
-            self.lat_r = mem.read_latency_ns / mem.outstanding
-            self.lat_w = mem.write_latency_ns / mem.outstanding
+        # SLR crossings: SLLs per boundary, and the boundaries the farthest CU crosses
+        self.slls, self.hops = crossings(P, d, floats=fl)
         # shared weights: every CU reads one copy at once, and all but one CU cross the switch
         readers = 1 + self.share * (self.cu - 1)
         lateral = 1 - 1 / readers
@@ -258,9 +262,31 @@ class _Batch:
         self.n_in = ch_in * 1e9
         self.n_out = ch_out * 1e9
         self.maxb = DT(mem.max_burst_bytes)
+        self._views: dict[str, _ClassView] = {}
+        given = np.asarray(d["clock_mhz"])
+        if n and (given > 0).all():  # designs with their own clock: usable as they are
+            self.set_clock(fl["clock_mhz"])
+
+    def set_clock(self, clock_mhz: np.ndarray) -> None:
+        """The arrays that depend on the kernel clock (MHz, one per design): the clock in Hz,
+        the vector unit's rate, the AXI port cap and the crossings' latency."""
+        mem, d = self.mem, self.d
+        clk = np.asarray(clock_mhz, dtype=DT)
+        self.clock_mhz = clk
+        self.f = clk * DT(1e6)
+        self.lanes_f = d["vector_lanes"] * self.f
+        self.rate = np.minimum(mem.channel_measured_gbps, port_cap_gbps(mem, clk))
+        # the registered crossings' round trip (request out, data or response back) added to
+        # every transaction of the farthest CU (ns)
+        if self.hops.any():
+            extra = (2 * self.timing.crossing_cycles * 1e3) * self.hops.astype(DT) / clk
+            self.lat_r = (mem.read_latency_ns + extra) / mem.outstanding
+            self.lat_w = (mem.write_latency_ns + extra) / mem.outstanding
+        else:
+            self.lat_r = mem.read_latency_ns / mem.outstanding
+            self.lat_w = mem.write_latency_ns / mem.outstanding
         self.bw_in_stream = self.bw(self.n_in, self.maxb, self.lat_r)
         self.bw_out_stream = self.bw(self.n_out, self.maxb, self.lat_w)
-        self._views: dict[str, _ClassView] = {}
 
     def remap(self, mapping: dict[str, np.ndarray]) -> None:
         """Run with the runtime tile divisors ``mapping``: only the class views depend on them."""
@@ -317,13 +343,22 @@ class Model:
         workload: the kernel table.
         tile_divisors: runtime tile divisors the mapper may choose from for every kernel class
             (``tile_{m,n}_div_<class>``); None or empty: no mapper, designs run as given.
+        clock: how every design's clock is set (dse.timing.ClockPolicy: the highest that closes
+            timing on a grid of steps, or pinned); None: designs run at their ``clock_mhz``,
+            and those without one (CLOCK_UNSET, 0) get the per-design clock.
     """
 
     def __init__(
-        self, platform: Platform, workload: Workload, *, tile_divisors: Sequence[int] | None = None
+        self,
+        platform: Platform,
+        workload: Workload,
+        *,
+        tile_divisors: Sequence[int] | None = None,
+        clock: ClockPolicy | None = None,
     ) -> None:
         self.platform = platform
         self.workload = workload
+        self.clock = clock
         self.tile_divisors = tuple(sorted(set(int(x) for x in tile_divisors or ())))
         kernels = workload.kernels
         self.kernel_names = tuple(k.name for k in kernels)
@@ -389,12 +424,17 @@ class Model:
 
     # ----------------------------------------------------------------- internals
     def _evaluate(self, d: dict[str, np.ndarray], detail: bool) -> Result:
+        # the hardware first: resources and crossings fix fmax, fmax fixes the clock, and the
+        # clock the clock-dependent terms (port cap, crossing latency, vector rate, compute)
         b = _Batch(self, d)
+        per_cu = self._resources(b)
+        fmax = self._fmax(b, per_cu)
+        b.set_clock(self._clock(b, fmax))
         mapping = None
         if self.tile_divisors:
             mapping = self._map_tiles(b)
             b.remap(mapping)
-        n = len(b.f)
+        n = b.n
         names = self.kernel_names
         kt = np.zeros((n, len(names))) if detail else None
         kb = np.full((n, len(names)), BOUNDS.index("vector"), dtype=np.int8) if detail else None
@@ -436,7 +476,6 @@ class Model:
             "bound": np.argmax(parts, axis=0).astype(np.int8),
         }
         cols["quality_loss"] = self._quality(b)
-        per_cu = self._resources(b)
         slr_used, viol = self._feasibility(b, per_cu, cols, detail)
         limits = {VIOLATION_TIMING: cols["fmax_mhz"]}
         return Result(cols, names, kt, kb, slr_used, mapping, viol, limits)
@@ -477,7 +516,7 @@ class Model:
         encoder is the best pair of every class, found by evaluating every pair for every design
         in one batch per pair. Ties go to the first pair (the largest runtime tile).
         """
-        n = len(b.f)
+        n = b.n
         pairs = [(dm, dn) for dm in self.tile_divisors for dn in self.tile_divisors]
         gemms = [k for k in self.workload.kernels if k.kind == GEMM and k.cls in KERNEL_CLASSES]
         classes = [c for c in KERNEL_CLASSES if any(k.cls == c for k in gemms)]
@@ -511,7 +550,7 @@ class Model:
         W = self.workload
         pen = np.array([W.quality_penalty.get(p, 0.0) for p in PRECISIONS], dtype=DT)
         total = float(sum(k.macs for k in W.gemms)) or 1.0
-        q = np.zeros(len(b.f), dtype=DT)
+        q = np.zeros(b.n, dtype=DT)
         for c in KERNEL_CLASSES:
             share = sum(k.macs for k in W.gemms if k.cls == c) / total
             if not share:
@@ -623,6 +662,39 @@ class Model:
             per = np.where(cus[:, :, None] > 0, P.slr_available[None] / cus[:, :, None], np.inf)
         return cus, per.min(axis=1), per.argmin(axis=1)
 
+    def _fmax(self, b: _Batch, per_cu: np.ndarray) -> np.ndarray:
+        """The achievable clock of each design in MHz (dse.timing), from its resources and its
+        busiest SLR boundary; keeps the per-SLR fractions for :meth:`_feasibility` (``b.util``)."""
+        P, cu = self.platform, b.cu
+        # identical CUs: on every SLR a resource's use is (CUs there) x (per CU), so its fullest
+        # SLR is the one with the smallest budget per CU (lookup by CU count)
+        ci = cu.astype(np.intp)
+        cus, budget, tight = self._slr_tables(int(ci.max()) if len(ci) else 0)
+        bud = [budget[:, r].take(ci) for r in range(len(RESOURCES))]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = [per_cu[:, r] / bud[r] for r in range(len(RESOURCES))]
+        if not budget.all():  # a resource with nothing available: 0 when unused, else inf
+            frac = [np.where(per_cu[:, r] > 0, f, 0.0) for r, f in enumerate(frac)]
+        b.util = ci, cus, budget, tight, bud, frac
+        slls = b.slls
+        b.busiest = slls.max(axis=0) if len(slls) else np.zeros(len(cu))
+        u_raw = raw_fractions(P, per_cu, frac, ci, cus, tight)
+        b.fmax = fmax_mhz(P, u_raw, b.d["double_pump"] > 0, b.busiest / P.timing.sll_limit)
+        return b.fmax
+
+    def _clock(self, b: _Batch, fmax: np.ndarray) -> np.ndarray:
+        """Each design's kernel clock in MHz: the policy's choice (dse.timing.choose_clock), or,
+        without a policy, the design's own ``clock_mhz`` (per design where it has none)."""
+        pump = np.asarray(b.d._src["double_pump"]) > 0
+        if self.clock is not None:
+            return choose_clock(self.clock, self.platform, fmax, pump)
+        given = np.asarray(b.d._src["clock_mhz"], dtype=np.float64)
+        unset = given <= 0
+        if not unset.any():
+            return given
+        chosen = choose_clock(ClockPolicy(step_mhz=DEFAULT_STEP_MHZ), self.platform, fmax, pump)
+        return np.where(unset, chosen, given)
+
     def _feasibility(
         self, b: _Batch, per_cu: np.ndarray, cols: dict[str, np.ndarray], detail: bool
     ) -> tuple[np.ndarray | None, dict[int, np.ndarray]]:
@@ -637,15 +709,7 @@ class Model:
         """
         P, d, cu = self.platform, b.d, b.cu
         total = per_cu * cu[:, None]
-        # identical CUs: on every SLR a resource's use is (CUs there) x (per CU), so its fullest
-        # SLR is the one with the smallest budget per CU (lookup by CU count)
-        ci = cu.astype(np.intp)
-        cus, budget, tight = self._slr_tables(int(ci.max()) if len(ci) else 0)
-        bud = [budget[:, r].take(ci) for r in range(len(RESOURCES))]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            frac = [per_cu[:, r] / bud[r] for r in range(len(RESOURCES))]
-        if not budget.all():  # a resource with nothing available: 0 when unused, else inf
-            frac = [np.where(per_cu[:, r] > 0, f, 0.0) for r, f in enumerate(frac)]
+        ci, cus, budget, tight, bud, frac = b.util  # per-SLR fractions (Model._fmax)
         # the binding resource: the first reaching the largest fraction (columnwise, cheap)
         best, arg = frac[0], np.zeros(len(ci), dtype=np.intp)
         for r in range(1, len(RESOURCES)):
@@ -672,7 +736,8 @@ class Model:
             used[new] = u[new]
             limit[new] = lim[new] if isinstance(lim, np.ndarray) else lim
 
-        clk = d["clock_mhz"]
+        clk = b.clock_mhz
+        cols["clock_mhz"] = clk
         flag(clk > P.max_kernel_mhz, VIOLATION_CLOCK, clk, P.max_kernel_mhz)
         flag(
             (d["double_pump"] > 0) & (2 * clk > P.dsp_max_mhz),
@@ -708,15 +773,14 @@ class Model:
                     viol[10 + int(slr) * len(RESOURCES) + int(r_)] = full
         # SLR crossings: each boundary's SLLs within its usable share
         t = P.timing
-        slls = b.slls
-        busiest = slls.max(axis=0) if len(slls) else np.zeros(len(cu))
-        cols["slls"] = busiest
-        for j, on in enumerate(slls):
+        cols["slls"] = b.busiest
+        for j, on in enumerate(b.slls):
             flag(on > t.sll_limit, VIOLATION_SLL + j, on, t.sll_limit)
-        # timing closure (dse.timing): the consequence of everything above, so flagged last
-        u_raw = raw_fractions(P, per_cu, frac, ci, cus, tight)
-        fmax = fmax_mhz(P, u_raw, d["double_pump"] > 0, busiest / t.sll_limit)
+        # timing closure (dse.timing): the consequence of everything above, so flagged last;
+        # fmax came first (Model._fmax) because the clock is chosen from it
+        fmax = b.fmax
         cols["fmax_mhz"] = fmax
+        cols["fmax_margin_mhz"] = fmax - clk
         flag(clk > fmax, VIOLATION_TIMING, clk, fmax)
         cols["feasible"] = code == 0
         cols["violation_code"] = code

@@ -89,7 +89,14 @@ PARAMS: tuple[Param, ...] = (
         "lanes of the per-CU vector unit (LayerNorm, softmax, GELU)",
         high=4096,
     ),
-    Param("clock_mhz", "int", "kernel clock in MHz", low=50, high=1000),
+    Param(
+        "clock_mhz",
+        "int",
+        "kernel clock in MHz, chosen per design by the clock policy (config clock:); "
+        "0 in a batch: not chosen yet",
+        low=0,
+        high=1000,
+    ),
     *(
         Param(
             f"prec_{c}",
@@ -125,6 +132,12 @@ UNIFORM_DEFAULTS: dict[str, object] = {
 MAPPING_PARAMS: tuple[str, ...] = tuple(
     f"tile_{d}_div_{c}" for c in KERNEL_CLASSES for d in "mn"
 )
+
+#: The kernel clock: chosen per design by the model's clock policy (dse.timing.ClockPolicy), or
+#: pinned by config, never swept or searched. Batches of hardware designs hold
+#: :data:`CLOCK_UNSET` there; result rows record the clock each design got.
+CLOCK_PARAM = "clock_mhz"
+CLOCK_UNSET = 0
 
 PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMS)
 BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}

@@ -1,15 +1,14 @@
-"""Local refinement of a Pareto front: one-parameter moves from every front design.
+"""Local refinement of a Pareto front: moves from every front design, one and several
+parameters at once.
 
 After the global search, the front (of the sweep and the search workers) is improved by a
 deterministic neighbourhood pass, round by round:
 
 1. Front designs not yet expanded (at most :data:`ROUND_PARENTS` a round, those best in some
-   objective first: :func:`_parents`) get every *one-parameter move* over the searched
-   parameters of ``search.space`` (:func:`neighbours`): the previous and next value of a range
-   or of a numeric list, the nearest values to twice and half the current value of a range
-   (for powers of two these are the next and previous power), and every other choice of a
-   categorical or boolean. A tile moves by one PE factor (``tile_m +- pe_m``), to twice and to
-   half its size; tiles are then repaired to multiples of their PE factor, as in the search.
+   objective first: :func:`_parents`) get every move of :func:`dse.moves.neighbours` over the
+   searched parameters of ``search.space``: one-parameter moves (previous / next value, x2 and
+   /2, every other choice; tiles by one PE factor) and compound moves (engine size with CU
+   count, PE shape, channels with CUs). The clock is no move: the model chooses it per design.
 2. The candidates of the round that were never evaluated before are evaluated in ONE
    ``Model.evaluate`` call.
 3. The front becomes the non-dominated set of the old front and the feasible candidates. A
@@ -34,14 +33,14 @@ import moocore
 import numpy as np
 import pandas as pd
 
-from dse.canonical import canonical
 from dse.model import Model
-from dse.params import PARAMS
+from dse.moves import concat as _concat
+from dse.moves import design_hash, neighbours, take_rows
 from dse.pareto import front, reference_from
 from dse.results import batch_from_frame, results_frame
 from dse.search.evaluate import objective_values
-from dse.search.space import TILE_PE, Dim, SearchSpace, hardware_only, repair_tiles
-from dse.walk import greedy_walk, take_rows
+from dse.search.space import SearchSpace, hardware_only
+from dse.walk import greedy_walk
 
 #: ``source`` of the designs refinement found.
 SOURCE = "refine"
@@ -49,86 +48,11 @@ SOURCE = "refine"
 #: Front designs expanded per round at most (the others wait for a later round).
 ROUND_PARENTS = 256
 
-#: Fixed odd 64-bit multipliers (one per parameter) of the design hash (:func:`design_hash`).
-_HASH_MULT = np.random.default_rng(20240610).integers(
-    1, 2**63, size=len(PARAMS), dtype=np.int64).astype(np.uint64) | np.uint64(1)
+#: The region-of-interest refinement also expands designs within this relative margin of its
+#: front (assumption: 3%, about one 5 MHz clock step at 170 MHz).
+ROI_SLACK = 0.03
 
-
-def design_hash(batch: Mapping[str, np.ndarray]) -> np.ndarray:
-    """A 64-bit hash per design of its parameter codes (mixing as in splitmix64).
-
-    Used to remember evaluated designs and as the refined designs' ids; with a few million
-    designs a collision has a probability of about 1e-7. The precisions are hashed in canonical
-    form (dse.canonical): two spellings of one design are one design, evaluated once, one id.
-    """
-    batch = canonical(batch)
-    n = len(next(iter(batch.values())))
-    h = np.zeros(n, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for m, p in zip(_HASH_MULT, PARAMS, strict=True):
-            h = (h ^ (np.asarray(batch[p.name]).astype(np.uint64) * m)) * np.uint64(
-                0x9E3779B97F4A7C15)
-            h ^= h >> np.uint64(31)
-    return h
-
-
-def _concat(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    return {p.name: np.concatenate([b[p.name] for b in parts]) for p in PARAMS}
-
-
-def _nearest(values: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """The element of sorted ``values`` nearest to each ``target`` (ties to the smaller)."""
-    pos = np.clip(np.searchsorted(values, target), 1, len(values) - 1)
-    lo, hi = values[pos - 1], values[pos]
-    return np.where(target - lo <= hi - target, lo, hi)
-
-
-def _moves(dim: Dim, current: np.ndarray, batch: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-    """New values of one parameter for every design (equal to ``current`` = no move)."""
-    values = dim.values
-    name = dim.param.name
-    if dim.form == "list" and dim.param.kind in ("cat", "bool"):
-        return [np.full_like(current, c) for c in dim.codes]
-    if name in TILE_PE:
-        pe = np.asarray(batch[TILE_PE[name]])
-        raw = [current - pe, current + pe, 2 * current, current // 2]
-        return [np.clip(r, values[0], values[-1]) for r in raw]
-    pos = np.searchsorted(values, current)
-    below = values[np.clip(pos - 1, 0, len(values) - 1)]
-    exact = (pos < len(values)) & (values[np.clip(pos, 0, len(values) - 1)] == current)
-    above = values[np.clip(np.where(exact, pos + 1, pos), 0, len(values) - 1)]
-    out = [below, above]
-    if dim.form == "range":
-        out += [_nearest(values, 2 * current), _nearest(values, current // 2)]
-    return out
-
-
-def neighbours(space: SearchSpace, parents: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Every one-parameter move of every parent (tiles repaired), parents' order first.
-
-    Returns a batch of candidates ordered by (parent, parameter, move); moves that leave the
-    design unchanged are dropped, repeated candidates are kept (see :func:`refine`).
-    """
-
-    parts, order = [], []
-    for j, dim in enumerate(d for d in space.dims if d.searched):
-        current = np.asarray(parents[dim.param.name])
-        for k, new in enumerate(_moves(dim, current, parents)):
-            changed = new != current
-            rows = np.flatnonzero(changed)
-            if rows.size == 0:
-                continue
-            part = take_rows(parents, rows)
-            part[dim.param.name] = new[rows]
-            parts.append(part)
-            order.append(np.stack([rows, np.full(rows.size, j), np.full(rows.size, k)], axis=1))
-    if not parts:
-        return {p.name: np.empty(0, dtype=np.int64) for p in PARAMS}
-    cand = repair_tiles(_concat(parts))
-    keys = np.concatenate(order)
-    sort = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))
-    return take_rows(cand, sort)
-
+__all__ = ["SOURCE", "RefineResult", "design_hash", "neighbours", "refine", "refine_frame"]
 
 @dataclass
 class RefineResult:
@@ -146,8 +70,10 @@ class RefineResult:
         seconds: wall time.
         walk_evaluations: model evaluations of the greedy walks (outside the rounds' budget; a
             few hundred each).
-        walk_ends: design hashes of the designs the walks ended on (kept in the output even
-            when a design outside the quality tier dominates them).
+        walk_ends: design hashes of the designs the walks ended on and of the region of
+            interest's front (kept in the output even when a design outside the quality tier
+            dominates them).
+        roi_evaluations: model evaluations of the region-of-interest refinement.
     """
 
     batch: dict[str, np.ndarray]
@@ -161,6 +87,7 @@ class RefineResult:
     seconds: float
     walk_evaluations: int = 0
     walk_ends: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
+    roi_evaluations: int = 0
 
 
 def _parents(points: np.ndarray, expanded: np.ndarray) -> np.ndarray:
@@ -193,8 +120,34 @@ def _min_form(values: np.ndarray, objectives: Sequence[tuple[str, str]]) -> np.n
     return values * sign + 0.0
 
 
+def _admitted(columns: Mapping[str, np.ndarray], points: np.ndarray,
+              limits: Mapping[str, float] | None) -> np.ndarray:
+    """Feasible designs with finite objectives, and each column of ``limits`` at most its value
+    (e.g. ``quality_loss`` within the quality tier)."""
+    ok = np.asarray(columns["feasible"], dtype=bool) & np.isfinite(points).all(axis=1)
+    for name, top in (limits or {}).items():
+        ok &= np.asarray(columns[name], dtype=np.float64) <= top
+    return ok
+
+
+def _kept(points: np.ndarray, slack: float) -> np.ndarray:
+    """The designs refinement keeps: the weakly non-dominated ones, and with ``slack`` > 0 every
+    design that no front point dominates by more than that factor (no front point ``f`` with
+    ``f x (1 + slack) <= p`` in every objective). Without positive objectives: the front."""
+    nd = moocore.is_nondominated(np.ascontiguousarray(points), keep_weakly=True)
+    if slack <= 0 or not (points > 0).all():
+        return nd
+    fr = points[nd] * (1.0 + slack)
+    out = nd.copy()
+    for s in range(0, len(points), 4096):
+        p = points[s:s + 4096]
+        out[s:s + 4096] |= ~(fr[None, :, :] <= p[:, None, :]).all(axis=2).any(axis=1)
+    return out
+
+
 def refine(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]],
-           start: Mapping[str, np.ndarray], *, max_evaluations: int) -> RefineResult:
+           start: Mapping[str, np.ndarray], *, max_evaluations: int,
+           limits: Mapping[str, float] | None = None, slack: float = 0.0) -> RefineResult:
     """Refine the front of the designs ``start`` (see the module docstring).
 
     Args:
@@ -203,11 +156,16 @@ def refine(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str
         objectives: ``(column, "min" | "max")`` pairs.
         start: the starting designs (usually a front), parameter codes.
         max_evaluations: budget of candidate evaluations (0: only re-evaluate ``start``).
+        limits: model columns and their largest admitted values (a design beyond one is
+            treated as infeasible), e.g. the region of interest.
+        slack: keep and expand, besides the front, the designs within this relative margin of
+            it (:func:`_kept`; positive objectives only): paths through designs a little behind
+            the front, where a change pays only after the next one.
     """
     t0 = time.perf_counter()
     res = model.evaluate(dict(start))
     points = _min_form(objective_values(res.columns, objectives), objectives)
-    ok = np.asarray(res.columns["feasible"], dtype=bool) & np.isfinite(points).all(axis=1)
+    ok = _admitted(res.columns, points, limits)
     keep = np.flatnonzero(ok)
     batch, points = take_rows(start, keep), points[keep]
     found = np.full(keep.size, -1, dtype=np.int64)
@@ -237,7 +195,7 @@ def refine(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str
         seen = np.sort(np.concatenate([seen, h]))
         cres = model.evaluate(cand)
         cpoints = _min_form(objective_values(cres.columns, objectives), objectives)
-        cok = np.asarray(cres.columns["feasible"], dtype=bool) & np.isfinite(cpoints).all(axis=1)
+        cok = _admitted(cres.columns, cpoints, limits)
         index = evaluations + np.arange(first.size, dtype=np.int64)
         evaluations += int(first.size)
         if not cok.any():
@@ -248,7 +206,7 @@ def refine(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str
         found = np.concatenate([found, index[rows]])
         start_rows = np.concatenate([start_rows, np.full(rows.size, -1, dtype=np.int64)])
         expanded = np.concatenate([expanded, np.zeros(rows.size, dtype=bool)])
-        nd = moocore.is_nondominated(np.ascontiguousarray(points), keep_weakly=True)
+        nd = _kept(points, slack)
         batch, points, found = take_rows(batch, nd), points[nd], found[nd]
         start_rows, expanded = start_rows[nd], expanded[nd]
         hv = ref.hypervolume(points)
@@ -258,14 +216,22 @@ def refine(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str
 
 def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]],
                  designs: pd.DataFrame, *, max_evaluations: int,
-                 walk_caps: Sequence[float] = (), quality_max: float | None = None
-                 ) -> tuple[pd.DataFrame, RefineResult]:
+                 walk_caps: Sequence[float] = (), quality_max: float | None = None,
+                 walk_starts: int = 1, roi_evaluations: int = 0,
+                 latency_max: float | None = None) -> tuple[pd.DataFrame, RefineResult]:
     """Refine the front of result rows -> (the refined front's rows, the run's figures).
 
-    With ``walk_caps``, one greedy latency walk per cap (:mod:`dse.walk`) from the fastest
-    design with ``quality_loss <= quality_max`` within that utilization cap, before the rounds
-    (from the input front; the ends join the starting front) and after them (from the refined
-    front); the designs the walks end on join the front when nothing dominates them.
+    With ``walk_caps``, greedy latency walks per cap (:mod:`dse.walk`) before the rounds (from
+    the input front; the ends join the starting front) and after them (from the refined front);
+    the designs the walks end on join the front when nothing dominates them. A cap's walks
+    start from diverse designs with ``quality_loss <= quality_max`` within the cap
+    (:func:`_walk_starts`): the fastest of each compute-unit count, the ``walk_starts`` fastest
+    of them (restarts from other engine partitions, not only the front's fastest design).
+
+    With ``roi_evaluations`` (and ``quality_max``, ``latency_max``), a last refinement of the
+    *region of interest*: the designs in the quality tier no slower than ``latency_max``
+    (e.g. twice the latency budget), refined in (latency, utilization) alone, where the
+    selection picks its designs; its front joins the output.
 
     The rows have the search export's columns: starting designs keep their ``design_id`` and
     ``source`` (``sweep`` when the input has none) with ``trial_number`` -1; found designs get
@@ -277,8 +243,8 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
     walks = bool(walk_caps) and quality_max is not None
     pre, pre_ends = 0, np.empty(0, dtype=np.uint64)
     if walks:  # walk first from the inputs' fastest tier designs: they join the starting front
-        ends, pre = _walk_ends(model, space, hardware_only(batch_from_frame(start)), walk_caps,
-                               quality_max)
+        ends, pre = _walk_ends(model, space, hardware_only(batch_from_frame(designs)),
+                               walk_caps, quality_max, walk_starts)
         if ends is not None:
             pre_ends = design_hash(ends)
             ids = np.array([f"r-{h:016x}" for h in pre_ends.tolist()], dtype=object)
@@ -289,7 +255,10 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
                     max_evaluations=max_evaluations)
     if walks:  # and again from the refined front's
         result = _walk(model, space, objectives, replace(result, walk_ends=pre_ends), walk_caps,
-                       quality_max, pre)
+                       quality_max, pre, walk_starts)
+    if roi_evaluations > 0 and quality_max is not None and latency_max is not None:
+        result = _roi(model, space, objectives, result, hardware_only(batch_from_frame(designs)),
+                      roi_evaluations, quality_max, latency_max)
     ids = np.array([f"r-{h:016x}" for h in design_hash(result.batch).tolist()], dtype=object)
     src = np.full(len(ids), SOURCE, dtype=object)
     was = result.start_rows >= 0
@@ -308,39 +277,101 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
     return best, result
 
 
+def roi_latency_max(cfg, settings) -> float | None:
+    """The region of interest's latency bound in ms: ``search.refine.roi_latency_factor`` x
+    ``select.latency_budget_ms`` (None without a budget)."""
+    budget = (cfg.raw.get("select") or {}).get("latency_budget_ms")
+    return None if budget is None else float(budget) * settings.refine_roi_latency_factor
+
+
+def _roi(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]],
+         result: RefineResult, inputs: Mapping[str, np.ndarray], budget: int,
+         quality_max: float, latency_max: float) -> RefineResult:
+    """``result`` with the front of the region of interest appended: its designs and the
+    inputs' that lie in the region (quality tier, latency <= ``latency_max``) refined in
+    (latency, utilization) with ``budget`` evaluations; the designs it adds are kept in the
+    output like the walks' ends."""
+    start = _concat([result.batch, inputs])
+    h = design_hash(start)
+    _, first = np.unique(h, return_index=True)  # once each, in hash order
+    start = take_rows(start, first)
+    roi = refine(model, space, [("latency_ms", "min"), ("utilization", "min")], start,
+                 max_evaluations=budget, slack=ROI_SLACK,
+                 limits={"quality_loss": quality_max, "latency_ms": latency_max})
+    nd = moocore.is_nondominated(np.ascontiguousarray(roi.points), keep_weakly=True)
+    roi = replace(roi, batch=take_rows(roi.batch, nd), points=roi.points[nd],
+                  found=roi.found[nd], start_rows=roi.start_rows[nd])
+    h = design_hash(roi.batch)
+    new = np.flatnonzero(~_member(h, np.sort(design_hash(result.batch))))
+    if new.size == 0:
+        return replace(result, roi_evaluations=roi.evaluations)
+    add = take_rows(roi.batch, new)
+    batch = _concat([result.batch, add])
+    points = _min_form(objective_values(model.evaluate(add).columns, objectives), objectives)
+    base = result.evaluations + result.walk_evaluations
+    return replace(
+        result,
+        batch=batch,
+        points=np.concatenate([result.points, points]),
+        found=np.concatenate([result.found, base + np.maximum(roi.found[new], 0)]),
+        start_rows=np.concatenate([result.start_rows, np.full(new.size, -1)]),
+        roi_evaluations=roi.evaluations,
+        walk_ends=np.concatenate([result.walk_ends, h[new]]),
+    )
+
+
+def _walk_starts(cols: Mapping[str, np.ndarray], ok: np.ndarray, cap: float,
+                 starts: int, cu: np.ndarray) -> list[int]:
+    """Rows a cap's walks start from: among the designs ``ok`` within the cap, the fastest of
+    each compute-unit count, the ``starts`` fastest of those (first row on ties)."""
+    lat = np.asarray(cols["latency_ms"], dtype=np.float64)
+    rows = np.flatnonzero(ok & (np.asarray(cols["utilization"], dtype=np.float64) <= cap))
+    if rows.size == 0:
+        return []
+    rows = rows[np.lexsort((rows, lat[rows]))]  # fastest first, ties by row
+    _, first = np.unique(cu[rows], return_index=True)  # fastest of each CU count
+    best = rows[np.sort(first)]
+    return best[np.lexsort((best, lat[best]))][:max(starts, 1)].tolist()
+
+
 def _walk_ends(model: Model, space: SearchSpace, batch: Mapping[str, np.ndarray],
-               caps: Sequence[float], quality_max: float
+               caps: Sequence[float], quality_max: float, starts: int = 1
                ) -> tuple[dict[str, np.ndarray] | None, int]:
-    """One greedy latency walk per cap from the fastest design of ``batch`` in the quality tier
-    within the cap: the designs they end on (None: no walk moved) and the evaluations spent."""
+    """Greedy latency walks per cap from diverse designs of ``batch`` in the quality tier within
+    the cap (:func:`_walk_starts`): the designs they end on that are not in ``batch`` (None:
+    none) and the evaluations spent. The designs are taken once each in design-hash order, so
+    the walks do not depend on the order of the rows."""
+    h = design_hash(batch)
+    _, first = np.unique(h, return_index=True)  # sorted by hash: row order plays no part
+    batch = take_rows(batch, first)
     cols = model.evaluate(dict(batch)).columns
     lat = np.asarray(cols["latency_ms"], dtype=np.float64)
     ok = np.asarray(cols["feasible"], dtype=bool) & np.isfinite(lat) & (
         np.asarray(cols["quality_loss"], dtype=np.float64) <= quality_max)
-    util = np.asarray(cols["utilization"], dtype=np.float64)
+    cu = np.asarray(batch["compute_units"])
     ends, spent = [], 0
     for cap in caps:
-        rows = np.flatnonzero(ok & (util <= cap))
-        if rows.size == 0:
-            continue
-        j = int(rows[np.argmin(lat[rows])])  # first of ties
-        w = greedy_walk(model, space, take_rows(batch, [j]), util_cap=cap,
-                        quality_max=quality_max)
-        spent += w.evaluations
-        if w.latency_ms < lat[j]:
-            ends.append(hardware_only(w.design))
+        for j in _walk_starts(cols, ok, cap, starts, cu):
+            w = greedy_walk(model, space, take_rows(batch, [j]), util_cap=cap,
+                            quality_max=quality_max)
+            spent += w.evaluations
+            if w.latency_ms < lat[j]:
+                ends.append(hardware_only(w.design))
     if not ends:
         return None, spent
     new = _concat(ends)
-    keep = ~_member(design_hash(new), design_hash(batch))
-    return (take_rows(new, np.flatnonzero(keep)) if keep.any() else None), spent
+    h = design_hash(new)
+    _, first = np.unique(h, return_index=True)
+    first = np.sort(first)
+    keep = first[~_member(h[first], np.sort(design_hash(batch)))]
+    return (take_rows(new, keep) if keep.size else None), spent
 
 
 def _walk(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]],
           result: RefineResult, caps: Sequence[float], quality_max: float,
-          spent_before: int = 0) -> RefineResult:
-    """``result`` with the end designs of one greedy latency walk per cap appended."""
-    new, spent = _walk_ends(model, space, result.batch, caps, quality_max)
+          spent_before: int = 0, starts: int = 1) -> RefineResult:
+    """``result`` with the end designs of the greedy latency walks per cap appended."""
+    new, spent = _walk_ends(model, space, result.batch, caps, quality_max, starts)
     spent += spent_before
     if new is None:
         return replace(result, walk_evaluations=spent)

@@ -34,6 +34,7 @@ FIGURES = (
     "utilization",
     "binding",
     "fmax_mhz",
+    "fmax_margin_mhz",
     "slls",
     "quality_loss",
     "bound",
@@ -73,8 +74,13 @@ def results_frame(
     Precisions are written in canonical form (dse.canonical): one spelling per design."""
     c = result.columns
     cols: dict[str, object] = {"design_id": np.asarray(design_ids, dtype=object)}
-    # the canonical spelling of the precisions, and the mapping the design ran with
-    cols.update(params_frame({**canonical(batch), **(result.mapping or {})}))
+    # the canonical spelling of the precisions, and the mapping and the clock the design ran with
+    # (the mapper's and the clock policy's choices)
+    cols.update(
+        params_frame(
+            {**canonical(batch), **(result.mapping or {}), "clock_mhz": c["clock_mhz"]}
+        )
+    )
     code, used, limit = c["violation_code"], c["violation_used"], c["violation_limit"]
     viol = violation_text(model.platform, code, used, limit)
     n = len(c["latency_ms"])

@@ -14,7 +14,16 @@ from typing import Any
 import numpy as np
 
 from dse.errors import UserError
-from dse.params import BY_NAME, MAPPING_PARAMS, PARAM_NAMES, PARAMS, UNIFORM_DEFAULTS, Param
+from dse.params import (
+    BY_NAME,
+    CLOCK_PARAM,
+    CLOCK_UNSET,
+    MAPPING_PARAMS,
+    PARAM_NAMES,
+    PARAMS,
+    UNIFORM_DEFAULTS,
+    Param,
+)
 from dse.platform import Platform
 
 
@@ -73,7 +82,9 @@ def design_batch(
 ) -> dict[str, np.ndarray]:
     """Validate designs given as mappings and return a batch of parameter arrays.
 
-    Missing keys take ``defaults`` when given; otherwise a missing key is an error.
+    Missing keys take ``defaults`` when given; otherwise a missing key is an error, except the
+    optional ones: per-class precision and tiling (uniform) and ``clock_mhz`` (CLOCK_UNSET: the
+    model's clock policy chooses it).
     """
     cols: dict[str, list[int]] = {name: [] for name in PARAM_NAMES}
     for _i, design in enumerate(designs):
@@ -92,6 +103,8 @@ def design_batch(
                 value = defaults[p.name]
             elif p.name in UNIFORM_DEFAULTS:  # optional: per-class precision and tiling
                 value = UNIFORM_DEFAULTS[p.name]
+            elif p.name == CLOCK_PARAM:  # optional: the clock policy chooses it
+                value = CLOCK_UNSET
             else:
                 raise UserError("missing key", file=file, key=p.name, allowed=_allowed(p))
             cols[p.name].append(encode_value(p, value, file=file, key=p.name))
@@ -121,6 +134,9 @@ def check_channels(
 class Grid:
     """A grid of designs: one list of allowed values per parameter.
 
+    The clock is not a grid parameter: every design holds CLOCK_UNSET and the model's clock
+    policy sets it (:func:`check_hardware_only`).
+
     Args:
         space: mapping of parameter name -> list of values (validated by the schema).
     """
@@ -128,8 +144,12 @@ class Grid:
     def __init__(
         self, space: Mapping[str, Sequence[Any]], *, file: str = "config", key: str = "sweep.space"
     ) -> None:
+        check_hardware_only(space, file=file, key=key)
         self.values: dict[str, np.ndarray] = {}
         for p in PARAMS:
+            if p.name == CLOCK_PARAM:
+                self.values[p.name] = np.array([CLOCK_UNSET], dtype=np.int64)
+                continue
             if p.name in space:
                 vals = space[p.name]
             elif p.name in UNIFORM_DEFAULTS:  # optional: per-class precision and tiling
@@ -190,7 +210,17 @@ def check_space(
 
 
 def check_hardware_only(space: Mapping[str, Any], *, file: str, key: str) -> None:
-    """Spaces range over hardware: the runtime tile divisors are the mapper's to choose."""
+    """Spaces range over hardware: the runtime tile divisors are the mapper's to choose, and the
+    clock is the clock policy's (config ``clock:``)."""
+    if CLOCK_PARAM in space:
+        raise UserError(
+            "the clock is chosen per design (the highest that closes timing), not swept",
+            file=file,
+            key=f"{key}.{CLOCK_PARAM}",
+            value=space[CLOCK_PARAM],
+            allowed="no clock_mhz here; clock: {mode: per_design, step_mhz: 5} or "
+            "clock: {mode: pinned, mhz: 300} at the top level",
+        )
     mapped = [name for name in MAPPING_PARAMS if name in space]
     if mapped:
         raise UserError(

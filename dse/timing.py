@@ -18,14 +18,18 @@ designs (a design placed one region per SLR at 49% LUT closes 245 MHz); DSP, BRA
 knees are UG949's per-SLR guidelines; the double-pumped DSP clock is the DPU's. The linear fall
 between knee and full SLR is an assumption.
 
-**Infeasible, not derated.** A design whose ``clock_mhz`` exceeds its ``fmax_mhz`` is
-infeasible (violation ``clock_mhz for timing closure``), with ``fmax_mhz`` reported in every
-row so the margin shows. Vitis would scale the kernel clock down to what closes, so running at
-the derated clock would be the tool's behaviour; but then the row's ``clock_mhz`` would be a
-clock the design never runs at, and the same hardware at two requested clocks would be two rows
-with one meaning. The design at the clock it can close is itself in the space (``clock_mhz`` is
-a design parameter), so keeping it and rejecting the other loses nothing. It also keeps the
-mapper exact: neither fmax nor the crossing latency depends on a kernel's runtime tile.
+**The clock per design.** The kernel clock is chosen per design, as the mapper chooses its
+runtime tiles (:class:`ClockPolicy`, config ``clock:``): fmax depends on the resources and the
+SLLs only, never on the clock, and every latency term falls (or stays) when the clock rises, so
+the best clock of a hardware design is exactly the highest one on the grid of ``step_mhz``
+multiples that closes timing, ``floor(fmax_mhz / step_mhz) * step_mhz`` (:func:`choose_clock`;
+capped by the platform's kernel clock and, for double-pumped DSPs, half their fmax). Every row
+records the clock it got (``clock_mhz``) and its margin (``fmax_margin_mhz``). A *pinned* clock
+(a fixed-clock platform, or a user who wants 300 MHz) runs every design at that clock instead,
+and a design whose pinned ``clock_mhz`` exceeds its ``fmax_mhz`` is infeasible (violation
+``clock_mhz for timing closure``), not derated: a derated row would carry a clock the design
+never runs at. Neither fmax nor the crossing latency depends on a kernel's runtime tile, so the
+mapper stays exact after the clock is set.
 
 **SLR crossings.** Compute units (CUs) sit on SLRs by the platform's ``cu_slr_order`` (the
 placement ``dse export`` writes as ``slr=``); every AXI port of a CU runs to its memory
@@ -46,13 +50,103 @@ only read-write ports (streams sharing channels, 1,294 SLLs each) can exceed the
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
 from dse.allocation import channel_allocation, cu_slrs
 from dse.channels import channels_used
+from dse.errors import UserError
 from dse.platform import RESOURCES, Platform, Timing
+
+#: Modes of the ``clock:`` config section.
+CLOCK_MODES = ("per_design", "pinned")
+
+#: Step of the per-design clock grid when the config gives none (MHz).
+DEFAULT_STEP_MHZ = 5
+
+
+@dataclass(frozen=True)
+class ClockPolicy:
+    """How the model sets each design's kernel clock (config ``clock:``).
+
+    Attributes:
+        mode: ``per_design`` (the highest multiple of ``step_mhz`` that closes timing) or
+            ``pinned`` (every design at ``mhz``; above its fmax it is infeasible).
+        step_mhz: grid step of the per-design clock, MHz.
+        mhz: the pinned clock, MHz (pinned mode only).
+    """
+
+    mode: str = "per_design"
+    step_mhz: int = DEFAULT_STEP_MHZ
+    mhz: int | None = None
+
+    def describe(self) -> str:
+        """``per design, 5 MHz steps`` or ``pinned at 300 MHz`` (for logs and docs)."""
+        if self.mode == "pinned":
+            return f"pinned at {self.mhz} MHz"
+        return f"per design, {self.step_mhz} MHz steps"
+
+
+def clock_policy(raw: Mapping[str, Any] | None, platform: Platform, *,
+                 file: str = "config") -> ClockPolicy:
+    """The ``clock:`` section (already schema-checked) -> a :class:`ClockPolicy`.
+
+    Raises:
+        UserError: ``mhz`` missing in pinned mode or given in per-design mode, or a pinned clock
+            above the platform's kernel clock limit (no design could run there).
+    """
+    raw = dict(raw or {})
+    mode = str(raw.get("mode", "per_design"))
+    step = int(raw.get("step_mhz", DEFAULT_STEP_MHZ))
+    mhz = raw.get("mhz")
+    if mode not in CLOCK_MODES:
+        raise UserError("unknown clock mode", file=file, key="clock.mode", value=mode,
+                        allowed=", ".join(CLOCK_MODES))
+    if mode == "pinned":
+        if mhz is None:
+            raise UserError("a pinned clock needs its frequency", file=file, key="clock.mhz",
+                            allowed=f"an integer MHz up to {platform.max_kernel_mhz:g}")
+        if mhz > platform.max_kernel_mhz:
+            raise UserError("pinned clock above the platform's kernel clock limit", file=file,
+                            key="clock.mhz", value=mhz,
+                            allowed=f"at most {platform.max_kernel_mhz:g} MHz")
+        return ClockPolicy("pinned", step, int(mhz))
+    if mhz is not None:
+        raise UserError("clock.mhz pins the clock: only with mode: pinned", file=file,
+                        key="clock.mhz", value=mhz,
+                        allowed="no mhz with mode: per_design (or mode: pinned)")
+    return ClockPolicy("per_design", step, None)
+
+
+def choose_clock(policy: ClockPolicy, platform: Platform, fmax: np.ndarray,
+                 pump: np.ndarray | None = None) -> np.ndarray:
+    """The kernel clock of each design in MHz (float64) under ``policy``.
+
+    Per design: the highest multiple of ``step_mhz`` at or below the design's fmax, the platform's
+    ``max_kernel_mhz`` and (double pumped) half the DSPs' fmax; at least one step (a design whose
+    fmax is below one step is then infeasible on timing). Pinned: ``policy.mhz`` everywhere.
+
+    Args:
+        policy: the clock policy.
+        platform: the board.
+        fmax: (n,) achievable clock of each design, MHz (:func:`fmax_mhz`).
+        pump: (n,) DSPs double pumped (None: none).
+    """
+    fmax = np.asarray(fmax, dtype=np.float64)
+    if policy.mode == "pinned":
+        return np.full(fmax.shape, float(policy.mhz))
+    top = np.minimum(fmax, platform.max_kernel_mhz)
+    if pump is not None:
+        pump = np.asarray(pump, dtype=bool)
+        if pump.any():
+            top = np.where(pump, np.minimum(top, platform.dsp_max_mhz / 2.0), top)
+    step = float(policy.step_mhz)
+    clk = np.floor(top / step) * step
+    clk = np.where(clk > top, clk - step, clk)  # a quotient rounded up to the next integer
+    return np.maximum(clk, step)
 
 
 def raw_fractions(

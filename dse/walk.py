@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from dse.moves import take_rows
+
 
 def quality_bound(cfg) -> float:
     """The quality tier's bound on ``quality_loss`` (as ``dse select`` derives it), with the
@@ -26,10 +28,6 @@ def quality_bound(cfg) -> float:
     from dse.select import QUALITY_RTOL, tier_bound
 
     return tier_bound(cfg) * (1.0 + QUALITY_RTOL)
-
-
-def take_rows(batch: Mapping[str, np.ndarray], rows) -> dict[str, np.ndarray]:
-    return {k: np.asarray(v)[rows] for k, v in batch.items()}
 
 
 def design_dict(batch: Mapping[str, np.ndarray], row: int = 0) -> dict[str, Any]:
@@ -90,7 +88,7 @@ def greedy_walk(
         quality_max: largest ``quality_loss`` a step may reach.
         max_rounds: safety bound on the rounds (a walk strictly decreases latency, so it ends).
     """
-    from dse.refine import design_hash, neighbours
+    from dse.moves import design_hash, neighbours
 
     t0 = time.perf_counter()
     current = take_rows(start, [0])

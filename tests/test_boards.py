@@ -50,7 +50,6 @@ GRID = {
     "double_buffer": [True],
     "fuse_attention": [False],
     "vector_lanes": [16, 32],
-    "clock_mhz": [250],  # closes for small designs (dse.timing)
 }
 
 

@@ -51,7 +51,6 @@ TINY_SPACE = {
     "double_buffer": [True],
     "fuse_attention": [False],
     "vector_lanes": [32],
-    "clock_mhz": [250],  # closes for small designs (dse.timing)
 }
 
 

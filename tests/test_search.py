@@ -80,11 +80,14 @@ def test_large_space_covers_every_parameter_and_exceeds_a_billion(settings):
     assert space.size <= space.size_raw
 
 
+TILES = ("tile_m", "tile_n", "tile_k")
+
+
 def test_size_counts_distinct_repaired_designs():
     # pe 1|2, tile 1..4 -> pe 1: tiles 1,2,3,4; pe 2: tiles 2,2,4,4 -> 2 distinct; 6 pairs per dim
     space = {p.name: [p.choices[0]] if p.kind == "cat" else [False] if p.kind == "bool"
-             else [max(p.low, 1)] for p in PARAMS}
-    space["clock_mhz"] = [300]
+             else [max(p.low, 1)] for p in PARAMS
+             if p.name != "clock_mhz" and not p.name.startswith("tile_") or p.name in TILES}
     for d in "mnk":
         space[f"pe_{d}"] = [1, 2]
         space[f"tile_{d}"] = {"low": 1, "high": 4}
@@ -488,10 +491,28 @@ def test_another_configs_study_is_refused(tmp_path, capsys):
             "--study-name", "shared", "--trials", "5"]
     assert run_cli(capsys, *base, "--config", SEARCH_CONFIG)[0] == 0
     raw_space = yaml.safe_load(SEARCH_CONFIG.read_text())["search"]["space"]
-    raw_space["clock_mhz"] = [300]
+    raw_space["vector_lanes"] = [64]
     other = write_config(tmp_path, space=raw_space)
     code, _, err = run_cli(capsys, *base, "--config", other)
     assert code == 2 and "search.study_name" in err
+    # another clock policy is another study too: it sets every design's clock
+    other = write_config(tmp_path)
+    raw = yaml.safe_load(other.read_text())
+    raw["clock"] = {"mode": "pinned", "mhz": 200}
+    other.write_text(yaml.safe_dump(raw, sort_keys=False))
+    code, _, err = run_cli(capsys, *base, "--config", other)
+    assert code == 2 and "search.study_name" in err
+
+
+def test_the_clock_is_not_a_space_parameter(tmp_path, capsys):
+    # the clock is the clock policy's: listing it in a space is a one-line error naming the key
+    raw_space = yaml.safe_load(SEARCH_CONFIG.read_text())["search"]["space"]
+    raw_space["clock_mhz"] = {"low": 100, "high": 300, "step": 25}
+    other = write_config(tmp_path, space=raw_space)
+    code, _, err = run_cli(capsys, "search", "--worker", "0", "--config", other, "--out",
+                           tmp_path / "w.parquet", "--storage", tmp_path / "s.journal")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "search.space.clock_mhz" in err and "chosen per design" in err
 
 
 def test_samplers_get_seed_plus_worker(settings):

@@ -45,7 +45,8 @@ def config(tmp_path: Path) -> Path:
 def test_benchmark_end_to_end_with_a_cached_reference(config, tmp_path, capsys):
     out, cache = tmp_path / "q.json", tmp_path / "cache"
     args = ["search-quality", "--config", config, "--out", out, "--cache", cache,
-            "--checkpoints", "40,100", "--plot", tmp_path / "c.png"]
+            "--checkpoints", "40,100", "--plot", tmp_path / "c.png",
+            "--reference-chains", "2", "--reference-steps", "20", "--reference-restarts", "1"]
     code, stdout, err = run_cli(capsys, *args)
     assert code == 0, err
     first = json.loads(out.read_text())
@@ -53,12 +54,16 @@ def test_benchmark_end_to_end_with_a_cached_reference(config, tmp_path, capsys):
     assert (tmp_path / "c.png").stat().st_size > 0
     assert first["reference"]["reused"] is False and first["grid"]["reused"] is False
     assert (cache / "reference_front.parquet").is_file()
-    # the reference's long run: 4 islands x 4 x 60 trials and 10 x the 500-evaluation budget
+    # the independent reference: 2 chains per cap x (1 start + 20 steps), then coordinate
+    # descent from the chains' best and 1 random design per cap (at least one pass each)
     built = first["reference"]["built"]
-    assert built["search"]["trials_per_island"] == 240 and built["search"]["islands"] == 4
-    assert built["refine"]["max_evaluations"] == 5000
-    assert built["grid"]["evaluations"] == 256  # 2^8: the tiny grid has eight two-valued params
-    assert built["evaluations"] >= 256 + 4 * 240
+    assert "annealing" in built["method"] and built["clock"] == "per design, 5 MHz steps"
+    caps = len(built["caps"])
+    assert built["anneal"]["evaluations"] == caps * 2 * 21
+    assert built["descent"]["evaluations"] > caps * 3
+    assert first["grid"]["designs"] == 256  # 2^8: the tiny grid has eight two-valued params
+    # the tiny config has no quality objective: no region-of-interest figure
+    assert first["bar"]["roi_hv_ratio"] is None
     for method in ("nsgaii", "random"):
         m = first["methods"][method]
         assert m["seeds"] == [0, 1, 2]
@@ -73,7 +78,7 @@ def test_benchmark_end_to_end_with_a_cached_reference(config, tmp_path, capsys):
             assert all(0 < r <= 1.2 for r in c["hv_ratio_per_seed"])
             assert all(0 < r <= 1.2 for r in c["hv_ratio_log_per_seed"])
             assert c["hv_ratio"] == pytest.approx(np.median(c["hv_ratio_per_seed"]))
-        # the reference is the best known front: the runs' own designs are part of it
+        # the best-known front holds the runs' own designs
         assert all(r <= 1 + 1e-9 for r in m["checkpoints"][-1]["hv_ratio_per_seed"])
         # fronts only grow: the hypervolume ratio never falls from one checkpoint to the next
         ratios = np.array([c["hv_ratio_per_seed"] for c in m["checkpoints"]])
@@ -157,3 +162,42 @@ def test_bad_caps_are_a_one_line_error(config, tmp_path, capsys):
     code, _, err = run_cli(capsys, "search-quality", "--config", config, "--out",
                            tmp_path / "q.json", "--caps", "0.6,1.5")
     assert code == 2 and "--caps" in err and len(err.strip().splitlines()) == 1
+
+
+def test_roi_hypervolume_by_hand():
+    # budget 150 ms: the region is latency <= 300 ms in the quality tier (quality_loss <= 0.1).
+    # Points (latency, utilization, quality): (100, 0.5, 0.1) and (200, 0.2, 0.05) are in it;
+    # (90, 0.1, 0.2) is outside the tier and (310, 0.1, 0) beyond 2 x budget. Area dominated up
+    # to (300, 1.0): (300 - 100) x (1 - 0.5) + (300 - 200) x (0.5 - 0.2) = 100 + 30 = 130.
+    from types import SimpleNamespace
+
+    setup = SimpleNamespace(
+        objectives=[("latency_ms", "min"), ("utilization", "min"), ("quality_loss", "min")],
+        cfg=SimpleNamespace(raw={"select": {"latency_budget_ms": 150.0}}), quality_max=0.1)
+    pts = np.array([[100, 0.5, 0.1], [200, 0.2, 0.05], [90, 0.1, 0.2], [310, 0.1, 0.0]])
+    assert sq.roi_hypervolume(pts, setup) == pytest.approx(130.0)
+    assert sq.roi_hypervolume(pts[2:], setup) == 0.0
+
+
+def test_independent_descent_ends_at_a_coordinate_optimum(config):
+    # the reference's coordinate descent: no single parameter of the end design, set to any value
+    # of its range, lowers the energy for its cap (checked here value by value)
+    ind = sq.ind
+    setup = sq.make_setup(str(config), (0.6,))
+    space = setup.settings.space
+    archive = ind._Archive()
+    score = ind._Scorer(setup.model, setup.quality_max, archive)
+    start = ind.random_designs(space, np.random.default_rng(3), 1)
+    caps = np.array([0.6])
+    end, e = ind.coordinate_descent(space, score, start, caps)
+    assert e[0] <= score(start, caps)[0]
+    from dse.search.space import repair_tiles
+
+    for name, pool in ind._pools(space).items():
+        for v in pool[:: max(1, len(pool) // 16)]:
+            cand = repair_tiles({**{k: x.copy() for k, x in end.items()},
+                                 name: np.array([v])})
+            assert score(cand, caps)[0] >= e[0] - 1e-9
+    # the archive holds feasible designs only, none dominating another
+    cols = setup.model.evaluate(archive.batch).columns
+    assert cols["feasible"].all()

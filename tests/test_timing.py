@@ -160,3 +160,100 @@ def test_model_placement_is_the_exports(cfg, model):
         per_slr = model.evaluate(batch, detail=True).slr_used[0, :, 1]  # DSPs per SLR
         placed = np.bincount(cu_slrs(cus, P.cu_slr_order), minlength=len(P.slr_names))
         np.testing.assert_allclose(per_slr / per_slr.max(), placed / placed.max())
+
+
+# ---------------------------------------------------------------------- the clock per design
+def _per_design(cfg, **policy):
+    from dse.timing import ClockPolicy
+
+    return Model(cfg.platform, cfg.workload, clock=ClockPolicy(**policy))
+
+
+def test_clock_per_design_is_the_highest_step_under_fmax(cfg):
+    # BASE_DESIGN (3 CUs of 16 x 16 x 16 INT8, double pumped) closes 268.83 MHz (its fmax_mhz;
+    # the formula is checked by hand in test_fmax_hand_calculation). The highest multiple of
+    # 5 MHz at or below it is 265, of 25 MHz 250, of 1 MHz 268. The row records the clock and
+    # the margin fmax - clock.
+    hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
+    batch = design_batch([hw], cfg.platform)
+    for step, want in ((5, 265), (25, 250), (1, 268)):
+        m = _per_design(cfg, step_mhz=step)
+        res = m.evaluate(batch)
+        c = res.columns
+        assert c["fmax_mhz"][0] == pytest.approx(268.83, abs=0.01)
+        assert c["clock_mhz"][0] == want and c["feasible"][0]
+        assert c["fmax_margin_mhz"][0] == pytest.approx(268.83 - want, abs=0.01)
+        row = results_frame(m, batch, res, ["d"]).iloc[0]
+        assert row["clock_mhz"] == want
+
+
+def test_clock_per_design_is_the_fastest_feasible_clock(cfg, model):
+    # An independent check of the choice: the same hardware evaluated at every clock from 100 to
+    # 400 MHz as given (no clock policy); the fastest feasible one is the per-design choice,
+    # because resources and fmax do not depend on the clock and latency falls with it.
+    designs = [{k: v for k, v in d.items() if k != "clock_mhz"}
+               for d in (BASE_DESIGN, ISSUE_FASTEST,
+                         {**BASE_DESIGN, "double_pump": False, "compute_units": 1})]
+    per = _per_design(cfg, step_mhz=5)
+    clocks = np.arange(100, 401, 5)
+    for hw in designs:
+        chosen = per.evaluate(design_batch([hw], cfg.platform)).columns
+        sweep = model.evaluate(design_batch([{**hw, "clock_mhz": int(f)} for f in clocks],
+                                            cfg.platform)).columns
+        assert np.all(sweep["fmax_mhz"] == sweep["fmax_mhz"][0])  # fmax ignores the clock
+        ok = sweep["feasible"]
+        best = int(np.argmin(np.where(ok, sweep["latency_ms"], np.inf)))
+        assert chosen["clock_mhz"][0] == clocks[best] == clocks[ok].max()
+        assert chosen["latency_ms"][0] == pytest.approx(sweep["latency_ms"][best], rel=1e-6)
+        assert np.all(np.diff(sweep["latency_ms"]) <= 1e-6 * sweep["latency_ms"][1:])
+
+
+def test_pinned_clock_above_fmax_is_infeasible(cfg):
+    # pinned at 300 MHz: BASE_DESIGN closes 268.8 MHz, so it is infeasible on timing, as a
+    # design whose own clock_mhz is too high; pinned at 250 it runs at 250.
+    hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
+    batch = design_batch([hw], cfg.platform)
+    m = _per_design(cfg, mode="pinned", mhz=300)
+    res = m.evaluate(batch)
+    df = results_frame(m, batch, res, ["p"])
+    assert not res.columns["feasible"][0]
+    assert df["violation"][0] == "clock_mhz for timing closure 300 > 268 available"
+    assert df["clock_mhz"][0] == 300 and df["fmax_margin_mhz"][0] == pytest.approx(-31.17, 0.01)
+    res = _per_design(cfg, mode="pinned", mhz=250).evaluate(batch)
+    assert res.columns["feasible"][0] and res.columns["clock_mhz"][0] == 250
+
+
+@pytest.mark.parametrize("clock, key", [
+    ({"mode": "pinned"}, "clock.mhz"),
+    ({"mode": "per_design", "mhz": 300}, "clock.mhz"),
+    ({"mode": "pinned", "mhz": 600}, "clock.mhz"),
+    ({"mode": "sometimes"}, "clock.mode"),
+    ({"step_mhz": 0}, "clock.step_mhz"),
+    ({"step_mhz": "5"}, "clock.step_mhz"),
+])
+def test_bad_clock_section_is_one_line(tmp_path, capsys, clock, key):
+    import yaml
+
+    from dse.cli import main
+
+    raw = yaml.safe_load((ROOT / "tests" / "data" / "tiny_config.yaml").read_text())
+    for k in ("platform", "model"):
+        raw[k] = str((ROOT / "tests" / "data" / raw[k]).resolve())
+    raw["clock"] = clock
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    code = main(["sweep", "--config", str(path), "--shard", "0/1",
+                 "--out", str(tmp_path / "s.parquet")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and key in err, err
+
+
+def test_evaluate_runs_a_given_clock_and_chooses_a_missing_one(cfg):
+    # dse evaluate: a design with its own clock_mhz runs at it; without one it gets the config's
+    # per-design clock (BASE_DESIGN closes 268.83 MHz: 265 in 5 MHz steps)
+    from dse.commands.evaluate import evaluate_design
+
+    assert evaluate_design(cfg, dict(BASE_DESIGN))["clock_mhz"] == 250
+    hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
+    out = evaluate_design(cfg, hw)
+    assert out["clock_mhz"] == 265 and out["fmax_margin_mhz"] == pytest.approx(3.83, abs=0.01)

@@ -103,9 +103,13 @@ def evaluate_design(cfg, design: dict, *, source: str = "--design") -> dict:
     """Evaluate one design mapping; return a JSON-ready dictionary.
 
     The mapper chooses the runtime tiles unless the design gives any ``tile_{m,n}_div_<class>``
-    (then it runs exactly as given: an export records the mapping it ran with)."""
+    (then it runs exactly as given: an export records the mapping it ran with); the config's
+    clock policy chooses the clock unless the design gives a ``clock_mhz`` (then it runs at that
+    clock)."""
     design, recorded = split_export(design)
-    model = cfg.model(mapper=not any(name in design for name in MAPPING_PARAMS))
+    own_clock = bool(design.get("clock_mhz"))
+    model = cfg.model(mapper=not any(name in design for name in MAPPING_PARAMS),
+                      clock=not own_clock)
     batch = design_batch([design], cfg.platform, file=source)
     res = model.evaluate(batch, detail=True)
     row = results_frame(model, batch, res, [str(design.get("design_id", "cli"))]).iloc[0]

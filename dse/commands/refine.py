@@ -1,4 +1,4 @@
-"""``dse refine``: local refinement of the front (one-parameter moves, dse/refine.py)."""
+"""``dse refine``: local refinement of the front (moves of dse/moves.py, dse/refine.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-HELP = "refine the Pareto front of result files by one-parameter moves until it stops improving"
+HELP = ("refine the Pareto front of result files by one- and several-parameter moves until it "
+        "stops improving, then greedy latency walks per utilization cap")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from dse import search, store
     from dse.config import load_config
     from dse.errors import UserError
-    from dse.refine import refine_frame
+    from dse.refine import refine_frame, roi_latency_max
     from dse.walk import quality_bound
 
     if args.max_evaluations is not None and args.max_evaluations < 0:
@@ -42,11 +43,15 @@ def run(args: argparse.Namespace) -> int:
     model = cfg.model()  # with the mapper: moves change hardware, the mapper maps each
     frame, result = refine_frame(model, settings.space, cfg.objectives, designs,
                                  max_evaluations=budget, walk_caps=settings.refine_walk_caps,
-                                 quality_max=quality_bound(cfg))
+                                 quality_max=quality_bound(cfg),
+                                 walk_starts=settings.refine_walk_starts,
+                                 roi_evaluations=settings.refine_roi_evaluations,
+                                 latency_max=roi_latency_max(cfg, settings))
     figures = {
         "designs_read": len(designs), "front_out": len(frame),
         "found": int((frame["source"] == "refine").sum()), "evaluations": result.evaluations,
         "walk_evaluations": result.walk_evaluations,
+        "roi_evaluations": result.roi_evaluations,
         "max_evaluations": budget, "rounds": result.rounds,
         "hv_start": round(result.hv_start, 6), "hv_end": round(result.hv_end, 6),
         "seconds": round(result.seconds, 2),

@@ -57,7 +57,7 @@ def constraint_values(columns: Mapping[str, np.ndarray],
 def _graded_excess(columns: Mapping[str, np.ndarray], batch: Mapping[str, np.ndarray],
                    platform: Platform) -> np.ndarray:
     """Sum of the relative excesses over the limits the model checks (0 where none is broken)."""
-    clock = np.asarray(batch["clock_mhz"], dtype=np.float64)
+    clock = np.asarray(columns["clock_mhz"], dtype=np.float64)  # the clock the design got
     pump = np.asarray(batch["double_pump"], dtype=bool)
     w, i, o, cu = (batch[k] for k in ("pc_weights", "pc_inputs", "pc_outputs", "compute_units"))
     share = np.asarray(batch["share_weights"], dtype=bool)

@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
 REFINE_DEFAULTS: dict[str, Any] = {
     "max_evaluations": 200_000,
     "walk_caps": [0.60, 0.95],
+    "walk_starts": 1,
+    "roi_evaluations": 0,
+    "roi_latency_factor": 2.0,
 }
 
 #: Study user attribute: the fingerprint of the config the study was made for.
@@ -93,6 +96,9 @@ class SearchSettings:
         tpe: TPE options (:data:`TPE_DEFAULTS` overridden by ``search.tpe``).
         refine_max_evaluations: model evaluations the local refinement may spend.
         refine_walk_caps: utilization caps of the greedy latency walks that end the refinement.
+        refine_walk_starts: walks per cap, from the fastest designs of as many CU counts.
+        refine_roi_evaluations: budget of the region-of-interest refinement (0: none).
+        refine_roi_latency_factor: the region's latency bound, x select.latency_budget_ms.
         space: the large space.
         fingerprint: hash of everything that determines a trial's values (platform, model,
             objectives, space, model version).
@@ -111,6 +117,9 @@ class SearchSettings:
     tpe: dict[str, Any]
     refine_max_evaluations: int
     refine_walk_caps: tuple[float, ...]
+    refine_walk_starts: int
+    refine_roi_evaluations: int
+    refine_roi_latency_factor: float
     space: SearchSpace = field(repr=False)
     fingerprint: str
     file: str
@@ -148,9 +157,9 @@ TRIAL_FORMAT = 2
 
 def fingerprint(cfg: Config, space: Mapping[str, Any]) -> str:
     """Hash of what fixes a trial's objective values and its stored parameters: a study must not
-    mix two of them."""
+    mix two of them (the clock policy included: it sets every design's clock)."""
     return config_hash(cfg.platform_raw, cfg.model_raw, cfg.objectives, space, MODEL_VERSION,
-                       TRIAL_FORMAT)
+                       TRIAL_FORMAT, cfg.clock.describe())
 
 
 def settings_from_config(cfg: Config, **overrides: Any) -> SearchSettings:
@@ -172,6 +181,7 @@ def settings_from_config(cfg: Config, **overrides: Any) -> SearchSettings:
     s = {**DEFAULTS, **raw, **{k: v for k, v in overrides.items() if v is not None}}
     space = SearchSpace(raw["space"], max_channels=cfg.platform.memory.channels, file=file)
     fp = fingerprint(cfg, raw["space"])
+    refine = {**REFINE_DEFAULTS, **raw.get("refine", {})}
     storage = str(s["storage"])
     check_storage(storage, int(s["workers"]), file=file,
                   key="--storage" if overrides.get("storage") is not None else "search.storage")
@@ -181,10 +191,11 @@ def settings_from_config(cfg: Config, **overrides: Any) -> SearchSettings:
         seed=int(s["seed"]), storage=storage,
         study_name=s["study_name"] or f"dse-{fp}", warm_start=bool(s["warm_start"]),
         tpe={**TPE_DEFAULTS, **raw.get("tpe", {})},
-        refine_max_evaluations=int({**REFINE_DEFAULTS, **raw.get("refine", {})}
-                                   ["max_evaluations"]),
-        refine_walk_caps=tuple(float(c) for c in {**REFINE_DEFAULTS, **raw.get("refine", {})}
-                               ["walk_caps"]),
+        refine_max_evaluations=int(refine["max_evaluations"]),
+        refine_walk_caps=tuple(float(c) for c in refine["walk_caps"]),
+        refine_walk_starts=int(refine["walk_starts"]),
+        refine_roi_evaluations=int(refine["roi_evaluations"]),
+        refine_roi_latency_factor=float(refine["roi_latency_factor"]),
         space=space, fingerprint=fp, file=file,
         storage_key="--storage" if overrides.get("storage") is not None else "search.storage")
 

@@ -25,8 +25,8 @@ import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
 from dse.errors import UserError
-from dse.params import MAPPING_PARAMS, PARAMS, UNIFORM_DEFAULTS, Param
-from dse.space import encode_value
+from dse.params import CLOCK_PARAM, CLOCK_UNSET, MAPPING_PARAMS, PARAMS, UNIFORM_DEFAULTS, Param
+from dse.space import check_hardware_only, encode_value
 
 #: Tile parameter -> the PE parameter it must be a multiple of.
 TILE_PE = {"tile_m": "pe_m", "tile_n": "pe_n", "tile_k": "pe_k"}
@@ -145,12 +145,14 @@ def _pow2_dim(p: Param, spec: Mapping[str, Any], *, file: str, key: str) -> Dim:
 
 
 def hardware_only(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """A copy of ``batch`` with the mapping parameters (the mapper's per-design choice, which
-    result rows record) reset to their defaults: what a design *is* in the search space."""
+    """A copy of ``batch`` with the mapping parameters (the mapper's per-design choice) reset to
+    their defaults and the clock (the clock policy's) to CLOCK_UNSET, both of which result rows
+    record: what a design *is* in the search space."""
     out = {k: np.asarray(v) for k, v in batch.items()}
     n = len(next(iter(out.values())))
     for name in MAPPING_PARAMS:
         out[name] = np.full(n, UNIFORM_DEFAULTS[name], dtype=np.int64)
+    out[CLOCK_PARAM] = np.full(n, CLOCK_UNSET, dtype=np.int64)
     return out
 
 
@@ -179,8 +181,12 @@ class SearchSpace:
         if unknown:
             raise UserError("unknown design parameter", file=file, key=f"{key}.{unknown[0]}",
                             allowed=", ".join(p.name for p in PARAMS))
+        check_hardware_only(space, file=file, key=key)
         dims = []
         for p in PARAMS:
+            if p.name == CLOCK_PARAM:  # the clock policy's (dse.timing), fixed here
+                dims.append(_list_dim(p, [CLOCK_UNSET], file=file, key=f"{key}.{p.name}"))
+                continue
             if p.name in space:
                 spec = space[p.name]
             elif p.name in UNIFORM_DEFAULTS:  # optional, as in the sweep grid (dse.space)

@@ -27,7 +27,7 @@ rule search:
         "results/search/worker-{worker}.parquet",
     params:
         config=MERGED_CONFIG,
-        settings=section_hash("objectives", "search"),
+        settings=section_hash("objectives", "search", "clock"),
     wildcard_constraints:
         worker=r"\d+",
     log:
@@ -53,7 +53,7 @@ rule refine:
         "results/search/refine.parquet",
     params:
         config=MERGED_CONFIG,
-        settings=section_hash("objectives", "search"),
+        settings=section_hash("objectives", "search", "clock"),
     log:
         "results/logs/refine.log",
     benchmark:

@@ -7,7 +7,7 @@ rule sweep:
     params:
         config=MERGED_CONFIG,
         shards=N_SHARDS,
-        settings=section_hash("sweep"),
+        settings=section_hash("sweep", "clock"),
     wildcard_constraints:
         shard=r"\d+",
     log:
