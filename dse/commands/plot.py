@@ -15,10 +15,10 @@ from dse.errors import UserError
 from dse.model import BOUNDS, Model
 from dse.params import PARAM_NAMES, PRECISIONS
 from dse.platform import RESOURCES, Platform
+from dse.plots.breakdown import kernel_classes  # noqa: F401 (also dse.commands.plot's)
 from dse.results import batch_from_frame
 from dse.roofline import platform_peaks
 from dse.store import check_output, read_table, read_tables, require_columns
-from dse.workload import GEMM, Workload
 
 HELP = "draw the Pareto, breakdown, roofline, resource and HBM plots for the selected designs"
 
@@ -64,17 +64,6 @@ def check_arguments(args: argparse.Namespace) -> None:
             "resolution out of range", key="--dpi", value=args.dpi, allowed=f"an integer {lo}..{hi}"
         )
     check_output(args.out, folder=True)
-
-
-def kernel_classes(workload: Workload) -> dict[str, str]:
-    """The class a kernel is coloured by in the breakdown: its GEMM class (``embed``, ``proj``,
-    ``attention``, ``mlp``), ``connector`` for the head's GEMM and data movement after the
-    layers, ``vector`` for the vector unit's kernels (LayerNorm, softmax, ...)."""
-    out = {}
-    for k in workload.kernels:
-        head = k.group == "head" and (k.kind == GEMM or k.ops_per_element == 0)
-        out[k.name] = "connector" if head else k.cls if k.kind == GEMM else "vector"
-    return out
 
 
 def detail_frames(model: Model, selected: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -24,6 +24,7 @@ from dse.plots.common import (
     require_columns,
     save,
 )
+from dse.workload import GEMM, Workload
 
 _BOUND_ORDER = ("compute", "weights", "inputs", "outputs", "vector")
 
@@ -36,6 +37,8 @@ CLASS_COLORS: dict[str, str] = {
     "mlp": "#228833",
     "vector": "#CCBB44",
     "connector": "#66CCEE",
+    "classifier": "#66CCEE",
+    "pooling": "#66CCEE",
 }
 
 #: What a class is called in the legend.
@@ -45,11 +48,33 @@ CLASS_TITLES: dict[str, str] = {
     "attention": "attention (scores, context)",
     "mlp": "MLP",
     "vector": "vector unit (LayerNorm, softmax, ...)",
-    "connector": "connector",
+    "connector": "connector (pixel shuffle, projection)",
+    "classifier": "classifier head",
+    "pooling": "attention-pooling head",
 }
 
 #: Spare hues for classes not listed above.
 _SPARE_HUES = ("#BBBBBB", "#882255", "#44AA99", "#999933", "#332288")
+
+
+def kernel_classes(workload: Workload) -> dict[str, str]:
+    """The class a kernel is coloured by in the breakdown: its GEMM class (``embed``, ``proj``,
+    ``attention``, ``mlp``); for the head's GEMMs and data movement after the layers, the head
+    they belong to (``connector``: SmolVLM's pixel shuffle and projection; ``classifier``: a
+    linear classifier on the class tokens; ``pooling``: SigLIP's attention-pooling head);
+    ``vector`` for the vector unit's kernels (LayerNorm, softmax, ...)."""
+    out = {}
+    for k in workload.kernels:
+        if k.group == "head" and (k.kind == GEMM or k.ops_per_element == 0):
+            if k.name.startswith("pool_"):
+                out[k.name] = "pooling"
+            elif k.name.startswith("classifier"):
+                out[k.name] = "classifier"
+            else:
+                out[k.name] = "connector"
+        else:
+            out[k.name] = k.cls if k.kind == GEMM else "vector"
+    return out
 
 
 def plot_breakdown(
