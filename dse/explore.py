@@ -181,10 +181,14 @@ def _by_unique(frame: pd.DataFrame, keys: Sequence[str], fn: Any) -> list[str]:
 
 
 def label_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """``label`` (:func:`dse.labels.design_label`) and ``precision`` (its precision part)."""
+    """``label`` (:func:`dse.labels.design_label`), ``precision`` (its precision part) and
+    ``per_class`` (``uniform``, or ``mixed`` when a kernel class overrides the precision)."""
     out = pd.DataFrame(index=frame.index)
     out["label"] = _by_unique(frame, _LABEL_KEYS, design_label)
     out["precision"] = _by_unique(frame, _PRECISION_KEYS, precision_label)
+    classes = [f"prec_{c}" for c in KERNEL_CLASSES if f"prec_{c}" in frame.columns]
+    mixed = (frame[classes].astype(str) != "same").any(axis=1) if classes else False
+    out["per_class"] = np.where(mixed, "mixed (a class overrides)", "uniform")
     return out
 
 

@@ -340,10 +340,11 @@ def test_page_in_headless_chromium(run: dict[str, Path], tmp_path: Path) -> None
             assert b.wait_for("document.querySelectorAll('#kernels .bars path').length") > 5
             slr_rows = b.js("document.querySelectorAll('#detail table')[0].rows.length")
             assert slr_rows == 1 + len(data["detail"]["slrs"])
-            # a filter hides designs: the cloud back on, then every precision but the first off
+            # a filter hides designs: the cloud back on, then every weight precision but the
+            # first off
             b.js("document.getElementById('showcloud').click()")
             before = b.js("document.querySelectorAll('#plot .scatterlayer path.point').length")
-            b.js("[...document.querySelectorAll('#f-precision input')].slice(1)"
+            b.js("[...document.querySelectorAll('#f-weight_precision input')].slice(1)"
                  ".forEach(cb => cb.click())")
             after = b.js("document.querySelectorAll('#plot .scatterlayer path.point').length")
             assert 0 < after < before

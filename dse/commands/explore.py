@@ -37,7 +37,7 @@ def _sample_cloud(files: list[str], max_points: int) -> tuple[pd.DataFrame, int,
     from dse.store import read_table
 
     parts = []
-    for f in files:
+    for f in sorted(dict.fromkeys(files)):  # the same sample whatever order the files come in
         t = read_table(f, columns=SAMPLE_COLUMNS, key="--cloud")
         ok = t["feasible"].to_numpy(dtype=bool)
         parts.append((f, len(t), np.flatnonzero(ok), t.loc[ok]))

@@ -6,6 +6,8 @@
   const R = D.run, C = D.columns, N = D.n, DET = D.detail || { designs: {} };
   const PALETTE = ["#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9",
                    "#F0E442", "#000000", "#882255", "#44AA99", "#999933", "#332288"];
+  // the precisions' colours of the PNG figures (dse/plots/common.py, Okabe-Ito)
+  const PRECISION_COLORS = { FP32: "#0072B2", BF16: "#009E73", INT8: "#D55E00", INT4: "#CC79A7" };
   const CLASS_COLORS = { embed: "#AA3377", proj: "#4477AA", attention: "#EE6677", mlp: "#228833",
                          vector: "#CCBB44", connector: "#66CCEE", classifier: "#66CCEE",
                          pooling: "#66CCEE" };
@@ -65,7 +67,8 @@
   const numCols = Object.keys(C).filter((k) => C[k].kind === "num");
   const first = ["latency_ms", "utilization", "quality_loss", "images_per_s", "achieved_tops"];
   const axisCols = first.filter(has).concat(numCols.filter((k) => !first.includes(k)).sort());
-  const colourCols = ["precision", "compute_units", "clock_mhz", "bound", "binding", "board",
+  const colourCols = ["weight_precision", "act_precision", "per_class", "precision",
+                      "compute_units", "clock_mhz", "bound", "binding", "board",
                       "set"].filter(has).concat(first.filter(has));
   function fill(id, options, chosen) {
     const s = document.getElementById(id);
@@ -77,15 +80,17 @@
   }
   fill("xcol", axisCols, "latency_ms");
   fill("ycol", axisCols, has("utilization") ? "utilization" : axisCols[1]);
-  fill("ccol", colourCols, has("precision") ? "precision" : colourCols[0]);
+  fill("ccol", colourCols, colourCols[0]);
   document.getElementById("showcloud").addEventListener("change", draw);
 
-  const FILTERS = ["precision", "compute_units", "board"].filter(has);
+  const FILTERS = ["weight_precision", "act_precision", "per_class", "compute_units", "board"]
+    .filter(has);
   const allowed = {};
   for (const f of FILTERS) {
     const box = document.getElementById("f-" + f);
     const levels = [...new Set([...Array(N).keys()].map((i) => String(val(f, i))))];
-    levels.sort((a, b) => (Number(a) - Number(b)) || a.localeCompare(b));
+    const rank = (v) => C[f].kind === "cat" ? C[f].levels.indexOf(v) : Number(v);
+    levels.sort((a, b) => rank(a) - rank(b));
     allowed[f] = new Set(levels);
     for (const lv of levels) {
       const lab = document.createElement("label");
@@ -154,8 +159,14 @@
     levelColour = {};
     const traces = [];
     if (c.kind !== "num") {
-      const levels = [...new Set([...Array(N).keys()].map((i) => String(val(ccol, i))))].sort();
-      levels.forEach((lv, j) => { levelColour[lv] = PALETTE[j % PALETTE.length]; });
+      const present = new Set([...Array(N).keys()].map((i) => String(val(ccol, i))));
+      const levels = c.kind === "cat" ? c.levels.filter((lv) => present.has(lv))
+        : [...present].sort((a, b) => (Number(a) - Number(b)) || a.localeCompare(b));
+      const spare = PALETTE.filter((p) => !Object.values(PRECISION_COLORS).includes(p));
+      let k = 0;
+      for (const lv of levels) {
+        levelColour[lv] = PRECISION_COLORS[lv] || spare[k++ % spare.length];
+      }
       for (const lv of levels) {  // legend swatches for the colour levels
         traces.push({ x: [null], y: [null], type: "scatter", mode: "markers", name: lv,
                       marker: { color: levelColour[lv], size: 9 }, legendgroup: "c",

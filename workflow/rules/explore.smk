@@ -3,9 +3,10 @@
 # and on click a design's per-kernel breakdown, resources per SLR and its export command.
 
 
-# memory: measured peak, EXPLORE_BASE_MB + EXPLORE_KB_PER_DESIGN x the designs of the largest
-# result file read at once (every column of one shard, for the rows of the sample), x MEM_MARGIN
-EXPLORE_BASE_MB, EXPLORE_KB_PER_DESIGN = 330.0, 0.45
+# memory: EXPLORE_BASE_MB + EXPLORE_KB_PER_DESIGN x the designs of one shard (every column of one
+# result file is read at once, for the rows of the sample), x MEM_MARGIN. Measured with
+# /usr/bin/time -v, 2026-12-07, default config (shards of 746,496 designs): 1,134 MB peak
+EXPLORE_BASE_MB, EXPLORE_KB_PER_DESIGN = 300.0, 1.15
 MEM_MB["explore"] = _rounded(EXPLORE_BASE_MB + EXPLORE_KB_PER_DESIGN * SHARD_DESIGNS / 1024.0)
 
 
