@@ -78,7 +78,11 @@ def kernel_classes(workload: Workload) -> dict[str, str]:
 
 
 def plot_breakdown(
-    breakdown: pd.DataFrame, out: str | os.PathLike[str], *, title: str | None = None
+    breakdown: pd.DataFrame,
+    out: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> Path:
     """Latency per design split by kernel (left) and by the bound that limits each kernel (right).
 
@@ -94,11 +98,13 @@ def plot_breakdown(
             kernels keep one colour across designs.
         out: image path (format from the suffix, PNG by default).
         title: figure title.
+        labels: design_id -> what the row is called (e.g. ``knee: INT8 3×32·4·32 @250`` and
+            the id below it, dse.labels); designs not listed are called by their id.
 
     Returns:
         ``out`` as a :class:`~pathlib.Path`.
     """
-    fig = figure(breakdown, title=title)
+    fig = figure(breakdown, title=title, labels=labels)
     return save(fig, out)
 
 
@@ -117,7 +123,9 @@ def kernel_colors(kernel_class: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def figure(breakdown: pd.DataFrame, *, title: str | None) -> Figure:
+def figure(
+    breakdown: pd.DataFrame, *, title: str | None, labels: Mapping[str, str] | None = None
+) -> Figure:
     require_columns(breakdown, ("design_id", "kernel", "time_ms", "bound"), "breakdown")
     data = breakdown.assign(
         design_id=breakdown["design_id"].astype(str),
@@ -175,7 +183,7 @@ def figure(breakdown: pd.DataFrame, *, title: str | None) -> Figure:
         ax.text(total, 0, f" {total:.4g} ms", va="center", ha="left", fontsize=9, weight="bold")
         ax.set_xlim(0, total * 1.13 if total > 0 else 1)
         ax.set_ylim(-0.5, 0.5)
-        ax.set_yticks([0], [design])
+        ax.set_yticks([0], [(labels or {}).get(design, design)])
         ax.tick_params(axis="x", labelsize=8)
         ax.grid(True, axis="x", alpha=0.3)
         left = 0.0
