@@ -528,3 +528,32 @@ def test_breakdown_classes_name_the_head() -> None:
     )
     assert siglip["pool_fc1"] == siglip["pool_scores"] == "pooling"
     assert siglip["fc1"] == "mlp"
+
+
+def test_convergence_panels_share_one_x_label() -> None:
+    """benchmarks/search_quality.py draws two panels (linear and log objectives); their long x
+    labels used to run into each other: one label under both now, and no two texts overlap."""
+    rows = []
+    for method, scale in (("nsgaii", 800.0), ("random", 3000.0)):
+        for seed in range(3):
+            for e in (1000, 2500, 5000, 12000):
+                h = 1 - 0.3 * np.exp(-e / scale) * (1 + 0.05 * seed)
+                rows.append((method, seed, e, h, h - 0.01))
+    curves = pd.DataFrame(
+        rows, columns=["method", "seed", "evaluations", "hv_ratio", "hv_ratio_log"]
+    )
+    xlabel = "model evaluations after the grid (warm start, trials, refinement)"
+    fig = plots.convergence.figure(
+        curves, title="t", panels=(("hv_ratio", "linear"), ("hv_ratio_log", "log")),
+        sampler="method", xlabel=xlabel, target=0.99,
+    )
+    axes = fig.axes
+    assert len(axes) == 2 and [ax.get_xlabel() for ax in axes] == ["", ""]
+    assert fig._supxlabel is not None and fig._supxlabel.get_text() == xlabel
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(r) for ax in axes for t in ax.get_xticklabels()
+             if t.get_text()] + [fig._supxlabel.get_window_extent(r)]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b)
