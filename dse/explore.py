@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from dse.labels import design_label, precision_label
-from dse.params import KERNEL_CLASSES
+from dse.params import KERNEL_CLASSES, PARAM_NAMES
 
 _TEMPLATES = Path(__file__).with_name("templates")
 
@@ -302,6 +302,7 @@ def page(run: Run, table: pd.DataFrame, detail: Mapping[str, Any]) -> str:
             "config": run.config,
             "front_file": run.front_file,
         },
+        "params": [p for p in PARAM_NAMES if p in table.columns],
         "n": len(table),
         "columns": encode_columns(table),
         "detail": detail,

@@ -284,7 +284,9 @@ _POINT = """(() => {
 })()"""
 
 
-def test_page_in_headless_chromium(run: dict[str, Path], tmp_path: Path) -> None:
+def test_page_in_headless_chromium(
+    run: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Load the page from file://, see the points drawn, hover a selected design and read its
     hover label, click it and read its breakdown, resources and export command; keep a
     screenshot."""
@@ -293,65 +295,74 @@ def test_page_in_headless_chromium(run: dict[str, Path], tmp_path: Path) -> None
     labels, ids = column(data, "label"), column(data, "design_id")
     profile = tmp_path / "chromium-profile"
     profile.mkdir()
-    if True:
-        b = Browser(profile)
-        try:
-            b.call("Page.enable")
-            b.call("Runtime.enable")
-            b.call("Page.navigate", url=run["html"].resolve().as_uri())
-            b.wait_for("document.readyState === 'complete' && !!window.dseExplore")
-            n_points = b.wait_for(
-                "document.querySelectorAll('#plot .scatterlayer path.point').length"
-            )
-            n_cloud = sum(s == "cloud" for s in column(data, "set"))
-            assert n_points >= n_cloud + len(data["detail"]["designs"])
-            # the budget line and the legend are drawn
-            assert b.js("[...document.querySelectorAll('#plot .legendtext')]"
-                        ".some(e => e.textContent.startsWith('front, in the quality tier'))")
-            assert b.js("document.querySelectorAll('#plot .shapelayer path').length") >= 1
-            # the cloud off (a cloud design may share a selected design's position)
-            b.js("document.getElementById('showcloud').click()")
-            assert b.js("document.querySelectorAll('#plot .scatterlayer path.point').length") \
-                == n_points - n_cloud
-            # a selected design no other front design sits next to (two may be a pixel apart,
-            # e.g. INT4 weights that buy 0.03% of latency on this engine)
-            sets, why = column(data, "set"), column(data, "selection")
-            lat, util = np.array(column(data, "latency_ms")), np.array(column(data, "utilization"))
-            front_rows = [i for i, s in enumerate(sets) if s == "front"]
+    b = Browser(profile)
+    try:
+        b.call("Page.enable")
+        b.call("Runtime.enable")
+        b.call("Page.navigate", url=run["html"].resolve().as_uri())
+        b.wait_for("document.readyState === 'complete' && !!window.dseExplore")
+        n_points = b.wait_for(
+            "document.querySelectorAll('#plot .scatterlayer path.point').length"
+        )
+        n_cloud = sum(s == "cloud" for s in column(data, "set"))
+        assert n_points >= n_cloud + len(data["detail"]["designs"])
+        # the budget line and the legend are drawn
+        assert b.js("[...document.querySelectorAll('#plot .legendtext')]"
+                    ".some(e => e.textContent.startsWith('front, in the quality tier'))")
+        assert b.js("document.querySelectorAll('#plot .shapelayer path').length") >= 1
+        # the cloud off (a cloud design may share a selected design's position)
+        b.js("document.getElementById('showcloud').click()")
+        assert b.js("document.querySelectorAll('#plot .scatterlayer path.point').length") \
+            == n_points - n_cloud
+        # a selected design no other front design sits next to (two may be a pixel apart,
+        # e.g. INT4 weights that buy 0.03% of latency on this engine)
+        sets, why = column(data, "set"), column(data, "selection")
+        lat, util = np.array(column(data, "latency_ms")), np.array(column(data, "utilization"))
+        front_rows = [i for i, s in enumerate(sets) if s == "front"]
 
-            def alone(i: int) -> bool:
-                return all(abs(np.log(lat[i] / lat[j])) > 0.02 or abs(util[i] - util[j]) > 0.02
-                           for j in front_rows if j != i)
+        def alone(i: int) -> bool:
+            return all(abs(np.log(lat[i] / lat[j])) > 0.02 or abs(util[i] - util[j]) > 0.02
+                       for j in front_rows if j != i)
 
-            row = next(i for i, w in enumerate(why) if w and alone(i))
-            x, y = b.wait_for(_POINT % (json.dumps("selected"), row))
-            b.mouse("mouseMoved", x, y)
-            hover = b.wait_for(
-                "(document.querySelector('#plot .hoverlayer .hovertext') || {}).textContent"
-            )
-            assert labels[row] in hover and ids[row] in hover and "selected:" in hover
-            assert "latency_ms" in hover and "pe_m" in hover and "utilization" in hover
-            shot = base64.b64decode(b.call("Page.captureScreenshot", format="png")["data"])
-            (tmp_path / "explore-hover.png").write_bytes(shot)
-            b.mouse("mousePressed", x, y, button="left", clickCount=1)
-            b.mouse("mouseReleased", x, y, button="left", clickCount=1)
-            cmd = b.wait_for("(document.getElementById('export-cmd') || {}).textContent")
-            assert f"--design-id {ids[row]}" in cmd and cmd.startswith("dse export --config")
-            assert b.wait_for("document.querySelectorAll('#kernels .bars path').length") > 5
-            slr_rows = b.js("document.querySelectorAll('#detail table')[0].rows.length")
-            assert slr_rows == 1 + len(data["detail"]["slrs"])
-            # a filter hides designs: the cloud back on, then every weight precision but the
-            # first off
-            b.js("document.getElementById('showcloud').click()")
-            before = b.js("document.querySelectorAll('#plot .scatterlayer path.point').length")
-            b.js("[...document.querySelectorAll('#f-weight_precision input')].slice(1)"
-                 ".forEach(cb => cb.click())")
-            after = b.js("document.querySelectorAll('#plot .scatterlayer path.point').length")
-            assert 0 < after < before
-            shot = base64.b64decode(b.call("Page.captureScreenshot", format="png")["data"])
-            (tmp_path / "explore-click.png").write_bytes(shot)
-        finally:
-            b.close()
+        row = next(i for i, w in enumerate(why) if w and alone(i))
+        x, y = b.wait_for(_POINT % (json.dumps("selected"), row))
+        b.mouse("mouseMoved", x, y)
+        hover = b.wait_for(
+            "(document.querySelector('#plot .hoverlayer .hovertext') || {}).textContent"
+        )
+        assert labels[row] in hover and ids[row] in hover and "selected:" in hover
+        assert "latency_ms" in hover and "pe_m" in hover and "utilization" in hover
+        shot = base64.b64decode(b.call("Page.captureScreenshot", format="png")["data"])
+        (tmp_path / "explore-hover.png").write_bytes(shot)
+        b.mouse("mousePressed", x, y, button="left", clickCount=1)
+        b.mouse("mouseReleased", x, y, button="left", clickCount=1)
+        cmd = b.wait_for("(document.getElementById('export-cmd') || {}).textContent")
+        assert f"--design-id {ids[row]}" in cmd and cmd.startswith("dse export --config")
+        assert b.wait_for("document.querySelectorAll('#kernels .bars path').length") > 5
+        slr_rows = b.js("document.querySelectorAll('#detail table')[0].rows.length")
+        assert slr_rows == 1 + len(data["detail"]["slrs"])
+        # a filter hides designs: the cloud back on, then every weight precision but the
+        # first off
+        b.js("document.getElementById('showcloud').click()")
+        before = b.js("document.querySelectorAll('#plot .scatterlayer path.point').length")
+        b.js("[...document.querySelectorAll('#f-weight_precision input')].slice(1)"
+             ".forEach(cb => cb.click())")
+        after = b.js("document.querySelectorAll('#plot .scatterlayer path.point').length")
+        assert 0 < after < before
+        shot = base64.b64decode(b.call("Page.captureScreenshot", format="png")["data"])
+        (tmp_path / "explore-click.png").write_bytes(shot)
+        # a cloud design has no embedded detail: the page gives the dse evaluate command
+        cloud_row = column(data, "set").index("cloud")
+        b.js(f"window.dseExplore.showDetail({cloud_row})")
+        evaluate = b.wait_for("(document.getElementById('evaluate-cmd') || {}).textContent")
+    finally:
+        b.close()
+    # ... and that command evaluates the design to the figures the page shows
+    design = evaluate.split(" --design '", 1)[1].rstrip("'")
+    assert main(["evaluate", "--config", str(run["config"]), "--design", design]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["latency_ms"] == pytest.approx(column(data, "latency_ms")[cloud_row], rel=1e-5)
+    assert out["utilization"] == pytest.approx(column(data, "utilization")[cloud_row], rel=1e-5)
     for name in ("explore-hover.png", "explore-click.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         if os.environ.get("DSE_TEST_ARTIFACTS"):

@@ -279,9 +279,15 @@
       });
       h += "</table>";
     } else {
-      h += "<p>Per-kernel detail is embedded for front designs; for this one, " +
-        "<code>dse evaluate --config " + esc(shellQuote(R.config)) +
-        " --design '{…}'</code> with the parameters below prints it.</p>";
+      const params = {};
+      for (const p of D.params || []) {
+        const v = val(p, i);
+        params[p] = C[p].kind === "bool" ? v === "true" : v;
+      }
+      h += "<p>Per-kernel detail is embedded for front designs; for this one, this prints it " +
+        "(JSON: figures, <code>kernels</code>, <code>slr_resources</code>):</p>" +
+        "<pre id=\"evaluate-cmd\">dse evaluate --config " + esc(shellQuote(R.config)) +
+        " --design " + esc(shellQuote(JSON.stringify(params))) + "</pre>";
     }
     h += "<p><b>Every parameter and figure</b></p><table>";
     for (const k of Object.keys(C)) {
