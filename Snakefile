@@ -26,10 +26,12 @@ include: "workflow/rules/pareto.smk"
 include: "workflow/rules/search.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/plots.smk"
+include: "workflow/rules/explore.smk"
 include: "workflow/rules/calibration.smk"
 
 
 rule all:
     input:
         all_outputs(),
+        "results/explore.html",
     default_target: True

@@ -666,36 +666,23 @@ def benchmark(config: str, *, seeds: int = SEEDS, cache: str | Path = "results/b
 
 
 def plot(curves: pd.DataFrame, out: Path, *, title: str) -> Path:
-    """Hypervolume ratio (median over seeds thick, each seed thin) against evaluations: linear
-    objectives on the left, objectives spanning decades log-scaled on the right."""
-    import matplotlib
+    """Hypervolume ratio (median over seeds, min-max band) against evaluations: linear
+    objectives on the left, objectives spanning decades log-scaled on the right, one x label
+    under both (dse.plots.convergence)."""
+    from dse.plots import plot_convergence
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.0), sharex=True)
-    for ax, column, what in ((axes[0], "hv_ratio", "objectives as they are"),
-                             (axes[1], "hv_ratio_log", "decade-spanning objectives in log10")):
-        for i, (method, g) in enumerate(curves.groupby("method", observed=True)):
-            color = f"C{i}"
-            for _, one in g.groupby("seed"):
-                ax.plot(one["evaluations"], one[column], color=color, alpha=0.3, linewidth=0.8)
-            med = g.groupby("evaluations")[column].median()
-            ax.plot(med.index, med.to_numpy(), color=color, marker="o", label=str(method))
-        ax.axhline(TARGET_RATIO, color="grey", linestyle="--", linewidth=0.8,
-                   label=f"target {TARGET_RATIO}")
-        ax.set_xscale("log")
-        ax.set_xlabel("model evaluations after the grid (warm start, trials, refinement)")
-        ax.set_ylabel("hypervolume / reference front's")
-        ax.set_title(what, fontsize="medium")
-    axes[0].legend(title="sampler")
-    fig.suptitle(title)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-    fig.savefig(tmp, dpi=150, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, out)
-    return out
+    return plot_convergence(
+        curves,
+        out,
+        title=title,
+        panels=(("hv_ratio", "objectives as they are"),
+                ("hv_ratio_log", "decade-spanning objectives in log10")),
+        sampler="method",
+        xlabel="model evaluations after the grid (warm start, trials, refinement)",
+        ylabel="hypervolume / reference front's",
+        target=TARGET_RATIO,
+        target_label=f"target {TARGET_RATIO:g}",
+    )
 
 
 # ----------------------------------------------------------------------------- command line

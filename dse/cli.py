@@ -30,12 +30,13 @@ RUN_ORDER = (
     "select",
     "export",
     "plot",
+    "explore",
     "summary",
     "calibrate",
 )
 
 #: Subcommands for working by hand, after those of a run (csim checks what export wrote).
-TOOLS = ("csim", "evaluate", "bench", "search-quality", "dashboard")
+TOOLS = ("csim", "evaluate", "bench", "search-quality", "dashboard", "compare", "workload")
 
 #: Subcommands in the order ``dse --help`` lists them.
 COMMANDS = RUN_ORDER + TOOLS

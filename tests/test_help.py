@@ -20,11 +20,11 @@ def test_help_says_what_dse_is_and_lists_a_run_in_order(capsys):
     assert "dse/commands" not in out and "``" not in out
     # the epilog lists the subcommands in the order the workflow's rules call them
     # (workflow/rules: roofline, sweep shards, pareto of the sweep, search, refine, pareto,
-    # select, export, plots, summary, calibration)
+    # select, export, plots, explorer, summary, calibration)
     run = re.search(r"^  (roofline -> .*)$", out, re.MULTILINE)
     assert run is not None, out
     assert run.group(1).split(" -> ") == [
-        "roofline", "sweep", "pareto", "search", "refine", "select", "export", "plot", "summary",
+        "roofline", "sweep", "pareto", "search", "refine", "select", "export", "plot", "explore", "summary",
         "calibrate",
     ]
     assert "evaluate, bench, search-quality" in out

@@ -303,6 +303,43 @@ def test_pareto_annotates_selected_designs_and_labels_axes() -> None:
     assert ax.get_xscale() == "log"  # the synthetic latencies span several decades
 
 
+def test_pareto_budget_line_quality_tier_and_design_labels() -> None:
+    """The budget is a dashed vertical line at its latency; front designs outside the quality
+    tier are hollow, the others filled; the tier's reach is shaded; a selected design is called
+    by what it is (dse.labels), its id below; a note says why front designs sit in the cloud."""
+    cloud = synthetic_cloud(3_000)
+    front = front_of(cloud)
+    rng = np.random.default_rng(2)
+    front = front.assign(quality_loss=rng.choice([0.001, 0.05], len(front)))
+    selected = selected_of(front).assign(
+        weight_precision="INT8", act_precision="INT8", compute_units=3, pe_m=32, pe_n=4,
+        pe_k=32, clock_mhz=250,
+    )
+    fig = plots.pareto.figure(
+        cloud, front, selected, x="latency_ms", y="utilization", hue="weight_precision",
+        hue_order=("FP32", "BF16", "INT8", "INT4"), title=None, front_line=False,
+        budget_ms=5.0, quality_max=0.001,
+    )
+    ax = fig.axes[0]
+    budget = [ln for ln in ax.get_lines() if list(ln.get_xdata()) == [5.0, 5.0]]
+    assert budget and budget[0].get_linestyle() == "--"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    n_out = int((front["quality_loss"] > 0.001).sum())
+    assert f"Pareto front, outside the tier: {n_out:,}" in legend
+    assert any(t.startswith("Pareto front, in the quality tier") for t in legend)
+    assert any(t.startswith("latency budget: 5 ms") for t in legend)
+    hollow = [c for c in ax.collections
+              if len(c.get_offsets()) == n_out and len(c.get_facecolors()) == 0]
+    assert hollow, "front designs outside the tier are drawn hollow"
+    assert ax.collections and any(
+        type(c).__name__ == "FillBetweenPolyCollection" or "Poly" in type(c).__name__
+        for c in ax.collections
+    )
+    texts = [t.get_text() for t in ax.texts]
+    assert any("INT8 3×32·4·32 @250" in t and selected["design_id"].iloc[0] in t for t in texts)
+    assert any("inside the cloud" in t for t in texts)
+
+
 def test_pareto_subsample_is_deterministic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(plots.pareto, "MAX_CLOUD_POINTS_PER_HUE", 500)
     cloud = synthetic_cloud(20_000)
@@ -350,6 +387,13 @@ def test_breakdown_writes_png(tmp_path: Path) -> None:
     assert legend[:2] == ["patch embedding", "patch_embed"]
     assert set(names) <= set(legend)
     assert all(any(t.get_text().endswith("-bound") for t in ax.texts) for ax in bound_axes)
+    # rows called by what the designs are when labels are given (dse.commands.plot passes
+    # "<why>: <label>" over the id)
+    label = "knee: INT8 3×32·4·32 @250\nd12"
+    fig = plots.breakdown.figure(frame, title=None, labels={"d12": label})
+    assert [t.get_text() for t in fig.axes[2].get_yticklabels()] == [
+        "knee: INT8 3×32·4·32 @250\nd12"
+    ]
     out = plots.plot_breakdown(frame, tmp_path / "breakdown.png")
     assert_png(out)
     only_files(tmp_path, "breakdown.png")
@@ -465,3 +509,51 @@ def test_failed_write_leaves_nothing(
     with pytest.raises(OSError, match="disk full"):
         plots.plot_roofline(kernels, PEAKS, BW, tmp_path / "r.png", title="R", precision="INT8")
     only_files(tmp_path)
+
+
+def test_breakdown_classes_name_the_head() -> None:
+    """A ViT classifier is its head, not SmolVLM's connector; SigLIP's pooling head likewise."""
+    from dse.config import load_model
+    from dse.plots.breakdown import kernel_classes
+    from dse.workload import Workload
+
+    models = Path(__file__).resolve().parents[1] / "configs" / "models"
+    vit = kernel_classes(Workload.from_mapping(load_model(models / "vit_b16.json")))
+    assert vit["classifier"] == "classifier" and vit["classifier_bias"] == "vector"
+    assert "connector" not in vit.values()
+    smol = kernel_classes(Workload.from_mapping(load_model(models / "smolvla_vision.yaml")))
+    assert smol["connector"] == smol["pixel_shuffle"] == "connector"
+    siglip = kernel_classes(
+        Workload.from_mapping(load_model(models / "siglip_base_patch16_512.yaml"))
+    )
+    assert siglip["pool_fc1"] == siglip["pool_scores"] == "pooling"
+    assert siglip["fc1"] == "mlp"
+
+
+def test_convergence_panels_share_one_x_label() -> None:
+    """benchmarks/search_quality.py draws two panels (linear and log objectives); their long x
+    labels used to run into each other: one label under both now, and no two texts overlap."""
+    rows = []
+    for method, scale in (("nsgaii", 800.0), ("random", 3000.0)):
+        for seed in range(3):
+            for e in (1000, 2500, 5000, 12000):
+                h = 1 - 0.3 * np.exp(-e / scale) * (1 + 0.05 * seed)
+                rows.append((method, seed, e, h, h - 0.01))
+    curves = pd.DataFrame(
+        rows, columns=["method", "seed", "evaluations", "hv_ratio", "hv_ratio_log"]
+    )
+    xlabel = "model evaluations after the grid (warm start, trials, refinement)"
+    fig = plots.convergence.figure(
+        curves, title="t", panels=(("hv_ratio", "linear"), ("hv_ratio_log", "log")),
+        sampler="method", xlabel=xlabel, target=0.99,
+    )
+    axes = fig.axes
+    assert len(axes) == 2 and [ax.get_xlabel() for ax in axes] == ["", ""]
+    assert fig._supxlabel is not None and fig._supxlabel.get_text() == xlabel
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(r) for ax in axes for t in ax.get_xticklabels()
+             if t.get_text()] + [fig._supxlabel.get_window_extent(r)]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b)

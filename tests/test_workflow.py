@@ -51,6 +51,7 @@ OUTPUTS = [
     "results/plots/roofline_designs.png",
     "results/plots/resources.png",
     "results/plots/hbm.png",
+    "results/explore.html",
     "results/calibration/calibration.parquet",
     "results/calibration/calibration.md",
     "results/calibration/calibration.png",
@@ -116,9 +117,9 @@ def test_every_declared_output_exists(run):
     for png in work.glob("results/**/*.png"):
         assert png.read_bytes()[:4] == b"\x89PNG"
     # every rule kept a log and a benchmark: roofline, 2 sweep shards, pareto_sweep, 1 search
-    # worker, refine, pareto, select, export, summary, plots, calibration
-    assert len(list(work.glob("results/logs/**/*.log"))) == 12     # refine's log among them
-    assert len(list(work.glob("results/benchmarks/**/*.tsv"))) == 12
+    # worker, refine, pareto, select, export, summary, plots, explore, calibration
+    assert len(list(work.glob("results/logs/**/*.log"))) == 13     # refine's log among them
+    assert len(list(work.glob("results/benchmarks/**/*.tsv"))) == 13
     assert stale_files(work / "results") == []
 
 

@@ -34,6 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Parquet file of selected designs (one row per design)",
     )
     parser.add_argument(
+        "--design-id",
+        dest="design_ids",
+        action="append",
+        metavar="ID",
+        default=None,
+        help="export only this design of --in (repeatable; e.g. a front design picked in "
+        "results/explore.html)",
+    )
+    parser.add_argument(
         "--out",
         required=True,
         type=Path,
@@ -48,7 +57,20 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.out, folder=True)
     cfg = load_config(args.config)
     platform = cfg.platform_raw
-    rows = read_table(args.inp).to_dict("records")
+    table = read_table(args.inp)
+    if args.design_ids:
+        ids = table["design_id"].astype(str) if "design_id" in table.columns else None
+        missing = [i for i in args.design_ids if ids is None or not (ids == i).any()]
+        if missing:
+            raise UserError(
+                "design not in the file",
+                file=str(args.inp),
+                key="--design-id",
+                value=missing[0],
+                allowed="a design_id of a row of --in",
+            )
+        table = table[ids.isin(args.design_ids)]
+    rows = table.to_dict("records")
     # the model without a mapper: each row's runtime tiles (the mapper's choice) as costed
     model = cfg.model(mapper=False)
     index = export_rows(

@@ -15,10 +15,10 @@ from dse.errors import UserError
 from dse.model import BOUNDS, Model
 from dse.params import PARAM_NAMES, PRECISIONS
 from dse.platform import RESOURCES, Platform
+from dse.plots.breakdown import kernel_classes  # noqa: F401 (also dse.commands.plot's)
 from dse.results import batch_from_frame
 from dse.roofline import platform_peaks
 from dse.store import check_output, read_table, read_tables, require_columns
-from dse.workload import GEMM, Workload
 
 HELP = "draw the Pareto, breakdown, roofline, resource and HBM plots for the selected designs"
 
@@ -64,17 +64,6 @@ def check_arguments(args: argparse.Namespace) -> None:
             "resolution out of range", key="--dpi", value=args.dpi, allowed=f"an integer {lo}..{hi}"
         )
     check_output(args.out, folder=True)
-
-
-def kernel_classes(workload: Workload) -> dict[str, str]:
-    """The class a kernel is coloured by in the breakdown: its GEMM class (``embed``, ``proj``,
-    ``attention``, ``mlp``), ``connector`` for the head's GEMM and data movement after the
-    layers, ``vector`` for the vector unit's kernels (LayerNorm, softmax, ...)."""
-    out = {}
-    for k in workload.kernels:
-        head = k.group == "head" and (k.kind == GEMM or k.ops_per_element == 0)
-        out[k.name] = "connector" if head else k.cls if k.kind == GEMM else "vector"
-    return out
 
 
 def detail_frames(model: Model, selected: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -147,6 +136,37 @@ def design_points(
     return pd.DataFrame(rows, columns=["label", "design_id", "oi", "achieved_ops"])
 
 
+def breakdown_labels(selected: pd.DataFrame) -> dict[str, str]:
+    """design_id -> ``<why>: <what it is>`` over the id (dse.labels), for the breakdown's rows."""
+    from dse.labels import design_label
+
+    out: dict[str, str] = {}
+    for r in selected.to_dict("records"):  # a handful of selected designs
+        out.setdefault(str(r["design_id"]),
+                       f"{r['selection']}: {design_label(r)}\n{r['design_id']}")
+    return out
+
+
+def budget_and_tier(cfg, selected_file: str) -> tuple[float | None, float | None]:
+    """The latency budget and the quality tier's bound as ``dse select`` applied them (its
+    output's metadata), else as the config gives them; no tier when quality is no objective."""
+    from dse.select import latency_budget, tier_bound
+    from dse.store import read_metadata
+
+    meta = read_metadata(selected_file)
+    budget = meta.get("budget")
+    if isinstance(budget, dict) and "budget_ms" in budget:
+        budget_ms = budget["budget_ms"]
+    else:
+        budget_ms, _ = latency_budget(cfg.raw.get("select") or {}, cfg.workload.name)
+    if "quality_loss" not in [name for name, _ in cfg.objectives]:
+        return budget_ms, None
+    quality_max = meta.get("quality_max")
+    if not isinstance(quality_max, (int, float)):
+        quality_max = tier_bound(cfg)
+    return budget_ms, float(quality_max)
+
+
 def run(args: argparse.Namespace) -> int:
     from dse import plots
 
@@ -176,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     model = Model(cfg.platform, cfg.workload)
     cloud = cloud[cloud["feasible"]]
+    budget_ms, quality_max = budget_and_tier(cfg, args.selected)
     objectives_text = ", ".join(name for name, _ in cfg.objectives)
     written = [
         plots.plot_pareto(
@@ -185,10 +206,15 @@ def run(args: argparse.Namespace) -> int:
             out / "pareto.png",
             title=f"{len(cloud):,} feasible designs and the Pareto front over {objectives_text}",
             front_line={name for name, _ in cfg.objectives} == {"latency_ms", "utilization"},
+            budget_ms=budget_ms,
+            quality_max=quality_max,
+            quality_reference=str((cfg.raw.get("select") or {}).get("quality_reference", "INT8")),
         )
     ]
     breakdown, resources = detail_frames(model, selected)
-    written.append(plots.plot_breakdown(breakdown, out / "breakdown.png"))
+    written.append(
+        plots.plot_breakdown(breakdown, out / "breakdown.png", labels=breakdown_labels(selected))
+    )
     written.append(plots.plot_resources(resources, out / "resources.png"))
     mem = cfg.platform.memory
     alloc = {

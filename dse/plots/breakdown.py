@@ -24,6 +24,7 @@ from dse.plots.common import (
     require_columns,
     save,
 )
+from dse.workload import GEMM, Workload
 
 _BOUND_ORDER = ("compute", "weights", "inputs", "outputs", "vector")
 
@@ -36,6 +37,8 @@ CLASS_COLORS: dict[str, str] = {
     "mlp": "#228833",
     "vector": "#CCBB44",
     "connector": "#66CCEE",
+    "classifier": "#66CCEE",
+    "pooling": "#66CCEE",
 }
 
 #: What a class is called in the legend.
@@ -45,15 +48,41 @@ CLASS_TITLES: dict[str, str] = {
     "attention": "attention (scores, context)",
     "mlp": "MLP",
     "vector": "vector unit (LayerNorm, softmax, ...)",
-    "connector": "connector",
+    "connector": "connector (pixel shuffle, projection)",
+    "classifier": "classifier head",
+    "pooling": "attention-pooling head",
 }
 
 #: Spare hues for classes not listed above.
 _SPARE_HUES = ("#BBBBBB", "#882255", "#44AA99", "#999933", "#332288")
 
 
+def kernel_classes(workload: Workload) -> dict[str, str]:
+    """The class a kernel is coloured by in the breakdown: its GEMM class (``embed``, ``proj``,
+    ``attention``, ``mlp``); for the head's GEMMs and data movement after the layers, the head
+    they belong to (``connector``: SmolVLM's pixel shuffle and projection; ``classifier``: a
+    linear classifier on the class tokens; ``pooling``: SigLIP's attention-pooling head);
+    ``vector`` for the vector unit's kernels (LayerNorm, softmax, ...)."""
+    out = {}
+    for k in workload.kernels:
+        if k.group == "head" and (k.kind == GEMM or k.ops_per_element == 0):
+            if k.name.startswith("pool_"):
+                out[k.name] = "pooling"
+            elif k.name.startswith("classifier"):
+                out[k.name] = "classifier"
+            else:
+                out[k.name] = "connector"
+        else:
+            out[k.name] = k.cls if k.kind == GEMM else "vector"
+    return out
+
+
 def plot_breakdown(
-    breakdown: pd.DataFrame, out: str | os.PathLike[str], *, title: str | None = None
+    breakdown: pd.DataFrame,
+    out: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> Path:
     """Latency per design split by kernel (left) and by the bound that limits each kernel (right).
 
@@ -69,11 +98,13 @@ def plot_breakdown(
             kernels keep one colour across designs.
         out: image path (format from the suffix, PNG by default).
         title: figure title.
+        labels: design_id -> what the row is called (e.g. ``knee: INT8 3×32·4·32 @250`` and
+            the id below it, dse.labels); designs not listed are called by their id.
 
     Returns:
         ``out`` as a :class:`~pathlib.Path`.
     """
-    fig = figure(breakdown, title=title)
+    fig = figure(breakdown, title=title, labels=labels)
     return save(fig, out)
 
 
@@ -92,7 +123,9 @@ def kernel_colors(kernel_class: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def figure(breakdown: pd.DataFrame, *, title: str | None) -> Figure:
+def figure(
+    breakdown: pd.DataFrame, *, title: str | None, labels: Mapping[str, str] | None = None
+) -> Figure:
     require_columns(breakdown, ("design_id", "kernel", "time_ms", "bound"), "breakdown")
     data = breakdown.assign(
         design_id=breakdown["design_id"].astype(str),
@@ -150,7 +183,7 @@ def figure(breakdown: pd.DataFrame, *, title: str | None) -> Figure:
         ax.text(total, 0, f" {total:.4g} ms", va="center", ha="left", fontsize=9, weight="bold")
         ax.set_xlim(0, total * 1.13 if total > 0 else 1)
         ax.set_ylim(-0.5, 0.5)
-        ax.set_yticks([0], [design])
+        ax.set_yticks([0], [(labels or {}).get(design, design)])
         ax.tick_params(axis="x", labelsize=8)
         ax.grid(True, axis="x", alpha=0.3)
         left = 0.0
