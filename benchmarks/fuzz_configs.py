@@ -262,12 +262,18 @@ def run_dse(argv: list[str]) -> tuple[int | None, str, str, str | None]:
     return code, out.getvalue(), err.getvalue(), tb
 
 
+#: Figures that are signed by definition (a design above its fmax has a negative margin).
+SIGNED = ("fmax_margin_mhz",)
+
+
 def bad_numbers(obj: Any, path: str = "") -> list[str]:
-    """Key paths of numbers in a JSON value that are NaN, infinite or negative."""
+    """Key paths of numbers in a JSON value that are NaN, infinite or negative (negative only
+    where the figure is not signed by definition: ``SIGNED``)."""
     if isinstance(obj, bool) or obj is None or isinstance(obj, str):
         return []
     if isinstance(obj, (int, float)):
-        return [f"{path}={obj!r}"] if not math.isfinite(obj) or obj < 0 else []
+        negative = obj < 0 and path.rsplit(".", 1)[-1] not in SIGNED
+        return [f"{path}={obj!r}"] if not math.isfinite(obj) or negative else []
     if isinstance(obj, dict):
         return [b for k, v in obj.items() for b in bad_numbers(v, f"{path}.{k}")]
     if isinstance(obj, list):
