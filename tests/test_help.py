@@ -24,7 +24,7 @@ def test_help_says_what_dse_is_and_lists_a_run_in_order(capsys):
     run = re.search(r"^  (roofline -> .*)$", out, re.MULTILINE)
     assert run is not None, out
     assert run.group(1).split(" -> ") == [
-        "roofline", "sweep", "pareto", "search", "refine", "select", "export", "plot", "explore", "summary",
-        "calibrate",
+        "roofline", "sweep", "pareto", "search", "refine", "select", "export", "plot", "explore",
+        "summary", "calibrate",
     ]
     assert "evaluate, bench, search-quality" in out
