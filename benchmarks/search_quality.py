@@ -506,8 +506,11 @@ def summarise(runs: Sequence[dict[str, Any]], caps: Sequence[float]) -> dict[str
 
 
 def dominates(front: np.ndarray, point: np.ndarray) -> bool:
-    """Some point of ``front`` is at least as good as ``point`` in every objective."""
-    return bool(len(front)) and bool((np.asarray(front) <= point[None, :]).all(axis=1).any())
+    """Some point of ``front`` is at least as good as ``point`` in every objective, up to the
+    rounding of the walk's figures (4 decimals of utilization, 4 of latency_ms)."""
+    tol = np.abs(point) * 1e-4 + 1e-4
+    return bool(len(front)) and bool(
+        (np.asarray(front) <= point[None, :] + tol[None, :]).all(axis=1).any())
 
 
 def greedy_point(walk: dict[str, Any] | None, objectives) -> np.ndarray | None:

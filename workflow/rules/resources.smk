@@ -17,6 +17,7 @@
 # 30 s after a job's first 30 s) and miss peaks: a default shard showed 740 MB there, 1,652 MB here.
 import math
 
+from dse.machine import available_memory_mb
 from dse.space import Grid
 
 # assumption: head-room over the measured peaks (they are true peaks, not samples; this covers
@@ -69,24 +70,12 @@ if config.get("select", {}).get("named") or "quality_loss" not in [
     MEM_MB["select"] = _rounded(SELECT_ALL_BASE_MB + SELECT_ALL_KB_PER_DESIGN * GRID_DESIGNS / 1024.0)
 
 
-def _available_mb():
-    """MemAvailable of /proc/meminfo in MB (None where there is no /proc)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) // 1024
-    except OSError:
-        return None
-    return None
-
-
 def limit_local_memory():
     """Called by onstart (common.smk): a local run without --resources mem_mb plans its jobs
     within LOCAL_FRACTION of the memory available now."""
     if not workflow.local_exec or "mem_mb" in workflow.global_resources:
         return
-    available = _available_mb()
+    available = available_memory_mb()
     if available is None:
         return
     limit = max(int(available * LOCAL_FRACTION), min(MEM_MB.values()))
