@@ -33,7 +33,7 @@ if ! DSE_PG_BIN=$(dse_pg_bin); then
     fi
     DSE_PG_BIN=$(dse_pg_bin)
 fi
-python -m pip install --quiet -e '.[postgres]'
+python -m pip install --quiet -c constraints.txt -e '.[postgres]'
 
 DSE_PG_DIR=$(mktemp -d /tmp/dse-ci-pg.XXXXXX)
 DSE_PG_PASSWORD=$(python -c 'import secrets; print(secrets.token_hex(12))')

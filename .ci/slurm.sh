@@ -10,5 +10,5 @@
 scripts/local-slurm.sh up
 # run after whatever the calling shell already does on exit
 trap "scripts/local-slurm.sh down || true; $(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT\$/\\1/")" EXIT
-python -m pip install --quiet -e '.[slurm]'
+python -m pip install --quiet -c constraints.txt -e '.[slurm]'
 export DSE_REQUIRE_SLURM=1
