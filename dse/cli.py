@@ -35,7 +35,7 @@ RUN_ORDER = (
 )
 
 #: Subcommands for working by hand, after those of a run (csim checks what export wrote).
-TOOLS = ("csim", "evaluate", "bench", "search-quality", "compare", "workload")
+TOOLS = ("csim", "evaluate", "bench", "search-quality", "dashboard", "compare", "workload")
 
 #: Subcommands in the order ``dse --help`` lists them.
 COMMANDS = RUN_ORDER + TOOLS

@@ -33,3 +33,16 @@ def test_message_names_rule_log_memory_and_remedy():
     for part in ("rule sweep", "results/logs/sweep/shard-2.log", "lack of memory",
                  "mem_mb=8192", "--cores", "sweep.shards"):
         assert part in line
+
+
+def test_available_memory_reads_meminfo(tmp_path):
+    from dse.machine import available_memory_mb
+
+    # a /proc/meminfo excerpt: MemAvailable 21,994,496 kB = 21,479 MB
+    p = tmp_path / "meminfo"
+    p.write_text("MemTotal:       24683520 kB\nMemFree:        16383016 kB\n"
+                 "MemAvailable:   21994496 kB\n")
+    assert available_memory_mb(p) == 21479
+    p.write_text("MemTotal:       24683520 kB\n")
+    assert available_memory_mb(p) is None
+    assert available_memory_mb(tmp_path / "none") is None

@@ -205,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
         "Each export folder holds the HLS sources (`dse_config.h`, `kernel.cpp`, `vector.cpp`), "
         "the host program (`host.cpp`, `schedule.txt`), the v++ configs (`hls_config.cfg`, "
         "`link.cfg`), `schedule.json`, `design.json`, `model.json` and `platform.json`; "
-        "`dse csim <folder>` checks it against numpy; the README says how to take it into "
+        "`dse csim <folder>` checks it against numpy; docs/vitis.md says how to take it into "
         "Vitis.",
         "",
     ]

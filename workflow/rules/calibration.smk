@@ -1,4 +1,4 @@
-# The model against published designs (README "How far to trust the numbers"): independent of the
+# The model against published designs (docs/accuracy.md): independent of the
 # run's config apart from the plot resolution; reruns when the designs, boards or models change.
 CALIBRATION_DESIGNS = os.path.join(workflow.basedir, "configs", "calibration", "designs.yaml")
 

@@ -17,6 +17,7 @@
 # 30 s after a job's first 30 s) and miss peaks: a default shard showed 740 MB there, 1,652 MB here.
 import math
 
+from dse.machine import available_memory_mb
 from dse.space import Grid
 
 # assumption: head-room over the measured peaks (they are true peaks, not samples; this covers
@@ -29,12 +30,13 @@ LOCAL_FRACTION = 0.8
 # 1,635 MB (U250), 2,985,984 at 6,671 MB (U250): 95 MB + 2.26 KB per design (the fit's line lies
 # within 5% above every point)
 SWEEP_BASE_MB, SWEEP_KB_PER_DESIGN = 95.0, 2.26
-# measured (default config, 2,985,984 grid rows, 5,000 trials, ~1,000 refined designs):
-# pareto_sweep 910 MB, pareto 505 MB, plots PLOTS_MB; U250 figures in docs/scale-out.md
+# measured at 2,985,984 grid designs (default) and 11,943,936 (U250 recipe), each with 5,000
+# trials and the refinement: pareto_sweep 910 and 2,930 MB, pareto 505 and 2,930 MB, plots 405
+# and 933 MB; the lines pass through both points (pareto: through the larger, above the other)
 ROWS_RULES = {  # rule: (base MB, KB per grid design read)
-    "pareto_sweep": (140.0, 0.27),
-    "pareto": (150.0, 0.125),
-    "plots": (300.0, 0.06),
+    "pareto_sweep": (237.0, 0.231),
+    "pareto": (150.0, 0.24),
+    "plots": (230.0, 0.06),
 }
 # measured peaks of the rules whose memory does not grow with the grid (MB)
 FIXED_MB = {
@@ -59,24 +61,13 @@ MEM_MB = {rule: _rounded(mb) for rule, mb in FIXED_MB.items()}
 MEM_MB["sweep"] = _rounded(SWEEP_BASE_MB + SWEEP_KB_PER_DESIGN * SHARD_DESIGNS / 1024.0)
 for _rule, (_base, _kb) in ROWS_RULES.items():
     MEM_MB[_rule] = _rounded(_base + _kb * GRID_DESIGNS / 1024.0)
-# select reads every result only for a named design off the front (or a front without the
-# quality tier, when quality is not an objective): then it holds them all, as pareto does
+# select reads every result (all columns) only for a named design off the front, or for a front
+# without the quality tier (quality not an objective); measured: 2,093 MB at 2,985,984 grid rows
+SELECT_ALL_BASE_MB, SELECT_ALL_KB_PER_DESIGN = 150.0, 0.67
 if config.get("select", {}).get("named") or "quality_loss" not in [
     o.get("name") for o in config.get("objectives", [])
 ]:
-    MEM_MB["select"] = max(MEM_MB["select"], MEM_MB["pareto"] * 4)
-
-
-def _available_mb():
-    """MemAvailable of /proc/meminfo in MB (None where there is no /proc)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) // 1024
-    except OSError:
-        return None
-    return None
+    MEM_MB["select"] = _rounded(SELECT_ALL_BASE_MB + SELECT_ALL_KB_PER_DESIGN * GRID_DESIGNS / 1024.0)
 
 
 def limit_local_memory():
@@ -84,7 +75,7 @@ def limit_local_memory():
     within LOCAL_FRACTION of the memory available now."""
     if not workflow.local_exec or "mem_mb" in workflow.global_resources:
         return
-    available = _available_mb()
+    available = available_memory_mb()
     if available is None:
         return
     limit = max(int(available * LOCAL_FRACTION), min(MEM_MB.values()))
