@@ -37,7 +37,7 @@ sq = _load("dse_benchmarks_search_quality", "search_quality.py")
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    """The tiny search config (256-design grid, 2 workers x 60 trials, batches of 20) with a
+    """The tiny search config (512-design grid, 2 workers x 60 trials, batches of 20) with a
     refinement budget of 500 evaluations."""
     return write_config(tmp_path, refine={"max_evaluations": 500})
 
@@ -57,8 +57,8 @@ def test_benchmark_end_to_end_with_a_cached_reference(config, tmp_path, capsys):
     built = first["reference"]["built"]
     assert built["search"]["trials_per_island"] == 240 and built["search"]["islands"] == 4
     assert built["refine"]["max_evaluations"] == 5000
-    assert built["grid"]["evaluations"] == 256  # 2^8: the tiny grid has eight two-valued params
-    assert built["evaluations"] >= 256 + 4 * 240
+    assert built["grid"]["evaluations"] == 512  # 2^9: the tiny grid has nine two-valued params
+    assert built["evaluations"] >= 512 + 4 * 240
     for method in ("nsgaii", "random"):
         m = first["methods"][method]
         assert m["seeds"] == [0, 1, 2]
