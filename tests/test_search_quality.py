@@ -37,7 +37,7 @@ sq = _load("dse_benchmarks_search_quality", "search_quality.py")
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    """The tiny search config (256-design grid, 2 workers x 60 trials, batches of 20) with a
+    """The tiny search config (512-design grid, 2 workers x 60 trials, batches of 20) with a
     refinement budget of 500 evaluations."""
     return write_config(tmp_path, refine={"max_evaluations": 500})
 
