@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import batch_of
+from tests.test_export import hls_include
 
 # MACs per image by class (hand arithmetic, S = 1024, D = 768, F = 3072, 12 layers, 12 heads):
 EMBED = 1024 * 768 * 768 + 64 * 12288 * 960  # patch embedding + connector
@@ -105,6 +106,7 @@ def test_export_carries_the_engine_and_class_settings(tmp_path):
             "-std=c++17",
             "-fsyntax-only",
             "-Wno-unknown-pragmas",
+            f"-I{hls_include()}",
             str(tmp_path / "kernel.cpp"),
         ],
         check=True,

@@ -61,7 +61,7 @@ def test_benchmark_end_to_end_with_a_cached_reference(config, tmp_path, capsys):
     caps = len(built["caps"])
     assert built["anneal"]["evaluations"] == caps * 2 * 21
     assert built["descent"]["evaluations"] > caps * 3
-    assert first["grid"]["designs"] == 256  # 2^8: the tiny grid has eight two-valued params
+    assert first["grid"]["designs"] == 512  # 2^9: the tiny grid has nine two-valued params
     # the tiny config has no quality objective: no region-of-interest figure
     assert first["bar"]["roi_hv_ratio"] is None
     for method in ("nsgaii", "random"):

@@ -170,19 +170,19 @@ def _per_design(cfg, **policy):
 
 
 def test_clock_per_design_is_the_highest_step_under_fmax(cfg):
-    # BASE_DESIGN (3 CUs of 16 x 16 x 16 INT8, double pumped) closes 268.83 MHz (its fmax_mhz;
-    # the formula is checked by hand in test_fmax_hand_calculation). The highest multiple of
-    # 5 MHz at or below it is 265, of 25 MHz 250, of 1 MHz 268. The row records the clock and
-    # the margin fmax - clock.
+    # BASE_DESIGN (3 CUs of 16 x 16 x 16 INT8) closes 251.82 MHz (its fmax_mhz: LUTs fill 56.1%
+    # of SLR0 with the shell, 300 - (0.561 - 0.40) / 0.60 x 180 = 251.8; the formula is checked
+    # by hand in test_fmax_hand_calculation). The highest multiple of 5 MHz at or below it is
+    # 250, of 25 MHz 250, of 1 MHz 251. The row records the clock and the margin fmax - clock.
     hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
     batch = design_batch([hw], cfg.platform)
-    for step, want in ((5, 265), (25, 250), (1, 268)):
+    for step, want in ((5, 250), (25, 250), (1, 251)):
         m = _per_design(cfg, step_mhz=step)
         res = m.evaluate(batch)
         c = res.columns
-        assert c["fmax_mhz"][0] == pytest.approx(268.83, abs=0.01)
+        assert c["fmax_mhz"][0] == pytest.approx(251.82, abs=0.01)
         assert c["clock_mhz"][0] == want and c["feasible"][0]
-        assert c["fmax_margin_mhz"][0] == pytest.approx(268.83 - want, abs=0.01)
+        assert c["fmax_margin_mhz"][0] == pytest.approx(251.82 - want, abs=0.01)
         row = results_frame(m, batch, res, ["d"]).iloc[0]
         assert row["clock_mhz"] == want
 
@@ -209,7 +209,7 @@ def test_clock_per_design_is_the_fastest_feasible_clock(cfg, model):
 
 
 def test_pinned_clock_above_fmax_is_infeasible(cfg):
-    # pinned at 300 MHz: BASE_DESIGN closes 268.8 MHz, so it is infeasible on timing, as a
+    # pinned at 300 MHz: BASE_DESIGN closes 251.82 MHz, so it is infeasible on timing, as a
     # design whose own clock_mhz is too high; pinned at 250 it runs at 250.
     hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
     batch = design_batch([hw], cfg.platform)
@@ -217,8 +217,8 @@ def test_pinned_clock_above_fmax_is_infeasible(cfg):
     res = m.evaluate(batch)
     df = results_frame(m, batch, res, ["p"])
     assert not res.columns["feasible"][0]
-    assert df["violation"][0] == "clock_mhz for timing closure 300 > 268 available"
-    assert df["clock_mhz"][0] == 300 and df["fmax_margin_mhz"][0] == pytest.approx(-31.17, 0.01)
+    assert df["violation"][0] == "clock_mhz for timing closure 300 > 251 available"
+    assert df["clock_mhz"][0] == 300 and df["fmax_margin_mhz"][0] == pytest.approx(251.82 - 300, abs=0.01)
     res = _per_design(cfg, mode="pinned", mhz=250).evaluate(batch)
     assert res.columns["feasible"][0] and res.columns["clock_mhz"][0] == 250
 
@@ -250,10 +250,10 @@ def test_bad_clock_section_is_one_line(tmp_path, capsys, clock, key):
 
 def test_evaluate_runs_a_given_clock_and_chooses_a_missing_one(cfg):
     # dse evaluate: a design with its own clock_mhz runs at it; without one it gets the config's
-    # per-design clock (BASE_DESIGN closes 268.83 MHz: 265 in 5 MHz steps)
+    # per-design clock (BASE_DESIGN closes 251.82 MHz: 250 in 5 MHz steps)
     from dse.commands.evaluate import evaluate_design
 
     assert evaluate_design(cfg, dict(BASE_DESIGN))["clock_mhz"] == 250
     hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
     out = evaluate_design(cfg, hw)
-    assert out["clock_mhz"] == 265 and out["fmax_margin_mhz"] == pytest.approx(3.83, abs=0.01)
+    assert out["clock_mhz"] == 250 and out["fmax_margin_mhz"] == pytest.approx(1.82, abs=0.01)
