@@ -431,8 +431,10 @@ def roi_points(points: np.ndarray, setup: Setup) -> np.ndarray | None:
     """(latency_ms, utilization) of the points in the region of interest: the quality tier and
     latency at most :data:`ROI_BUDGET_FACTOR` x ``select.latency_budget_ms`` (None: the
     objectives lack one of latency, utilization and quality_loss, or there is no budget)."""
+    from dse.select import run_budget
+
     names = [n for n, _ in setup.objectives]
-    budget = setup.cfg.raw.get("select", {}).get("latency_budget_ms")
+    budget = run_budget(setup.cfg)
     if budget is None or not {"latency_ms", "utilization", "quality_loss"} <= set(names):
         return None
     pts = np.asarray(points, dtype=np.float64).reshape(-1, len(names))
@@ -452,7 +454,9 @@ def roi_hypervolume(points: np.ndarray, setup: Setup) -> float | None:
         return None
     if len(roi) == 0:
         return 0.0
-    budget = float(setup.cfg.raw["select"]["latency_budget_ms"])
+    from dse.select import run_budget
+
+    budget = run_budget(setup.cfg)
     return float(moocore.hypervolume(roi, ref=np.array([ROI_BUDGET_FACTOR * budget, 1.0])))
 
 
@@ -534,10 +538,12 @@ def benchmark(config: str, *, seeds: int = SEEDS, cache: str | Path = "results/b
     """
     from dse import MODEL_VERSION
     from dse.pareto import reference_from
+    from dse.select import run_budget
 
     t_start = time.perf_counter()
     load_start = os.getloadavg()
     setup = make_setup(config, caps)
+    roi_budget = run_budget(setup.cfg)
     s = setup.settings
     cache = Path(cache)
     key = cache_key(setup, reference_budget)
@@ -616,9 +622,7 @@ def benchmark(config: str, *, seeds: int = SEEDS, cache: str | Path = "results/b
             "roi_hypervolume": roi_known,
         },
         "region_of_interest": {
-            "latency_ms_max": (ROI_BUDGET_FACTOR * setup.cfg.raw["select"]["latency_budget_ms"]
-                               if "latency_budget_ms" in setup.cfg.raw.get("select", {})
-                               else None),
+            "latency_ms_max": (None if roi_budget is None else ROI_BUDGET_FACTOR * roi_budget),
             "quality_loss_max": setup.quality_max,
             "hypervolume": "area dominated in (latency_ms, utilization) up to (latency_ms_max, "
                            "1.0) by the front's designs in the region",

@@ -40,6 +40,7 @@ from dse.pareto import front, reference_from
 from dse.results import batch_from_frame, results_frame
 from dse.search.evaluate import objective_values
 from dse.search.space import SearchSpace, hardware_only
+from dse.select import run_budget
 from dse.walk import greedy_walk
 
 #: ``source`` of the designs refinement found.
@@ -279,9 +280,9 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
 
 def roi_latency_max(cfg, settings) -> float | None:
     """The region of interest's latency bound in ms: ``search.refine.roi_latency_factor`` x
-    ``select.latency_budget_ms`` (None without a budget)."""
-    budget = (cfg.raw.get("select") or {}).get("latency_budget_ms")
-    return None if budget is None else float(budget) * settings.refine_roi_latency_factor
+    the run model's ``select.latency_budget_ms`` (None without a budget)."""
+    budget = run_budget(cfg)
+    return None if budget is None else budget * settings.refine_roi_latency_factor
 
 
 def _roi(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]],

@@ -113,6 +113,12 @@ def latency_budget(settings: Mapping[str, Any], model: str) -> tuple[float | Non
     return float(raw), "select.latency_budget_ms (every model)"
 
 
+def run_budget(cfg: Any) -> float | None:
+    """The latency budget (ms per call) that applies to a run's own model (``cfg``: a Config),
+    or None: :func:`latency_budget` with the config's ``select`` section and workload name."""
+    return latency_budget(cfg.raw.get("select") or {}, cfg.workload.name)[0]
+
+
 def budget_report(front: pd.DataFrame, budget_ms: float | None, key: str, *,
                   quality_max: float | None = None, nearest: int = 3) -> dict[str, Any]:
     """What the budget did, for the summary: JSON-ready.

@@ -173,7 +173,8 @@ def test_roi_hypervolume_by_hand():
 
     setup = SimpleNamespace(
         objectives=[("latency_ms", "min"), ("utilization", "min"), ("quality_loss", "min")],
-        cfg=SimpleNamespace(raw={"select": {"latency_budget_ms": 150.0}}), quality_max=0.1)
+        cfg=SimpleNamespace(raw={"select": {"latency_budget_ms": 150.0}},
+                            workload=SimpleNamespace(name="m")), quality_max=0.1)
     pts = np.array([[100, 0.5, 0.1], [200, 0.2, 0.05], [90, 0.1, 0.2], [310, 0.1, 0.0]])
     assert sq.roi_hypervolume(pts, setup) == pytest.approx(130.0)
     assert sq.roi_hypervolume(pts[2:], setup) == 0.0
