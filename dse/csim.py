@@ -195,8 +195,10 @@ def sizes_of(model: Mapping[str, Any]) -> Sizes:
     """The :class:`dse.reference.Sizes` of a (reduced) model mapping."""
     side = int(model["image_size"]) // int(model["patch_size"])
     con = model.get("connector")
+    special = int(bool(model.get("class_token"))) + int(bool(model.get("distillation_token")))
     return Sizes(
-        tokens=side * side,
+        tokens=side * side + special,
+        special=special,
         hidden=int(model["hidden"]),
         heads=int(model["heads"]),
         mlp=int(model["mlp"]),
@@ -216,7 +218,7 @@ def make_floats(sizes: Sizes, seed: int, *, qkv_bias: bool = True) -> dict[str, 
     rng = np.random.default_rng(seed)
     z = sizes
     t: dict[str, np.ndarray] = {
-        "patches": rng.uniform(-1, 1, (z.tokens, z.patch_k)).astype(np.float32),
+        "patches": rng.uniform(-1, 1, (z.patches, z.patch_k)).astype(np.float32),
         "pos": (0.1 * rng.standard_normal((z.tokens, z.hidden))).astype(np.float32),
         "patch_embed.w": (rng.standard_normal((z.patch_k, z.hidden)) / math.sqrt(z.patch_k)),
         "patch_embed.b": 0.02 * rng.standard_normal(z.hidden),
@@ -234,9 +236,15 @@ def make_floats(sizes: Sizes, seed: int, *, qkv_bias: bool = True) -> dict[str, 
         if not qkv_bias:
             for m in "qkv":
                 t[f"{p}.{m}.b"] = np.zeros(z.hidden, np.float32)
-    if z.scale:
-        c = random_connector(rng, z.hidden, z.scale, z.out, bias=False)
-        t.update({"post.g": c.ln_g, "post.bt": c.ln_b, "connector.w": c.w})
+    if z.scale or z.final_layernorm:
+        c = random_connector(rng, z.hidden, max(z.scale, 1), max(z.out, 1), bias=False)
+        if z.final_layernorm:
+            t.update({"post.g": c.ln_g, "post.bt": c.ln_b})
+        if z.scale:
+            t["connector.w"] = c.w
+    if z.special:  # learned class (and distillation) tokens, N(0, 0.02^2), their position added
+        tokens = 0.02 * rng.standard_normal((z.special, z.hidden))
+        t["cls"] = tokens + t["pos"][: z.special]
     return {k: np.asarray(v, dtype=np.float32) for k, v in t.items()}
 
 
@@ -288,9 +296,9 @@ def activation_shapes(z: Sizes, *, fuse_attention: bool) -> dict[str, tuple[int,
             shapes[f"{p}.s{h}"] = shapes[f"{p}.p{h}"] = (s, s)
         shapes[f"{p}.f1"] = (s, z.mlp)
         shapes[f"x{L + 1}"] = (s, d)
+    if z.final_layernorm:
+        shapes["post"] = (s, d)
     if z.scale:
-        if z.final_layernorm:
-            shapes["post"] = (s, d)
         r2 = z.scale * z.scale
         shapes["shuf"] = (s // r2, d * r2)
         shapes["out"] = (s // r2, z.out)
@@ -692,7 +700,7 @@ def _check(report, out, schedule, design, fill, z, precision, emu, free, exact, 
         for n in names:
             stages.append(compare_stage(n, got[n], want[n], precision[n]))
     report["stages"] = stages
-    finals = [f"x{z.layers}"] + (["out"] if z.scale else [])
+    finals = [f"x{z.layers}"] + (["out"] if z.scale else ["post"] if z.final_layernorm else [])
     report["outputs"] = [
         compare_output(
             n, emu.value(n, got[n]), emu.value(n, free[n]), exact[n]

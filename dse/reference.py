@@ -370,6 +370,11 @@ class Sizes:
     scale: int  # pixel-shuffle scale factor; 0: no connector
     out: int  # connector output features
     final_layernorm: bool = True
+    special: int = 0  # class and distillation tokens, the first rows of x0
+
+    @property
+    def patches(self) -> int:
+        return self.tokens - self.special
 
     @property
     def head_dim(self) -> int:
@@ -449,9 +454,12 @@ class Emulation:
         def patch(get):
             y = self.gemm(
                 "patches", get("patches"), "patch_embed.w", get("patch_embed.w"),
-                bias=get("patch_embed.b"), res=("pos", get("pos")),
+                bias=get("patch_embed.b"), res=("pos", get("pos")[z.special :]),
             )  # fmt: skip
-            return {"x0": self.store("x0", y)}
+            x0 = self.store("x0", y)
+            if z.special:  # the class tokens' rows, stored as x0's (interface: input `cls`)
+                x0 = np.concatenate([get("cls"), x0])
+            return {"x0": x0}
 
         add(["x0"], patch)
         for L in range(z.layers):
@@ -551,13 +559,16 @@ class Emulation:
             add([f"{p}.ln2"], ln2)
             add([f"{p}.f1"], fc1)
             add([f"x{L + 1}"], fc2)
-        if z.scale:
-            last = f"x{z.layers}"
-            src = "post" if z.final_layernorm else last
+        last = f"x{z.layers}"
+        src = "post" if z.final_layernorm else last
 
-            def post(get):
-                y = layernorm32(self.value(last, get(last)), get("post.g"), get("post.bt"))
-                return {"post": self.store("post", y)}
+        def post(get):
+            y = layernorm32(self.value(last, get(last)), get("post.g"), get("post.bt"))
+            return {"post": self.store("post", y)}
+
+        if z.final_layernorm:
+            add(["post"], post)
+        if z.scale:
 
             def shuffle(get):
                 return {"shuf": pixel_shuffle(get(src), z.scale)}
@@ -566,8 +577,6 @@ class Emulation:
                 y = self.gemm("shuf", get("shuf"), "connector.w", get("connector.w"))
                 return {"out": self.store("out", y)}
 
-            if z.final_layernorm:
-                add(["post"], post)
             add(["shuf"], shuffle)
             add(["out"], project)
         return out
@@ -588,6 +597,8 @@ def tensor_precisions(
     precision, Q/K/V, scores and probabilities at the attention class precision, every other
     activation at ``act``; biases and LayerNorm vectors FP32."""
     prec = {"patches": act, "pos": act, "x0": act, "patch_embed.w": classes["embed"]}
+    if sizes.special:
+        prec["cls"] = act
     prec["patch_embed.b"] = "FP32"
     for L in range(sizes.layers):
         p = f"l{L}"
@@ -604,9 +615,10 @@ def tensor_precisions(
         for a in ("ln1", "ctx", "h", "ln2", "f1"):
             prec[f"{p}.{a}"] = act
         prec[f"x{L + 1}"] = act
+    if sizes.final_layernorm:
+        prec.update({"post.g": "FP32", "post.bt": "FP32", "post": act})
     if sizes.scale:
-        prec.update({"post.g": "FP32", "post.bt": "FP32", "connector.w": classes["embed"]})
-        prec.update({"post": act, "shuf": act, "out": act})
+        prec.update({"connector.w": classes["embed"], "shuf": act, "out": act})
     return prec
 
 
@@ -620,7 +632,8 @@ def exact_run(t: Mapping[str, np.ndarray], sizes: Sizes, *, fuse_attention: bool
 
     z = sizes
     dh = z.head_dim
-    out = {"x0": g("patches") @ g("patch_embed.w") + g("patch_embed.b") + g("pos")}
+    x0 = g("patches") @ g("patch_embed.w") + g("patch_embed.b") + g("pos")[z.special :]
+    out = {"x0": np.concatenate([g("cls"), x0]) if z.special else x0}
     for L in range(z.layers):
         p, x = f"l{L}", out[f"x{L}"]
         ln1 = layernorm(x, g(f"{p}.ln1.g"), g(f"{p}.ln1.bt"))
@@ -640,10 +653,10 @@ def exact_run(t: Mapping[str, np.ndarray], sizes: Sizes, *, fuse_attention: bool
         out[f"{p}.ln2"] = layernorm(out[f"{p}.h"], g(f"{p}.ln2.g"), g(f"{p}.ln2.bt"))
         out[f"{p}.f1"] = gelu_tanh(out[f"{p}.ln2"] @ g(f"{p}.fc1.w") + g(f"{p}.fc1.b"))
         out[f"x{L + 1}"] = out[f"{p}.h"] + out[f"{p}.f1"] @ g(f"{p}.fc2.w") + g(f"{p}.fc2.b")
+    last = out[f"x{z.layers}"]
+    if z.final_layernorm:
+        last = out["post"] = layernorm(last, g("post.g"), g("post.bt"))
     if z.scale:
-        last = out[f"x{z.layers}"]
-        if z.final_layernorm:
-            last = out["post"] = layernorm(last, g("post.g"), g("post.bt"))
         out["shuf"] = pixel_shuffle(last, z.scale)
         out["out"] = out["shuf"] @ g("connector.w")
     return out
@@ -669,4 +682,6 @@ def calibrate(
     }
     if "shuf" in scales:
         scales["shuf"] = scales["post"] if "post" in scales else scales["shuf"]
+    if "cls" in scales and "x0" in scales:  # the class tokens are stored as rows of x0
+        scales["cls"] = scales["x0"]
     return scales
