@@ -193,8 +193,22 @@ def expected_cycles(
 
 def sizes_of(model: Mapping[str, Any]) -> Sizes:
     """The :class:`dse.reference.Sizes` of a (reduced) model mapping."""
-    side = int(model["image_size"]) // int(model["patch_size"])
     con = model.get("connector")
+    if model.get("input", "image") == "tokens":
+        return Sizes(
+            tokens=int(model["sequence_length"]),
+            hidden=int(model["hidden"]),
+            heads=int(model["heads"]),
+            mlp=int(model["mlp"]),
+            layers=int(model["layers"]),
+            patch_k=0,
+            scale=0,
+            out=0,
+            final_layernorm=bool(model.get("final_layernorm", True)),
+            token_input=True,
+            embed_layernorm=bool(model.get("embedding_layernorm", False)),
+        )
+    side = int(model["image_size"]) // int(model["patch_size"])
     special = int(bool(model.get("class_token"))) + int(bool(model.get("distillation_token")))
     return Sizes(
         tokens=side * side + special,
@@ -217,12 +231,21 @@ def make_floats(sizes: Sizes, seed: int, *, qkv_bias: bool = True) -> dict[str, 
     none, which computes the same as no bias)."""
     rng = np.random.default_rng(seed)
     z = sizes
-    t: dict[str, np.ndarray] = {
-        "patches": rng.uniform(-1, 1, (z.patches, z.patch_k)).astype(np.float32),
-        "pos": (0.1 * rng.standard_normal((z.tokens, z.hidden))).astype(np.float32),
-        "patch_embed.w": (rng.standard_normal((z.patch_k, z.hidden)) / math.sqrt(z.patch_k)),
-        "patch_embed.b": 0.02 * rng.standard_normal(z.hidden),
-    }
+    if z.token_input:  # gathered word-embedding rows and the position (+ token-type) rows
+        t: dict[str, np.ndarray] = {
+            "tok": 0.5 * rng.standard_normal((z.tokens, z.hidden)),
+            "pos": 0.1 * rng.standard_normal((z.tokens, z.hidden)),
+        }
+        if z.embed_layernorm:
+            t["emb_ln.g"] = 1.0 + 0.1 * rng.standard_normal(z.hidden)
+            t["emb_ln.bt"] = 0.02 * rng.standard_normal(z.hidden)
+    else:
+        t = {
+            "patches": rng.uniform(-1, 1, (z.patches, z.patch_k)).astype(np.float32),
+            "pos": (0.1 * rng.standard_normal((z.tokens, z.hidden))).astype(np.float32),
+            "patch_embed.w": (rng.standard_normal((z.patch_k, z.hidden)) / math.sqrt(z.patch_k)),
+            "patch_embed.b": 0.02 * rng.standard_normal(z.hidden),
+        }
     for L in range(z.layers):
         w = random_layer(rng, z.hidden, z.mlp)
         p = f"l{L}"
@@ -288,6 +311,8 @@ def activation_shapes(z: Sizes, *, fuse_attention: bool) -> dict[str, tuple[int,
     """Shape of every activation the host writes (interface section 2)."""
     s, d = z.tokens, z.hidden
     shapes = {"x0": (s, d)}
+    if z.token_input and z.embed_layernorm:
+        shapes["emb"] = (s, d)
     for L in range(z.layers):
         p = f"l{L}"
         for a in ("ln1", "q", "k", "v", "ctx", "h", "ln2"):
@@ -551,14 +576,6 @@ def run_csim(
     find_compiler()  # before the reference's work: a missing g++ is a one-line error at once
     from dse.hostsched import schedule_text  # the export's renderer of schedule.txt
 
-    if model_raw.get("input", "image") != "image":
-        raise UserError(
-            "dse csim runs image encoders (patch embedding, layers, connector)",
-            file=str(folder / "model.json"),
-            key="input",
-            value=model_raw.get("input"),
-            allowed="image",
-        )
     small = reduced_model(model_raw, full_size=full_size)
     small["layers"] = layers
     schedule = reduced_schedule(design, platform_raw, small)

@@ -397,7 +397,7 @@ def plan_arenas(
         off[name] = pos
         live.append((pos, pos + need, last[name]))
         size["acts"] = max(size["acts"], pos + need)
-    for name, t in tensors.items():  # declared but never touched (not on this schedule)
+    for name in tensors:  # declared but never touched (not on this schedule)
         off.setdefault(name, 0)
     size["acts"] = max(size["acts"], ALIGN_ELEMS)
     return off, size

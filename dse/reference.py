@@ -371,6 +371,8 @@ class Sizes:
     out: int  # connector output features
     final_layernorm: bool = True
     special: int = 0  # class and distillation tokens, the first rows of x0
+    token_input: bool = False  # tokens come in: x0 = tok + pos (then LayerNorm), no patches
+    embed_layernorm: bool = False  # token input: a LayerNorm on the embeddings (BERT)
 
     @property
     def patches(self) -> int:
@@ -461,7 +463,21 @@ class Emulation:
                 x0 = np.concatenate([get("cls"), x0])
             return {"x0": x0}
 
-        add(["x0"], patch)
+        emb = "emb" if z.embed_layernorm else "x0"
+
+        def tokens(get):  # the vector unit's residual add: float32 sum of the stored inputs
+            return {emb: self.store(emb, self.value("tok", get("tok")) + self.value("pos", get("pos")))}
+
+        def embed_ln(get):
+            y = layernorm32(self.value("emb", get("emb")), get("emb_ln.g"), get("emb_ln.bt"))
+            return {"x0": self.store("x0", y)}
+
+        if z.token_input:
+            add([emb], tokens)
+            if z.embed_layernorm:
+                add(["x0"], embed_ln)
+        else:
+            add(["x0"], patch)
         for L in range(z.layers):
             p = f"l{L}"
             x = f"x{L}"
@@ -596,10 +612,15 @@ def tensor_precisions(
     """Precision of every stored tensor (interface section 3): a GEMM's weights at its class
     precision, Q/K/V, scores and probabilities at the attention class precision, every other
     activation at ``act``; biases and LayerNorm vectors FP32."""
-    prec = {"patches": act, "pos": act, "x0": act, "patch_embed.w": classes["embed"]}
+    if sizes.token_input:
+        prec = {"tok": act, "pos": act, "x0": act}
+        if sizes.embed_layernorm:
+            prec.update({"emb": act, "emb_ln.g": "FP32", "emb_ln.bt": "FP32"})
+    else:
+        prec = {"patches": act, "pos": act, "x0": act, "patch_embed.w": classes["embed"]}
+        prec["patch_embed.b"] = "FP32"
     if sizes.special:
         prec["cls"] = act
-    prec["patch_embed.b"] = "FP32"
     for L in range(sizes.layers):
         p = f"l{L}"
         for m, cls in (("q", "proj"), ("k", "proj"), ("v", "proj"), ("o", "proj")):
@@ -632,8 +653,14 @@ def exact_run(t: Mapping[str, np.ndarray], sizes: Sizes, *, fuse_attention: bool
 
     z = sizes
     dh = z.head_dim
-    x0 = g("patches") @ g("patch_embed.w") + g("patch_embed.b") + g("pos")[z.special :]
-    out = {"x0": np.concatenate([g("cls"), x0]) if z.special else x0}
+    if z.token_input:
+        out = {"x0": g("tok") + g("pos")}
+        if z.embed_layernorm:
+            out["emb"] = out["x0"]
+            out["x0"] = layernorm(out["emb"], g("emb_ln.g"), g("emb_ln.bt"))
+    else:
+        x0 = g("patches") @ g("patch_embed.w") + g("patch_embed.b") + g("pos")[z.special :]
+        out = {"x0": np.concatenate([g("cls"), x0]) if z.special else x0}
     for L in range(z.layers):
         p, x = f"l{L}", out[f"x{L}"]
         ln1 = layernorm(x, g(f"{p}.ln1.g"), g(f"{p}.ln1.bt"))
