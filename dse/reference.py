@@ -466,7 +466,8 @@ class Emulation:
         emb = "emb" if z.embed_layernorm else "x0"
 
         def tokens(get):  # the vector unit's residual add: float32 sum of the stored inputs
-            return {emb: self.store(emb, self.value("tok", get("tok")) + self.value("pos", get("pos")))}
+            y = self.value("tok", get("tok")) + self.value("pos", get("pos"))
+            return {emb: self.store(emb, y)}
 
         def embed_ln(get):
             y = layernorm32(self.value("emb", get("emb")), get("emb_ln.g"), get("emb_ln.bt"))

@@ -9,6 +9,7 @@ its arenas and its tensor files must agree with the numpy emulation, bit for bit
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,10 @@ from dse.config import load_config
 from dse.params import EXAMPLE_DESIGN
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = sorted(p for p in (ROOT / "configs" / "models").iterdir() if p.suffix in (".json", ".yaml"))
-GXX_MISSING = __import__("shutil").which("g++") is None
+MODELS = sorted(
+    p for p in (ROOT / "configs" / "models").iterdir() if p.suffix in (".json", ".yaml")
+)
+GXX_MISSING = shutil.which("g++") is None
 
 
 def export_model(tmp_path: Path, cfg, model: Path, **changes) -> Path:
