@@ -61,11 +61,11 @@ def reduced_model(raw: Mapping[str, Any], *, full_size: bool = False) -> dict[st
     multiple of the connector's scale factor, at most the model's side), or 256 tokens for a
     token-input model. ``full_size``: the model's sizes, one layer.
 
-    A classifier or pooling head is dropped (the C simulation covers the layer; only the
-    connector is a head the export's vector unit runs). Patch embedding and position add stay:
-    they are the schedule's stem.
+    Heads stay: the connector, the classifier (its classes scaled with hidden) and the pooling
+    head (with the reduced heads and MLP unless it names its own, then scaled the same way).
+    Patch embedding and position add stay: they are the schedule's stem.
     """
-    m = {k: v for k, v in raw.items() if k not in ("classifier", "pooling")}
+    m = dict(raw)
     m["layers"] = 1
     m["cameras"] = 1
     if full_size:
@@ -75,6 +75,17 @@ def reduced_model(raw: Mapping[str, Any], *, full_size: bool = False) -> dict[st
     heads = min(h, REDUCED_HEADS)
     hidden = heads * dh
     m.update(heads=heads, hidden=hidden, mlp=_scaled(int(raw["mlp"]), hidden, d))
+    if "classifier" in raw:
+        c = dict(raw["classifier"])
+        c["classes"] = _scaled(int(c["classes"]), hidden, d)
+        m["classifier"] = c
+    if "pooling" in raw:
+        pool = dict(raw["pooling"])
+        if "heads" in pool:
+            pool["heads"] = min(int(pool["heads"]), REDUCED_HEADS)
+        if "mlp" in pool:
+            pool["mlp"] = _scaled(int(pool["mlp"]), hidden, d)
+        m["pooling"] = pool
     if raw.get("input", "image") == "tokens":
         m["sequence_length"] = min(int(raw["sequence_length"]), REDUCED_TOKENS)
         return m
@@ -207,6 +218,7 @@ def sizes_of(model: Mapping[str, Any]) -> Sizes:
             final_layernorm=bool(model.get("final_layernorm", True)),
             token_input=True,
             embed_layernorm=bool(model.get("embedding_layernorm", False)),
+            **_head_sizes(model),
         )
     side = int(model["image_size"]) // int(model["patch_size"])
     special = int(bool(model.get("class_token"))) + int(bool(model.get("distillation_token")))
@@ -221,7 +233,20 @@ def sizes_of(model: Mapping[str, Any]) -> Sizes:
         scale=int(con["scale_factor"]) if con else 0,
         out=int(con["out_features"]) if con else 0,
         final_layernorm=bool(model.get("final_layernorm", True)),
+        **_head_sizes(model),
     )
+
+
+def _head_sizes(model: Mapping[str, Any]) -> dict[str, int]:
+    """The classifier's and the pooling head's sizes of a model mapping (0: no such head)."""
+    out = {"classes": 0, "class_heads": 0, "pool_heads": 0, "pool_mlp": 0}
+    if "classifier" in model:
+        out["classes"] = int(model["classifier"]["classes"])
+        out["class_heads"] = int(model["classifier"].get("tokens", 1))
+    if "pooling" in model:
+        out["pool_heads"] = int(model["pooling"].get("heads", model["heads"]))
+        out["pool_mlp"] = int(model["pooling"].get("mlp", model["mlp"]))
+    return out
 
 
 def make_floats(sizes: Sizes, seed: int, *, qkv_bias: bool = True) -> dict[str, np.ndarray]:
@@ -268,6 +293,18 @@ def make_floats(sizes: Sizes, seed: int, *, qkv_bias: bool = True) -> dict[str, 
     if z.special:  # learned class (and distillation) tokens, N(0, 0.02^2), their position added
         tokens = 0.02 * rng.standard_normal((z.special, z.hidden))
         t["cls"] = tokens + t["pos"][: z.special]
+    if z.classes:
+        t["classifier.w"] = rng.standard_normal((z.hidden, z.classes)) / math.sqrt(z.hidden)
+        t["classifier.b"] = 0.02 * rng.standard_normal(z.classes)
+    if z.pool_heads:  # the probe, the attention and the MLP of the head (as a layer's)
+        w = random_layer(rng, z.hidden, z.pool_mlp)
+        t["pool.probe"] = rng.standard_normal((1, z.hidden))
+        t.update({
+            "pool.q.w": w.wq, "pool.q.b": w.bq, "pool.k.w": w.wk, "pool.k.b": w.bk,
+            "pool.v.w": w.wv, "pool.v.b": w.bv, "pool.o.w": w.wo, "pool.o.b": w.bo,
+            "pool.ln.g": w.ln2_g, "pool.ln.bt": w.ln2_b,
+            "pool.fc1.w": w.w1, "pool.fc1.b": w.b1, "pool.fc2.w": w.w2, "pool.fc2.b": w.b2,
+        })  # fmt: skip
     return {k: np.asarray(v, dtype=np.float32) for k, v in t.items()}
 
 
@@ -323,6 +360,15 @@ def activation_shapes(z: Sizes, *, fuse_attention: bool) -> dict[str, tuple[int,
         shapes[f"x{L + 1}"] = (s, d)
     if z.final_layernorm:
         shapes["post"] = (s, d)
+    if z.classes:
+        shapes["logits"] = (z.class_heads, z.classes)
+    if z.pool_heads:
+        shapes.update({"pool.q": (1, d), "pool.k": (s, d), "pool.v": (s, d)})
+        for h in range(z.pool_heads):
+            shapes[f"pool.s{h}"] = shapes[f"pool.p{h}"] = (1, s)
+        for a in ("pool.ctx", "pool.o", "pool.ln", "pool.out"):
+            shapes[a] = (1, d)
+        shapes["pool.f1"] = (1, z.pool_mlp)
     if z.scale:
         r2 = z.scale * z.scale
         shapes["shuf"] = (s // r2, d * r2)
@@ -718,6 +764,7 @@ def _check(report, out, schedule, design, fill, z, precision, emu, free, exact, 
             stages.append(compare_stage(n, got[n], want[n], precision[n]))
     report["stages"] = stages
     finals = [f"x{z.layers}"] + (["out"] if z.scale else ["post"] if z.final_layernorm else [])
+    finals += (["logits"] if z.classes else []) + (["pool.out"] if z.pool_heads else [])
     report["outputs"] = [
         compare_output(
             n, emu.value(n, got[n]), emu.value(n, free[n]), exact[n]

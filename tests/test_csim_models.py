@@ -1,5 +1,6 @@
 """dse csim on an export of every shipped model (configs/models/*) and of a distilled DeiT: each
-stem (patches, patches with class tokens, tokens), the layer and every head the host runs.
+stem (patches, patches with class tokens, tokens), the layer and every head (connector,
+classifier per class token, attention pooling).
 
 Each export is the default design (dse.params.EXAMPLE_DESIGN: INT8, 3 CUs) run by dse csim at
 the reduced size (one layer, two heads, a 16 x 16 grid or 256 tokens): the host's schedule.txt,
@@ -71,5 +72,15 @@ def test_csim_passes_on_every_shipped_model(tmp_path, cfg, model, monkeypatch):
         side = min(raw["image_size"] // raw["patch_size"], 16)
         assert report["sizes"]["tokens"] == side * side + special
     assert {"q_proj", "attn_scores", "fc2"} <= kernels
-    if "connector" in raw:
-        assert "connector" in kernels
+    # every head ran and was checked: its GEMMs bit-exact, its output against the emulation
+    heads = {"connector": "connector", "classifier": "classifier", "pooling": "pool_fc2"}
+    finals = {o["tensor"] for o in report["outputs"]}
+    for key, kernel in heads.items():
+        assert (kernel in kernels) == (key in raw), key
+    if "classifier" in raw:
+        calls = [c for c in report["gemm_calls"] if c["kernel"] == "classifier"]
+        tokens = raw["classifier"].get("tokens", 1)  # one classifier per class token
+        assert {(c["M"], c["cu"]) for c in calls} >= {(1, 0)} and "logits" in finals
+        assert len(calls) == tokens * 3  # 3 CUs share each classifier's columns
+    if "pooling" in raw:
+        assert "pool.out" in finals
