@@ -81,6 +81,10 @@ _VECTOR_OPS = {
     "token_embed": "residual",
 }
 
+#: Kernels that run once per head (their tensors are named by head).
+_PER_HEAD = frozenset({"attn_scores", "attn_context", "softmax", "pool_scores", "pool_context",
+                       "pool_softmax"})  # fmt: skip
+
 #: GEMMs whose output is an attention operand, stored at the attention precision.
 _ATTENTION_OUTPUTS = frozenset(
     {"q_proj", "k_proj", "v_proj", "attn_scores", "pool_q_proj", "pool_k_proj", "pool_v_proj",
@@ -273,6 +277,9 @@ def call_lines(
         rep = int(step.get("repeat", 0))
         for call in step["calls"]:
             head = call.get("head", -1)
+            # a per-head kernel of a one-head model runs without a head index: its tensors are
+            # head 0's
+            named = max(head, 0) if k.name in _PER_HEAD else head
             base = {
                 "k": k.name,
                 "step": step["step"],
@@ -283,7 +290,7 @@ def call_lines(
             }
             tail = {"ms": repr(step["ms"])} if "ms" in step else {}
             if k.kind == GEMM:
-                ops = _gemm_operands(k.name, layer, head, rep, z, fused, step)
+                ops = _gemm_operands(k.name, layer, named, rep, z, fused, step)
                 if ops is None:
                     out.append(("unsupported", base))
                     continue
@@ -307,8 +314,10 @@ def call_lines(
                     "mode": _wider(pa, pb),
                     **ops,
                 }
-                for key in ("bcol", "ccol", "rcol"):
+                for key in ("ccol", "rcol"):
                     vals[key] = vals.get(key, 0) + lo
+                # columns lo.. of B: rows lo.. of a transposed B (K^T: B[k][n] at row n)
+                vals["brow" if vals["btrans"] else "bcol"] += lo
                 vals["bias0"] = lo
                 for op in ("a", "b", "c", "res"):
                     vals["s" + op] = scale(vals[op]) if vals[op] not in ("-", "@chip") else "-"
@@ -333,7 +342,7 @@ def call_lines(
                     if lo > 0:
                         continue  # one call regroups the whole grid
                     lo, hi = 0, k.m
-                vals = _vector_operands(k.name, layer, head, z)
+                vals = _vector_operands(k.name, layer, named, z)
                 vals.update(op=op, M=hi - lo, N=k.n, row0=lo, K=z["side"], shuffle=z["r"])
                 vals["pa"] = tensors[vals["a"]].prec
                 vals["pc"] = tensors[vals["c"]].prec
@@ -469,6 +478,7 @@ def _gemm_operands(
         "rcol": 0,
         "ldr": 0,
         "arow": 0,
+        "brow": 0,
         "crow": 0,
         "rrow": 0,
     }

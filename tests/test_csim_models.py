@@ -52,14 +52,27 @@ def _distilled(tmp_path: Path) -> Path:
     return path
 
 
+def _one_head(tmp_path: Path) -> Path:
+    """DeiT-Ti with one head of 192: its attention GEMMs have no head index, and on the 3 CUs of
+    the default design they split their columns (the scores' transposed K by rows)."""
+    data = yaml.safe_load((ROOT / "configs" / "models" / "deit_t.yaml").read_text())
+    data.update(heads=1, name="deit_t_one_head")
+    path = tmp_path / "deit_t_one_head.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+EXTRA = {"distilled": _distilled, "one_head": _one_head}
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(GXX_MISSING, reason="g++ is not installed")
-@pytest.mark.parametrize("model", [*MODELS, "distilled"], ids=lambda p: getattr(p, "stem", p))
+@pytest.mark.parametrize("model", [*MODELS, *EXTRA], ids=lambda p: getattr(p, "stem", p))
 def test_csim_passes_on_every_shipped_model(tmp_path, cfg, model, monkeypatch):
     from dse import csim
 
     monkeypatch.setenv("DSE_CSIM_CACHE", str(tmp_path / "objects"))
-    path = _distilled(tmp_path) if model == "distilled" else model
+    path = EXTRA[model](tmp_path) if model in EXTRA else model
     folder = export_model(tmp_path, cfg, path)
     report = csim.run_csim(folder)
     assert report["passed"], (report.get("failed_at"), report.get("messages"), report["checks"])
