@@ -274,6 +274,7 @@ def sizes_of(model: Mapping[str, Any]) -> Sizes:
         scale=int(con["scale_factor"]) if con else 0,
         out=int(con["out_features"]) if con else 0,
         final_layernorm=bool(model.get("final_layernorm", True)),
+        embed_layernorm=bool(model.get("embedding_layernorm", False)),
         **_head_sizes(model),
     )
 
@@ -290,7 +291,9 @@ def _head_sizes(model: Mapping[str, Any]) -> dict[str, int]:
     return out
 
 
-def make_floats(sizes: Sizes, seed: int, *, qkv_bias: bool = True) -> dict[str, np.ndarray]:
+def make_floats(
+    sizes: Sizes, seed: int, *, qkv_bias: bool = True, classifier_bias: bool = True
+) -> dict[str, np.ndarray]:
     """Random inputs and weights (float32) under the interface's names, from ``seed``: patches
     uniform in [-1, 1] (SigLIP normalises pixels to that range), position embedding N(0, 0.1^2),
     matrices N(0, 1 / fan-in), LayerNorm gains near 1, small biases (zero when the model has
@@ -302,9 +305,6 @@ def make_floats(sizes: Sizes, seed: int, *, qkv_bias: bool = True) -> dict[str, 
             "tok": 0.5 * rng.standard_normal((z.tokens, z.hidden)),
             "pos": 0.1 * rng.standard_normal((z.tokens, z.hidden)),
         }
-        if z.embed_layernorm:
-            t["emb_ln.g"] = 1.0 + 0.1 * rng.standard_normal(z.hidden)
-            t["emb_ln.bt"] = 0.02 * rng.standard_normal(z.hidden)
     else:
         t = {
             "patches": rng.uniform(-1, 1, (z.patches, z.patch_k)).astype(np.float32),
@@ -312,6 +312,9 @@ def make_floats(sizes: Sizes, seed: int, *, qkv_bias: bool = True) -> dict[str, 
             "patch_embed.w": (rng.standard_normal((z.patch_k, z.hidden)) / math.sqrt(z.patch_k)),
             "patch_embed.b": 0.02 * rng.standard_normal(z.hidden),
         }
+    if z.embed_layernorm:
+        t["emb_ln.g"] = 1.0 + 0.1 * rng.standard_normal(z.hidden)
+        t["emb_ln.bt"] = 0.02 * rng.standard_normal(z.hidden)
     for L in range(z.layers):
         w = random_layer(rng, z.hidden, z.mlp)
         p = f"l{L}"
@@ -337,6 +340,8 @@ def make_floats(sizes: Sizes, seed: int, *, qkv_bias: bool = True) -> dict[str, 
     if z.classes:
         t["classifier.w"] = rng.standard_normal((z.hidden, z.classes)) / math.sqrt(z.hidden)
         t["classifier.b"] = 0.02 * rng.standard_normal(z.classes)
+        if not classifier_bias:  # CLIP's visual projection: the host passes no bias
+            t["classifier.b"] = np.zeros(z.classes, np.float32)
     if z.pool_heads:  # the probe, the attention and the MLP of the head (as a layer's)
         w = random_layer(rng, z.hidden, z.pool_mlp)
         t["pool.probe"] = rng.standard_normal((1, z.hidden))
@@ -389,7 +394,7 @@ def activation_shapes(z: Sizes, *, fuse_attention: bool) -> dict[str, tuple[int,
     """Shape of every activation the host writes (interface section 2)."""
     s, d = z.tokens, z.hidden
     shapes = {"x0": (s, d)}
-    if z.token_input and z.embed_layernorm:
+    if z.embed_layernorm:
         shapes["emb"] = (s, d)
     for L in range(z.layers):
         p = f"l{L}"
@@ -693,7 +698,10 @@ def run_csim(
     z = sizes_of(small)
 
     t0 = time.perf_counter()
-    floats = make_floats(z, seed, qkv_bias=bool(small.get("qkv_bias", True)))
+    floats = make_floats(
+        z, seed, qkv_bias=bool(small.get("qkv_bias", True)),
+        classifier_bias=bool((small.get("classifier") or {}).get("bias", True)),
+    )  # fmt: skip
     precision = tensor_precisions(z, {c: v[2] for c, v in classes.items()}, params["act_precision"])
     exact = exact_run(floats, z, fuse_attention=fuse)
     scales = calibrate({**floats, **exact}, precision)

@@ -11,8 +11,9 @@ size of each arena (:func:`plan_arenas`). The tensor names follow a pre-LN encod
   rows of ``x0``; class (and distillation) tokens are the first rows of ``x0``, copied from the
   input ``cls`` (the learned tokens with their position rows added, stored as ``x0``'s rows) by a
   ``copy`` line before the patch embedding. Token input: ``tok`` (the gathered word-embedding
-  rows) + ``pos`` (position and token-type rows) on the vector unit, then the optional embedding
-  LayerNorm;
+  rows) + ``pos`` (position and token-type rows) on the vector unit. With an embedding
+  LayerNorm (BERT; CLIP's pre-LayerNorm) the stem writes ``emb`` instead (class tokens too) and
+  the LayerNorm ``emb`` -> ``x0`` follows;
 - head: SmolVLM's pixel shuffle and connector (``shuf`` -> ``out``), a classifier per class token
   (row ``t`` of the head's input -> row ``t`` of ``logits``) or SigLIP's attention-pooling head
   (``pool.*`` tensors, ``pool.out`` its result).
@@ -175,16 +176,16 @@ def tensor_table(
         tensor("patches", s - z["special"], z["pk"], act, "input")
         tensor("pos", s, d, act, "input")
         if z["special"]:
-            tensor("cls", z["special"], d, act, "input", "x0")
+            tensor("cls", z["special"], d, act, "input", "emb" if z["embed_ln"] else "x0")
         tensor("patch_embed.w", z["pk"], d, cls_prec["embed"], "weight")
         tensor("patch_embed.b", 1, d, "FP32", "param")
     elif z["tokens_in"]:
         tensor("tok", s, d, act, "input")
         tensor("pos", s, d, act, "input")
-        if z["embed_ln"]:
-            tensor("emb", s, d, act, "act")
-            tensor("emb_ln.g", 1, d, "FP32", "param")
-            tensor("emb_ln.bt", 1, d, "FP32", "param")
+    if z["embed_ln"]:  # BERT's embedding LayerNorm, CLIP's pre-LayerNorm: emb -> x0
+        tensor("emb", s, d, act, "act")
+        tensor("emb_ln.g", 1, d, "FP32", "param")
+        tensor("emb_ln.bt", 1, d, "FP32", "param")
     tensor("x0", s, d, act, "act")
     for layer in range(L):
         p = f"l{layer}."
@@ -328,7 +329,8 @@ def call_lines(
                 if k.name == "patch_embed" and z["special"]:
                     # the class tokens' rows of x0 come from the input `cls`, before the GEMM
                     out.append(
-                        ("copy", {**base, "k": "class_token", "a": "cls", "c": "x0",
+                        ("copy", {**base, "k": "class_token", "a": "cls",
+                                  "c": "emb" if z["embed_ln"] else "x0",
                                   "M": z["special"], "N": z["d"], "crow": 0})
                     )  # fmt: skip
                 out.append(("gemm", {**base, **vals, **tail}))
@@ -487,7 +489,7 @@ def _gemm_operands(
             **none,
             "a": "patches",
             "b": "patch_embed.w",
-            "c": "x0",
+            "c": "emb" if z["embed_ln"] else "x0",
             "lda": z["pk"],
             "ldb": d,
             "ldc": d,

@@ -485,7 +485,7 @@ class Sizes:
     final_layernorm: bool = True
     special: int = 0  # class and distillation tokens, the first rows of x0
     token_input: bool = False  # tokens come in: x0 = tok + pos (then LayerNorm), no patches
-    embed_layernorm: bool = False  # token input: a LayerNorm on the embeddings (BERT)
+    embed_layernorm: bool = False  # a LayerNorm on the embeddings (BERT; CLIP's pre-LayerNorm)
     classes: int = 0  # classifier head: classes (0: none)
     class_heads: int = 0  # classifiers, one per class token (row t of the head input)
     pool_heads: int = 0  # attention-pooling head: its heads (0: none)
@@ -577,17 +577,17 @@ class Emulation:
         def add(names, fn):
             out.append((tuple(names), fn))
 
+        emb = "emb" if z.embed_layernorm else "x0"
+
         def patch(get):
             y = self.gemm(
                 "patches", get("patches"), "patch_embed.w", get("patch_embed.w"),
                 bias=get("patch_embed.b"), res=("pos", get("pos")[z.special :]),
             )  # fmt: skip
-            x0 = self.store("x0", y)
-            if z.special:  # the class tokens' rows, stored as x0's (interface: input `cls`)
+            x0 = self.store(emb, y)
+            if z.special:  # the class tokens' rows, stored as the embeddings' (input `cls`)
                 x0 = np.concatenate([get("cls"), x0])
-            return {"x0": x0}
-
-        emb = "emb" if z.embed_layernorm else "x0"
+            return {emb: x0}
 
         def tokens(get):  # the vector unit's residual add: float32 sum of the stored inputs
             y = self.value("tok", get("tok")) + self.value("pos", get("pos"))
@@ -599,12 +599,9 @@ class Emulation:
             )
             return {"x0": self.store("x0", y)}
 
-        if z.token_input:
-            add([emb], tokens)
-            if z.embed_layernorm:
-                add(["x0"], embed_ln)
-        else:
-            add(["x0"], patch)
+        add([emb], tokens if z.token_input else patch)
+        if z.embed_layernorm:  # BERT's embedding LayerNorm, CLIP's pre-LayerNorm
+            add(["x0"], embed_ln)
         for L in range(z.layers):
             p = f"l{L}"
             x = f"x{L}"
@@ -825,11 +822,11 @@ def tensor_precisions(
     activation at ``act``; biases and LayerNorm vectors FP32."""
     if sizes.token_input:
         prec = {"tok": act, "pos": act, "x0": act}
-        if sizes.embed_layernorm:
-            prec.update({"emb": act, "emb_ln.g": "FP32", "emb_ln.bt": "FP32"})
     else:
         prec = {"patches": act, "pos": act, "x0": act, "patch_embed.w": classes["embed"]}
         prec["patch_embed.b"] = "FP32"
+    if sizes.embed_layernorm:
+        prec.update({"emb": act, "emb_ln.g": "FP32", "emb_ln.bt": "FP32"})
     if sizes.special:
         prec["cls"] = act
     for L in range(sizes.layers):
@@ -878,12 +875,12 @@ def exact_run(t: Mapping[str, np.ndarray], sizes: Sizes, *, fuse_attention: bool
     dh = z.head_dim
     if z.token_input:
         out = {"x0": g("tok") + g("pos")}
-        if z.embed_layernorm:
-            out["emb"] = out["x0"]
-            out["x0"] = layernorm(out["emb"], g("emb_ln.g"), g("emb_ln.bt"))
     else:
         x0 = g("patches") @ g("patch_embed.w") + g("patch_embed.b") + g("pos")[z.special :]
         out = {"x0": np.concatenate([g("cls"), x0]) if z.special else x0}
+    if z.embed_layernorm:
+        out["emb"] = out["x0"]
+        out["x0"] = layernorm(out["emb"], g("emb_ln.g"), g("emb_ln.bt"))
     for L in range(z.layers):
         p, x = f"l{L}", out[f"x{L}"]
         ln1 = layernorm(x, g(f"{p}.ln1.g"), g(f"{p}.ln1.bt"))
@@ -952,6 +949,7 @@ def calibrate(
     }
     if "shuf" in scales:
         scales["shuf"] = scales["post"] if "post" in scales else scales["shuf"]
-    if "cls" in scales and "x0" in scales:  # the class tokens are stored as rows of x0
-        scales["cls"] = scales["x0"]
+    first = "emb" if "emb" in scales else "x0"  # the class tokens are stored as its rows
+    if "cls" in scales and first in scales:
+        scales["cls"] = scales[first]
     return scales
