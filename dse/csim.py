@@ -64,11 +64,11 @@ def reduced_model(raw: Mapping[str, Any], *, full_size: bool = False) -> dict[st
     multiple of the connector's scale factor, at most the model's side), or 256 tokens for a
     token-input model. ``full_size``: the model's sizes, one layer.
 
-    A classifier or pooling head is dropped (the C simulation covers the layer; only the
-    connector is a head the export's vector unit runs). Patch embedding and position add stay:
-    they are the schedule's stem.
+    Heads stay: the connector, the classifier (its classes scaled with hidden) and the pooling
+    head (with the reduced heads and MLP unless it names its own, then scaled the same way).
+    Patch embedding and position add stay: they are the schedule's stem.
     """
-    m = {k: v for k, v in raw.items() if k not in ("classifier", "pooling")}
+    m = dict(raw)
     m["layers"] = 1
     m["cameras"] = 1
     if full_size:
@@ -78,6 +78,17 @@ def reduced_model(raw: Mapping[str, Any], *, full_size: bool = False) -> dict[st
     heads = min(h, REDUCED_HEADS)
     hidden = heads * dh
     m.update(heads=heads, hidden=hidden, mlp=_scaled(int(raw["mlp"]), hidden, d))
+    if "classifier" in raw:
+        c = dict(raw["classifier"])
+        c["classes"] = _scaled(int(c["classes"]), hidden, d)
+        m["classifier"] = c
+    if "pooling" in raw:
+        pool = dict(raw["pooling"])
+        if "heads" in pool:
+            pool["heads"] = min(int(pool["heads"]), REDUCED_HEADS)
+        if "mlp" in pool:
+            pool["mlp"] = _scaled(int(pool["mlp"]), hidden, d)
+        m["pooling"] = pool
     if raw.get("input", "image") == "tokens":
         m["sequence_length"] = min(int(raw["sequence_length"]), REDUCED_TOKENS)
         return m
@@ -234,10 +245,27 @@ def layer_cycles(
 
 def sizes_of(model: Mapping[str, Any]) -> Sizes:
     """The :class:`dse.reference.Sizes` of a (reduced) model mapping."""
-    side = int(model["image_size"]) // int(model["patch_size"])
     con = model.get("connector")
+    if model.get("input", "image") == "tokens":
+        return Sizes(
+            tokens=int(model["sequence_length"]),
+            hidden=int(model["hidden"]),
+            heads=int(model["heads"]),
+            mlp=int(model["mlp"]),
+            layers=int(model["layers"]),
+            patch_k=0,
+            scale=0,
+            out=0,
+            final_layernorm=bool(model.get("final_layernorm", True)),
+            token_input=True,
+            embed_layernorm=bool(model.get("embedding_layernorm", False)),
+            **_head_sizes(model),
+        )
+    side = int(model["image_size"]) // int(model["patch_size"])
+    special = int(bool(model.get("class_token"))) + int(bool(model.get("distillation_token")))
     return Sizes(
-        tokens=side * side,
+        tokens=side * side + special,
+        special=special,
         hidden=int(model["hidden"]),
         heads=int(model["heads"]),
         mlp=int(model["mlp"]),
@@ -246,22 +274,47 @@ def sizes_of(model: Mapping[str, Any]) -> Sizes:
         scale=int(con["scale_factor"]) if con else 0,
         out=int(con["out_features"]) if con else 0,
         final_layernorm=bool(model.get("final_layernorm", True)),
+        embed_layernorm=bool(model.get("embedding_layernorm", False)),
+        **_head_sizes(model),
     )
 
 
-def make_floats(sizes: Sizes, seed: int, *, qkv_bias: bool = True) -> dict[str, np.ndarray]:
+def _head_sizes(model: Mapping[str, Any]) -> dict[str, int]:
+    """The classifier's and the pooling head's sizes of a model mapping (0: no such head)."""
+    out = {"classes": 0, "class_heads": 0, "pool_heads": 0, "pool_mlp": 0}
+    if "classifier" in model:
+        out["classes"] = int(model["classifier"]["classes"])
+        out["class_heads"] = int(model["classifier"].get("tokens", 1))
+    if "pooling" in model:
+        out["pool_heads"] = int(model["pooling"].get("heads", model["heads"]))
+        out["pool_mlp"] = int(model["pooling"].get("mlp", model["mlp"]))
+    return out
+
+
+def make_floats(
+    sizes: Sizes, seed: int, *, qkv_bias: bool = True, classifier_bias: bool = True
+) -> dict[str, np.ndarray]:
     """Random inputs and weights (float32) under the interface's names, from ``seed``: patches
     uniform in [-1, 1] (SigLIP normalises pixels to that range), position embedding N(0, 0.1^2),
     matrices N(0, 1 / fan-in), LayerNorm gains near 1, small biases (zero when the model has
     none, which computes the same as no bias)."""
     rng = np.random.default_rng(seed)
     z = sizes
-    t: dict[str, np.ndarray] = {
-        "patches": rng.uniform(-1, 1, (z.tokens, z.patch_k)).astype(np.float32),
-        "pos": (0.1 * rng.standard_normal((z.tokens, z.hidden))).astype(np.float32),
-        "patch_embed.w": (rng.standard_normal((z.patch_k, z.hidden)) / math.sqrt(z.patch_k)),
-        "patch_embed.b": 0.02 * rng.standard_normal(z.hidden),
-    }
+    if z.token_input:  # gathered word-embedding rows and the position (+ token-type) rows
+        t: dict[str, np.ndarray] = {
+            "tok": 0.5 * rng.standard_normal((z.tokens, z.hidden)),
+            "pos": 0.1 * rng.standard_normal((z.tokens, z.hidden)),
+        }
+    else:
+        t = {
+            "patches": rng.uniform(-1, 1, (z.patches, z.patch_k)).astype(np.float32),
+            "pos": (0.1 * rng.standard_normal((z.tokens, z.hidden))).astype(np.float32),
+            "patch_embed.w": (rng.standard_normal((z.patch_k, z.hidden)) / math.sqrt(z.patch_k)),
+            "patch_embed.b": 0.02 * rng.standard_normal(z.hidden),
+        }
+    if z.embed_layernorm:
+        t["emb_ln.g"] = 1.0 + 0.1 * rng.standard_normal(z.hidden)
+        t["emb_ln.bt"] = 0.02 * rng.standard_normal(z.hidden)
     for L in range(z.layers):
         w = random_layer(rng, z.hidden, z.mlp)
         p = f"l{L}"
@@ -275,9 +328,29 @@ def make_floats(sizes: Sizes, seed: int, *, qkv_bias: bool = True) -> dict[str, 
         if not qkv_bias:
             for m in "qkv":
                 t[f"{p}.{m}.b"] = np.zeros(z.hidden, np.float32)
-    if z.scale:
-        c = random_connector(rng, z.hidden, z.scale, z.out, bias=False)
-        t.update({"post.g": c.ln_g, "post.bt": c.ln_b, "connector.w": c.w})
+    if z.scale or z.final_layernorm:
+        c = random_connector(rng, z.hidden, max(z.scale, 1), max(z.out, 1), bias=False)
+        if z.final_layernorm:
+            t.update({"post.g": c.ln_g, "post.bt": c.ln_b})
+        if z.scale:
+            t["connector.w"] = c.w
+    if z.special:  # learned class (and distillation) tokens, N(0, 0.02^2), their position added
+        tokens = 0.02 * rng.standard_normal((z.special, z.hidden))
+        t["cls"] = tokens + t["pos"][: z.special]
+    if z.classes:
+        t["classifier.w"] = rng.standard_normal((z.hidden, z.classes)) / math.sqrt(z.hidden)
+        t["classifier.b"] = 0.02 * rng.standard_normal(z.classes)
+        if not classifier_bias:  # CLIP's visual projection: the host passes no bias
+            t["classifier.b"] = np.zeros(z.classes, np.float32)
+    if z.pool_heads:  # the probe, the attention and the MLP of the head (as a layer's)
+        w = random_layer(rng, z.hidden, z.pool_mlp)
+        t["pool.probe"] = rng.standard_normal((1, z.hidden))
+        t.update({
+            "pool.q.w": w.wq, "pool.q.b": w.bq, "pool.k.w": w.wk, "pool.k.b": w.bk,
+            "pool.v.w": w.wv, "pool.v.b": w.bv, "pool.o.w": w.wo, "pool.o.b": w.bo,
+            "pool.ln.g": w.ln2_g, "pool.ln.bt": w.ln2_b,
+            "pool.fc1.w": w.w1, "pool.fc1.b": w.b1, "pool.fc2.w": w.w2, "pool.fc2.b": w.b2,
+        })  # fmt: skip
     return {k: np.asarray(v, dtype=np.float32) for k, v in t.items()}
 
 
@@ -321,6 +394,8 @@ def activation_shapes(z: Sizes, *, fuse_attention: bool) -> dict[str, tuple[int,
     """Shape of every activation the host writes (interface section 2)."""
     s, d = z.tokens, z.hidden
     shapes = {"x0": (s, d)}
+    if z.embed_layernorm:
+        shapes["emb"] = (s, d)
     for L in range(z.layers):
         p = f"l{L}"
         for a in ("ln1", "q", "k", "v", "ctx", "h", "ln2"):
@@ -329,9 +404,18 @@ def activation_shapes(z: Sizes, *, fuse_attention: bool) -> dict[str, tuple[int,
             shapes[f"{p}.s{h}"] = shapes[f"{p}.p{h}"] = (s, s)
         shapes[f"{p}.f1"] = (s, z.mlp)
         shapes[f"x{L + 1}"] = (s, d)
+    if z.final_layernorm:
+        shapes["post"] = (s, d)
+    if z.classes:
+        shapes["logits"] = (z.class_heads, z.classes)
+    if z.pool_heads:
+        shapes.update({"pool.q": (1, d), "pool.k": (s, d), "pool.v": (s, d)})
+        for h in range(z.pool_heads):
+            shapes[f"pool.s{h}"] = shapes[f"pool.p{h}"] = (1, s)
+        for a in ("pool.ctx", "pool.o", "pool.ln", "pool.out"):
+            shapes[a] = (1, d)
+        shapes["pool.f1"] = (1, z.pool_mlp)
     if z.scale:
-        if z.final_layernorm:
-            shapes["post"] = (s, d)
         r2 = z.scale * z.scale
         shapes["shuf"] = (s // r2, d * r2)
         shapes["out"] = (s // r2, z.out)
@@ -604,14 +688,6 @@ def run_csim(
     find_compiler()  # before the reference's work: a missing g++ is a one-line error at once
     from dse.hostsched import schedule_text  # the export's renderer of schedule.txt
 
-    if model_raw.get("input", "image") != "image":
-        raise UserError(
-            "dse csim runs image encoders (patch embedding, layers, connector)",
-            file=str(folder / "model.json"),
-            key="input",
-            value=model_raw.get("input"),
-            allowed="image",
-        )
     small = reduced_model(model_raw, full_size=full_size)
     small["layers"] = layers
     schedule = reduced_schedule(design, platform_raw, small)
@@ -622,7 +698,10 @@ def run_csim(
     z = sizes_of(small)
 
     t0 = time.perf_counter()
-    floats = make_floats(z, seed, qkv_bias=bool(small.get("qkv_bias", True)))
+    floats = make_floats(
+        z, seed, qkv_bias=bool(small.get("qkv_bias", True)),
+        classifier_bias=bool((small.get("classifier") or {}).get("bias", True)),
+    )  # fmt: skip
     precision = tensor_precisions(z, {c: v[2] for c, v in classes.items()}, params["act_precision"])
     exact = exact_run(floats, z, fuse_attention=fuse)
     scales = calibrate({**floats, **exact}, precision)
@@ -782,7 +861,8 @@ def _check(
         for n in names:
             stages.append(compare_stage(n, got[n], want[n], precision[n]))
     report["stages"] = stages
-    finals = [f"x{z.layers}"] + (["out"] if z.scale else [])
+    finals = [f"x{z.layers}"] + (["out"] if z.scale else ["post"] if z.final_layernorm else [])
+    finals += (["logits"] if z.classes else []) + (["pool.out"] if z.pool_heads else [])
     report["outputs"] = [
         compare_output(
             n, emu.value(n, got[n]), emu.value(n, free[n]), exact[n]

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dse.allocation import STREAMS, channel_allocation, cu_slrs, stream_ports
+from dse.capacity import ARENA_PAD_ELEMS
 from dse.errors import UserError
 from dse.params import KERNEL_CLASSES, PARAMS, PRECISIONS, UNIFORM_DEFAULTS
 from dse.store import atomic_write_text
@@ -119,7 +120,9 @@ def export_design(
             params, attn_tokens=tokens, attn_head_dim=head_dim, hardware=hardware
         ),
         "vector.cpp": render_vector(params, vec_row_max=row_max, hardware=hardware),
-        "host.cpp": _template("host.cpp.in").substitute(design_id=params["design_id"]),
+        "host.cpp": _template("host.cpp.in").substitute(
+            design_id=params["design_id"], arena_pad=ARENA_PAD_ELEMS
+        ),
         "hls_config.cfg": render_hls_config(params, plat),
         "link.cfg": render_link_config(params, plat, ports),
         # the hardware section with the run's model (its workload sizes the buffers)
@@ -729,29 +732,47 @@ def render_hls_config(params: Mapping[str, Any], plat: Mapping[str, Any]) -> str
     )
 
 
+def argument_channels(
+    params: Mapping[str, Any], alloc: Mapping[str, list[int]]
+) -> list[tuple[str, int]]:
+    """``(argument, channel)`` of every m_axi argument of one CU, in argument order: the port
+    arguments of each stream on their channels, ``prm`` (float vectors) on the first weight
+    channel and ``ps`` (partial sums) on the first output channel (the bundles they share in
+    kernel.cpp). The exported host puts each buffer in the bank of its argument."""
+    names = port_names(params)
+    out = [
+        (port, int(ch))
+        for stream in STREAMS
+        for port, ch in zip(names[stream], alloc[stream], strict=True)
+    ]
+    out.append(("prm", int(alloc["weights"][0])))
+    out.append(("ps", int(alloc["outputs"][0])))
+    return out
+
+
 def render_link_config(
     params: Mapping[str, Any], plat: Mapping[str, Any], ports: list[dict[str, list[int]]]
 ) -> str:
     """``link.cfg`` ``[connectivity]``: CU names, SLR per CU and one ``sp`` per m_axi argument
-    onto ``HBM[n]`` or ``DDR[n]`` (arguments sharing a bundle name the same channel)."""
+    onto ``HBM[n]`` or ``DDR[n]`` (:func:`argument_channels`; arguments sharing a bundle name the
+    same channel)."""
     cus = [f"{KERNEL}_{i + 1}" for i in range(params["compute_units"])]
     slrs = cu_slrs(len(cus), plat["cu_slr_order"])
-    names = port_names(params)
     lines = [
         f"# link.cfg: {len(cus)} compute unit(s) of {KERNEL} for design {params['design_id']}.",
         f"# Run: v++ --link --platform {plat['vitis_platform']} --config link.cfg "
         f"--freqhz={params['clock_mhz']}MHz {KERNEL}.xo",
         f"# {plat['tag']} channels follow dse.allocation.channel_allocation (share_weights="
         f"{_cbool(params['share_weights'])}, share_streams="
-        f"{_cbool(params.get('share_streams', False))}).",
+        f"{_cbool(params.get('share_streams', False))}); host.cpp puts every buffer in the bank "
+        "of its argument (docs/host.md).",
         "[connectivity]",
         f"nk={KERNEL}:{len(cus)}:{','.join(cus)}",
     ]
     lines += [f"slr={cu}:SLR{slr}" for cu, slr in zip(cus, slrs, strict=True)]
     for cu, alloc in zip(cus, ports, strict=True):
-        for stream in STREAMS:
-            for port, pc in zip(names[stream], alloc[stream], strict=True):
-                lines.append(f"sp={cu}.{port}:{plat['tag']}[{pc}]")
+        for arg, ch in argument_channels(params, alloc):
+            lines.append(f"sp={cu}.{arg}:{plat['tag']}[{ch}]")
     return "\n".join(lines) + "\n"
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dse.capacity import channel_mib
 from dse.channels import channels_used, port_cap_gbps, ports_per_cu, stream_channels
 from dse.hardware import Shapes, build
 from dse.params import DATAFLOWS, KERNEL_CLASSES, PRECISIONS
@@ -59,6 +60,9 @@ BOUNDS = ("compute", "weights", "inputs", "outputs", "vector")
 #: differs per design (``Result.limits``).
 VIOLATION_CLOCK, VIOLATION_PUMP, VIOLATION_PCS, VIOLATION_PORTS = 1, 2, 3, 4
 VIOLATION_TIMING = 5
+#: MiB the fullest memory channel holds (the exported host's buffers, dse.capacity) above the
+#: channel's capacity (``memories.<kind>.channel_mib``).
+VIOLATION_CAPACITY = 9
 VIOLATION_SLL = 50
 
 #: Designs evaluated together; keeps temporaries in cache.
@@ -751,6 +755,11 @@ class Model:
         flag(pcs > mem.usable_channels, VIOLATION_PCS, pcs, mem.usable_channels)
         ports = cu * ports_per_cu(w, i, o, b.share, b.share_streams)
         flag(ports > mem.max_ports, VIOLATION_PORTS, ports, mem.max_ports)
+        mib = channel_mib(
+            self, fuse=b.fuse, cus_per_image=b.g, weight_code=b.wc, act_code=b.ac,
+            share_weights=b.share, share_streams=b.share_streams,
+        )  # fmt: skip
+        flag(mib > mem.channel_mib, VIOLATION_CAPACITY, mib, mem.channel_mib)
         # per-SLR budgets: the tightest SLR decides; each resource over is listed on its tightest
         # SLR (the one that fills first; identical CUs)
         over = np.stack([per_cu[:, r] > bud[r] for r in range(len(RESOURCES))], axis=1)
@@ -799,6 +808,7 @@ def violation_names(platform: Platform) -> dict[int, str]:
         VIOLATION_PCS: f"{kind} channels",
         VIOLATION_PORTS: f"{kind} AXI ports",
         VIOLATION_TIMING: "clock_mhz for timing closure",
+        VIOLATION_CAPACITY: f"{kind} MiB per channel",
     }
     for s, slr in enumerate(platform.slr_names):
         for r, res in enumerate(RESOURCES):
@@ -817,6 +827,7 @@ def violation_limits(platform: Platform) -> dict[int, float]:
         VIOLATION_PCS: float(mem.usable_channels),
         VIOLATION_PORTS: float(mem.max_ports),
         VIOLATION_TIMING: platform.timing.base_mhz,  # per design: Result.limits
+        VIOLATION_CAPACITY: float(mem.channel_mib),
     }
     for s in range(len(platform.slr_names)):
         for r in range(len(RESOURCES)):

@@ -40,6 +40,7 @@ class Memory:
         channels_per_switch: channels per HBM mini-switch (DDR: 1, each bank on its own).
         max_burst_bytes: longest AXI burst in bytes.
         port_bits / port_mhz: the memory-side AXI port; kernel_port_bits: the widest m_axi port.
+        channel_mib: capacity of one channel in MiB (what the buffers on it may hold).
         channel_slrs: SLR each channel attaches to (one entry per channel).
     """
 
@@ -58,6 +59,7 @@ class Memory:
     port_bits: int
     port_mhz: float
     kernel_port_bits: int
+    channel_mib: int
     channel_slrs: tuple[int, ...]
 
     @property

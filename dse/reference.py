@@ -483,6 +483,22 @@ class Sizes:
     scale: int  # pixel-shuffle scale factor; 0: no connector
     out: int  # connector output features
     final_layernorm: bool = True
+    special: int = 0  # class and distillation tokens, the first rows of x0
+    token_input: bool = False  # tokens come in: x0 = tok + pos (then LayerNorm), no patches
+    embed_layernorm: bool = False  # a LayerNorm on the embeddings (BERT; CLIP's pre-LayerNorm)
+    classes: int = 0  # classifier head: classes (0: none)
+    class_heads: int = 0  # classifiers, one per class token (row t of the head input)
+    pool_heads: int = 0  # attention-pooling head: its heads (0: none)
+    pool_mlp: int = 0  # attention-pooling head: its MLP width
+
+    @property
+    def head_input(self) -> str:
+        """The tensor a head reads: the final LayerNorm's output, else the last layer's."""
+        return "post" if self.final_layernorm else f"x{self.layers}"
+
+    @property
+    def patches(self) -> int:
+        return self.tokens - self.special
 
     @property
     def head_dim(self) -> int:
@@ -561,14 +577,31 @@ class Emulation:
         def add(names, fn):
             out.append((tuple(names), fn))
 
+        emb = "emb" if z.embed_layernorm else "x0"
+
         def patch(get):
             y = self.gemm(
                 "patches", get("patches"), "patch_embed.w", get("patch_embed.w"),
-                bias=get("patch_embed.b"), res=("pos", get("pos")),
+                bias=get("patch_embed.b"), res=("pos", get("pos")[z.special :]),
             )  # fmt: skip
+            x0 = self.store(emb, y)
+            if z.special:  # the class tokens' rows, stored as the embeddings' (input `cls`)
+                x0 = np.concatenate([get("cls"), x0])
+            return {emb: x0}
+
+        def tokens(get):  # the vector unit's residual add: float32 sum of the stored inputs
+            y = self.value("tok", get("tok")) + self.value("pos", get("pos"))
+            return {emb: self.store(emb, y)}
+
+        def embed_ln(get):
+            y = layernorm32(
+                self.value("emb", get("emb")), get("emb_ln.g"), get("emb_ln.bt"), order=self.order
+            )
             return {"x0": self.store("x0", y)}
 
-        add(["x0"], patch)
+        add([emb], tokens if z.token_input else patch)
+        if z.embed_layernorm:  # BERT's embedding LayerNorm, CLIP's pre-LayerNorm
+            add(["x0"], embed_ln)
         for L in range(z.layers):
             p = f"l{L}"
             x = f"x{L}"
@@ -669,15 +702,18 @@ class Emulation:
             add([f"{p}.ln2"], ln2)
             add([f"{p}.f1"], fc1)
             add([f"x{L + 1}"], fc2)
-        if z.scale:
-            last = f"x{z.layers}"
-            src = "post" if z.final_layernorm else last
+        last = f"x{z.layers}"
+        src = "post" if z.final_layernorm else last
 
-            def post(get):
-                y = layernorm32(
-                    self.value(last, get(last)), get("post.g"), get("post.bt"), order=self.order
-                )
-                return {"post": self.store("post", y)}
+        def post(get):
+            y = layernorm32(
+                self.value(last, get(last)), get("post.g"), get("post.bt"), order=self.order
+            )
+            return {"post": self.store("post", y)}
+
+        if z.final_layernorm:
+            add(["post"], post)
+        if z.scale:
 
             def shuffle(get):
                 return {"shuf": pixel_shuffle(get(src), z.scale)}
@@ -686,11 +722,88 @@ class Emulation:
                 y = self.gemm("shuf", get("shuf"), "connector.w", get("connector.w"))
                 return {"out": self.store("out", y)}
 
-            if z.final_layernorm:
-                add(["post"], post)
             add(["shuf"], shuffle)
             add(["out"], project)
+        if z.classes:
+
+            def classify(get):
+                x = get(z.head_input)
+                y = np.concatenate([
+                    self.gemm(z.head_input, x[t : t + 1], "classifier.w", get("classifier.w"),
+                              bias=get("classifier.b"))
+                    for t in range(z.class_heads)
+                ])  # fmt: skip
+                return {"logits": self.store("logits", y)}
+
+            add(["logits"], classify)
+        if z.pool_heads:
+            self._pool_stages(add)
         return out
+
+    def _pool_stages(self, add) -> None:
+        """SigLIP's attention-pooling head: the probe attends over the head input, then
+        LayerNorm, MLP (GELU) and the residual of the attention output."""
+        z = self.sizes
+        x = z.head_input
+        pdh = z.hidden // z.pool_heads
+
+        def proj(get):
+            out = {}
+            for m, a in (("q", "pool.probe"), ("k", x), ("v", x)):
+                y = self.gemm(a, get(a), f"pool.{m}.w", get(f"pool.{m}.w"),
+                              bias=get(f"pool.{m}.b"))  # fmt: skip
+                out[f"pool.{m}"] = self.store(f"pool.{m}", y)
+            return out
+
+        add(["pool.q", "pool.k", "pool.v"], proj)
+        for h in range(z.pool_heads):
+            cols = slice(h * pdh, (h + 1) * pdh)
+
+            def score(get, h=h, cols=cols):
+                y = self.gemm("pool.q", get("pool.q")[:, cols], "pool.k", get("pool.k")[:, cols].T,
+                              alpha=np.float32(1.0 / math.sqrt(pdh)))  # fmt: skip
+                return {f"pool.s{h}": self.store(f"pool.s{h}", y)}
+
+            def soft(get, h=h):
+                y = softmax32(self.value(f"pool.s{h}", get(f"pool.s{h}")), order=self.order)
+                return {f"pool.p{h}": self.store(f"pool.p{h}", y)}
+
+            add([f"pool.s{h}"], score)
+            add([f"pool.p{h}"], soft)
+
+        def rest(get):
+            ctx = np.concatenate([
+                self.gemm(f"pool.p{h}", get(f"pool.p{h}"), "pool.v",
+                          get("pool.v")[:, h * pdh : (h + 1) * pdh])
+                for h in range(z.pool_heads)
+            ], axis=1)  # fmt: skip
+            return {"pool.ctx": self.store("pool.ctx", ctx)}
+
+        def out_proj(get):
+            y = self.gemm("pool.ctx", get("pool.ctx"), "pool.o.w", get("pool.o.w"),
+                          bias=get("pool.o.b"))  # fmt: skip
+            return {"pool.o": self.store("pool.o", y)}
+
+        def ln(get):
+            y = layernorm32(self.value("pool.o", get("pool.o")), get("pool.ln.g"),
+                            get("pool.ln.bt"), order=self.order)  # fmt: skip
+            return {"pool.ln": self.store("pool.ln", y)}
+
+        def fc1(get):
+            y = self.gemm("pool.ln", get("pool.ln"), "pool.fc1.w", get("pool.fc1.w"),
+                          bias=get("pool.fc1.b"), gelu=True)  # fmt: skip
+            return {"pool.f1": self.store("pool.f1", y)}
+
+        def fc2(get):
+            y = self.gemm("pool.f1", get("pool.f1"), "pool.fc2.w", get("pool.fc2.w"),
+                          bias=get("pool.fc2.b"), res=("pool.o", get("pool.o")))  # fmt: skip
+            return {"pool.out": self.store("pool.out", y)}
+
+        add(["pool.ctx"], rest)
+        add(["pool.o"], out_proj)
+        add(["pool.ln"], ln)
+        add(["pool.f1"], fc1)
+        add(["pool.out"], fc2)
 
     def run(self, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every stage in order from the stored inputs and weights ``tensors``; returns them
@@ -707,8 +820,15 @@ def tensor_precisions(
     """Precision of every stored tensor (interface section 3): a GEMM's weights at its class
     precision, Q/K/V, scores and probabilities at the attention class precision, every other
     activation at ``act``; biases and LayerNorm vectors FP32."""
-    prec = {"patches": act, "pos": act, "x0": act, "patch_embed.w": classes["embed"]}
-    prec["patch_embed.b"] = "FP32"
+    if sizes.token_input:
+        prec = {"tok": act, "pos": act, "x0": act}
+    else:
+        prec = {"patches": act, "pos": act, "x0": act, "patch_embed.w": classes["embed"]}
+        prec["patch_embed.b"] = "FP32"
+    if sizes.embed_layernorm:
+        prec.update({"emb": act, "emb_ln.g": "FP32", "emb_ln.bt": "FP32"})
+    if sizes.special:
+        prec["cls"] = act
     for L in range(sizes.layers):
         p = f"l{L}"
         for m, cls in (("q", "proj"), ("k", "proj"), ("v", "proj"), ("o", "proj")):
@@ -724,9 +844,22 @@ def tensor_precisions(
         for a in ("ln1", "ctx", "h", "ln2", "f1"):
             prec[f"{p}.{a}"] = act
         prec[f"x{L + 1}"] = act
+    if sizes.final_layernorm:
+        prec.update({"post.g": "FP32", "post.bt": "FP32", "post": act})
     if sizes.scale:
-        prec.update({"post.g": "FP32", "post.bt": "FP32", "connector.w": classes["embed"]})
-        prec.update({"post": act, "shuf": act, "out": act})
+        prec.update({"connector.w": classes["embed"], "shuf": act, "out": act})
+    if sizes.classes:
+        prec.update({"classifier.w": classes["embed"], "classifier.b": "FP32", "logits": act})
+    if sizes.pool_heads:
+        att = classes["attention"]
+        prec["pool.probe"] = act
+        for m in ("q", "k", "v", "o", "fc1", "fc2"):
+            prec[f"pool.{m}.w"], prec[f"pool.{m}.b"] = classes["embed"], "FP32"
+        prec.update({"pool.ln.g": "FP32", "pool.ln.bt": "FP32"})
+        prec.update({"pool.q": att, "pool.k": att, "pool.v": att})
+        for h in range(sizes.pool_heads):
+            prec[f"pool.s{h}"] = prec[f"pool.p{h}"] = att
+        prec.update(dict.fromkeys(("pool.ctx", "pool.o", "pool.ln", "pool.f1", "pool.out"), act))
     return prec
 
 
@@ -740,7 +873,14 @@ def exact_run(t: Mapping[str, np.ndarray], sizes: Sizes, *, fuse_attention: bool
 
     z = sizes
     dh = z.head_dim
-    out = {"x0": g("patches") @ g("patch_embed.w") + g("patch_embed.b") + g("pos")}
+    if z.token_input:
+        out = {"x0": g("tok") + g("pos")}
+    else:
+        x0 = g("patches") @ g("patch_embed.w") + g("patch_embed.b") + g("pos")[z.special :]
+        out = {"x0": np.concatenate([g("cls"), x0]) if z.special else x0}
+    if z.embed_layernorm:
+        out["emb"] = out["x0"]
+        out["x0"] = layernorm(out["emb"], g("emb_ln.g"), g("emb_ln.bt"))
     for L in range(z.layers):
         p, x = f"l{L}", out[f"x{L}"]
         ln1 = layernorm(x, g(f"{p}.ln1.g"), g(f"{p}.ln1.bt"))
@@ -760,10 +900,30 @@ def exact_run(t: Mapping[str, np.ndarray], sizes: Sizes, *, fuse_attention: bool
         out[f"{p}.ln2"] = layernorm(out[f"{p}.h"], g(f"{p}.ln2.g"), g(f"{p}.ln2.bt"))
         out[f"{p}.f1"] = gelu_tanh(out[f"{p}.ln2"] @ g(f"{p}.fc1.w") + g(f"{p}.fc1.b"))
         out[f"x{L + 1}"] = out[f"{p}.h"] + out[f"{p}.f1"] @ g(f"{p}.fc2.w") + g(f"{p}.fc2.b")
+    last = out[f"x{z.layers}"]
+    if z.final_layernorm:
+        last = out["post"] = layernorm(last, g("post.g"), g("post.bt"))
+    head = out[z.head_input]
+    if z.classes:
+        out["logits"] = head[: z.class_heads] @ g("classifier.w") + g("classifier.b")
+    if z.pool_heads:
+        pdh = z.hidden // z.pool_heads
+        q = g("pool.probe") @ g("pool.q.w") + g("pool.q.b")
+        k = head @ g("pool.k.w") + g("pool.k.b")
+        v = head @ g("pool.v.w") + g("pool.v.b")
+        out.update({"pool.q": q, "pool.k": k, "pool.v": v})
+        ctx = []
+        for h in range(z.pool_heads):
+            cols = slice(h * pdh, (h + 1) * pdh)
+            out[f"pool.s{h}"] = q[:, cols] @ k[:, cols].T / math.sqrt(pdh)
+            out[f"pool.p{h}"] = softmax(out[f"pool.s{h}"])
+            ctx.append(out[f"pool.p{h}"] @ v[:, cols])
+        out["pool.ctx"] = np.concatenate(ctx, axis=1)
+        out["pool.o"] = out["pool.ctx"] @ g("pool.o.w") + g("pool.o.b")
+        out["pool.ln"] = layernorm(out["pool.o"], g("pool.ln.g"), g("pool.ln.bt"))
+        out["pool.f1"] = gelu_tanh(out["pool.ln"] @ g("pool.fc1.w") + g("pool.fc1.b"))
+        out["pool.out"] = out["pool.o"] + out["pool.f1"] @ g("pool.fc2.w") + g("pool.fc2.b")
     if z.scale:
-        last = out[f"x{z.layers}"]
-        if z.final_layernorm:
-            last = out["post"] = layernorm(last, g("post.g"), g("post.bt"))
         out["shuf"] = pixel_shuffle(last, z.scale)
         out["out"] = out["shuf"] @ g("connector.w")
     return out
@@ -789,4 +949,7 @@ def calibrate(
     }
     if "shuf" in scales:
         scales["shuf"] = scales["post"] if "post" in scales else scales["shuf"]
+    first = "emb" if "emb" in scales else "x0"  # the class tokens are stored as its rows
+    if "cls" in scales and first in scales:
+        scales["cls"] = scales[first]
     return scales

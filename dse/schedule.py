@@ -30,7 +30,7 @@ import pandas as pd
 
 from dse.model import Model
 from dse.results import batch_from_frame
-from dse.workload import GEMM, Kernel
+from dse.workload import GEMM, Kernel, Workload
 
 #: Format tag written into every schedule (bump when a field changes meaning).
 FORMAT = "dse-schedule/1"
@@ -58,43 +58,20 @@ def build_schedule(
     res = model.evaluate(batch, detail=True)
     kernel_ms = res.kernel_ms[0]
     cu, cams = int(params["compute_units"]), int(w.cameras)
-    g = max(cu // cams, 1)  # CUs per image (the model's _Batch.g)
-    per_round = min(cu, cams)  # images side by side
-    rounds = math.ceil(cams / per_round)
     fuse = bool(params["fuse_attention"])
-    epilogues: dict[str, list[str]] = {}
-    for k in w.kernels:
-        if k.epilogue_of:
-            epilogues.setdefault(k.epilogue_of, []).append(k.name)
-    score = next((k.name for k in w.kernels if k.attention and k.kind == GEMM), None)
-    softmax = [k.name for k in w.kernels if k.attention and k.kind != GEMM]
-    if fuse and score:
-        epilogues.setdefault(score, []).extend(softmax)
-    skip = {k.name for k in w.kernels if k.epilogue_of} | (set(softmax) if fuse else set())
-
-    runs = [k for k in w.kernels if k.name not in skip]
+    plan = _plan(w, cu, fuse)
+    g, rounds = plan["g"], plan["rounds"]
     idx = {k.name: i for i, k in enumerate(w.kernels)}
     # the time of one execution on one CU: the model's per-image time / its executions per image
-    n_exec = {k.name: _executions(k, g) for k in runs}
-    call_ms = {k.name: float(kernel_ms[idx[k.name]]) / n_exec[k.name] for k in runs}
-    entries = _kernel_order(runs, g)
-
+    call_ms = {
+        k.name: float(kernel_ms[idx[k.name]]) / _executions(k, g) for k in plan["runs"]
+    }
     steps: list[dict[str, Any]] = []
-    for r in range(rounds):
-        images = range(r * per_round, min((r + 1) * per_round, cams))
-        for k, layer, rep, hstep in entries:
-            calls = []
-            for img in images:
-                for p in range(g):
-                    c = _call(k, img, (img % per_round) * g + p, p, g, hstep)
-                    if c is not None:
-                        calls.append(c)
-            if not calls:
-                continue
-            steps.append(
-                _step(k, len(steps), r, layer, rep, calls, call_ms[k.name], params, classes,
-                      channels, epilogues, fuse, score, g)
-            )
+    for r, k, layer, rep, calls in plan["steps"]:
+        steps.append(
+            _step(k, len(steps), r, layer, rep, calls, call_ms[k.name], params, classes,
+                  channels, plan["epilogues"], fuse, plan["score"], g)
+        )
     total = math.fsum(s["ms"] for s in steps)
     return {
         "format": FORMAT,
@@ -119,6 +96,58 @@ def build_schedule(
         "model_latency_ms": float(res.columns["latency_ms"][0]),
         "steps": steps,
     }
+
+
+def _plan(w: Workload, cu: int, fuse: bool) -> dict[str, Any]:
+    """The step structure of a policy call: CUs per image, rounds, the kernels that run as steps
+    (epilogues ride on their GEMM), and per step ``(round, kernel, layer, repeat, calls)``."""
+    cams = int(w.cameras)
+    g = max(cu // cams, 1)  # CUs per image (the model's _Batch.g)
+    per_round = min(cu, cams)  # images side by side
+    rounds = math.ceil(cams / per_round)
+    epilogues: dict[str, list[str]] = {}
+    for k in w.kernels:
+        if k.epilogue_of:
+            epilogues.setdefault(k.epilogue_of, []).append(k.name)
+    score = next((k.name for k in w.kernels if k.attention and k.kind == GEMM), None)
+    softmax = [k.name for k in w.kernels if k.attention and k.kind != GEMM]
+    if fuse and score:
+        epilogues.setdefault(score, []).extend(softmax)
+    skip = {k.name for k in w.kernels if k.epilogue_of} | (set(softmax) if fuse else set())
+    runs = [k for k in w.kernels if k.name not in skip]
+    steps = []
+    for r in range(rounds):
+        images = range(r * per_round, min((r + 1) * per_round, cams))
+        for k, layer, rep, hstep in _kernel_order(runs, g):
+            calls = []
+            for img in images:
+                for p in range(g):
+                    c = _call(k, img, (img % per_round) * g + p, p, g, hstep)
+                    if c is not None:
+                        calls.append(c)
+            if calls:
+                steps.append((r, k, layer, rep, calls))
+    return {"g": g, "rounds": rounds, "epilogues": epilogues, "score": score, "runs": runs,
+            "steps": steps}  # fmt: skip
+
+
+def step_skeleton(w: Workload, *, compute_units: int, fuse_attention: bool) -> dict[str, Any]:
+    """The steps of :func:`build_schedule` without the model's times, tiles and precisions:
+    what a tensor's lifetime depends on (kernel, layer, repeat, calls, fused epilogues). The
+    model sizes the activation arena from it (dse.capacity) without evaluating a design."""
+    plan = _plan(w, int(compute_units), bool(fuse_attention))
+    steps = []
+    for i, (r, k, layer, rep, calls) in enumerate(plan["steps"]):
+        s: dict[str, Any] = {"step": i, "round": r, "kernel": k.name, "kind": k.kind,
+                             "layer": layer, "calls": calls}  # fmt: skip
+        if rep:
+            s["repeat"] = rep
+        if k.kind == GEMM:
+            s["class"] = k.cls
+            s["fused"] = plan["epilogues"].get(k.name, [])
+        steps.append(s)
+    return {"fuse_attention": bool(fuse_attention), "compute_units": int(compute_units),
+            "cameras": int(w.cameras), "steps": steps}  # fmt: skip
 
 
 def schedule_json(schedule: Mapping[str, Any]) -> str:

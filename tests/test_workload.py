@@ -431,7 +431,13 @@ def test_every_model_evaluates_and_sweeps(tmp_path, capsys, model):
     assert main(["sweep", "--config", str(cfg), "--shard", "0/1", "--out", str(out)]) == 0
     df = pd.read_parquet(out)
     assert len(df) == 2 * 2 * 2 * 2 * 2 * 2  # pe_m, pe_n, tile_m, share, CUs, fuse
-    assert (df["latency_ms"] > 0).all() and df["feasible"].any()
+    assert (df["latency_ms"] > 0).all()
+    if model.stem == "siglip_so400m_patch14_384":
+        # one copy of its INT8 weights is 409 MiB, more than a U280 pseudo-channel's 256 MiB
+        # (tests/test_boards.py works the figure out): no design fits
+        assert df["violation"].str.startswith("hbm MiB per channel").all()
+    else:
+        assert df["feasible"].any()
 
 
 def test_gemm_classes_stay_known():
