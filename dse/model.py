@@ -670,11 +670,9 @@ class Model:
         t_a = t_a + a_word * Tn * steps_m * steps_k / b.f
         t_b = Tm * steps_k * steps_n / b.f
         if k.weight_operand:
-            t_w = bytes_b * b_words / b_row / b.bw(b.n_w, b_words, b.lat_r) + t_b
-            t_in = t_a
+            t_b = t_b + bytes_b * b_words / b_row / b.bw(b.n_w, b_words, b.lat_r)
         else:  # B from the input stream: its own loader, on the input ports
-            t_w = 0.0
-            t_in = np.maximum(t_a, bytes_b * b_words / b_row / b.bw(b.n_in, b_words, b.lat_r) + t_b)
+            t_b = t_b + bytes_b * b_words / b_row / b.bw(b.n_in, b_words, b.lat_r)
         t_out = bytes_c * c_words / c_row / b.bw(b.n_out, c_words, b.lat_w)
         # partial sums of C tiles that continue in a later k tile (spill: Tk - 1 per C tile),
         # written by the store and read back by load_p, a row of nk accumulators per burst,
@@ -685,16 +683,31 @@ class Model:
         t_ps_w = ps_bursts * ps_words / b.bw(DT(1e9), ps_words, b.lat_w)
         t_ps_r = ps_bursts * ps_words / b.bw(DT(1e9), ps_words, b.lat_r)
         t_ps_r = t_ps_r + spill * steps_m * steps_n / b.f
-        t_in = np.maximum(t_in, t_ps_r)
+        # the loaders run side by side, a tile's load takes the slower of them. The operand the
+        # loop order holds (A when n runs inside m, else B) comes from memory in the first of
+        # every Tn (resp. Tm) tiles and from the hold copy in the others; fused attention holds
+        # K^T / V for the head's Tm row-block calls. The loaders overlap only in the tiles where
+        # both read memory.
+        hold_a = b.loops_outside[3]  # m outside n
+        r_a = np.where(hold_a, Tn, 1.0)
+        r_b = np.where(hold_a, 1.0, Tm)
+        if k.attention:
+            r_b = np.where(b.unfused > 0, r_b, Tm)
+        if b.any_share_streams:  # loaders sharing channels take turns on them
+            shared = b.ss_all if k.weight_operand else 1.0
+        else:
+            shared = 0.0
+        both = np.minimum(t_a, t_b) * (1 - shared) / (r_a * r_b)
+        load = np.maximum(np.maximum(t_a + t_b - both, np.maximum(t_a, t_b)), t_ps_r)
+        t_w = t_b if k.weight_operand else 0.0
+        t_in = np.maximum(t_a if k.weight_operand else np.maximum(t_a, t_b), t_ps_r)
         # the epilogue: one element per lane and cycle whatever its operations (the GELU,
         # bias, residual and quantise of an element share one pipelined lane step)
         t_epi = mn / b.lanes_f
         t_vec = t_epi + t_soft
-        if b.any_share_streams:  # loaders sharing channels take turns on them
-            load = np.maximum(t_w, t_in) + b.ss_all * np.minimum(t_w, t_in)
+        if b.any_share_streams:
             t_store = np.maximum(t_epi, t_out + b.ss_act * np.minimum(t_in, t_out))
         else:
-            load = np.maximum(t_w, t_in)
             t_store = np.maximum(t_epi, t_out)
         t_store = t_store + t_ps_w + (1 + spill) * steps_m * steps_n / b.f
         serial = load + t_comp + t_store
