@@ -93,7 +93,8 @@ def _words(nb, aligned):
 
 def _aligned(nb):
     """1.0 where a stride of ``nb`` bytes keeps rows on word boundaries, else 0.0."""
-    return (np.mod(nb, 64.0) == 0).astype(DT)
+    x = nb * (1 / 64.0)  # exact: byte counts are multiples of 1/2, 64 a power of two
+    return (x == np.floor(x)).astype(DT)
 
 
 def _slice_aligned(row_b, slice_b, tile_b, cu_split, g, Tn):
