@@ -678,12 +678,14 @@ class Model:
         # partial sums of C tiles that continue in a later k tile (spill: Tk - 1 per C tile),
         # written by the store and read back by load_p, a row of nk accumulators per burst,
         # on one port (the first output bundle), plus one cycle per C block into p_s
-        ps_row = nk * b.accb
-        ps_words = _words(ps_row, 1.0)  # ps rows start on words (kernel.cpp load_p)
-        ps_bursts = spill * M * Tn
-        t_ps_w = ps_bursts * ps_words / b.bw(DT(1e9), ps_words, b.lat_w)
-        t_ps_r = ps_bursts * ps_words / b.bw(DT(1e9), ps_words, b.lat_r)
-        t_ps_r = t_ps_r + spill * steps_m * steps_n / b.f
+        if np.any(spill):
+            ps_words = _words(nk * b.accb, 1.0)  # ps rows start on words (kernel.cpp load_p)
+            ps_bursts = spill * M * Tn
+            t_ps_w = ps_bursts * ps_words / b.bw(DT(1e9), ps_words, b.lat_w)
+            t_ps_r = ps_bursts * ps_words / b.bw(DT(1e9), ps_words, b.lat_r)
+            t_ps_r = t_ps_r + spill * steps_m * steps_n / b.f
+        else:
+            t_ps_w = t_ps_r = 0.0
         # the loaders run side by side, a tile's load takes the slower of them. The operand the
         # loop order holds (A when n runs inside m, else B) comes from memory in the first of
         # every Tn (resp. Tm) tiles and from the hold copy in the others; fused attention holds
@@ -699,7 +701,7 @@ class Model:
         else:
             shared = 0.0
         both = np.minimum(t_a, t_b) * (1 - shared) / (r_a * r_b)
-        load = np.maximum(np.maximum(t_a + t_b - both, np.maximum(t_a, t_b)), t_ps_r)
+        load = np.maximum(t_a + t_b - both, np.maximum(np.maximum(t_a, t_b), t_ps_r))
         t_w = t_b if k.weight_operand else 0.0
         t_in = np.maximum(t_a if k.weight_operand else np.maximum(t_a, t_b), t_ps_r)
         # the epilogue: one element per lane and cycle whatever its operations (the GELU,
