@@ -668,12 +668,13 @@ class Model:
         # each C block (mk/pe_m x nk/pe_n) from the stream one per cycle
         steps_m, steps_k = np.ceil(DT(M) / b.pm), np.ceil(DT(K) / b.pk)
         steps_n = np.ceil(ne / b.pn)
-        t_a = t_a + a_word * Tn * steps_m * steps_k / b.f
-        t_b = Tm * steps_k * steps_n / b.f
+        a_mem, a_cp = t_a, a_word * Tn * steps_m * steps_k / b.f
+        b_cp = Tm * steps_k * steps_n / b.f
         if k.weight_operand:
-            t_b = t_b + bytes_b * b_words / b_row / b.bw(b.n_w, b_words, b.lat_r)
+            b_mem = bytes_b * b_words / b_row / b.bw(b.n_w, b_words, b.lat_r)
         else:  # B from the input stream: its own loader, on the input ports
-            t_b = t_b + bytes_b * b_words / b_row / b.bw(b.n_in, b_words, b.lat_r)
+            b_mem = bytes_b * b_words / b_row / b.bw(b.n_in, b_words, b.lat_r)
+        t_a, t_b = a_mem + a_cp, b_mem + b_cp
         t_out = bytes_c * c_words / c_row / b.bw(b.n_out, c_words, b.lat_w)
         # partial sums of C tiles that continue in a later k tile (spill: Tk - 1 per C tile),
         # written by the store and read back by load_p, a row of nk accumulators per burst,
@@ -700,8 +701,15 @@ class Model:
             shared = b.ss_all if k.weight_operand else 1.0
         else:
             shared = 0.0
-        both = np.minimum(t_a, t_b) * (1 - shared) / (r_a * r_b)
-        load = np.maximum(t_a + t_b - both, np.maximum(np.maximum(t_a, t_b), t_ps_r))
+        # held operand H (memory part in the first 1/r of the tiles, its bank words in all),
+        # other operand O spread evenly: max(H_mem + H_words/r, O/r) + max(H_words (1 - 1/r),
+        # O (1 - 1/r)); loaders sharing channels take turns in the tiles where both read memory
+        held = r_a >= r_b
+        r = np.maximum(r_a, r_b)
+        h_mem, h_cp = np.where(held, a_mem, b_mem), np.where(held, a_cp, b_cp)
+        t_o = np.where(held, t_b, t_a)
+        first = np.maximum(h_mem + h_cp / r, t_o / r) + shared * np.minimum(h_mem, t_o / r)
+        load = np.maximum(first + np.maximum(h_cp, t_o) * (1 - 1 / r), t_ps_r)
         t_w = t_b if k.weight_operand else 0.0
         t_in = np.maximum(t_a if k.weight_operand else np.maximum(t_a, t_b), t_ps_r)
         # the epilogue: one element per lane and cycle whatever its operations (the GELU,
