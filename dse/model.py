@@ -728,7 +728,10 @@ class Model:
         # each its own pipeline.
         calls = 1.0 if not k.attention else 1 + (1 - b.unfused) * (Tm - 1)
         tiles, c_tiles = Tm * Tn * Tk, Tm * Tn * (1 + spill)
-        l1, c1, s1 = load / tiles, t_comp / tiles, t_store / c_tiles
+        # the first tile's load: the held operand's memory part arrives in the first tile of
+        # each of the tiles / r sweeps
+        l1 = np.maximum((h_mem * r + h_cp) / tiles, t_o / tiles)
+        c1, s1 = t_comp / tiles, t_store / c_tiles
         overlapped = calls * np.maximum(
             np.maximum(load / calls + c1 + s1, l1 + t_comp / calls + s1),
             l1 + c1 + t_store / calls,
