@@ -404,6 +404,8 @@ class Model:
         for k in kernels:
             if k.epilogue_of:
                 self._epi_ops[k.epilogue_of] += k.ops_per_element
+        # GEMMs whose epilogue adds a residual: the store reads its rows on the input ports
+        self._residual = {k.epilogue_of for k in kernels if k.epilogue_of and k.op == "residual"}
         soft = [k for k in kernels if k.attention and k.kind != GEMM]
         self._softmax_ops = soft[0].ops_per_element if soft else 0.0
         att = [k for k in kernels if k.attention and k.kind == GEMM]
@@ -531,6 +533,7 @@ class Model:
             k.attention,
             self._epi_ops.get(k.name, 0.0),
             k.name == self._score_kernel,
+            k.name in self._residual,
             k.ops_per_element,
             k.read_elems,
             k.write_elems,
@@ -716,6 +719,9 @@ class Model:
         # bias, residual and quantise of an element share one pipelined lane step)
         t_epi = mn / b.lanes_f
         t_vec = t_epi + t_soft
+        if k.name in self._residual:  # its rows, as the output's, on the input ports
+            res_bw = b.bw(b.n_in, c_words, b.lat_r)
+            t_epi = np.maximum(t_epi, mn * b.act_b * c_words / c_row / res_bw)
         if b.any_share_streams:
             t_store = np.maximum(t_epi, t_out + b.ss_act * np.minimum(t_in, t_out))
         else:
