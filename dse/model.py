@@ -736,7 +736,10 @@ class Model:
         tiles, c_tiles = Tm * Tn * Tk, Tm * Tn * (1 + spill)
         # the first tile's load: the held operand's memory part arrives in the first tile of
         # each of the tiles / r sweeps
-        l1 = np.maximum((h_mem * r + h_cp) / tiles, t_o / tiles)
+        # (its share of the matrix: a full tile's, also where the last tile is ragged)
+        mk = np.minimum(v.tm, DT(M))
+        share = np.where(held, mk / M, nk / ne) * (kk / K)
+        l1 = np.maximum(h_mem * share + h_cp / tiles, t_o / tiles)
         c1, s1 = t_comp / tiles, t_store / c_tiles
         overlapped = calls * np.maximum(
             np.maximum(load / calls + c1 + s1, l1 + t_comp / calls + s1),
