@@ -112,7 +112,7 @@ def export_design(
             vec_row_max=row_max,
             attn_tokens=tokens,
             attn_head_dim=head_dim,
-            memory_spec=plat["memory"],
+            memory_spec=farthest_memory(params, platform, plat["memory"]),
             fadd_stages=plat["fadd_stages"],
             vec_row=vector_row(model.workload) if model is not None else row_max,
         ),
@@ -302,6 +302,33 @@ def hardware_of(
                         DEFAULT_VEC_ROW_MAX)  # fmt: skip
     plat = Platform.from_mapping(dict(platform))
     return describe(plat, shapes, design, channels=ports[0] if ports else None)
+
+
+def farthest_memory(
+    params: Mapping[str, Any], platform: Mapping[str, Any], memory: Mapping[str, float]
+) -> dict[str, float]:
+    """The memory figures of the design's farthest CU (what the model charges a step: its
+    slowest CU): the registered SLR crossings' round trip, ``2 x crossing_cycles`` kernel-clock
+    cycles per boundary crossed (dse.timing.crossings), added to every transaction's latency
+    as dse.model does."""
+    import numpy as np
+
+    from dse.platform import Platform
+    from dse.timing import crossings
+
+    P = Platform.from_mapping(dict(platform))
+    keys = ("compute_units", "share_streams", "share_weights", "pc_weights", "pc_inputs",
+            "pc_outputs")  # fmt: skip
+    d = {k: np.asarray([params[k]]) for k in keys if k in params}
+    if len(d) < len(keys) or not params.get("clock_mhz"):
+        return dict(memory)
+    hops = float(crossings(P, d)[1][0])
+    extra_ns = 2 * P.timing.crossing_cycles * 1e3 * hops / float(params["clock_mhz"])
+    return {
+        **memory,
+        "read_latency_ns": float(memory["read_latency_ns"]) + extra_ns,
+        "write_latency_ns": float(memory["write_latency_ns"]) + extra_ns,
+    }
 
 
 def kv_depth(params: Mapping[str, Any], tokens: int, head_dim: int) -> int:

@@ -75,6 +75,41 @@ _POS = np.array([[order.index(c) for c in "mnk"] for order in DATAFLOWS], dtype=
 DT = np.float32
 
 
+#: Lane passes per row of a stand-alone vector operation, as vector.cpp runs them (each pass is
+#: ceil(n / vector_lanes) cycles): dequantise and quantise (2) plus LayerNorm's mean, centred
+#: squares and normalise (3), softmax's max, exp-and-sum and divide (3), GELU's or the residual's
+#: element pass (1; the residual also dequantises its second row); the pixel shuffle copies its
+#: input rows once. Unlisted operations: one element pass (3).
+VECTOR_LANE_PASSES = {
+    "layernorm": 5,
+    "softmax": 5,
+    "gelu": 3,
+    "residual": 4,
+    "pixel_shuffle": 1,
+}
+
+
+def _words(nb, aligned):
+    """Bytes a burst of a row of ``nb`` bytes moves: whole 64-byte words, one more on average
+    for the fraction ``1 - aligned`` of rows that start inside a word."""
+    return 64.0 * (np.ceil(nb / 64.0) + (1 - aligned))
+
+
+def _aligned(nb):
+    """1.0 where a stride of ``nb`` bytes keeps rows on word boundaries, else 0.0."""
+    x = nb * (1 / 64.0)  # exact: byte counts are multiples of 1/2, 64 a power of two
+    return (x == np.floor(x)).astype(DT)
+
+
+def _slice_aligned(row_b, slice_b, tile_b, cu_split, g, Tn):
+    """Fraction of a matrix's row slices that start on a word: rows of ``row_b`` bytes, each
+    CU's slice ``slice_b`` bytes (the first CU's starts on a word), each tile's ``tile_b``
+    (the first tile's starts on its slice)."""
+    p_cu = 1 - cu_split * (1 - _aligned(slice_b)) * (1 - 1 / g)
+    p_tile = 1 - (Tn > 1) * (1 - _aligned(tile_b)) * (1 - 1 / Tn)
+    return _aligned(row_b) * p_cu * p_tile
+
+
 def loops_outside(pos_m, pos_n, pos_k) -> tuple[np.ndarray, ...]:
     """ "Loop x sits outside loop y" for the six pairs the re-fetch rule needs:
     (n outside m, n outside k, m outside k, m outside n, k outside m, k outside n)."""
@@ -212,11 +247,14 @@ class _Batch:
         ac = np.minimum(adef, self.cls_code["attention"])
         self.wc, self.ac = wc, ac
         bits = P.prec_bits.astype(DT)
-        self.bytes_of = bits / 8
+        # bytes per element in memory: INT4 travels as one byte per element (the host's arenas
+        # hold one element per byte, docs/kernel.md), so nothing narrower than a byte
+        self.bytes_of = np.maximum(bits, DT(8)) / 8
         self.wbits, self.abits = bits[wc], bits[ac]
         self.accbits = P.acc_bits.astype(DT)[wc, ac]
-        self.wb, self.ab, self.accb = self.wbits / 8, self.abits / 8, self.accbits / 8
-        self.act_b = bits[adef] / 8  # activations between kernels
+        self.wb, self.ab = self.bytes_of[wc], self.bytes_of[ac]
+        self.accb = self.accbits / 8
+        self.act_b = self.bytes_of[adef]  # activations between kernels
         self.pm, self.pn, self.pk = fl["pe_m"], fl["pe_n"], fl["pe_k"]
         self.tm, self.tn, self.tk = fl["tile_m"], fl["tile_n"], fl["tile_k"]
         pos = _POS[np.asarray(d["dataflow"], dtype=np.intp)]
@@ -370,6 +408,8 @@ class Model:
         for k in kernels:
             if k.epilogue_of:
                 self._epi_ops[k.epilogue_of] += k.ops_per_element
+        # GEMMs whose epilogue adds a residual: the store reads its rows on the input ports
+        self._residual = {k.epilogue_of for k in kernels if k.epilogue_of and k.op == "residual"}
         soft = [k for k in kernels if k.attention and k.kind != GEMM]
         self._softmax_ops = soft[0].ops_per_element if soft else 0.0
         att = [k for k in kernels if k.attention and k.kind == GEMM]
@@ -497,9 +537,11 @@ class Model:
             k.attention,
             self._epi_ops.get(k.name, 0.0),
             k.name == self._score_kernel,
+            k.name in self._residual,
             k.ops_per_element,
             k.read_elems,
             k.write_elems,
+            k.op,
         )
 
     @staticmethod
@@ -588,65 +630,147 @@ class Model:
         t_comp = (steps + Tm * Tn * Tk * b.fill) / b.f
         mult_a, mult_b, spill = refetch(b.loops_outside, Tm, Tn, Tk)
         ab, bb, cb = v.a_b, v.b_b, v.c_b
-        mk, kk, nk = np.minimum(v.tm, DT(M)), np.minimum(v.tk, DT(K)), np.minimum(v.tn, ne)
+        kk, nk = np.minimum(v.tk, DT(K)), np.minimum(v.tn, ne)
         mn = M * ne
         bytes_a = DT(M * K) * ab * mult_a
-        bytes_c = mn * (cb + 2 * spill * b.accb)
-        epi = DT(self._epi_ops[k.name])
+        bytes_c = mn * cb
+        score = k.name == self._score_kernel
+        t_soft = 0.0
+        a_word = 1.0  # cycles per bank word written into a_buf
         if k.attention:
             mult_b = 1 + b.unfused * (mult_b - 1)  # K / V of a head stay on chip when fused
-            if k.name == self._score_kernel:
+            # fused: one call per row block (one m tile), so no C tile spills across m tiles
+            spill = b.unfused * spill + (1 - b.unfused) * refetch(b.loops_outside, 1, Tn, Tk)[2]
+            if score:
                 bytes_c = bytes_c * b.unfused  # scores never leave the chip
-                epi = epi + (1 - b.unfused) * DT(self._softmax_ops)
+                # fused softmax after each row block: max, exp and divide passes over the row
+                # on the lanes (kernel.cpp softmax_rows), not overlapped with the tiles
+                t_soft = (1 - b.unfused) * 3 * M * np.ceil(ne / b.d["vector_lanes"]) / b.f
             else:
                 bytes_a = bytes_a * b.unfused  # probabilities never leave the chip
+                # s_buf gives pe_n probabilities per bank and cycle (kernel.cpp load_a)
+                a_word = b.unfused + (1 - b.unfused) * np.ceil(b.pk / b.pn)
         bytes_b = DT(K) * ne * bb * mult_b
-        # bursts: activations row-major (a tile row; whole rows when the tile spans the row);
-        # weights pre-packed tile by tile, so a weight tile is one contiguous run
-        bw_a = b.bw(b.n_in, kk * ab * (1 + (v.tk >= K) * (mk - 1)), b.lat_r)
-        t_in = bytes_a / bw_a
+        # bursts as the kernel reads and writes them: one burst per row of a tile (a tile row
+        # is kk elements of A, nk of B -- kk of the transposed K -- and nk of C); the rows of a
+        # group go to the stream's ports at once (the channel count is the parallelism)
+        # bursts move whole 64-byte words: a row of nb bytes takes ceil(nb / 64) words, one
+        # more when it starts inside a word (a CU's column slice or a tile that does not start
+        # on a word: the first CU's slice and the first tile do)
+        cu_split = DT(k.instances == 1) * (b.g > 1)
+        a_row = kk * ab
+        a_al = _aligned(DT(K) * ab) * (1 - (Tk > 1) * (1 - _aligned(v.tk * ab)) * (1 - 1 / Tk))
+        t_a = bytes_a * _words(a_row, a_al) / a_row / b.bw(b.n_in, _words(a_row, a_al), b.lat_r)
+        b_row = (kk if score else nk) * bb
+        if score:  # K^T: rows of the head dimension at tile k offsets
+            b_al = _aligned(DT(K) * bb) * (1 - (Tk > 1) * (1 - _aligned(v.tk * bb)) * (1 - 1 / Tk))
+        else:
+            b_al = _slice_aligned(DT(k.n) * bb, ne * bb, v.tn * bb, cu_split, b.g, Tn)
+        c_row = nk * cb
+        c_al = _slice_aligned(DT(k.n) * cb, ne * cb, v.tn * cb, cu_split, b.g, Tn)
+        b_words, c_words = _words(b_row, b_al), _words(c_row, c_al)
+        # bank words: every tile writes its A tile (mk/pe_m x kk/pe_k words) and B tile
+        # (kk/pe_k x nk/pe_n) into the banks one word per bank and cycle, after each group's
+        # bursts (loaded or copied from the hold copy / k_buf, v_buf alike); the store takes
+        # each C block (mk/pe_m x nk/pe_n) from the stream one per cycle
+        steps_m, steps_k = np.ceil(DT(M) / b.pm), np.ceil(DT(K) / b.pk)
+        steps_n = np.ceil(ne / b.pn)
+        a_mem, a_cp = t_a, a_word * Tn * steps_m * steps_k / b.f
+        b_cp = Tm * steps_k * steps_n / b.f
         if k.weight_operand:
-            bw_b = b.bw(b.n_w, kk * nk * bb, b.lat_r)
-            t_w = bytes_b / bw_b
+            b_mem = bytes_b * b_words / b_row / b.bw(b.n_w, b_words, b.lat_r)
+        else:  # B from the input stream: its own loader, on the input ports
+            b_mem = bytes_b * b_words / b_row / b.bw(b.n_in, b_words, b.lat_r)
+        t_a, t_b = a_mem + a_cp, b_mem + b_cp
+        t_out = bytes_c * c_words / c_row / b.bw(b.n_out, c_words, b.lat_w)
+        # partial sums of C tiles that continue in a later k tile (spill: Tk - 1 per C tile),
+        # written by the store and read back by load_p, a row of nk accumulators per burst,
+        # on one port (the first output bundle), plus one cycle per C block into p_s
+        if np.any(spill):
+            ps_words = _words(nk * b.accb, 1.0)  # ps rows start on words (kernel.cpp load_p)
+            ps_bursts = spill * M * Tn
+            t_ps_w = ps_bursts * ps_words / b.bw(DT(1e9), ps_words, b.lat_w)
+            t_ps_r = ps_bursts * ps_words / b.bw(DT(1e9), ps_words, b.lat_r)
+            t_ps_r = t_ps_r + spill * steps_m * steps_n / b.f
         else:
-            bw_b = b.bw(b.n_in, nk * bb * (1 + (v.tn >= ne) * (kk - 1)), b.lat_r)
-            t_in = t_in + bytes_b / bw_b
-            t_w = 0.0
-        bw_c = b.bw(b.n_out, nk * cb * (1 + (v.tn >= ne) * (mk - 1)), b.lat_w)
-        t_out = bytes_c / bw_c
-        t_vec = mn * epi / b.lanes_f
-        first = np.maximum(mk * kk * ab / bw_a, kk * nk * bb / bw_b)
-        last = mk * nk * cb / bw_c
-        if b.any_share_streams:  # streams sharing channels take turns on them
-            act = np.maximum(t_in, t_out) + b.ss_act * np.minimum(t_in, t_out)
-            streams = np.maximum(t_w, act) + b.ss_all * np.minimum(t_w, act)
+            t_ps_w = t_ps_r = 0.0
+        # the loaders run side by side, a tile's load takes the slower of them. The operand the
+        # loop order holds (A when n runs inside m, else B) comes from memory in the first of
+        # every Tn (resp. Tm) tiles and from the hold copy in the others; fused attention holds
+        # K^T / V for the head's Tm row-block calls. The loaders overlap only in the tiles where
+        # both read memory.
+        hold_a = b.loops_outside[3]  # m outside n
+        r_a = np.where(hold_a, Tn, 1.0)
+        r_b = np.where(hold_a, 1.0, Tm)
+        if k.attention:
+            r_b = np.where(b.unfused > 0, r_b, Tm)
+        if b.any_share_streams:  # loaders sharing channels take turns on them
+            shared = b.ss_all if k.weight_operand else 1.0
         else:
-            streams = np.maximum(np.maximum(t_w, t_in), t_out)
-        busy = np.maximum(t_comp, t_vec)
-        serial = busy + streams
-        # double-buffered: max(compute, epilogue, streams) + first load + last store
-        overlapped = np.maximum(busy, streams) + first + last
-        return serial + b.dbuf_f * (overlapped - serial), (t_comp, t_w, t_in, t_out, t_vec)
+            shared = 0.0
+        # held operand H (memory part in the first 1/r of the tiles, its bank words in all),
+        # other operand O spread evenly: max(H_mem + H_words/r, O/r) + max(H_words (1 - 1/r),
+        # O (1 - 1/r)); loaders sharing channels take turns in the tiles where both read memory
+        held = r_a >= r_b
+        r = np.maximum(r_a, r_b)
+        h_mem, h_cp = np.where(held, a_mem, b_mem), np.where(held, a_cp, b_cp)
+        t_o = np.where(held, t_b, t_a)
+        first = np.maximum(h_mem + h_cp / r, t_o / r) + shared * np.minimum(h_mem, t_o / r)
+        load = np.maximum(first + np.maximum(h_cp, t_o) * (1 - 1 / r), t_ps_r)
+        t_w = t_b if k.weight_operand else 0.0
+        t_in = np.maximum(t_a if k.weight_operand else np.maximum(t_a, t_b), t_ps_r)
+        # the epilogue: one element per lane and cycle whatever its operations (the GELU,
+        # bias, residual and quantise of an element share one pipelined lane step)
+        t_epi = mn / b.lanes_f
+        t_vec = t_epi + t_soft
+        if k.name in self._residual:  # its rows, as the output's, on the input ports
+            res_bw = b.bw(b.n_in, c_words, b.lat_r)
+            t_epi = np.maximum(t_epi, mn * b.act_b * c_words / c_row / res_bw)
+        if b.any_share_streams:
+            t_store = np.maximum(t_epi, t_out + b.ss_act * np.minimum(t_in, t_out))
+        else:
+            t_store = np.maximum(t_epi, t_out)
+        t_store = t_store + t_ps_w + (1 + spill) * steps_m * steps_n / b.f
+        serial = load + t_comp + t_store
+        # double-buffered: a three-stage pipeline (load, compute, store) over the tiles; the
+        # busiest stage runs back to back and the others add one tile each (a C tile's store
+        # only after its last k tile). Fused attention runs one call per row block of tm rows,
+        # each its own pipeline.
+        calls = 1.0 if not k.attention else 1 + (1 - b.unfused) * (Tm - 1)
+        tiles, c_tiles = Tm * Tn * Tk, Tm * Tn * (1 + spill)
+        # the first tile's load: the held operand's memory part arrives in the first tile of
+        # each of the tiles / r sweeps
+        # (its share of the matrix: a full tile's, also where the last tile is ragged)
+        mk = np.minimum(v.tm, DT(M))
+        share = np.where(held, mk / M, nk / ne) * (kk / K)
+        l1 = np.maximum(h_mem * share + h_cp / tiles, t_o / tiles)
+        c1, s1 = t_comp / tiles, t_store / c_tiles
+        overlapped = calls * np.maximum(
+            np.maximum(load / calls + c1 + s1, l1 + t_comp / calls + s1),
+            l1 + c1 + t_store / calls,
+        )
+        time = serial + b.dbuf_f * (overlapped - serial) + t_soft
+        return time, (t_comp, t_w, t_in, t_out, t_vec)
 
     def _vector(self, k: Kernel, b: _Batch) -> tuple[np.ndarray, tuple]:
-        """Seconds per execution of a stand-alone vector kernel on one CU, and busy times."""
+        """Seconds per execution of a stand-alone vector kernel on one CU, and busy times.
+
+        As vector.cpp runs it: one row at a time, its read bursts (on one input port), its lane
+        passes (``VECTOR_LANE_PASSES``, ``ceil(n / lanes)`` cycles each) and its write bursts
+        (one output port) in turn, double-buffered or not.
+        """
         share = 1.0 if k.instances > 1 else 1.0 / b.g  # heads split by count, rows otherwise
-        t_vec = DT(k.m * k.n * k.ops_per_element) * share / b.lanes_f
-        t_in = DT(k.read_elems) * share * b.act_b / b.bw_in_stream
-        t_out = DT(k.write_elems) * share * b.act_b / b.bw_out_stream
+        rows = DT(k.m) * share
+        steps = np.ceil(DT(k.n) / b.d["vector_lanes"])
+        t_vec = rows * VECTOR_LANE_PASSES.get(k.op, 3) * steps / b.f
+        row_b = DT(k.n) * b.act_b  # one row: one burst on one port (1e9: one channel)
+        t_in = DT(k.read_elems) * share * b.act_b / b.bw(DT(1e9), row_b, b.lat_r)
+        t_out = DT(k.write_elems) * share * b.act_b / b.bw(DT(1e9), row_b, b.lat_w)
+        if k.op == "layernorm":  # gamma and beta (float32) once per call
+            t_in = t_in + 2 * k.n * 4 / b.bw(DT(1e9), DT(k.n * 4), b.lat_r)
         if k.attention:  # softmax: part of the score GEMM's epilogue when attention is fused
             t_vec, t_in, t_out = (x * b.unfused for x in (t_vec, t_in, t_out))
-        t_io = np.maximum(t_in, t_out)
-        if b.any_share_streams:
-            t_io = t_io + b.ss_act * np.minimum(t_in, t_out)
-        serial = t_vec + t_io
-        return serial + b.dbuf_f * (np.maximum(t_vec, t_io) - serial), (
-            0.0,
-            0.0,
-            t_in,
-            t_out,
-            t_vec,
-        )
+        return t_vec + t_in + t_out, (0.0, 0.0, t_in, t_out, t_vec)
 
     def _resources(self, b: _Batch) -> np.ndarray:
         """Resources of one CU, (n, 4) in RESOURCES order: exactly what the hardware

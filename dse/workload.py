@@ -36,6 +36,8 @@ class Kernel:
         epilogue_of: the GEMM whose output this vector kernel consumes in its epilogue.
         attention: part of the attention block that ``fuse_attention`` keeps on chip.
         group: ``layer`` (repeats per layer), ``stem`` (before the layers) or ``head`` (after).
+        op: the vector operation (``vector_ops`` key: layernorm, softmax, gelu, ...), vector
+            kernels only.
         cls: GEMM class (dse.params.KERNEL_CLASSES) for per-class precision and tiling.
     """
 
@@ -54,6 +56,7 @@ class Kernel:
     attention: bool = False
     group: str = "layer"
     cls: str = ""
+    op: str = ""
 
     @property
     def macs(self) -> int:
@@ -259,6 +262,7 @@ class Workload:
                 epilogue_of=epi,
                 attention=attention,
                 group=group,
+                op=op,
             )
 
         def attention_gemm(name, kdim, ndim):

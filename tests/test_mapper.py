@@ -73,10 +73,12 @@ def test_mapping_changes_time_only(cfg, model, mapped):
 
 def test_attention_context_gets_a_narrow_tile(cfg, mapped):
     # The kernel clips its tiles to the matrix, so a wide tile costs no compute on attn_context
-    # (N = head dim = 64). The fused scores are vector bound (the softmax epilogue), so there a
-    # narrower tile only shortens the double buffer's first load and last store; but below 64
-    # columns attn_context needs 2 tiles along N and pays the fills and re-fetches. The balance
-    # is tile_n / 4 = 64 (computed: 727.5 us per head at /4, 728.9 at /1, 732.7 at /8).
+    # (N = head dim = 64). Fused attention runs one call per row block; a call whose tile spans
+    # the 256 score columns is one tile, its load, PE loop and store in turn, while narrower
+    # tiles pipeline them (the kernel's three-stage tile pipeline, docs/kernel.md); below 64
+    # columns attn_context needs 2 tiles along N and pays the fills. The balance is
+    # tile_n / 4 = 64 (computed: scores + context 97.04 ms per image at /4, 97.47 at /8,
+    # 97.63 at /2, 100.87 at /1).
     res = mapped.evaluate(batch_of(cfg, tile_n=256, pe_n=16, fuse_attention=True))
     assert res.mapping["tile_n_div_attention"][0] == 4
     assert set(res.mapping) == set(MAPPING_PARAMS)

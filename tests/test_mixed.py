@@ -47,14 +47,16 @@ def test_engine_pays_for_the_widest_mode(cfg, model):
     assert narrow["dsp"][0] == base["dsp"][0]
 
 
-def test_narrow_weights_help_a_weight_bound_mlp(cfg, model):
-    # one weight channel per CU makes fc1/fc2 weight-bound; INT4 weights halve their traffic
+def test_int4_weights_travel_as_bytes(cfg, model):
+    # one weight channel per CU makes fc1/fc2 weight-bound; INT4 weights do not shorten them:
+    # the kernel and the host keep one INT4 element per byte in memory (docs/kernel.md,
+    # "Interface"), so the weight traffic is the INT8 design's (issue 16, item 4)
     kw = dict(pc_weights=1, tile_m=64, dataflow="mnk", fuse_attention=True, vector_lanes=128)
     r8 = model.evaluate(batch_of(cfg, **kw), detail=True)
     r4 = model.evaluate(batch_of(cfg, prec_mlp="INT4", **kw), detail=True)
     i = list(model.kernel_names).index("fc2")
     assert r8.kernel_bound[0, i] == 1  # weights
-    assert r4.kernel_ms[0, i] < r8.kernel_ms[0, i]
+    assert r4.kernel_ms[0, i] == r8.kernel_ms[0, i]
 
 
 def test_runtime_tile_for_the_connector(cfg, model):

