@@ -172,8 +172,24 @@ def _bank_module(name: str, width: int, depth: int, style: str) -> str:
     )
 
 
-def _yosys_cells(banks: list[tuple[int, int, str]]) -> list[dict[str, int]]:
-    """Cell counts of each bank synthesised alone (one yosys process for all)."""
+def _yosys_cells(banks: list[tuple[int, int, str]], jobs: int = 2) -> list[dict[str, int]]:
+    """Cell counts of each bank synthesised alone (``jobs`` yosys processes side by side, each
+    taking every ``jobs``-th bank)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    parts = [banks[j::jobs] for j in range(jobs)]
+    with ThreadPoolExecutor(jobs) as pool:
+        done = list(pool.map(_yosys_cells_one, parts))
+    out: list[dict[str, int]] = [{}] * len(banks)
+    for j, cells in enumerate(done):
+        out[j::jobs] = cells
+    return out
+
+
+def _yosys_cells_one(banks: list[tuple[int, int, str]]) -> list[dict[str, int]]:
+    """Cell counts of each bank synthesised alone, in one yosys process."""
+    if not banks:
+        return []
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "banks.v"
         src.write_text(
