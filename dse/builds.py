@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from dse.config import load_validated, resolve
+from dse.config import check_refs, load_validated, resolve
 from dse.errors import UserError
 from dse.params import EXAMPLE_DESIGN
 from dse.space import design_batch
@@ -183,15 +183,7 @@ def load_builds(path: str | Path) -> Builds:
                 "missing key", file=str(path), key=f"{key}.model",
                 allowed="the workload file whose one call the cycles or latency_ms figure times",
             )
-        for ref in ("board", "model"):
-            if ref in e and not resolve(path, e[ref]).is_file():
-                raise UserError(
-                    "file does not exist",
-                    file=str(path),
-                    key=f"{key}.{ref}",
-                    value=str(resolve(path, e[ref])),
-                    allowed="a path relative to this file's folder",
-                )
+        check_refs(path, key, e, ("board", "model"))
         given = dict(e.get("design") or {})
         row: dict[str, Any] = {
             "design": e["id"],

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from dse.channels import stream_gbps
-from dse.config import load_model, load_validated, resolve, with_defaults
+from dse.config import check_refs, load_model, load_validated, resolve, with_defaults
 from dse.errors import UserError
 from dse.model import Model
 from dse.params import EXAMPLE_DESIGN, MAPPING_PARAMS, TILE_DIVISORS
@@ -139,15 +139,7 @@ def load_designs(path: str | Path) -> list[PublishedDesign]:
                 "missing key", file=str(path), key=f"{key}.burst_bytes",
                 allowed="the burst length in bytes of the bandwidth measurement (memory_gbps)",
             )
-        for ref in ("board", "model"):
-            if ref in e and not resolve(path, e[ref]).is_file():
-                raise UserError(
-                    "file does not exist",
-                    file=str(path),
-                    key=f"{key}.{ref}",
-                    value=str(resolve(path, e[ref])),
-                    allowed="a path relative to this file's folder",
-                )
+        check_refs(path, key, e, ("board", "model"))
         out.append(
             PublishedDesign(
                 id=e["id"],

@@ -440,6 +440,20 @@ def resolve(config_path: Path, ref: str) -> Path:
     return p if p.is_absolute() else (config_path.parent / p)
 
 
+def check_refs(path: Path, key: str, entry: dict, refs: tuple[str, ...]) -> None:
+    """Raise a UserError when a file an entry of ``path`` names under ``refs`` (relative to the
+    file's folder) does not exist."""
+    for ref in refs:
+        if ref in entry and not resolve(path, entry[ref]).is_file():
+            raise UserError(
+                "file does not exist",
+                file=str(path),
+                key=f"{key}.{ref}",
+                value=str(resolve(path, entry[ref])),
+                allowed="a path relative to this file's folder",
+            )
+
+
 def load_config(path: str | Path) -> Config:
     """Load and validate the main config and the platform and model files it names."""
     path = Path(path)
