@@ -173,8 +173,8 @@ def _bank_module(name: str, width: int, depth: int, style: str) -> str:
 
 
 def _yosys_cells(banks: list[tuple[int, int, str]], jobs: int = 2) -> list[dict[str, int]]:
-    """Cell counts of each bank synthesised alone (``jobs`` yosys processes side by side, each
-    taking every ``jobs``-th bank)."""
+    """Cell counts of each bank synthesised on its own (``jobs`` yosys processes side by side,
+    each taking every ``jobs``-th bank)."""
     from concurrent.futures import ThreadPoolExecutor
 
     parts = [banks[j::jobs] for j in range(jobs)]
@@ -186,32 +186,54 @@ def _yosys_cells(banks: list[tuple[int, int, str]], jobs: int = 2) -> list[dict[
     return out
 
 
+def _bank_top(banks: list[tuple[int, int, str]]) -> str:
+    """A top module holding one instance of each bank module ``b<i>``, every port driven from
+    the top's inputs and every read port on the top's output (nothing is optimised away). The
+    hierarchy is kept (synth_xilinx flattens only with -flatten): each bank is mapped as its own
+    module and ``stat`` counts its cells apart, as a synthesis of the bank alone would."""
+    width = max(w for w, _, _ in banks)
+    lines = [
+        "module top(input clk, input we, input [15:0] wa, input [15:0] ra,",
+        f"  input [{width - 1}:0] wd, output [{sum(w for w, _, _ in banks) - 1}:0] rd);",
+    ]
+    off = 0
+    for i, (w, d, _) in enumerate(banks):
+        aw = max(1, (d - 1).bit_length())
+        lines.append(
+            f"b{i} u{i}(.clk(clk), .we(we), .wa(wa[{aw - 1}:0]), .ra(ra[{aw - 1}:0]),"
+            f" .wd(wd[{w - 1}:0]), .rd(rd[{off + w - 1}:{off}]));"
+        )
+        off += w
+    return "\n".join([*lines, "endmodule", ""])
+
+
 def _yosys_cells_one(banks: list[tuple[int, int, str]]) -> list[dict[str, int]]:
-    """Cell counts of each bank synthesised alone, in one yosys process."""
+    """Cell counts of each bank, all banks in one design and one ``synth_xilinx`` run (its
+    start-up, about 2 s, paid once instead of once per bank)."""
     if not banks:
         return []
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "banks.v"
-        src.write_text(
-            "".join(_bank_module(f"b{i}", w, d, _STYLE[p]) for i, (w, d, p) in enumerate(banks))
-        )
-        script = [f"read_verilog {src}", "design -save all"]
-        for i in range(len(banks)):
-            script += [
-                "design -load all",
-                f"synth_xilinx -family xcup -noiopad -top b{i}",
-                f"tee -q -o {tmp}/s{i}.txt stat",
-            ]
+        modules = "".join(_bank_module(f"b{i}", w, d, _STYLE[p]) for i, (w, d, p) in
+                          enumerate(banks))
+        src.write_text(modules + _bank_top(banks))
+        script = [
+            f"read_verilog {src}",
+            "synth_xilinx -family xcup -noiopad -top top",
+            f"tee -q -o {tmp}/stat.txt stat",
+        ]
         subprocess.run(
             ["nice", "yosys", "-q", "-p", "; ".join(script)],
             check=True,
             capture_output=True,
         )
-        out = []
-        for i in range(len(banks)):
-            text = (Path(tmp) / f"s{i}.txt").read_text()
-            out.append({m[1]: int(m[2]) for m in re.finditer(r"^\s+(\w+)\s+(\d+)$", text, re.M)})
-        return out
+        text = (Path(tmp) / "stat.txt").read_text()
+    # stat prints one section per module, "=== b<i> ===", then the top's and the hierarchy's
+    sections = dict(re.findall(r"^=== (\w+) ===$(.*?)(?=^=== )", text, re.M | re.S))
+    return [
+        {m[1]: int(m[2]) for m in re.finditer(r"^\s+(\w+)\s+(\d+)$", sections[f"b{i}"], re.M)}
+        for i in range(len(banks))
+    ]
 
 
 def _distinct_banks(cfg) -> dict[tuple[int, int, str], dict]:
