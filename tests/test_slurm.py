@@ -44,10 +44,12 @@ SLURM_RUN = (
     "3",
 )
 # sbatch jobs: 2 sweep shards, calibration, pareto_sweep, 1 search worker, and the profile's group
-# `finish` (roofline, refine, pareto, select, export, plots, summary in one job); `all` runs on the
-# host
+# `finish` (roofline, refine, pareto, select, export, plots, explore, summary in one job); `all`
+# runs on the host
 N_JOBS = 6
-N_RULE_JOBS = 12
+# rule jobs, each with its benchmark file: 2 sweep shards, calibration, pareto_sweep, 1 search
+# worker and the 8 rules of `finish`
+N_RULE_JOBS = 13
 TABLES = [
     "sweep/shard-0.parquet",
     "sweep/shard-1.parquet",
