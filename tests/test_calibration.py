@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from dse.calibration import FACTOR_LIMIT, calibration_table, load_designs, summarise
@@ -231,3 +233,22 @@ def test_linear_gops_and_layer_latency_by_hand(tmp_path):
     # one layer: the whole encoder less its stem (the token embedding sum, a vector kernel)
     layer, total = t.loc["layer-latency-ms", "predicted"], t.loc["latency-ms", "predicted"]
     assert 0 < total - layer < 0.05 * total
+
+
+def test_two_clones_write_byte_identical_tables(tmp_path, monkeypatch, capsys):
+    # The workflow passes the designs file by absolute path; two clones of the project in two
+    # folders must still write the same bytes (the table's metadata names the file relative to
+    # the working directory). Before the fix the metadata held each clone's absolute path.
+    tables = []
+    for clone in ("a", "b"):
+        root = tmp_path / clone
+        root.mkdir()
+        path = _write(root, HAND)
+        monkeypatch.chdir(root)
+        assert main(["calibrate", "--designs", str(path.resolve()), "--dpi", "50",
+                     "--out", "out"]) == 0
+        tables.append((root / "out" / "calibration.parquet").read_bytes())
+    capsys.readouterr()
+    meta = pq.read_metadata(tmp_path / "a" / "out" / "calibration.parquet").metadata
+    assert json.loads(meta[b"dse"])["designs_file"] == "designs.yaml"
+    assert tables[0] == tables[1]

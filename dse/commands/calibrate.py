@@ -51,6 +51,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _portable(path: str | Path) -> str:
+    """``path`` relative to the working directory when it lies inside it (the workflow passes an
+    absolute path: two clones of the project then write byte-identical tables), else as given."""
+    p = Path(path)
+    try:
+        return p.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def run(args: argparse.Namespace) -> int:
     from dse import MODEL_VERSION, plots
     from dse.plots.calibration import plot_calibration
@@ -70,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         table,
         out / "calibration.parquet",
         metadata={
-            "designs_file": str(args.designs),
+            "designs_file": _portable(args.designs),
             "model_version": MODEL_VERSION,
             "median_abs_error_pct": summary.median_abs_error_pct,
             "worst_abs_error_pct": summary.worst_abs_error_pct,
