@@ -253,28 +253,29 @@ def test_utilization_is_the_fullest_slr_and_every_output_agrees(cfg, model, tmp_
     from dse.results import results_frame
     from dse.store import read_table, write_table
 
-    # Hand calculation (configs/platforms/u280.yaml: margin 0.10, shell in SLR0 with 107,629 LUT,
-    # 4 DSP and 391 BRAM18; cu_slr_order 0, 1, 2 puts one of the 3 CUs on each SLR).
-    # Available per SLR: SLR0 BRAM18 1,344 x 0.9 - 391 = 818.6, LUT 439,680 x 0.9 - 107,629 =
-    # 288,083, DSP 2,880 x 0.9 - 4 = 2,588; SLR1/2 BRAM18 1,209.6, LUT 388,800, DSP 2,764.8.
+    # Hand calculation (configs/platforms/u280.yaml: margin 0.10 on LUT, none on the hard blocks
+    # (PG367), shell in SLR0 with 107,629 LUT, 4 DSP and 391 BRAM18; cu_slr_order 0, 1, 2 puts
+    # one of the 3 CUs on each SLR).
+    # Available per SLR: SLR0 BRAM18 1,344 - 391 = 953, LUT 439,680 x 0.9 - 107,629 =
+    # 288,083, DSP 2,880 - 4 = 2,876; SLR1/2 BRAM18 1,344, LUT 388,800, DSP 3,072.
     # The design uses 1,920 BRAM18, 450,120 LUT and 3,840 DSP, a third per CU:
-    # BRAM18 640 / 818.6 = 78.18 % on SLR0 (the fullest), LUT 150,040 / 288,083 = 52.08 %,
-    # DSP 1,280 / 2,588 = 49.46 %, URAM 0. The old device-wide figure was
-    # 1,920 / (818.6 + 2 x 1,209.6) = 59.30 %: 19 points below what limits the design.
+    # BRAM18 640 / 953 = 67.16 % on SLR0 (the fullest), LUT 150,040 / 288,083 = 52.08 %,
+    # DSP 1,280 / 2,876 = 44.51 %, URAM 0. The old device-wide figure was
+    # 1,920 / (953 + 2 x 1,344) = 52.73 %: 14 points below what limits the design.
     batch = design_batch([FASTEST], cfg.platform)
     c = model.evaluate(batch).columns
     assert (c["bram18"][0], c["lut"][0], c["dsp"][0], c["uram"][0]) == (1920, 450120, 3840, 0)
-    assert c["utilization"][0] == pytest.approx(640 / 818.6, rel=1e-6)
-    assert c["util_bram"][0] == pytest.approx(640 / 818.6, rel=1e-6)
+    assert c["utilization"][0] == pytest.approx(640 / 953, rel=1e-6)
+    assert c["util_bram"][0] == pytest.approx(640 / 953, rel=1e-6)
     assert c["util_lut"][0] == pytest.approx(150_040 / 288_083, rel=1e-6)
-    assert c["util_dsp"][0] == pytest.approx(1_280 / 2_588, rel=1e-6)
+    assert c["util_dsp"][0] == pytest.approx(1_280 / 2_876, rel=1e-6)
     assert c["util_uram"][0] == 0.0
 
     # Parquet: the same figure and its name, through the result table and a file
     frame = results_frame(model, batch, model.evaluate(batch), ["g-fastest"])
     write_table(frame, tmp_path / "r.parquet")
     row = read_table(tmp_path / "r.parquet").iloc[0]
-    assert row["utilization"] == pytest.approx(640 / 818.6, rel=1e-6)
+    assert row["utilization"] == pytest.approx(640 / 953, rel=1e-6)
     assert row["binding"] == "bram18 SLR0"
 
     # summary.md shows the same value and name
@@ -282,7 +283,7 @@ def test_utilization_is_the_fullest_slr_and_every_output_agrees(cfg, model, tmp_
     md = table(selected, {})
     header = [h.strip() for h in md.splitlines()[0].split("|")]
     cells = [v.strip() for v in md.splitlines()[2].split("|")]
-    assert cells[header.index("util (fullest SLR)")] == "78.2%"
+    assert cells[header.index("util (fullest SLR)")] == "67.2%"
     assert cells[header.index("binding")] == "bram18 SLR0"
 
     # design.json of the export: the row's figure and name, unchanged
@@ -310,7 +311,7 @@ def test_utilization_is_the_fullest_slr_and_every_output_agrees(cfg, model, tmp_
         assert most == pytest.approx(row[util], rel=1e-9)
     fig = resources_plot.figure(res, title=None)
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert legend[0] == "g-fastest: 78.2% (bram18 SLR0)"
+    assert legend[0] == "g-fastest: 67.2% (bram18 SLR0)"
 
 
 @settings(max_examples=60, deadline=None)
