@@ -18,6 +18,14 @@ Reasons, in priority order (:data:`REASONS`):
 - ``named``: every design_id in ``settings["named"]``, from the front or else from all results.
 
 Ties are broken by the smallest design_id, so the selection never depends on row order.
+
+**Across the model's uncertainty.** Where the front carries the calibration's intervals
+(``fmax_mhz_lo``, ``utilization_hi``, ``latency_ms_hi``; dse.results), the tier keeps only
+*robust* designs: their clock at or below the pessimistic fmax (``clock_mhz <= fmax_mhz_lo``, the
+timing margin the held-out fmax error asks for) and every resource fitting at its pessimistic
+count (``utilization_hi <= 1``). The knee and the latency budget are taken on the pessimistic
+latency ``latency_ms_hi``. When no design of the tier is robust, the tier is kept as it is
+and the chosen rows say so (``robust`` column false).
 """
 
 from __future__ import annotations
@@ -68,9 +76,12 @@ def select_designs(
     """
     ordered = _sorted_by_id(front)
     tier = ordered[in_tier(ordered, quality_max)].reset_index(drop=True)
+    sure = robust(tier)
+    if sure.any():
+        tier = tier[sure].reset_index(drop=True)
     region = tier[_within_budget(tier, settings.get("latency_budget_ms"))].reset_index(drop=True)
     picks = [
-        *_knee(region, objectives),
+        *_knee(region, pessimistic(objectives, region)),
         *_fastest(tier),
         *(_smallest_under_budget(region) if settings.get("latency_budget_ms") is not None else []),
         *(("named", design_id) for design_id in _named(settings)),
@@ -78,7 +89,34 @@ def select_designs(
     rows = _rows_for(
         [design_id for _, design_id in picks], ordered, all_designs, named=_named(settings)
     )
-    return _attach_reasons(rows, picks)
+    out = _attach_reasons(rows, picks)
+    out["robust"] = robust(out)
+    return out
+
+
+def robust(frame: pd.DataFrame) -> np.ndarray:
+    """Designs that stay feasible across the model's interval: clock at or below the pessimistic
+    fmax and every resource within its SLR at the pessimistic count (all True for a table
+    without interval columns)."""
+    ok = np.ones(len(frame), dtype=bool)
+    if {"clock_mhz", "fmax_mhz_lo"} <= set(frame.columns):
+        clock = frame["clock_mhz"].to_numpy(dtype=np.float64)
+        ok &= clock <= frame["fmax_mhz_lo"].to_numpy(dtype=np.float64, na_value=np.inf)
+    if "utilization_hi" in frame.columns:
+        ok &= frame["utilization_hi"].to_numpy(dtype=np.float64, na_value=0.0) <= 1.0
+    if "feasible" in frame.columns:
+        ok &= frame["feasible"].to_numpy(dtype=bool)
+    return ok
+
+
+def pessimistic(objectives: Objectives, frame: pd.DataFrame) -> Objectives:
+    """The objectives with ``latency_ms`` read at its pessimistic end (``latency_ms_hi``) where
+    the table has it."""
+    if "latency_ms_hi" not in frame.columns:
+        return objectives
+    return tuple(
+        ("latency_ms_hi", d) if name == "latency_ms" else (name, d) for name, d in objectives
+    )
 
 
 def _sorted_by_id(frame: pd.DataFrame) -> pd.DataFrame:
@@ -134,8 +172,9 @@ def in_tier(front: pd.DataFrame, quality_max: float | None) -> np.ndarray:
 def _within_budget(front: pd.DataFrame, budget_ms: Any) -> np.ndarray:
     if budget_ms is None:
         return np.ones(len(front), dtype=bool)
-    _require(front, "latency_ms")
-    return front["latency_ms"].to_numpy(dtype=np.float64, na_value=np.inf) <= float(budget_ms)
+    col = "latency_ms_hi" if "latency_ms_hi" in front.columns else "latency_ms"
+    _require(front, col)
+    return front[col].to_numpy(dtype=np.float64, na_value=np.inf) <= float(budget_ms)
 
 
 def _knee(region: pd.DataFrame, objectives: Objectives) -> list[tuple[str, str]]:
