@@ -5,7 +5,9 @@ carry ``figures``: what a build report or a paper's table gives for the built de
 one report or table, with the stage it was measured at (``hls``: Vitis HLS estimate, ``synth``:
 Vivado post-synthesis, ``route``: post place-and-route, ``board``: measured running,
 ``unstated``) and what it covers (``cu``: one compute unit, ``kernels``: all CUs without the
-shell, ``device``: the whole device). :func:`load_builds` returns
+shell, ``device``: the whole device). Cycles and latencies say what they time (``timed``: one
+``call`` of the entry's workload, one ``layer``, or one ``linear``-layer GEMM).
+:func:`load_builds` returns
 
 - ``figures``: one row per published number (:data:`FIGURE_COLUMNS`), in the units of
   :data:`QUANTITIES`. BRAM is always in 18 Kb blocks: a figure given as 36 Kb tiles (``bram36``,
@@ -58,6 +60,7 @@ FIGURE_COLUMNS = (
     "slr",
     "stage",
     "scope",
+    "timed",
     "as_published",
     "tool",
     "part",
@@ -128,6 +131,7 @@ def figure_rows(design: str, block: dict[str, Any], *, url: str = "") -> list[di
         "design": design,
         "stage": block["stage"],
         "scope": block["scope"],
+        "timed": "",
         "tool": block.get("tool", ""),
         "part": block.get("part", ""),
         "where": block["where"],
@@ -137,8 +141,9 @@ def figure_rows(design: str, block: dict[str, Any], *, url: str = "") -> list[di
     for key in ("clock_target_mhz", "clock_mhz", "fmax_mhz", "cycles", "latency_ms"):
         if key in block:
             value = float(block[key])
+            timed = block.get("timed", "call") if key in ("cycles", "latency_ms") else ""
             rows.append(
-                {**common, "quantity": key, "published": value, "slr": "",
+                {**common, "quantity": key, "published": value, "slr": "", "timed": timed,
                  "as_published": f"{key} {_fmt(value)}"}
             )
     rows += [{**common, **r} for r in resource_rows(block)]
