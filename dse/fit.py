@@ -47,6 +47,9 @@ from dse.platform import RESOURCES, Platform
 #: Quantities the fit predicts (and resources.csv lists), in this order.
 FIT_QUANTITIES = ("lut", "dsp", "bram18", "uram", "fmax_mhz", "latency_ms")
 
+#: Columns of :func:`observations`.
+OBS_COLUMNS = ("design", "quantity", "published", "kind", "scope", "stage", "timed")
+
 #: Which report stage is preferred when a build gives a figure at several (post-route first).
 STAGE_RANK = {"route": 0, "board": 1, "synth": 2, "unstated": 3, "hls": 4}
 
@@ -68,6 +71,8 @@ CLOCK_GRID: dict[str, np.ndarray] = {
 LATENCY_GRID: dict[str, np.ndarray] = {
     "logic.pipeline_fill_cycles": np.array([0, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256]),
     "logic.epilogue_overlap": np.round(np.arange(0.0, 1.01, 0.1), 2),
+    # the AXI latency each burst pays on DDR (the HBM's is measured: HBM Connect)
+    "memories.ddr.read_latency_ns": np.array([25.0, 50, 75, 100, 150, 200, 289, 400]),
 }
 
 #: A workload for entries that give resources only (no ``model``): resources depend on the
@@ -129,7 +134,8 @@ def observations(figures: pd.DataFrame, designs: pd.DataFrame) -> pd.DataFrame:
     report (:data:`STAGE_RANK`), whole-scope figures only.
 
     Columns: design, quantity (:data:`FIT_QUANTITIES`), published, kind (``eq``, or ``lower``:
-    the build met the clock it asked for, so fmax is at least that), scope, stage.
+    the build met the clock it asked for, so fmax is at least that), scope, stage, timed (what a
+    latency times: ``call``, ``layer`` or ``linear``, dse.builds).
     ``fmax_mhz`` is the report's fmax where it gives one, else its clock; ``latency_ms`` is the
     figure, or cycles at the design's clock.
     """
@@ -141,7 +147,8 @@ def observations(figures: pd.DataFrame, designs: pd.DataFrame) -> pd.DataFrame:
     clock = designs.set_index("design")["clock_mhz"] if "clock_mhz" in designs else None
     rows: list[dict[str, Any]] = []
     for (design, q), r in best.iterrows():  # a few hundred figures
-        base = {"design": design, "scope": r["scope"], "stage": r["stage"], "kind": "eq"}
+        base = {"design": design, "scope": r["scope"], "stage": r["stage"], "kind": "eq",
+                "timed": r.get("timed", "") or "call"}
         if q in ("lut", "dsp", "bram18", "uram"):
             rows.append({**base, "quantity": q, "published": r["published"]})
         elif q == "latency_ms":
@@ -154,7 +161,7 @@ def observations(figures: pd.DataFrame, designs: pd.DataFrame) -> pd.DataFrame:
         if "fmax_mhz" in have:
             r = best.loc[(design, "fmax_mhz")]
             rows.append({"design": design, "quantity": "fmax_mhz", "published": r["published"],
-                         "kind": "eq", "scope": r["scope"], "stage": r["stage"]})
+                         "kind": "eq", "scope": r["scope"], "stage": r["stage"], "timed": ""})
         elif "clock_mhz" in have:
             r = best.loc[(design, "clock_mhz")]
             target = (
@@ -166,8 +173,8 @@ def observations(figures: pd.DataFrame, designs: pd.DataFrame) -> pd.DataFrame:
             derated = math.isfinite(target) and r["published"] < target * 0.995
             rows.append({"design": design, "quantity": "fmax_mhz", "published": r["published"],
                          "kind": "eq" if derated else "lower", "scope": r["scope"],
-                         "stage": r["stage"]})
-    out = pd.DataFrame(rows, columns=["design", "quantity", "published", "kind", "scope", "stage"])
+                         "stage": r["stage"], "timed": ""})
+    out = pd.DataFrame(rows, columns=list(OBS_COLUMNS))
     out = out[out["published"] > 0]
     order = {q: i for i, q in enumerate(FIT_QUANTITIES)}
     out = out.assign(_o=out["quantity"].map(order)).sort_values(["design", "_o"], kind="stable")
@@ -202,8 +209,12 @@ class Prediction:
     frame: pd.DataFrame  # compute_units, shell_<r>, fmax_mhz, latency_ms, feasible, violations
     timing_inputs: dict[str, tuple] = field(default_factory=dict)  # design -> fmax arguments
 
-    def value(self, design: str, quantity: str, scope: str = "kernels") -> float:
-        """A figure as a report of ``scope`` would print it."""
+    def value(self, design: str, quantity: str, scope: str = "kernels", timed: str = "call"
+              ) -> float:
+        """A figure as a report of ``scope`` would print it (a latency: of what ``timed``
+        says, one ``call``, one ``layer`` or one ``linear``-layer GEMM)."""
+        if quantity == "latency_ms" and timed in ("layer", "linear"):
+            return float(self.frame.at[design, f"{timed}_ms"])
         if quantity in RESOURCES:
             v = float(self.per_cu.at[design, quantity])
             if scope == "cu":
@@ -256,6 +267,7 @@ class Evaluator:
         self.designs = designs.reset_index(drop=True)
         self.raws: dict[str, dict[str, Any]] = {}
         self.workloads: dict[tuple[str, int], Workload] = {}
+        self.layers: dict[tuple[str, int], int] = {}
         for row in self.designs.itertuples(index=False):
             board = str(row.board)
             if board not in self.raws:
@@ -268,6 +280,7 @@ class Evaluator:
                     raw = {**with_defaults(dict(_NO_WORKLOAD), "model"), "cameras": 1}
                     check_model(raw, file="(no workload)")
                 self.workloads[key] = Workload.from_mapping(raw)
+                self.layers[key] = int(raw.get("layers", 1) or 1)
         self.groups: dict[tuple[str, str, int], list[int]] = {}
         for i, row in enumerate(self.designs.itertuples(index=False)):
             self.groups.setdefault((str(row.board), str(row.model or ""), int(row.cameras)),
@@ -331,7 +344,7 @@ class Evaluator:
 
                 model._resources = _given  # type: ignore[method-assign]
             with _recording() as rec:
-                res = model.evaluate(batch)
+                res = model.evaluate(batch, detail=True)
             c = res.columns
             cu = np.asarray(batch["compute_units"], dtype=float)
             pc = np.stack([np.asarray(c[r], dtype=float) / cu for r in RESOURCES], axis=1)
@@ -347,6 +360,7 @@ class Evaluator:
                     **{f"shell_{r}": shell[j] for j, r in enumerate(RESOURCES)},
                     "fmax_mhz": np.asarray(c["fmax_mhz"], dtype=float),
                     "latency_ms": np.asarray(c["latency_ms"], dtype=float),
+                    **_part_times(W, self.layers[(model_path, cams)], res, c),
                     "clock_mhz": np.asarray(batch["clock_mhz"], dtype=float),
                     "feasible": np.asarray(c["feasible"], dtype=bool),
                     "violations": np.asarray(text, dtype=object),
@@ -360,6 +374,23 @@ class Evaluator:
                     timing[i] = (board, [f[j] for f in fractions], bool(np.ravel(pump)[j]),
                                  float(np.ravel(sll)[j]))
         return Prediction(pd.concat(per_cu), pd.concat(frames), timing)
+
+
+def _part_times(W, layers: int, res, c) -> dict[str, np.ndarray]:
+    """One encoder layer's time (``layer_ms``: the ``layer`` kernels over the layers) and one
+    linear-layer GEMM's (``linear_ms``: the proj and mlp GEMMs over their executions), ms, as
+    one call runs them (its image rounds)."""
+    from dse.workload import GEMM
+
+    rounds = np.asarray(c["latency_ms"], float) / np.asarray(c["latency_per_image_ms"], float)
+    km = np.asarray(res.kernel_ms, dtype=float)
+    layer = [i for i, k in enumerate(W.kernels) if k.group == "layer"]
+    lin = [i for i, k in enumerate(W.kernels) if k.kind == GEMM and k.cls in ("proj", "mlp")]
+    n_lin = sum(W.kernels[i].count for i in lin) or 1
+    return {
+        "layer_ms": km[:, layer].sum(axis=1) / layers * rounds if layer else np.full(len(km), np.nan),
+        "linear_ms": km[:, lin].sum(axis=1) / n_lin if lin else np.full(len(km), np.nan),
+    }
 
 
 def _plain(v: Any) -> Any:
@@ -423,7 +454,7 @@ def linear_features(ev: Evaluator, obs: pd.DataFrame, quantity: str, keys: Seque
     designs = rows["design"].unique().tolist()
 
     def column(p: Prediction) -> np.ndarray:
-        return np.array([p.value(r.design, quantity, r.scope) for r in rows.itertuples()])
+        return np.array([p.value(r.design, quantity, r.scope, r.timed) for r in rows.itertuples()])
 
     base = column(ev.predict(zero, subset=designs)) if len(rows) else np.zeros(0)
     X = np.zeros((len(rows), len(keys)))
@@ -583,6 +614,7 @@ class Calibration:
         lat = self.obs[(self.obs["quantity"] == "latency_ms") & self.obs["design"].isin(train)]
         if len(lat):
             ds, pub = lat["design"].tolist(), lat["published"].to_numpy(float)
+            timed = lat["timed"].tolist()
             lin = self.linear_keys.get("latency_ms", ())
             cache: dict[tuple, float] = {}
 
@@ -590,7 +622,8 @@ class Calibration:
                 key = tuple(sorted(c.items()))
                 if key not in cache:
                     p = self.ev.predict({**const, **c}, subset=ds)
-                    pred = np.array([p.value(d, "latency_ms") for d in ds])
+                    pred = np.array([p.value(d, "latency_ms", "cu", t)
+                                     for d, t in zip(ds, timed, strict=True)])
                     if lin:
                         pred = pred + self._launch_fit(p, ds, pub, pred, c)[1]
                     cache[key] = float(np.sum(np.log(pred / pub) ** 2))
@@ -600,7 +633,7 @@ class Calibration:
             grid = {k: v for k, v in LATENCY_GRID.items() if k in start}
             c = fit_grid(lat_loss, grid, start, sweeps=2) if grid else {}
             p = self.ev.predict({**const, **c}, subset=ds)
-            pred = np.array([p.value(d, "latency_ms") for d in ds])
+            pred = np.array([p.value(d, "latency_ms", "cu", t) for d, t in zip(ds, timed, strict=True)])
             if lin:
                 launch, extra = self._launch_fit(p, ds, pub, pred, c)
                 c = {**c, **launch}
@@ -632,8 +665,9 @@ class Calibration:
         if obs.empty:
             return _empty_rows()
         p = self.ev.predict(fit.constants, subset=list(designs))
-        pred = np.array([p.value(r.design, r.quantity, r.scope) for r in obs.itertuples()])
-        out = obs[["design", "quantity", "published", "kind", "scope", "stage"]].copy()
+        pred = np.array([p.value(r.design, r.quantity, r.scope, r.timed)
+                         for r in obs.itertuples()])
+        out = obs[list(OBS_COLUMNS)].copy()
         out["predicted"] = pred
         out["error"] = relative_error(pred, out["published"].to_numpy(float), out["kind"].values)
         out["split"] = split
@@ -656,8 +690,7 @@ class Calibration:
 
 
 def _empty_rows() -> pd.DataFrame:
-    return pd.DataFrame(columns=["design", "quantity", "published", "kind", "scope", "stage",
-                                 "predicted", "error", "split"])
+    return pd.DataFrame(columns=[*OBS_COLUMNS, "predicted", "error", "split"])
 
 
 # ---------------------------------------------------------------------------- summaries
