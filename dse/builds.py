@@ -6,7 +6,8 @@ one report or table, with the stage it was measured at (``hls``: Vitis HLS estim
 Vivado post-synthesis, ``route``: post place-and-route, ``board``: measured running,
 ``unstated``) and what it covers (``cu``: one compute unit, ``kernels``: all CUs without the
 shell, ``device``: the whole device). Cycles and latencies say what they time (``timed``: one
-``call`` of the entry's workload, one ``layer``, or one ``linear``-layer GEMM).
+``call`` of the entry's workload, one ``layer``, or one ``linear``-layer GEMM), and a block may say
+whether the build was floorplanned (``floorplan``: ``yes``, ``no`` or ``""`` when not said).
 :func:`load_builds` returns
 
 - ``figures``: one row per published number (:data:`FIGURE_COLUMNS`), in the units of
@@ -23,7 +24,6 @@ shell, ``device``: the whole device). Cycles and latencies say what they time (`
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ FIGURE_COLUMNS = (
     "stage",
     "scope",
     "timed",
+    "floorplan",
     "as_published",
     "tool",
     "part",
@@ -99,7 +100,7 @@ class Builds:
         return dict(self.design_params[design])
 
 
-def _fmt(value: float) -> str:
+def format_figure(value: float) -> str:
     """A figure as printed: integers without a decimal point, others as given."""
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
@@ -115,12 +116,12 @@ def resource_rows(counts: dict[str, float], *, slr: str = "") -> list[dict[str, 
         if key == "bram36":
             rows.append(
                 {"quantity": "bram18", "published": 2.0 * value, "slr": slr,
-                 "as_published": f"bram36 {_fmt(value)}"}
+                 "as_published": f"bram36 {format_figure(value)}"}
             )
         else:
             rows.append(
                 {"quantity": key, "published": value, "slr": slr,
-                 "as_published": f"{key} {_fmt(value)}"}
+                 "as_published": f"{key} {format_figure(value)}"}
             )
     return rows
 
@@ -132,6 +133,7 @@ def figure_rows(design: str, block: dict[str, Any], *, url: str = "") -> list[di
         "stage": block["stage"],
         "scope": block["scope"],
         "timed": "",
+        "floorplan": {True: "yes", False: "no"}.get(block.get("floorplan"), ""),
         "tool": block.get("tool", ""),
         "part": block.get("part", ""),
         "where": block["where"],
@@ -144,7 +146,7 @@ def figure_rows(design: str, block: dict[str, Any], *, url: str = "") -> list[di
             timed = block.get("timed", "call") if key in ("cycles", "latency_ms") else ""
             rows.append(
                 {**common, "quantity": key, "published": value, "slr": "", "timed": timed,
-                 "as_published": f"{key} {_fmt(value)}"}
+                 "as_published": f"{key} {format_figure(value)}"}
             )
     rows += [{**common, **r} for r in resource_rows(block)]
     for slr, counts in sorted((block.get("slr") or {}).items()):
@@ -215,16 +217,3 @@ def load_builds(path: str | Path) -> Builds:
     if des.empty:
         des = pd.DataFrame(columns=list(DESIGN_COLUMNS))
     return Builds(figures=fig, designs=des, design_params=params_by_design)
-
-
-def check_rows(frame: pd.DataFrame, *, file: str) -> None:
-    """Every row's quantity is known and its figure a finite number >= 0."""
-    bad = frame[~frame["quantity"].isin(list(QUANTITIES))]
-    if len(bad):
-        raise UserError(
-            "unknown quantity", file=file, value=str(bad["quantity"].iloc[0]),
-            allowed=", ".join(QUANTITIES),
-        )
-    values = frame["published"].to_numpy(dtype=float)
-    if not all(math.isfinite(v) and v >= 0 for v in values):
-        raise UserError("figure not a finite number >= 0", file=file)

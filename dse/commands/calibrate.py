@@ -1,13 +1,24 @@
-"""dse calibrate: predict published designs with the model; table, report and plot."""
+"""dse calibrate: predict published designs with the model; table, report and plot.
+
+With ``--reports DIR`` it reads a user's build reports instead (dse.reports: csynth.xml,
+report_utilization, report_timing_summary, measured latencies), adds them to the published
+builds of ``--designs`` when given, and hands both to the refit (``dse.fit.refit_reports``)
+when that exists; until then it prints what it read.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+import pandas as pd
+
+from dse.builds import Builds, load_builds
 from dse.calibration import calibration_table, load_designs, markdown, summarise
 from dse.commands.plot import check_arguments
-from dse.store import atomic_write_text, write_table
+from dse.errors import UserError
+from dse.reports import ACCEPTED, LATENCY_HELP, read_reports
+from dse.store import atomic_write_text, check_output, write_table
 
 HELP = (
     "predict published designs (configs/calibration/designs.yaml) with the model: "
@@ -21,12 +32,20 @@ OUTPUTS = ("calibration.parquet", "calibration.csv", "calibration.md", "calibrat
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--designs",
-        required=True,
-        help="published designs YAML (configs/calibration/designs.yaml)",
+        help="published designs YAML (configs/calibration/designs.yaml); required unless "
+        "--reports is given",
+    )
+    p.add_argument(
+        "--reports",
+        metavar="DIR",
+        help="a folder of your build reports (one folder per design, with the design.json of "
+        f"dse export): {ACCEPTED}. Latency CSV: {LATENCY_HELP}",
     )
     p.add_argument("--dpi", type=int, default=None, help="PNG resolution (default 150)")
     p.add_argument(
-        "--out", required=True, help="output folder (calibration.parquet, .csv, .md, .png)"
+        "--out",
+        help="output folder (calibration.parquet, .csv, .md, .png); with --reports optional "
+        "(reports.csv: every figure read)",
     )
 
 
@@ -34,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
     from dse import MODEL_VERSION, plots
     from dse.plots.calibration import plot_calibration
 
+    if args.reports is not None:
+        return run_reports(args)
+    for key in ("designs", "out"):
+        if getattr(args, key) is None:
+            raise UserError("missing argument", key=f"--{key}",
+                            allowed="--designs FILE --out DIR, or --reports DIR")
     check_arguments(args)  # the same --dpi range and output folder as dse plot
     designs = load_designs(args.designs)
     table = calibration_table(designs)
@@ -65,5 +90,62 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {out}/{{{','.join(OUTPUTS)}}}: {summary.designs} designs, "
         f"{summary.predicted} predicted, median |error| {summary.median_abs_error_pct:.1f}%, "
         f"worst {summary.worst_abs_error_pct:.1f}% ({summary.worst_design})"
+    )
+    return 0
+
+
+def merge(a: Builds, b: Builds) -> Builds:
+    """Two sets of build figures as one; a design named in both is an error."""
+    both = sorted(set(a.designs.get("design", [])) & set(b.designs.get("design", [])))
+    if both:
+        raise UserError("design named both in --reports and in --designs", value=both[0],
+                        allowed="distinct design names (rename the report folder)")
+    return Builds(
+        figures=pd.concat([a.figures, b.figures], ignore_index=True),
+        designs=pd.concat([a.designs, b.designs], ignore_index=True),
+        design_params={**a.design_params, **b.design_params},
+    )
+
+
+def describe(builds: Builds) -> str:
+    """What was read, one line per design and figure (for the console)."""
+    lines = []
+    f = builds.figures
+    for d in builds.designs.itertuples(index=False):  # a handful of designs
+        state = "expressible" if d.expressible else f"not expressible: {d.missing}"
+        rows = f[f["design"] == d.design]
+        lines.append(f"{d.design}: {len(rows)} figures ({state})")
+        for r in rows.itertuples(index=False):
+            slr = f" {r.slr}" if r.slr else ""
+            timed = f" per {r.timed}" if r.timed else ""
+            lines.append(
+                f"  {r.quantity}{slr} = {r.published:.6g}{timed} [{r.stage}, {r.scope}] {r.where}"
+            )
+    return "\n".join(lines)
+
+
+def run_reports(args: argparse.Namespace) -> int:
+    """``dse calibrate --reports DIR [--designs FILE] [--out DIR]``."""
+    out = check_output(args.out, folder=True) if args.out is not None else None
+    read = read_reports(args.reports)
+    builds = read.builds()
+    if args.designs is not None:
+        builds = merge(builds, load_builds(args.designs))
+    try:
+        from dse.fit import refit_reports  # h-calib-fit's refit, when it exists
+    except ImportError:
+        refit_reports = None
+    if refit_reports is not None:
+        print(refit_reports(builds, out=out))
+        return 0
+    print(describe(read.builds()))
+    if out is not None:
+        csv = read.figures.to_csv(index=False, float_format="%.6g")
+        atomic_write_text(out / "reports.csv", csv)
+    n = len(read.figures)
+    print(
+        f"read {len(read.files)} report files, {n} figures of {len(read.designs)} designs"
+        + (f"; wrote {out}/reports.csv" if out is not None else "")
+        + " (no refit: dse.fit.refit_reports is not available)"
     )
     return 0
