@@ -48,7 +48,10 @@ from dse.platform import RESOURCES, Platform
 FIT_QUANTITIES = ("lut", "dsp", "bram18", "uram", "fmax_mhz", "latency_ms")
 
 #: Columns of :func:`observations`.
-OBS_COLUMNS = ("design", "quantity", "published", "kind", "scope", "stage", "timed")
+OBS_COLUMNS = ("design", "quantity", "published", "kind", "scope", "stage", "timed", "floorplan")
+
+#: Figures about the clock.
+CLOCK_QUANTITIES = ("clock_mhz", "fmax_mhz", "clock_target_mhz")
 
 #: Which report stage is preferred when a build gives a figure at several (post-route first).
 STAGE_RANK = {"route": 0, "board": 1, "synth": 2, "unstated": 3, "hls": 4}
@@ -68,6 +71,19 @@ CLOCK_GRID: dict[str, np.ndarray] = {
     "timing.knee.lut": np.round(np.arange(0.30, 0.92, 0.02), 2),
     "timing.full_mhz.lut": np.arange(60.0, 305.0, 5.0),
 }
+#: The clock model of floorplanned builds (AutoBridge/TAPA pblocks, pipelined SLR crossings):
+#: its own LUT knee and full-SLR clock, used for builds whose figures say ``floorplan: true``.
+FLOORPLAN_GRID: dict[str, np.ndarray] = {
+    "timing.floorplanned.knee_lut": np.round(np.arange(0.30, 0.92, 0.02), 2),
+    "timing.floorplanned.full_lut_mhz": np.arange(60.0, 305.0, 5.0),
+}
+
+#: Where a floorplanned build reads its clock constants from.
+FLOORPLAN_KEYS = {
+    "timing.knee.lut": "timing.floorplanned.knee_lut",
+    "timing.full_mhz.lut": "timing.floorplanned.full_lut_mhz",
+}
+
 LATENCY_GRID: dict[str, np.ndarray] = {
     "logic.pipeline_fill_cycles": np.array([0, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256]),
     "logic.epilogue_overlap": np.round(np.arange(0.0, 1.01, 0.1), 2),
@@ -141,6 +157,8 @@ def observations(figures: pd.DataFrame, designs: pd.DataFrame) -> pd.DataFrame:
     """
     expressible = designs.loc[designs["expressible"].astype(bool), "design"]
     f = figures[(figures["slr"].fillna("") == "") & figures["design"].isin(expressible)].copy()
+    # an HLS estimate of the clock is not a clock that closed
+    f = f[~((f["stage"] == "hls") & f["quantity"].isin(CLOCK_QUANTITIES))]
     f["rank"] = f["stage"].map(STAGE_RANK).fillna(9)
     f = f.sort_values(["design", "quantity", "rank"], kind="stable")
     best = f.drop_duplicates(["design", "quantity"], keep="first").set_index(["design", "quantity"])
@@ -148,7 +166,7 @@ def observations(figures: pd.DataFrame, designs: pd.DataFrame) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for (design, q), r in best.iterrows():  # a few hundred figures
         base = {"design": design, "scope": r["scope"], "stage": r["stage"], "kind": "eq",
-                "timed": r.get("timed", "") or "call"}
+                "timed": r.get("timed", "") or "call", "floorplan": ""}
         if q in ("lut", "dsp", "bram18", "uram"):
             rows.append({**base, "quantity": q, "published": r["published"]})
         elif q == "latency_ms":
@@ -161,7 +179,8 @@ def observations(figures: pd.DataFrame, designs: pd.DataFrame) -> pd.DataFrame:
         if "fmax_mhz" in have:
             r = best.loc[(design, "fmax_mhz")]
             rows.append({"design": design, "quantity": "fmax_mhz", "published": r["published"],
-                         "kind": "eq", "scope": r["scope"], "stage": r["stage"], "timed": ""})
+                         "kind": "eq", "scope": r["scope"], "stage": r["stage"], "timed": "",
+                         "floorplan": r.get("floorplan", "") or ""})
         elif "clock_mhz" in have:
             r = best.loc[(design, "clock_mhz")]
             target = (
@@ -173,12 +192,78 @@ def observations(figures: pd.DataFrame, designs: pd.DataFrame) -> pd.DataFrame:
             derated = math.isfinite(target) and r["published"] < target * 0.995
             rows.append({"design": design, "quantity": "fmax_mhz", "published": r["published"],
                          "kind": "eq" if derated else "lower", "scope": r["scope"],
-                         "stage": r["stage"], "timed": ""})
+                         "stage": r["stage"], "timed": "", "floorplan": r.get("floorplan", "") or ""})
     out = pd.DataFrame(rows, columns=list(OBS_COLUMNS))
     out = out[out["published"] > 0]
     order = {q: i for i, q in enumerate(FIT_QUANTITIES)}
     out = out.assign(_o=out["quantity"].map(order)).sort_values(["design", "_o"], kind="stable")
     return out.drop(columns="_o").reset_index(drop=True)
+
+
+@dataclass
+class ClockBuilds:
+    """Builds that only test the clock model: fmax rows (:data:`OBS_COLUMNS`), the clock
+    model's inputs per design (board, SLR fractions, pumped, SLL fraction) and the designs that
+    are always in the training set (not expressible, so never held out)."""
+
+    obs: pd.DataFrame
+    inputs: dict[str, tuple]
+    always: set[str]
+
+
+def clock_builds(figures: pd.DataFrame, designs: pd.DataFrame, ev: Evaluator) -> ClockBuilds:
+    """Builds the model's parameters cannot describe, as clock-model data: each with a board, a
+    closed clock and its resources per SLR (or one CU out of context, on an SLR of its own).
+
+    The fraction of resource r is its largest use on one SLR over that SLR's raw count: per-SLR
+    figures of the whole device (shell included) as printed; of the kernels plus the board's
+    shell on its SLR; a single CU (``scope: cu`` without SLR figures) on the shell-free SLR.
+    """
+    from dse.config import load_validated
+
+    obs = observations(figures, designs.assign(expressible=True))
+    obs = obs[obs["quantity"] == "fmax_mhz"]
+    inputs: dict[str, tuple] = {}
+    keep = []
+    for r in obs.itertuples(index=False):  # a few dozen builds
+        row = designs[designs["design"] == r.design].iloc[0]
+        board = str(row.get("board") or "")
+        if not board:
+            continue
+        if board not in ev.raws:
+            ev.raws[board] = load_validated(Path(board), "platform")
+        P = ev.platform(board)
+        f = figures[(figures["design"] == r.design) & figures["quantity"].isin(RESOURCES)]
+        f = f.assign(rank=f["stage"].map(STAGE_RANK).fillna(9)).sort_values("rank", kind="stable")
+        slr = f[f["slr"].fillna("") != ""]
+        u = np.zeros(len(RESOURCES))
+        if len(slr):
+            best = slr.iloc[0][["stage", "scope"]].tolist()
+            slr = slr[(slr["stage"] == best[0]) & (slr["scope"] == best[1])]
+            for x in slr.itertuples(index=False):
+                s = P.slr_names.index(x.slr) if x.slr in P.slr_names else None
+                if s is None:
+                    continue
+                j = RESOURCES.index(x.quantity)
+                used = x.published + (P.slr_shell[s, j] if x.scope == "kernels" else 0.0)
+                u[j] = max(u[j], used / P.slr_raw[s, j])
+        else:
+            whole = f[(f["slr"].fillna("") == "") & (f["scope"] == "cu")]
+            if whole.empty:
+                continue
+            free = [s for s in range(len(P.slr_names)) if not P.slr_shell[s].any()]
+            s = free[0] if free else 0
+            used = np.zeros(len(RESOURCES))
+            for x in whole.drop_duplicates("quantity").itertuples(index=False):
+                used[RESOURCES.index(x.quantity)] = x.published
+            u = (used + P.slr_shell[s]) / P.slr_raw[s]
+            if (u > 1).any():  # larger than one SLR: spread evenly, as a floorplanner would
+                u = ((used / len(P.slr_names))[None, :] + P.slr_shell) / P.slr_raw
+                u = u.max(axis=0)
+        inputs[r.design] = (board, [np.array([v]) for v in u], False, 0.0, r.floorplan == "yes")
+        keep.append(r.design)
+    obs = obs[obs["design"].isin(keep)].reset_index(drop=True)
+    return ClockBuilds(obs, inputs, set(keep))
 
 
 def published_per_cu(obs: pd.DataFrame, designs: pd.DataFrame, shells: Mapping[str, np.ndarray]
@@ -372,7 +457,7 @@ class Evaluator:
                 fractions, pump, sll = rec.calls[-1]
                 for j, i in enumerate(ids):
                     timing[i] = (board, [f[j] for f in fractions], bool(np.ravel(pump)[j]),
-                                 float(np.ravel(sll)[j]))
+                                 float(np.ravel(sll)[j]), False)
         return Prediction(pd.concat(per_cu), pd.concat(frames), timing)
 
 
@@ -493,16 +578,25 @@ def _timing_fmax(ev: Evaluator, inputs: Mapping[str, tuple], designs: Sequence[s
     """fmax of designs from their recorded clock-model inputs under ``overrides``."""
     from dse.timing import fmax_mhz
 
-    plats: dict[str, Platform] = {}
+    plats: dict[tuple[str, bool], Platform] = {}
     out = np.empty(len(designs))
     for i, d in enumerate(designs):
-        board, fr, pump, sll = inputs[d]
-        if board not in plats:
+        board, fr, pump, sll, planned = inputs[d]
+        if (board, planned) not in plats:
+            o = dict(overrides)
+            if planned:  # a floorplanned build: the floorplanned curve
+                base = ev.raws[board]
+                for key, src in FLOORPLAN_KEYS.items():
+                    if src in o:
+                        o[key] = o[src]
+                    elif has_key(base, src):
+                        o[key] = float(get_key(base, src))
             try:
-                plats[board] = ev.platform(board, overrides)
+                plats[(board, planned)] = ev.platform(board, o)
             except UserError:  # constants the platform check refuses (e.g. a rising curve)
                 return np.full(len(designs), np.nan)
-        out[i] = fmax_mhz(plats[board], [np.atleast_1d(x) for x in fr], np.array([pump]),
+        plat = plats[(board, planned)]
+        out[i] = fmax_mhz(plat, [np.atleast_1d(x) for x in fr], np.array([pump]),
                           np.array([sll]))[0]
     return out
 
@@ -543,6 +637,7 @@ class Calibration:
     """
 
     def __init__(self, figures: pd.DataFrame, designs: pd.DataFrame) -> None:
+        others = designs[~designs["expressible"].astype(bool)].copy()
         designs = designs[designs["expressible"].astype(bool)].copy()
         self.obs = observations(figures, designs)
         self.designs = designs[designs["design"].isin(self.obs["design"])].reset_index(drop=True)
@@ -556,7 +651,7 @@ class Calibration:
                     if k not in keys.setdefault(q, []):
                         keys[q].append(k)
                         self.prior[k] = float(get_key(raw, k))
-        for grid in (CLOCK_GRID, LATENCY_GRID):
+        for grid in (CLOCK_GRID, FLOORPLAN_GRID, LATENCY_GRID):
             for k in grid:
                 if raws and has_key(raws[0], k):
                     self.prior[k] = float(get_key(raws[0], k))
@@ -571,6 +666,18 @@ class Calibration:
         }
         # the clock model's inputs for the design as built (published resources where given)
         self.as_built = self.ev.predict(resources=self.built)
+        # builds the parameters cannot describe still test the clock model: their fmax against
+        # the SLR fractions of their published resources
+        planned = self.obs[(self.obs["quantity"] == "fmax_mhz") & (self.obs["floorplan"] == "yes")]
+        for d in planned["design"]:
+            if d in self.as_built.timing_inputs:
+                self.as_built.timing_inputs[d] = (*self.as_built.timing_inputs[d][:4], True)
+        self.planned = set(planned["design"])
+        self.clock_only = clock_builds(figures, others, self.ev)
+        self.lat_rows = self.obs[self.obs["quantity"] == "latency_ms"].reset_index(drop=True)
+        self._lat_cache: dict[tuple, np.ndarray] = {}
+        for d, inputs in self.clock_only.inputs.items():
+            self.as_built.timing_inputs[d] = inputs
 
     # -- one fit
     def fit(self, train: Sequence[str]) -> Fit:
@@ -592,7 +699,8 @@ class Calibration:
             residual[q] = float(np.median(np.abs(pred[mask] - y[mask]) / y[mask]))
             nrows[q] = int(mask.sum())
         # clock model, on the resources as built
-        f = self.obs[(self.obs["quantity"] == "fmax_mhz") & self.obs["design"].isin(train)]
+        f = pd.concat([self.obs, self.clock_only.obs], ignore_index=True)
+        f = f[(f["quantity"] == "fmax_mhz") & f["design"].isin(train | self.clock_only.always)]
         f = f[f["design"].isin(list(self.as_built.timing_inputs))]
         if len(f):
             ds, pub, kind = f["design"].tolist(), f["published"].to_numpy(float), f["kind"].values
@@ -602,8 +710,9 @@ class Calibration:
                                    pub, kind)
                 return float(np.sum(e**2)) if np.isfinite(e).all() else math.inf
 
-            start = {k: self.prior[k] for k in CLOCK_GRID if k in self.prior}
-            grid = {k: v for k, v in CLOCK_GRID.items() if k in start}
+            both = {**CLOCK_GRID, **FLOORPLAN_GRID}
+            start = {k: self.prior[k] for k in both if k in self.prior}
+            grid = {k: v for k, v in both.items() if k in start}
             c = fit_grid(loss, grid, start)
             const.update(c)
             e = relative_error(_timing_fmax(self.ev, self.as_built.timing_inputs, ds, c), pub,
@@ -611,50 +720,54 @@ class Calibration:
             residual["fmax_mhz"] = float(np.median(np.abs(e)))
             nrows["fmax_mhz"] = len(f)
         # latency terms: grid on the non-linear ones, least squares on launch_us
-        lat = self.obs[(self.obs["quantity"] == "latency_ms") & self.obs["design"].isin(train)]
-        if len(lat):
-            ds, pub = lat["design"].tolist(), lat["published"].to_numpy(float)
-            timed = lat["timed"].tolist()
-            lin = self.linear_keys.get("latency_ms", ())
-            cache: dict[tuple, float] = {}
+        rows = self.lat_rows
+        mask = rows["design"].isin(train).to_numpy()
+        if mask.any():
+            pub = rows["published"].to_numpy(float)[mask]
 
-            def lat_loss(c: Mapping[str, float]) -> float:
-                key = tuple(sorted(c.items()))
-                if key not in cache:
-                    p = self.ev.predict({**const, **c}, subset=ds)
-                    pred = np.array([p.value(d, "latency_ms", "cu", t)
-                                     for d, t in zip(ds, timed, strict=True)])
-                    if lin:
-                        pred = pred + self._launch_fit(p, ds, pub, pred, c)[1]
-                    cache[key] = float(np.sum(np.log(pred / pub) ** 2))
-                return cache[key]
+            def lat_fit(c: Mapping[str, float]) -> tuple[float, np.ndarray, dict[str, float]]:
+                pred = self._latency(c)[mask]
+                launch, extra = self._launch_fit(pub, pred, mask, c)
+                pred = pred + extra
+                return float(np.sum(np.log(pred / pub) ** 2)), pred, launch
 
             start = {k: self.prior[k] for k in LATENCY_GRID if k in self.prior}
             grid = {k: v for k, v in LATENCY_GRID.items() if k in start}
-            c = fit_grid(lat_loss, grid, start, sweeps=2) if grid else {}
-            p = self.ev.predict({**const, **c}, subset=ds)
-            pred = np.array([p.value(d, "latency_ms", "cu", t) for d, t in zip(ds, timed, strict=True)])
-            if lin:
-                launch, extra = self._launch_fit(p, ds, pub, pred, c)
-                c = {**c, **launch}
-                pred = pred + extra
-            const.update(c)
+            c = fit_grid(lambda c: lat_fit(c)[0], grid, start, sweeps=2) if grid else {}
+            _, pred, launch = lat_fit(c)
+            const.update({**c, **launch})
             residual["latency_ms"] = float(np.median(np.abs(pred - pub) / pub))
-            nrows["latency_ms"] = len(lat)
+            nrows["latency_ms"] = int(mask.sum())
         return Fit(const, residual, nrows)
 
-    def _launch_fit(self, p: Prediction, ds, pub, pred, c) -> tuple[dict[str, float], np.ndarray]:
-        """The per-call launch time (linear): its features from the model with it at 1 vs 0."""
-        key = self.linear_keys["latency_ms"][0]
+    def _latency(self, c: Mapping[str, float]) -> np.ndarray:
+        """The model's latency of every latency row under the latency constants ``c`` (cached:
+        no other fitted constant changes a latency, so folds share the evaluations)."""
+        key = tuple(sorted(c.items()))
+        if key not in self._lat_cache:
+            rows = self.lat_rows
+            p = self.ev.predict(dict(c), subset=rows["design"].unique().tolist())
+            self._lat_cache[key] = np.array(
+                [p.value(r.design, "latency_ms", "cu", r.timed) for r in rows.itertuples()]
+            )
+        return self._lat_cache[key]
+
+    def _launch_fit(self, pub: np.ndarray, pred: np.ndarray, mask: np.ndarray,
+                    c: Mapping[str, float]) -> tuple[dict[str, float], np.ndarray]:
+        """The per-call launch time (linear, non-negative, on the relative error): its feature
+        is the model's latency with it at 1 minus at 0 (launches per call)."""
         lf = self.features.get("latency_ms")
-        if lf is None:
-            return {}, np.zeros(len(ds))
-        x = np.array([lf.X[lf.rows["design"].tolist().index(d), 0] for d in ds])
+        keys = self.linear_keys.get("latency_ms", ())
+        if lf is None or not keys:
+            return {}, np.zeros(len(pub))
+        key = keys[0]
+        x = lf.X[:, 0][mask]
         cur = float(c.get(key, self.prior[key]))
         base = pred - cur * x  # the prediction without the launch term
         w = 1.0 / pub
-        A = np.concatenate([(x * w)[:, None], [[math.sqrt(PRIOR_WEIGHT) / max(cur, 1.0)]]])
-        b = np.concatenate([(pub - base) * w, [math.sqrt(PRIOR_WEIGHT) * cur / max(cur, 1.0)]])
+        scale = max(cur, 1.0)
+        A = np.concatenate([(x * w)[:, None], [[math.sqrt(PRIOR_WEIGHT) / scale]]])
+        b = np.concatenate([(pub - base) * w, [math.sqrt(PRIOR_WEIGHT) * cur / scale]])
         v = float(nnls(A, b)[0])
         return {key: v}, base + v * x - pred
 
@@ -665,6 +778,13 @@ class Calibration:
         if obs.empty:
             return _empty_rows()
         p = self.ev.predict(fit.constants, subset=list(designs))
+        if self.planned & set(designs):  # floorplanned builds on the floorplanned curve
+            o = dict(fit.constants)
+            for key, src in FLOORPLAN_KEYS.items():
+                if src in o:
+                    o[key] = o[src]
+            fp = self.ev.predict(o, subset=sorted(self.planned & set(designs)))
+            p.frame.loc[fp.frame.index, "fmax_mhz"] = fp.frame["fmax_mhz"]
         pred = np.array([p.value(r.design, r.quantity, r.scope, r.timed)
                          for r in obs.itertuples()])
         out = obs[list(OBS_COLUMNS)].copy()
