@@ -192,7 +192,8 @@ def observations(figures: pd.DataFrame, designs: pd.DataFrame) -> pd.DataFrame:
             derated = math.isfinite(target) and r["published"] < target * 0.995
             rows.append({"design": design, "quantity": "fmax_mhz", "published": r["published"],
                          "kind": "eq" if derated else "lower", "scope": r["scope"],
-                         "stage": r["stage"], "timed": "", "floorplan": r.get("floorplan", "") or ""})
+                         "stage": r["stage"], "timed": "",
+                         "floorplan": r.get("floorplan", "") or ""})
     out = pd.DataFrame(rows, columns=list(OBS_COLUMNS))
     out = out[out["published"] > 0]
     order = {q: i for i, q in enumerate(FIT_QUANTITIES)}
@@ -472,9 +473,10 @@ def _part_times(W, layers: int, res, c) -> dict[str, np.ndarray]:
     layer = [i for i, k in enumerate(W.kernels) if k.group == "layer"]
     lin = [i for i, k in enumerate(W.kernels) if k.kind == GEMM and k.cls in ("proj", "mlp")]
     n_lin = sum(W.kernels[i].count for i in lin) or 1
+    none = np.full(len(km), np.nan)
     return {
-        "layer_ms": km[:, layer].sum(axis=1) / layers * rounds if layer else np.full(len(km), np.nan),
-        "linear_ms": km[:, lin].sum(axis=1) / n_lin if lin else np.full(len(km), np.nan),
+        "layer_ms": km[:, layer].sum(axis=1) / layers * rounds if layer else none,
+        "linear_ms": km[:, lin].sum(axis=1) / n_lin if lin else none,
     }
 
 
@@ -771,6 +773,43 @@ class Calibration:
         v = float(nnls(A, b)[0])
         return {key: v}, base + v * x - pred
 
+    # -- built designs under the model
+    def as_built_table(self, fit: Fit) -> pd.DataFrame:
+        """Every build at its published clock with its published resources (the model's own
+        where a build gives none) under the fitted constants: fmax, feasibility and what is
+        violated. A floorplanned build uses the floorplanned curve."""
+        p = self.ev.predict(fit.constants, resources=self.built)
+        o = dict(fit.constants)
+        for key, src in FLOORPLAN_KEYS.items():
+            if src in o:
+                o[key] = o[src]
+        planned = sorted(self.planned)
+        if planned:
+            fp = self.ev.predict(o, resources=self.built, subset=planned)
+            p.frame.loc[fp.frame.index, ["fmax_mhz", "feasible", "violations"]] = fp.frame[
+                ["fmax_mhz", "feasible", "violations"]]
+        out = p.frame[["clock_mhz", "fmax_mhz", "feasible", "violations"]].copy()
+        out["floorplan"] = [d in self.planned for d in out.index]
+        out["expressible"] = True
+        c = self.clock_only
+        if len(c.obs):
+            ds = c.obs["design"].tolist()
+            fmax = _timing_fmax(self.ev, c.inputs, ds, fit.constants)
+            extra = pd.DataFrame({
+                "clock_mhz": c.obs["published"].to_numpy(float),
+                "fmax_mhz": fmax,
+                "floorplan": [c.inputs[d][4] for d in ds],
+                "expressible": False,
+            }, index=ds)
+            extra["feasible"] = extra["clock_mhz"] <= extra["fmax_mhz"] + 1e-6
+            extra["violations"] = np.where(
+                extra["feasible"], "",
+                [f"clock_mhz for timing closure {a:.0f} > {b:.0f} available"
+                 for a, b in zip(extra["clock_mhz"], extra["fmax_mhz"], strict=True)])
+            out = pd.concat([out, extra])
+        out.index.name = "design"
+        return out.reset_index()
+
     # -- held-out
     def predict_rows(self, fit: Fit, designs: Sequence[str], split: str) -> pd.DataFrame:
         """resources.csv rows of ``designs`` under ``fit``."""
@@ -815,16 +854,24 @@ def _empty_rows() -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------- summaries
 def held_out_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per quantity: n, held-out median |error| (percent) and the fit's, in FIT_QUANTITIES order."""
+    """Per quantity: n, held-out median |error| (percent) and the fit's, in FIT_QUANTITIES order.
+    ``n`` counts the rows with a known error; a clock that met its request is a lower bound on
+    fmax, and one the prediction meets is counted in ``lower_bounds_met`` instead."""
     out = []
+    # a lower bound the prediction meets says nothing about the error: counted, not averaged
+    met = (rows["kind"] == "lower") & (rows["predicted"] >= rows["published"])
     for q in FIT_QUANTITIES:
         h = rows[(rows["quantity"] == q) & (rows["split"] == "held-out")]
         f = rows[(rows["quantity"] == q) & (rows["split"] == "fit")]
         if h.empty and f.empty:
             continue
+        bounds = int((h["kind"] == "lower").sum())
+        bounds_met = int(met[h.index].sum())
+        h, f = h[~met[h.index]], f[~met[f.index]]
         out.append({
             "quantity": q,
             "n": len(h),
+            "lower_bounds_met": f"{bounds_met} of {bounds}" if bounds else "",
             "held_out_median_abs_error_pct": float(np.median(np.abs(h["error"]))) * 100
             if len(h) else math.nan,
             "fit_median_abs_error_pct": float(np.median(np.abs(f["error"]))) * 100
@@ -850,3 +897,127 @@ def intervals(rows: pd.DataFrame) -> dict[str, tuple[float, float]]:
         lo, hi = np.quantile(ratio, INTERVAL)
         out[q] = (min(float(lo) - 1.0, 0.0), max(float(hi) - 1.0, 0.0))
     return out
+
+
+# ---------------------------------------------------------------------------- platform files
+#: The quantity whose rows determine each family of non-linear constants.
+_GRID_QUANTITY = {
+    **{k: "fmax_mhz" for k in CLOCK_GRID},
+    **{k: "fmax_mhz" for k in FLOORPLAN_GRID},
+    **{k: "latency_ms" for k in LATENCY_GRID},
+}
+
+
+def determined(cal: Calibration, fit: Fit) -> dict[str, str]:
+    """The constants the data determine -> the quantity they were fitted on: a linear constant
+    that some row's feature column sees, a grid constant whose quantity has rows (for the
+    floorplanned curve: some floorplanned build)."""
+    out: dict[str, str] = {}
+    for q, lf in cal.features.items():
+        seen = np.abs(lf.X).sum(axis=0) > 0
+        for k, s in zip(lf.keys, seen, strict=True):
+            if s and k in fit.constants:
+                out[k] = q
+    planned = bool(cal.planned) or any(
+        v[4] for d, v in cal.as_built.timing_inputs.items() if d in cal.clock_only.always
+    )
+    for k, q in _GRID_QUANTITY.items():
+        if k in fit.constants and fit.rows.get(q):
+            if k in FLOORPLAN_GRID and not planned:
+                continue
+            out[k] = q
+    return out
+
+
+def calibrated_platform(
+    board: str,
+    raw: Mapping[str, Any],
+    cal: Calibration,
+    fit: Fit,
+    rows: pd.DataFrame,
+    *,
+    dataset: str,
+) -> str:
+    """A calibrated copy of one platform file: the determined constants with ``fit:`` comments
+    (dataset, rows, training and held-out median |error| of their quantity) and the held-out
+    intervals as ``uncertainty:``. A YAML file keeps its layout; a JSON one (an export's
+    platform.json) becomes YAML."""
+    import yaml
+
+    from dse.fitfile import apply_fit
+
+    table = held_out_table(rows).set_index("quantity")
+    keys = determined(cal, fit)
+    constants, comments = {}, {}
+    for k, q in keys.items():
+        if not has_key(raw, k):
+            continue
+        old = get_key(raw, k)
+        constants[k] = fit.constants[k]
+        held = table.at[q, "held_out_median_abs_error_pct"] if q in table.index else math.nan
+        comments[k] = (
+            f"fit: {dataset}, {fit.rows.get(q, 0)} {q} rows, median |error| "
+            f"{fit.residual.get(q, math.nan) * 100:.1f}% fitted, {held:.1f}% held out "
+            f"(dse calibrate; was {old})"
+        )
+    unc = intervals(rows)
+    note = (f"fit: held-out ratio published / predicted on {dataset}, "
+            f"{INTERVAL[0]:.0%}..{INTERVAL[1]:.0%} percentiles, minus 1 (dse calibrate)")
+    text = Path(board).read_text(encoding="utf-8")
+    if Path(board).suffix.lower() == ".json":
+        data = copy.deepcopy(dict(raw))
+        for k, v in constants.items():
+            set_key(data, k, float(v))
+        data["uncertainty"] = {q: {"lo": round(lo, 3), "hi": round(hi, 3)}
+                               for q, (lo, hi) in unc.items()}
+        return yaml.safe_dump(data, sort_keys=False)
+    return apply_fit(text, constants, comments, unc, note)
+
+
+def refit_reports(builds, *, out: Path | None = None, folds: int = 0,
+                  dataset: str = "reports") -> str:
+    """``dse calibrate --reports``: refit on the builds (a user's reports, with the published
+    ones when given), write a calibrated copy of every board they use into ``out``
+    (``<name>.calibrated.yaml``) and return the held-out error as text."""
+    from dse.store import atomic_write_text
+
+    cal = Calibration(builds.figures, builds.designs)
+    if cal.designs.empty:
+        return ("no build can be refitted: none has a design.json (dse export) with figures "
+                "the model predicts")
+    fit, rows = cal.cross_validate(folds)
+    lines = [format_table(held_out_table(rows))]
+    if out is not None:
+        atomic_write_text(out / "resources.csv", rows_csv(rows))
+        for board, raw in cal.ev.raws.items():
+            if board not in set(cal.designs["board"].astype(str)):
+                continue
+            name = f"{raw['name']}.calibrated.yaml"
+            atomic_write_text(out / name, calibrated_platform(board, raw, cal, fit, rows,
+                                                              dataset=dataset))
+            lines.append(f"wrote {out / name} (a calibrated copy of {board})")
+        lines.append(f"wrote {out / 'resources.csv'}")
+    else:
+        lines.append("(give --out DIR to write the calibrated platform copies)")
+    return "\n".join(lines)
+
+
+#: Columns of resources.csv, in order.
+RESOURCE_CSV_COLUMNS = ("design", "quantity", "published", "predicted", "error", "split", "kind",
+                        "scope", "stage", "timed")
+
+
+def rows_csv(rows: pd.DataFrame) -> str:
+    """resources.csv: one row per (design, quantity, split)."""
+    return rows[list(RESOURCE_CSV_COLUMNS)].to_csv(index=False, float_format="%.6g")
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The held-out table as Markdown (quantity, n, held-out and fitted median |error|)."""
+    lines = ["| quantity | n (held out) | held-out median abs error | fitted median abs error "
+             "| met clocks (lower bounds on fmax) the prediction meets |",
+             "|---|---|---|---|---|"]
+    for r in table.itertuples(index=False):
+        lines.append(f"| {r.quantity} | {r.n} | {r.held_out_median_abs_error_pct:.1f}% "
+                     f"| {r.fit_median_abs_error_pct:.1f}% | {r.lower_bounds_met or '-'} |")
+    return "\n".join(lines)

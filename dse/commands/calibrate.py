@@ -26,7 +26,8 @@ HELP = (
 )
 
 #: Files written into --out.
-OUTPUTS = ("calibration.parquet", "calibration.csv", "calibration.md", "calibration.png")
+OUTPUTS = ("calibration.parquet", "calibration.csv", "calibration.md", "calibration.png",
+           "resources.csv", "as_built.csv")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,6 +41,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="a folder of your build reports (one folder per design, with the design.json of "
         f"dse export): {ACCEPTED}. Latency CSV: {LATENCY_HELP}",
+    )
+    p.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        help="held-out error by k folds of the builds (default 0: leave one design out)",
     )
     p.add_argument("--dpi", type=int, default=None, help="PNG resolution (default 150)")
     p.add_argument(
@@ -60,10 +67,15 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("missing argument", key=f"--{key}",
                             allowed="--designs FILE --out DIR, or --reports DIR")
     check_arguments(args)  # the same --dpi range and output folder as dse plot
+    if args.folds < 0:
+        raise UserError("must be 0 (leave one out) or a number of folds", key="--folds",
+                        value=args.folds)
     designs = load_designs(args.designs)
     table = calibration_table(designs)
     summary = summarise(table)
     out = Path(args.out)
+    fitted = fit_builds(load_builds(args.designs), out, folds=args.folds,
+                        dataset=Path(args.designs).name)
     write_table(
         table,
         out / "calibration.parquet",
@@ -75,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         },
     )
     atomic_write_text(out / "calibration.csv", table.to_csv(index=False, float_format="%.6g"))
-    atomic_write_text(out / "calibration.md", markdown(table, summary))
+    atomic_write_text(out / "calibration.md", markdown(table, summary) + fitted)
     dpi, plots.DPI = plots.DPI, args.dpi or plots.DPI
     try:
         plot_calibration(
@@ -92,6 +104,49 @@ def run(args: argparse.Namespace) -> int:
         f"worst {summary.worst_abs_error_pct:.1f}% ({summary.worst_design})"
     )
     return 0
+
+
+def fit_builds(builds: Builds, out: Path, *, folds: int, dataset: str) -> str:
+    """Fit the model's constants to the build figures, write resources.csv (published,
+    predicted, error per design and quantity, fitted and held out), as_built.csv (each build at
+    its published clock and resources under the fitted model) and a calibrated copy of every
+    board (``platforms/<name>.yaml``); return the Markdown section for calibration.md."""
+    from dse.fit import Calibration, calibrated_platform, format_table, held_out_table, rows_csv
+
+    cal = Calibration(builds.figures, builds.designs)
+    fit, rows = cal.cross_validate(folds)
+    atomic_write_text(out / "resources.csv", rows_csv(rows))
+    built = cal.as_built_table(fit)
+    atomic_write_text(out / "as_built.csv", built.to_csv(index=False, float_format="%.6g"))
+    (out / "platforms").mkdir(exist_ok=True)
+    for board, raw in cal.ev.raws.items():
+        atomic_write_text(out / "platforms" / f"{raw['name']}.yaml",
+                          calibrated_platform(board, raw, cal, fit, rows, dataset=dataset))
+    table = held_out_table(rows)
+    how = "leave one design out" if folds == 0 else f"{folds} folds of the designs"
+    bad = built[~built["feasible"].astype(bool)]
+    lines = [
+        "",
+        "## Fitted to real builds: held-out error per quantity",
+        "",
+        f"{len(cal.designs)} builds in the model's parameters and {len(cal.clock_only.obs)} "
+        f"more that test the clock model only; held out: {how} (each design's figures "
+        "predicted by constants fitted without it). Error = (predicted - published) / published; "
+        "a clock a build met is a lower bound on fmax.",
+        "",
+        format_table(table),
+        "",
+        "Built designs at their published clock with their published resources: "
+        + (f"{len(bad)} of {len(built)} infeasible under the fitted model ("
+           + "; ".join(f"{r.design}: {r.violations}" for r in bad.itertuples()) + ")"
+           if len(bad) else f"all {len(built)} feasible under the fitted model"),
+        "",
+        "Fitted constants (calibrated copies of the boards in platforms/):",
+        "",
+        *[f"- `{k}` = {v:.4g}" for k, v in sorted(fit.constants.items())],
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def merge(a: Builds, b: Builds) -> Builds:
@@ -131,13 +186,11 @@ def run_reports(args: argparse.Namespace) -> int:
     builds = read.builds()
     if args.designs is not None:
         builds = merge(builds, load_builds(args.designs))
-    try:
-        from dse.fit import refit_reports  # h-calib-fit's refit, when it exists
-    except ImportError:
-        refit_reports = None
-    if refit_reports is not None:
-        print(refit_reports(builds, out=out))
-        return 0
+    from dse.fit import refit_reports
+
+    if args.folds < 0:
+        raise UserError("must be 0 (leave one out) or a number of folds", key="--folds",
+                        value=args.folds)
     print(describe(read.builds()))
     if out is not None:
         csv = read.figures.to_csv(index=False, float_format="%.6g")
@@ -146,6 +199,7 @@ def run_reports(args: argparse.Namespace) -> int:
     print(
         f"read {len(read.files)} report files, {n} figures of {len(read.designs)} designs"
         + (f"; wrote {out}/reports.csv" if out is not None else "")
-        + " (no refit: dse.fit.refit_reports is not available)"
     )
+    # the refit: the user's builds (with the published ones of --designs) -> calibrated copies
+    print(refit_reports(builds, out=out, folds=args.folds, dataset=str(args.reports)))
     return 0
