@@ -70,6 +70,7 @@ CLOCK_GRID: dict[str, np.ndarray] = {
     "timing.base_mhz": np.arange(250.0, 405.0, 5.0),
     "timing.knee.lut": np.round(np.arange(0.30, 0.92, 0.02), 2),
     "timing.full_mhz.lut": np.arange(60.0, 305.0, 5.0),
+    "timing.pump_derate": np.round(np.arange(0.0, 0.105, 0.01), 2),
 }
 #: The clock model of floorplanned builds (AutoBridge/TAPA pblocks, pipelined SLR crossings):
 #: its own LUT knee and full-SLR clock, used for builds whose figures say ``floorplan: true``.
@@ -224,6 +225,17 @@ def clock_builds(figures: pd.DataFrame, designs: pd.DataFrame, ev: Evaluator) ->
 
     obs = observations(figures, designs.assign(expressible=True))
     obs = obs[obs["quantity"] == "fmax_mhz"]
+    # a part of a build counted already (its clock is the whole build's: same report, same
+    # figure as an expressible design's) adds no evidence
+    clocks = figures[figures["quantity"] == "fmax_mhz"]
+    counted = set(
+        zip(clocks.loc[~clocks["design"].isin(designs["design"]), "url"],
+            clocks.loc[~clocks["design"].isin(designs["design"]), "published"], strict=True)
+    )
+    mine = clocks[clocks["design"].isin(designs["design"])]
+    dup = {d for d, u, v in zip(mine["design"], mine["url"], mine["published"], strict=True)
+           if (u, v) in counted}
+    obs = obs[~obs["design"].isin(dup)]
     inputs: dict[str, tuple] = {}
     keep = []
     for r in obs.itertuples(index=False):  # a few dozen builds
