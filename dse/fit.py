@@ -59,7 +59,7 @@ STAGE_RANK = {"route": 0, "board": 1, "synth": 2, "unstated": 3, "hls": 4}
 #: Weight of the pull of a linear constant towards its file value, relative to one data row
 #: (both in relative units): small, so a few rows outweigh it, but it decides a constant no row
 #: determines.
-PRIOR_WEIGHT = 0.05
+PRIOR_WEIGHT = 0.01
 
 #: The central interval of the held-out ratio published / predicted that the ``*_lo`` and
 #: ``*_hi`` columns carry (10th and 90th percentile: 80% of held-out builds fall inside).

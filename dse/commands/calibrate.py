@@ -16,6 +16,7 @@ import pandas as pd
 from dse.builds import Builds, load_builds
 from dse.calibration import calibration_table, load_designs, markdown, summarise
 from dse.commands.plot import check_arguments
+from dse.config import load_validated
 from dse.errors import UserError
 from dse.reports import ACCEPTED, LATENCY_HELP, read_reports
 from dse.store import atomic_write_text, check_output, write_table
@@ -119,9 +120,14 @@ def fit_builds(builds: Builds, out: Path, *, folds: int, dataset: str) -> str:
     built = cal.as_built_table(fit)
     atomic_write_text(out / "as_built.csv", built.to_csv(index=False, float_format="%.6g"))
     (out / "platforms").mkdir(exist_ok=True)
-    for board, raw in cal.ev.raws.items():
-        atomic_write_text(out / "platforms" / f"{raw['name']}.yaml",
-                          calibrated_platform(board, raw, cal, fit, rows, dataset=dataset))
+    # the constants are the fabric's (UltraScale+ HLS), not one board's: every board file
+    # beside the ones the builds use gets them
+    boards = {Path(b).resolve() for b in cal.ev.raws}
+    boards |= {p.resolve() for b in list(boards) for p in b.parent.glob("*.yaml")}
+    for board in sorted(boards):
+        raw = load_validated(board, "platform")
+        atomic_write_text(out / "platforms" / board.name,
+                          calibrated_platform(str(board), raw, cal, fit, rows, dataset=dataset))
     table = held_out_table(rows)
     how = "leave one design out" if folds == 0 else f"{folds} folds of the designs"
     bad = built[~built["feasible"].astype(bool)]
