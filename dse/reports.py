@@ -247,7 +247,10 @@ def parse_csynth_rpt(text: str, file: str) -> Parsed:
                 rows.append(_row(_HLS[key], _num(value, file=file, what=key), **common))
         return Parsed(file=file, kind="csynth_rpt", stage="hls", tool=tool, part=part,
                       rows=tuple(rows))
-    clock = re.search(r"^\s*\|\s*\S+\s*\|\s*([\d.]+)\s*ns\s*\|\s*([\d.]+)\s*ns\s*\|", text, re.M)
+    timing = text[max(text.find("+ Timing"), 0):]  # Vivado HLS 2019 prints no 'ns'
+    clock = re.search(
+        r"^\s*\|\s*\S+\s*\|\s*([\d.]+)\s*(?:ns)?\s*\|\s*([\d.]+)\s*(?:ns)?\s*\|", timing, re.M
+    )
     if clock:
         rows.append(_row("clock_target_mhz", 1000.0 / float(clock.group(1)), **common))
         rows.append(_row("fmax_mhz", 1000.0 / float(clock.group(2)), **common))
@@ -301,7 +304,7 @@ def parse_utilization(text: str, file: str) -> Parsed:
         if cells and cells[0] == "Site Type" and any(re.fullmatch(r"SLR\d", c) for c in cells):
             slr_cols = cells
             continue
-        site = cells[0] if cells else ""
+        site = cells[0].rstrip("*").strip() if cells else ""  # 'CLB LUTs*' carries a footnote
         if site not in _SITES or len(cells) < 2:
             continue
         quantity = _SITES[site]
@@ -563,6 +566,10 @@ def parse_file(path: str | Path) -> Parsed:
 #: Files in a report folder that are not reports (read for the design, or ignored).
 SKIP = {"design.json", "platform.json", "model.json", "SOURCE.md", "README.md"}
 
+#: Vivado's binary companions of its text reports (protobuf, report database, checkpoint):
+#: skipped, so a copied report folder can be read as it is.
+SKIP_SUFFIXES = {".pb", ".rpx", ".rpv", ".xutil", ".dcp"}
+
 
 @dataclass(frozen=True)
 class ReportSet:
@@ -620,7 +627,8 @@ def _design_folder(folder: Path) -> dict[str, Any]:
 def read_reports(folder: str | Path) -> ReportSet:
     """Read a folder of build reports: its files (one design) or its sub-folders (one design
     each, named by the folder or by its ``design.json``). Every file that is not a known
-    helper (:data:`SKIP`) or hidden must be a report.
+    helper (:data:`SKIP`), a Vivado binary companion (:data:`SKIP_SUFFIXES`) or hidden must be
+    a report.
 
     Raises:
         UserError: the folder is missing or holds no report, or a file is not a report.
@@ -642,7 +650,8 @@ def read_reports(folder: str | Path) -> ReportSet:
             params[name] = {k: d[k] for k in PARAM_NAMES}
         n = len(parsed)
         for f in sorted(g.iterdir()):
-            if f.is_dir() or f.name.startswith(".") or f.name in SKIP:
+            if (f.is_dir() or f.name.startswith(".") or f.name in SKIP
+                    or f.suffix.lower() in SKIP_SUFFIXES):
                 continue
             one = parse_file(f)
             parsed.append(one)

@@ -175,6 +175,7 @@ def test_read_reports_folder_with_an_exported_design(tmp_path: Path) -> None:
     (d / "design.json").write_text(json.dumps({**EXAMPLE_DESIGN, "design_id": "d42",
                                                "latency_ms": 1.0}))
     (d / "latency.csv").write_text("latency_ms\n2.0\n4.0\n")
+    (d / "kernel_atax_utilization_routed.pb").write_bytes(b"\x08\xff\x00")  # Vivado's companion
     rs = read_reports(tmp_path / "reports")
     assert list(rs.designs["design"]) == ["d42"] and bool(rs.designs["expressible"].iloc[0])
     assert rs.design_params["d42"]["pe_m"] == EXAMPLE_DESIGN["pe_m"]
@@ -278,3 +279,56 @@ def test_dataset_errors(tmp_path: Path) -> None:
     f.write_text(base.format(board=board).replace("pe_m: 4", "pe_q: 4").replace("cycles", "lut"))
     with pytest.raises(UserError, match="pe_q"):
         load_builds(f)
+
+
+def test_cli_reports_hands_the_builds_to_the_refit(monkeypatch, capsys) -> None:
+    """When dse.fit.refit_reports exists, --reports calls it with the reports merged with the
+    published builds of --designs, and prints what it returns."""
+    import types
+
+    from dse.cli import main
+
+    seen = {}
+
+    def refit_reports(builds, *, out):
+        seen["designs"] = set(builds.designs["design"])
+        seen["out"] = out
+        return "refitted"
+
+    monkeypatch.setitem(sys.modules, "dse.fit", types.SimpleNamespace(refit_reports=refit_reports))
+    assert main(["calibrate", "--reports", str(DATA), "--designs", str(SHIPPED)]) == 0
+    assert capsys.readouterr().out.strip() == "refitted"
+    assert {"allo-atax-u280", "scalehls-symm-u280", "chen-bert-base-w4a8"} <= seen["designs"]
+    assert seen["out"] is None
+
+
+def test_utilization_synthesized_with_footnote_marks(tmp_path: Path) -> None:
+    """A post-synthesis report marks LUTs and registers with a footnote '*' (as Vivado prints
+    them before placement) and may print '<0.01' percentages; the counts are still read."""
+    text = (ATAX / "kernel_atax_utilization_routed.rpt").read_text()
+    text = text.replace("| Design State : Routed", "| Design State : Synthesized")
+    text = text.replace("| CLB LUTs                   |", "| CLB LUTs*                  |", 1)
+    text = text.replace("| CLB Registers              |", "| CLB Registers*             |", 1)
+    assert "| CLB LUTs*" in text and "| CLB Registers*" in text and "Synthesized" in text
+    f = tmp_path / "synth.rpt"
+    f.write_text(text)
+    p = parse_file(f)
+    assert p.stage == "synth"
+    v = p.values(scope="cu")
+    assert (v["lut"], v["ff"], v["dsp"]) == (36839, 43909, 243)
+
+
+def test_csynth_rpt_of_vivado_hls_2019_without_units(tmp_path: Path) -> None:
+    """Vivado HLS 2019 prints the clock table without 'ns'; the same numbers are read."""
+    text = (BERT / "Bert_layer_dataflow_region_1_csynth.rpt").read_text()
+    old = text.replace("== Vitis HLS Report for", "== Vivado HLS Report for")
+    old = old.replace(
+        "|ap_clk  |  3.33 ns|  2.433 ns|     0.90 ns|", "|ap_clk  |   3.33|     2.433|        0.90|"
+    )
+    assert "|ap_clk  |   3.33|" in old
+    f = tmp_path / "old_csynth.rpt"
+    f.write_text(old)
+    v = parse_file(f).values()
+    assert v["clock_target_mhz"] == pytest.approx(1000 / 3.33)
+    assert v["fmax_mhz"] == pytest.approx(1000 / 2.433)
+    assert v["cycles"] == 528900

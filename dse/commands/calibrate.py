@@ -204,6 +204,11 @@ def run_reports(args: argparse.Namespace) -> int:
     n = len(read.figures)
     print(
         f"read {len(read.files)} report files, {n} figures of {len(read.designs)} designs"
+        + (
+            f" (+ {len(builds.designs) - len(read.designs)} published builds from {args.designs})"
+            if args.designs is not None
+            else ""
+        )
         + (f"; wrote {out}/reports.csv" if out is not None else "")
     )
     # the refit: the user's builds (with the published ones of --designs) -> calibrated copies
