@@ -114,6 +114,10 @@ def fit_builds(builds: Builds, out: Path, *, folds: int, dataset: str) -> str:
     board (``platforms/<name>.yaml``); return the Markdown section for calibration.md."""
     from dse.fit import Calibration, calibrated_platform, format_table, held_out_table, rows_csv
 
+    if builds.figures.empty:
+        atomic_write_text(out / "resources.csv", rows_csv(_no_rows()))
+        atomic_write_text(out / "as_built.csv", "design,clock_mhz,fmax_mhz,feasible,violations\n")
+        return "\n## Fitted to real builds\n\nThe designs file has no build figures to fit.\n"
     cal = Calibration(builds.figures, builds.designs)
     fit, rows = cal.cross_validate(folds)
     atomic_write_text(out / "resources.csv", rows_csv(rows))
@@ -153,6 +157,12 @@ def fit_builds(builds: Builds, out: Path, *, folds: int, dataset: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _no_rows() -> pd.DataFrame:
+    from dse.fit import RESOURCE_CSV_COLUMNS
+
+    return pd.DataFrame(columns=list(RESOURCE_CSV_COLUMNS))
 
 
 def merge(a: Builds, b: Builds) -> Builds:
