@@ -40,7 +40,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dse.errors import UserError
 from dse.params import EXAMPLE_DESIGN, MAPPING_PARAMS, PARAM_NAMES, TILE_DIVISORS
 from dse.platform import RESOURCES, Platform
 
@@ -364,6 +363,7 @@ class Evaluator:
 
         self.designs = designs.reset_index(drop=True)
         self.raws: dict[str, dict[str, Any]] = {}
+        self.base_platforms: dict[str, Platform] = {}
         self.workloads: dict[tuple[str, int], Workload] = {}
         self.layers: dict[tuple[str, int], int] = {}
         for row in self.designs.itertuples(index=False):
@@ -589,29 +589,47 @@ def relative_error(pred: np.ndarray, pub: np.ndarray, kind: np.ndarray) -> np.nd
 
 def _timing_fmax(ev: Evaluator, inputs: Mapping[str, tuple], designs: Sequence[str],
                  overrides: Mapping[str, float]) -> np.ndarray:
-    """fmax of designs from their recorded clock-model inputs under ``overrides``."""
+    """fmax of designs from their recorded clock-model inputs under ``overrides`` (the clock
+    constants only: the board's Timing with them replaced; NaN for every design when they make
+    the curve rise, which the platform check refuses)."""
+    import dataclasses
+    from types import SimpleNamespace
+
     from dse.timing import fmax_mhz
 
-    plats: dict[tuple[str, bool], Platform] = {}
-    out = np.empty(len(designs))
+    groups: dict[tuple[str, bool], list[int]] = {}
     for i, d in enumerate(designs):
-        board, fr, pump, sll, planned = inputs[d]
-        if (board, planned) not in plats:
-            o = dict(overrides)
-            if planned:  # a floorplanned build: the floorplanned curve
-                base = ev.raws[board]
-                for key, src in FLOORPLAN_KEYS.items():
-                    if src in o:
-                        o[key] = o[src]
-                    elif has_key(base, src):
-                        o[key] = float(get_key(base, src))
-            try:
-                plats[(board, planned)] = ev.platform(board, o)
-            except UserError:  # constants the platform check refuses (e.g. a rising curve)
-                return np.full(len(designs), np.nan)
-        plat = plats[(board, planned)]
-        out[i] = fmax_mhz(plat, [np.atleast_1d(x) for x in fr], np.array([pump]),
-                          np.array([sll]))[0]
+        groups.setdefault((inputs[d][0], bool(inputs[d][4])), []).append(i)
+    out = np.empty(len(designs))
+    for (board, planned), idx in groups.items():
+        if board not in ev.base_platforms:
+            ev.base_platforms[board] = ev.platform(board)
+        P = ev.base_platforms[board]
+        o = dict(overrides)
+        if planned:  # a floorplanned build: the floorplanned curve
+            for key, src in FLOORPLAN_KEYS.items():
+                if src in o:
+                    o[key] = o[src]
+                elif has_key(ev.raws[board], src):
+                    o[key] = float(get_key(ev.raws[board], src))
+        t = P.timing
+        knee, full = t.knee.copy(), t.full_mhz.copy()
+        base = float(o.get("timing.base_mhz", t.base_mhz))
+        for j, r in enumerate(RESOURCES):
+            knee[j] = float(o.get(f"timing.knee.{r}", knee[j]))
+            full[j] = float(o.get(f"timing.full_mhz.{r}", full[j]))
+        if (full > base).any():
+            return np.full(len(designs), np.nan)
+        timing = dataclasses.replace(
+            t, base_mhz=base, knee=knee, full_mhz=full,
+            pump_derate=float(o.get("timing.pump_derate", t.pump_derate)),
+        )
+        plat = SimpleNamespace(timing=timing, max_kernel_mhz=P.max_kernel_mhz)
+        fr = [np.array([float(np.ravel(inputs[designs[i]][1][r])[0]) for i in idx])
+              for r in range(len(RESOURCES))]
+        pump = np.array([bool(inputs[designs[i]][2]) for i in idx])
+        sll = np.array([float(inputs[designs[i]][3]) for i in idx])
+        out[idx] = fmax_mhz(plat, fr, pump, sll)
     return out
 
 

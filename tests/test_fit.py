@@ -307,3 +307,17 @@ def test_result_rows_carry_the_interval_of_the_platform_file():
     # the pessimistic utilisation: LUT at 1.3 x, the others as they are
     expected = max(row["util_lut"] * 1.3, row["util_dsp"], row["util_bram"], row["util_uram"])
     assert row["utilization_hi"] == pytest.approx(expected)
+
+
+def test_the_clock_fit_computes_fmax_as_the_model_does(synthetic):
+    """The clock fit re-evaluates fmax from the recorded inputs of dse.timing (fractions of the
+    fullest SLR, pumping, SLLs) for each trial of constants: at the file's constants it must
+    give the model's own fmax column, and a changed knee must move it as the formula says."""
+    from dse.fit import _timing_fmax
+
+    ds = synthetic.designs["design"].tolist()
+    inputs = synthetic.as_built.timing_inputs
+    assert _timing_fmax(synthetic.ev, inputs, ds, {}) == pytest.approx(
+        synthetic.as_built.frame.loc[ds, "fmax_mhz"].to_numpy(), rel=1e-6)
+    # a rising curve (full-SLR clock above the base) is refused, as the platform check does
+    assert np.isnan(_timing_fmax(synthetic.ev, inputs, ds, {"timing.full_mhz.lut": 900})).all()
