@@ -187,9 +187,9 @@ def test_tataa_layout_fits_the_u280_ports(cfg, model):
     assert "hbm channels" not in shared and "hbm AXI ports" not in shared
     assert "hbm channels 90 > 32 available" in unshared
     assert "hbm AXI ports 90 > 32 available" in unshared
-    # fewer ports, fewer m_axi adapters: 4 ports less per CU x 15 CUs x 1,800 LUT per port
-    # (u280.yaml logic.lut_per_axi_port) = 108,000 LUT
-    assert df["lut"].iloc[1] - df["lut"].iloc[0] == pytest.approx(4 * 15 * 1800, abs=1)
+    # fewer ports, fewer m_axi adapters: 4 ports less per CU x 15 CUs x 5,998 LUT per port
+    # (u280.yaml logic.lut_per_axi_port, fitted) = 359,880 LUT
+    assert df["lut"].iloc[1] - df["lut"].iloc[0] == pytest.approx(4 * 15 * 5998, abs=1)
     # the kernel instantiates 2 m_axi bundles, each carrying a weight, input and output argument
     kernel = render_kernel(
         {
@@ -263,11 +263,12 @@ def test_violations_survive_chunked_evaluation(cfg, monkeypatch):
     df = results_frame(model, batch, model.evaluate(batch), list("abcd"))
     assert df["violations"].iloc[0] == "" and df["violations"].iloc[2] == ""
     # BASE_DESIGN is double-pumped: 2 x 600 MHz is over the DSP limit too, and over what it
-    # closes (dse.timing: LUTs at 47.6% of SLR0 with the shell -> 300 - 0.076 x 300 = 277.1 MHz,
-    # x 0.97 double pumped = 268.8)
+    # closes (dse.timing with u280.yaml's fitted clock: one CU of 172,424 LUT + the 107,629 of
+    # the shell = 63.7% of SLR0's 439,680 -> 335 - (335 - 250) x (0.637 - 0.30) / 0.70 = 294.1
+    # MHz, pump_derate 0)
     assert df["violations"].iloc[1] == (
         "clock_mhz 600 > 500 available;double-pumped DSP clock MHz 1200 > 775 available;"
-        "clock_mhz for timing closure 600 > 268 available"
+        "clock_mhz for timing closure 600 > 294 available"
     )
     assert "hbm channels 84 > 32 available" in df["violations"].iloc[3]
 

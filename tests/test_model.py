@@ -61,7 +61,12 @@ def _compute_cycles(model, kernel, **design):
     return float(model._gemm(k, b)[1][0][0]) * b.f[0]
 
 
-def test_compute_clips_tiles_to_the_matrix_by_hand(cfg, model):
+def test_compute_clips_tiles_to_the_matrix_by_hand(cfg):
+    from dse.model import Model
+    from tests.test_timing import _hand_placed
+
+    # the 12-cycle fill per tile of the hand-placed constants (u280.yaml fits it now)
+    model = Model(_hand_placed(), cfg.workload)
     # attn_scores: M = N = 1024 tokens, K = head_dim = 64. PE 16 x 16 x 32, tiles 128 x 128 x 256:
     # 8 x 8 x 1 = 64 tiles; K clips to 64 (a multiple of pe_k), so each tile takes
     # (128/16)(128/16)(64/32) = 128 steps + 12 fill = 140 cycles: 64 x 140 = 8960 cycles
@@ -86,8 +91,10 @@ def test_compute_time_hand_calculation(cfg, model):
     from dse.model import Model
     from dse.workload import Workload
 
+    from tests.test_timing import _hand_placed
+
     wl = Workload.from_mapping({**cfg.model_raw, "cameras": 1})
-    m = Model(cfg.platform, wl)
+    m = Model(_hand_placed(), wl)  # the 12-cycle fill of the hand-placed constants
     b = batch_of(
         cfg, compute_units=1, pc_weights=16, pc_inputs=4, pc_outputs=4, vector_lanes=128,
         clock_mhz=300,
@@ -246,7 +253,7 @@ FASTEST = {
 }
 
 
-def test_utilization_is_the_fullest_slr_and_every_output_agrees(cfg, model, tmp_path):
+def test_utilization_is_the_fullest_slr_and_every_output_agrees(cfg, tmp_path):
     from dse.commands.plot import detail_frames
     from dse.commands.summary import table
     from dse.plots import resources as resources_plot
@@ -262,6 +269,11 @@ def test_utilization_is_the_fullest_slr_and_every_output_agrees(cfg, model, tmp_
     # BRAM18 640 / 953 = 67.16 % on SLR0 (the fullest), LUT 150,040 / 288,083 = 52.08 %,
     # DSP 1,280 / 2,876 = 44.51 %, URAM 0. The old device-wide figure was
     # 1,920 / (953 + 2 x 1,344) = 52.73 %: 14 points below what limits the design.
+    from dse.model import Model
+    from tests.test_timing import _hand_placed
+
+    # the LUT figures of the hand-placed constants (u280.yaml fits them now)
+    model = Model(_hand_placed(), cfg.workload)
     batch = design_batch([FASTEST], cfg.platform)
     c = model.evaluate(batch).columns
     assert (c["bram18"][0], c["lut"][0], c["dsp"][0], c["uram"][0]) == (1920, 450120, 3840, 0)
