@@ -90,7 +90,6 @@ def test_compute_time_hand_calculation(cfg, model):
     # 28.3 Mop at 38.4 Gop/s = 0.74 ms) hides under compute, so the kernel is compute bound.
     from dse.model import Model
     from dse.workload import Workload
-
     from tests.test_timing import _hand_placed
 
     wl = Workload.from_mapping({**cfg.model_raw, "cameras": 1})
@@ -256,9 +255,6 @@ FASTEST = {
 def test_utilization_is_the_fullest_slr_and_every_output_agrees(cfg, tmp_path):
     from dse.commands.plot import detail_frames
     from dse.commands.summary import table
-    from dse.plots import resources as resources_plot
-    from dse.results import results_frame
-    from dse.store import read_table, write_table
 
     # Hand calculation (configs/platforms/u280.yaml: margin 0.10 on LUT, none on the hard blocks
     # (PG367), shell in SLR0 with 107,629 LUT, 4 DSP and 391 BRAM18; cu_slr_order 0, 1, 2 puts
@@ -270,6 +266,9 @@ def test_utilization_is_the_fullest_slr_and_every_output_agrees(cfg, tmp_path):
     # DSP 1,280 / 2,876 = 44.51 %, URAM 0. The old device-wide figure was
     # 1,920 / (953 + 2 x 1,344) = 52.73 %: 14 points below what limits the design.
     from dse.model import Model
+    from dse.plots import resources as resources_plot
+    from dse.results import results_frame
+    from dse.store import read_table, write_table
     from tests.test_timing import _hand_placed
 
     # the LUT figures of the hand-placed constants (u280.yaml fits them now)
