@@ -24,8 +24,9 @@ Ties are broken by the smallest design_id, so the selection never depends on row
 *robust* designs: their clock at or below the pessimistic fmax (``clock_mhz <= fmax_mhz_lo``, the
 timing margin the held-out fmax error asks for) and every resource fitting at its pessimistic
 count (``utilization_hi <= 1``). The knee and the latency budget are taken on the pessimistic
-latency ``latency_ms_hi``. When no design of the tier is robust, the tier is kept as it is
-and the chosen rows say so (``robust`` column false).
+latency ``latency_ms_hi``. The timing margin is applied first and the pessimistic resources
+within it; a filter that would leave no design is skipped, and the chosen rows say whether they
+are robust (``robust`` column).
 """
 
 from __future__ import annotations
@@ -76,9 +77,10 @@ def select_designs(
     """
     ordered = _sorted_by_id(front)
     tier = ordered[in_tier(ordered, quality_max)].reset_index(drop=True)
-    sure = robust(tier)
-    if sure.any():
-        tier = tier[sure].reset_index(drop=True)
+    for check in (robust_timing, robust):  # the timing margin first
+        sure = check(tier)
+        if sure.any():
+            tier = tier[sure].reset_index(drop=True)
     region = tier[_within_budget(tier, settings.get("latency_budget_ms"))].reset_index(drop=True)
     picks = [
         *_knee(region, pessimistic(objectives, region)),
@@ -92,6 +94,14 @@ def select_designs(
     out = _attach_reasons(rows, picks)
     out["robust"] = robust(out)
     return out
+
+
+def robust_timing(frame: pd.DataFrame) -> np.ndarray:
+    """Designs whose clock is at or below the pessimistic fmax (all True without the column)."""
+    if not {"clock_mhz", "fmax_mhz_lo"} <= set(frame.columns):
+        return np.ones(len(frame), dtype=bool)
+    clock = frame["clock_mhz"].to_numpy(dtype=np.float64)
+    return clock <= frame["fmax_mhz_lo"].to_numpy(dtype=np.float64, na_value=np.inf)
 
 
 def robust(frame: pd.DataFrame) -> np.ndarray:

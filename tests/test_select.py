@@ -295,3 +295,12 @@ def test_when_no_design_is_robust_the_tier_is_kept_and_the_rows_say_so():
     chosen = select_designs(front, MIN2, {})
     assert _reasons(chosen)[0] == ("c", "knee")
     assert not chosen["robust"].any()
+
+
+def test_the_timing_margin_holds_even_when_no_design_fits_its_pessimistic_resources():
+    # every design overflows at its pessimistic resources, but c is 1% under its fmax: the
+    # resource filter is skipped (it would leave nothing), the timing margin still removes c
+    front = _with_intervals({"c": 252.5 * 0.93}, util_hi=dict.fromkeys("abcde", 1.2))
+    chosen = select_designs(front, MIN2, {})
+    assert "c" not in set(chosen["design_id"])
+    assert _reasons(chosen)[0] == ("b", "knee")
