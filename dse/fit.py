@@ -471,6 +471,11 @@ class Evaluator:
                 for j, i in enumerate(ids):
                     timing[i] = (board, [f[j] for f in fractions], bool(np.ravel(pump)[j]),
                                  float(np.ravel(sll)[j]), False)
+        if not frames:  # no design to run
+            return Prediction(pd.DataFrame(columns=list(RESOURCES), dtype=float),
+                              pd.DataFrame(columns=["compute_units", "fmax_mhz", "latency_ms",
+                                                    "clock_mhz", "feasible", "violations"]),
+                              timing)
         return Prediction(pd.concat(per_cu), pd.concat(frames), timing)
 
 
@@ -1014,8 +1019,9 @@ def refit_reports(builds, *, out: Path | None = None, folds: int = 0,
 
     cal = Calibration(builds.figures, builds.designs)
     if cal.designs.empty:
-        return ("no build can be refitted: none has a design.json (dse export) with figures "
-                "the model predicts")
+        return ("no refit: no build has a design.json (dse export) with figures the model "
+                "predicts (give --designs configs/calibration/designs.yaml to add the published "
+                "builds)")
     fit, rows = cal.cross_validate(folds)
     lines = [format_table(held_out_table(rows))]
     if out is not None:

@@ -207,13 +207,12 @@ def run_reports(args: argparse.Namespace) -> int:
     if args.folds < 0:
         raise UserError("must be 0 (leave one out) or a number of folds", key="--folds",
                         value=args.folds)
-    print(describe(read.builds()))
-    if out is not None:
-        csv = read.figures.to_csv(index=False, float_format="%.6g")
-        atomic_write_text(out / "reports.csv", csv)
-    n = len(read.figures)
+    if out is not None:  # every figure read, as read
+        atomic_write_text(out / "reports.csv", read.figures.to_csv(index=False,
+                                                                   float_format="%.6g"))
     print(
-        f"read {len(read.files)} report files, {n} figures of {len(read.designs)} designs"
+        f"read {len(read.files)} report files, {len(read.figures)} figures of "
+        f"{len(read.designs)} designs"
         + (
             f" (+ {len(builds.designs) - len(read.designs)} published builds from {args.designs})"
             if args.designs is not None
@@ -222,5 +221,6 @@ def run_reports(args: argparse.Namespace) -> int:
         + (f"; wrote {out}/reports.csv" if out is not None else "")
     )
     # the refit: the user's builds (with the published ones of --designs) -> calibrated copies
-    print(refit_reports(builds, out=out, folds=args.folds, dataset=str(args.reports)))
+    # of the boards and the new held-out error
+    print(refit_reports(builds, out=out, **({"folds": args.folds} if args.folds else {})))
     return 0
