@@ -238,6 +238,10 @@ class _Batch:
         self.g = np.maximum(np.floor(self.cu / cams), DT(1))  # CUs per image
         self.rounds = np.ceil(cams / np.minimum(self.cu, DT(cams)))  # sequential image rounds
         self.fill = DT(lg["pipeline_fill_cycles"])
+        # vector work beside the PE array that does not overlap it (0: all overlaps), and the
+        # host's launch of one kernel call (s); both optional in the platform file
+        self.no_overlap = DT(1.0 - float(lg.get("epilogue_overlap", 1.0)))
+        self.launch_s = float(lg.get("launch_us", 0.0)) * 1e-6
         # per GEMM shape: output columns on one CU and PE-array steps (tile-independent)
         self._steps: dict[tuple, tuple] = {}
         mem = P.memory
@@ -452,7 +456,7 @@ class Model:
                 live = [j for j, c in enumerate(comps) if not isinstance(c, float)]
                 cache[key] = t_inst, _limiting(comps, n), live
             t_inst, limit, _ = cache[key]
-            t = t_inst * self._count(k, b)
+            t = (t_inst + b.launch_s) * self._count(k, b)
             total += t
             key_time[key] = key_time[key] + t if key in key_time else t
             if detail:
@@ -618,7 +622,7 @@ class Model:
             streams = np.maximum(t_w, act) + b.ss_all * np.minimum(t_w, act)
         else:
             streams = np.maximum(np.maximum(t_w, t_in), t_out)
-        busy = np.maximum(t_comp, t_vec)
+        busy = np.maximum(t_comp, t_vec) + b.no_overlap * np.minimum(t_comp, t_vec)
         serial = busy + streams
         # double-buffered: max(compute, epilogue, streams) + first load + last store
         overlapped = np.maximum(busy, streams) + first + last
