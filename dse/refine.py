@@ -279,9 +279,12 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
 
 def roi_latency_max(cfg, settings) -> float | None:
     """The region of interest's latency bound in ms: ``search.refine.roi_latency_factor`` x
-    ``select.latency_budget_ms`` (None without a budget)."""
-    budget = (cfg.raw.get("select") or {}).get("latency_budget_ms")
-    return None if budget is None else float(budget) * settings.refine_roi_latency_factor
+    ``select.latency_budget_ms`` (None without a budget; a per-model mapping gives the run's
+    model's budget, as dse.select reads it)."""
+    from dse.select import latency_budget
+
+    budget, _ = latency_budget(cfg.raw.get("select") or {}, cfg.workload.name)
+    return None if budget is None else budget * settings.refine_roi_latency_factor
 
 
 def _roi(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]],

@@ -197,19 +197,23 @@ def _per_design(cfg, **policy):
 
 
 def test_clock_per_design_is_the_highest_step_under_fmax(cfg):
-    # BASE_DESIGN (3 CUs of 16 x 16 x 16 INT8, double pumped) closes 268.83 MHz (its fmax_mhz;
-    # the formula is checked by hand in test_fmax_hand_calculation). The highest multiple of
-    # 5 MHz at or below it is 265, of 25 MHz 250, of 1 MHz 268. The row records the clock and
-    # the margin fmax - clock.
+    # BASE_DESIGN (3 CUs of 16 x 16 x 16 INT8) with u280.yaml's fitted constants: one CU's LUTs
+    # are the hand-placed 138,856 (test_boards) moved by the fitted terms: 4,096 MACs x (14.4 -
+    # 20) + 32 lanes x (1,525 - 350) + 192 banks x (18.9 - 24) + 7 ports x (5,949 - 1,800) +
+    # (5,222 - 6,000) = 180,804.2. SLR0 with the shell: (180,804.2 + 107,629) / 439,680 =
+    # 0.65601 -> 335 - (0.65601 - 0.30) / 0.70 x (335 - 250) = 291.77 MHz (DSP, BRAM under
+    # their knees; SLR0-SLR1 carries 8,942 SLLs, under the 0.5 knee of 20,736). The highest
+    # multiple of 5 MHz at or below it is 290, of 25 MHz 275, of 1 MHz 291. The row records the
+    # clock and the margin fmax - clock.
     hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
     batch = design_batch([hw], cfg.platform)
-    for step, want in ((5, 265), (25, 250), (1, 268)):
+    for step, want in ((5, 290), (25, 275), (1, 291)):
         m = _per_design(cfg, step_mhz=step)
         res = m.evaluate(batch)
         c = res.columns
-        assert c["fmax_mhz"][0] == pytest.approx(268.83, abs=0.01)
+        assert c["fmax_mhz"][0] == pytest.approx(291.77, abs=0.01)
         assert c["clock_mhz"][0] == want and c["feasible"][0]
-        assert c["fmax_margin_mhz"][0] == pytest.approx(268.83 - want, abs=0.01)
+        assert c["fmax_margin_mhz"][0] == pytest.approx(291.77 - want, abs=0.01)
         row = results_frame(m, batch, res, ["d"]).iloc[0]
         assert row["clock_mhz"] == want
 
@@ -219,7 +223,9 @@ def test_clock_per_design_is_the_fastest_feasible_clock(cfg, model):
     # 400 MHz as given (no clock policy); the fastest feasible one is the per-design choice,
     # because resources and fmax do not depend on the clock and latency falls with it.
     designs = [{k: v for k, v in d.items() if k != "clock_mhz"}
-               for d in (BASE_DESIGN, ISSUE_FASTEST,
+               # ISSUE_FASTEST with 64 lanes: its 256 lanes at the fitted 1,525 LUT each overflow
+               # SLR0 at any clock
+               for d in (BASE_DESIGN, {**ISSUE_FASTEST, "vector_lanes": 64},
                          {**BASE_DESIGN, "double_pump": False, "compute_units": 1})]
     per = _per_design(cfg, step_mhz=5)
     clocks = np.arange(100, 401, 5)
@@ -236,16 +242,17 @@ def test_clock_per_design_is_the_fastest_feasible_clock(cfg, model):
 
 
 def test_pinned_clock_above_fmax_is_infeasible(cfg):
-    # pinned at 300 MHz: BASE_DESIGN closes 268.8 MHz, so it is infeasible on timing, as a
-    # design whose own clock_mhz is too high; pinned at 250 it runs at 250.
+    # pinned at 300 MHz: BASE_DESIGN closes 291.77 MHz (the hand calculation above), so it is
+    # infeasible on timing, as a design whose own clock_mhz is too high; pinned at 250 it runs
+    # at 250.
     hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
     batch = design_batch([hw], cfg.platform)
     m = _per_design(cfg, mode="pinned", mhz=300)
     res = m.evaluate(batch)
     df = results_frame(m, batch, res, ["p"])
     assert not res.columns["feasible"][0]
-    assert df["violation"][0] == "clock_mhz for timing closure 300 > 268 available"
-    assert df["clock_mhz"][0] == 300 and df["fmax_margin_mhz"][0] == pytest.approx(-31.17, 0.01)
+    assert df["violation"][0] == "clock_mhz for timing closure 300 > 291 available"
+    assert df["clock_mhz"][0] == 300 and df["fmax_margin_mhz"][0] == pytest.approx(-8.23, 0.01)
     res = _per_design(cfg, mode="pinned", mhz=250).evaluate(batch)
     assert res.columns["feasible"][0] and res.columns["clock_mhz"][0] == 250
 
@@ -277,10 +284,10 @@ def test_bad_clock_section_is_one_line(tmp_path, capsys, clock, key):
 
 def test_evaluate_runs_a_given_clock_and_chooses_a_missing_one(cfg):
     # dse evaluate: a design with its own clock_mhz runs at it; without one it gets the config's
-    # per-design clock (BASE_DESIGN closes 268.83 MHz: 265 in 5 MHz steps)
+    # per-design clock (BASE_DESIGN closes 291.77 MHz: 290 in 5 MHz steps)
     from dse.commands.evaluate import evaluate_design
 
     assert evaluate_design(cfg, dict(BASE_DESIGN))["clock_mhz"] == 250
     hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
     out = evaluate_design(cfg, hw)
-    assert out["clock_mhz"] == 265 and out["fmax_margin_mhz"] == pytest.approx(3.83, abs=0.01)
+    assert out["clock_mhz"] == 290 and out["fmax_margin_mhz"] == pytest.approx(1.77, abs=0.01)
