@@ -13,8 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-#: Keys whose values are integers in the platform schema.
-INTEGER_KEYS = ("logic.pipeline_fill_cycles", "logic.lutram_max_bits")
+#: Keys written as whole numbers: integers in the platform schema, and ``logic.lut_per_bank``,
+#: which multiplies dse/hardware.py's float32 bank tables (a fraction there rounds differently
+#: with the batch's size, so a design's LUTs would depend on what it is evaluated with).
+INTEGER_KEYS = ("logic.pipeline_fill_cycles", "logic.lutram_max_depth", "logic.fadd_stages",
+                "logic.lut_per_bank")
 
 #: Column where comments start (as the shipped files align them).
 COMMENT_COLUMN = 49

@@ -262,7 +262,7 @@ def test_violations_survive_chunked_evaluation(cfg, monkeypatch):
     df = results_frame(model, batch, model.evaluate(batch), list("abcd"))
     assert df["violations"].iloc[0] == "" and df["violations"].iloc[2] == ""
     # 600 MHz is also over what BASE_DESIGN closes (dse.timing with u280.yaml's fitted clock:
-    # LUTs at 65.60% of SLR0 with the shell, (180,804.2 + 107,629) / 439,680 -> 335 - (0.6560
+    # LUTs at 65.60% of SLR0 with the shell, (180,823.4 + 107,629) / 439,680 -> 335 - (0.6560
     # - 0.30) / 0.70 x 85 = 291.8 MHz; the LUT count by hand in
     # test_timing.test_clock_per_design_is_the_highest_step_under_fmax)
     assert df["violations"].iloc[1] == (

@@ -199,9 +199,9 @@ def _per_design(cfg, **policy):
 def test_clock_per_design_is_the_highest_step_under_fmax(cfg):
     # BASE_DESIGN (3 CUs of 16 x 16 x 16 INT8) with u280.yaml's fitted constants: one CU's LUTs
     # are the hand-placed 138,856 (test_boards) moved by the fitted terms: 4,096 MACs x (14.4 -
-    # 20) + 32 lanes x (1,525 - 350) + 192 banks x (18.9 - 24) + 7 ports x (5,949 - 1,800) +
-    # (5,222 - 6,000) = 180,804.2. SLR0 with the shell: (180,804.2 + 107,629) / 439,680 =
-    # 0.65601 -> 335 - (0.65601 - 0.30) / 0.70 x (335 - 250) = 291.77 MHz (DSP, BRAM under
+    # 20) + 32 lanes x (1,525 - 350) + 192 banks x (19 - 24) + 7 ports x (5,949 - 1,800) +
+    # (5,222 - 6,000) = 180,823.4. SLR0 with the shell: (180,823.4 + 107,629) / 439,680 =
+    # 0.65605 -> 335 - (0.65605 - 0.30) / 0.70 x (335 - 250) = 291.77 MHz (DSP, BRAM under
     # their knees; SLR0-SLR1 carries 8,942 SLLs, under the 0.5 knee of 20,736). The highest
     # multiple of 5 MHz at or below it is 290, of 25 MHz 275, of 1 MHz 291. The row records the
     # clock and the margin fmax - clock.
