@@ -201,6 +201,20 @@ def observations(figures: pd.DataFrame, designs: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns="_o").reset_index(drop=True)
 
 
+def unmodelled_rows(obs: pd.DataFrame, designs: pd.DataFrame) -> pd.DataFrame:
+    """The observations a design's ``unmodelled`` mapping (quantity -> reason, dse.builds)
+    keeps out of the fit: design, quantity, published, reason."""
+    rows = []
+    col = designs["unmodelled"] if "unmodelled" in designs else pd.Series(dtype=object)
+    marks = {d: m for d, m in zip(designs["design"], col, strict=False) if isinstance(m, dict)}
+    for r in obs.itertuples(index=False):  # a few hundred rows
+        reason = marks.get(r.design, {}).get(r.quantity)
+        if reason:
+            rows.append({"design": r.design, "quantity": r.quantity,
+                         "published": r.published, "reason": reason})
+    return pd.DataFrame(rows, columns=["design", "quantity", "published", "reason"])
+
+
 @dataclass
 class ClockBuilds:
     """Builds that only test the clock model: fmax rows (:data:`OBS_COLUMNS`), the clock
@@ -676,8 +690,16 @@ class Calibration:
     def __init__(self, figures: pd.DataFrame, designs: pd.DataFrame) -> None:
         others = designs[~designs["expressible"].astype(bool)].copy()
         designs = designs[designs["expressible"].astype(bool)].copy()
-        self.obs = observations(figures, designs)
-        self.designs = designs[designs["design"].isin(self.obs["design"])].reset_index(drop=True)
+        all_obs = observations(figures, designs)
+        # figures the designs file marks unmodelled (with the reason) stay out of the fit and
+        # the held-out error; the clock model still sees the build's published resources
+        self.unmodelled = unmodelled_rows(all_obs, designs)
+        drop = set(zip(self.unmodelled["design"], self.unmodelled["quantity"], strict=True))
+        keep = np.array([(d, q) not in drop for d, q in zip(all_obs["design"],
+                                                            all_obs["quantity"], strict=True)],
+                        dtype=bool)
+        self.obs = all_obs[keep].reset_index(drop=True)
+        self.designs = designs[designs["design"].isin(all_obs["design"])].reset_index(drop=True)
         self.ev = Evaluator(self.designs)
         raws = list(self.ev.raws.values())
         keys: dict[str, list[str]] = {}
@@ -694,7 +716,7 @@ class Calibration:
                     self.prior[k] = float(get_key(raws[0], k))
         self.linear_keys = {q: tuple(ks) for q, ks in keys.items()}
         shells = self.ev.shells()
-        self.built = published_per_cu(self.obs, self.designs, shells)
+        self.built = published_per_cu(all_obs, self.designs, shells)
         # features of the linear constants (they do not depend on the fold)
         self.features = {
             q: linear_features(self.ev, self.obs, q, ks, self.prior)

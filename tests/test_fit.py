@@ -321,3 +321,39 @@ def test_the_clock_fit_computes_fmax_as_the_model_does(synthetic):
         synthetic.as_built.frame.loc[ds, "fmax_mhz"].to_numpy(), rel=1e-6)
     # a rising curve (full-SLR clock above the base) is refused, as the platform check does
     assert np.isnan(_timing_fmax(synthetic.ev, inputs, ds, {"timing.full_mhz.lut": 900})).all()
+
+
+def test_double_pumped_dsp_figures_stay_out_of_the_fit_with_their_reason():
+    # PG367/PG338 DPU rows are double-pumped (4 INT8 MACs per DSP per fabric cycle); the model
+    # builds no double pumping, so their DSP figure would pull the fit by 2x: the designs file
+    # marks them unmodelled, the fit leaves them out and lists them, the other figures stay in
+    from dse.builds import load_builds
+    from dse.fit import Calibration
+
+    b = load_builds(ROOT / "configs" / "calibration" / "designs.yaml")
+    cal = Calibration(b.figures, b.designs)
+    marked = cal.unmodelled
+    dsp = marked[marked["quantity"] == "dsp"]
+    assert len(dsp) == 12 and set(dsp["design"]) >= {"dpucahx8h-u280-peak",
+                                                     "dpuczdx8g-b512-low-dsp"}
+    assert dsp["reason"].str.contains("double-pumped").all()
+    fitted = cal.obs[cal.obs["design"].isin(dsp["design"])]
+    assert "dsp" not in set(fitted["quantity"]) and "lut" in set(fitted["quantity"])
+
+
+def test_a_double_pumped_dsp_figure_without_a_reason_is_one_line(tmp_path):
+    import shutil
+
+    import yaml
+
+    from dse.builds import load_builds
+    from dse.errors import UserError
+
+    # a copy of configs/ (the entries' relative paths stay valid), one entry's reason removed
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    bad = tmp_path / "configs" / "calibration" / "designs.yaml"
+    raw = yaml.safe_load(bad.read_text())
+    next(e for e in raw["designs"] if e["id"] == "dpuczdx8g-b512-low-dsp").pop("unmodelled")
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(UserError, match=r"designs\[\d+\]\.unmodelled\.dsp"):
+        load_builds(bad)

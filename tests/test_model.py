@@ -286,18 +286,22 @@ def test_utilization_is_the_fullest_slr_and_every_output_agrees(cfg, tmp_path):
     #   s_buf 32 banks of 128 x 1,024 (4 x 1,024 / 4): 8 BRAM18 each -> 256, 768 LUT
     #   vec_x, vec_r 128 banks of 32 bits x 24 (3,072 / 128): LUTRAM 24 LUT -> 3,072 + 3,072 each
     #   vec_io 128 banks of 8 bits x 96 (12,288 / 128): 1 BRAM18 each -> 128, 3,072 LUT
-    # BRAM18 64 + 256 + 32 + 32 + 256 + 128 = 768; DSP 32 x 32 x 4/2 = 2,048 (two INT8 MACs per
-    # DSP) + 128 lanes x 2 = 2,304; LUT 4,096 MACs x 20 + 128 x 350 + 29,312 (buffers) + 5 ports
-    # x (512 FIFO + 1,800) + 6,000 = 173,592. Three CUs: 2,304 BRAM18, 520,776 LUT, 6,912 DSP.
-    # BRAM18 768 / 953 = 80.59 % on SLR0 (the fullest), LUT 173,592 / 288,083 = 60.26 %,
+    #   m_axi data buffers (UG1399: 16 outstanding x 64-word bursts = 1,024 words of 512 bits,
+    #   29 BRAM18 of 1K x 18 each): 5 ports (2 weight, 2 input, 1 output) read on the 4 weight
+    #   and input ports and on the output port (the partial sums' read-back), write on the output
+    #   port: 6 buffers -> 174 BRAM18
+    # BRAM18 64 + 256 + 32 + 32 + 256 + 128 + 174 = 942; DSP 32 x 32 x 4/2 = 2,048 (two INT8 MACs
+    # per DSP) + 128 lanes x 2 = 2,304; LUT 4,096 MACs x 20 + 128 x 350 + 29,312 (buffers) + 5
+    # ports x (512 FIFO + 1,800) + 6,000 = 173,592. Three CUs: 2,826 BRAM18, 520,776 LUT, 6,912
+    # DSP. BRAM18 942 / 953 = 98.85 % on SLR0 (the fullest), LUT 173,592 / 288,083 = 60.26 %,
     # DSP 2,304 / 2,876 = 80.11 %, URAM 0. The old device-wide figure would be
-    # 2,304 / (953 + 2 x 1,344) = 63.28 %: 17 points below what limits the design.
+    # 2,826 / (953 + 2 x 1,344) = 77.62 %: 21 points below what limits the design.
     model = Model(_hand_placed(), cfg.workload)
     batch = design_batch([FASTEST], cfg.platform)
     c = model.evaluate(batch).columns
-    assert (c["bram18"][0], c["lut"][0], c["dsp"][0], c["uram"][0]) == (2304, 520776, 6912, 0)
-    assert c["utilization"][0] == pytest.approx(768 / 953, rel=1e-6)
-    assert c["util_bram"][0] == pytest.approx(768 / 953, rel=1e-6)
+    assert (c["bram18"][0], c["lut"][0], c["dsp"][0], c["uram"][0]) == (2826, 520776, 6912, 0)
+    assert c["utilization"][0] == pytest.approx(942 / 953, rel=1e-6)
+    assert c["util_bram"][0] == pytest.approx(942 / 953, rel=1e-6)
     assert c["util_lut"][0] == pytest.approx(173_592 / 288_083, rel=1e-6)
     assert c["util_dsp"][0] == pytest.approx(2_304 / 2_876, rel=1e-6)
     assert c["util_uram"][0] == 0.0
@@ -306,7 +310,7 @@ def test_utilization_is_the_fullest_slr_and_every_output_agrees(cfg, tmp_path):
     frame = results_frame(model, batch, model.evaluate(batch), ["g-fastest"])
     write_table(frame, tmp_path / "r.parquet")
     row = read_table(tmp_path / "r.parquet").iloc[0]
-    assert row["utilization"] == pytest.approx(768 / 953, rel=1e-6)
+    assert row["utilization"] == pytest.approx(942 / 953, rel=1e-6)
     assert row["binding"] == "bram18 SLR0"
 
     # summary.md shows the same value and name
@@ -314,7 +318,7 @@ def test_utilization_is_the_fullest_slr_and_every_output_agrees(cfg, tmp_path):
     md = table(selected, {})
     header = [h.strip() for h in md.splitlines()[0].split("|")]
     cells = [v.strip() for v in md.splitlines()[2].split("|")]
-    assert cells[header.index("util (fullest SLR)")] == "80.6%"
+    assert cells[header.index("util (fullest SLR)")] == "98.8%"
     assert cells[header.index("binding")] == "bram18 SLR0"
 
     # design.json of the export: the row's figure and name, unchanged
@@ -342,7 +346,7 @@ def test_utilization_is_the_fullest_slr_and_every_output_agrees(cfg, tmp_path):
         assert most == pytest.approx(row[util], rel=1e-9)
     fig = resources_plot.figure(res, title=None)
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert legend[0] == "g-fastest: 80.6% (bram18 SLR0)"
+    assert legend[0] == "g-fastest: 98.8% (bram18 SLR0)"
 
 
 @settings(max_examples=60, deadline=None)

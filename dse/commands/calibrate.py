@@ -151,12 +151,24 @@ def fit_builds(builds: Builds, out: Path, *, folds: int, dataset: str) -> str:
            + "; ".join(f"{r.design}: {r.violations}" for r in bad.itertuples()) + ")"
            if len(bad) else f"all {len(built)} feasible under the fitted model"),
         "",
+        *_unmodelled_lines(cal.unmodelled),
         "Fitted constants (calibrated copies of the boards in platforms/):",
         "",
         *[f"- `{k}` = {v:.4g}" for k, v in sorted(fit.constants.items())],
         "",
     ]
     return "\n".join(lines)
+
+
+def _unmodelled_lines(rows: pd.DataFrame) -> list[str]:
+    """The figures kept out of the fit (designs.yaml ``unmodelled``), grouped by reason."""
+    if rows.empty:
+        return []
+    lines = [f"Figures kept out of the fit and the held-out error ({len(rows)}; designs file "
+             "`unmodelled`):", ""]
+    for (q, reason), g in rows.groupby(["quantity", "reason"], sort=True):
+        lines.append(f"- {q} of {', '.join(g['design'])}: {reason}")
+    return [*lines, ""]
 
 
 def _no_rows() -> pd.DataFrame:
