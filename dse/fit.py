@@ -590,7 +590,11 @@ def fit_linear(lf: LinearFeatures, train: np.ndarray) -> dict[str, float]:
     w = 1.0 / y[train]
     A = lf.X[train] * w[:, None]
     b = (y[train] - lf.base[train]) * w
-    p = np.where(lf.prior > 0, lf.prior, 1.0)
+    # the pull is relative to the prior; a prior of 0 (a constant an earlier fit zeroed) is
+    # pulled on the scale of its effect instead (1 / its mean relative feature: the value that
+    # moves the predictions by 100% on average), not in absolute units
+    scale = np.abs(A).mean(axis=0) if len(A) else np.zeros(len(lf.prior))
+    p = np.where(lf.prior > 0, lf.prior, np.where(scale > 0, 1.0 / np.maximum(scale, 1e-300), 1.0))
     lam = math.sqrt(PRIOR_WEIGHT)
     used = np.abs(lf.X[train]).sum(axis=0) > 0
     A = np.vstack([A, np.diag(lam / p)])
