@@ -202,11 +202,13 @@ def test_clock_per_design_is_the_highest_step_under_fmax(cfg):
     # 20) + 32 lanes x (2,797 - 350) + 192 banks x (1 - 24) + 7 ports x (10,916 - 1,800) +
     # (0 - 6,000) = 247,618.4. SLR0 with the shell: (247,618.4 + 107,629) / 439,680 =
     # 0.80797 -> 335 - (0.80797 - 0.30) / 0.70 x (335 - 250) = 273.32 MHz (DSP, BRAM under
-    # their knees; the SLL crossings under theirs). The highest multiple of 5 MHz at or below it
-    # is 270, of 25 MHz 250, of 1 MHz 273. The row records the clock and the margin fmax - clock.
+    # their knees; the SLL crossings under theirs). The timing margin (u280.yaml uncertainty:
+    # fmax_mhz lo -0.080, the held-out fmax error's 10th percentile) leaves 273.32 x 0.92 =
+    # 251.45 MHz: the highest multiple of 5 MHz at or below it is 250, of 25 MHz 250, of 1 MHz
+    # 251. The row records the clock and the margin fmax - clock.
     hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
     batch = design_batch([hw], cfg.platform)
-    for step, want in ((5, 270), (25, 250), (1, 273)):
+    for step, want in ((5, 250), (25, 250), (1, 251)):
         m = _per_design(cfg, step_mhz=step)
         res = m.evaluate(batch)
         c = res.columns
@@ -219,8 +221,9 @@ def test_clock_per_design_is_the_highest_step_under_fmax(cfg):
 
 def test_clock_per_design_is_the_fastest_feasible_clock(cfg, model):
     # An independent check of the choice: the same hardware evaluated at every clock from 100 to
-    # 400 MHz as given (no clock policy); the fastest feasible one is the per-design choice,
-    # because resources and fmax do not depend on the clock and latency falls with it.
+    # 400 MHz as given (no clock policy); the fastest feasible one within the timing margin is
+    # the per-design choice, because resources and fmax do not depend on the clock and latency
+    # falls with it.
     designs = [{k: v for k, v in d.items() if k != "clock_mhz"}
                # ISSUE_FASTEST with 32 lanes and 2 input ports: its 256 lanes at the fitted LUT
                # per lane overflow SLR0 at any clock (64 do too), and so do its 9 ports' 10 m_axi
@@ -235,6 +238,9 @@ def test_clock_per_design_is_the_fastest_feasible_clock(cfg, model):
                                             cfg.platform)).columns
         assert np.all(sweep["fmax_mhz"] == sweep["fmax_mhz"][0])  # fmax ignores the clock
         ok = sweep["feasible"]
+        # the choice keeps the timing margin: the fastest feasible clock at or below fmax x 0.92
+        # (u280.yaml uncertainty: fmax_mhz lo -0.080)
+        ok = ok & (clocks <= sweep["fmax_mhz"] * 0.92)
         best = int(np.argmin(np.where(ok, sweep["latency_ms"], np.inf)))
         assert chosen["clock_mhz"][0] == clocks[best] == clocks[ok].max()
         assert chosen["latency_ms"][0] == pytest.approx(sweep["latency_ms"][best], rel=1e-6)
@@ -284,10 +290,30 @@ def test_bad_clock_section_is_one_line(tmp_path, capsys, clock, key):
 
 def test_evaluate_runs_a_given_clock_and_chooses_a_missing_one(cfg):
     # dse evaluate: a design with its own clock_mhz runs at it; without one it gets the config's
-    # per-design clock (BASE_DESIGN closes 273.32 MHz: 270 in 5 MHz steps)
+    # per-design clock (BASE_DESIGN closes 273.32 MHz, 251.45 with the timing margin: 250 in 5 MHz
+    # steps)
     from dse.commands.evaluate import evaluate_design
 
     assert evaluate_design(cfg, dict(BASE_DESIGN))["clock_mhz"] == 250
     hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
     out = evaluate_design(cfg, hw)
-    assert out["clock_mhz"] == 270 and out["fmax_margin_mhz"] == pytest.approx(3.32, abs=0.01)
+    assert out["clock_mhz"] == 250 and out["fmax_margin_mhz"] == pytest.approx(23.32, abs=0.01)
+
+
+def test_per_design_clocks_keep_the_timing_margin_the_selection_asks_for(cfg):
+    # the per-design clock stays at or below the pessimistic fmax (fmax x (1 + lo), lo from
+    # u280.yaml's uncertainty section), so dse.select's robust timing filter keeps it; a clock
+    # pinned at the predicted fmax's 5 MHz step (1-2% under it) does not
+    from dse.select import robust_timing
+    from dse.timing import timing_margin
+
+    assert timing_margin(cfg.platform) == pytest.approx(0.92)
+    hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
+    rows = [hw, {**hw, "compute_units": 1}, {**hw, "pe_m": 32, "vector_lanes": 16}]
+    batch = design_batch(rows, cfg.platform)
+    m = _per_design(cfg, step_mhz=5)
+    df = results_frame(m, batch, m.evaluate(batch), ["a", "b", "c"])
+    assert robust_timing(df).all()
+    assert (df["clock_mhz"] <= df["fmax_mhz"] * 0.92 + 1e-9).all()
+    tight = df.assign(clock_mhz=np.floor(df["fmax_mhz"] / 5) * 5)
+    assert not robust_timing(tight).any()
