@@ -313,10 +313,8 @@ def test_maxi_data_buffers_by_hand(cfg):
 
 def test_exported_pragmas_carry_the_described_burst_length(cfg):
     # the buffer depth follows the pragma the kernel is built with: the two must not disagree
-    from dse.export import render_kernel
+    from dse.export import design_params, render_kernel
     from dse.hardware import MAXI_BUFFER_WORDS, MAXI_BURST_WORDS
-
-    from dse.export import design_params
 
     text = render_kernel(design_params({**BASE_DESIGN, "design_id": "d"}))
     assert f"max_read_burst_length={MAXI_BURST_WORDS}" in text
