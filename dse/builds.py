@@ -75,6 +75,7 @@ DESIGN_COLUMNS = (
     "title",
     "expressible",
     "missing",
+    "unmodelled",
     "board",
     "model",
     "cameras",
@@ -190,11 +191,20 @@ def load_builds(path: str | Path) -> Builds:
             "title": e["title"],
             "expressible": expressible,
             "missing": e.get("missing", ""),
+            # quantity -> why the model cannot reproduce it (kept, listed, not fitted)
+            "unmodelled": dict(e.get("unmodelled") or {}),
             "board": str(resolve(path, e["board"])) if "board" in e else "",
             "model": str(resolve(path, e["model"])) if "model" in e else "",
             "cameras": e.get("cameras", 1),
             "given": ",".join(sorted(given)),
         }
+        pumped_dsp = given.get("double_pump") and any("dsp" in b for b in e["figures"])
+        if expressible and pumped_dsp and "dsp" not in (e.get("unmodelled") or {}):
+            raise UserError(
+                "a double-pumped build's DSP figure needs a reason to stay out of the fit",
+                file=str(path), key=f"{key}.unmodelled.dsp",
+                allowed="unmodelled: {dsp: <why>} (dse.hardware builds no double pumping)",
+            )
         if expressible:
             params = {**EXAMPLE_DESIGN, **given}
             design_batch([params], file=f"{path}: {key}.design")  # names, values, tiles

@@ -269,7 +269,9 @@ def calibration_table(designs: list[PublishedDesign]) -> pd.DataFrame:
         if d.expressible:
             row.update(predict_design(d, files))
         rows.append(row)
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "error_pct"])
+    frame["predicted"] = frame["predicted"].astype(float)
+    frame["published"] = frame["published"].astype(float)
     frame["error_pct"] = (frame["predicted"] - frame["published"]) / frame["published"] * 100.0
     frame["feasible"] = frame["feasible"].astype("boolean")
     return frame[list(COLUMNS)]

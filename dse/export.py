@@ -47,6 +47,7 @@ import numpy as np
 from dse.allocation import STREAMS, channel_allocation, cu_slrs, stream_ports
 from dse.capacity import ARENA_PAD_ELEMS
 from dse.errors import UserError
+from dse.hardware import MAXI_BURST_WORDS
 from dse.params import KERNEL_CLASSES, PARAMS, PRECISIONS, UNIFORM_DEFAULTS
 from dse.store import atomic_write_text
 
@@ -592,7 +593,7 @@ def render_kernel(
     signature = ",\n                         ".join(args)
     pragmas = [
         f"#pragma HLS INTERFACE mode=m_axi port={n} bundle={g} offset=slave depth={MAXI_DEPTH} "
-        "max_read_burst_length=64 max_write_burst_length=64"
+        f"max_read_burst_length={MAXI_BURST_WORDS} max_write_burst_length={MAXI_BURST_WORDS}"
         for s in STREAMS
         for n, g in zip(names[s], bundles[s], strict=True)
     ]

@@ -21,7 +21,10 @@ tile buffers (two copies with ``double_buffer``, else one):
 - float engines: ``fadd_stages`` interleaved partial sums per PE output, in registers
   (``acc_partials``), so the floating-point add does not set the II;
 - one 512-bit m_axi port per memory channel of each stream (streams that share channels share
-  ports), each with a FIFO between its burst process and the load/store process;
+  ports), each with a FIFO between its burst process and the load/store process, and in its
+  adapter a data buffer per direction it moves (``MAXI_BUFFER_WORDS`` words of the port width,
+  in BRAM): read on the weight and input ports and on the first output port (the partial sums'
+  read-back, ``ps``), write on the output ports;
 - one clock domain, ``ap_clk`` (DSP double pumping has no documented HLS route: not built).
 
 Multipliers: integer pairs pack two MACs into one DSP48E2 (WP486: two weights share one
@@ -42,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from dse.channels import stream_channels
-from dse.memory import PRIMITIVES, REGISTERS, bank_cost, bank_primitive
+from dse.memory import PRIMITIVES, REGISTERS, bank_cost, bank_primitive, bram18_blocks
 from dse.params import KERNEL_CLASSES, PRECISIONS, STORAGES
 from dse.platform import RESOURCES, Platform
 
@@ -68,6 +71,16 @@ STREAMS = ("weights", "inputs", "outputs")
 PORT_PREFIX = {"weights": "w", "inputs": "a", "outputs": "c"}
 #: Width of every m_axi port (doc UG1399: 512-bit is the widest m_axi data port).
 PORT_BITS = 512
+#: Words one m_axi burst moves at most: the export's INTERFACE pragmas
+#: (``max_read_burst_length=64 max_write_burst_length=64``, dse.export.render_kernel reads it).
+MAXI_BURST_WORDS = 64
+#: Bursts an m_axi adapter keeps in flight per direction (doc UG1399, INTERFACE pragma:
+#: ``num_read_outstanding`` / ``num_write_outstanding`` default 16; the export keeps the default).
+MAXI_OUTSTANDING = 16
+#: Words (of PORT_BITS) of an m_axi adapter's data buffer per direction (doc UG1399, "Controlling
+#: AXI4 Burst Behavior": outstanding requests imply a FIFO of num_outstanding x max_burst_length
+#: words; "M_AXI Resources": the read data buffer buff_rdata and write data buffer buff_wdata).
+MAXI_BUFFER_WORDS = MAXI_BURST_WORDS * MAXI_OUTSTANDING
 #: Depth of the FIFO behind each port (doc UG1399: hls::stream default depth 2).
 FIFO_DEPTH = 2
 #: Bits one SRLC32E shift-register LUT holds per stage chain (doc UG574: 32 stages per LUT).
@@ -126,6 +139,9 @@ class Hardware:
         ports: (len(STREAMS), n) m_axi ports per stream (shared streams repeat the set).
         port_count: (n,) distinct ports of the CU.
         fifo_lut: (n,) LUTs of the port FIFOs.
+        maxi_read_buffers, maxi_write_buffers: (n,) m_axi data buffers (one per port and
+            direction it moves; ``MAXI_BUFFER_WORDS`` words of ``PORT_BITS``).
+        maxi_bram18: (n,) BRAM18 of those buffers.
         control_lut: (n,) LUTs of the port adapters and the CU's control.
         dsp, bram18, uram, lut: (n,) totals per CU.
     """
@@ -151,6 +167,9 @@ class Hardware:
     ports: np.ndarray
     port_count: np.ndarray
     fifo_lut: np.ndarray
+    maxi_read_buffers: np.ndarray
+    maxi_write_buffers: np.ndarray
+    maxi_bram18: np.ndarray
     control_lut: np.ndarray
     dsp: np.ndarray
     bram18: np.ndarray
@@ -177,6 +196,13 @@ def _bank_costs(word_bits, depth, primitive):
     costs = bank_cost(w, d, (uniq & 3).astype(np.int8))
     inverse = inverse.reshape(key.shape)
     return tuple(c.astype(np.float32)[inverse] for c in costs)
+
+
+def maxi_buffer_bram18() -> float:
+    """BRAM18 of one m_axi data buffer (one port, one direction): ``MAXI_BUFFER_WORDS`` words of
+    ``PORT_BITS`` in the best BRAM18 shape (dse.memory.bram18_blocks; 1,024 x 512: 29 blocks
+    of 1K x 18)."""
+    return float(bram18_blocks(PORT_BITS, MAXI_BUFFER_WORDS))
 
 
 def engine_codes(d: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -297,6 +323,13 @@ def build(
         ss, np.where(share, ports[0] + act_set, np.maximum(ports[0], act_set)), ports.sum(axis=0)
     )
     fifo_lut = port_count * PORT_BITS * np.ceil(FIFO_DEPTH / SRL_DEPTH)
+    # m_axi data buffers: a write buffer on every output port; a read buffer on every other
+    # port and on the first output port (kernel.cpp reads the partial sums back on it). With
+    # share_streams the output ports are also the input (and weight) ports up to their count.
+    readers = np.where(share, ports[1], np.maximum(ports[0], ports[1]))
+    write_only = np.where(ss, np.maximum(ports[2] - readers, 0.0), ports[2] - 1.0)
+    maxi_reads, maxi_writes = port_count - write_only, ports[2].copy()
+    maxi_bram18 = (maxi_reads + maxi_writes) * maxi_buffer_bram18()
     control_lut = port_count * lg["lut_per_axi_port"] + lg["lut_per_cu"]
 
     dsp = mul_dsp.sum(axis=0)
@@ -323,9 +356,12 @@ def build(
         ports=ports,
         port_count=port_count,
         fifo_lut=fifo_lut,
+        maxi_read_buffers=maxi_reads,
+        maxi_write_buffers=maxi_writes,
+        maxi_bram18=maxi_bram18,
         control_lut=control_lut,
         dsp=dsp,
-        bram18=buf_bram.sum(axis=0),
+        bram18=buf_bram.sum(axis=0) + maxi_bram18,
         uram=buf_uram.sum(axis=0),
         lut=lut,
     )
@@ -424,7 +460,18 @@ def describe(
                 },
             )
             port["streams"].append(stream)
+            if stream == "outputs" and j == 0:
+                port["ps"] = True  # the partial sums' read-back (kernel.cpp load_p)
     axi_ports = list(bundles.values())
+    buf_bram = maxi_buffer_bram18()
+    for p in axi_ports:  # the adapter's data buffers, one per direction the port moves
+        reads = p.pop("ps", False) or any(s != "outputs" for s in p["streams"])
+        dirs = ["read"] * reads + ["write"] * ("outputs" in p["streams"])
+        p["data_buffers"] = [
+            {"direction": d, "words": MAXI_BUFFER_WORDS, "width_bits": PORT_BITS,
+             "primitive": "bram", "bram18": _num(buf_bram)}
+            for d in dirs
+        ]
     process = {"weights": "load_b", "inputs": "load_a", "outputs": "store_c"}
     streams = [
         {

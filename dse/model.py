@@ -280,6 +280,10 @@ class _Batch:
         self.g = np.maximum(np.floor(self.cu / cams), DT(1))  # CUs per image
         self.rounds = np.ceil(cams / np.minimum(self.cu, DT(cams)))  # sequential image rounds
         self.fill = DT(lg["pipeline_fill_cycles"])
+        # vector work beside the PE array that does not overlap it (0: all overlaps), and the
+        # host's launch of one kernel call (s); both optional in the platform file
+        self.no_overlap = DT(1.0 - float(lg.get("epilogue_overlap", 1.0)))
+        self.launch_s = float(lg.get("launch_us", 0.0)) * 1e-6
         # per GEMM shape: output columns on one CU and PE-array steps (tile-independent)
         self._steps: dict[tuple, tuple] = {}
         mem = P.memory
@@ -496,7 +500,7 @@ class Model:
                 live = [j for j, c in enumerate(comps) if not isinstance(c, float)]
                 cache[key] = t_inst, _limiting(comps, n), live
             t_inst, limit, _ = cache[key]
-            t = t_inst * self._count(k, b)
+            t = (t_inst + b.launch_s) * self._count(k, b)
             total += t
             key_time[key] = key_time[key] + t if key in key_time else t
             if detail:
@@ -749,6 +753,9 @@ class Model:
             np.maximum(load / calls + c1 + s1, l1 + t_comp / calls + s1),
             l1 + c1 + t_store / calls,
         )
+        # the part of the epilogue that does not overlap the tiles (logic.epilogue_overlap; 1:
+        # it all runs in the store stage beside the PE array)
+        overlapped = overlapped + b.no_overlap * t_epi
         time = serial + b.dbuf_f * (overlapped - serial) + t_soft
         return time, (t_comp, t_w, t_in, t_out, t_vec)
 

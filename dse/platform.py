@@ -211,14 +211,19 @@ class Platform:
                     value=name,
                     allowed="distinct names",
                 )
-        avail = table * (1.0 - raw["margin"])
+        margin = raw["margin"]  # one fraction for every resource, or one per resource
+        mvec = np.array(
+            [margin[r] for r in RESOURCES] if isinstance(margin, dict) else [margin] * 4,
+            dtype=float,
+        )
+        avail = table * (1.0 - mvec)
         for j, r in enumerate(RESOURCES):  # the shell leaves its SLR some of every resource
             room = avail[shell["slr"], j]
             if shell[r] >= room:
                 raise UserError(
                     "the shell takes all of its SLR's "
                     + r
-                    + (f" after the {raw['margin']:g} margin" if raw["margin"] else ""),
+                    + (f" after the {mvec[j]:g} margin" if mvec[j] else ""),
                     file=src,
                     key=f"shell.{r}",
                     value=shell[r],

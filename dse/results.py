@@ -13,6 +13,17 @@ from dse.model import BOUNDS, Model, Result, violation_text, violations_text
 from dse.params import PARAMS, UNIFORM_DEFAULTS
 from dse.platform import RESOURCES, Platform
 
+#: Predicted figures that carry an interval from the calibration's held-out residuals (the
+#: platform file's ``uncertainty:`` section, written by ``dse calibrate``).
+INTERVAL_QUANTITIES = ("latency_ms", "fmax_mhz", "lut", "dsp", "bram18", "uram")
+
+#: The interval columns: ``<quantity>_lo`` and ``_hi`` of each, then ``utilization_hi`` (the
+#: fullest SLR's most used resource with every resource at its ``_hi``).
+INTERVAL_COLUMNS = (
+    *(f"{q}_{end}" for q in INTERVAL_QUANTITIES for end in ("lo", "hi")),
+    "utilization_hi",
+)
+
 #: Figures every result row carries, in this order, after the parameters.
 FIGURES = (
     "feasible",
@@ -39,6 +50,7 @@ FIGURES = (
     "quality_loss",
     "bound",
     "model_version",
+    *INTERVAL_COLUMNS,
 )
 
 
@@ -110,11 +122,41 @@ def results_frame(
             cols[name] = np.ceil(c[name]).astype(np.int64)
         elif name == "feasible":
             cols[name] = c[name].astype(bool)
+        elif name in INTERVAL_COLUMNS:
+            continue  # below, from the figures
         else:
             cols[name] = c[name].astype(np.float64)
+    cols.update(interval_columns(model.platform, c))
     frame = pd.DataFrame(cols)
     frame["design_id"] = frame["design_id"].astype(str)
     return frame
+
+
+def uncertainty(platform: Platform) -> dict[str, tuple[float, float]]:
+    """The relative interval (lo, hi) of each quantity from the platform file's
+    ``uncertainty:`` section (the truth lies in [v (1 + lo), v (1 + hi)] for 80% of the
+    calibration's held-out builds); (0, 0) for a quantity it does not give."""
+    spec = platform.raw.get("uncertainty") or {}
+    return {
+        q: (float(spec[q]["lo"]), float(spec[q]["hi"])) if q in spec else (0.0, 0.0)
+        for q in INTERVAL_QUANTITIES
+    }
+
+
+def interval_columns(platform: Platform, c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The INTERVAL_COLUMNS of evaluated designs (``c``: the model's result columns)."""
+    unc = uncertainty(platform)
+    out: dict[str, np.ndarray] = {}
+    for q in INTERVAL_QUANTITIES:
+        v = np.asarray(c[q], dtype=np.float64)
+        lo, hi = unc[q]
+        out[f"{q}_lo"] = v * (1.0 + lo)
+        out[f"{q}_hi"] = v * (1.0 + hi)
+    util = {"lut": "util_lut", "dsp": "util_dsp", "bram18": "util_bram", "uram": "util_uram"}
+    out["utilization_hi"] = np.max(
+        [np.asarray(c[u], dtype=np.float64) * (1.0 + unc[r][1]) for r, u in util.items()], axis=0
+    )
+    return out
 
 
 def batch_from_frame(frame: pd.DataFrame) -> dict[str, np.ndarray]:

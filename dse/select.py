@@ -23,6 +23,15 @@ Reasons, in priority order (:data:`REASONS`):
 - ``named``: every design_id in ``settings["named"]``, from the front or else from all results.
 
 Ties are broken by the smallest design_id, so the selection never depends on row order.
+
+**Across the model's uncertainty.** Where the front carries the calibration's intervals
+(``fmax_mhz_lo``, ``utilization_hi``, ``latency_ms_hi``; dse.results), the tier keeps only
+*robust* designs: their clock at or below the pessimistic fmax (``clock_mhz <= fmax_mhz_lo``, the
+timing margin the held-out fmax error asks for) and every resource fitting at its pessimistic
+count (``utilization_hi <= 1``). The knee and the latency budget are taken on the pessimistic
+latency ``latency_ms_hi``. The timing margin is applied first and the pessimistic resources
+within it; a filter that would leave no design is skipped, and the chosen rows say whether they
+are robust (``robust`` column).
 """
 
 from __future__ import annotations
@@ -78,9 +87,13 @@ def select_designs(
         budget, _ = latency_budget(settings, model or "")
     ordered = _sorted_by_id(front)
     tier = ordered[in_tier(ordered, quality_max)].reset_index(drop=True)
+    for check in (robust_timing, robust):  # the timing margin first
+        sure = check(tier)
+        if sure.any():
+            tier = tier[sure].reset_index(drop=True)
     region = tier[_within_budget(tier, budget)].reset_index(drop=True)
     picks = [
-        *_knee(region, objectives),
+        *_knee(region, pessimistic(objectives, region)),
         *_fastest(tier),
         *(_smallest_under_budget(region) if budget is not None else []),
         *(("named", design_id) for design_id in _named(settings)),
@@ -88,7 +101,42 @@ def select_designs(
     rows = _rows_for(
         [design_id for _, design_id in picks], ordered, all_designs, named=_named(settings)
     )
-    return _attach_reasons(rows, picks)
+    out = _attach_reasons(rows, picks)
+    out["robust"] = robust(out)
+    return out
+
+
+def robust_timing(frame: pd.DataFrame) -> np.ndarray:
+    """Designs whose clock is at or below the pessimistic fmax (all True without the column)."""
+    if not {"clock_mhz", "fmax_mhz_lo"} <= set(frame.columns):
+        return np.ones(len(frame), dtype=bool)
+    clock = frame["clock_mhz"].to_numpy(dtype=np.float64)
+    return clock <= frame["fmax_mhz_lo"].to_numpy(dtype=np.float64, na_value=np.inf)
+
+
+def robust(frame: pd.DataFrame) -> np.ndarray:
+    """Designs that stay feasible across the model's interval: clock at or below the pessimistic
+    fmax and every resource within its SLR at the pessimistic count (all True for a table
+    without interval columns)."""
+    ok = np.ones(len(frame), dtype=bool)
+    if {"clock_mhz", "fmax_mhz_lo"} <= set(frame.columns):
+        clock = frame["clock_mhz"].to_numpy(dtype=np.float64)
+        ok &= clock <= frame["fmax_mhz_lo"].to_numpy(dtype=np.float64, na_value=np.inf)
+    if "utilization_hi" in frame.columns:
+        ok &= frame["utilization_hi"].to_numpy(dtype=np.float64, na_value=0.0) <= 1.0
+    if "feasible" in frame.columns:
+        ok &= frame["feasible"].to_numpy(dtype=bool)
+    return ok
+
+
+def pessimistic(objectives: Objectives, frame: pd.DataFrame) -> Objectives:
+    """The objectives with ``latency_ms`` read at its pessimistic end (``latency_ms_hi``) where
+    the table has it."""
+    if "latency_ms_hi" not in frame.columns:
+        return objectives
+    return tuple(
+        ("latency_ms_hi", d) if name == "latency_ms" else (name, d) for name, d in objectives
+    )
 
 
 def latency_budget(settings: Mapping[str, Any], model: str) -> tuple[float | None, str]:
@@ -211,8 +259,9 @@ def in_tier(front: pd.DataFrame, quality_max: float | None) -> np.ndarray:
 def _within_budget(front: pd.DataFrame, budget_ms: Any) -> np.ndarray:
     if budget_ms is None:
         return np.ones(len(front), dtype=bool)
-    _require(front, "latency_ms")
-    return front["latency_ms"].to_numpy(dtype=np.float64, na_value=np.inf) <= float(budget_ms)
+    col = "latency_ms_hi" if "latency_ms_hi" in front.columns else "latency_ms"
+    _require(front, col)
+    return front[col].to_numpy(dtype=np.float64, na_value=np.inf) <= float(budget_ms)
 
 
 def _knee(region: pd.DataFrame, objectives: Objectives) -> list[tuple[str, str]]:

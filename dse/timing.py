@@ -121,11 +121,21 @@ def clock_policy(raw: Mapping[str, Any] | None, platform: Platform, *,
     return ClockPolicy("per_design", step, None)
 
 
+def timing_margin(platform: Platform) -> float:
+    """Fraction of its fmax a per-design clock may use: 1 + the low end of the platform's
+    ``uncertainty.fmax_mhz`` interval (dse calibrate: the 10th percentile of the held-out ratio
+    published / predicted, minus 1; 1.0 without it, and never above 1)."""
+    spec = ((platform.raw.get("uncertainty") or {}).get("fmax_mhz") or {})
+    lo = float(spec.get("lo", 0.0))
+    return min(1.0, max(0.0, 1.0 + lo))
+
+
 def choose_clock(policy: ClockPolicy, platform: Platform, fmax: np.ndarray,
                  pump: np.ndarray | None = None) -> np.ndarray:
     """The kernel clock of each design in MHz (float64) under ``policy``.
 
-    Per design: the highest multiple of ``step_mhz`` at or below the design's fmax, the platform's
+    Per design: the highest multiple of ``step_mhz`` at or below the design's pessimistic fmax
+    (fmax x :func:`timing_margin`), the platform's
     ``max_kernel_mhz`` and (double pumped) half the DSPs' fmax; at least one step (a design whose
     fmax is below one step is then infeasible on timing). Pinned: ``policy.mhz`` everywhere.
 
@@ -138,7 +148,9 @@ def choose_clock(policy: ClockPolicy, platform: Platform, fmax: np.ndarray,
     fmax = np.asarray(fmax, dtype=np.float64)
     if policy.mode == "pinned":
         return np.full(fmax.shape, float(policy.mhz))
-    top = np.minimum(fmax, platform.max_kernel_mhz)
+    # the timing margin: the clock stays at or below the pessimistic fmax (the held-out fmax
+    # error's 10th percentile, the platform's uncertainty section; none without it)
+    top = np.minimum(fmax * timing_margin(platform), platform.max_kernel_mhz)
     if pump is not None:
         pump = np.asarray(pump, dtype=bool)
         if pump.any():

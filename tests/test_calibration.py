@@ -252,3 +252,28 @@ def test_two_clones_write_byte_identical_tables(tmp_path, monkeypatch, capsys):
     meta = pq.read_metadata(tmp_path / "a" / "out" / "calibration.parquet").metadata
     assert json.loads(meta[b"dse"])["designs_file"] == "designs.yaml"
     assert tables[0] == tables[1]
+
+
+def test_calibrate_fits_build_figures_and_writes_resources_csv(tmp_path):
+    """Build figures in the designs file: resources.csv (published, predicted, error, split),
+    as_built.csv, calibrated board copies and the held-out table in calibration.md."""
+    from tests.test_fit import BUILDS
+
+    path = tmp_path / "designs.yaml"
+    path.write_text(BUILDS, encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["calibrate", "--designs", str(path), "--dpi", "50", "--out", str(out)]) == 0
+    rows = pd.read_csv(out / "resources.csv")
+    assert list(rows.columns[:6]) == ["design", "quantity", "published", "predicted", "error",
+                                      "split"]
+    assert set(rows["split"]) == {"fit", "held-out"}
+    # the error is relative to the published figure; a met clock is only a lower bound
+    eq = rows[rows["kind"] == "eq"]
+    assert list(eq["error"]) == pytest.approx(
+        list((eq["predicted"] - eq["published"]) / eq["published"]), abs=1e-4)
+    built = pd.read_csv(out / "as_built.csv")
+    assert set(built["design"]) == {"small", "large"}
+    md = (out / "calibration.md").read_text()
+    assert "held-out error per quantity" in md and "| lut |" in md
+    copy = (out / "platforms" / "u280.yaml").read_text()
+    assert "fit: designs.yaml" in copy  # (intervals need at least 3 held-out rows)

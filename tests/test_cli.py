@@ -209,8 +209,8 @@ def _exits_2(capsys, cfg: Path, expect: list[str]) -> str:
             {"289                         # paper": ".nan                         # paper"},
             ["memories.hbm.read_latency_ns", "not a finite"],
         ),
-        ({"lut_per_cu: 6000": "lut_per_cu: .inf"}, ["logic.lut_per_cu", "inf", "0..1000000"]),
-        ({"lut_per_axi_port: 1800": "lut_per_axi_port: .nan"}, ["logic.lut_per_axi_port", "nan"]),
+        ({"lut_per_cu: 0.0": "lut_per_cu: .inf"}, ["logic.lut_per_cu", "inf", "0..1000000"]),
+        ({"lut_per_axi_port: 10916": "lut_per_axi_port: .nan"}, ["logic.lut_per_axi_port", "nan"]),
         ({"lut_per_mac: 12 ": "lut_per_mac: .nan "}, ["precisions.INT4.lut_per_mac", "nan"]),
         # the nonsense accepted silently
         ({"lut: 107629": "lut: 1.0e+30"}, ["shell.lut", "out of range", "1e+30"]),
@@ -241,16 +241,17 @@ def _exits_2(capsys, cfg: Path, expect: list[str]) -> str:
             {"channel_measured_gbps: 13.1": "channel_measured_gbps: 20"},
             ["channel_measured_gbps", "14.375"],
         ),
-        # SLR0 has 1,344 BRAM18, 1,209.6 after the 10% margin
-        ({"bram18: 391": "bram18: 1300"}, ["shell.bram18", "1300", "less than 1209.6"]),
+        # SLR0 has 1,344 BRAM18 (no margin on hard blocks, PG367); 395,712 LUT after the 10%
+        ({"bram18: 391": "bram18: 1400"}, ["shell.bram18", "1400", "less than 1344"]),
+        ({"lut: 107629": "lut: 400000"}, ["shell.lut", "400000", "less than 395712"]),
         ({"acc_bits: 32                                 # 24-bit": "acc_bits: 4 #"}, ["INT8.acc"]),
         ({"{name: SLR1,": "{name: SLR0,"}, ["slrs[1].name", "'SLR0'", "distinct"]),
         # the clock model (dse/timing.py): ranges from the schema, then the checks across fields
-        ({"base_mhz: 300": "base_mhz: 5000"}, ["timing.base_mhz", "5000", "50..1000"]),
-        ({"    lut: 0.40": "    lut: 1.5"}, ["timing.knee.lut", "1.5", "0.1..0.99"]),
+        ({"base_mhz: 335": "base_mhz: 5000"}, ["timing.base_mhz", "5000", "50..1000"]),
+        ({"    lut: 0.3 ": "    lut: 1.5 "}, ["timing.knee.lut", "1.5", "0.1..0.99"]),
         ({"sll_usable: 0.90": "sll_usable: 0"}, ["timing.sll_usable", "0"]),
         ({"sll_per_boundary: 23040": "sll_per_boundary: 2.5e4"}, ["timing.sll_per_boundary"]),
-        ({"    lut: 120": "    lut: 400"}, ["timing.full_mhz.lut", "400", "timing.base_mhz (300)"]),
+        ({"    lut: 250": "    lut: 400"}, ["timing.full_mhz.lut", "400", "timing.base_mhz (335)"]),
         (
             {"pump_dsp_mhz: 600": "pump_dsp_mhz: 800"},
             ["timing.pump_dsp_mhz", "800", "clock.dsp_max_mhz (775)"],

@@ -106,7 +106,10 @@ def test_totals_equal_the_model_columns_and_the_sum_of_the_parts(cfg, model):
             assert per[r] * cus == pytest.approx(cols[r][i], rel=1e-9), (i, r)
         # the parts add up: DSPs are the multipliers', blocks the buffers', LUTs all of them
         assert per["dsp"] == sum(m["dsp"] for m in hw["multipliers"])
-        assert per["bram18"] == sum(b["bram18"] for b in hw["buffers"])
+        # BRAM: the buffers' and the m_axi adapters' data buffers
+        assert per["bram18"] == sum(b["bram18"] for b in hw["buffers"]) + sum(
+            q["bram18"] for p in hw["axi_ports"] for q in p["data_buffers"]
+        )
         assert per["uram"] == sum(b["uram"] for b in hw["buffers"])
         ports = len(hw["axi_ports"])
         lut = (
@@ -274,3 +277,56 @@ def test_yosys_cell_counts_equal_the_description(cfg):
         if prim == "registers":
             assert got.get("FDRE", 0) >= w * d  # the word itself is flip-flops
     assert not bad, bad
+
+
+# ---- m_axi adapters' data buffers -----------------------------------------------------------
+
+
+def test_maxi_data_buffers_by_hand(cfg):
+    # UG1399 (INTERFACE pragma, "Controlling AXI4 Burst Behavior"): an adapter keeps
+    # num_read/write_outstanding (default 16) bursts of max_read/write_burst_length words (the
+    # export's pragma: 64) in a data buffer per direction: 16 x 64 = 1,024 words of 512 bits.
+    # BRAM18 shapes (UG573): 1K x 18 -> ceil(512 / 18) = 29 blocks; 512 x 36 -> 15 x 2 = 30;
+    # 2K x 9 -> 57: the best is 29 per buffer.
+    shapes = Shapes.of(cfg.workload)
+    cases = [
+        # 2 weight, 1 input, 2 output ports: reads on w0 w1 a0 and c0 (partial sums), writes on
+        # c0 c1 -> 6 buffers, 174 BRAM18
+        ({"pc_weights": 2, "pc_inputs": 1, "pc_outputs": 2, "share_streams": False}, 4, 2),
+        # share_streams, weights apart (share_weights): 1 weight port; inputs and outputs both
+        # run on max(2, 3) = 3 shared ports (dse.channels.stream_channels): reads on w0 s0 s1
+        # s2, writes on s0 s1 s2 -> 7 buffers, 203 BRAM18
+        ({"pc_weights": 1, "pc_inputs": 2, "pc_outputs": 3, "share_streams": True,
+          "share_weights": True}, 4, 3),
+    ]
+    for params, reads, writes in cases:
+        d = {**BASE_DESIGN, **params}
+        hw = build(cfg.platform, shapes, design_batch([d], cfg.platform))
+        assert (hw.maxi_read_buffers[0], hw.maxi_write_buffers[0]) == (reads, writes), params
+        assert hw.maxi_bram18[0] == 29 * (reads + writes)
+        desc = describe(cfg.platform, shapes, d)
+        dirs = [q["direction"] for p in desc["axi_ports"] for q in p["data_buffers"]]
+        assert (dirs.count("read"), dirs.count("write")) == (reads, writes)
+        assert all(q["words"] == 1024 and q["bram18"] == 29
+                   for p in desc["axi_ports"] for q in p["data_buffers"])
+
+
+def test_exported_pragmas_carry_the_described_burst_length(cfg):
+    # the buffer depth follows the pragma the kernel is built with: the two must not disagree
+    from dse.export import design_params, render_kernel
+    from dse.hardware import MAXI_BUFFER_WORDS, MAXI_BURST_WORDS
+
+    text = render_kernel(design_params({**BASE_DESIGN, "design_id": "d"}))
+    assert f"max_read_burst_length={MAXI_BURST_WORDS}" in text
+    assert f"max_write_burst_length={MAXI_BURST_WORDS}" in text
+    assert "num_read_outstanding" not in text  # the default, 16, as MAXI_OUTSTANDING says
+    assert MAXI_BUFFER_WORDS == 1024
+
+
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys is not installed")
+def test_yosys_maps_a_maxi_data_buffer_to_the_described_blocks():
+    # yosys, an independent mapper, on one 1,024 x 512 buffer with ram_style "block"
+    from dse.hardware import MAXI_BUFFER_WORDS, PORT_BITS, maxi_buffer_bram18
+
+    got = _yosys_cells([(PORT_BITS, MAXI_BUFFER_WORDS, "bram")], jobs=1)[0]
+    assert got.get("RAMB18E2", 0) + 2 * got.get("RAMB36E2", 0) == maxi_buffer_bram18()

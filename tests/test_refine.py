@@ -248,7 +248,9 @@ def test_walks_end_the_refinement_at_a_greedy_local_optimum(scfg, sweep_rows):
 
     model = scfg.model()
     space = search.settings_from_config(scfg).space
-    qmax, cap = quality_bound(scfg), 0.6
+    # cap 0.9: under MODEL_VERSION 2.1.0 (m_axi data buffers, refitted LUT terms) the tiny
+    # grid's feasible tier designs use 78-98% of their fullest SLR, none under 0.6
+    qmax, cap = quality_bound(scfg), 0.9
     rows = front(sweep_rows, scfg.objectives)
     plain, _ = refine_frame(model, space, scfg.objectives, rows, max_evaluations=50)
     walked, res = refine_frame(model, space, scfg.objectives, rows, max_evaluations=50,

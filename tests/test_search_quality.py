@@ -46,7 +46,9 @@ def test_benchmark_end_to_end_with_a_cached_reference(config, tmp_path, capsys):
     out, cache = tmp_path / "q.json", tmp_path / "cache"
     args = ["search-quality", "--config", config, "--out", out, "--cache", cache,
             "--checkpoints", "40,100", "--plot", tmp_path / "c.png",
-            "--reference-chains", "2", "--reference-steps", "20", "--reference-restarts", "1"]
+            "--reference-chains", "2", "--reference-steps", "20", "--reference-restarts", "1",
+            # the tiny grid's tier designs use 78-98% of their SLR (MODEL_VERSION 2.1.0)
+            "--caps", "0.9,1.0"]
     code, stdout, err = run_cli(capsys, *args)
     assert code == 0, err
     first = json.loads(out.read_text())
@@ -137,15 +139,17 @@ def test_greedy_walk_stops_at_a_local_optimum_within_its_caps(config):
     cfg = load_config(config)
     model = cfg.model()
     qmax = gw.quality_bound(cfg)
-    scan = gw.scan_grid(cfg, model, caps=(0.6,))
-    walk = gw.walks(cfg, model, scan, caps=(0.6,))[0.6]
+    # cap 0.9: the tiny grid's feasible tier designs use 78-98% of their fullest SLR under
+    # MODEL_VERSION 2.1.0 (m_axi data buffers, refitted LUT terms), none under 0.6
+    scan = gw.scan_grid(cfg, model, caps=(0.9,))
+    walk = gw.walks(cfg, model, scan, caps=(0.9,))[0.9]
     assert walk is not None and walk.rounds >= 1
     assert walk.latency_ms < walk.start_latency_ms
-    assert walk.utilization <= 0.6 and walk.quality_loss <= qmax
+    assert walk.utilization <= 0.9 and walk.quality_loss <= qmax
     assert all(b < a for a, b in zip(walk.path_ms, walk.path_ms[1:], strict=False))
     cand = neighbours(settings_from_config(cfg).space, walk.design)
     c = model.evaluate(cand).columns
-    ok = (c["feasible"] & (c["utilization"] <= 0.6) & (c["quality_loss"] <= qmax))
+    ok = (c["feasible"] & (c["utilization"] <= 0.9) & (c["quality_loss"] <= qmax))
     assert not (ok & (c["latency_ms"] < walk.latency_ms)).any()
     end = model.evaluate(walk.design).columns
     assert bool(end["feasible"][0]) and end["latency_ms"][0] == pytest.approx(walk.latency_ms)

@@ -301,3 +301,59 @@ def test_summary_says_when_no_design_meets_the_budget():
     assert "`a` (INT8 3×32·4·32 @250): 10.0 ms per call, 90.0% of the fullest SLR" in text
     none = "\n".join(budget_lines({"budget_ms": None, "key": "no budget named"}, "m"))
     assert "none for m" in none
+# ------------------------------------------------------------------ across the model's interval
+def _with_intervals(fmax_lo: dict[str, float], latency_hi: dict[str, float] | None = None,
+                    util_hi: dict[str, float] | None = None) -> pd.DataFrame:
+    f = _front()
+    f["clock_mhz"] = 250.0
+    f["fmax_mhz_lo"] = f["design_id"].map(fmax_lo).fillna(300.0)
+    f["latency_ms_hi"] = f["design_id"].map(latency_hi or {}).fillna(f["latency_ms"] * 1.1)
+    f["utilization_hi"] = f["design_id"].map(util_hi or {}).fillna(f["utilization"] * 1.1)
+    return f
+
+
+def test_a_design_just_under_its_predicted_fmax_is_not_the_recommendation():
+    # c is the knee of _front(); at 250 MHz it sits 1% under its predicted fmax (252.5), and
+    # the fmax interval's low end (-7%: 234.8 MHz) is below its clock: it may not close.
+    # Without c, the knee of a, b, d, e on latency_ms_hi and utilisation (both 1.1 x here, so
+    # the normalised points are _front()'s): (0, 1) (.111, .467) (.556, .067) (1, 0); distance
+    # to x + y = 1 is 1 - x - y: b .422, d .378 -> b.
+    front = _with_intervals({"c": 252.5 * 0.93})
+    chosen = select_designs(front, MIN2, {})
+    assert "c" not in set(chosen["design_id"])
+    assert _reasons(chosen)[0] == ("b", "knee")
+    assert chosen["robust"].all()
+
+
+def test_the_knee_is_taken_on_the_pessimistic_latency():
+    # every design's latency_ms_hi is 1.1 x its latency except c's, which doubles (60 ms):
+    # on the pessimistic latency c is dominated by d (60 ms at 0.2 utilisation) and b is the
+    # knee, as in the previous test.
+    front = _with_intervals({}, latency_hi={"c": 66.0})
+    assert _reasons(select_designs(front, MIN2, {}))[0] == ("b", "knee")
+    # without the interval columns the knee is c again (the hand calculation of _front)
+    assert _reasons(select_designs(_front(), MIN2, {}))[0] == ("c", "knee")
+
+
+def test_a_design_that_overflows_at_its_pessimistic_resources_is_not_chosen():
+    # a is the fastest (10 ms) but at 0.9 utilisation; its pessimistic count (1.05) overflows
+    front = _with_intervals({}, util_hi={"a": 1.05})
+    chosen = select_designs(front, MIN2, {})
+    assert ("b", "fastest") in _reasons(chosen) or ("b", "knee,fastest") in _reasons(chosen)
+    assert "a" not in set(chosen["design_id"])
+
+
+def test_when_no_design_is_robust_the_tier_is_kept_and_the_rows_say_so():
+    front = _with_intervals(dict.fromkeys("abcde", 200.0))
+    chosen = select_designs(front, MIN2, {})
+    assert _reasons(chosen)[0] == ("c", "knee")
+    assert not chosen["robust"].any()
+
+
+def test_the_timing_margin_holds_even_when_no_design_fits_its_pessimistic_resources():
+    # every design overflows at its pessimistic resources, but c is 1% under its fmax: the
+    # resource filter is skipped (it would leave nothing), the timing margin still removes c
+    front = _with_intervals({"c": 252.5 * 0.93}, util_hi=dict.fromkeys("abcde", 1.2))
+    chosen = select_designs(front, MIN2, {})
+    assert "c" not in set(chosen["design_id"])
+    assert _reasons(chosen)[0] == ("b", "knee")

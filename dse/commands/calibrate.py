@@ -9,15 +9,14 @@ when that exists; until then it prints what it read.
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from dse.builds import Builds, load_builds
 from dse.calibration import calibration_table, load_designs, markdown, summarise
 from dse.commands.plot import check_arguments
+from dse.config import load_validated
 from dse.errors import UserError
 from dse.reports import ACCEPTED, LATENCY_HELP, read_reports
 from dse.store import atomic_write_text, check_output, write_table
@@ -28,7 +27,8 @@ HELP = (
 )
 
 #: Files written into --out.
-OUTPUTS = ("calibration.parquet", "calibration.csv", "calibration.md", "calibration.png")
+OUTPUTS = ("calibration.parquet", "calibration.csv", "calibration.md", "calibration.png",
+           "resources.csv", "as_built.csv")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,6 +42,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="a folder of your build reports (one folder per design, with the design.json of "
         f"dse export): {ACCEPTED}. Latency CSV: {LATENCY_HELP}",
+    )
+    p.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        help="held-out error by k folds of the builds (default 0: leave one design out)",
     )
     p.add_argument("--dpi", type=int, default=None, help="PNG resolution (default 150)")
     p.add_argument(
@@ -72,10 +78,15 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("missing argument", key=f"--{key}",
                             allowed="--designs FILE --out DIR, or --reports DIR")
     check_arguments(args)  # the same --dpi range and output folder as dse plot
+    if args.folds < 0:
+        raise UserError("must be 0 (leave one out) or a number of folds", key="--folds",
+                        value=args.folds)
     designs = load_designs(args.designs)
     table = calibration_table(designs)
     summary = summarise(table)
     out = Path(args.out)
+    fitted = fit_builds(load_builds(args.designs), out, folds=args.folds,
+                        dataset=Path(args.designs).name)
     write_table(
         table,
         out / "calibration.parquet",
@@ -87,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         },
     )
     atomic_write_text(out / "calibration.csv", table.to_csv(index=False, float_format="%.6g"))
-    atomic_write_text(out / "calibration.md", markdown(table, summary))
+    atomic_write_text(out / "calibration.md", markdown(table, summary) + fitted)
     dpi, plots.DPI = plots.DPI, args.dpi or plots.DPI
     try:
         plot_calibration(
@@ -104,6 +115,76 @@ def run(args: argparse.Namespace) -> int:
         f"worst {summary.worst_abs_error_pct:.1f}% ({summary.worst_design})"
     )
     return 0
+
+
+def fit_builds(builds: Builds, out: Path, *, folds: int, dataset: str) -> str:
+    """Fit the model's constants to the build figures, write resources.csv (published,
+    predicted, error per design and quantity, fitted and held out), as_built.csv (each build at
+    its published clock and resources under the fitted model) and a calibrated copy of every
+    board (``platforms/<name>.yaml``); return the Markdown section for calibration.md."""
+    from dse.fit import Calibration, calibrated_platform, format_table, held_out_table, rows_csv
+
+    if builds.figures.empty:
+        atomic_write_text(out / "resources.csv", rows_csv(_no_rows()))
+        atomic_write_text(out / "as_built.csv", "design,clock_mhz,fmax_mhz,feasible,violations\n")
+        return "\n## Fitted to real builds\n\nThe designs file has no build figures to fit.\n"
+    cal = Calibration(builds.figures, builds.designs)
+    fit, rows = cal.cross_validate(folds)
+    atomic_write_text(out / "resources.csv", rows_csv(rows))
+    built = cal.as_built_table(fit)
+    atomic_write_text(out / "as_built.csv", built.to_csv(index=False, float_format="%.6g"))
+    (out / "platforms").mkdir(exist_ok=True)
+    # the constants are the fabric's (UltraScale+ HLS), not one board's: every board file
+    # beside the ones the builds use gets them
+    boards = {Path(b).resolve() for b in cal.ev.raws}
+    boards |= {p.resolve() for b in list(boards) for p in b.parent.glob("*.yaml")}
+    for board in sorted(boards):
+        raw = load_validated(board, "platform")
+        atomic_write_text(out / "platforms" / board.name,
+                          calibrated_platform(str(board), raw, cal, fit, rows, dataset=dataset))
+    table = held_out_table(rows)
+    how = "leave one design out" if folds == 0 else f"{folds} folds of the designs"
+    bad = built[~built["feasible"].astype(bool)]
+    lines = [
+        "",
+        "## Fitted to real builds: held-out error per quantity",
+        "",
+        f"{len(cal.designs)} builds in the model's parameters and {len(cal.clock_only.obs)} "
+        f"more that test the clock model only; held out: {how} (each design's figures "
+        "predicted by constants fitted without it). Error = (predicted - published) / published; "
+        "a clock a build met is a lower bound on fmax.",
+        "",
+        format_table(table),
+        "",
+        "Built designs at their published clock with their published resources: "
+        + (f"{len(bad)} of {len(built)} infeasible under the fitted model ("
+           + "; ".join(f"{r.design}: {r.violations}" for r in bad.itertuples()) + ")"
+           if len(bad) else f"all {len(built)} feasible under the fitted model"),
+        "",
+        *_unmodelled_lines(cal.unmodelled),
+        "Fitted constants (calibrated copies of the boards in platforms/):",
+        "",
+        *[f"- `{k}` = {v:.4g}" for k, v in sorted(fit.constants.items())],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _unmodelled_lines(rows: pd.DataFrame) -> list[str]:
+    """The figures kept out of the fit (designs.yaml ``unmodelled``), grouped by reason."""
+    if rows.empty:
+        return []
+    lines = [f"Figures kept out of the fit and the held-out error ({len(rows)}; designs file "
+             "`unmodelled`):", ""]
+    for (q, reason), g in rows.groupby(["quantity", "reason"], sort=True):
+        lines.append(f"- {q} of {', '.join(g['design'])}: {reason}")
+    return [*lines, ""]
+
+
+def _no_rows() -> pd.DataFrame:
+    from dse.fit import RESOURCE_CSV_COLUMNS
+
+    return pd.DataFrame(columns=list(RESOURCE_CSV_COLUMNS))
 
 
 def merge(a: Builds, b: Builds) -> Builds:
@@ -136,16 +217,6 @@ def describe(builds: Builds) -> str:
     return "\n".join(lines)
 
 
-def _fit_module() -> Any:
-    """``dse.fit`` (the refit), or None while it does not exist; an error inside it is raised."""
-    try:
-        return importlib.import_module("dse.fit")
-    except ModuleNotFoundError as exc:
-        if exc.name != "dse.fit":
-            raise
-        return None
-
-
 def run_reports(args: argparse.Namespace) -> int:
     """``dse calibrate --reports DIR [--designs FILE] [--out DIR]``."""
     out = check_output(args.out, folder=True) if args.out is not None else None
@@ -153,23 +224,25 @@ def run_reports(args: argparse.Namespace) -> int:
     builds = read.builds()
     if args.designs is not None:
         builds = merge(builds, load_builds(args.designs))
-    refit_reports = getattr(_fit_module(), "refit_reports", None)
-    if refit_reports is not None:
-        print(refit_reports(builds, out=out))
-        return 0
-    print(describe(read.builds()))
-    if out is not None:
-        csv = read.figures.to_csv(index=False, float_format="%.6g")
-        atomic_write_text(out / "reports.csv", csv)
-    n = len(read.figures)
+    from dse.fit import refit_reports
+
+    if args.folds < 0:
+        raise UserError("must be 0 (leave one out) or a number of folds", key="--folds",
+                        value=args.folds)
+    if out is not None:  # every figure read, as read
+        atomic_write_text(out / "reports.csv", read.figures.to_csv(index=False,
+                                                                   float_format="%.6g"))
     print(
-        f"read {len(read.files)} report files, {n} figures of {len(read.designs)} designs"
+        f"read {len(read.files)} report files, {len(read.figures)} figures of "
+        f"{len(read.designs)} designs"
         + (
             f" (+ {len(builds.designs) - len(read.designs)} published builds from {args.designs})"
             if args.designs is not None
             else ""
         )
         + (f"; wrote {out}/reports.csv" if out is not None else "")
-        + " (no refit: dse.fit.refit_reports is not available)"
     )
+    # the refit: the user's builds (with the published ones of --designs) -> calibrated copies
+    # of the boards and the new held-out error
+    print(refit_reports(builds, out=out, **({"folds": args.folds} if args.folds else {})))
     return 0

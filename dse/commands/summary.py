@@ -91,11 +91,30 @@ def table(selected: pd.DataFrame, exports: dict[str, str]) -> str:
         cells = []
         for col, _ in COLUMNS:
             v = row.get(col, "")
-            cells.append(
+            cell = (
                 fmt[col].format(v) if col in fmt else f"`{v}`" if col == "export" and v else str(v)
             )
+            cells.append(cell + _interval(row, col, fmt.get(col, "{:.0f}")))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+#: Figures shown with their interval (dse.results INTERVAL_COLUMNS) where the table has it.
+INTERVALS = ("latency_ms", "fmax_mhz", "lut", "dsp", "bram18", "uram")
+
+
+def _interval(row: pd.Series, col: str, fmt: str) -> str:
+    """`` (lo–hi)``: the calibration's 80% interval of a figure, '' without one (or a zero-width
+    one, as on a platform without an ``uncertainty:`` section)."""
+    if col == "utilization" and "utilization_hi" in row.index:
+        hi = row["utilization_hi"]
+        return f" (≤ {hi:.1%})" if pd.notna(hi) and hi != row["utilization"] else ""
+    if col not in INTERVALS or f"{col}_lo" not in row.index:
+        return ""
+    lo, hi = row[f"{col}_lo"], row[f"{col}_hi"]
+    if pd.isna(lo) or pd.isna(hi) or lo == hi:
+        return ""
+    return f" ({fmt.format(lo)}–{fmt.format(hi)})"
 
 
 def violations_lines(binding: Any) -> list[str]:
@@ -200,7 +219,11 @@ def run(args: argparse.Namespace) -> int:
         "`util (fullest SLR)` is the model's `utilization`: used / available of the most used "
         "resource on the fullest SLR, after the shell and the margin (a design fits when it is "
         "at most 100%); `binding` names that resource and SLR. `results/plots/resources.png` "
-        "shows every SLR and resource.",
+        "shows every SLR and resource. Figures in parentheses are the calibration's 80% "
+        "intervals (docs/calibration.md: held-out error on real builds); `(≤ x%)` after the "
+        "utilisation is its pessimistic end. Selection keeps designs whose clock is at most the "
+        "low end of fmax and whose pessimistic utilisation fits, and takes the knee on the "
+        "pessimistic latency.",
         "",
         "Each export folder holds the HLS sources (`dse_config.h`, `kernel.cpp`, `vector.cpp`), "
         "the host program (`host.cpp`, `schedule.txt`), the v++ configs (`hls_config.cfg`, "

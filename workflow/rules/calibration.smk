@@ -1,4 +1,5 @@
-# The model against published designs (docs/accuracy.md): independent of the
+# The model against published designs (docs/accuracy.md) and its constants fitted to the build
+# figures with their held-out error (docs/calibration.md): independent of the
 # run's config apart from the plot resolution; reruns when the designs, boards or models change.
 CALIBRATION_DESIGNS = os.path.join(workflow.basedir, "configs", "calibration", "designs.yaml")
 
@@ -21,6 +22,8 @@ rule calibration:
             caption="../report/calibration.rst",
             category="Calibration",
         ),
+        resources="results/calibration/resources.csv",
+        as_built="results/calibration/as_built.csv",
     params:
         out=lambda w, output: os.path.dirname(output.table),
         dpi=DPI,

@@ -1,0 +1,360 @@
+"""dse.fit: the constants fitted to real builds, held-out error, calibrated platform copies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dse.builds import FIGURE_COLUMNS
+from dse.config import load_validated
+from dse.fit import (
+    Calibration,
+    Evaluator,
+    held_out_table,
+    intervals,
+    nnls,
+    observations,
+    relative_error,
+)
+from dse.fitfile import apply_fit
+from dse.params import EXAMPLE_DESIGN
+from dse.platform import RESOURCES, Platform
+
+ROOT = Path(__file__).resolve().parent.parent
+U280 = ROOT / "configs" / "platforms" / "u280.yaml"
+U250 = ROOT / "configs" / "platforms" / "u250.yaml"
+
+
+def _figure(design, quantity, value, *, stage="route", scope="cu", slr="", timed="",
+            floorplan="", url="u"):
+    row = dict.fromkeys(FIGURE_COLUMNS, "")
+    row.update(design=design, quantity=quantity, published=float(value), stage=stage,
+               scope=scope, slr=slr, timed=timed, floorplan=floorplan, url=url)
+    return row
+
+
+def _designs(rows):
+    out = []
+    for name, board, params in rows:
+        out.append({"design": name, "title": name, "expressible": True, "missing": "",
+                    "board": str(board), "model": "", "cameras": 1, "given": "",
+                    **EXAMPLE_DESIGN, **params})
+    return pd.DataFrame(out, dtype=object)
+
+
+# --------------------------------------------------------------------------- least squares
+def test_nnls_matches_the_unconstrained_solution_when_it_is_non_negative():
+    # y = 2 x0 + 3 x1 exactly: the solution is (2, 3)
+    A = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 1.0]])
+    x = nnls(A, A @ np.array([2.0, 3.0]))
+    assert x == pytest.approx([2.0, 3.0])
+
+
+def test_nnls_clips_a_negative_coefficient_to_zero():
+    # unconstrained: b = 1*a0 - 1*a1 would fit; with x >= 0 the best is x1 = 0 and x0 by
+    # least squares on column 0 alone: x0 = (a0 . b) / (a0 . a0) = (1 + 0 + 2) / (1 + 0 + 1)
+    A = np.array([[1.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    b = np.array([1.0, 0.0, 2.0]) - 0.0
+    x = nnls(A, b)
+    assert (x >= 0).all()
+    unconstrained = np.linalg.lstsq(A, b, rcond=None)[0]
+    assert unconstrained[1] < 0  # the case is a real test of the constraint
+    assert x[1] == 0.0 and x[0] == pytest.approx(1.5)
+
+
+# --------------------------------------------------------------------------- observations
+def test_a_met_clock_is_a_lower_bound_and_a_derated_one_is_fmax():
+    figs = pd.DataFrame([
+        _figure("met", "clock_target_mhz", 300), _figure("met", "clock_mhz", 300),
+        _figure("derated", "clock_target_mhz", 300), _figure("derated", "clock_mhz", 242),
+        _figure("wns", "fmax_mhz", 244.8), _figure("wns", "clock_mhz", 250),
+        _figure("hls", "fmax_mhz", 411.0, stage="hls"),  # an HLS estimate closes nothing
+    ])
+    des = _designs([(d, U280, {}) for d in ("met", "derated", "wns", "hls")])
+    obs = observations(figs, des).set_index("design")
+    assert obs.loc["met", "kind"] == "lower" and obs.loc["met", "published"] == 300
+    assert obs.loc["derated", "kind"] == "eq" and obs.loc["derated", "published"] == 242
+    assert obs.loc["wns", "kind"] == "eq" and obs.loc["wns", "published"] == 244.8
+    assert "hls" not in obs.index
+
+
+def test_the_post_route_figure_wins_and_cycles_become_milliseconds():
+    figs = pd.DataFrame([
+        _figure("a", "lut", 200_000, stage="hls"), _figure("a", "lut", 150_000, stage="route"),
+        _figure("a", "cycles", 2_500_000, stage="board", timed="layer"),
+    ])
+    obs = observations(figs, _designs([("a", U280, {"clock_mhz": 250})])).set_index("quantity")
+    assert obs.loc["lut", "published"] == 150_000
+    # 2.5 M cycles at the design's 250 MHz = 10 ms, of one layer
+    assert obs.loc["latency_ms", "published"] == pytest.approx(10.0)
+    assert obs.loc["latency_ms", "timed"] == "layer"
+
+
+def test_a_lower_bound_costs_only_when_the_prediction_is_below_it():
+    e = relative_error([310, 290, 290], [300, 300, 300], ["lower", "lower", "eq"])
+    assert e == pytest.approx([0.0, -1 / 30, -1 / 30])
+
+
+# --------------------------------------------------------------------------- the fit
+#: Designs of different shapes, so the LUT terms (MACs, banks, ports, CUs, lanes) are told apart.
+SHAPES = [
+    {"pe_m": 8, "pe_n": 8, "pe_k": 8, "compute_units": 1, "vector_lanes": 8},
+    {"pe_m": 16, "pe_n": 16, "pe_k": 8, "compute_units": 2, "vector_lanes": 16},
+    {"pe_m": 16, "pe_n": 8, "pe_k": 16, "compute_units": 3, "vector_lanes": 32, "pc_weights": 2},
+    {"pe_m": 32, "pe_n": 16, "pe_k": 8, "compute_units": 1, "vector_lanes": 64, "pc_inputs": 4},
+    {"pe_m": 8, "pe_n": 32, "pe_k": 4, "compute_units": 2, "vector_lanes": 4, "pc_outputs": 2},
+    {"pe_m": 16, "pe_n": 16, "pe_k": 16, "compute_units": 1, "vector_lanes": 128},
+    {"pe_m": 4, "pe_n": 4, "pe_k": 32, "compute_units": 3, "vector_lanes": 16},
+    {"pe_m": 32, "pe_n": 8, "pe_k": 4, "compute_units": 2, "vector_lanes": 8, "pc_weights": 6},
+]
+TRUTH = {
+    "precisions.INT8.lut_per_mac": 30.0,
+    "logic.lut_per_bank": 40.0,
+    "logic.lut_per_axi_port": 2500.0,
+    "logic.lut_per_cu": 9000.0,
+    "logic.lut_per_vector_lane": 500.0,
+}
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    """Builds whose LUT counts are the model's own with known constants (TRUTH) and double
+    pumping off: the fit must recover TRUTH from them."""
+    shapes = [{**s, "double_pump": False, "clock_mhz": 250} for s in SHAPES]
+    des = _designs([(f"d{i}", U280, s) for i, s in enumerate(shapes)])
+    truth = Evaluator(des).predict(TRUTH)
+    figs = pd.DataFrame([
+        _figure(d, "lut", truth.value(d, "lut", "kernels"), scope="kernels")
+        for d in des["design"]
+    ])
+    return Calibration(figs, des)
+
+
+def test_the_fit_recovers_known_lut_constants(synthetic, monkeypatch):
+    import dse.fit
+
+    # with the pull towards the file's values (PRIOR_WEIGHT) made negligible, exact data give
+    # the constants back (negligible against the file's refitted lut_per_bank 1 and lut_per_cu
+    # 0, 40x and 9,000 LUT from TRUTH: 1e-14)
+    monkeypatch.setattr(dse.fit, "PRIOR_WEIGHT", 1e-14)
+    fit = synthetic.fit(synthetic.designs["design"].tolist())
+    for key, value in TRUTH.items():
+        assert fit.constants[key] == pytest.approx(value, rel=1e-3), key
+    assert fit.residual["lut"] < 1e-4
+
+
+def test_the_pull_towards_the_file_costs_little_error(synthetic):
+    # the default pull trades a little fit for stable constants: still within 2% on every build
+    fit = synthetic.fit(synthetic.designs["design"].tolist())
+    assert fit.residual["lut"] < 0.02
+
+
+def test_held_out_rows_are_predicted_without_their_design(synthetic):
+    _, rows = synthetic.cross_validate()
+    held = rows[rows["split"] == "held-out"]
+    assert sorted(held["design"]) == sorted(synthetic.designs["design"])
+    table = held_out_table(rows).set_index("quantity")
+    assert table.loc["lut", "n"] == len(SHAPES)
+    # exact data: held out as good as fitted, within a few percent
+    assert table.loc["lut", "held_out_median_abs_error_pct"] < 5.0
+    lo, hi = intervals(rows)["lut"]
+    assert lo <= 0.0 <= hi
+
+
+def test_a_linear_constant_no_build_sees_keeps_its_value(synthetic):
+    fit = synthetic.fit(synthetic.designs["design"].tolist())
+    raw = load_validated(U280, "platform")
+    # the synthetic builds are all INT8: the FP32 and BF16 costs are not seen
+    assert fit.constants["precisions.FP32.lut_per_mac"] == raw["precisions"]["FP32"]["lut_per_mac"]
+
+
+# --------------------------------------------------------------------------- the file
+def test_apply_fit_rewrites_value_and_comment_and_stays_a_valid_platform():
+    text = U280.read_text(encoding="utf-8")
+    new = apply_fit(
+        text,
+        {"logic.lut_per_bank": 31.25, "timing.knee.lut": 0.55, "precisions.INT8.lut_per_mac": 17},
+        {k: "fit: test" for k in ("logic.lut_per_bank", "timing.knee.lut",
+                                   "precisions.INT8.lut_per_mac")},
+        {"lut": (-0.1, 0.2), "fmax_mhz": (-0.05, 0.1)},
+        "fit: test intervals",
+    )
+    import yaml
+
+    raw = yaml.safe_load(new)
+    assert raw["logic"]["lut_per_bank"] == 31  # a whole number (fitfile.INTEGER_KEYS)
+    assert raw["timing"]["knee"]["lut"] == 0.55
+    assert raw["timing"]["knee"]["dsp"] == 0.8  # a sibling key is untouched
+    assert raw["precisions"]["INT8"]["lut_per_mac"] == 17
+    assert raw["precisions"]["INT4"]["lut_per_mac"] == 12  # untouched (u280.yaml's assumption)
+    assert raw["uncertainty"] == {"lut": {"lo": -0.1, "hi": 0.2},
+                                  "fmax_mhz": {"lo": -0.05, "hi": 0.1}}
+    line = next(ln for ln in new.splitlines() if ln.strip().startswith("lut_per_bank:"))
+    assert line.rstrip().endswith("# fit: test")
+    Platform.from_mapping(load_validated_text(new, tmp_name="u280"), source="fitted")
+    # applying again replaces the uncertainty section instead of adding a second one
+    again = apply_fit(new, {}, {}, {"lut": (-0.2, 0.3)}, "fit: again")
+    assert again.count("\nuncertainty:") == 1
+    assert yaml.safe_load(again)["uncertainty"] == {"lut": {"lo": -0.2, "hi": 0.3}}
+
+
+def load_validated_text(text: str, *, tmp_name: str) -> dict:
+    """Validate a platform text against the schema, as a file would be."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / f"{tmp_name}.yaml"
+        p.write_text(text, encoding="utf-8")
+        return load_validated(p, "platform")
+
+
+# --------------------------------------------------------------------------- built designs
+def test_pg367_dpu_fits_the_u280_budget_as_built():
+    """DPUCAHX8H on the U280 (PG367, facts.md section 9): 14 engines, a 5-engine core takes
+    238K LUT, 2,598 DSP, 320 URAM, 147.5 BRAM36 and fills an SLR. Per engine: 47,600 LUT,
+    520 DSP, 64 URAM, 59 BRAM18. The model places 5 + 5 + 4 engines (SLR0 first): SLR1 then
+    holds 320 URAM, all of its 320. The old 10% margin on every resource left 288: a built
+    design called infeasible on its budget; hard blocks now have no margin (PG367)."""
+    des = _designs([("dpu", U280, {
+        "compute_units": 14, "pe_m": 16, "pe_n": 16, "pe_k": 8, "double_pump": True,
+        "clock_mhz": 300, "tile_m": 64, "tile_n": 64, "tile_k": 256, "buffer_storage": "uram",
+        "pc_weights": 1, "pc_inputs": 1, "pc_outputs": 1, "share_streams": True,
+        "vector_lanes": 1,
+    })])
+    per_engine = pd.DataFrame([[47_600.0, 520.0, 59.0, 64.0]], index=["dpu"],
+                              columns=list(RESOURCES))
+    p = Evaluator(des).predict(resources=per_engine)
+    violations = str(p.frame.at["dpu", "violations"])
+    for r in RESOURCES:
+        assert f"{r} SLR" not in violations, violations
+
+
+# --------------------------------------------------------------------------- the command
+REPORTS = ROOT / "tests" / "data" / "reports"
+
+#: Two builds in the tool's parameters (figures as a route report would give them), so the refit
+#: has something to hold out; the reports folder adds builds that test the clock model only.
+BUILDS = f"""
+designs:
+  - id: small
+    title: a small INT8 engine
+    board: {U280.as_posix()}
+    design: {{pe_m: 8, pe_n: 8, pe_k: 8, compute_units: 1, vector_lanes: 8, double_pump: false,
+              clock_mhz: 250}}
+    figures:
+      - {{stage: route, scope: kernels, where: report, clock_target_mhz: 250, clock_mhz: 250,
+          lut: 30000, dsp: 300}}
+    source: {{paper: P, venue: V, year: 2024, where: Table 1, url: "doi:10.1/x"}}
+    measured: post-route resources
+  - id: large
+    title: a larger INT8 engine
+    board: {U280.as_posix()}
+    design: {{pe_m: 16, pe_n: 16, pe_k: 8, compute_units: 2, vector_lanes: 32,
+              double_pump: false, clock_mhz: 250}}
+    figures:
+      - {{stage: route, scope: kernels, where: report, clock_target_mhz: 250, clock_mhz: 240,
+          lut: 160000, dsp: 2200}}
+    source: {{paper: P, venue: V, year: 2024, where: Table 2, url: "doi:10.1/x"}}
+    measured: post-route resources
+"""
+
+
+def test_calibrate_reports_refits_into_a_calibrated_copy(tmp_path, capsys):
+    from dse.cli import main
+
+    designs = tmp_path / "builds.yaml"
+    designs.write_text(BUILDS, encoding="utf-8")
+    out = tmp_path / "out"
+    code = main(["calibrate", "--reports", str(REPORTS), "--designs", str(designs),
+                 "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "| lut |" in printed and "held-out" in printed
+    copy = out / "u280.calibrated.yaml"
+    assert copy.is_file()
+    raw = load_validated(copy, "platform")  # a valid platform file
+    Platform.from_mapping(raw, source=copy)
+    assert "fit: " in copy.read_text(encoding="utf-8")
+    rows = pd.read_csv(out / "resources.csv")
+    assert set(rows["split"]) == {"fit", "held-out"}
+    assert {"design", "quantity", "published", "predicted", "error", "split"} <= set(rows.columns)
+    # the shipped file is untouched: the refit writes a copy
+    assert "fit: " + str(REPORTS) not in U280.read_text(encoding="utf-8")
+
+
+def test_result_rows_carry_the_interval_of_the_platform_file():
+    from dse.config import load_model
+    from dse.model import Model
+    from dse.results import results_frame
+    from dse.space import design_batch
+    from dse.workload import Workload
+
+    raw = load_validated(U280, "platform")
+    raw["uncertainty"] = {"latency_ms": {"lo": -0.2, "hi": 0.5}, "fmax_mhz": {"lo": -0.07,
+                          "hi": 0.1}, "lut": {"lo": -0.1, "hi": 0.3}}
+    P = Platform.from_mapping(raw, source="u280+uncertainty")
+    W = Workload.from_mapping(load_model(ROOT / "configs" / "models" / "smolvla_vision.yaml"))
+    batch = design_batch([EXAMPLE_DESIGN], P)
+    model = Model(P, W)
+    row = results_frame(model, batch, model.evaluate(batch), ["x"]).iloc[0]
+    assert row["latency_ms_lo"] == pytest.approx(row["latency_ms"] * 0.8)
+    assert row["latency_ms_hi"] == pytest.approx(row["latency_ms"] * 1.5)
+    assert row["fmax_mhz_lo"] == pytest.approx(row["fmax_mhz"] * 0.93)
+    # DSP has no interval in this file: zero width
+    assert row["dsp_lo"] == row["dsp_hi"] == pytest.approx(row["dsp"], abs=1)
+    # the pessimistic utilisation: LUT at 1.3 x, the others as they are
+    expected = max(row["util_lut"] * 1.3, row["util_dsp"], row["util_bram"], row["util_uram"])
+    assert row["utilization_hi"] == pytest.approx(expected)
+
+
+def test_the_clock_fit_computes_fmax_as_the_model_does(synthetic):
+    """The clock fit re-evaluates fmax from the recorded inputs of dse.timing (fractions of the
+    fullest SLR, pumping, SLLs) for each trial of constants: at the file's constants it must
+    give the model's own fmax column, and a changed knee must move it as the formula says."""
+    from dse.fit import _timing_fmax
+
+    ds = synthetic.designs["design"].tolist()
+    inputs = synthetic.as_built.timing_inputs
+    assert _timing_fmax(synthetic.ev, inputs, ds, {}) == pytest.approx(
+        synthetic.as_built.frame.loc[ds, "fmax_mhz"].to_numpy(), rel=1e-6)
+    # a rising curve (full-SLR clock above the base) is refused, as the platform check does
+    assert np.isnan(_timing_fmax(synthetic.ev, inputs, ds, {"timing.full_mhz.lut": 900})).all()
+
+
+def test_double_pumped_dsp_figures_stay_out_of_the_fit_with_their_reason():
+    # PG367/PG338 DPU rows are double-pumped (4 INT8 MACs per DSP per fabric cycle); the model
+    # builds no double pumping, so their DSP figure would pull the fit by 2x: the designs file
+    # marks them unmodelled, the fit leaves them out and lists them, the other figures stay in
+    from dse.builds import load_builds
+    from dse.fit import Calibration
+
+    b = load_builds(ROOT / "configs" / "calibration" / "designs.yaml")
+    cal = Calibration(b.figures, b.designs)
+    marked = cal.unmodelled
+    dsp = marked[marked["quantity"] == "dsp"]
+    assert len(dsp) == 12 and set(dsp["design"]) >= {"dpucahx8h-u280-peak",
+                                                     "dpuczdx8g-b512-low-dsp"}
+    assert dsp["reason"].str.contains("double-pumped").all()
+    fitted = cal.obs[cal.obs["design"].isin(dsp["design"])]
+    assert "dsp" not in set(fitted["quantity"]) and "lut" in set(fitted["quantity"])
+
+
+def test_a_double_pumped_dsp_figure_without_a_reason_is_one_line(tmp_path):
+    import shutil
+
+    import yaml
+
+    from dse.builds import load_builds
+    from dse.errors import UserError
+
+    # a copy of configs/ (the entries' relative paths stay valid), one entry's reason removed
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    bad = tmp_path / "configs" / "calibration" / "designs.yaml"
+    raw = yaml.safe_load(bad.read_text())
+    next(e for e in raw["designs"] if e["id"] == "dpuczdx8g-b512-low-dsp").pop("unmodelled")
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(UserError, match=r"designs\[\d+\]\.unmodelled\.dsp"):
+        load_builds(bad)
