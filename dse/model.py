@@ -101,14 +101,18 @@ def _aligned(nb):
     return (x == np.floor(x)).astype(DT)
 
 
-def _tiled_row_s(b, nch, lat, width_b, tile_b, T, al0, alt):
+def _tiled_row_s(b, nch, lat, width_b, tile_b, T, row_al, alt, slice_b=0.0, split=1.0):
     """Seconds to move one matrix row of ``width_b`` bytes as the kernel does: one burst per
     tile, ``T`` tiles of ``tile_b`` bytes of which the last holds the rest (a ragged last tile
     is a burst of its own, however narrow: a latency-bound burst costs its latency whatever it
-    carries). The first tile starts on a word with probability ``al0``, the others with
-    ``al0 * alt`` (``nch`` x 1e9 channels, ``lat`` seconds per burst, ``b``: the batch); a
-    tile that does not start on a word moves one word more, except the last tile of a row that
-    starts on a word, whose words are counted from its offset.
+    carries); ``nch`` x 1e9 channels, ``lat`` seconds per burst, ``b``: the batch.
+
+    Bursts move whole 64-byte words. Where the matrix rows start on words (``row_al`` 1) the
+    first and the last tile's words are counted from their offsets (a 4-byte tile at byte 60 is
+    one word); a middle tile moves one word more unless every start is on a word (``alt``: the
+    tile width is). Rows that do not start on words move one word more per tile. ``split`` CUs
+    share the row, CU c's slice (``slice_b`` bytes) starting at byte ``c * slice_b``: the step
+    waits for its slowest CU, so a tile moves the most words any CU's does.
 
     Equal to ``T`` bursts of the average tile when the tiles divide the row."""
 
@@ -116,14 +120,21 @@ def _tiled_row_s(b, nch, lat, width_b, tile_b, T, al0, alt):
         return w / b.bw(nch, w, lat)
 
     last_b = width_b - (T - 1) * tile_b
-    later = al0 * alt
-    full = np.where(T > 1, burst_s(_words(tile_b, al0))
-                    + np.maximum(T - 2, 0) * burst_s(_words(tile_b, later)), 0)
-    # the last tile of a row that starts on a word starts at byte (T - 1) tile_b of it: the
-    # words it touches, exactly (a 4-byte tile at byte 60 is one word)
-    start = np.mod((T - 1) * tile_b, 64.0)
-    exact = 64.0 * (np.floor((start + last_b - 1) / 64.0) + 1)
-    return full + burst_s(al0 * exact + (1 - al0) * _words(last_b, 0.0))
+    first_b = np.where(T > 1, tile_b, last_b)
+    cu = np.arange(int(np.max(split)), dtype=DT)[:, None]  # a CU's index: axis 0
+    live = cu < split
+    s0 = cu * slice_b
+
+    def most_words(offset, nb):
+        w = np.floor((np.mod(s0 + offset, 64.0) + nb - 1) / 64.0) + 1
+        return 64.0 * np.max(np.where(live, w, 0.0), axis=0)
+
+    cu_al = np.all(np.where(live, np.mod(s0, 64.0) == 0, True), axis=0)
+    w_first = np.where(row_al > 0, most_words(0.0, first_b), _words(first_b, 0.0))
+    w_mid = _words(tile_b, row_al * cu_al * alt)
+    w_last = np.where(row_al > 0, most_words((T - 1) * tile_b, last_b), _words(last_b, 0.0))
+    later = np.maximum(T - 2, 0) * burst_s(w_mid) + burst_s(w_last)
+    return burst_s(w_first) + np.where(T > 1, later, 0.0)
 
 
 def loops_outside(pos_m, pos_n, pos_k) -> tuple[np.ndarray, ...]:
@@ -645,6 +656,12 @@ class Model:
         Tn = np.ceil(ne / v.tn)
         t_comp = (steps + Tm * Tn * Tk * b.fill) / b.f
         mult_a, mult_b, spill = refetch(b.loops_outside, Tm, Tn, Tk)
+        # kernel.cpp keeps a hold copy of one operand only (A when n runs inside m, else B): the
+        # other is read from memory in every tile, Tn times for A and Tm times for B, even where
+        # its tile does not change from one tile to the next (the refetch rule's trip count 1)
+        hold_a = b.loops_outside[3]  # m outside n
+        mult_a = np.where(hold_a, mult_a, Tn)
+        mult_b = np.where(hold_a, Tm, mult_b)
         ab, bb, cb = v.a_b, v.b_b, v.c_b
         kk, nk = np.minimum(v.tk, DT(K)), np.minimum(v.tn, ne)
         mn = M * ne
@@ -673,9 +690,10 @@ class Model:
         # dimensions in tiles of 60 are a 60- and a 4-byte burst, both latency-bound); the
         # rows of a group go to the stream's ports at once (the channel count is the
         # parallelism). Bursts move whole 64-byte words: a row of nb bytes takes ceil(nb / 64)
-        # words, one more when it starts inside a word (a CU's column slice or a tile that
-        # does not start on a word: the first CU's slice and the first tile do)
+        # words, one more when it crosses one more (a CU's column slice or a tile that does not
+        # start on a word; the step waits for its slowest CU)
         cu_split = DT(k.instances == 1) * (b.g > 1)
+        split = 1 + cu_split * (b.g - 1)  # CUs sharing a row of B and C (a column slice each)
         a_row_s = _tiled_row_s(b, b.n_in, b.lat_r, DT(K) * ab, v.tk * ab, Tk,
                                _aligned(DT(K) * ab), _aligned(v.tk * ab))
         t_a = bytes_a / (DT(K) * ab) * a_row_s
@@ -684,12 +702,10 @@ class Model:
             b_row_s = _tiled_row_s(b, b_ch, b.lat_r, DT(K) * bb, v.tk * bb, Tk,
                                    _aligned(DT(K) * bb), _aligned(v.tk * bb))
             b_rows = bytes_b / (DT(K) * bb)
-        else:  # a CU's column slice starts on a word in the first CU, and after if aligned
-            p_cu = 1 - cu_split * (1 - _aligned(ne * bb)) * (1 - 1 / b.g)
+        else:  # the CUs' column slices of a row (the slowest CU's words)
             b_row_s = _tiled_row_s(b, b_ch, b.lat_r, ne * bb, v.tn * bb, Tn,
-                                   _aligned(DT(k.n) * bb) * p_cu, _aligned(v.tn * bb))
+                                   _aligned(DT(k.n) * bb), _aligned(v.tn * bb), ne * bb, split)
             b_rows = bytes_b / (ne * bb)
-        c_al0 = _aligned(DT(k.n) * cb) * (1 - cu_split * (1 - _aligned(ne * cb)) * (1 - 1 / b.g))
         # bank words: every tile writes its A tile (mk/pe_m x kk/pe_k words) and B tile
         # (kk/pe_k x nk/pe_n) into the banks one word per bank and cycle, after each group's
         # bursts (loaded or copied from the hold copy / k_buf, v_buf alike); the store takes
@@ -701,8 +717,8 @@ class Model:
         b_mem = b_rows * b_row_s
         t_a, t_b = a_mem + a_cp, b_mem + b_cp
         c_rows = bytes_c / (ne * cb)
-        t_out = c_rows * _tiled_row_s(b, b.n_out, b.lat_w, ne * cb, v.tn * cb, Tn, c_al0,
-                                      _aligned(v.tn * cb))
+        t_out = c_rows * _tiled_row_s(b, b.n_out, b.lat_w, ne * cb, v.tn * cb, Tn,
+                                      _aligned(DT(k.n) * cb), _aligned(v.tn * cb), ne * cb, split)
         # partial sums of C tiles that continue in a later k tile (spill: Tk - 1 per C tile),
         # written by the store and read back by load_p, a row of nk accumulators per burst,
         # on one port (the first output bundle), plus one cycle per C block into p_s
@@ -719,7 +735,6 @@ class Model:
         # every Tn (resp. Tm) tiles and from the hold copy in the others; fused attention holds
         # K^T / V for the head's Tm row-block calls. The loaders overlap only in the tiles where
         # both read memory.
-        hold_a = b.loops_outside[3]  # m outside n
         r_a = np.where(hold_a, Tn, 1.0)
         r_b = np.where(hold_a, 1.0, Tm)
         if k.attention:
@@ -744,10 +759,9 @@ class Model:
         t_epi = mn / b.lanes_f
         t_vec = t_epi + t_soft
         if k.name in self._residual:  # its rows, as the output's, on the input ports
-            r_row_s = _tiled_row_s(b, b.n_in, b.lat_r, ne * b.act_b, v.tn * b.act_b, Tn,
-                                   _aligned(DT(k.n) * b.act_b)
-                                   * (1 - cu_split * (1 - _aligned(ne * b.act_b)) * (1 - 1 / b.g)),
-                                   _aligned(v.tn * b.act_b))
+            ra = b.act_b
+            r_row_s = _tiled_row_s(b, b.n_in, b.lat_r, ne * ra, v.tn * ra, Tn,
+                                   _aligned(DT(k.n) * ra), _aligned(v.tn * ra), ne * ra, split)
             t_epi = np.maximum(t_epi, M * r_row_s)
         if b.any_share_streams:
             t_store = np.maximum(t_epi, t_out + b.ss_act * np.minimum(t_in, t_out))

@@ -392,9 +392,10 @@ def test_a_ragged_last_tile_is_a_burst_of_its_own():
     # and 100 ns latency a burst of w bytes takes (w + 100) ns.
     from dse.model import _tiled_row_s
 
-    def row_ns(width, tile, al0=1.0):
+    def row_ns(width, tile, row_al=1.0, slice_b=0.0, split=1.0):
         T, alt = np.ceil(width / tile), float(tile % 64 == 0)
-        return float(_tiled_row_s(_Bursts(), 1.0, 100e-9, width, tile, T, al0, alt)) * 1e9
+        s = _tiled_row_s(_Bursts(), 1.0, 100e-9, width, tile, T, row_al, alt, slice_b, split)
+        return float(np.ravel(s)[0]) * 1e9
 
     # 64 bytes (the default export's head dimension) in one tile: one word, 164 ns
     assert row_ns(64, 64) == pytest.approx(164)
@@ -405,8 +406,13 @@ def test_a_ragged_last_tile_is_a_burst_of_its_own():
     assert row_ns(128, 60) == pytest.approx((64 + 100) + (128 + 100) + (64 + 100))
     # tiles that divide the row: T bursts of the tile, as the average-tile count charges
     assert row_ns(512, 128) == pytest.approx(4 * (128 + 100))
-    # a row that does not start on a word (a CU's column slice): every tile one word more
-    assert row_ns(64, 64, al0=0.0) == pytest.approx(128 + 100)
+    # rows that do not start on words: every tile one word more
+    assert row_ns(64, 64, row_al=0.0) == pytest.approx(128 + 100)
+    # three CUs share 128-byte rows in slices of 43 bytes (q_proj's 128 columns, 43/43/42): the
+    # second CU's bytes 43-85 span two words, and the step waits for it
+    assert row_ns(43, 576, slice_b=43, split=3) == pytest.approx(128 + 100)
+    # ... slices of 32 bytes of a 96-byte row start at 0, 32, 64: none crosses a word
+    assert row_ns(32, 576, slice_b=32, split=3) == pytest.approx(64 + 100)
 
 
 def test_fused_attention_pipeline_never_slower_than_serial(cfg):
