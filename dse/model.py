@@ -746,7 +746,7 @@ class Model:
         # held operand H (memory part in the first 1/r of the tiles, its bank words in all),
         # other operand O spread evenly: max(H_mem + H_words/r, O/r) + max(H_words (1 - 1/r),
         # O (1 - 1/r)); loaders sharing channels take turns in the tiles where both read memory
-        held = r_a >= r_b
+        held = np.where(r_a == r_b, hold_a, r_a > r_b)  # a tie: the kernel's hold copy
         r = np.maximum(r_a, r_b)
         h_mem, h_cp = np.where(held, a_mem, b_mem), np.where(held, a_cp, b_cp)
         t_o = np.where(held, t_b, t_a)
@@ -779,7 +779,7 @@ class Model:
         # each of the tiles / r sweeps
         # (its share of the matrix: a full tile's, also where the last tile is ragged)
         mk = np.minimum(v.tm, DT(M))
-        share = np.where(held, mk / M, nk / ne) * (kk / K)
+        share = np.where(held, mk / M / mult_a, nk / ne / mult_b) * (kk / K)  # one tile's read
         l1 = np.maximum(h_mem * share + h_cp / tiles, t_o / tiles)
         c1, s1 = t_comp / tiles, t_store / c_tiles
         # the first store waits for the first C tile's compute: its tiles / c_tiles k tiles
