@@ -101,13 +101,40 @@ def _aligned(nb):
     return (x == np.floor(x)).astype(DT)
 
 
-def _slice_aligned(row_b, slice_b, tile_b, cu_split, g, Tn):
-    """Fraction of a matrix's row slices that start on a word: rows of ``row_b`` bytes, each
-    CU's slice ``slice_b`` bytes (the first CU's starts on a word), each tile's ``tile_b``
-    (the first tile's starts on its slice)."""
-    p_cu = 1 - cu_split * (1 - _aligned(slice_b)) * (1 - 1 / g)
-    p_tile = 1 - (Tn > 1) * (1 - _aligned(tile_b)) * (1 - 1 / Tn)
-    return _aligned(row_b) * p_cu * p_tile
+def _tiled_row_s(b, nch, lat, width_b, tile_b, T, row_al, alt, slice_b=0.0, split=1.0):
+    """Seconds to move one matrix row of ``width_b`` bytes as the kernel does: one burst per
+    tile, ``T`` tiles of ``tile_b`` bytes of which the last holds the rest (a ragged last tile
+    is a burst of its own, however narrow: a latency-bound burst costs its latency whatever it
+    carries); ``nch`` x 1e9 channels, ``lat`` seconds per burst, ``b``: the batch.
+
+    Bursts move whole 64-byte words. Where the matrix rows start on words (``row_al`` 1) the
+    first and the last tile's words are counted from their offsets (a 4-byte tile at byte 60 is
+    one word); a middle tile moves one word more unless every start is on a word (``alt``: the
+    tile width is). Rows that do not start on words move one word more per tile. ``split`` CUs
+    share the row, CU c's slice (``slice_b`` bytes) starting at byte ``c * slice_b``: the step
+    waits for its slowest CU, so a tile moves the most words any CU's does.
+
+    Equal to ``T`` bursts of the average tile when the tiles divide the row."""
+
+    def burst_s(w):
+        return w / b.bw(nch, w, lat)
+
+    last_b = width_b - (T - 1) * tile_b
+    first_b = np.where(T > 1, tile_b, last_b)
+    cu = np.arange(int(np.max(split)), dtype=DT)[:, None]  # a CU's index: axis 0
+    live = cu < split
+    s0 = cu * slice_b
+
+    def most_words(offset, nb):
+        w = np.floor((np.mod(s0 + offset, 64.0) + nb - 1) / 64.0) + 1
+        return 64.0 * np.max(np.where(live, w, 0.0), axis=0)
+
+    cu_al = np.all(np.where(live, np.mod(s0, 64.0) == 0, True), axis=0)
+    w_first = np.where(row_al > 0, most_words(0.0, first_b), _words(first_b, 0.0))
+    w_mid = _words(tile_b, row_al * cu_al * alt)
+    w_last = np.where(row_al > 0, most_words((T - 1) * tile_b, last_b), _words(last_b, 0.0))
+    later = np.maximum(T - 2, 0) * burst_s(w_mid) + burst_s(w_last)
+    return burst_s(w_first) + np.where(T > 1, later, 0.0)
 
 
 def loops_outside(pos_m, pos_n, pos_k) -> tuple[np.ndarray, ...]:
@@ -633,6 +660,12 @@ class Model:
         Tn = np.ceil(ne / v.tn)
         t_comp = (steps + Tm * Tn * Tk * b.fill) / b.f
         mult_a, mult_b, spill = refetch(b.loops_outside, Tm, Tn, Tk)
+        # kernel.cpp keeps a hold copy of one operand only (A when n runs inside m, else B): the
+        # other is read from memory in every tile, Tn times for A and Tm times for B, even where
+        # its tile does not change from one tile to the next (the refetch rule's trip count 1)
+        hold_a = b.loops_outside[3]  # m outside n
+        mult_a = np.where(hold_a, mult_a, Tn)
+        mult_b = np.where(hold_a, Tm, mult_b)
         ab, bb, cb = v.a_b, v.b_b, v.c_b
         kk, nk = np.minimum(v.tk, DT(K)), np.minimum(v.tn, ne)
         mn = M * ne
@@ -656,23 +689,27 @@ class Model:
                 a_word = b.unfused + (1 - b.unfused) * np.ceil(b.pk / b.pn)
         bytes_b = DT(K) * ne * bb * mult_b
         # bursts as the kernel reads and writes them: one burst per row of a tile (a tile row
-        # is kk elements of A, nk of B -- kk of the transposed K -- and nk of C); the rows of a
-        # group go to the stream's ports at once (the channel count is the parallelism)
-        # bursts move whole 64-byte words: a row of nb bytes takes ceil(nb / 64) words, one
-        # more when it starts inside a word (a CU's column slice or a tile that does not start
-        # on a word: the first CU's slice and the first tile do)
+        # is kk elements of A, nk of B -- kk of the transposed K -- and nk of C), the ragged
+        # last tile's row a burst of its own (a matrix row in T tiles is T bursts: 64 head
+        # dimensions in tiles of 60 are a 60- and a 4-byte burst, both latency-bound); the
+        # rows of a group go to the stream's ports at once (the channel count is the
+        # parallelism). Bursts move whole 64-byte words: a row of nb bytes takes ceil(nb / 64)
+        # words, one more when it crosses one more (a CU's column slice or a tile that does not
+        # start on a word; the step waits for its slowest CU)
         cu_split = DT(k.instances == 1) * (b.g > 1)
-        a_row = kk * ab
-        a_al = _aligned(DT(K) * ab) * (1 - (Tk > 1) * (1 - _aligned(v.tk * ab)) * (1 - 1 / Tk))
-        t_a = bytes_a * _words(a_row, a_al) / a_row / b.bw(b.n_in, _words(a_row, a_al), b.lat_r)
-        b_row = (kk if score else nk) * bb
+        split = 1 + cu_split * (b.g - 1)  # CUs sharing a row of B and C (a column slice each)
+        a_row_s = _tiled_row_s(b, b.n_in, b.lat_r, DT(K) * ab, v.tk * ab, Tk,
+                               _aligned(DT(K) * ab), _aligned(v.tk * ab))
+        t_a = bytes_a / (DT(K) * ab) * a_row_s
+        b_ch = b.n_w if k.weight_operand else b.n_in  # B from the input stream: its own loader
         if score:  # K^T: rows of the head dimension at tile k offsets
-            b_al = _aligned(DT(K) * bb) * (1 - (Tk > 1) * (1 - _aligned(v.tk * bb)) * (1 - 1 / Tk))
-        else:
-            b_al = _slice_aligned(DT(k.n) * bb, ne * bb, v.tn * bb, cu_split, b.g, Tn)
-        c_row = nk * cb
-        c_al = _slice_aligned(DT(k.n) * cb, ne * cb, v.tn * cb, cu_split, b.g, Tn)
-        b_words, c_words = _words(b_row, b_al), _words(c_row, c_al)
+            b_row_s = _tiled_row_s(b, b_ch, b.lat_r, DT(K) * bb, v.tk * bb, Tk,
+                                   _aligned(DT(K) * bb), _aligned(v.tk * bb))
+            b_rows = bytes_b / (DT(K) * bb)
+        else:  # the CUs' column slices of a row (the slowest CU's words)
+            b_row_s = _tiled_row_s(b, b_ch, b.lat_r, ne * bb, v.tn * bb, Tn,
+                                   _aligned(DT(k.n) * bb), _aligned(v.tn * bb), ne * bb, split)
+            b_rows = bytes_b / (ne * bb)
         # bank words: every tile writes its A tile (mk/pe_m x kk/pe_k words) and B tile
         # (kk/pe_k x nk/pe_n) into the banks one word per bank and cycle, after each group's
         # bursts (loaded or copied from the hold copy / k_buf, v_buf alike); the store takes
@@ -681,12 +718,11 @@ class Model:
         steps_n = np.ceil(ne / b.pn)
         a_mem, a_cp = t_a, a_word * Tn * steps_m * steps_k / b.f
         b_cp = Tm * steps_k * steps_n / b.f
-        if k.weight_operand:
-            b_mem = bytes_b * b_words / b_row / b.bw(b.n_w, b_words, b.lat_r)
-        else:  # B from the input stream: its own loader, on the input ports
-            b_mem = bytes_b * b_words / b_row / b.bw(b.n_in, b_words, b.lat_r)
+        b_mem = b_rows * b_row_s
         t_a, t_b = a_mem + a_cp, b_mem + b_cp
-        t_out = bytes_c * c_words / c_row / b.bw(b.n_out, c_words, b.lat_w)
+        c_rows = bytes_c / (ne * cb)
+        t_out = c_rows * _tiled_row_s(b, b.n_out, b.lat_w, ne * cb, v.tn * cb, Tn,
+                                      _aligned(DT(k.n) * cb), _aligned(v.tn * cb), ne * cb, split)
         # partial sums of C tiles that continue in a later k tile (spill: Tk - 1 per C tile),
         # written by the store and read back by load_p, a row of nk accumulators per burst,
         # on one port (the first output bundle), plus one cycle per C block into p_s
@@ -703,7 +739,6 @@ class Model:
         # every Tn (resp. Tm) tiles and from the hold copy in the others; fused attention holds
         # K^T / V for the head's Tm row-block calls. The loaders overlap only in the tiles where
         # both read memory.
-        hold_a = b.loops_outside[3]  # m outside n
         r_a = np.where(hold_a, Tn, 1.0)
         r_b = np.where(hold_a, 1.0, Tm)
         if k.attention:
@@ -715,7 +750,7 @@ class Model:
         # held operand H (memory part in the first 1/r of the tiles, its bank words in all),
         # other operand O spread evenly: max(H_mem + H_words/r, O/r) + max(H_words (1 - 1/r),
         # O (1 - 1/r)); loaders sharing channels take turns in the tiles where both read memory
-        held = r_a >= r_b
+        held = np.where(r_a == r_b, hold_a, r_a > r_b)  # a tie: the kernel's hold copy
         r = np.maximum(r_a, r_b)
         h_mem, h_cp = np.where(held, a_mem, b_mem), np.where(held, a_cp, b_cp)
         t_o = np.where(held, t_b, t_a)
@@ -728,8 +763,10 @@ class Model:
         t_epi = mn / b.lanes_f
         t_vec = t_epi + t_soft
         if k.name in self._residual:  # its rows, as the output's, on the input ports
-            res_bw = b.bw(b.n_in, c_words, b.lat_r)
-            t_epi = np.maximum(t_epi, mn * b.act_b * c_words / c_row / res_bw)
+            ra = b.act_b
+            r_row_s = _tiled_row_s(b, b.n_in, b.lat_r, ne * ra, v.tn * ra, Tn,
+                                   _aligned(DT(k.n) * ra), _aligned(v.tn * ra), ne * ra, split)
+            t_epi = np.maximum(t_epi, M * r_row_s)
         if b.any_share_streams:
             t_store = np.maximum(t_epi, t_out + b.ss_act * np.minimum(t_in, t_out))
         else:
@@ -746,13 +783,32 @@ class Model:
         # each of the tiles / r sweeps
         # (its share of the matrix: a full tile's, also where the last tile is ragged)
         mk = np.minimum(v.tm, DT(M))
-        share = np.where(held, mk / M, nk / ne) * (kk / K)
+        share = np.where(held, mk / M / mult_a, nk / ne / mult_b) * (kk / K)  # one tile's read
         l1 = np.maximum(h_mem * share + h_cp / tiles, t_o / tiles)
         c1, s1 = t_comp / tiles, t_store / c_tiles
+        # the first store waits for the first C tile's compute: its tiles / c_tiles k tiles
+        # (Tk when k runs innermost), each a full tile (the first tile of every dimension is
+        # whole: a ragged last tile must not shorten it)
+        c_full = (np.ceil(mk / b.pm) * np.ceil(nk / b.pn) * np.ceil(kk / b.pk) + b.fill) / b.f
+        c_first = c_full * tiles / c_tiles
+        tc, ts = t_comp / calls, t_store / calls  # one call's compute and store
         overlapped = calls * np.maximum(
-            np.maximum(load / calls + c1 + s1, l1 + t_comp / calls + s1),
-            l1 + c1 + t_store / calls,
+            np.maximum(load / calls + c1 + s1, l1 + tc + s1), l1 + c_first + ts
         )
+        if k.attention and np.any(b.unfused == 0):
+            # fused, B held (K^T / V, r = Tm = calls): only the head's first row-block call
+            # reads it from memory (its load is `first`, its first tile l1); the others load
+            # from k_buf / v_buf (the rest of `load`, shared evenly), their first tile without
+            # the held operand's memory part; partial sums read back (t_ps_r) evenly per call
+            rest = np.maximum(calls - 1, 1)
+            ld_first = np.maximum(first, t_ps_r / calls)
+            ld_rest = np.maximum(np.maximum(h_cp, t_o) * (1 - 1 / r) / rest, t_ps_r / calls)
+            l1_rest = np.maximum(h_cp / tiles, t_o / tiles)
+            p_first = np.maximum(np.maximum(ld_first + c1 + s1, l1 + tc + s1), l1 + c_first + ts)
+            p_rest = np.maximum(np.maximum(ld_rest + c1 + s1, l1_rest + tc + s1),
+                                l1_rest + c_first + ts)
+            per_call = p_first + (calls - 1) * p_rest
+            overlapped = np.where((b.unfused == 0) & ~held & (calls > 1), per_call, overlapped)
         # the part of the epilogue that does not overlap the tiles (logic.epilogue_overlap; 1:
         # it all runs in the store stage beside the PE array)
         overlapped = overlapped + b.no_overlap * t_epi
