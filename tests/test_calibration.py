@@ -277,3 +277,21 @@ def test_calibrate_fits_build_figures_and_writes_resources_csv(tmp_path):
     assert "held-out error per quantity" in md and "| lut |" in md
     copy = (out / "platforms" / "u280.yaml").read_text()
     assert "fit: designs.yaml" in copy  # (intervals need at least 3 held-out rows)
+
+
+def test_no_fit_predicts_without_refitting(tmp_path):
+    # `calibration.fit: false` (the workflow's --no-fit): the published designs are predicted
+    # with the shipped constants; the fit's tables are written without rows and calibration.md
+    # says that no refit ran (a table with rows would mean a fit the user turned off).
+    from tests.test_fit import BUILDS
+
+    path = tmp_path / "designs.yaml"
+    path.write_text(BUILDS, encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["calibrate", "--designs", str(path), "--no-fit", "--dpi", "50",
+                 "--out", str(out)]) == 0
+    assert pd.read_csv(out / "resources.csv").empty
+    assert pd.read_csv(out / "as_built.csv").empty
+    md = (out / "calibration.md").read_text()
+    assert "Not refitted in this run" in md and "held-out error per quantity" not in md
+    assert not (out / "platforms").exists()

@@ -49,6 +49,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=0,
         help="held-out error by k folds of the builds (default 0: leave one design out)",
     )
+    p.add_argument(
+        "--no-fit",
+        action="store_true",
+        help="predict the published designs with the shipped constants only: no refit, no "
+        "held-out error (resources.csv and as_built.csv list no rows)",
+    )
     p.add_argument("--dpi", type=int, default=None, help="PNG resolution (default 150)")
     p.add_argument(
         "--out",
@@ -85,8 +91,11 @@ def run(args: argparse.Namespace) -> int:
     table = calibration_table(designs)
     summary = summarise(table)
     out = Path(args.out)
-    fitted = fit_builds(load_builds(args.designs), out, folds=args.folds,
-                        dataset=Path(args.designs).name)
+    if getattr(args, "no_fit", False):
+        fitted = skip_fit(out)
+    else:
+        fitted = fit_builds(load_builds(args.designs), out, folds=args.folds,
+                            dataset=Path(args.designs).name)
     write_table(
         table,
         out / "calibration.parquet",
@@ -115,6 +124,19 @@ def run(args: argparse.Namespace) -> int:
         f"worst {summary.worst_abs_error_pct:.1f}% ({summary.worst_design})"
     )
     return 0
+
+
+def skip_fit(out: Path) -> str:
+    """resources.csv and as_built.csv without rows, and the Markdown line saying why
+    (``--no-fit``; the workflow's ``calibration.fit: false``)."""
+    from dse.fit import rows_csv
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "resources.csv", rows_csv(_no_rows()))
+    atomic_write_text(out / "as_built.csv", "design,clock_mhz,fmax_mhz,feasible,violations\n")
+    return ("\n## Fitted to real builds\n\nNot refitted in this run (`--no-fit`; the workflow's "
+            "`calibration.fit: false`): the boards' shipped constants were fitted by "
+            "`dse calibrate` (docs/calibration.md).\n")
 
 
 def fit_builds(builds: Builds, out: Path, *, folds: int, dataset: str) -> str:
