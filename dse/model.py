@@ -125,11 +125,16 @@ def _tiled_row_s(b, nch, lat, width_b, tile_b, T, row_al, alt, slice_b=0.0, spli
     live = cu < split
     s0 = cu * slice_b
 
+    cu_al = np.all(np.where(live, np.mod(s0, 64.0) == 0, True), axis=0)
+    every_al = bool(np.all(cu_al))
+
     def most_words(offset, nb):
+        if every_al:  # every CU's slice starts on a word: each moves the first CU's words
+            # (the first CU's start, 0, in s0's dtype: the same arithmetic as below)
+            return 64.0 * (np.floor((np.mod(s0[0] + offset, 64.0) + nb - 1) / 64.0) + 1)
         w = np.floor((np.mod(s0 + offset, 64.0) + nb - 1) / 64.0) + 1
         return 64.0 * np.max(np.where(live, w, 0.0), axis=0)
 
-    cu_al = np.all(np.where(live, np.mod(s0, 64.0) == 0, True), axis=0)
     w_first = np.where(row_al > 0, most_words(0.0, first_b), _words(first_b, 0.0))
     w_mid = _words(tile_b, row_al * cu_al * alt)
     w_last = np.where(row_al > 0, most_words((T - 1) * tile_b, last_b), _words(last_b, 0.0))
