@@ -280,6 +280,15 @@ def resume_repo(root, clean):
     return work
 
 
+def _as_a_shell_job() -> None:
+    """A shell starts a foreground job with SIGINT at its default action and unblocked. The
+    test process may hold it ignored or blocked (both pass to children, and Python then
+    installs no KeyboardInterrupt handler: the run would never see the Ctrl-C; in the full
+    suite it ran to its end)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def start(work):
     """`snakemake --cores 8` in its own process group, as a terminal's foreground job."""
     log = (work / "run.log").open("a")
@@ -290,6 +299,7 @@ def start(work):
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=_as_a_shell_job,
     )
 
 
