@@ -2,11 +2,12 @@
 
 Picks N designs of ``results/pareto/front.parquet`` spread over the front: the front sorted by
 latency, then every distinct (weight, activation precision, loop order, fused attention) group
-visited in turn, taking each group's designs at evenly spaced latency ranks, so that the pick
-covers the precisions, loop orders and both ends of the front. Exports them with `dse export`
-(the run's config) into a scratch folder and runs `dse csim` on each (reduced layer), two at a
-time. Prints JSON: per design its label, latency, the csim checks, the whole layer's C-sim and
-model cycles and the worst call; and how many passed every check.
+visited in turn (interleaved by precision pair), taking each group's designs at evenly spaced
+latency ranks, so that the pick covers the precisions, loop orders and both ends of the front.
+Exports them with `dse export` (the run's config) into a scratch folder and runs `dse csim` on
+each (reduced layer), two at a time. Prints JSON: per design its label, latency, the csim
+checks, the whole layer's C-sim and model cycles and the worst call; and how many passed every
+check.
 
     python benchmarks/csim_front.py [--results results] [--designs 20] [--work /tmp/csim-front]
 
@@ -31,7 +32,13 @@ GROUP = ["weight_precision", "act_precision", "dataflow", "fuse_attention"]
 def pick(front: pd.DataFrame, n: int) -> pd.DataFrame:
     """``n`` designs of ``front`` (see the module docstring)."""
     rows = front.sort_values(["latency_ms", "design_id"]).reset_index(drop=True)
-    groups = [g for _, g in rows.groupby([rows[c].astype(str) for c in GROUP], sort=True)]
+    by_group = rows.groupby([rows[c].astype(str) for c in GROUP], sort=True)
+    # groups interleaved by precision pair: every pair's first group, then every pair's second..
+    pairs: dict[tuple, list[pd.DataFrame]] = {}
+    for key, g in by_group:
+        pairs.setdefault(key[:2], []).append(g)
+    depth = max(len(v) for v in pairs.values())
+    groups = [v[i] for i in range(depth) for v in pairs.values() if i < len(v)]
     taken: list[int] = []
     round_ = 0
     while len(taken) < min(n, len(rows)):
