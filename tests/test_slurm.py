@@ -166,14 +166,26 @@ def runs():
 
 def user_repo(root):
     """A repository copy whose mine/my.yaml is tests/data/tiny_config.yaml (128 grid designs in 2
-    shards) and SMALL_SEARCH (one worker, 20 trials): a few seconds of work per job."""
+    shards), SMALL_SEARCH (one worker, 20 trials) and SMALL_REFINE: a few seconds of work per
+    job."""
     root = repo_copy(root)
     (root / "mine").mkdir()
     text = tiny_config_text(
         "../configs/platforms/u280.yaml", "../configs/models/smolvla_vision.yaml"
     )
-    (root / "mine" / "my.yaml").write_text(text + SMALL_SEARCH)
+    (root / "mine" / "my.yaml").write_text(text + SMALL_SEARCH + SMALL_REFINE)
     return root
+
+
+# The refinement on a small budget: this test compares where jobs ran, not what refinement
+# finds (the default budget's 500,000 evaluations and walks at 13 caps took ~50 s of CPU per
+# run, twice, beside the rest of the suite)
+SMALL_REFINE = """  refine:
+    max_evaluations: 2000
+    walk_caps: [0.6, 1.0]
+    walk_starts: 1
+    roi_evaluations: 2000
+"""
 
 
 def tables(work):
