@@ -120,7 +120,9 @@ def _tiled_row_s(b, nch, lat, width_b, tile_b, T, row_al, alt, slice_b=0.0, spli
         return w / b.bw(nch, w, lat)
 
     last_b = width_b - (T - 1) * tile_b
-    first_b = np.where(T > 1, tile_b, last_b)
+    many = T > 1
+    some_many = bool(np.any(many))
+    first_b = np.where(many, tile_b, last_b) if some_many else last_b
     cu = np.arange(int(np.max(split)), dtype=DT)[:, None]  # a CU's index: axis 0
     live = cu < split
     s0 = cu * slice_b
@@ -136,6 +138,8 @@ def _tiled_row_s(b, nch, lat, width_b, tile_b, T, row_al, alt, slice_b=0.0, spli
         return 64.0 * np.max(np.where(live, w, 0.0), axis=0)
 
     w_first = np.where(row_al > 0, most_words(0.0, first_b), _words(first_b, 0.0))
+    if not some_many:  # one tile per row: its burst alone
+        return burst_s(w_first)
     w_mid = _words(tile_b, row_al * cu_al * alt)
     w_last = np.where(row_al > 0, most_words((T - 1) * tile_b, last_b), _words(last_b, 0.0))
     later = np.maximum(T - 2, 0) * burst_s(w_mid) + burst_s(w_last)
