@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from dse.config import check_refs, load_validated, resolve
+from dse.config import check_refs, check_unique_ids, load_validated, resolve
 from dse.errors import UserError
 from dse.params import EXAMPLE_DESIGN
 from dse.space import design_batch
@@ -166,15 +166,9 @@ def load_builds(path: str | Path) -> Builds:
     figures: list[dict[str, Any]] = []
     designs: list[dict[str, Any]] = []
     params_by_design: dict[str, dict[str, Any]] = {}
-    seen: set[str] = set()
+    check_unique_ids(path, raw["designs"])
     for i, e in enumerate(raw["designs"]):  # a few dozen entries
         key = f"designs[{i}]"
-        if e["id"] in seen:
-            raise UserError(
-                "design id used twice", file=str(path), key=f"{key}.id", value=e["id"],
-                allowed="each id once",
-            )
-        seen.add(e["id"])
         if "figures" not in e:
             continue
         expressible = e.get("expressible", True)

@@ -29,7 +29,14 @@ import numpy as np
 import pandas as pd
 
 from dse.channels import stream_gbps
-from dse.config import check_refs, load_model, load_validated, resolve, with_defaults
+from dse.config import (
+    check_refs,
+    check_unique_ids,
+    load_model,
+    load_validated,
+    resolve,
+    with_defaults,
+)
 from dse.errors import UserError
 from dse.model import Model
 from dse.params import EXAMPLE_DESIGN, MAPPING_PARAMS, TILE_DIVISORS
@@ -113,15 +120,9 @@ def load_designs(path: str | Path) -> list[PublishedDesign]:
     path = Path(path)
     raw = with_defaults(load_validated(path, "calibration"), "calibration")
     out: list[PublishedDesign] = []
-    seen: set[str] = set()
+    check_unique_ids(path, raw["designs"])
     for i, e in enumerate(raw["designs"]):
         key = f"designs[{i}]"
-        if e["id"] in seen:
-            raise UserError(
-                "design id used twice", file=str(path), key=f"{key}.id", value=e["id"],
-                allowed="each id once",
-            )
-        seen.add(e["id"])
         if "published" not in e:
             continue  # build figures only (resources, clocks): dse.builds reads them
         quantity = e.get("quantity")

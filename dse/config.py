@@ -440,6 +440,22 @@ def resolve(config_path: Path, ref: str) -> Path:
     return p if p.is_absolute() else (config_path.parent / p)
 
 
+def check_unique_ids(path: Path, entries: list[dict], key: str = "designs") -> None:
+    """Each entry's ``id`` once in the file ``path`` (its list ``key``).
+
+    Raises:
+        UserError: an id used twice, naming the second entry.
+    """
+    seen: set[str] = set()
+    for i, e in enumerate(entries):
+        if e["id"] in seen:
+            raise UserError(
+                "design id used twice", file=str(path), key=f"{key}[{i}].id", value=e["id"],
+                allowed="each id once",
+            )
+        seen.add(e["id"])
+
+
 def check_refs(path: Path, key: str, entry: dict, refs: tuple[str, ...]) -> None:
     """Raise a UserError when a file an entry of ``path`` names under ``refs`` (relative to the
     file's folder) does not exist."""

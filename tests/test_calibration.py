@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -295,3 +296,20 @@ def test_no_fit_predicts_without_refitting(tmp_path):
     md = (out / "calibration.md").read_text()
     assert "Not refitted in this run" in md and "held-out error per quantity" not in md
     assert not (out / "platforms").exists()
+
+
+def test_an_id_used_twice_is_named_by_both_loaders(tmp_path):
+    # Both readers of a designs file (published figures: dse.calibration; build figures:
+    # dse.builds) refuse the second entry of an id, naming its position.
+    from dse.builds import load_builds
+    from dse.errors import UserError
+
+    text = (Path(__file__).resolve().parents[1] / "configs/calibration/designs.yaml").read_text()
+    first, second = re.findall(r"^  - id: (\S+)$", text, re.M)[:2]
+    path = tmp_path / "designs.yaml"
+    path.write_text(text.replace(f"  - id: {second}\n", f"  - id: {first}\n", 1).replace(
+        "../", str(Path(__file__).resolve().parents[1] / "configs") + "/"))
+    for load in (load_designs, load_builds):
+        with pytest.raises(UserError) as err:
+            load(path)
+        assert "designs[1].id" in str(err.value) and first in str(err.value)

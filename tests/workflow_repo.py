@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.fuzz_snakemake import repo_copy  # noqa: F401  (a copy of what a clone holds)
 from tests.conftest import ROOT
 
 TINY = ROOT / "tests" / "data" / "tiny_config.yaml"
@@ -21,15 +21,6 @@ search:
 """
 # The user's own config, written to mine/my.yaml of a repository copy.
 MY_CONFIG = ("--configfile", "mine/my.yaml")
-
-
-def repo_copy(dest: Path) -> Path:
-    """A copy of what a clone holds for running the workflow (no results, no .snakemake)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "Snakefile", dest / "Snakefile")
-    for folder in ("workflow", "profiles", "configs"):
-        shutil.copytree(ROOT / folder, dest / folder)
-    return dest
 
 
 def tiny_config_text(platform: str, model: str) -> str:
