@@ -260,6 +260,31 @@ def test_bad_config_stops_a_dry_run_with_one_line(tmp_path, layer, needle):
     assert not (work / "results").exists()
 
 
+def test_yte_templating_is_refused(tmp_path):
+    """Snakemake evaluates `?` values as Python in a config file whose top level says
+    `__use_yte__: true` (YTE). In configs/config.yaml dse refuses the key before Snakemake reads
+    the file, so the planted code never runs; a --configfile has already been evaluated by
+    Snakemake's command line, so there dse can only refuse the run and say so."""
+    work = repo_copy(tmp_path / "repo")
+    marker = tmp_path / "ran"
+    planted = f"__use_yte__: true\nnote: ?open({str(marker)!r}, 'w').write('x')\n"
+    default = work / "configs/config.yaml"
+    default.write_text(planted + default.read_text())
+    proc = snakemake(work, "-n")
+    assert proc.returncode == 2, proc.stderr
+    assert "configs/config.yaml: key '__use_yte__'" in proc.stderr
+    assert not marker.exists()  # refused before Snakemake read the file
+
+    (work / "tpl.yaml").write_text(planted)
+    default.write_text(default.read_text().split("\n", 2)[2])  # the planted lines removed
+    proc = snakemake(work, "-n", "--configfile", "tpl.yaml")
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("dse: ")]
+    assert len(errors) == 1 and "tpl.yaml: key '__use_yte__'" in errors[0], proc.stderr
+    assert "Snakemake evaluated it" in errors[0]
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
 def test_lint_is_clean(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--lint"], capture_output=True, text=True, cwd=ROOT

@@ -2,6 +2,12 @@
 # of `configfile:`): a real run takes the run lock, refuses links under results/ that lead out of
 # the working folder, and configs/config.yaml is read with dse's loader, so a bad file is one
 # line `dse: configuration error: ...` and exit code 2, not Snakemake's trace.
+#
+# Snakemake reads every config file through YTE, which evaluates `?` values as Python when the
+# file sets `__use_yte__: true`. dse evaluates no config value as code, so such a file is
+# refused here: configs/config.yaml before Snakemake reads it (nothing is evaluated); a
+# --configfile only after Snakemake has read it (its command line is parsed before the Snakefile),
+# so the message says so (docs/safety: a --configfile is trusted like the Snakefile itself).
 import os
 import sys
 
@@ -20,8 +26,30 @@ def refuse(message, *, kind="configuration error"):
     sys.exit(2)
 
 
+YTE_KEY = "__use_yte__"  # Snakemake's switch for YTE templating (code in `?` values)
+
+
+def _refuse_templating(path, data, *, evaluated):
+    """A config file that asks Snakemake to evaluate its values as Python is refused."""
+    if isinstance(data, dict) and YTE_KEY in data:
+        when = (
+            "Snakemake evaluated it while reading its command line, before dse could refuse it; "
+            if evaluated
+            else ""
+        )
+        refuse(
+            f"{path}: key '{YTE_KEY}': {data[YTE_KEY]!r} asks Snakemake to evaluate the file's "
+            f"values as Python (YTE templating); {when}allowed: plain YAML values (remove the key)"
+        )
+
+
 def _preflight_config():
     """Read configs/config.yaml as dse reads every input (Snakemake reads it next)."""
+    for path in workflow.config_settings.configfiles:
+        try:
+            _refuse_templating(path, read_yaml(path), evaluated=True)
+        except UserError as exc:
+            refuse(str(exc))
     if not os.path.lexists(DEFAULT_CONFIG):
         if not workflow.config_settings.configfiles:
             refuse(f"{DEFAULT_CONFIG}: file does not exist; allowed: the run config, or --configfile FILE")
@@ -30,6 +58,7 @@ def _preflight_config():
         data = read_yaml(DEFAULT_CONFIG)
     except UserError as exc:
         refuse(str(exc))
+    _refuse_templating(DEFAULT_CONFIG, data, evaluated=False)
     if not isinstance(data, dict):
         refuse(
             f"{DEFAULT_CONFIG}: expected a mapping at the top level (got "
