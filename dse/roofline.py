@@ -94,17 +94,24 @@ def can_double_pump(platform: Platform, clock_mhz: float | None = None) -> bool:
     return 2 * (clock_mhz or platform.default_mhz) <= platform.dsp_max_mhz
 
 
-def platform_peaks(platform: Platform, *, clock_mhz: float | None = None) -> dict[str, float]:
-    """Every compute peak a design can reach at the clock (default: the platform's), ops/s, by
-    label: each precision, each listed mixed pair (``INT4xINT8``), and each of them double-pumped
-    when the DSPs allow it. Example (U280, 300 MHz): INT8 10.83 TOPS, INT8 double-pumped 21.66."""
+def platform_peaks(
+    platform: Platform, *, clock_mhz: float | None = None, pumped: bool = False
+) -> dict[str, float]:
+    """The compute peaks a design can reach at the clock (default: the platform's), ops/s, by
+    label: each precision and each listed mixed pair (``INT4xINT8``). Example (U280, 300 MHz):
+    INT8 10.83 TOPS.
+
+    ``pumped=True`` adds each of them double-pumped when the DSPs allow it (``INT8
+    double-pumped`` 21.66 TOPS): the device's ceiling with vendor RTL such as the DPU (PG367),
+    which no design dse explores or exports reaches (no documented HLS route: the kernel has
+    one clock domain), so the roofline figures leave it out."""
     f = (clock_mhz or platform.default_mhz) * 1e6
     dsp = float(platform.device[RESOURCES.index("dsp")])
     pairs = {p: (PRECISIONS.index(p), PRECISIONS.index(p)) for p in PRECISIONS}
     for key in platform.raw.get("mixed_mac", {}):
         w, a = key.split("x")
         pairs[key] = (PRECISIONS.index(w), PRECISIONS.index(a))
-    pumps = (1, 2) if can_double_pump(platform, clock_mhz) else (1,)
+    pumps = (1, 2) if pumped and can_double_pump(platform, clock_mhz) else (1,)
     peaks = {}
     for pump in pumps:
         for label, (w, a) in pairs.items():

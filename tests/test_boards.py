@@ -115,24 +115,27 @@ def test_board_sweeps_and_exports(tmp_path, board, model):
 
 
 @pytest.mark.parametrize("board", BOARDS, ids=lambda p: p.stem)
-def test_every_board_shows_its_double_pumped_peaks(board, tmp_path):
+def test_every_board_shows_the_peaks_its_designs_can_reach(board, tmp_path):
     cfg, _ = _model(board, DEFAULT_MODEL, tmp_path)
     p = cfg.platform
     peaks = platform_peaks(p)
     dsp = float(p.device[1])
-    # INT8: DSPs x 2 MACs (WP486) x 2 ops x 0.3 GHz, twice that double-pumped (600 <= 775 MHz)
+    # INT8: DSPs x 2 MACs (WP486) x 2 ops x 0.3 GHz
     assert peaks["INT8"] == pytest.approx(dsp * 2 * 2 * 0.3e9)
-    assert peaks["INT8 double-pumped"] == pytest.approx(2 * peaks["INT8"])
-    assert set(peaks) >= {
-        f"{q}{s}"
-        for q in ("FP32", "BF16", "INT8", "INT4", "INT4xINT8")
-        for s in ("", " double-pumped")
-    }
+    # no double-pumped ceiling: the kernel has one clock domain (dse.hardware), so no design
+    # the tool explores or exports reaches one
+    assert set(peaks) >= {"FP32", "BF16", "INT8", "INT4", "INT4xINT8"}
+    assert not any("pumped" in name for name in peaks)
+    pumped = platform_peaks(p, pumped=True)  # the device's ceiling with vendor RTL (PG367)
+    assert pumped["INT8 double-pumped"] == pytest.approx(2 * peaks["INT8"])  # 600 <= 775 MHz
+    assert set(pumped) == set(peaks) | {f"{q} double-pumped" for q in peaks}
 
 
 def test_u280_double_pumped_int8_peak_is_21_66_tops(cfg):
     # facts.md §3: 9,024 DSP x 2 MAC x 2 op x 0.3 GHz = 10.83 TOPS; DSPs at 2 x 300 MHz -> 21.66
-    assert platform_peaks(cfg.platform)["INT8 double-pumped"] == pytest.approx(21.6576e12)
+    assert platform_peaks(cfg.platform, pumped=True)["INT8 double-pumped"] == pytest.approx(
+        21.6576e12
+    )
 
 
 def test_ddr_board_places_each_cu_on_its_local_bank(tmp_path):

@@ -235,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
         & (roof["epilogue_of"] == "")
         & (roof["flops"] > 0)
     ]
-    peaks = platform_peaks(cfg.platform)  # every peak a design can reach, pumped included
+    peaks = platform_peaks(cfg.platform)  # the peaks a design dse builds can reach
     written.append(
         plots.plot_roofline(
             kernels,

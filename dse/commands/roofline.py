@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         )
         c = df[(df["table"] == "corrected") & (df["precision"] == "INT8")]
         c = c[c["epilogue_of"] == ""]
-        peaks = platform_peaks(cfg.platform)  # every peak a design can reach, pumped included
+        peaks = platform_peaks(cfg.platform)  # the peaks a design dse builds can reach
         plot_roofline(
             c,
             peaks,

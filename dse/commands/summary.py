@@ -32,7 +32,6 @@ COLUMNS = [
     ("pe", "PE m×n×k"),
     ("tile", "tile m×n×k"),
     ("dataflow", "loops"),
-    ("double_pump", "DSP ×2"),
     ("fuse_attention", "fused attn"),
     ("vector_lanes", "lanes"),
     ("buffer_storage", "buffers"),
