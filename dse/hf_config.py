@@ -45,11 +45,12 @@ from typing import Any
 
 from dse.errors import UserError
 
+#: The base-size transformer every transformers vision/text config below defaults to (ViT-B,
+#: BERT-base): each default table is this plus its own keys.
+_BASE = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12)
 #: ViTConfig / DeiTConfig defaults (transformers configuration_vit.py, configuration_deit.py).
 _VIT = dict(
-    hidden_size=768,
-    num_hidden_layers=12,
-    num_attention_heads=12,
+    _BASE,
     intermediate_size=3072,
     image_size=224,
     patch_size=16,
@@ -59,9 +60,7 @@ _VIT = dict(
 )
 #: SiglipVisionConfig defaults (transformers configuration_siglip.py).
 _SIGLIP = dict(
-    hidden_size=768,
-    num_hidden_layers=12,
-    num_attention_heads=12,
+    _BASE,
     intermediate_size=3072,
     image_size=224,
     patch_size=16,
@@ -76,9 +75,7 @@ _SMOLVLM = dict(_SIGLIP, hidden_size=1152, num_attention_heads=16, patch_size=32
 _SMOLVLM_SCALE, _LLAMA_HIDDEN = 2, 4096
 #: CLIPVisionConfig defaults (transformers configuration_clip.py); CLIPConfig.projection_dim 512.
 _CLIP = dict(
-    hidden_size=768,
-    num_hidden_layers=12,
-    num_attention_heads=12,
+    _BASE,
     intermediate_size=3072,
     image_size=224,
     patch_size=32,
@@ -88,9 +85,7 @@ _CLIP = dict(
 _CLIP_PROJECTION = 512
 #: Dinov2Config defaults (transformers configuration_dinov2.py): the MLP is hidden * mlp_ratio.
 _DINOV2 = dict(
-    hidden_size=768,
-    num_hidden_layers=12,
-    num_attention_heads=12,
+    _BASE,
     mlp_ratio=4,
     image_size=224,
     patch_size=16,
@@ -101,9 +96,7 @@ _DINOV2 = dict(
 #: Siglip2VisionConfig defaults (transformers configuration_siglip2.py): no image_size; NaFlex
 #: resizes an image to at most num_patches patches.
 _SIGLIP2 = dict(
-    hidden_size=768,
-    num_hidden_layers=12,
-    num_attention_heads=12,
+    _BASE,
     intermediate_size=3072,
     num_patches=256,
     patch_size=16,
@@ -114,9 +107,7 @@ _SIGLIP2 = dict(
 _LAYERSCALE_RESIDUAL_OPS = 2
 #: BertConfig defaults (transformers configuration_bert.py).
 _BERT = dict(
-    hidden_size=768,
-    num_hidden_layers=12,
-    num_attention_heads=12,
+    _BASE,
     intermediate_size=3072,
     hidden_act="gelu",
     max_position_embeddings=512,
