@@ -217,3 +217,43 @@ def markdown(table: pd.DataFrame) -> str:
         lines.append(f"| {r.design} | {r.board} | {r.scope} | {r.check} | {r.published_w:.2f} "
                      f"| {r.predicted_w:.2f} | {100 * r.error:+.1f}% |")
     return "\n".join([*lines, ""])
+
+
+def report_lines(builds: Any) -> list[str]:
+    """``dse calibrate --reports``: each design's power figures read from its reports (Vivado
+    report_power: chip scope; an XRT power log: board scope) and, for a design with its
+    ``design.json``, ``platform.json`` and ``model.json``, the model's ``power_w`` beside the
+    measured board power (a chip estimate is never compared with the board figure)."""
+    from dse.calibration import _Files
+    from dse.model import Model
+    from dse.params import EXAMPLE_DESIGN, TILE_DIVISORS
+    from dse.space import design_batch
+
+    f = builds.figures
+    power = f[f["quantity"].astype(str).str.startswith("power_")]
+    if power.empty:
+        return []
+    files = _Files()
+    lines = ["power figures read (chip: Vivado estimate of the die; board: the card measured):"]
+    designs = builds.designs.set_index("design") if not builds.designs.empty else None
+    for design, rows in power.groupby("design", sort=True):  # a handful of designs
+        for r in rows.itertuples(index=False):
+            if r.quantity in ("power_w", "power_idle_w", "power_peak_w", "power_dynamic_w",
+                              "power_static_w"):
+                lines.append(f"  {design}: {r.quantity} = {r.published:.2f} W [{r.scope}] "
+                             f"{r.where}")
+        board = rows[(rows["quantity"] == "power_w") & (rows["scope"] == "board")]
+        d = designs.loc[design] if designs is not None and design in designs.index else None
+        if board.empty or d is None or not bool(d["expressible"]) or not d["board"] \
+                or not d["model"]:
+            continue
+        platform = files.platform(Path(str(d["board"])))
+        workload, _ = files.workload(Path(str(d["model"])), int(d["cameras"]))
+        params = {**EXAMPLE_DESIGN, **builds.params(design)}
+        model = Model(platform, workload, tile_divisors=TILE_DIVISORS)
+        cols = model.evaluate(design_batch([params], platform)).columns
+        measured = float(board["published"].iloc[0])
+        pred = float(cols["power_w"][0])
+        lines.append(f"  {design}: model power_w {pred:.2f} W against {measured:.2f} W "
+                     f"measured ({100 * (pred - measured) / measured:+.1f}%)")
+    return lines

@@ -110,3 +110,29 @@ def test_power_calibration_of_the_shipped_figures():
     # the board files' LUT coefficient is this fit's (0.151 uW per LUT per MHz)
     raw = load_validated(ROOT / "configs" / "platforms" / "u280.yaml", "platform")
     assert raw["power"]["uw_per_mhz"]["lut"] == pytest.approx(t.attrs["lut_uw_per_mhz"], abs=5e-4)
+
+
+def test_report_power_and_power_log_are_read_apart():
+    from dse.reports import read_reports
+
+    f = read_reports(ROOT / "tests" / "data" / "power").figures
+    got = {(r.design, r.quantity): (r.published, r.scope) for r in f.itertuples()}
+    # report_power (FSA's printed summary): the die's estimate, chip scope
+    assert got[("fsa-u280", "power_w")] == (20.239, "chip")
+    assert got[("fsa-u280", "power_static_w")] == (3.575, "chip")
+    assert got[("fsa-u280", "power_hbm_w")] == (8.890, "chip")
+    # the FlexLLM log excerpt (19 distinct readings): idle = the lowest, 37.342674 W; running =
+    # the median of the 13 readings above 39.342674 W (41.28 ... 59.79 sorted, the 7th:
+    # 44.008252 W); peak 59.785920 W; board scope
+    assert got[("flexllm-u280", "power_idle_w")] == (37.342674, "board")
+    assert got[("flexllm-u280", "power_w")] == (pytest.approx(44.008252), "board")
+    assert got[("flexllm-u280", "power_peak_w")] == (59.785920, "board")
+
+
+def test_power_log_without_readings_is_refused(tmp_path):
+    from dse.reports import parse_file
+
+    bad = tmp_path / "log.csv"
+    bad.write_text("timestamp,power_W\n2025-10-15 22:56:04,-1\n")
+    with pytest.raises(UserError, match=r"line 2\.power_W.*not a positive power"):
+        parse_file(bad)

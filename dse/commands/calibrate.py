@@ -18,7 +18,7 @@ from dse.calibration import calibration_table, load_designs, markdown, summarise
 from dse.commands.plot import check_arguments
 from dse.config import load_validated
 from dse.errors import UserError
-from dse.reports import ACCEPTED, LATENCY_HELP, read_reports
+from dse.reports import ACCEPTED, LATENCY_HELP, POWER_LOG_HELP, read_reports
 from dse.store import atomic_write_text, check_output, write_table
 
 HELP = (
@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--reports",
         metavar="DIR",
         help="a folder of your build reports (one folder per design, with the design.json of "
-        f"dse export): {ACCEPTED}. Latency CSV: {LATENCY_HELP}",
+        f"dse export): {ACCEPTED}. Latency CSV: {LATENCY_HELP}. Power log: {POWER_LOG_HELP}",
     )
     p.add_argument(
         "--folds",
@@ -289,6 +289,10 @@ def run_reports(args: argparse.Namespace) -> int:
         )
         + (f"; wrote {out}/reports.csv" if out is not None else "")
     )
+    from dse.powercal import report_lines
+
+    for line in report_lines(read.builds()):  # power figures, beside the model where it can
+        print(line)
     # the refit: the user's builds (with the published ones of --designs) -> calibrated copies
     # of the boards and the new held-out error
     print(refit_reports(builds, out=out, **({"folds": args.folds} if args.folds else {})))
