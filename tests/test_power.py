@@ -136,3 +136,19 @@ def test_power_log_without_readings_is_refused(tmp_path):
     bad.write_text("timestamp,power_W\n2025-10-15 22:56:04,-1\n")
     with pytest.raises(UserError, match=r"line 2\.power_W.*not a positive power"):
         parse_file(bad)
+
+
+def test_power_figure_parts_add_up_to_the_row(cfg, model, tmp_path):
+    # power.png stacks dse.power.breakdown of the selected rows: the parts must add up to the
+    # power_w the row carries (the same formula), and a board without a model draws a note
+    from dse.plots.energy import figure, power_parts
+    from dse.results import results_frame
+
+    batch = design_batch([BASE_DESIGN], cfg.platform)
+    row = results_frame(model, batch, model.evaluate(batch), ["d"]).assign(selection="knee")
+    parts = power_parts(row, cfg.platform.raw)
+    total = parts[["static", "lut", "dsp", "bram18", "uram", "memory"]].sum(axis=1).iloc[0]
+    assert total == pytest.approx(row["power_w"].iloc[0], rel=1e-9)
+    u200 = load_validated(ROOT / "configs" / "platforms" / "u200.yaml", "platform")
+    assert power_parts(row, u200).empty
+    assert "no board power model" in figure(power_parts(row, u200)).axes[0].texts[0].get_text()
