@@ -279,6 +279,7 @@ def energy_plots(cfg, args: argparse.Namespace, cloud: pd.DataFrame, selected: p
                    f"their front over the two ({len(front)} designs) and the selected ones"
                    if has else f"no board power model for {cfg.platform.name}: no energy"),
             budget_ms=budget_ms,
+            log_y=has,
         ),
         plot_power(power_parts(selected, cfg.platform.raw), out / "power.png"),
     ]

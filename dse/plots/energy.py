@@ -42,7 +42,7 @@ def plot_power(parts: pd.DataFrame, out: str | os.PathLike[str], *,
 
 def figure(parts: pd.DataFrame, *, title: str | None = None) -> Figure:
     require_columns(parts, ("label", *PARTS, "energy_mj"), "parts")
-    fig = new_figure(8.0, 1.6 + 0.5 * max(len(parts), 1))
+    fig = new_figure(8.0, 1.8 + 0.5 * max(len(parts), 1))
     ax = fig.add_subplot()
     if parts.empty:
         ax.text(0.5, 0.5, "no board power model for this platform (no power: section)",
@@ -61,8 +61,8 @@ def figure(parts: pd.DataFrame, *, title: str | None = None) -> Figure:
     ax.invert_yaxis()
     ax.set_xlim(0, float(left.max()) * 1.35)
     ax.set_xlabel("board power while running (W): the card at its inputs, 12.5% toggle rate")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32 - 0.1 / max(len(parts), 1)),
-              fontsize=7, frameon=False, ncols=6)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=7,
+               frameon=False, ncols=6)
     ax.set_title(title or "Where the selected designs' board power goes (model, docs/power.md)",
                  fontsize=10)
     return fig
