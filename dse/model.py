@@ -565,10 +565,13 @@ class Model:
         cols["quality_loss"] = self._quality(b)
         # bytes to and from off-chip memory per call (every CU, every image): the board power
         # model's memory term (dse.power)
-        cols["bytes_per_call"] = self._traffic(b) * self.workload.cameras
+        cols["bytes_per_call"] = (self._traffic(b) * self.workload.cameras).astype(DT)
         slr_used, viol = self._feasibility(b, per_cu, cols, detail)
-        # board power and energy per call (dse.power; NaN without the board's power model)
-        cols.update(power_columns(self.platform.raw, cols, self.workload.cameras))
+        # board power and energy per call (dse.power; NaN without the board's power model), in
+        # the model's precision like every other figure (the stored float64 columns compress
+        # as the others do)
+        power = power_columns(self.platform.raw, cols, self.workload.cameras)
+        cols.update({k: v.astype(DT) for k, v in power.items()})
         limits = {VIOLATION_TIMING: cols["fmax_mhz"]}
         return Result(cols, names, kt, kb, slr_used, mapping, viol, limits)
 
