@@ -205,7 +205,7 @@ def markdown(table: pd.DataFrame) -> str:
         f"{table.attrs.get('lut_uw_per_mhz', float('nan')):.3f} uW per LUT per MHz); the "
         "board files' DSP and BRAM18 coefficients come from the FSA report itself, so for "
         "fsa-16x16-u280-hbm only the base and the LUT term are held out (its DSP and BRAM "
-        "terms are 0.17 of its 20.2 W)",
+        "terms are 0.17 W of its 20.2 W)",
         f"- **board scope, memory**: {len(mem)} read ramps, each predicted with the other's "
         f"energy per bit: median |error| {_median(mem)}",
         f"- **board scope, idle**: {len(idle)} U280 readings of unstated state against the "
