@@ -488,6 +488,16 @@ def load_config(path: str | Path) -> Config:
                 value=name,
                 allowed="each objective once",
             )
+    for i, name in enumerate(names):  # power and energy need the board's power model
+        if name in ("power_w", "energy_mj", "energy_per_image_mj") and "power" not in platform_raw:
+            raise UserError(
+                "objective needs the board's power model (a power: section)",
+                file=str(path),
+                key=f"objectives[{i}].name",
+                value=name,
+                allowed=f"another objective, or a platform file with power: ({raw['platform']} "
+                "has none; docs/power.md)",
+            )
     cfg = Config(path=path, raw=raw, platform_raw=platform_raw, model_raw=model_raw)
     # semantic checks that a schema cannot express
     cfg.platform  # noqa: B018  (builds and checks the platform)

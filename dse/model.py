@@ -40,6 +40,7 @@ from dse.channels import channels_used, port_cap_gbps, ports_per_cu, stream_chan
 from dse.hardware import Shapes, build
 from dse.params import DATAFLOWS, KERNEL_CLASSES, PRECISIONS
 from dse.platform import RESOURCES, Platform
+from dse.power import power_columns
 from dse.timing import (
     DEFAULT_STEP_MHZ,
     ClockPolicy,
@@ -210,7 +211,9 @@ class Result:
             fullest SLR, after shell and margin), utilization (the largest util_*), binding (code
             ``slr * 4 + resource`` of that SLR and resource), bound (code into BOUNDS), feasible,
             violation_code, violation_used, violation_limit, clock_mhz (the clock each design
-            ran at: the clock policy's choice), fmax_mhz and fmax_margin_mhz (fmax - clock).
+            ran at: the clock policy's choice), fmax_mhz and fmax_margin_mhz (fmax - clock),
+            bytes_per_call (off-chip traffic), power_w, energy_mj and energy_per_image_mj
+            (dse.power).
         kernel_names: names of the workload's kernels.
         kernel_ms: (n, n_kernels) milliseconds per image per kernel (detail only).
         kernel_bound: (n, n_kernels) bound codes (detail only).
@@ -560,7 +563,15 @@ class Model:
             "bound": np.argmax(parts, axis=0).astype(np.int8),
         }
         cols["quality_loss"] = self._quality(b)
+        # bytes to and from off-chip memory per call (every CU, every image): the board power
+        # model's memory term (dse.power)
+        cols["bytes_per_call"] = (self._traffic(b) * self.workload.cameras).astype(DT)
         slr_used, viol = self._feasibility(b, per_cu, cols, detail)
+        # board power and energy per call (dse.power; NaN without the board's power model), in
+        # the model's precision like every other figure (the stored float64 columns compress
+        # as the others do)
+        power = power_columns(self.platform.raw, cols, self.workload.cameras)
+        cols.update({k: v.astype(DT) for k, v in power.items()})
         limits = {VIOLATION_TIMING: cols["fmax_mhz"]}
         return Result(cols, names, kt, kb, slr_used, mapping, viol, limits)
 
@@ -843,6 +854,59 @@ class Model:
         if k.attention:  # softmax: part of the score GEMM's epilogue when attention is fused
             t_vec, t_in, t_out = (x * b.unfused for x in (t_vec, t_in, t_out))
         return t_vec + t_in + t_out, (0.0, 0.0, t_in, t_out, t_vec)
+
+    def _traffic(self, b: _Batch) -> np.ndarray:
+        """Bytes moved to and from off-chip memory per image, summed over the CUs that share
+        it: the operand, output and partial-sum bytes each GEMM execution moves (the re-fetch
+        and hold-copy rules of :meth:`_gemm`, the runtime tiles the mapper chose), the residual
+        rows an epilogue reads, and the rows stand-alone vector kernels read and write. Bytes
+        as the operands hold them, not padded to 64-byte words (partial sums are: their rows
+        start on words)."""
+        total = np.zeros(b.n, dtype=np.float64)
+        for k in self.workload.kernels:
+            if k.kind != GEMM and k.epilogue_of:
+                continue  # rides on its GEMM's output tiles
+            if k.kind == GEMM:
+                per = self._gemm_bytes(k, b)
+                # heads split over the CUs: the head executions add up to k.count; a column
+                # split: each of the g CUs runs every execution on its slice (and reads all of A)
+                total += per * k.count * (b.g if k.instances == 1 else 1.0)
+            else:
+                rw = DT(k.read_elems + k.write_elems) * b.act_b
+                if k.attention:
+                    rw = rw * b.unfused
+                total += rw * k.count
+                if k.op == "layernorm":  # gamma and beta (float32) on every CU of the image
+                    total += 2.0 * k.n * 4 * k.count * b.g
+        return total
+
+    def _gemm_bytes(self, k: Kernel, b: _Batch) -> np.ndarray:
+        """Bytes one execution of a GEMM moves on one CU (:meth:`_gemm`'s byte counts)."""
+        v = b.view(k.cls)
+        M, K = float(k.m), float(k.k)
+        ne = DT(k.n) if k.instances > 1 else np.ceil(k.n / b.g)
+        Tm, Tk, Tn = np.ceil(M / v.tm), np.ceil(K / v.tk), np.ceil(ne / v.tn)
+        mult_a, mult_b, spill = refetch(b.loops_outside, Tm, Tn, Tk)
+        hold_a = b.loops_outside[3]
+        mult_a = np.where(hold_a, mult_a, Tn)
+        mult_b = np.where(hold_a, Tm, mult_b)
+        bytes_a = DT(M * K) * v.a_b * mult_a
+        bytes_c = M * ne * v.c_b
+        if k.attention:
+            mult_b = 1 + b.unfused * (mult_b - 1)
+            spill = b.unfused * spill + (1 - b.unfused) * refetch(b.loops_outside, 1, Tn, Tk)[2]
+            if k.name == self._score_kernel:
+                bytes_c = bytes_c * b.unfused
+            else:
+                bytes_a = bytes_a * b.unfused
+        bytes_b = DT(K) * ne * v.b_b * mult_b
+        out = (bytes_a + bytes_b + bytes_c).astype(np.float64)
+        if np.any(spill):  # partial sums written and read back, rows of nk accumulators
+            nk = np.minimum(v.tn, ne)
+            out = out + 2.0 * spill * M * Tn * _words(nk * b.accb, 1.0)
+        if k.name in self._residual:  # the residual's rows, read by the epilogue
+            out = out + M * ne * b.act_b
+        return out
 
     def _resources(self, b: _Batch) -> np.ndarray:
         """Resources of one CU, (n, 4) in RESOURCES order: exactly what the hardware

@@ -246,6 +246,15 @@ class Platform:
                 value=raw["design_memory"],
                 allowed="one of memories: " + ", ".join(memories),
             )
+        power = raw.get("power")  # dse.power: the memory term is the design memory's
+        if power and raw["design_memory"] not in power["pj_per_bit"]:
+            raise UserError(
+                "no energy per bit for the design memory",
+                file=src,
+                key="power.pj_per_bit",
+                value=", ".join(power["pj_per_bit"]) or "none",
+                allowed=f"an entry {raw['design_memory']} (design_memory)",
+            )
         for p in PRECISIONS:
             if precs[p]["acc_bits"] < precs[p]["bits"]:
                 raise UserError(

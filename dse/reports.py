@@ -18,7 +18,10 @@ Reads the files a Vitis build of an export leaves behind and returns the same ro
   when timing is met;
 - Vitis HLS ``export_impl.rpt`` (export_design -flow impl): the place-and-route resource
   summary and the post-route period;
-- a measured-latency CSV (:data:`LATENCY_HELP`).
+- a measured-latency CSV (:data:`LATENCY_HELP`);
+- Vivado ``report_power`` text (on-chip power: an estimate of the die, scope ``chip``) and an
+  XRT / xbutil power log (:data:`POWER_LOG_HELP`: the card's measured power, scope ``board``);
+  the two are kept apart (docs/power.md).
 
 A file's kind is told from its content, not its name. A file that is none of these, or one that
 lacks the numbers its kind must have, is a :class:`dse.errors.UserError` naming the file.
@@ -63,6 +66,8 @@ KINDS = (
     "timing_summary",
     "export_impl",
     "latency_csv",
+    "report_power",
+    "power_log",
 )
 
 #: Vivado "Design State" -> stage.
@@ -494,12 +499,105 @@ def parse_latency_csv(text: str, file: str) -> Parsed:
     return Parsed(file=file, kind="latency_csv", stage="board", rows=tuple(rows))
 
 
+# ---- power: Vivado report_power and an XRT / xbutil power log ----------------------------------
+
+#: What an XRT power log looks like (``dse calibrate --help``).
+POWER_LOG_HELP = (
+    "a CSV power log whose header has a power_W column (the card's input power in W, one row "
+    "per XRT / xbutil sensor reading, as FlexLLM's u280_power_logger.py writes it)"
+)
+
+#: Readings more than this above a log's lowest count as the design running (W): the FlexLLM
+#: U280 log's idle readings spread 0.23 W and its first active one is 3.9 W above them
+#: (assumption: any card's idle spread is well under 2 W).
+IDLE_BAND_W = 2.0
+
+#: report_power's On-Chip Components rows -> the part they name (quantity power_<part>_w).
+_POWER_PARTS = {"Clocks": "clocks", "CLB Logic": "clb_logic", "Slice Logic": "clb_logic",
+                "Signals": "signals", "Block RAM": "bram", "URAM": "uram", "DSPs": "dsp",
+                "HBM": "hbm", "GTY": "gty", "PCIE": "pcie", "I/O": "io"}
+
+
+def parse_report_power(text: str, file: str) -> Parsed:
+    """Vivado ``report_power`` text: Total On-Chip Power (quantity ``power_w``, scope ``chip``:
+    the die and its in-package HBM, an estimate), Dynamic and Device Static, and each On-Chip
+    Components row (``power_<part>_w``)."""
+    state = _header_field(text, "Design State")
+    stage = _STATES.get(state.lower(), "unstated")
+    tool = _header_field(text, "Tool Version").split(" (")[0].replace("Vivado v.", "Vivado ")
+    part = _header_field(text, "Device")
+    confidence = re.search(r"^\|\s*Confidence Level\s*\|\s*(\w+)", text, re.M)
+    where = f"report_power, confidence {confidence.group(1)}" if confidence else "report_power"
+    common = {"stage": stage, "scope": "chip", "tool": tool, "part": part, "where": where}
+
+    def value(label: str) -> float | None:
+        m = re.search(rf"^\|\s*{re.escape(label)}\s*\|\s*([^|]+?)\s*\|", text, re.M)
+        return None if m is None else _num(m.group(1), file=file, what=label)
+
+    total = value("Total On-Chip Power (W)")
+    if total is None:
+        raise UserError("no Total On-Chip Power row", file=file,
+                        allowed="Vivado report_power text")
+    rows = [_row("power_w", total, **common)]
+    for label, q in (("Dynamic (W)", "power_dynamic_w"), ("Device Static (W)",
+                                                          "power_static_w")):
+        v = value(label)
+        if v is not None:
+            rows.append(_row(q, v, **common))
+    # report_power's numbered section "1.1 On-Chip Components", up to the next numbered title
+    m = re.search(r"^\d+(?:\.\d+)* On-Chip Components[ \t]*\n-+\n(.*?)(?=^\d+(?:\.\d+)* \S|\Z)",
+                  text, re.M | re.S)
+    for line in (m.group(1) if m else "").splitlines():
+        cells = _cells(line) if line.startswith("|") else []
+        if len(cells) >= 2 and cells[0] in _POWER_PARTS:
+            rows.append(_row(f"power_{_POWER_PARTS[cells[0]]}_w",
+                             _num(cells[1], file=file, what=cells[0]), **common))
+    return Parsed(file=file, kind="report_power", stage=stage, tool=tool, part=part,
+                  rows=tuple(rows))
+
+
+def parse_power_log(text: str, file: str) -> Parsed:
+    """An XRT power log (:data:`POWER_LOG_HELP`) -> the card's idle (the lowest reading),
+    running (the median of the readings more than :data:`IDLE_BAND_W` above it; quantity
+    ``power_w``) and peak power, scope ``board``, stage ``board`` (measured)."""
+    reader = csv.DictReader(io.StringIO(text))
+    fields = [f.strip() for f in (reader.fieldnames or [])]
+    if "power_W" not in fields:
+        raise UserError("no power_W column", file=file, allowed=POWER_LOG_HELP)
+    values: list[float] = []
+    for i, rec in enumerate(reader, start=2):
+        rec = {(k or "").strip(): (v or "").strip() for k, v in rec.items()}
+        if not rec.get("power_W"):
+            continue
+        v = _num(rec["power_W"], file=file, what=f"line {i}.power_W")
+        if v <= 0:
+            raise UserError("not a positive power", file=file, key=f"line {i}.power_W",
+                            value=rec["power_W"])
+        values.append(v)
+    if not values:
+        raise UserError("no power readings", file=file, allowed=POWER_LOG_HELP)
+    idle = min(values)
+    running = [v for v in values if v > idle + IDLE_BAND_W]
+    common = {"stage": "board", "scope": "board", "tool": "XRT sensors", "part": ""}
+    rows = [_row("power_idle_w", idle, where=f"lowest of {len(values)} readings", **common),
+            _row("power_peak_w", max(values), where=f"highest of {len(values)} readings",
+                 **common)]
+    if running:
+        rows.append(_row("power_w", float(pd.Series(running).median()),
+                         where=f"median of {len(running)} readings over idle + "
+                         f"{IDLE_BAND_W:g} W", **common))
+    return Parsed(file=file, kind="power_log", stage="board", tool="XRT sensors",
+                  rows=tuple(rows))
+
+
 # ---- dispatch -----------------------------------------------------------------------------------
 
 
 def kind_of(text: str) -> str | None:
     """The kind of a report from its content (None: not a report this module reads)."""
     head = text[:4000]
+    if "Power Report" in head and "Total On-Chip Power" in text:
+        return "report_power"
     if "<profile>" in head and "<ReportVersion>" in head:
         return "csynth_xml"
     if re.search(r"== (?:Vitis|Vivado) HLS Report for|== Synthesis Summary Report of", head):
@@ -515,6 +613,8 @@ def kind_of(text: str) -> str | None:
     first = head.splitlines()[0] if head else ""
     if "latency_ms" in [c.strip() for c in first.split(",")]:
         return "latency_csv"
+    if "power_W" in [c.strip() for c in first.split(",")]:
+        return "power_log"
     return None
 
 
@@ -526,13 +626,16 @@ _PARSERS = {
     "timing_summary": parse_timing_summary,
     "export_impl": parse_export_impl,
     "latency_csv": parse_latency_csv,
+    "report_power": parse_report_power,
+    "power_log": parse_power_log,
 }
 
 #: What the reader accepts, for messages.
 ACCEPTED = (
     "Vitis HLS csynth.xml or csynth.rpt, Vivado report_utilization or report_timing_summary "
-    "text, v++ report_accelerator_utilization text, Vitis HLS export_impl.rpt, or a latency "
-    "CSV with a latency_ms column"
+    "text, v++ report_accelerator_utilization text, Vitis HLS export_impl.rpt, a latency "
+    "CSV with a latency_ms column, Vivado report_power text, or an XRT power log CSV with a "
+    "power_W column"
 )
 
 

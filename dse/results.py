@@ -12,6 +12,7 @@ from dse.canonical import canonical
 from dse.model import BOUNDS, Model, Result, violation_text, violations_text
 from dse.params import PARAMS, UNIFORM_DEFAULTS
 from dse.platform import RESOURCES, Platform
+from dse.power import POWER_COLUMNS
 
 #: Predicted figures that carry an interval from the calibration's held-out residuals (the
 #: platform file's ``uncertainty:`` section, written by ``dse calibrate``).
@@ -34,6 +35,8 @@ FIGURES = (
     "images_per_s",
     "achieved_tops",
     "peak_fraction",
+    "bytes_per_call",
+    *POWER_COLUMNS,
     "dsp",
     "bram18",
     "uram",

@@ -51,6 +51,8 @@ OUTPUTS = [
     "results/plots/roofline_designs.png",
     "results/plots/resources.png",
     "results/plots/hbm.png",
+    "results/plots/energy.png",
+    "results/plots/power.png",
     "results/explore.html",
     "results/calibration/calibration.parquet",
     "results/calibration/calibration.md",

@@ -18,7 +18,7 @@ from dse.calibration import calibration_table, load_designs, markdown, summarise
 from dse.commands.plot import check_arguments
 from dse.config import load_validated
 from dse.errors import UserError
-from dse.reports import ACCEPTED, LATENCY_HELP, read_reports
+from dse.reports import ACCEPTED, LATENCY_HELP, POWER_LOG_HELP, read_reports
 from dse.store import atomic_write_text, check_output, write_table
 
 HELP = (
@@ -28,7 +28,7 @@ HELP = (
 
 #: Files written into --out.
 OUTPUTS = ("calibration.parquet", "calibration.csv", "calibration.md", "calibration.png",
-           "resources.csv", "as_built.csv")
+           "resources.csv", "as_built.csv", "power.csv")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--reports",
         metavar="DIR",
         help="a folder of your build reports (one folder per design, with the design.json of "
-        f"dse export): {ACCEPTED}. Latency CSV: {LATENCY_HELP}",
+        f"dse export): {ACCEPTED}. Latency CSV: {LATENCY_HELP}. Power log: {POWER_LOG_HELP}",
     )
     p.add_argument(
         "--folds",
@@ -54,6 +54,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="predict the published designs with the shipped constants only: no refit, no "
         "held-out error (resources.csv and as_built.csv list no rows)",
+    )
+    p.add_argument(
+        "--power",
+        metavar="FILE",
+        help="published power figures (default: power.yaml beside --designs when it exists; "
+        "docs/power.md): power.csv and the power section of calibration.md",
     )
     p.add_argument("--dpi", type=int, default=None, help="PNG resolution (default 150)")
     p.add_argument(
@@ -107,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
         },
     )
     atomic_write_text(out / "calibration.csv", table.to_csv(index=False, float_format="%.6g"))
-    atomic_write_text(out / "calibration.md", markdown(table, summary) + fitted)
+    power = power_section(args, out)
+    atomic_write_text(out / "calibration.md", markdown(table, summary) + fitted + power)
     dpi, plots.DPI = plots.DPI, args.dpi or plots.DPI
     try:
         plot_calibration(
@@ -124,6 +131,24 @@ def run(args: argparse.Namespace) -> int:
         f"worst {summary.worst_abs_error_pct:.1f}% ({summary.worst_design})"
     )
     return 0
+
+
+def power_section(args: argparse.Namespace, out: Path) -> str:
+    """power.csv (every power check, dse.powercal) and its calibration.md section; without a
+    power figures file, a header-only power.csv and no section."""
+    from dse.powercal import POWER_CSV_COLUMNS, markdown, power_table
+
+    path = getattr(args, "power", None)
+    if path is None:
+        beside = Path(args.designs).parent / "power.yaml"
+        path = beside if beside.is_file() else None
+    out.mkdir(parents=True, exist_ok=True)
+    if path is None:
+        atomic_write_text(out / "power.csv", ",".join(POWER_CSV_COLUMNS) + "\n")
+        return ""
+    table = power_table(path)
+    atomic_write_text(out / "power.csv", table.to_csv(index=False, float_format="%.6g"))
+    return markdown(table)
 
 
 def skip_fit(out: Path) -> str:
@@ -264,6 +289,10 @@ def run_reports(args: argparse.Namespace) -> int:
         )
         + (f"; wrote {out}/reports.csv" if out is not None else "")
     )
+    from dse.powercal import report_lines
+
+    for line in report_lines(read.builds()):  # power figures, beside the model where it can
+        print(line)
     # the refit: the user's builds (with the published ones of --designs) -> calibrated copies
     # of the boards and the new held-out error
     print(refit_reports(builds, out=out, **({"folds": args.folds} if args.folds else {})))

@@ -1,5 +1,6 @@
 """dse plot: the Pareto front over the cloud, per-kernel breakdown, roofline with the selected
-designs, resources per SLR and the HBM channel allocation, as PNG files."""
+designs, resources per SLR, the HBM channel allocation, energy against latency and the selected
+designs' board power by part, as PNG files."""
 
 from __future__ import annotations
 
@@ -248,6 +249,37 @@ def run(args: argparse.Namespace) -> int:
             **memory_walls(cfg.platform),
         )
     )
+    written += energy_plots(cfg, args, cloud, selected, out, budget_ms)
     for w in written:
         print(f"wrote {w}")
     return 0
+
+
+def energy_plots(cfg, args: argparse.Namespace, cloud: pd.DataFrame, selected: pd.DataFrame,
+                 out: Path, budget_ms: float | None) -> list[Path]:
+    """energy.png (energy per call against latency: the feasible cloud, its latency-energy
+    front, the selected designs) and power.png (each selected design's board power by part);
+    both say so when the board has no power model (NaN energy)."""
+    from dse import plots
+    from dse.pareto import front_mask
+    from dse.plots.energy import plot_power, power_parts
+
+    energy = read_tables(args.cloud, columns=["design_id", "feasible", "energy_mj",
+                                              "weight_precision"], key="--cloud")
+    cloud = cloud.merge(energy[energy["feasible"]][["design_id", "energy_mj"]], on="design_id",
+                        how="left")
+    has = bool(np.isfinite(cloud["energy_mj"]).any()) if len(cloud) else False
+    front = cloud[front_mask(cloud, [("latency_ms", "min"), ("energy_mj", "min")])] if has \
+        else cloud.iloc[:0]
+    sel = selected if "energy_mj" in selected.columns else selected.assign(energy_mj=np.nan)
+    return [
+        plots.plot_pareto(
+            cloud, front, sel, out / "energy.png", y="energy_mj",
+            title=(f"Energy per policy call against latency: {len(cloud):,} feasible designs, "
+                   f"their front over the two ({len(front)} designs) and the selected ones"
+                   if has else f"no board power model for {cfg.platform.name}: no energy"),
+            budget_ms=budget_ms,
+            log_y=has,
+        ),
+        plot_power(power_parts(selected, cfg.platform.raw), out / "power.png"),
+    ]

@@ -40,6 +40,8 @@ COLUMNS = [
     ("fmax_mhz", "fmax MHz"),
     ("latency_ms", "latency ms/call"),
     ("images_per_s", "img/s"),
+    ("power_w", "board W"),
+    ("energy_mj", "mJ/call"),
     ("achieved_tops", "TOPS"),
     ("utilization", "util (fullest SLR)"),
     ("binding", "binding"),
@@ -55,7 +57,8 @@ COLUMNS = [
 
 #: Columns of the selected designs the table reads (the others are built from them).
 SELECTED_COLUMNS = (
-    [c for c, _ in COLUMNS if c not in ("label", "pe", "tile", "pcs", "export")]
+    [c for c, _ in COLUMNS
+     if c not in ("label", "pe", "tile", "pcs", "export", "power_w", "energy_mj")]
     + [f"{x}_{d}" for x in ("pe", "tile") for d in "mnk"]
     + ["pc_weights", "pc_inputs", "pc_outputs", "share_weights"]
 )
@@ -84,12 +87,17 @@ def table(selected: pd.DataFrame, exports: dict[str, str]) -> str:
         "achieved_tops": "{:.2f}",
         "utilization": "{:.1%}",
         "quality_loss": "{:.4f}",
+        "power_w": "{:.1f}",
+        "energy_mj": "{:.0f}",
     }
     lines = ["| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for _, row in df.iterrows():  # a handful of selected designs
         cells = []
         for col, _ in COLUMNS:
             v = row.get(col, "")
+            if col in ("power_w", "energy_mj") and (v == "" or pd.isna(v)):
+                cells.append("n/a")  # a board without a power model, or an older table
+                continue
             cell = (
                 fmt[col].format(v) if col in fmt else f"`{v}`" if col == "export" and v else str(v)
             )
@@ -223,6 +231,12 @@ def run(args: argparse.Namespace) -> int:
         "utilisation is its pessimistic end. Selection keeps designs whose clock is at most the "
         "low end of fmax and whose pessimistic utilisation fits, and takes the knee on the "
         "pessimistic latency.",
+        "",
+        "`board W` is the whole card's power while the design runs a call at its clock "
+        "(idle card with the xclbin loaded + logic at a 12.5% toggle rate + memory energy per "
+        "bit moved; docs/power.md) and `mJ/call` that power times the latency: a model "
+        "calibrated on published estimates and measurements, not a measurement (README, "
+        "\"How far to trust the numbers\"); `n/a` where the board file has no `power:` section.",
         "",
         "Each export folder holds the HLS sources (`dse_config.h`, `kernel.cpp`, `vector.cpp`), "
         "the host program (`host.cpp`, `schedule.txt`), the v++ configs (`hls_config.cfg`, "

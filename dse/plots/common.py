@@ -50,6 +50,8 @@ AXIS_LABELS: dict[str, str] = {
     "bram18": "BRAM18 blocks",
     "uram": "URAM blocks",
     "lut": "LUTs",
+    "energy_mj": "energy per policy call (mJ): board power x latency",
+    "power_w": "board power while running (W)",
 }
 
 

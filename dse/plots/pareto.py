@@ -56,6 +56,7 @@ def plot_pareto(
     budget_ms: float | None = None,
     quality_max: float | None = None,
     quality_reference: str = "INT8",
+    log_y: bool = False,
 ) -> Path:
     """Feasible designs, their Pareto front and the selected designs (both objectives minimised).
 
@@ -83,6 +84,7 @@ def plot_pareto(
             shaded. A note says why front designs may sit inside the cloud (the front is taken
             over more objectives than the two drawn).
         quality_reference: the uniform precision the tier is measured against (for the legend).
+        log_y: draw ``y`` on a log scale (energy per call spans decades).
 
     Returns:
         ``out`` as a :class:`~pathlib.Path`.
@@ -100,6 +102,7 @@ def plot_pareto(
         budget_ms=budget_ms,
         quality_max=quality_max,
         quality_reference=quality_reference,
+        log_y=log_y,
     )
     return save(fig, out)
 
@@ -118,6 +121,7 @@ def figure(
     budget_ms: float | None = None,
     quality_max: float | None = None,
     quality_reference: str = "INT8",
+    log_y: bool = False,
 ) -> Figure:
     require_columns(cloud, (x, y, hue), "cloud")
     require_columns(front, (x, y), "front")
@@ -163,6 +167,8 @@ def figure(
     xs = xs[np.isfinite(xs)]
     if len(xs) and xs.min() > 0 and np.log10(xs.max() / xs.min()) > 1.5:
         ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
 
     handles: list[Any] = [
         Line2D([], [], ls="", marker="o", ms=7, color=colors[lv], label=f"{lv}: {counts[lv]:,}")

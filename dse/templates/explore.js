@@ -14,7 +14,9 @@
   const NAMES = { latency_ms: "latency per policy call (ms)",
                   utilization: "utilization (fullest SLR's most used resource)",
                   quality_loss: "quality loss (precision proxy)",
-                  images_per_s: "throughput (images/s)", achieved_tops: "achieved TOPS" };
+                  images_per_s: "throughput (images/s)", achieved_tops: "achieved TOPS",
+                  energy_mj: "energy per policy call (mJ, board power x latency)",
+                  power_w: "board power while running (W)" };
   const SKIP_HOVER = new Set(["set", "label", "board", "source_file", "design_id", "selection"]);
 
   function has(name) { return Object.prototype.hasOwnProperty.call(C, name); }
@@ -65,7 +67,8 @@
 
   // ---- controls -------------------------------------------------------------------------
   const numCols = Object.keys(C).filter((k) => C[k].kind === "num");
-  const first = ["latency_ms", "utilization", "quality_loss", "images_per_s", "achieved_tops"];
+  const first = ["latency_ms", "utilization", "quality_loss", "energy_mj", "images_per_s",
+                 "achieved_tops", "power_w"];
   const axisCols = first.filter(has).concat(numCols.filter((k) => !first.includes(k)).sort());
   const colourCols = ["weight_precision", "act_precision", "per_class", "precision",
                       "compute_units", "clock_mhz", "bound", "binding", "board",
@@ -120,6 +123,9 @@
     hover[i] = "<b>" + esc(val("label", i)) + "</b>   " + esc(val("design_id", i)) +
       (why ? "   <b>selected: " + esc(why) + "</b>" : "") + "<br>" +
       "board " + esc(val("board", i)) + "   " + (isFront(i) ? "on the front" : "cloud") +
+      (has("energy_mj") ? "<br><b>" + esc("latency " + fmt(val("latency_ms", i)) + " ms   energy " +
+        fmt(val("energy_mj", i)) + " mJ/call   board " + fmt(val("power_w", i)) + " W") +
+        "</b>" : "") +
       "<br>" + lines.map(esc).join("<br>");
   }
 

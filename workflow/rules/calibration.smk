@@ -9,6 +9,7 @@ CALIBRATION_DESIGNS = os.path.join(workflow.basedir, "configs", "calibration", "
 rule calibration:
     input:
         designs=CALIBRATION_DESIGNS,
+        power=os.path.join(workflow.basedir, "configs", "calibration", "power.yaml"),
         boards=glob.glob(os.path.join(workflow.basedir, "configs", "platforms", "*.yaml")),
         models=glob.glob(os.path.join(workflow.basedir, "configs", "calibration", "models", "*.yaml")),
     output:
@@ -26,6 +27,7 @@ rule calibration:
         ),
         resources="results/calibration/resources.csv",
         as_built="results/calibration/as_built.csv",
+        power="results/calibration/power.csv",
     params:
         out=lambda w, output: os.path.dirname(output.table),
         dpi=DPI,
@@ -39,4 +41,4 @@ rule calibration:
     conda:
         "../envs/dse.yaml"
     shell:
-        "dse calibrate --designs {input.designs} --dpi {params.dpi}{params.fit} --out {params.out} > {log} 2>&1"
+        "dse calibrate --designs {input.designs} --power {input.power} --dpi {params.dpi}{params.fit} --out {params.out} > {log} 2>&1"

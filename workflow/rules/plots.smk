@@ -18,6 +18,10 @@ rule plots:
             "results/plots/resources.png", caption="../report/resources.rst", category="Selected designs"
         ),
         hbm=report("results/plots/hbm.png", caption="../report/hbm.rst", category="Selected designs"),
+        energy=report("results/plots/energy.png", caption="../report/energy.rst", category="Pareto"),
+        power=report(
+            "results/plots/power.png", caption="../report/power.rst", category="Selected designs"
+        ),
     params:
         config=MERGED_CONFIG,
         out=lambda w, output: os.path.dirname(output.pareto),

@@ -1,0 +1,262 @@
+"""Published power figures -> the board power model's held-out error (``dse calibrate``).
+
+``configs/calibration/power.yaml`` (docs/power-data.md) holds chip estimates (Vivado
+``report_power``: the FPGA die and its in-package HBM) and board measurements (``xbutil``: the
+card at its inputs). They measure different things, so they test different parts of
+:mod:`dse.power` and are never pooled:
+
+- **chip scope** (entries ``use: fit`` with ``power.scope: chip``, a LUT count and a clock): the
+  logic coefficients. A chip estimate is ``base[board] + lut x uw_per_mhz.lut x clock`` plus
+  the board file's sourced DSP / BRAM / URAM terms for the resources the entry prints; the
+  per-board base (device static and the shell's dynamic power) and the LUT coefficient are
+  fitted by least squares, each entry predicted by a fit without it (leave one out).
+- **board scope, memory** (``use: check`` entries with a read ramp, ``bandwidth`` and rail
+  readings at both ends): the card's increase from the low to the high end of the ramp, each
+  predicted with the energy per bit of the *other* HBM ramp (the model's ``pj_per_bit``).
+- **board scope, idle**: published idle readings of a board (``coefficients.idle_board_w``)
+  against the board file's ``static_w``, where the static term was taken from another
+  reading.
+
+The chip-to-board bridge (``board_per_chip_w``) and the toggle rate have no published design
+to test them: no stored design has both a board measurement and its resources.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from dse.errors import UserError
+
+#: Columns of power.csv, in order.
+POWER_CSV_COLUMNS = ("design", "board", "scope", "check", "published_w", "predicted_w",
+                     "error", "split", "where")
+
+
+def load_power(path: str | Path) -> dict[str, Any]:
+    """The power figures file, read (a mapping with ``entries`` and ``coefficients``)."""
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError("file does not exist", file=str(p)) from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"not valid YAML ({exc})", file=str(p)) from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("entries"), list):
+        raise UserError("no entries list", file=str(p), key="entries",
+                        allowed="configs/calibration/power.yaml's layout (docs/power-data.md)")
+    for i, e in enumerate(raw["entries"]):
+        if not isinstance(e, dict) or not all(k in e for k in ("id", "board", "use", "power")):
+            raise UserError("entry lacks id, board, use or power", file=str(p),
+                            key=f"entries[{i}]", allowed="docs/power-data.md")
+    return raw
+
+
+def _board(e: dict[str, Any]) -> str:
+    return Path(str(e["board"])).stem
+
+
+def _platform_power(folder: Path, board: str) -> dict[str, Any]:
+    """The ``power:`` section of ``<folder>/<board>.yaml`` ({} when absent)."""
+    f = folder / f"{board}.yaml"
+    try:
+        raw = yaml.safe_load(f.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise UserError(f"cannot read the board file ({exc})", file=str(f)) from None
+    return (raw or {}).get("power") or {}
+
+
+def chip_rows(raw: dict[str, Any], platforms: Path) -> pd.DataFrame:
+    """Leave-one-out predictions of the chip-scope entries (module docstring)."""
+    fit = [e for e in raw["entries"] if e["use"] == "fit" and e["power"].get("scope") == "chip"
+           and (e.get("resources") or {}).get("lut") and e.get("clock_mhz")
+           and e["power"].get("value_w")]
+    if not fit:
+        return pd.DataFrame(columns=list(POWER_CSV_COLUMNS))
+    boards = sorted({_board(e) for e in fit})
+    X = np.zeros((len(fit), len(boards) + 1))
+    offset = np.zeros(len(fit))
+    y = np.array([float(e["power"]["value_w"]) for e in fit])
+    for i, e in enumerate(fit):
+        res, clk = e["resources"], float(e["clock_mhz"])
+        X[i, boards.index(_board(e))] = 1.0
+        X[i, -1] = float(res["lut"]) * clk * 1e-6  # W per (uW/MHz of a LUT)
+        coef = _platform_power(platforms, _board(e)).get("uw_per_mhz", {})
+        bram18 = res.get("bram18") or (2 * res["bram36"] if res.get("bram36") else None)
+        for name, used in (("dsp", res.get("dsp")), ("bram18", bram18), ("uram", res.get("uram"))):
+            if used:  # the board file's sourced terms for what the entry prints
+                offset[i] += float(coef.get(name, 0.0)) * float(used) * clk * 1e-6
+    rows = []
+    for i, e in enumerate(fit):  # a dozen entries
+        keep = np.arange(len(fit)) != i
+        cols = np.flatnonzero(X[keep].any(axis=0))
+        if X[i, cols].sum() < X[i].sum():  # its board has no other entry: no base to predict
+            pred = np.nan
+        else:
+            c, *_ = np.linalg.lstsq(X[keep][:, cols], y[keep] - offset[keep], rcond=None)
+            pred = float(X[i, cols] @ c + offset[i])
+        rows.append({"design": e["id"], "board": _board(e), "scope": "chip",
+                     "check": "on-chip W (Vivado estimate)", "published_w": y[i],
+                     "predicted_w": pred, "error": (pred - y[i]) / y[i], "split": "held_out",
+                     "where": e["power"].get("where", "")})
+    c, *_ = np.linalg.lstsq(X, y - offset, rcond=None)
+    for i, e in enumerate(fit):
+        pred = float(X[i] @ c + offset[i])
+        rows.append({"design": e["id"], "board": _board(e), "scope": "chip",
+                     "check": "on-chip W (Vivado estimate)", "published_w": y[i],
+                     "predicted_w": pred, "error": (pred - y[i]) / y[i], "split": "fitted",
+                     "where": e["power"].get("where", "")})
+    out = pd.DataFrame(rows, columns=list(POWER_CSV_COLUMNS))
+    out.attrs["lut_uw_per_mhz"] = float(c[-1])
+    out.attrs["base_w"] = dict(zip(boards, map(float, c[:-1]), strict=True))
+    return out
+
+
+def _ramp(e: dict[str, Any]) -> tuple[float, float, float] | None:
+    """(low W, high W, GB/s added) of a memory read ramp: the card's rails summed at both ends,
+    the bandwidth per channel times the channels."""
+    bw = (e.get("bandwidth") or {}).get("ramp_mbps_per_channel")
+    channels = (e.get("memory") or {}).get("channels")
+    rails = [v for k, v in e["power"].items() if k.endswith("_w") and isinstance(v, dict)]
+    if not bw or not channels or not rails:
+        return None
+    low = sum(float(list(r.values())[0]) for r in rails)
+    high = sum(float(list(r.values())[-1]) for r in rails)
+    return low, high, (float(bw["end"]) - float(bw["start"])) * float(channels) / 1e3
+
+
+def memory_rows(raw: dict[str, Any]) -> pd.DataFrame:
+    """Each memory read ramp's card increase predicted with the energy per bit of the other
+    ramps of the same memory kind (held out); a kind with one ramp is in-sample only."""
+    ramps = [(e, r) for e in raw["entries"] if (r := _ramp(e)) is not None]
+    rows = []
+    for e, (low, high, gbps) in ramps:
+        kind = e["memory"]["kind"]
+        others = [r for o, r in ramps if o is not e and o["memory"]["kind"] == kind]
+        own_pj = (high - low) / (gbps * 8e9) * 1e12
+        pj = float(np.mean([(h - lo) / (g * 8e9) * 1e12 for lo, h, g in others])) if others \
+            else own_pj
+        pred = pj * 1e-12 * gbps * 8e9
+        rows.append({"design": e["id"], "board": _board(e), "scope": "board",
+                     "check": f"card W added by {gbps:.0f} GB/s of {kind} reads",
+                     "published_w": high - low, "predicted_w": pred,
+                     "error": (pred - (high - low)) / (high - low),
+                     "split": "held_out" if others else "fitted",
+                     "where": e["power"].get("where", "")})
+    return pd.DataFrame(rows, columns=list(POWER_CSV_COLUMNS))
+
+
+def idle_rows(raw: dict[str, Any], platforms: Path) -> pd.DataFrame:
+    """Published idle readings of the U280 in an unstated load state (PC2 wiki) against the
+    board file's static_w (taken from the FlexLLM log): held out, but of unknown state."""
+    idle = (raw.get("coefficients") or {}).get("idle_board_w") or {}
+    rows = []
+    spec = idle.get("u280_unknown_state")
+    static = _platform_power(platforms, "u280").get("static_w")
+    if spec and static:
+        for i, v in enumerate(spec["values"]):
+            rows.append({"design": f"pc2-u280-{i + 1}", "board": "u280", "scope": "board",
+                         "check": "idle card (state not said) vs static_w",
+                         "published_w": float(v), "predicted_w": float(static),
+                         "error": (float(static) - float(v)) / float(v), "split": "held_out",
+                         "where": spec.get("source", "")})
+    return pd.DataFrame(rows, columns=list(POWER_CSV_COLUMNS))
+
+
+def power_table(path: str | Path, platforms: str | Path | None = None) -> pd.DataFrame:
+    """Every power check of the figures file (chip, memory, idle), one row per (design, split).
+    ``platforms``: the board files' folder (default: ``../platforms`` beside the file, where its
+    entries' ``board`` paths point). ``attrs`` carries the chip fit's LUT coefficient and
+    per-board base."""
+    raw = load_power(path)
+    folder = Path(platforms) if platforms is not None else Path(path).parent / ".." / "platforms"
+    chip = chip_rows(raw, folder)
+    parts = [t for t in (chip, memory_rows(raw), idle_rows(raw, folder)) if not t.empty]
+    out = pd.concat(parts, ignore_index=True) if parts else chip
+    out.attrs = dict(chip.attrs)
+    return out
+
+
+def _median(t: pd.DataFrame) -> str:
+    e = t["error"].abs().dropna()
+    return f"{100 * e.median():.1f}%" if len(e) else "n/a"
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """The calibration.md section: held-out error per scope, then every row."""
+    held = table[table["split"] == "held_out"]
+    chip, board = held[held["scope"] == "chip"], held[held["scope"] == "board"]
+    mem = board[board["check"].str.startswith("card W added")]
+    idle = board[~board["check"].str.startswith("card W added")]
+    lines = [
+        "",
+        "## Board power (configs/calibration/power.yaml): held-out error per scope",
+        "",
+        "Chip estimates (Vivado report_power) and board measurements (xbutil) test different "
+        "parts of the power model (dse/power.py) and are never pooled (docs/power.md).",
+        "",
+        f"- **chip scope, logic**: {len(chip)} published designs, held-out median |error| "
+        f"{_median(chip)} (leave one out: per-board base and the LUT coefficient fitted without "
+        f"the design; fitted LUT coefficient "
+        f"{table.attrs.get('lut_uw_per_mhz', float('nan')):.3f} uW per LUT per MHz); the "
+        "board files' DSP and BRAM18 coefficients come from the FSA report itself, so for "
+        "fsa-16x16-u280-hbm only the base and the LUT term are held out (its DSP and BRAM "
+        "terms are 0.17 W of its 20.2 W)",
+        f"- **board scope, memory**: {len(mem)} read ramps, each predicted with the other's "
+        f"energy per bit: median |error| {_median(mem)}",
+        f"- **board scope, idle**: {len(idle)} U280 readings of unstated state against the "
+        f"static term from another log: median |error| {_median(idle)}",
+        "- not tested by any published design: the chip-to-board bridge (`board_per_chip_w`) "
+        "and the toggle rate; no stored design has both a board measurement and its resources",
+        "",
+        "| design | board | scope | check | published W | predicted W (held out) | error |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in held.itertuples(index=False):
+        lines.append(f"| {r.design} | {r.board} | {r.scope} | {r.check} | {r.published_w:.2f} "
+                     f"| {r.predicted_w:.2f} | {100 * r.error:+.1f}% |")
+    return "\n".join([*lines, ""])
+
+
+def report_lines(builds: Any) -> list[str]:
+    """``dse calibrate --reports``: each design's power figures read from its reports (Vivado
+    report_power: chip scope; an XRT power log: board scope) and, for a design with its
+    ``design.json``, ``platform.json`` and ``model.json``, the model's ``power_w`` beside the
+    measured board power (a chip estimate is never compared with the board figure)."""
+    from dse.calibration import _Files
+    from dse.model import Model
+    from dse.params import EXAMPLE_DESIGN, TILE_DIVISORS
+    from dse.space import design_batch
+
+    f = builds.figures
+    power = f[f["quantity"].astype(str).str.startswith("power_")]
+    if power.empty:
+        return []
+    files = _Files()
+    lines = ["power figures read (chip: Vivado estimate of the die; board: the card measured):"]
+    designs = builds.designs.set_index("design") if not builds.designs.empty else None
+    for design, rows in power.groupby("design", sort=True):  # a handful of designs
+        for r in rows.itertuples(index=False):
+            if r.quantity in ("power_w", "power_idle_w", "power_peak_w", "power_dynamic_w",
+                              "power_static_w"):
+                lines.append(f"  {design}: {r.quantity} = {r.published:.2f} W [{r.scope}] "
+                             f"{r.where}")
+        board = rows[(rows["quantity"] == "power_w") & (rows["scope"] == "board")]
+        d = designs.loc[design] if designs is not None and design in designs.index else None
+        if board.empty or d is None or not bool(d["expressible"]) or not d["board"] \
+                or not d["model"]:
+            continue
+        platform = files.platform(Path(str(d["board"])))
+        workload, _ = files.workload(Path(str(d["model"])), int(d["cameras"]))
+        params = {**EXAMPLE_DESIGN, **builds.params(design)}
+        model = Model(platform, workload, tile_divisors=TILE_DIVISORS)
+        cols = model.evaluate(design_batch([params], platform)).columns
+        measured = float(board["published"].iloc[0])
+        pred = float(cols["power_w"][0])
+        lines.append(f"  {design}: model power_w {pred:.2f} W against {measured:.2f} W "
+                     f"measured ({100 * (pred - measured) / measured:+.1f}%)")
+    return lines
