@@ -232,6 +232,31 @@ def test_pg367_dpu_fits_the_u280_budget_as_built():
         assert f"{r} SLR" not in violations, violations
 
 
+def test_a_one_cu_kernel_larger_than_an_slr_is_judged_spread_over_the_slrs():
+    """AutoSA's FP32 GEMM on the U250 (docs/examples/mm_large.rst): one kernel of 804,517 LUT,
+    8,320 DSP and 953 BRAM36 built at 146 MHz, more than any SLR holds. Spread over the 4 SLRs
+    with the shell's 107,629 LUT on its SLR, the fullest holds (804,517 / 4 + 107,629) /
+    432,000 = 0.7147 of its LUTs; the U250 file's curve (335 MHz to a 0.30 knee, 250 at a full
+    SLR) gives 335 - 85 (0.7147 - 0.30) / 0.70 = 284.6 MHz (DSP 0.68 and BRAM 0.65 of an SLR
+    are under their 0.80 knees). Placed on one SLR the model called it infeasible."""
+    params = {"weight_precision": "FP32", "act_precision": "FP32", "compute_units": 1,
+              "pe_m": 13, "pe_n": 16, "pe_k": 8, "tile_m": 260, "tile_n": 256, "tile_k": 512,
+              "clock_mhz": 146, "double_pump": False, "vector_lanes": 16,
+              "buffer_storage": "bram", "pc_weights": 1, "pc_inputs": 1, "pc_outputs": 1}
+    des = _designs([("autosa", U250, params),
+                    ("too-big", U250, {**params, "clock_mhz": 100})])
+    built = pd.DataFrame([[804_517.0, 8_320.0, 1_906.0, 0.0],
+                          [2_000_000.0, 8_320.0, 1_906.0, 0.0]],
+                         index=["autosa", "too-big"], columns=list(RESOURCES))
+    p = Evaluator(des).predict(resources=built)
+    assert p.frame.at["autosa", "fmax_mhz"] == pytest.approx(284.6, abs=0.1)
+    assert bool(p.frame.at["autosa", "feasible"]), p.frame.at["autosa", "violations"]
+    assert p.timing_inputs["autosa"][1][0][0] == pytest.approx(0.7147, abs=1e-4)
+    # more LUTs than the device's 4 SLRs leave a kernel: infeasible on the device, not an SLR
+    v = str(p.frame.at["too-big", "violations"])
+    assert not bool(p.frame.at["too-big", "feasible"]) and "lut device" in v and "SLR" not in v
+
+
 # --------------------------------------------------------------------------- the command
 REPORTS = ROOT / "tests" / "data" / "reports"
 
