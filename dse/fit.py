@@ -828,10 +828,14 @@ class Calibration:
         if len(f):
             ds, pub, kind = f["design"].tolist(), f["published"].to_numpy(float), f["kind"].values
 
+            # the sum of absolute relative errors (the estimator of the median the held-out
+            # table reports): with squares one equality row the curve cannot reach (Chen et
+            # al.'s 245 MHz at 58% of an SLR's LUTs, +32% under every curve) outweighs the met
+            # clocks of several builds, which a curve below them calls infeasible
             def loss(c: Mapping[str, float]) -> float:
                 e = relative_error(_timing_fmax(self.ev, self.as_built.timing_inputs, ds, c),
                                    pub, kind)
-                return float(np.sum(e**2)) if np.isfinite(e).all() else math.inf
+                return float(np.sum(np.abs(e))) if np.isfinite(e).all() else math.inf
 
             both = {**CLOCK_GRID, **FLOORPLAN_GRID}
             start = {k: self.prior[k] for k in both if k in self.prior}

@@ -349,6 +349,28 @@ def test_the_clock_fit_computes_fmax_as_the_model_does(synthetic):
     assert np.isnan(_timing_fmax(synthetic.ev, inputs, ds, {"timing.full_mhz.lut": 900})).all()
 
 
+def test_one_unreachable_clock_does_not_outvote_the_clocks_builds_met():
+    """Three small engines, each under the LUT knee (fmax = base_mhz): two met 330 MHz (lower
+    bounds), one reports fmax 250 (an equality no curve reaches without failing the other
+    two). The clock fit sums absolute relative errors: lowering base from 330 by 5 MHz saves
+    5/250 = 0.020 on the 250 MHz row and costs 2 x 5/330 = 0.030 on the met clocks, so base
+    stops at 330 and both builds stay feasible. Squared errors would settle near 293 MHz
+    (d/db of (b-250)^2/250^2 + 2 (b-330)^2/330^2 = 0; 300 on the grid from 335), calling both
+    built designs infeasible."""
+    small = {"pe_m": 4, "pe_n": 4, "pe_k": 4, "compute_units": 1, "vector_lanes": 1,
+             "tile_m": 16, "tile_n": 16, "tile_k": 16, "share_streams": True, "pc_weights": 1,
+             "pc_inputs": 1, "pc_outputs": 1, "double_pump": False, "clock_mhz": 250}
+    des = _designs([(n, U280, small) for n in ("a", "b", "c")])
+    figs = pd.DataFrame([
+        *(_figure(d, q, 330, scope="kernels") for d in "ab"
+          for q in ("clock_target_mhz", "clock_mhz")),
+        _figure("c", "fmax_mhz", 250, scope="kernels"),
+    ])
+    cal = Calibration(figs, des)
+    assert (cal.as_built.frame["fmax_mhz"] == 335).all()  # the file's base: under the knee
+    assert cal.fit(["a", "b", "c"]).constants["timing.base_mhz"] == 330
+
+
 def test_double_pumped_dsp_figures_stay_out_of_the_fit_with_their_reason():
     # PG367/PG338 DPU rows are double-pumped (4 INT8 MACs per DSP per fabric cycle); the model
     # builds no double pumping, so their DSP figure would pull the fit by 2x: the designs file
