@@ -138,7 +138,7 @@ def test_the_fit_recovers_known_lut_constants(synthetic, monkeypatch):
 
     # with the pull towards the file's values (PRIOR_WEIGHT) made negligible, exact data give
     # the constants back (negligible against the file's refitted lut_per_bank 1 and lut_per_cu
-    # 0, 40x and 9,000 LUT from TRUTH: 1e-14)
+    # 4,360, 40x and 4,640 LUT from TRUTH: 1e-14)
     monkeypatch.setattr(dse.fit, "PRIOR_WEIGHT", 1e-14)
     fit = synthetic.fit(synthetic.designs["design"].tolist())
     for key, value in TRUTH.items():
@@ -147,9 +147,12 @@ def test_the_fit_recovers_known_lut_constants(synthetic, monkeypatch):
 
 
 def test_the_pull_towards_the_file_costs_little_error(synthetic):
-    # the default pull trades a little fit for stable constants: still within 2% on every build
+    # the default pull trades a little fit for stable constants: a few percent at most. The
+    # cost grows with the file's distance from TRUTH (refitted u280.yaml: lut_per_vector_lane
+    # 3,162 against 500, lut_per_axi_port 8,880 against 2,500, INT8 lut_per_mac 10.7 against
+    # 30): 2.7% median on these builds (2% against the previous file's values)
     fit = synthetic.fit(synthetic.designs["design"].tolist())
-    assert fit.residual["lut"] < 0.02
+    assert fit.residual["lut"] < 0.03
 
 
 def test_held_out_rows_are_predicted_without_their_design(synthetic):
@@ -158,8 +161,9 @@ def test_held_out_rows_are_predicted_without_their_design(synthetic):
     assert sorted(held["design"]) == sorted(synthetic.designs["design"])
     table = held_out_table(rows).set_index("quantity")
     assert table.loc["lut", "n"] == len(SHAPES)
-    # exact data: held out as good as fitted, within a few percent
-    assert table.loc["lut", "held_out_median_abs_error_pct"] < 5.0
+    # exact data: held out as good as fitted, within a few percent (the pull towards the file's
+    # values, farther from TRUTH in the refitted file: 5.0%)
+    assert table.loc["lut", "held_out_median_abs_error_pct"] < 6.0
     lo, hi = intervals(rows)["lut"]
     assert lo <= 0.0 <= hi
 
@@ -236,8 +240,8 @@ def test_a_one_cu_kernel_larger_than_an_slr_is_judged_spread_over_the_slrs():
     """AutoSA's FP32 GEMM on the U250 (docs/examples/mm_large.rst): one kernel of 804,517 LUT,
     8,320 DSP and 953 BRAM36 built at 146 MHz, more than any SLR holds. Spread over the 4 SLRs
     with the shell's 107,629 LUT on its SLR, the fullest holds (804,517 / 4 + 107,629) /
-    432,000 = 0.7147 of its LUTs; the U250 file's curve (335 MHz to a 0.30 knee, 250 at a full
-    SLR) gives 335 - 85 (0.7147 - 0.30) / 0.70 = 284.6 MHz (DSP 0.68 and BRAM 0.65 of an SLR
+    432,000 = 0.7147 of its LUTs; the U250 file's curve (345 MHz to a 0.30 knee, 275 at a full
+    SLR) gives 345 - 70 (0.7147 - 0.30) / 0.70 = 303.5 MHz (DSP 0.68 and BRAM 0.65 of an SLR
     are under their 0.80 knees). Placed on one SLR the model called it infeasible."""
     params = {"weight_precision": "FP32", "act_precision": "FP32", "compute_units": 1,
               "pe_m": 13, "pe_n": 16, "pe_k": 8, "tile_m": 260, "tile_n": 256, "tile_k": 512,
@@ -249,7 +253,7 @@ def test_a_one_cu_kernel_larger_than_an_slr_is_judged_spread_over_the_slrs():
                           [2_000_000.0, 8_320.0, 1_906.0, 0.0]],
                          index=["autosa", "too-big"], columns=list(RESOURCES))
     p = Evaluator(des).predict(resources=built)
-    assert p.frame.at["autosa", "fmax_mhz"] == pytest.approx(284.6, abs=0.1)
+    assert p.frame.at["autosa", "fmax_mhz"] == pytest.approx(303.5, abs=0.1)
     assert bool(p.frame.at["autosa", "feasible"]), p.frame.at["autosa", "violations"]
     assert p.timing_inputs["autosa"][1][0][0] == pytest.approx(0.7147, abs=1e-4)
     # more LUTs than the device's 4 SLRs leave a kernel: infeasible on the device, not an SLR
@@ -355,7 +359,7 @@ def test_one_unreachable_clock_does_not_outvote_the_clocks_builds_met():
     two). The clock fit sums absolute relative errors: lowering base from 330 by 5 MHz saves
     5/250 = 0.020 on the 250 MHz row and costs 2 x 5/330 = 0.030 on the met clocks, so base
     stops at 330 and both builds stay feasible. Squared errors would settle near 293 MHz
-    (d/db of (b-250)^2/250^2 + 2 (b-330)^2/330^2 = 0; 300 on the grid from 335), calling both
+    (d/db of (b-250)^2/250^2 + 2 (b-330)^2/330^2 = 0), calling both
     built designs infeasible."""
     small = {"pe_m": 4, "pe_n": 4, "pe_k": 4, "compute_units": 1, "vector_lanes": 1,
              "tile_m": 16, "tile_n": 16, "tile_k": 16, "share_streams": True, "pc_weights": 1,
@@ -367,7 +371,7 @@ def test_one_unreachable_clock_does_not_outvote_the_clocks_builds_met():
         _figure("c", "fmax_mhz", 250, scope="kernels"),
     ])
     cal = Calibration(figs, des)
-    assert (cal.as_built.frame["fmax_mhz"] == 335).all()  # the file's base: under the knee
+    assert (cal.as_built.frame["fmax_mhz"] == 345).all()  # the file's base: under the knee
     assert cal.fit(["a", "b", "c"]).constants["timing.base_mhz"] == 330
 
 
