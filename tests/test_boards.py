@@ -203,10 +203,10 @@ def test_tataa_layout_fits_the_u280_ports(cfg, model):
     assert "hbm channels" not in shared and "hbm AXI ports" not in shared
     assert "hbm channels 90 > 32 available" in unshared
     assert "hbm AXI ports 90 > 32 available" in unshared
-    # fewer ports, fewer m_axi adapters and FIFOs: 4 ports less per CU x 15 CUs x (10,916 LUT
+    # fewer ports, fewer m_axi adapters and FIFOs: 4 ports less per CU x 15 CUs x (8,880 LUT
     # per adapter, u280.yaml logic.lut_per_axi_port, fitted, + a 512-bit depth-2 FIFO in SRLs,
-    # 512 LUT, dse/hardware.py) = 685,680 LUT
-    assert df["lut"].iloc[1] - df["lut"].iloc[0] == pytest.approx(4 * 15 * (10916 + 512), abs=1)
+    # 512 LUT, dse/hardware.py) = 563,520 LUT
+    assert df["lut"].iloc[1] - df["lut"].iloc[0] == pytest.approx(4 * 15 * (8880 + 512), abs=1)
     # the kernel instantiates 2 m_axi bundles, each carrying a weight, input and output argument
     kernel = render_kernel(
         {
@@ -279,11 +279,11 @@ def test_violations_survive_chunked_evaluation(cfg, monkeypatch):
     df = results_frame(model, batch, model.evaluate(batch), list("abcd"))
     assert df["violations"].iloc[0] == "" and df["violations"].iloc[2] == ""
     # 600 MHz is also over what BASE_DESIGN closes (dse.timing with u280.yaml's fitted clock:
-    # LUTs at 80.80% of SLR0 with the shell, (247,618.4 + 107,629) / 439,680 -> 335 - (0.8080
-    # - 0.30) / 0.70 x 85 = 273.3 MHz; the LUT count by hand in
+    # LUTs at 77.76% of SLR0 with the shell, (234,251.2 + 107,629) / 439,680 -> 345 - (0.7776
+    # - 0.30) / 0.70 x 70 = 297.2 MHz; the LUT count by hand in
     # test_timing.test_clock_per_design_is_the_highest_step_under_fmax)
     assert df["violations"].iloc[1] == (
-        "clock_mhz 600 > 500 available;clock_mhz for timing closure 600 > 273 available"
+        "clock_mhz 600 > 500 available;clock_mhz for timing closure 600 > 297 available"
     )
     assert "hbm channels 84 > 32 available" in df["violations"].iloc[3]
 

@@ -209,8 +209,8 @@ def _exits_2(capsys, cfg: Path, expect: list[str]) -> str:
             {"289                         # paper": ".nan                         # paper"},
             ["memories.hbm.read_latency_ns", "not a finite"],
         ),
-        ({"lut_per_cu: 0.0": "lut_per_cu: .inf"}, ["logic.lut_per_cu", "inf", "0..1000000"]),
-        ({"lut_per_axi_port: 10916": "lut_per_axi_port: .nan"}, ["logic.lut_per_axi_port", "nan"]),
+        ({"lut_per_cu: 4360": "lut_per_cu: .inf"}, ["logic.lut_per_cu", "inf", "0..1000000"]),
+        ({"lut_per_axi_port: 8880": "lut_per_axi_port: .nan"}, ["logic.lut_per_axi_port", "nan"]),
         ({"lut_per_mac: 12 ": "lut_per_mac: .nan "}, ["precisions.INT4.lut_per_mac", "nan"]),
         # the nonsense accepted silently
         ({"lut: 107629": "lut: 1.0e+30"}, ["shell.lut", "out of range", "1e+30"]),
@@ -247,11 +247,11 @@ def _exits_2(capsys, cfg: Path, expect: list[str]) -> str:
         ({"acc_bits: 32                                 # 24-bit": "acc_bits: 4 #"}, ["INT8.acc"]),
         ({"{name: SLR1,": "{name: SLR0,"}, ["slrs[1].name", "'SLR0'", "distinct"]),
         # the clock model (dse/timing.py): ranges from the schema, then the checks across fields
-        ({"base_mhz: 335": "base_mhz: 5000"}, ["timing.base_mhz", "5000", "50..1000"]),
+        ({"base_mhz: 345": "base_mhz: 5000"}, ["timing.base_mhz", "5000", "50..1000"]),
         ({"    lut: 0.3 ": "    lut: 1.5 "}, ["timing.knee.lut", "1.5", "0.1..0.99"]),
         ({"sll_usable: 0.90": "sll_usable: 0"}, ["timing.sll_usable", "0"]),
         ({"sll_per_boundary: 23040": "sll_per_boundary: 2.5e4"}, ["timing.sll_per_boundary"]),
-        ({"    lut: 250": "    lut: 400"}, ["timing.full_mhz.lut", "400", "timing.base_mhz (335)"]),
+        ({"    lut: 275": "    lut: 400"}, ["timing.full_mhz.lut", "400", "timing.base_mhz (345)"]),
         (
             {"pump_dsp_mhz: 600": "pump_dsp_mhz: 800"},
             ["timing.pump_dsp_mhz", "800", "clock.dsp_max_mhz (775)"],

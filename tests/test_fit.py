@@ -138,7 +138,7 @@ def test_the_fit_recovers_known_lut_constants(synthetic, monkeypatch):
 
     # with the pull towards the file's values (PRIOR_WEIGHT) made negligible, exact data give
     # the constants back (negligible against the file's refitted lut_per_bank 1 and lut_per_cu
-    # 0, 40x and 9,000 LUT from TRUTH: 1e-14)
+    # 4,360, 40x and 4,640 LUT from TRUTH: 1e-14)
     monkeypatch.setattr(dse.fit, "PRIOR_WEIGHT", 1e-14)
     fit = synthetic.fit(synthetic.designs["design"].tolist())
     for key, value in TRUTH.items():
@@ -147,9 +147,12 @@ def test_the_fit_recovers_known_lut_constants(synthetic, monkeypatch):
 
 
 def test_the_pull_towards_the_file_costs_little_error(synthetic):
-    # the default pull trades a little fit for stable constants: still within 2% on every build
+    # the default pull trades a little fit for stable constants: a few percent at most. The
+    # cost grows with the file's distance from TRUTH (refitted u280.yaml: lut_per_vector_lane
+    # 3,162 against 500, lut_per_axi_port 8,880 against 2,500, INT8 lut_per_mac 10.7 against
+    # 30): 2.7% median on these builds (2% against the previous file's values)
     fit = synthetic.fit(synthetic.designs["design"].tolist())
-    assert fit.residual["lut"] < 0.02
+    assert fit.residual["lut"] < 0.03
 
 
 def test_held_out_rows_are_predicted_without_their_design(synthetic):
@@ -158,8 +161,9 @@ def test_held_out_rows_are_predicted_without_their_design(synthetic):
     assert sorted(held["design"]) == sorted(synthetic.designs["design"])
     table = held_out_table(rows).set_index("quantity")
     assert table.loc["lut", "n"] == len(SHAPES)
-    # exact data: held out as good as fitted, within a few percent
-    assert table.loc["lut", "held_out_median_abs_error_pct"] < 5.0
+    # exact data: held out as good as fitted, within a few percent (the pull towards the file's
+    # values, farther from TRUTH in the refitted file: 5.0%)
+    assert table.loc["lut", "held_out_median_abs_error_pct"] < 6.0
     lo, hi = intervals(rows)["lut"]
     assert lo <= 0.0 <= hi
 
@@ -230,6 +234,31 @@ def test_pg367_dpu_fits_the_u280_budget_as_built():
     violations = str(p.frame.at["dpu", "violations"])
     for r in RESOURCES:
         assert f"{r} SLR" not in violations, violations
+
+
+def test_a_one_cu_kernel_larger_than_an_slr_is_judged_spread_over_the_slrs():
+    """AutoSA's FP32 GEMM on the U250 (docs/examples/mm_large.rst): one kernel of 804,517 LUT,
+    8,320 DSP and 953 BRAM36 built at 146 MHz, more than any SLR holds. Spread over the 4 SLRs
+    with the shell's 107,629 LUT on its SLR, the fullest holds (804,517 / 4 + 107,629) /
+    432,000 = 0.7147 of its LUTs; the U250 file's curve (345 MHz to a 0.30 knee, 275 at a full
+    SLR) gives 345 - 70 (0.7147 - 0.30) / 0.70 = 303.5 MHz (DSP 0.68 and BRAM 0.65 of an SLR
+    are under their 0.80 knees). Placed on one SLR the model called it infeasible."""
+    params = {"weight_precision": "FP32", "act_precision": "FP32", "compute_units": 1,
+              "pe_m": 13, "pe_n": 16, "pe_k": 8, "tile_m": 260, "tile_n": 256, "tile_k": 512,
+              "clock_mhz": 146, "double_pump": False, "vector_lanes": 16,
+              "buffer_storage": "bram", "pc_weights": 1, "pc_inputs": 1, "pc_outputs": 1}
+    des = _designs([("autosa", U250, params),
+                    ("too-big", U250, {**params, "clock_mhz": 100})])
+    built = pd.DataFrame([[804_517.0, 8_320.0, 1_906.0, 0.0],
+                          [2_000_000.0, 8_320.0, 1_906.0, 0.0]],
+                         index=["autosa", "too-big"], columns=list(RESOURCES))
+    p = Evaluator(des).predict(resources=built)
+    assert p.frame.at["autosa", "fmax_mhz"] == pytest.approx(303.5, abs=0.1)
+    assert bool(p.frame.at["autosa", "feasible"]), p.frame.at["autosa", "violations"]
+    assert p.timing_inputs["autosa"][1][0][0] == pytest.approx(0.7147, abs=1e-4)
+    # more LUTs than the device's 4 SLRs leave a kernel: infeasible on the device, not an SLR
+    v = str(p.frame.at["too-big", "violations"])
+    assert not bool(p.frame.at["too-big", "feasible"]) and "lut device" in v and "SLR" not in v
 
 
 # --------------------------------------------------------------------------- the command
@@ -322,6 +351,28 @@ def test_the_clock_fit_computes_fmax_as_the_model_does(synthetic):
         synthetic.as_built.frame.loc[ds, "fmax_mhz"].to_numpy(), rel=1e-6)
     # a rising curve (full-SLR clock above the base) is refused, as the platform check does
     assert np.isnan(_timing_fmax(synthetic.ev, inputs, ds, {"timing.full_mhz.lut": 900})).all()
+
+
+def test_one_unreachable_clock_does_not_outvote_the_clocks_builds_met():
+    """Three small engines, each under the LUT knee (fmax = base_mhz): two met 330 MHz (lower
+    bounds), one reports fmax 250 (an equality no curve reaches without failing the other
+    two). The clock fit sums absolute relative errors: lowering base from 330 by 5 MHz saves
+    5/250 = 0.020 on the 250 MHz row and costs 2 x 5/330 = 0.030 on the met clocks, so base
+    stops at 330 and both builds stay feasible. Squared errors would settle near 293 MHz
+    (d/db of (b-250)^2/250^2 + 2 (b-330)^2/330^2 = 0), calling both
+    built designs infeasible."""
+    small = {"pe_m": 4, "pe_n": 4, "pe_k": 4, "compute_units": 1, "vector_lanes": 1,
+             "tile_m": 16, "tile_n": 16, "tile_k": 16, "share_streams": True, "pc_weights": 1,
+             "pc_inputs": 1, "pc_outputs": 1, "double_pump": False, "clock_mhz": 250}
+    des = _designs([(n, U280, small) for n in ("a", "b", "c")])
+    figs = pd.DataFrame([
+        *(_figure(d, q, 330, scope="kernels") for d in "ab"
+          for q in ("clock_target_mhz", "clock_mhz")),
+        _figure("c", "fmax_mhz", 250, scope="kernels"),
+    ])
+    cal = Calibration(figs, des)
+    assert (cal.as_built.frame["fmax_mhz"] == 345).all()  # the file's base: under the knee
+    assert cal.fit(["a", "b", "c"]).constants["timing.base_mhz"] == 330
 
 
 def test_double_pumped_dsp_figures_stay_out_of_the_fit_with_their_reason():
