@@ -357,3 +357,17 @@ def test_the_timing_margin_holds_even_when_no_design_fits_its_pessimistic_resour
     chosen = select_designs(front, MIN2, {})
     assert "c" not in set(chosen["design_id"])
     assert _reasons(chosen)[0] == ("b", "knee")
+
+
+def test_energy_as_an_objective_moves_the_knee():
+    # _front's latencies with energies per call (mJ) a 1000, b 190, c 145, d 118, e 100 (both
+    # span exactly 10x: linear). Normalised latency x = (0, .111, .222, .556, 1), energy
+    # y = (1, .1, .05, .02, 0): 1 - x - y = 0, .789, .728, .424, 0 -> the knee is b, where the
+    # latency-utilisation knee is c (_front).
+    front = _front()
+    front["energy_mj"] = front["design_id"].map(
+        {"a": 1000.0, "b": 190.0, "c": 145.0, "d": 118.0, "e": 100.0}
+    )
+    chosen = select_designs(front, [("latency_ms", "min"), ("energy_mj", "min")], {})
+    assert ("b", "knee") in _reasons(chosen)
+    assert ("c", "knee") in _reasons(select_designs(front, MIN2, {}))
