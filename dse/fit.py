@@ -64,6 +64,14 @@ PRIOR_WEIGHT = 0.01
 #: ``*_hi`` columns carry (10th and 90th percentile: 80% of held-out builds fall inside).
 INTERVAL = (0.10, 0.90)
 
+#: Resource counts, all made by one hardware description (dse/hardware.py): their held-out
+#: ratios pool into the floor of any one resource's interval (:func:`intervals`).
+POOLED_QUANTITIES = ("lut", "dsp", "bram18", "uram")
+
+#: Fewest design families (:func:`family`) a resource's interval may rest on by itself; with
+#: fewer, it is widened to the pooled resource interval.
+MIN_FAMILIES = 3
+
 #: Grids of the non-linear constants (values tried; the file's value is always tried too).
 CLOCK_GRID: dict[str, np.ndarray] = {
     "timing.base_mhz": np.arange(250.0, 405.0, 5.0),
@@ -1006,22 +1014,48 @@ def held_out_table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def family(design: str) -> str:
+    """The design family of a build: the first word of its id (designs.yaml names entries
+    family first: ``dpucahx8h-u280-peak``, ``vitis-blas-gemm-n256``, ``autosa-mm-fp32-...``).
+    Builds of one family share their designers' choices, so they are not independent tests."""
+    return str(design).split("-", 1)[0]
+
+
+def _ratios(r: pd.DataFrame) -> tuple[np.ndarray, set[str]]:
+    """Held-out ratios published / predicted of some rows (lower bounds the prediction meets
+    left out) and the families they come from."""
+    r = r[~((r["kind"] == "lower") & (r["predicted"] >= r["published"]))]
+    ratio = (r["published"] / r["predicted"]).to_numpy(float)
+    keep = np.isfinite(ratio) & (ratio > 0)
+    return ratio[keep], {family(d) for d in r["design"].to_numpy()[keep]}
+
+
 def intervals(rows: pd.DataFrame) -> dict[str, tuple[float, float]]:
     """Per quantity, the relative interval (lo, hi) of the truth around a prediction: the
     :data:`INTERVAL` percentiles of the held-out ratio published / predicted, minus 1, widened to
     contain 0. A lower-bound row whose prediction is at or above the bound says nothing about
-    the error and is left out."""
+    the error and is left out.
+
+    A resource count (:data:`POOLED_QUANTITIES`) whose rows come from fewer than
+    :data:`MIN_FAMILIES` design families, or fewer than 3 rows, is not trusted alone: its
+    interval is widened to contain the pooled interval of every resource's held-out ratios
+    (when that pool itself spans enough families). One family predicted exactly (URAM: four
+    DPUCAHX8H rows) says the description fits that family, not that it is exact."""
     out: dict[str, tuple[float, float]] = {}
     h = rows[rows["split"] == "held-out"]
+    pool, pool_families = _ratios(h[h["quantity"].isin(POOLED_QUANTITIES)])
+    pooled = None
+    if len(pool) >= 3 and len(pool_families) >= MIN_FAMILIES:
+        pooled = tuple(float(v) - 1.0 for v in np.quantile(pool, INTERVAL))
     for q in FIT_QUANTITIES:
-        r = h[h["quantity"] == q]
-        r = r[~((r["kind"] == "lower") & (r["predicted"] >= r["published"]))]
-        ratio = (r["published"] / r["predicted"]).to_numpy(float)
-        ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
-        if len(ratio) < 3:
+        ratio, fams = _ratios(h[h["quantity"] == q])
+        thin = len(ratio) < 3 or len(fams) < MIN_FAMILIES
+        if len(ratio) < 3 and not (q in POOLED_QUANTITIES and pooled and len(ratio)):
             continue
-        lo, hi = np.quantile(ratio, INTERVAL)
-        out[q] = (min(float(lo) - 1.0, 0.0), max(float(hi) - 1.0, 0.0))
+        lo, hi = (np.quantile(ratio, INTERVAL) - 1.0) if len(ratio) >= 3 else (0.0, 0.0)
+        if q in POOLED_QUANTITIES and thin and pooled:
+            lo, hi = min(float(lo), pooled[0]), max(float(hi), pooled[1])
+        out[q] = (min(float(lo), 0.0), max(float(hi), 0.0))
     return out
 
 
@@ -1088,7 +1122,9 @@ def calibrated_platform(
         )
     unc = intervals(rows)
     note = (f"fit: held-out ratio published / predicted on {dataset}, "
-            f"{INTERVAL[0]:.0%}..{INTERVAL[1]:.0%} percentiles, minus 1 (dse calibrate)")
+            f"{INTERVAL[0]:.0%}..{INTERVAL[1]:.0%} percentiles, minus 1; a resource resting on "
+            f"fewer than {MIN_FAMILIES} design families widened to every resource's pooled "
+            "interval (dse calibrate)")
     text = Path(board).read_text(encoding="utf-8")
     if Path(board).suffix.lower() == ".json":
         data = copy.deepcopy(dict(raw))
