@@ -990,8 +990,12 @@ def _empty_rows() -> pd.DataFrame:
 def held_out_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per quantity: n, held-out median |error| (percent) and the fit's, in FIT_QUANTITIES order.
     ``n`` counts the rows with a known error; a clock that met its request is a lower bound on
-    fmax, and one the prediction meets is counted in ``lower_bounds_met`` instead."""
+    fmax, and one the prediction meets is counted in ``lower_bounds_met`` instead. ``families``
+    counts the design families of those rows (:func:`family`); ``interval_lo``/``_hi`` are the
+    quantity's :func:`intervals` (NaN without one) and ``pooled`` says it is the pooled
+    resources' floor because the quantity's own rows are too few or too alike."""
     out = []
+    unc = intervals(rows)
     # a lower bound the prediction meets says nothing about the error: counted, not averaged
     met = (rows["kind"] == "lower") & (rows["predicted"] >= rows["published"])
     for q in FIT_QUANTITIES:
@@ -1002,9 +1006,17 @@ def held_out_table(rows: pd.DataFrame) -> pd.DataFrame:
         bounds = int((h["kind"] == "lower").sum())
         bounds_met = int(met[h.index].sum())
         h, f = h[~met[h.index]], f[~met[f.index]]
+        families = len({family(d) for d in h["design"]})
+        lo, hi = unc.get(q, (math.nan, math.nan))
         out.append({
             "quantity": q,
             "n": len(h),
+            "families": families,
+            "interval_lo": lo,
+            "interval_hi": hi,
+            # the interval is the pooled resources' floor, not this quantity's own rows
+            "pooled": bool(q in POOLED_QUANTITIES and q in unc
+                           and (len(h) < 3 or families < MIN_FAMILIES)),
             "lower_bounds_met": f"{bounds_met} of {bounds}" if bounds else "",
             "held_out_median_abs_error_pct": float(np.median(np.abs(h["error"]))) * 100
             if len(h) else math.nan,
@@ -1177,10 +1189,19 @@ def rows_csv(rows: pd.DataFrame) -> str:
 
 def format_table(table: pd.DataFrame) -> str:
     """The held-out table as Markdown (quantity, n, held-out and fitted median |error|)."""
-    lines = ["| quantity | n (held out) | held-out median abs error | fitted median abs error "
-             "| met clocks (lower bounds on fmax) the prediction meets |",
-             "|---|---|---|---|---|"]
+    lines = ["| quantity | n (held out) | design families | held-out median abs error "
+             "| fitted median abs error | met clocks (lower bounds on fmax) the prediction meets "
+             "| 80% interval (held out) |",
+             "|---|---|---|---|---|---|---|"]
     for r in table.itertuples(index=False):
-        lines.append(f"| {r.quantity} | {r.n} | {r.held_out_median_abs_error_pct:.1f}% "
-                     f"| {r.fit_median_abs_error_pct:.1f}% | {r.lower_bounds_met or '-'} |")
+        if math.isnan(r.interval_lo):
+            band = "-"
+        else:
+            band = f"{r.interval_lo * 100:+.1f}% / {r.interval_hi * 100:+.1f}%"
+            if r.pooled:
+                band += " (every resource's, pooled: too few families of its own)"
+        lines.append(f"| {r.quantity} | {r.n} | {r.families} "
+                     f"| {r.held_out_median_abs_error_pct:.1f}% "
+                     f"| {r.fit_median_abs_error_pct:.1f}% | {r.lower_bounds_met or '-'} "
+                     f"| {band} |")
     return "\n".join(lines)

@@ -171,7 +171,8 @@ def test_held_out_rows_are_predicted_without_their_design(synthetic):
 
 def _held(quantity: str, design: str, published: float, predicted: float) -> dict:
     return {"design": design, "quantity": quantity, "published": published,
-            "predicted": predicted, "kind": "eq", "split": "held-out"}
+            "predicted": predicted, "error": (predicted - published) / published, "kind": "eq",
+            "split": "held-out"}
 
 
 def test_a_resource_interval_resting_on_one_family_takes_the_pooled_floor():
@@ -189,6 +190,10 @@ def test_a_resource_interval_resting_on_one_family_takes_the_pooled_floor():
     # 1.2), not the pool's narrower ones
     assert unc["lut"] == pytest.approx((-0.2, 0.2))
     assert family("dpucahx8h-u280-peak") == "dpucahx8h"
+    # the held-out table says so: URAM's 4 rows are 1 family and its interval is the pool's
+    table = held_out_table(pd.DataFrame(rows)).set_index("quantity")
+    assert table.loc["uram", ["families", "pooled"]].tolist() == [1, True]
+    assert table.loc["lut", ["families", "pooled"]].tolist() == [5, False]
 
 
 def test_a_one_family_interval_is_kept_when_no_pool_spans_enough_families():
