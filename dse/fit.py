@@ -64,6 +64,14 @@ PRIOR_WEIGHT = 0.01
 #: ``*_hi`` columns carry (10th and 90th percentile: 80% of held-out builds fall inside).
 INTERVAL = (0.10, 0.90)
 
+#: Resource counts, all made by one hardware description (dse/hardware.py): their held-out
+#: ratios pool into the floor of any one resource's interval (:func:`intervals`).
+POOLED_QUANTITIES = ("lut", "dsp", "bram18", "uram")
+
+#: Fewest design families (:func:`family`) a resource's interval may rest on by itself; with
+#: fewer, it is widened to the pooled resource interval.
+MIN_FAMILIES = 3
+
 #: Grids of the non-linear constants (values tried; the file's value is always tried too).
 CLOCK_GRID: dict[str, np.ndarray] = {
     "timing.base_mhz": np.arange(250.0, 405.0, 5.0),
@@ -982,8 +990,12 @@ def _empty_rows() -> pd.DataFrame:
 def held_out_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per quantity: n, held-out median |error| (percent) and the fit's, in FIT_QUANTITIES order.
     ``n`` counts the rows with a known error; a clock that met its request is a lower bound on
-    fmax, and one the prediction meets is counted in ``lower_bounds_met`` instead."""
+    fmax, and one the prediction meets is counted in ``lower_bounds_met`` instead. ``families``
+    counts the design families of those rows (:func:`family`); ``interval_lo``/``_hi`` are the
+    quantity's :func:`intervals` (NaN without one) and ``pooled`` says it is the pooled
+    resources' floor because the quantity's own rows are too few or too alike."""
     out = []
+    unc = intervals(rows)
     # a lower bound the prediction meets says nothing about the error: counted, not averaged
     met = (rows["kind"] == "lower") & (rows["predicted"] >= rows["published"])
     for q in FIT_QUANTITIES:
@@ -994,9 +1006,17 @@ def held_out_table(rows: pd.DataFrame) -> pd.DataFrame:
         bounds = int((h["kind"] == "lower").sum())
         bounds_met = int(met[h.index].sum())
         h, f = h[~met[h.index]], f[~met[f.index]]
+        families = len({family(d) for d in h["design"]})
+        lo, hi = unc.get(q, (math.nan, math.nan))
         out.append({
             "quantity": q,
             "n": len(h),
+            "families": families,
+            "interval_lo": lo,
+            "interval_hi": hi,
+            # the interval is the pooled resources' floor, not this quantity's own rows
+            "pooled": bool(q in POOLED_QUANTITIES and q in unc
+                           and (len(h) < 3 or families < MIN_FAMILIES)),
             "lower_bounds_met": f"{bounds_met} of {bounds}" if bounds else "",
             "held_out_median_abs_error_pct": float(np.median(np.abs(h["error"]))) * 100
             if len(h) else math.nan,
@@ -1006,22 +1026,48 @@ def held_out_table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def family(design: str) -> str:
+    """The design family of a build: the first word of its id (designs.yaml names entries
+    family first: ``dpucahx8h-u280-peak``, ``vitis-blas-gemm-n256``, ``autosa-mm-fp32-...``).
+    Builds of one family share their designers' choices, so they are not independent tests."""
+    return str(design).split("-", 1)[0]
+
+
+def _ratios(r: pd.DataFrame) -> tuple[np.ndarray, set[str]]:
+    """Held-out ratios published / predicted of some rows (lower bounds the prediction meets
+    left out) and the families they come from."""
+    r = r[~((r["kind"] == "lower") & (r["predicted"] >= r["published"]))]
+    ratio = (r["published"] / r["predicted"]).to_numpy(float)
+    keep = np.isfinite(ratio) & (ratio > 0)
+    return ratio[keep], {family(d) for d in r["design"].to_numpy()[keep]}
+
+
 def intervals(rows: pd.DataFrame) -> dict[str, tuple[float, float]]:
     """Per quantity, the relative interval (lo, hi) of the truth around a prediction: the
     :data:`INTERVAL` percentiles of the held-out ratio published / predicted, minus 1, widened to
     contain 0. A lower-bound row whose prediction is at or above the bound says nothing about
-    the error and is left out."""
+    the error and is left out.
+
+    A resource count (:data:`POOLED_QUANTITIES`) whose rows come from fewer than
+    :data:`MIN_FAMILIES` design families, or fewer than 3 rows, is not trusted alone: its
+    interval is widened to contain the pooled interval of every resource's held-out ratios
+    (when that pool itself spans enough families). One family predicted exactly (URAM: four
+    DPUCAHX8H rows) says the description fits that family, not that it is exact."""
     out: dict[str, tuple[float, float]] = {}
     h = rows[rows["split"] == "held-out"]
+    pool, pool_families = _ratios(h[h["quantity"].isin(POOLED_QUANTITIES)])
+    pooled = None
+    if len(pool) >= 3 and len(pool_families) >= MIN_FAMILIES:
+        pooled = tuple(float(v) - 1.0 for v in np.quantile(pool, INTERVAL))
     for q in FIT_QUANTITIES:
-        r = h[h["quantity"] == q]
-        r = r[~((r["kind"] == "lower") & (r["predicted"] >= r["published"]))]
-        ratio = (r["published"] / r["predicted"]).to_numpy(float)
-        ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
-        if len(ratio) < 3:
+        ratio, fams = _ratios(h[h["quantity"] == q])
+        thin = len(ratio) < 3 or len(fams) < MIN_FAMILIES
+        if len(ratio) < 3 and not (q in POOLED_QUANTITIES and pooled and len(ratio)):
             continue
-        lo, hi = np.quantile(ratio, INTERVAL)
-        out[q] = (min(float(lo) - 1.0, 0.0), max(float(hi) - 1.0, 0.0))
+        lo, hi = (np.quantile(ratio, INTERVAL) - 1.0) if len(ratio) >= 3 else (0.0, 0.0)
+        if q in POOLED_QUANTITIES and thin and pooled:
+            lo, hi = min(float(lo), pooled[0]), max(float(hi), pooled[1])
+        out[q] = (min(float(lo), 0.0), max(float(hi), 0.0))
     return out
 
 
@@ -1088,7 +1134,9 @@ def calibrated_platform(
         )
     unc = intervals(rows)
     note = (f"fit: held-out ratio published / predicted on {dataset}, "
-            f"{INTERVAL[0]:.0%}..{INTERVAL[1]:.0%} percentiles, minus 1 (dse calibrate)")
+            f"{INTERVAL[0]:.0%}..{INTERVAL[1]:.0%} percentiles, minus 1; a resource resting on "
+            f"fewer than {MIN_FAMILIES} design families widened to every resource's pooled "
+            "interval (dse calibrate)")
     text = Path(board).read_text(encoding="utf-8")
     if Path(board).suffix.lower() == ".json":
         data = copy.deepcopy(dict(raw))
@@ -1141,10 +1189,19 @@ def rows_csv(rows: pd.DataFrame) -> str:
 
 def format_table(table: pd.DataFrame) -> str:
     """The held-out table as Markdown (quantity, n, held-out and fitted median |error|)."""
-    lines = ["| quantity | n (held out) | held-out median abs error | fitted median abs error "
-             "| met clocks (lower bounds on fmax) the prediction meets |",
-             "|---|---|---|---|---|"]
+    lines = ["| quantity | n (held out) | design families | held-out median abs error "
+             "| fitted median abs error | met clocks (lower bounds on fmax) the prediction meets "
+             "| 80% interval (held out) |",
+             "|---|---|---|---|---|---|---|"]
     for r in table.itertuples(index=False):
-        lines.append(f"| {r.quantity} | {r.n} | {r.held_out_median_abs_error_pct:.1f}% "
-                     f"| {r.fit_median_abs_error_pct:.1f}% | {r.lower_bounds_met or '-'} |")
+        if math.isnan(r.interval_lo):
+            band = "-"
+        else:
+            band = f"{r.interval_lo * 100:+.1f}% / {r.interval_hi * 100:+.1f}%"
+            if r.pooled:
+                band += " (every resource's, pooled: too few families of its own)"
+        lines.append(f"| {r.quantity} | {r.n} | {r.families} "
+                     f"| {r.held_out_median_abs_error_pct:.1f}% "
+                     f"| {r.fit_median_abs_error_pct:.1f}% | {r.lower_bounds_met or '-'} "
+                     f"| {band} |")
     return "\n".join(lines)

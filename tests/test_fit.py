@@ -13,6 +13,7 @@ from dse.config import load_validated
 from dse.fit import (
     Calibration,
     Evaluator,
+    family,
     held_out_table,
     intervals,
     nnls,
@@ -166,6 +167,41 @@ def test_held_out_rows_are_predicted_without_their_design(synthetic):
     assert table.loc["lut", "held_out_median_abs_error_pct"] < 6.0
     lo, hi = intervals(rows)["lut"]
     assert lo <= 0.0 <= hi
+
+
+def _held(quantity: str, design: str, published: float, predicted: float) -> dict:
+    return {"design": design, "quantity": quantity, "published": published,
+            "predicted": predicted, "error": (predicted - published) / published, "kind": "eq",
+            "split": "held-out"}
+
+
+def test_a_resource_interval_resting_on_one_family_takes_the_pooled_floor():
+    # URAM: four exact rows of one family (as DPUCAHX8H). LUT: ten rows of five families whose
+    # ratios published / predicted are 0.8, 0.9, 1.0, 1.1, 1.2 (each twice). The pool is those
+    # ten and URAM's four 1.0s, sorted 0.8 0.8 0.9 0.9 1 1 1 1 1 1 1.1 1.1 1.2 1.2; numpy's
+    # linear percentiles sit at positions 0.1 x 13 = 1.3 (0.8 + 0.3 x 0.1 = 0.83) and
+    # 0.9 x 13 = 11.7 (1.1 + 0.7 x 0.1 = 1.17), so URAM's (0, 0) widens to (-0.17, +0.17)
+    rows = [_held("uram", f"dpu-{i}", 100.0, 100.0) for i in range(4)]
+    lut = 2 * list(zip("abcde", (0.8, 0.9, 1.0, 1.1, 1.2), strict=True))
+    rows += [_held("lut", f"{fam}-{i}", 100.0 * r, 100.0) for i, (fam, r) in enumerate(lut)]
+    unc = intervals(pd.DataFrame(rows))
+    assert unc["uram"] == pytest.approx((-0.17, 0.17))
+    # LUT rests on five families: its own percentiles (positions 0.9 and 8.1 of ten: 0.8 and
+    # 1.2), not the pool's narrower ones
+    assert unc["lut"] == pytest.approx((-0.2, 0.2))
+    assert family("dpucahx8h-u280-peak") == "dpucahx8h"
+    # the held-out table says so: URAM's 4 rows are 1 family and its interval is the pool's
+    table = held_out_table(pd.DataFrame(rows)).set_index("quantity")
+    assert table.loc["uram", ["families", "pooled"]].tolist() == [1, True]
+    assert table.loc["lut", ["families", "pooled"]].tolist() == [5, False]
+
+
+def test_a_one_family_interval_is_kept_when_no_pool_spans_enough_families():
+    # every row from one family: nothing independent to widen with, so URAM keeps (0, 0)
+    rows = [_held("uram", f"dpu-{i}", 100.0, 100.0) for i in range(4)]
+    rows += [_held("lut", f"dpu-{i}", 110.0, 100.0) for i in range(4)]
+    unc = intervals(pd.DataFrame(rows))
+    assert unc["uram"] == (0.0, 0.0)
 
 
 def test_a_linear_constant_no_build_sees_keeps_its_value(synthetic):
