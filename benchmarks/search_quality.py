@@ -733,6 +733,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"annealing steps per chain (default {ind.STEPS})")
     p.add_argument("--reference-restarts", type=int, default=ind.RESTARTS,
                    help=f"random restarts per cap that descend (default {ind.RESTARTS})")
+    p.add_argument("--reference-kicks", type=int, default=ind.KICKS,
+                   help=f"rounds of random moves and descent from the best designs per cap "
+                   f"(default {ind.KICKS}; 0: none)")
     p.add_argument("--no-baseline", action="store_true",
                    help="skip the random-sampler baseline (only the shipped search)")
     p.add_argument("--rebuild-reference", action="store_true",
@@ -750,6 +753,9 @@ def run(args: argparse.Namespace) -> int:
                        ("--reference-restarts", args.reference_restarts)):
         if value < 1:
             raise UserError("must be positive", key=key, value=value, allowed="an integer >= 1")
+    if args.reference_kicks < 0:
+        raise UserError("must not be negative", key="--reference-kicks",
+                        value=args.reference_kicks, allowed="an integer >= 0")
     check_output(args.out)
     figures, curves = benchmark(
         args.config, seeds=args.seeds, cache=args.cache or Path(args.out).parent,
@@ -757,7 +763,7 @@ def run(args: argparse.Namespace) -> int:
         caps=gw.parse_caps(args.caps), jobs=args.jobs, rebuild=args.rebuild_reference,
         search_mapper=args.search_model == "mapper",
         reference_budget={"chains": args.reference_chains, "steps": args.reference_steps,
-                          "restarts": args.reference_restarts},
+                          "restarts": args.reference_restarts, "kicks": args.reference_kicks},
         baseline=not args.no_baseline)
     if args.plot:
         figures["plot"] = str(plot(curves, Path(args.plot),
