@@ -822,6 +822,18 @@ class Model:
         overlapped = calls * np.maximum(
             np.maximum(load / calls + c1 + s1, l1 + tc + s1), l1 + c_first + ts
         )
+        if np.any(spill):
+            # with k outside m or n, a call ends with the last k tile of each of its C tiles:
+            # the tiles of the loops inside k (r_in), each a last (maybe ragged) k tile of PE
+            # loop and a final store; where that store is longer, the stores are the call's tail
+            k_last = K - (Tk - 1) * kk
+            c_lt = (np.ceil(mk / b.pm) * np.ceil(nk / b.pn) * np.ceil(k_last / b.pk)
+                    + b.fill) / b.f
+            s_fin = (t_store - t_ps_w - spill * steps_m * steps_n / b.f) / (Tm * Tn)
+            r_in = (np.where(b.loops_outside[4], Tm / calls, 1.0)
+                    * np.where(b.loops_outside[5], Tn, 1.0))
+            tail = calls * (l1 + tc + s_fin + (r_in - 1) * np.maximum(s_fin - c_lt, 0.0))
+            overlapped = np.where(spill > 0, np.maximum(overlapped, tail), overlapped)
         if k.attention and np.any(b.unfused == 0):
             # fused, B held (K^T / V, r = Tm = calls): only the head's first row-block call
             # reads it from memory (its load is `first`, its first tile l1); the others load
