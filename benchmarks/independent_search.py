@@ -69,9 +69,9 @@ class Reference:
 
 
 def recipe(*, chains: int = CHAINS, steps: int = STEPS, restarts: int = RESTARTS,
-           kicks: int = KICKS) -> dict[str, Any]:
+           kicks: int = KICKS, caps: Sequence[float] = CAPS) -> dict[str, Any]:
     """Everything that fixes the reference (for the cache key)."""
-    return {"caps": list(CAPS), "chains": chains, "steps": steps, "t": [T_START, T_END],
+    return {"caps": list(caps), "chains": chains, "steps": steps, "t": [T_START, T_END],
             "restarts": restarts, "keep": KEEP, "kicks": kicks, "penalty": PENALTY,
             "version": RECIPE_VERSION}
 
