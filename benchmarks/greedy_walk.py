@@ -119,8 +119,8 @@ def walks(cfg, model, scan: GridScan, *, caps: Sequence[float] = CAPS,
     return out
 
 
-def parse_caps(text: str) -> list[float]:
-    """``"0.60,0.95"`` -> ``[0.6, 0.95]`` (each in (0, 1])."""
+def parse_caps(text: str, key: str = "--caps") -> list[float]:
+    """``"0.60,0.95"`` -> ``[0.6, 0.95]`` (each in (0, 1]); ``key`` names the option in errors."""
     from dse.errors import UserError
 
     try:
@@ -128,7 +128,7 @@ def parse_caps(text: str) -> list[float]:
     except ValueError:
         caps = []
     if not caps or any(not 0 < c <= 1 for c in caps):
-        raise UserError("malformed utilization caps", key="--caps", value=text,
+        raise UserError("malformed utilization caps", key=key, value=text,
                         allowed="comma-separated fractions in (0, 1], e.g. 0.60,0.95")
     return caps
 

@@ -68,11 +68,11 @@ class Reference:
     built: dict[str, Any]
 
 
-def recipe(*, chains: int = CHAINS, steps: int = STEPS, restarts: int = RESTARTS
-           ) -> dict[str, Any]:
+def recipe(*, chains: int = CHAINS, steps: int = STEPS, restarts: int = RESTARTS,
+           kicks: int = KICKS, caps: Sequence[float] = CAPS) -> dict[str, Any]:
     """Everything that fixes the reference (for the cache key)."""
-    return {"caps": list(CAPS), "chains": chains, "steps": steps, "t": [T_START, T_END],
-            "restarts": restarts, "keep": KEEP, "kicks": KICKS, "penalty": PENALTY,
+    return {"caps": list(caps), "chains": chains, "steps": steps, "t": [T_START, T_END],
+            "restarts": restarts, "keep": KEEP, "kicks": kicks, "penalty": PENALTY,
             "version": RECIPE_VERSION}
 
 
@@ -251,7 +251,7 @@ def coordinate_descent(space, score: _Scorer, start: Mapping[str, np.ndarray],
 
 def build(cfg, model, space, quality_max: float, *, seed: int = 12345,
           log: Callable[[str], None] = lambda s: None, chains: int = CHAINS,
-          steps: int = STEPS, restarts: int = RESTARTS,
+          steps: int = STEPS, restarts: int = RESTARTS, kicks: int = KICKS,
           caps: Sequence[float] = CAPS) -> Reference:
     """Run the recipe of the module docstring; the archive is the reference."""
     from dse.moves import concat, take_rows
@@ -274,8 +274,8 @@ def build(cfg, model, space, quality_max: float, *, seed: int = 12345,
                                                                      kind="stable")[:KEEP]]
                            for c in np.unique(all_caps)])
     cur, cur_e, kcaps = take_rows(ends, keep), e[keep], all_caps[keep]
-    for k in range(KICKS):
-        log(f"independent reference: kick {k + 1}/{KICKS} of {len(kcaps)} designs ...")
+    for k in range(kicks):
+        log(f"independent reference: kick {k + 1}/{kicks} of {len(kcaps)} designs ...")
         kicked = cur
         for _ in range(3):
             kicked = random_moves(space, rng, kicked)
@@ -292,7 +292,7 @@ def build(cfg, model, space, quality_max: float, *, seed: int = 12345,
         "anneal": {"evaluations": n_anneal, "seconds": round(t_anneal, 1)},
         "descent": {"evaluations": n_descent - n_anneal,
                     "seconds": round(t_descent - t_anneal, 1)},
-        "kicks": {"designs": int(len(kcaps)), "rounds": KICKS,
+        "kicks": {"designs": int(len(kcaps)), "rounds": kicks,
                   "evaluations": score.evaluations - n_descent,
                   "seconds": round(seconds - t_descent, 1)},
         "evaluations": score.evaluations, "seconds": round(seconds, 1),

@@ -350,7 +350,7 @@ def _map(fn, args: Sequence[tuple], jobs: int) -> list:
 
 
 # ----------------------------------------------------------------------------- reference
-def cache_key(setup: Setup, budget: dict[str, int] | None = None) -> str:
+def cache_key(setup: Setup, budget: dict[str, Any] | None = None) -> str:
     """Key of the cached grid front and reference: config, platform, model, model version, the
     clock policy and both recipes."""
     from dse import MODEL_VERSION
@@ -405,7 +405,7 @@ def grid_and_walks(setup: Setup, cache: Path, key: str, *, rebuild: bool = False
 
 
 def reference_front(setup: Setup, cache: Path, key: str, *, rebuild: bool = False,
-                    budget: dict[str, int] | None = None, log=LOG
+                    budget: dict[str, Any] | None = None, log=LOG
                     ) -> tuple[pd.DataFrame, dict[str, Any], bool]:
     """The independent reference front (cached; benchmarks/independent_search.py: simulated
     annealing and random restarts with coordinate descent, the model as a black box) and how it
@@ -528,7 +528,7 @@ def greedy_point(walk: dict[str, Any] | None, objectives) -> np.ndarray | None:
 def benchmark(config: str, *, seeds: int = SEEDS, cache: str | Path = "results/bench",
               checkpoints: Sequence[int] = CHECKPOINTS, caps: Sequence[float] = CAPS,
               jobs: int = 1, rebuild: bool = False, search_mapper: bool = True, log=LOG,
-              reference_budget: dict[str, int] | None = None, baseline: bool = True
+              reference_budget: dict[str, Any] | None = None, baseline: bool = True
               ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Build or reuse the reference, run every (method, seed), compute the figures.
 
@@ -733,6 +733,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"annealing steps per chain (default {ind.STEPS})")
     p.add_argument("--reference-restarts", type=int, default=ind.RESTARTS,
                    help=f"random restarts per cap that descend (default {ind.RESTARTS})")
+    p.add_argument("--reference-caps", default=",".join(map(str, ind.CAPS)),
+                   help="utilization caps the independent reference anneals and descends at "
+                   "(default the ladder 0.3 ... 1.0)")
+    p.add_argument("--reference-kicks", type=int, default=ind.KICKS,
+                   help=f"rounds of random moves and descent from the best designs per cap "
+                   f"(default {ind.KICKS}; 0: none)")
     p.add_argument("--no-baseline", action="store_true",
                    help="skip the random-sampler baseline (only the shipped search)")
     p.add_argument("--rebuild-reference", action="store_true",
@@ -750,6 +756,9 @@ def run(args: argparse.Namespace) -> int:
                        ("--reference-restarts", args.reference_restarts)):
         if value < 1:
             raise UserError("must be positive", key=key, value=value, allowed="an integer >= 1")
+    if args.reference_kicks < 0:
+        raise UserError("must not be negative", key="--reference-kicks",
+                        value=args.reference_kicks, allowed="an integer >= 0")
     check_output(args.out)
     figures, curves = benchmark(
         args.config, seeds=args.seeds, cache=args.cache or Path(args.out).parent,
@@ -757,7 +766,8 @@ def run(args: argparse.Namespace) -> int:
         caps=gw.parse_caps(args.caps), jobs=args.jobs, rebuild=args.rebuild_reference,
         search_mapper=args.search_model == "mapper",
         reference_budget={"chains": args.reference_chains, "steps": args.reference_steps,
-                          "restarts": args.reference_restarts},
+                          "restarts": args.reference_restarts, "kicks": args.reference_kicks,
+                          "caps": gw.parse_caps(args.reference_caps, "--reference-caps")},
         baseline=not args.no_baseline)
     if args.plot:
         figures["plot"] = str(plot(curves, Path(args.plot),

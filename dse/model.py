@@ -775,7 +775,18 @@ class Model:
         h_mem, h_cp = np.where(held, a_mem, b_mem), np.where(held, a_cp, b_cp)
         t_o = np.where(held, t_b, t_a)
         first = np.maximum(h_mem + h_cp / r, t_o / r) + shared * np.minimum(h_mem, t_o / r)
-        load = np.maximum(first + np.maximum(h_cp, t_o) * (1 - 1 / r), t_ps_r)
+        load = first + np.maximum(h_cp, t_o) * (1 - 1 / r)
+        if np.any(spill):
+            # load_p runs beside the loaders in the tiles that continue a C tile (k > 0): a
+            # share q = spill / Tk of the tiles, of the held operand's memory tiles as of the
+            # others (the held operand changes with the first tile of the loop inside it, which
+            # is never k when C spills); a tile's load is its slowest loader, so load_p adds
+            # where it is the slowest in its tiles, not only where its total exceeds the others'
+            q = spill / Tk
+            p_all = t_ps_r / np.where(q > 0, q, 1.0)  # load_p's time were it in every tile
+            with_p = np.maximum(first, p_all / r) + np.maximum(
+                np.maximum(h_cp, t_o), p_all) * (1 - 1 / r)
+            load = np.where(q > 0, (1 - q) * load + q * with_p, load)
         t_w = t_b if k.weight_operand else 0.0
         t_in = np.maximum(t_a if k.weight_operand else np.maximum(t_a, t_b), t_ps_r)
         # the epilogue: one element per lane and cycle whatever its operations (the GELU,
@@ -811,10 +822,29 @@ class Model:
         # whole: a ragged last tile must not shorten it)
         c_full = (np.ceil(mk / b.pm) * np.ceil(nk / b.pn) * np.ceil(kk / b.pk) + b.fill) / b.f
         c_first = c_full * tiles / c_tiles
+        # ... but when a C tile runs all its k tiles (no spill) and the last k tile is ragged,
+        # those are the whole K: Tk - 1 full tiles and the short one (k = 128 in tiles of 96:
+        # 24 + 8 k steps, not 2 x 24)
+        ragged_k = (spill == 0) & (Tk * kk > K)
+        if np.any(ragged_k):
+            c_all_k = (np.ceil(mk / b.pm) * np.ceil(nk / b.pn) * steps_k + Tk * b.fill) / b.f
+            c_first = np.where(ragged_k, c_all_k, c_first)
         tc, ts = t_comp / calls, t_store / calls  # one call's compute and store
         overlapped = calls * np.maximum(
             np.maximum(load / calls + c1 + s1, l1 + tc + s1), l1 + c_first + ts
         )
+        if np.any(spill):
+            # with k outside m or n, a call ends with the last k tile of each of its C tiles:
+            # the tiles of the loops inside k (r_in), each a last (maybe ragged) k tile of PE
+            # loop and a final store; where that store is longer, the stores are the call's tail
+            k_last = K - (Tk - 1) * kk
+            c_lt = (np.ceil(mk / b.pm) * np.ceil(nk / b.pn) * np.ceil(k_last / b.pk)
+                    + b.fill) / b.f
+            s_fin = (t_store - t_ps_w - spill * steps_m * steps_n / b.f) / (Tm * Tn)
+            r_in = (np.where(b.loops_outside[4], Tm / calls, 1.0)
+                    * np.where(b.loops_outside[5], Tn, 1.0))
+            tail = calls * (l1 + tc + s_fin + (r_in - 1) * np.maximum(s_fin - c_lt, 0.0))
+            overlapped = np.where(spill > 0, np.maximum(overlapped, tail), overlapped)
         if k.attention and np.any(b.unfused == 0):
             # fused, B held (K^T / V, r = Tm = calls): only the head's first row-block call
             # reads it from memory (its load is `first`, its first tile l1); the others load

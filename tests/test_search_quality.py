@@ -38,8 +38,10 @@ sq = _load("dse_benchmarks_search_quality", "search_quality.py")
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     """The tiny search config (512-design grid, 2 workers x 60 trials, batches of 20) with a
-    refinement budget of 500 evaluations."""
-    return write_config(tmp_path, refine={"max_evaluations": 500})
+    refinement budget of 500 evaluations and its greedy walks at two caps from one start each
+    (the default's 13 caps x 3 starts took ~10 s of the end-to-end test's two calls)."""
+    return write_config(tmp_path, refine={"max_evaluations": 500, "walk_caps": [0.9, 1.0],
+                                          "walk_starts": 1})
 
 
 def test_benchmark_end_to_end_with_a_cached_reference(config, tmp_path, capsys):
@@ -47,6 +49,9 @@ def test_benchmark_end_to_end_with_a_cached_reference(config, tmp_path, capsys):
     args = ["search-quality", "--config", config, "--out", out, "--cache", cache,
             "--checkpoints", "40,100", "--plot", tmp_path / "c.png",
             "--reference-chains", "2", "--reference-steps", "20", "--reference-restarts", "1",
+            # the reference at two caps with one kick round (the default's 12 caps and 4 rounds
+            # took 54 s of the test's first call)
+            "--reference-caps", "0.9,1.0", "--reference-kicks", "1",
             # the tiny grid's tier designs use 78-98% of their SLR (MODEL_VERSION 2.1.0)
             "--caps", "0.9,1.0"]
     code, stdout, err = run_cli(capsys, *args)
@@ -63,6 +68,11 @@ def test_benchmark_end_to_end_with_a_cached_reference(config, tmp_path, capsys):
     caps = len(built["caps"])
     assert built["anneal"]["evaluations"] == caps * 2 * 21
     assert built["descent"]["evaluations"] > caps * 3
+    # one kick round from the KEEP (8) best descended designs per cap: 3 per cap here (2 chains
+    # and 1 restart), each kicked and descended again (at least one pass each)
+    assert built["caps"] == [0.9, 1.0]
+    assert built["kicks"]["rounds"] == 1 and built["kicks"]["designs"] == caps * 3
+    assert built["kicks"]["evaluations"] > caps * 3
     assert first["grid"]["designs"] == 512  # 2^9: the tiny grid has nine two-valued params
     # the tiny config has no quality objective: no region-of-interest figure
     assert first["bar"]["roi_hv_ratio"] is None
@@ -166,6 +176,12 @@ def test_bad_caps_are_a_one_line_error(config, tmp_path, capsys):
     code, _, err = run_cli(capsys, "search-quality", "--config", config, "--out",
                            tmp_path / "q.json", "--caps", "0.6,1.5")
     assert code == 2 and "--caps" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(capsys, "search-quality", "--config", config, "--out",
+                           tmp_path / "q.json", "--reference-kicks", "-1")
+    assert code == 2 and "--reference-kicks" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(capsys, "search-quality", "--config", config, "--out",
+                           tmp_path / "q.json", "--reference-caps", "0.9,2")
+    assert code == 2 and "--reference-caps" in err and len(err.strip().splitlines()) == 1
 
 
 def test_roi_hypervolume_by_hand():

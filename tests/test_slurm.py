@@ -26,7 +26,14 @@ import pytest
 
 from dse.store import read_metadata
 from tests.conftest import ROOT
-from tests.workflow_repo import MY_CONFIG, SMALL_SEARCH, env, repo_copy, tiny_config_text
+from tests.workflow_repo import (
+    MY_CONFIG,
+    SMALL_REFINE,
+    SMALL_SEARCH,
+    env,
+    repo_copy,
+    tiny_config_text,
+)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -175,17 +182,6 @@ def user_repo(root):
     )
     (root / "mine" / "my.yaml").write_text(text + SMALL_SEARCH + SMALL_REFINE)
     return root
-
-
-# The refinement on a small budget: this test compares where jobs ran, not what refinement
-# finds (the default budget's 500,000 evaluations and walks at 13 caps took ~50 s of CPU per
-# run, twice, beside the rest of the suite)
-SMALL_REFINE = """  refine:
-    max_evaluations: 2000
-    walk_caps: [0.6, 1.0]
-    walk_starts: 1
-    roi_evaluations: 2000
-"""
 
 
 def tables(work):

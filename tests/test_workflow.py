@@ -24,6 +24,7 @@ from dse.store import read_metadata
 from tests.conftest import ROOT
 from tests.workflow_repo import (
     MY_CONFIG,
+    SMALL_REFINE,
     SMALL_SEARCH,
     env,
     repo_copy,
@@ -61,7 +62,8 @@ OUTPUTS = [
 
 
 def user_repo(root):
-    """A repository copy with the user's own config in mine/, naming a platform beside it."""
+    """A repository copy with the user's own config in mine/, naming a platform beside it, with
+    SMALL_SEARCH and SMALL_REFINE (the tests check the jobs, not what search or refinement find)."""
     root = repo_copy(root)
     mine = root / "mine"
     mine.mkdir()
@@ -69,7 +71,7 @@ def user_repo(root):
     shutil.copy(root / "configs/platforms/u280.yaml", mine / "board.yaml")
     text = tiny_config_text("board.yaml", "../configs/models/smolvla_vision.yaml")
     text = text.replace("weight_precision: [BF16, INT8]", "weight_precision: [INT8]")
-    (mine / "my.yaml").write_text(text + SMALL_SEARCH)
+    (mine / "my.yaml").write_text(text + SMALL_SEARCH + SMALL_REFINE)
     return root
 
 

@@ -19,6 +19,15 @@ search:
   trials_per_worker: 20
   batch_size: 10
 """
+# The refinement on a small budget, to append after SMALL_SEARCH: the default budget's 500,000
+# evaluations and walks at 13 caps take ~50 s of CPU per run. The workflow tests check what the
+# jobs write and where they run, not what refinement finds (tests/test_refine.py does that).
+SMALL_REFINE = """  refine:
+    max_evaluations: 2000
+    walk_caps: [0.6, 1.0]
+    walk_starts: 1
+    roi_evaluations: 2000
+"""
 # The user's own config, written to mine/my.yaml of a repository copy.
 MY_CONFIG = ("--configfile", "mine/my.yaml")
 
