@@ -293,7 +293,9 @@ class _Batch:
         self.accbits = P.acc_bits.astype(DT)[wc, ac]
         self.wb, self.ab = self.bytes_of[wc], self.bytes_of[ac]
         self.accb = self.accbits / 8
-        self.act_b = self.bytes_of[adef]  # activations between kernels
+        # activations between kernels: the exported kernel's arenas hold act_t, the engine's
+        # widest activation precision (the default's or the attention class's: dse.export)
+        self.act_b = self.ab
         self.pm, self.pn, self.pk = fl["pe_m"], fl["pe_n"], fl["pe_k"]
         self.tm, self.tn, self.tk = fl["tile_m"], fl["tile_n"], fl["tile_k"]
         pos = _POS[np.asarray(d["dataflow"], dtype=np.intp)]
@@ -402,22 +404,25 @@ class _ClassView:
     def __init__(self, b: _Batch, cls: str, divisors: tuple | None = None) -> None:
         d = b.d
         self.tm, self.tn, self.tk = b.tm, b.tn, b.tk
-        own = b.wb
         if cls in KERNEL_CLASSES:
             if divisors is None:
                 div_m = d.get(f"tile_m_div_{cls}")
                 div_n = d.get(f"tile_n_div_{cls}")
             else:  # the mapper trying a runtime tile
                 div_m, div_n = (np.asarray(x, dtype=DT) for x in divisors)
-            own = b.bytes_of[b.cls_code[cls]]
             if div_m is not None and (div_m != 1).any():
                 self.tm = np.maximum(b.pm, np.floor(b.tm / (div_m * b.pm)) * b.pm)
             if div_n is not None and (div_n != 1).any():
                 self.tn = np.maximum(b.pn, np.floor(b.tn / (div_n * b.pn)) * b.pn)
-        if cls == "attention":  # Q, K, V, P at the attention precision
-            self.a_b = self.b_b = self.c_b = own
-        else:  # activations in, weights at the class precision, activations out
-            self.a_b, self.b_b, self.c_b = b.act_b, own, b.act_b
+        # Element bytes in memory are the engine's: the exported kernel stores and moves every
+        # class's weights as weight_t and every activation (Q, K, V, P included) as act_t, the
+        # widest precisions in use (dse.export.engine_precisions). A narrower class quantises
+        # its values (quality) but moves as many bytes (MODEL_VERSION 2.2.0; before, the model
+        # credited it the class's own width, which the kernel never built: docs/kernel.md).
+        if cls == "attention":  # Q, K, V, P
+            self.a_b = self.b_b = self.c_b = b.ab
+        else:  # activations in, weights, activations out
+            self.a_b, self.b_b, self.c_b = b.ab, b.wb, b.ab
 
 
 class Model:

@@ -59,6 +59,21 @@ def test_int4_weights_travel_as_bytes(cfg, model):
     assert r4.kernel_ms[0, i] == r8.kernel_ms[0, i]
 
 
+def test_a_narrower_class_moves_the_engines_bytes(cfg, model):
+    # A BF16 engine with INT8 connector weights (r-5b7e771cb1f6bc17's case): the exported kernel
+    # stores and reads every class's weights as weight_t (BF16, 2 bytes) and the host lays them
+    # out so (dse.export, host.cpp), so the narrower class saves no traffic and no time; only
+    # its quality changes. Before MODEL_VERSION 2.2.0 the model charged 1 byte, and csim counted
+    # the connector +13.2% over the model.
+    kw = dict(weight_precision="BF16", act_precision="BF16", pc_weights=1)
+    uniform = model.evaluate(batch_of(cfg, **kw), detail=True)
+    narrow = model.evaluate(batch_of(cfg, prec_embed="INT8", **kw), detail=True)
+    i = list(model.kernel_names).index("connector")
+    assert narrow.kernel_ms[0, i] == uniform.kernel_ms[0, i]
+    assert narrow.columns["bytes_per_call"][0] == uniform.columns["bytes_per_call"][0]
+    assert narrow.columns["quality_loss"][0] > uniform.columns["quality_loss"][0]
+
+
 def test_runtime_tile_for_the_connector(cfg, model):
     # connector M = 64: the kernel's PE loop runs the tile's 64 real rows (runtime trip counts),
     # so a 128-row engine tile wastes nothing and a runtime tile of 128 / 2 = 64 rows for the
