@@ -344,7 +344,11 @@ def test_calibrate_reports_refits_into_a_calibrated_copy(tmp_path, capsys):
     Platform.from_mapping(raw, source=copy)
     assert "fit: " in copy.read_text(encoding="utf-8")
     rows = pd.read_csv(out / "resources.csv")
-    assert set(rows["split"]) == {"fit", "held-out"}
+    # shipped: the board files' constants as given, on the same figures as the fit
+    assert set(rows["split"]) == {"fit", "shipped", "held-out"}
+    key = ["design", "quantity"]
+    assert (rows[rows["split"] == "shipped"][key].values.tolist()
+            == rows[rows["split"] == "fit"][key].values.tolist())
     assert {"design", "quantity", "published", "predicted", "error", "split"} <= set(rows.columns)
     # the shipped file is untouched: the refit writes a copy
     assert "fit: " + str(REPORTS) not in U280.read_text(encoding="utf-8")
