@@ -907,19 +907,33 @@ class Calibration:
         v = float(nnls(A, b)[0])
         return {key: v}, base + v * x - pred
 
+    def _floorplanned(self, constants: Mapping[str, float], planned: Iterable[str], *,
+                      resources: pd.DataFrame | None = None) -> list[Prediction]:
+        """Predictions of the floorplanned builds among ``planned`` on the floorplanned clock
+        curve, one per board: the fitted floorplanned knee and full-SLR clock where
+        ``constants`` has them, else the board file's (the shipped constants)."""
+        board = self.ev.designs.set_index("design")["board"].astype(str)
+        by_board: dict[str, list[str]] = {}
+        for d in sorted(planned):
+            by_board.setdefault(board[d], []).append(d)
+        out = []
+        for b, ids in by_board.items():
+            o = dict(constants)
+            for key, src in FLOORPLAN_KEYS.items():
+                if src in o:
+                    o[key] = o[src]
+                elif has_key(self.ev.raws[b], src):
+                    o[key] = float(get_key(self.ev.raws[b], src))
+            out.append(self.ev.predict(o, resources=resources, subset=ids))
+        return out
+
     # -- built designs under the model
     def as_built_table(self, fit: Fit) -> pd.DataFrame:
         """Every build at its published clock with its published resources (the model's own
         where a build gives none) under the fitted constants: fmax, feasibility and what is
         violated. A floorplanned build uses the floorplanned curve."""
         p = self.ev.predict(fit.constants, resources=self.built)
-        o = dict(fit.constants)
-        for key, src in FLOORPLAN_KEYS.items():
-            if src in o:
-                o[key] = o[src]
-        planned = sorted(self.planned)
-        if planned:
-            fp = self.ev.predict(o, resources=self.built, subset=planned)
+        for fp in self._floorplanned(fit.constants, self.planned, resources=self.built):
             p.frame.loc[fp.frame.index, ["fmax_mhz", "feasible", "violations"]] = fp.frame[
                 ["fmax_mhz", "feasible", "violations"]]
         out = p.frame[["clock_mhz", "fmax_mhz", "feasible", "violations"]].copy()
@@ -951,12 +965,8 @@ class Calibration:
         if obs.empty:
             return _empty_rows()
         p = self.ev.predict(fit.constants, subset=list(designs))
-        if self.planned & set(designs):  # floorplanned builds on the floorplanned curve
-            o = dict(fit.constants)
-            for key, src in FLOORPLAN_KEYS.items():
-                if src in o:
-                    o[key] = o[src]
-            fp = self.ev.predict(o, subset=sorted(self.planned & set(designs)))
+        # floorplanned builds on the floorplanned curve
+        for fp in self._floorplanned(fit.constants, self.planned & set(designs)):
             p.frame.loc[fp.frame.index, "fmax_mhz"] = fp.frame["fmax_mhz"]
         pred = np.array([p.value(r.design, r.quantity, r.scope, r.timed)
                          for r in obs.itertuples()])
