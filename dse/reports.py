@@ -507,6 +507,10 @@ POWER_LOG_HELP = (
     "per XRT / xbutil sensor reading, as FlexLLM's u280_power_logger.py writes it)"
 )
 
+#: Highest power a report or a log may give (W): the platform schema's bound on ``static_w``,
+#: above every Alveo card's rating (75-225 W); a larger figure is a misread file.
+MAX_POWER_W = 500.0
+
 #: Readings more than this above a log's lowest count as the design running (W): the FlexLLM
 #: U280 log's idle readings spread 0.23 W and its first active one is 3.9 W above them
 #: (assumption: any card's idle spread is well under 2 W).
@@ -516,6 +520,23 @@ IDLE_BAND_W = 2.0
 _POWER_PARTS = {"Clocks": "clocks", "CLB Logic": "clb_logic", "Slice Logic": "clb_logic",
                 "Signals": "signals", "Block RAM": "bram", "URAM": "uram", "DSPs": "dsp",
                 "HBM": "hbm", "GTY": "gty", "PCIE": "pcie", "I/O": "io"}
+
+
+def _watts(cell: str, *, file: str, key: str, positive: bool = False) -> float:
+    """A power figure in W as printed: a number ('<0.01' -> 0), Vivado's parenthesised remark
+    after it dropped ('20.239 (Junction temp exceeded!)'), at most :data:`MAX_POWER_W` and at
+    least 0 (above 0 when ``positive``)."""
+    text = re.sub(r"\s*\(.*\)\s*$", "", cell.strip()).replace(",", "")
+    try:
+        v = 0.0 if text.startswith("<") else float(text)
+    except ValueError:
+        v = math.nan
+    low = v > 0 if positive else v >= 0
+    if not (math.isfinite(v) and low and v <= MAX_POWER_W):
+        raise UserError("not a power in W", file=file, key=key, value=cell.strip(),
+                        allowed=f"a number, {'0 <' if positive else '0 <='} W <= "
+                        f"{MAX_POWER_W:g}")
+    return v
 
 
 def parse_report_power(text: str, file: str) -> Parsed:
@@ -532,7 +553,8 @@ def parse_report_power(text: str, file: str) -> Parsed:
 
     def value(label: str) -> float | None:
         m = re.search(rf"^\|\s*{re.escape(label)}\s*\|\s*([^|]+?)\s*\|", text, re.M)
-        return None if m is None else _num(m.group(1), file=file, what=label)
+        return None if m is None else _watts(m.group(1), file=file, key=label,
+                                             positive=label.startswith("Total"))
 
     total = value("Total On-Chip Power (W)")
     if total is None:
@@ -551,7 +573,7 @@ def parse_report_power(text: str, file: str) -> Parsed:
         cells = _cells(line) if line.startswith("|") else []
         if len(cells) >= 2 and cells[0] in _POWER_PARTS:
             rows.append(_row(f"power_{_POWER_PARTS[cells[0]]}_w",
-                             _num(cells[1], file=file, what=cells[0]), **common))
+                             _watts(cells[1], file=file, key=cells[0]), **common))
     return Parsed(file=file, kind="report_power", stage=stage, tool=tool, part=part,
                   rows=tuple(rows))
 
@@ -560,20 +582,28 @@ def parse_power_log(text: str, file: str) -> Parsed:
     """An XRT power log (:data:`POWER_LOG_HELP`) -> the card's idle (the lowest reading),
     running (the median of the readings more than :data:`IDLE_BAND_W` above it; quantity
     ``power_w``) and peak power, scope ``board``, stage ``board`` (measured)."""
-    reader = csv.DictReader(io.StringIO(text))
-    fields = [f.strip() for f in (reader.fieldnames or [])]
+    try:
+        return _power_log(text, file)
+    except csv.Error as exc:
+        raise UserError(f"not a readable CSV ({exc})", file=file, allowed=POWER_LOG_HELP) from None
+
+
+def _power_log(text: str, file: str) -> Parsed:
+    reader = csv.reader(io.StringIO(text))
+    fields = [f.strip() for f in next(reader, [])]
     if "power_W" not in fields:
         raise UserError("no power_W column", file=file, allowed=POWER_LOG_HELP)
+    col = fields.index("power_W")
     values: list[float] = []
-    for i, rec in enumerate(reader, start=2):
-        rec = {(k or "").strip(): (v or "").strip() for k, v in rec.items()}
-        if not rec.get("power_W"):
-            continue
-        v = _num(rec["power_W"], file=file, what=f"line {i}.power_W")
-        if v <= 0:
-            raise UserError("not a positive power", file=file, key=f"line {i}.power_W",
-                            value=rec["power_W"])
-        values.append(v)
+    for rec in reader:
+        i = reader.line_num
+        if not any(c.strip() for c in rec):
+            continue  # a blank line
+        if len(rec) != len(fields):
+            raise UserError(f"{len(rec)} fields, the header has {len(fields)}", file=file,
+                            key=f"line {i}", value=",".join(rec)[:80], allowed=POWER_LOG_HELP)
+        if rec[col].strip():  # a row without a reading is skipped
+            values.append(_watts(rec[col], file=file, key=f"line {i}.power_W", positive=True))
     if not values:
         raise UserError("no power readings", file=file, allowed=POWER_LOG_HELP)
     idle = min(values)

@@ -134,7 +134,7 @@ def test_power_log_without_readings_is_refused(tmp_path):
 
     bad = tmp_path / "log.csv"
     bad.write_text("timestamp,power_W\n2025-10-15 22:56:04,-1\n")
-    with pytest.raises(UserError, match=r"line 2\.power_W.*not a positive power"):
+    with pytest.raises(UserError, match=r"line 2\.power_W.*not a power in W"):
         parse_file(bad)
 
 
