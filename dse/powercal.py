@@ -233,7 +233,7 @@ def report_lines(builds: Any) -> list[str]:
     from dse.space import design_batch
 
     f = builds.figures
-    power = f[f["quantity"].astype(str).str.startswith("power_")]
+    power = f[f["quantity"].astype(str).str.match(r"(power|chip)_")]
     if power.empty:
         return []
     files = _Files()
@@ -241,8 +241,8 @@ def report_lines(builds: Any) -> list[str]:
     designs = builds.designs.set_index("design") if not builds.designs.empty else None
     for design, rows in power.groupby("design", sort=True):  # a handful of designs
         for r in rows.itertuples(index=False):
-            if r.quantity in ("power_w", "power_idle_w", "power_peak_w", "power_dynamic_w",
-                              "power_static_w"):
+            if r.quantity in ("power_w", "power_idle_w", "power_peak_w", "chip_power_w",
+                              "chip_dynamic_w", "chip_static_w"):
                 lines.append(f"  {design}: {r.quantity} = {r.published:.2f} W [{r.scope}] "
                              f"{r.where}")
         board = rows[(rows["quantity"] == "power_w") & (rows["scope"] == "board")]

@@ -516,7 +516,7 @@ MAX_POWER_W = 500.0
 #: (assumption: any card's idle spread is well under 2 W).
 IDLE_BAND_W = 2.0
 
-#: report_power's On-Chip Components rows -> the part they name (quantity power_<part>_w).
+#: report_power's On-Chip Components rows -> the part they name (quantity chip_<part>_w).
 _POWER_PARTS = {"Clocks": "clocks", "CLB Logic": "clb_logic", "Slice Logic": "clb_logic",
                 "Signals": "signals", "Block RAM": "bram", "URAM": "uram", "DSPs": "dsp",
                 "HBM": "hbm", "GTY": "gty", "PCIE": "pcie", "I/O": "io"}
@@ -540,9 +540,11 @@ def _watts(cell: str, *, file: str, key: str, positive: bool = False) -> float:
 
 
 def parse_report_power(text: str, file: str) -> Parsed:
-    """Vivado ``report_power`` text: Total On-Chip Power (quantity ``power_w``, scope ``chip``:
-    the die and its in-package HBM, an estimate), Dynamic and Device Static, and each On-Chip
-    Components row (``power_<part>_w``)."""
+    """Vivado ``report_power`` text: Total On-Chip Power (quantity ``chip_power_w``, scope
+    ``chip``: the die and its in-package HBM, an estimate), Dynamic and Device Static
+    (``chip_dynamic_w``, ``chip_static_w``: the die's leakage, not the idle card), each On-Chip
+    Components row (``chip_<part>_w``). The ``chip_`` names keep the die's estimate apart from
+    the card's ``power_w`` (an XRT log's, and every results table's)."""
     state = _header_field(text, "Design State")
     stage = _STATES.get(state.lower(), "unstated")
     tool = _header_field(text, "Tool Version").split(" (")[0].replace("Vivado v.", "Vivado ")
@@ -560,9 +562,8 @@ def parse_report_power(text: str, file: str) -> Parsed:
     if total is None:
         raise UserError("no Total On-Chip Power row", file=file,
                         allowed="Vivado report_power text")
-    rows = [_row("power_w", total, **common)]
-    for label, q in (("Dynamic (W)", "power_dynamic_w"), ("Device Static (W)",
-                                                          "power_static_w")):
+    rows = [_row("chip_power_w", total, **common)]
+    for label, q in (("Dynamic (W)", "chip_dynamic_w"), ("Device Static (W)", "chip_static_w")):
         v = value(label)
         if v is not None:
             rows.append(_row(q, v, **common))
@@ -572,7 +573,7 @@ def parse_report_power(text: str, file: str) -> Parsed:
     for line in (m.group(1) if m else "").splitlines():
         cells = _cells(line) if line.startswith("|") else []
         if len(cells) >= 2 and cells[0] in _POWER_PARTS:
-            rows.append(_row(f"power_{_POWER_PARTS[cells[0]]}_w",
+            rows.append(_row(f"chip_{_POWER_PARTS[cells[0]]}_w",
                              _watts(cells[1], file=file, key=cells[0]), **common))
     return Parsed(file=file, kind="report_power", stage=stage, tool=tool, part=part,
                   rows=tuple(rows))

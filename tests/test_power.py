@@ -117,16 +117,22 @@ def test_report_power_and_power_log_are_read_apart():
 
     f = read_reports(ROOT / "tests" / "data" / "power").figures
     got = {(r.design, r.quantity): (r.published, r.scope) for r in f.itertuples()}
-    # report_power (FSA's printed summary): the die's estimate, chip scope
-    assert got[("fsa-u280", "power_w")] == (20.239, "chip")
-    assert got[("fsa-u280", "power_static_w")] == (3.575, "chip")
-    assert got[("fsa-u280", "power_hbm_w")] == (8.890, "chip")
+    # report_power (FSA's printed summary): the die's estimate, chip scope, under chip_* names
+    # (never the card's power_w)
+    assert got[("fsa-u280", "chip_power_w")] == (20.239, "chip")
+    assert got[("fsa-u280", "chip_static_w")] == (3.575, "chip")
+    assert got[("fsa-u280", "chip_hbm_w")] == (8.890, "chip")
     # the FlexLLM log excerpt (19 distinct readings): idle = the lowest, 37.342674 W; running =
     # the median of the 13 readings above 39.342674 W (41.28 ... 59.79 sorted, the 7th:
     # 44.008252 W); peak 59.785920 W; board scope
     assert got[("flexllm-u280", "power_idle_w")] == (37.342674, "board")
     assert got[("flexllm-u280", "power_w")] == (pytest.approx(44.008252), "board")
     assert got[("flexllm-u280", "power_peak_w")] == (59.785920, "board")
+    assert ("fsa-u280", "power_w") not in got
+    assert {q for (_, q), (_, scope) in got.items() if scope == "chip"} == {
+        "chip_power_w", "chip_dynamic_w", "chip_static_w", "chip_hbm_w", "chip_clb_logic_w",
+        "chip_signals_w", "chip_gty_w", "chip_bram_w", "chip_clocks_w", "chip_dsp_w",
+        "chip_pcie_w"}
 
 
 def test_power_log_without_readings_is_refused(tmp_path):

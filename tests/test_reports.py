@@ -387,7 +387,7 @@ def test_report_power_with_vivado_remarks_and_a_blank_log_line(tmp_path) -> None
     still read. A blank line in a log is skipped, not a ragged row."""
     f = tmp_path / "power.rpt"
     f.write_text(_report_power("| 20.239       |", "| 20.239 (Junction temp exceeded!) |"))
-    assert parse_file(f).values()["power_w"] == 20.239
+    assert parse_file(f).values()["chip_power_w"] == 20.239
     g = tmp_path / "log.csv"
     g.write_text("timestamp,power_W\n1,37.5\n\n2,45.0\n")
     # idle = the lowest reading, 37.5 W; running = readings above 39.5 W: 45.0 W
