@@ -228,9 +228,11 @@ def report_lines(builds: Any) -> list[str]:
     ``design.json``, ``platform.json`` and ``model.json``, the model's ``power_w`` beside the
     measured board power (a chip estimate is never compared with the board figure)."""
     from dse.calibration import _Files
+    from dse.config import load_model
     from dse.model import Model
-    from dse.params import EXAMPLE_DESIGN, TILE_DIVISORS
+    from dse.params import EXAMPLE_DESIGN, MAPPING_PARAMS, TILE_DIVISORS
     from dse.space import design_batch
+    from dse.workload import Workload
 
     f = builds.figures
     power = f[f["quantity"].astype(str).str.match(r"(power|chip)_")]
@@ -251,12 +253,17 @@ def report_lines(builds: Any) -> list[str]:
                 or not d["model"]:
             continue
         platform = files.platform(Path(str(d["board"])))
-        workload, _ = files.workload(Path(str(d["model"])), int(d["cameras"]))
+        cameras = int(d["cameras"])
+        workload = Workload.from_mapping(load_model(Path(str(d["model"])), cameras=cameras,
+                                                    exported=True))
         params = {**EXAMPLE_DESIGN, **builds.params(design)}
-        model = Model(platform, workload, tile_divisors=TILE_DIVISORS)
+        # as dse evaluate: the mapper chooses the runtime tiles unless the design gives them
+        mapper = not set(MAPPING_PARAMS) & set(str(d["given"]).split(","))
+        model = Model(platform, workload, tile_divisors=TILE_DIVISORS if mapper else None)
         cols = model.evaluate(design_batch([params], platform)).columns
         measured = float(board["published"].iloc[0])
         pred = float(cols["power_w"][0])
-        lines.append(f"  {design}: model power_w {pred:.2f} W against {measured:.2f} W "
-                     f"measured ({100 * (pred - measured) / measured:+.1f}%)")
+        lines.append(f"  {design}: model power_w {pred:.2f} W ({cameras} images per call, "
+                     f"{float(cols['energy_mj'][0]):.1f} mJ) against {measured:.2f} W measured "
+                     f"({100 * (pred - measured) / measured:+.1f}%)")
     return lines

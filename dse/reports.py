@@ -697,8 +697,11 @@ def parse_file(path: str | Path) -> Parsed:
     return _PARSERS[kind](text, str(p))
 
 
-#: Files in a report folder that are not reports (read for the design, or ignored).
-SKIP = {"design.json", "platform.json", "model.json", "SOURCE.md", "README.md"}
+#: Files in a report folder that are not reports (read for the design, or ignored): an export
+#: folder's own files (dse/export.py writes them beside design.json) and notes.
+SKIP = {"design.json", "platform.json", "model.json", "SOURCE.md", "README.md",
+        "dse_config.h", "kernel.cpp", "vector.cpp", "host.cpp", "hls_config.cfg", "link.cfg",
+        "schedule.json", "schedule.txt"}
 
 #: Vivado's binary companions of its text reports (protobuf, report database, checkpoint):
 #: skipped, so a copied report folder can be read as it is.
@@ -724,7 +727,9 @@ class ReportSet:
 
 def _design_folder(folder: Path) -> dict[str, Any]:
     """A design's row: name and parameters from ``design.json`` (written by ``dse export``),
-    board and workload from its ``platform.json`` and ``model.json``; without a design.json the
+    board and workload from its ``platform.json`` and ``model.json`` (and the run's cameras,
+    which ``model.json`` records); ``given``: the parameters design.json names; without a
+    design.json the
     folder's name, and the design counts as not expressible (no parameters)."""
     row: dict[str, Any] = {
         "design": folder.name, "title": f"build reports in {folder}", "expressible": False,
@@ -740,7 +745,8 @@ def _design_folder(folder: Path) -> dict[str, Any]:
         raise UserError(f"malformed JSON ({exc.msg} at line {exc.lineno})", file=str(dj)) from None
     if not isinstance(data, dict):
         raise UserError("not a JSON object", file=str(dj), allowed="dse export's design.json")
-    params = {**UNIFORM_DEFAULTS, **{k: data[k] for k in PARAM_NAMES if k in data}}
+    given = [k for k in PARAM_NAMES if k in data]
+    params = {**UNIFORM_DEFAULTS, **{k: data[k] for k in given}}
     missing = [k for k in PARAM_NAMES if k not in params]
     if missing:
         raise UserError("missing design parameter", file=str(dj), key=missing[0],
@@ -753,9 +759,27 @@ def _design_folder(folder: Path) -> dict[str, Any]:
         missing="",
         board=str(folder / "platform.json") if (folder / "platform.json").is_file() else "",
         model=str(folder / "model.json") if (folder / "model.json").is_file() else "",
-        given=",".join(sorted(params)),
+        cameras=_export_cameras(folder / "model.json"),
+        given=",".join(sorted(given)),
     )
     return row
+
+
+def _export_cameras(path: Path) -> int:
+    """Images per policy call of an export: the run's ``cameras`` its ``model.json`` records
+    (1 without the file or the key)."""
+    if not path.is_file():
+        return 1
+    from dse.loader import load_json
+
+    data = load_json(path)
+    if not isinstance(data, dict):
+        raise UserError("not a JSON object", file=str(path), allowed="dse export's model.json")
+    n = data.get("cameras", 1)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise UserError("not a number of images per policy call", file=str(path),
+                        key="cameras", value=n, allowed="a whole number >= 1")
+    return n
 
 
 def read_reports(folder: str | Path) -> ReportSet:

@@ -159,3 +159,26 @@ def test_power_figure_parts_add_up_to_the_row(cfg, model, tmp_path):
     u200 = load_validated(ROOT / "configs" / "platforms" / "u200.yaml", "platform")
     assert power_parts(row, u200).empty
     assert "no board power model" in figure(power_parts(row, u200)).axes[0].texts[0].get_text()
+
+
+def test_calibrate_reports_reads_an_export_and_its_power_log(cfg, model, tmp_path, capsys):
+    # a folder dse export wrote (design.json, platform.json, and model.json: the run's model
+    # mapping, which records cameras: 3) with an xbutil log beside it: --reports prints the
+    # measured card power and the model's power_w of the exported design, the one the run's
+    # results row carries, at the run's 3 images per call (was: model.json refused for its
+    # cameras key)
+    from dse.cli import main
+    from dse.export import export_design
+    from dse.results import results_frame
+
+    batch = design_batch([BASE_DESIGN], cfg.platform)
+    row = results_frame(model, batch, model.evaluate(batch), ["d1"]).iloc[0].to_dict()
+    folder = tmp_path / "reports" / "d1"
+    export_design(row, cfg.platform_raw, folder, model_raw=cfg.model_raw)
+    assert yaml.safe_load((folder / "model.json").read_text())["cameras"] == 3
+    (folder / "xbutil.csv").write_text("timestamp,power_W\n1,37.5\n2,50.0\n3,52.0\n")
+    assert main(["calibrate", "--reports", str(tmp_path / "reports")]) == 0
+    out = capsys.readouterr().out
+    # measured: the median of the readings above idle + 2 W (37.5 + 2): (50 + 52) / 2 = 51 W
+    assert (f"d1: model power_w {row['power_w']:.2f} W (3 images per call, "
+            f"{row['energy_mj']:.1f} mJ) against 51.00 W measured") in out
