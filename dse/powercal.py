@@ -31,29 +31,13 @@ import pandas as pd
 import yaml
 
 from dse.errors import UserError
+from dse.powerfile import load_power
+
+__all__ = ["POWER_CSV_COLUMNS", "load_power", "markdown", "power_table", "report_lines"]
 
 #: Columns of power.csv, in order.
 POWER_CSV_COLUMNS = ("design", "board", "scope", "check", "published_w", "predicted_w",
                      "error", "split", "where")
-
-
-def load_power(path: str | Path) -> dict[str, Any]:
-    """The power figures file, read (a mapping with ``entries`` and ``coefficients``)."""
-    p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError("file does not exist", file=str(p)) from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"not valid YAML ({exc})", file=str(p)) from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("entries"), list):
-        raise UserError("no entries list", file=str(p), key="entries",
-                        allowed="configs/calibration/power.yaml's layout (docs/power-data.md)")
-    for i, e in enumerate(raw["entries"]):
-        if not isinstance(e, dict) or not all(k in e for k in ("id", "board", "use", "power")):
-            raise UserError("entry lacks id, board, use or power", file=str(p),
-                            key=f"entries[{i}]", allowed="docs/power-data.md")
-    return raw
 
 
 def _board(e: dict[str, Any]) -> str:
@@ -65,16 +49,27 @@ def _platform_power(folder: Path, board: str) -> dict[str, Any]:
     f = folder / f"{board}.yaml"
     try:
         raw = yaml.safe_load(f.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise UserError(f"cannot read the board file ({exc})", file=str(f)) from None
-    return (raw or {}).get("power") or {}
+    power = (raw if isinstance(raw, dict) else {}).get("power") or {}
+    per = power.get("uw_per_mhz", {}) if isinstance(power, dict) else None
+    if not isinstance(per, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+            for v in per.values()):
+        raise UserError("bad power section", file=str(f), key="power.uw_per_mhz", value=per,
+                        allowed="numbers >= 0 per resource (workflow/schemas/platform.schema.yaml)")
+    static = power.get("static_w")
+    if static is not None and (isinstance(static, bool) or not isinstance(static, (int, float))
+                               or not 0 < static <= 500):
+        raise UserError("bad power section", file=str(f), key="power.static_w", value=static,
+                        allowed="a number of W, 0 < W <= 500")
+    return power
 
 
 def chip_rows(raw: dict[str, Any], platforms: Path) -> pd.DataFrame:
     """Leave-one-out predictions of the chip-scope entries (module docstring)."""
-    fit = [e for e in raw["entries"] if e["use"] == "fit" and e["power"].get("scope") == "chip"
-           and (e.get("resources") or {}).get("lut") and e.get("clock_mhz")
-           and e["power"].get("value_w")]
+    # load_power checked that these have a LUT count, a clock and a value above 0
+    fit = [e for e in raw["entries"] if e["use"] == "fit" and e["power"]["scope"] == "chip"]
     if not fit:
         return pd.DataFrame(columns=list(POWER_CSV_COLUMNS))
     boards = sorted({_board(e) for e in fit})

@@ -182,3 +182,68 @@ def test_calibrate_reports_reads_an_export_and_its_power_log(cfg, model, tmp_pat
     # measured: the median of the readings above idle + 2 W (37.5 + 2): (50 + 52) / 2 = 51 W
     assert (f"d1: model power_w {row['power_w']:.2f} W (3 images per call, "
             f"{row['energy_mj']:.1f} mJ) against 51.00 W measured") in out
+
+
+def _entry(raw, entry_id):
+    return next(e for e in raw["entries"] if e["id"] == entry_id)
+
+
+def _set(entry_id, *keys, value):
+    """A change to one entry of the shipped power.yaml: keys[-1] of the entry's nested keys."""
+    def change(raw):
+        d = _entry(raw, entry_id)
+        for k in keys[:-1]:
+            d = d[k]
+        d[keys[-1]] = value
+    return change
+
+
+def _idle_zero(raw):
+    raw["coefficients"]["idle_board_w"]["u280_unknown_state"]["values"][1] = 0
+
+
+@pytest.mark.parametrize(("change", "key", "bad", "allowed"), [
+    (_set("hastlayer-u280-parallel", "power", "value_w", value="abc"),
+     "entries[8] (hastlayer-u280-parallel).power.value_w", "abc", "0 < W <= 500"),
+    (_set("hastlayer-u280-parallel", "power", "value_w", value=0),
+     "entries[8] (hastlayer-u280-parallel).power.value_w", 0, "0 < W <= 500"),
+    (_set("fsa-16x16-u280-hbm", "clock_mhz", value="fast"),
+     "entries[19] (fsa-16x16-u280-hbm).clock_mhz", "fast", "0 < MHz <= 1000"),
+    (_set("fsa-16x16-u280-hbm", "power", value=5),
+     "entries[19] (fsa-16x16-u280-hbm).power", 5, "a mapping"),
+    (_set("fsa-16x16-u280-hbm", "resources", value=[1]),
+     "entries[19] (fsa-16x16-u280-hbm).resources", [1], "a mapping"),
+    (_set("fsa-16x16-u280-hbm", "resources", "lut", value=None),
+     "entries[19] (fsa-16x16-u280-hbm).resources.lut", None, "a positive number"),
+    (_set("xbtest-u55c-hbm-read-ramp", "bandwidth", "ramp_mbps_per_channel", "end", value=400),
+     "entries[2] (xbtest-u55c-hbm-read-ramp).bandwidth.ramp_mbps_per_channel.end", 400,
+     "400 < MB/s"),
+    (_set("xbtest-u55c-hbm-read-ramp", "power", "pex12_w", "at_1pct", value=-3),
+     "entries[2] (xbtest-u55c-hbm-read-ramp).power.pex12_w.at_1pct", -3, "0 <= W <= 500"),
+    (_set("xbtest-u55c-hbm-read-ramp", "use", value="maybe"),
+     "entries[2] (xbtest-u55c-hbm-read-ramp).use", "maybe", "fit, check, exclude"),
+    (_idle_zero, "coefficients.idle_board_w.u280_unknown_state.values[1]", 0, "0 < W <= 500"),
+])
+def test_hostile_power_yaml_values_are_one_line_errors(tmp_path, capsys, change, key, bad,
+                                                       allowed):
+    # every value dse.powercal reads is checked (was: ValueError, AttributeError or
+    # ZeroDivisionError tracebacks, and value_w: 0 silently dropping the entry); the error
+    # names the file, the entry's index and id, the key, the value and what is allowed, and
+    # dse calibrate --power exits 2 with that one line before its fit
+    from dse.cli import main
+    from dse.powercal import power_table
+
+    raw = yaml.safe_load((ROOT / "configs" / "calibration" / "power.yaml").read_text())
+    change(raw)
+    path = tmp_path / "power.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(UserError) as exc:
+        power_table(path, ROOT / "configs" / "platforms")
+    msg = str(exc.value)
+    assert str(path) in msg and f"key '{key}'" in msg
+    assert f"(got {bad!r})" in msg if bad is not None else ": missing;" in msg
+    assert allowed in msg
+    code = main(["calibrate", "--designs", str(ROOT / "configs" / "calibration" / "designs.yaml"),
+                 "--out", str(tmp_path / "o"), "--power", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and msg in err
