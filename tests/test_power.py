@@ -104,12 +104,41 @@ def test_power_calibration_of_the_shipped_figures():
     # against the 11.5 W it rose (8.4 W on 3v3_pex + 3.1 W on 12v_pex): +6.1%
     assert held.loc["xbtest-u50lv-hbm-read-ramp", "predicted_w"] == pytest.approx(12.20, abs=0.01)
     assert held.loc["xbtest-u50lv-hbm-read-ramp", "published_w"] == pytest.approx(11.5)
-    # the issue's target: >= 5 published designs, held-out median |error| <= 25% (chip scope)
+    # chip scope, held out by design: 13 builds of 4 designs (Hastlayer's 3 algorithms on 4
+    # boards, FSA on the U280), each predicted without any build of its design, so the count
+    # of designs is 4, not 13. The median over the builds is the review's own recomputation
+    # holding out each whole design (review of the power model, item 4: 21.7%; leaving out one
+    # entry alone gave 8.4%, its siblings on the other boards still in the fit)
     chip = held[held["scope"] == "chip"]
-    assert len(chip) >= 5 and chip["error"].abs().median() <= 0.25
+    assert len(chip) == 13 and chip["group"].nunique() == 4
+    assert set(chip.loc[chip["group"] == "hastlayer-parallel", "board"]) == {
+        "u200", "u250", "u280", "u50"}
+    assert chip["error"].abs().median() == pytest.approx(0.217, abs=0.001)
     # the board files' LUT coefficient is this fit's (0.151 uW per LUT per MHz)
     raw = load_validated(ROOT / "configs" / "platforms" / "u280.yaml", "platform")
     assert raw["power"]["uw_per_mhz"]["lut"] == pytest.approx(t.attrs["lut_uw_per_mhz"], abs=5e-4)
+
+
+def test_chip_held_out_fit_has_no_build_of_the_design(tmp_path):
+    # a held-out prediction must not move when another build of its design changes (all of
+    # them are out of its fit), and must move when a build of another design changes
+    from dse.powercal import power_table
+
+    src = ROOT / "configs" / "calibration" / "power.yaml"
+
+    def predicted(entry_id, value_w):
+        raw = yaml.safe_load(src.read_text())
+        _entry(raw, entry_id)["power"]["value_w"] = value_w
+        path = tmp_path / "power.yaml"
+        path.write_text(yaml.safe_dump(raw))
+        t = power_table(path, ROOT / "configs" / "platforms")
+        return t[t["split"] == "held_out"].set_index("design")["predicted_w"]
+
+    base = predicted("hastlayer-u50-parallel", 11.69)  # as published
+    sibling = predicted("hastlayer-u50-parallel", 30.0)  # same design, another board
+    other = predicted("hastlayer-u50-montecarlo", 30.0)  # another design, same board
+    assert sibling["hastlayer-u280-parallel"] == base["hastlayer-u280-parallel"]
+    assert other["hastlayer-u280-parallel"] != base["hastlayer-u280-parallel"]
 
 
 def test_report_power_and_power_log_are_read_apart():
