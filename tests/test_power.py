@@ -276,3 +276,28 @@ def test_hostile_power_yaml_values_are_one_line_errors(tmp_path, capsys, change,
                  "--out", str(tmp_path / "o"), "--power", str(path)])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and msg in err
+
+
+def test_energy_plot_draws_the_cloud_pareto_png_draws(cfg, tmp_path, monkeypatch):
+    # a design in both the sweep and the search tables is two cloud rows in pareto.png; energy.png
+    # must draw the same rows (was: a second read merged on design_id, 2 x 2 = 4 rows)
+    import pandas as pd
+
+    from dse import plots
+    from dse.commands.plot import energy_plots
+
+    seen = {}
+
+    def plot_pareto(cloud, front, selected, out, **kw):
+        seen["cloud"], seen["front"], seen["title"] = cloud, front, kw["title"]
+        return out
+
+    monkeypatch.setattr(plots, "plot_pareto", plot_pareto)
+    cloud = pd.DataFrame({"design_id": ["a", "a", "b"], "feasible": True,
+                          "latency_ms": [10.0, 10.0, 20.0], "utilization": [0.5, 0.5, 0.3],
+                          "weight_precision": "INT8", "energy_mj": [500.0, 500.0, 700.0]})
+    selected = cloud.iloc[:0].assign(selection=pd.Series(dtype=str))
+    energy_plots(cfg, cloud, selected, tmp_path, None)
+    assert len(seen["cloud"]) == 3 and "3 feasible designs" in seen["title"]
+    # b is slower and costs more energy than a: the front is a's rows only
+    assert set(seen["front"]["design_id"]) == {"a"}
