@@ -181,10 +181,23 @@ def test_power_figure_parts_add_up_to_the_row(cfg, model, tmp_path):
 
     batch = design_batch([BASE_DESIGN], cfg.platform)
     row = results_frame(model, batch, model.evaluate(batch), ["d"]).assign(selection="knee")
-    parts = power_parts(row, cfg.platform.raw)
-    total = parts[["static", "lut", "dsp", "bram18", "uram", "memory"]].sum(axis=1).iloc[0]
+    parts = power_parts(row, cfg.platform.raw).iloc[0]
+    r = row.iloc[0]
+    # by hand, docs/power.md's formula with configs/platforms/u280.yaml's power: section typed
+    # in (37.46 W idle; 0.151 / 2.7 / 10 / 20 uW per LUT / DSP / BRAM18 / URAM per MHz at the
+    # 12.5% reference toggle, 1.22 card W per chip W; 9.3 pJ per HBM bit) and the row's own
+    # resources, clock, latency and bytes
+    clk, lat_s = float(r["clock_mhz"]), float(r["latency_ms"]) * 1e-3
+    chip = {"lut": 0.151, "dsp": 2.7, "bram18": 10.0, "uram": 20.0}
+    hand = {name: 1.22 * uw * 1e-6 * float(r[name]) * clk for name, uw in chip.items()}
+    hand["static"] = 37.46
+    hand["memory"] = 9.3e-12 * 8 * float(r["bytes_per_call"]) / lat_s
+    assert hand["lut"] > 1 and hand["memory"] > 0.1  # the design uses both (not a 0 = 0 check)
     # (to float32 precision: the model's arrays are float32, the stored columns their float64)
-    assert total == pytest.approx(row["power_w"].iloc[0], rel=1e-6)
+    for name, w in hand.items():
+        assert parts[name] == pytest.approx(w, rel=1e-5), name
+    assert r["power_w"] == pytest.approx(sum(hand.values()), rel=1e-5)
+    assert r["energy_mj"] == pytest.approx(sum(hand.values()) * float(r["latency_ms"]), rel=1e-5)
     u200 = load_validated(ROOT / "configs" / "platforms" / "u200.yaml", "platform")
     assert power_parts(row, u200).empty
     assert "no board power model" in figure(power_parts(row, u200)).axes[0].texts[0].get_text()
