@@ -7,7 +7,9 @@ card at its inputs). They measure different things, so they test different parts
 
 - **chip scope** (entries ``use: fit`` with ``power.scope: chip``, a LUT count and a clock): the
   logic coefficients. A chip estimate is ``base[board] + lut x uw_per_mhz.lut x clock`` plus
-  the board file's sourced DSP / BRAM / URAM terms for the resources the entry prints; the
+  the board file's sourced DSP / BRAM / URAM terms for the resources the entry prints (its
+  own report_power watts of those classes where it prints them, ``power.breakdown_w``: the
+  coefficients were derived from FSA's at clocks its report does not print); the
   per-board base (device static and the shell's dynamic power) and the LUT coefficient are
   fitted by least squares, each entry predicted by a fit without every build of its design
   (``design:``, on any board: Hastlayer's three designs are each built on four boards, and a
@@ -91,8 +93,12 @@ def chip_rows(raw: dict[str, Any], platforms: Path) -> pd.DataFrame:
         X[i, -1] = float(res["lut"]) * clk * 1e-6  # W per (uW/MHz of a LUT)
         coef = _platform_power(platforms, _board(e)).get("uw_per_mhz", {})
         bram18 = res.get("bram18") or (2 * res["bram36"] if res.get("bram36") else None)
-        for name, used in (("dsp", res.get("dsp")), ("bram18", bram18), ("uram", res.get("uram"))):
-            if used:  # the board file's sourced terms for what the entry prints
+        printed = e["power"].get("breakdown_w") or {}
+        for name, used, part in (("dsp", res.get("dsp"), "dsp"), ("bram18", bram18, "bram"),
+                                 ("uram", res.get("uram"), "uram")):
+            if part in printed:  # the entry's own report_power row: its W at its own clocks
+                offset[i] += float(printed[part])
+            elif used:  # the board file's sourced terms for what the entry prints
                 offset[i] += float(coef.get(name, 0.0)) * float(used) * clk * 1e-6
     groups = np.array([_group(e) for e in fit])
     rows = []
@@ -225,9 +231,9 @@ def markdown(table: pd.DataFrame) -> str:
         + (f" Issue 21 asks for at least 5 published designs: {chip['group'].nunique()} here."
            if chip["group"].nunique() < 5 else "")
         + " The "
-        "board files' DSP and BRAM18 coefficients come from the FSA report itself, so for "
-        "fsa-16x16-u280-hbm only the base and the LUT term are held out (its DSP and BRAM "
-        "terms are 0.17 W of its 20.2 W)",
+        "board files' DSP and BRAM18 coefficients come from the FSA report itself, so "
+        "fsa-16x16-u280-hbm's DSP and BRAM terms are its printed watts (0.47 W of its 20.2 W) "
+        "and only its base and LUT term are held out",
         f"- **board scope, memory**: {len(mem)} read ramps, each predicted with the other's "
         f"energy per bit: median |error| {_median(mem)}",
         f"- **board scope, idle**: {len(idle)} U280 readings of unstated state against the "
