@@ -315,3 +315,44 @@ def test_energy_plot_draws_the_cloud_pareto_png_draws(cfg, tmp_path, monkeypatch
     assert len(seen["cloud"]) == 3 and "3 feasible designs" in seen["title"]
     # b is slower and costs more energy than a: the front is a's rows only
     assert set(seen["front"]["design_id"]) == {"a"}
+
+
+def test_gemm_bytes_are_the_bytes_gemm_times(cfg, model):
+    # dse.model._gemm_bytes restates _gemm's byte rules (re-fetch, hold copy, fused attention,
+    # partial-sum spill, residual rows) for the power model's traffic; this ties the two: every
+    # GEMM execution _gemm times (read from its own locals as it returns) moves the bytes
+    # _gemm_bytes counts, over the six loop orders, fused and unfused attention, 1 and 3 CUs
+    import sys
+
+    from dse.model import Model, _Batch
+    from dse.workload import GEMM
+
+    designs = [{**BASE_DESIGN, "dataflow": d, "fuse_attention": f, "compute_units": cu}
+               for d in ("mnk", "nmk", "mkn", "nkm", "kmn", "knm")
+               for f, cu in ((False, 1), (True, 3))]
+    code, seen = Model._gemm.__code__, []
+
+    def watch(frame, event, arg):
+        if event == "return" and frame.f_code is code:
+            seen.append(dict(frame.f_locals))
+
+    b = _Batch(model, design_batch(designs, cfg.platform))
+    for k in model.workload.kernels:  # the model's own batch view, as evaluate times it
+        if k.kind == GEMM:
+            sys.setprofile(watch)
+            try:
+                model._gemm(k, b)
+            finally:
+                sys.setprofile(None)
+    assert len(seen) == sum(k.kind == GEMM for k in model.workload.kernels) > 5
+    spilled = 0
+    for loc in seen:
+        k = loc["k"]
+        want = loc["bytes_a"] + loc["bytes_b"] + loc["bytes_c"]
+        if "ps_bursts" in loc:  # partial sums written and read back, whole words per row
+            want = want + 2 * loc["ps_bursts"] * loc["ps_words"]
+            spilled += int(np.count_nonzero(loc["spill"]))
+        if k.name in model._residual:  # the residual's rows, read by the epilogue
+            want = want + loc["M"] * loc["ne"] * b.act_b
+        np.testing.assert_allclose(model._gemm_bytes(k, b), want, rtol=1e-6, err_msg=k.name)
+    assert spilled > 0  # the k-outside orders spill, so that rule is compared too
