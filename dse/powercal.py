@@ -7,9 +7,9 @@ card at its inputs). They measure different things, so they test different parts
 
 - **chip scope** (entries ``use: fit`` with ``power.scope: chip``, a LUT count and a clock): the
   logic coefficients. A chip estimate is ``base[board] + lut x uw_per_mhz.lut x clock`` plus
-  the board file's sourced DSP / BRAM / URAM terms for the resources the entry prints (its
-  own report_power watts of those classes where it prints them, ``power.breakdown_w``: the
-  coefficients were derived from FSA's at clocks its report does not print); the
+  the board file's sourced DSP / BRAM / URAM terms for the resources the entry prints (for the
+  classes whose coefficient was derived from the entry itself, ``power.derives``: its printed
+  ``power.breakdown_w`` watts, as FSA's report does not print those blocks' clocks); the
   per-board base (device static and the shell's dynamic power) and the LUT coefficient are
   fitted by least squares, each entry predicted by a fit without every build of its design
   (``design:``, on any board: Hastlayer's three designs are each built on four boards, and a
@@ -94,9 +94,10 @@ def chip_rows(raw: dict[str, Any], platforms: Path) -> pd.DataFrame:
         coef = _platform_power(platforms, _board(e)).get("uw_per_mhz", {})
         bram18 = res.get("bram18") or (2 * res["bram36"] if res.get("bram36") else None)
         printed = e["power"].get("breakdown_w") or {}
+        derives = e["power"].get("derives") or []
         for name, used, part in (("dsp", res.get("dsp"), "dsp"), ("bram18", bram18, "bram"),
                                  ("uram", res.get("uram"), "uram")):
-            if part in printed:  # the entry's own report_power row: its W at its own clocks
+            if name in derives:  # the coefficient is this entry's own report_power row: its W
                 offset[i] += float(printed[part])
             elif used:  # the board file's sourced terms for what the entry prints
                 offset[i] += float(coef.get(name, 0.0)) * float(used) * clk * 1e-6
@@ -205,7 +206,9 @@ def chip_summary(chip: pd.DataFrame) -> str:
     per = a.groupby("group", sort=True)["abs_error"].agg(["median", "size"])
     parts = ", ".join(f"{g} {100 * m:.1f}% ({int(n)} build{'s' if n > 1 else ''})"
                       for g, m, n in zip(per.index, per["median"], per["size"], strict=True))
-    return (f"{len(chip)} builds of {len(per)} designs on {chip['board'].nunique()} boards, "
+    sources = sorted({str(g).split("-")[0] for g in per.index})  # the design's first word
+    return (f"{len(chip)} builds of {len(per)} designs from {len(sources)} sources "
+            f"({', '.join(sources)}) on {chip['board'].nunique()} boards, "
             f"held-out median |error| {_median(chip)} over the builds, "
             f"{100 * per['median'].median():.1f}% over the designs' medians ({parts})")
 

@@ -108,6 +108,15 @@ def check_entry(e: Any, i: int, file: str) -> None:
     for k, v in power.items():
         if k.endswith("_w") and k != "value_w" and v is not None:
             _watts(w, f"power.{k}", v)
+    derives = power.get("derives")
+    if derives is not None:
+        parts = {"dsp": "dsp", "bram18": "bram", "uram": "uram"}
+        if not isinstance(derives, list) or not set(derives) <= set(parts):
+            w.fail("power.derives", derives, "a list of dsp, bram18, uram")
+        for name in derives:
+            if parts[name] not in (power.get("breakdown_w") or {}):
+                w.fail("power.breakdown_w", power.get("breakdown_w"),
+                       f"a {parts[name]} figure (power.derives names {name})")
     if power.get("value_w") is not None:
         w.number("power.value_w", power["value_w"], low=0, high=MAX_W, open_low=True, unit="W")
     if e.get("clock_mhz") is not None:

@@ -104,18 +104,18 @@ def test_power_calibration_of_the_shipped_figures():
     # against the 11.5 W it rose (8.4 W on 3v3_pex + 3.1 W on 12v_pex): +6.1%
     assert held.loc["xbtest-u50lv-hbm-read-ramp", "predicted_w"] == pytest.approx(12.20, abs=0.01)
     assert held.loc["xbtest-u50lv-hbm-read-ramp", "published_w"] == pytest.approx(11.5)
-    # chip scope, held out by design: 13 builds of 4 designs (Hastlayer's 3 algorithms on 4
-    # boards, FSA on the U280), each predicted without any build of its design, so the count
-    # of designs is 4, not 13. The median over the builds is the review's own recomputation
-    # holding out each whole design (review of the power model, item 4: 21.7%; leaving out one
-    # entry alone gave 8.4%, its siblings on the other boards still in the fit), 21.3% since
-    # FSA's DSP and BRAM terms are its printed watts (0.468 W, was 0.17 W at 70 MHz)
+    # chip scope, held out by design: 14 builds of 5 designs (Hastlayer's 3 algorithms on 4
+    # boards, FSA on the U280, CyanSemi's CSRE on the U50), each predicted without any build of
+    # its design, so the count of designs is 5, not 14. The review of the power model (item 4)
+    # recomputed 21.7% for the 13 builds of 4 designs held out this way; with FSA's DSP and
+    # BRAM at their printed watts and CSRE added: 16.5% (issue 21: >= 5 designs, <= 25%)
     chip = held[held["scope"] == "chip"]
-    assert len(chip) == 13 and chip["group"].nunique() == 4
+    assert len(chip) == 14 and chip["group"].nunique() == 5
     assert set(chip.loc[chip["group"] == "hastlayer-parallel", "board"]) == {
         "u200", "u250", "u280", "u50"}
-    assert chip["error"].abs().median() == pytest.approx(0.213, abs=0.001)
-    # the board files' LUT coefficient is this fit's (0.153 uW per LUT per MHz)
+    assert chip["error"].abs().median() == pytest.approx(0.165, abs=0.001)
+    assert chip["error"].abs().median() <= 0.25
+    # the board files' LUT coefficient is this fit's (0.143 uW per LUT per MHz)
     raw = load_validated(ROOT / "configs" / "platforms" / "u280.yaml", "platform")
     assert raw["power"]["uw_per_mhz"]["lut"] == pytest.approx(t.attrs["lut_uw_per_mhz"], abs=5e-4)
 
@@ -185,11 +185,11 @@ def test_power_figure_parts_add_up_to_the_row(cfg, model, tmp_path):
     parts = power_parts(row, cfg.platform.raw).iloc[0]
     r = row.iloc[0]
     # by hand, docs/power.md's formula with configs/platforms/u280.yaml's power: section typed
-    # in (37.46 W idle; 0.153 / 2.7 / 10 / 20 uW per LUT / DSP / BRAM18 / URAM per MHz at the
+    # in (37.46 W idle; 0.143 / 2.7 / 10 / 20 uW per LUT / DSP / BRAM18 / URAM per MHz at the
     # 12.5% reference toggle, 1.22 card W per chip W; 9.3 pJ per HBM bit) and the row's own
     # resources, clock, latency and bytes
     clk, lat_s = float(r["clock_mhz"]), float(r["latency_ms"]) * 1e-3
-    chip = {"lut": 0.153, "dsp": 2.7, "bram18": 10.0, "uram": 20.0}
+    chip = {"lut": 0.143, "dsp": 2.7, "bram18": 10.0, "uram": 20.0}
     hand = {name: 1.22 * uw * 1e-6 * float(r[name]) * clk for name, uw in chip.items()}
     hand["static"] = 37.46
     hand["memory"] = 9.3e-12 * 8 * float(r["bytes_per_call"]) / lat_s
@@ -266,6 +266,8 @@ def _idle_zero(raw):
     (_set("xbtest-u55c-hbm-read-ramp", "use", value="maybe"),
      "entries[2] (xbtest-u55c-hbm-read-ramp).use", "maybe", "fit, check, exclude"),
     (_idle_zero, "coefficients.idle_board_w.u280_unknown_state.values[1]", 0, "0 < W <= 500"),
+    (_set("fsa-16x16-u280-hbm", "power", "derives", value=["lut"]),
+     "entries[19] (fsa-16x16-u280-hbm).power.derives", ["lut"], "dsp, bram18, uram"),
 ])
 def test_hostile_power_yaml_values_are_one_line_errors(tmp_path, capsys, change, key, bad,
                                                        allowed):
