@@ -294,10 +294,12 @@ def _fill(root: dict[str, Any], s: dict[str, Any], data: Any) -> Any:
     return out
 
 
-def load_model(path: str | Path, *, cameras: int = 1) -> dict[str, Any]:
+def load_model(path: str | Path, *, cameras: int = 1, exported: bool = False) -> dict[str, Any]:
     """Read a model file, a project YAML model or a Hugging Face ``config.json`` (dse.hf_config),
     validate and check it, and return the model mapping the workload is built from: schema
     defaults filled in, and ``cameras`` (images per policy call, a setting of the run) added.
+    ``exported``: the file is an export's ``model.json`` (a run's model mapping, which records
+    the run's ``cameras``): that key is replaced by ``cameras``, not refused.
 
     Raises:
         UserError: naming the file, the key (the config.json key for a HF config), the value and
@@ -319,6 +321,8 @@ def load_model(path: str | Path, *, cameras: int = 1) -> dict[str, Any]:
     if hf_config.is_hf_config(data):
         stem = re.sub(r"[^A-Za-z0-9_.-]", "_", p.stem)[:64] or "model"
         data, keys = hf_config.to_model(data, name=stem, file=str(p))
+    elif exported:
+        data = {k: v for k, v in data.items() if k != "cameras"}
     elif "cameras" in data:
         raise UserError(
             "images per policy call are a setting of the run, not of the model",

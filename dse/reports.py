@@ -507,21 +507,44 @@ POWER_LOG_HELP = (
     "per XRT / xbutil sensor reading, as FlexLLM's u280_power_logger.py writes it)"
 )
 
+#: Highest power a report or a log may give (W): the platform schema's bound on ``static_w``,
+#: above every Alveo card's rating (75-225 W); a larger figure is a misread file.
+MAX_POWER_W = 500.0
+
 #: Readings more than this above a log's lowest count as the design running (W): the FlexLLM
 #: U280 log's idle readings spread 0.23 W and its first active one is 3.9 W above them
 #: (assumption: any card's idle spread is well under 2 W).
 IDLE_BAND_W = 2.0
 
-#: report_power's On-Chip Components rows -> the part they name (quantity power_<part>_w).
+#: report_power's On-Chip Components rows -> the part they name (quantity chip_<part>_w).
 _POWER_PARTS = {"Clocks": "clocks", "CLB Logic": "clb_logic", "Slice Logic": "clb_logic",
                 "Signals": "signals", "Block RAM": "bram", "URAM": "uram", "DSPs": "dsp",
                 "HBM": "hbm", "GTY": "gty", "PCIE": "pcie", "I/O": "io"}
 
 
+def _watts(cell: str, *, file: str, key: str, positive: bool = False) -> float:
+    """A power figure in W as printed: a number ('<0.01' -> 0), Vivado's parenthesised remark
+    after it dropped ('20.239 (Junction temp exceeded!)'), at most :data:`MAX_POWER_W` and at
+    least 0 (above 0 when ``positive``)."""
+    text = re.sub(r"\s*\(.*\)\s*$", "", cell.strip()).replace(",", "")
+    try:
+        v = 0.0 if text.startswith("<") else float(text)
+    except ValueError:
+        v = math.nan
+    low = v > 0 if positive else v >= 0
+    if not (math.isfinite(v) and low and v <= MAX_POWER_W):
+        raise UserError("not a power in W", file=file, key=key, value=cell.strip(),
+                        allowed=f"a number, {'0 <' if positive else '0 <='} W <= "
+                        f"{MAX_POWER_W:g}")
+    return v
+
+
 def parse_report_power(text: str, file: str) -> Parsed:
-    """Vivado ``report_power`` text: Total On-Chip Power (quantity ``power_w``, scope ``chip``:
-    the die and its in-package HBM, an estimate), Dynamic and Device Static, and each On-Chip
-    Components row (``power_<part>_w``)."""
+    """Vivado ``report_power`` text: Total On-Chip Power (quantity ``chip_power_w``, scope
+    ``chip``: the die and its in-package HBM, an estimate), Dynamic and Device Static
+    (``chip_dynamic_w``, ``chip_static_w``: the die's leakage, not the idle card), each On-Chip
+    Components row (``chip_<part>_w``). The ``chip_`` names keep the die's estimate apart from
+    the card's ``power_w`` (an XRT log's, and every results table's)."""
     state = _header_field(text, "Design State")
     stage = _STATES.get(state.lower(), "unstated")
     tool = _header_field(text, "Tool Version").split(" (")[0].replace("Vivado v.", "Vivado ")
@@ -532,15 +555,15 @@ def parse_report_power(text: str, file: str) -> Parsed:
 
     def value(label: str) -> float | None:
         m = re.search(rf"^\|\s*{re.escape(label)}\s*\|\s*([^|]+?)\s*\|", text, re.M)
-        return None if m is None else _num(m.group(1), file=file, what=label)
+        return None if m is None else _watts(m.group(1), file=file, key=label,
+                                             positive=label.startswith("Total"))
 
     total = value("Total On-Chip Power (W)")
     if total is None:
         raise UserError("no Total On-Chip Power row", file=file,
                         allowed="Vivado report_power text")
-    rows = [_row("power_w", total, **common)]
-    for label, q in (("Dynamic (W)", "power_dynamic_w"), ("Device Static (W)",
-                                                          "power_static_w")):
+    rows = [_row("chip_power_w", total, **common)]
+    for label, q in (("Dynamic (W)", "chip_dynamic_w"), ("Device Static (W)", "chip_static_w")):
         v = value(label)
         if v is not None:
             rows.append(_row(q, v, **common))
@@ -550,8 +573,8 @@ def parse_report_power(text: str, file: str) -> Parsed:
     for line in (m.group(1) if m else "").splitlines():
         cells = _cells(line) if line.startswith("|") else []
         if len(cells) >= 2 and cells[0] in _POWER_PARTS:
-            rows.append(_row(f"power_{_POWER_PARTS[cells[0]]}_w",
-                             _num(cells[1], file=file, what=cells[0]), **common))
+            rows.append(_row(f"chip_{_POWER_PARTS[cells[0]]}_w",
+                             _watts(cells[1], file=file, key=cells[0]), **common))
     return Parsed(file=file, kind="report_power", stage=stage, tool=tool, part=part,
                   rows=tuple(rows))
 
@@ -560,20 +583,28 @@ def parse_power_log(text: str, file: str) -> Parsed:
     """An XRT power log (:data:`POWER_LOG_HELP`) -> the card's idle (the lowest reading),
     running (the median of the readings more than :data:`IDLE_BAND_W` above it; quantity
     ``power_w``) and peak power, scope ``board``, stage ``board`` (measured)."""
-    reader = csv.DictReader(io.StringIO(text))
-    fields = [f.strip() for f in (reader.fieldnames or [])]
+    try:
+        return _power_log(text, file)
+    except csv.Error as exc:
+        raise UserError(f"not a readable CSV ({exc})", file=file, allowed=POWER_LOG_HELP) from None
+
+
+def _power_log(text: str, file: str) -> Parsed:
+    reader = csv.reader(io.StringIO(text))
+    fields = [f.strip() for f in next(reader, [])]
     if "power_W" not in fields:
         raise UserError("no power_W column", file=file, allowed=POWER_LOG_HELP)
+    col = fields.index("power_W")
     values: list[float] = []
-    for i, rec in enumerate(reader, start=2):
-        rec = {(k or "").strip(): (v or "").strip() for k, v in rec.items()}
-        if not rec.get("power_W"):
-            continue
-        v = _num(rec["power_W"], file=file, what=f"line {i}.power_W")
-        if v <= 0:
-            raise UserError("not a positive power", file=file, key=f"line {i}.power_W",
-                            value=rec["power_W"])
-        values.append(v)
+    for rec in reader:
+        i = reader.line_num
+        if not any(c.strip() for c in rec):
+            continue  # a blank line
+        if len(rec) != len(fields):
+            raise UserError(f"{len(rec)} fields, the header has {len(fields)}", file=file,
+                            key=f"line {i}", value=",".join(rec)[:80], allowed=POWER_LOG_HELP)
+        if rec[col].strip():  # a row without a reading is skipped
+            values.append(_watts(rec[col], file=file, key=f"line {i}.power_W", positive=True))
     if not values:
         raise UserError("no power readings", file=file, allowed=POWER_LOG_HELP)
     idle = min(values)
@@ -666,8 +697,11 @@ def parse_file(path: str | Path) -> Parsed:
     return _PARSERS[kind](text, str(p))
 
 
-#: Files in a report folder that are not reports (read for the design, or ignored).
-SKIP = {"design.json", "platform.json", "model.json", "SOURCE.md", "README.md"}
+#: Files in a report folder that are not reports (read for the design, or ignored): an export
+#: folder's own files (dse/export.py writes them beside design.json) and notes.
+SKIP = {"design.json", "platform.json", "model.json", "SOURCE.md", "README.md",
+        "dse_config.h", "kernel.cpp", "vector.cpp", "host.cpp", "hls_config.cfg", "link.cfg",
+        "schedule.json", "schedule.txt"}
 
 #: Vivado's binary companions of its text reports (protobuf, report database, checkpoint):
 #: skipped, so a copied report folder can be read as it is.
@@ -693,7 +727,9 @@ class ReportSet:
 
 def _design_folder(folder: Path) -> dict[str, Any]:
     """A design's row: name and parameters from ``design.json`` (written by ``dse export``),
-    board and workload from its ``platform.json`` and ``model.json``; without a design.json the
+    board and workload from its ``platform.json`` and ``model.json`` (and the run's cameras,
+    which ``model.json`` records); ``given``: the parameters design.json names; without a
+    design.json the
     folder's name, and the design counts as not expressible (no parameters)."""
     row: dict[str, Any] = {
         "design": folder.name, "title": f"build reports in {folder}", "expressible": False,
@@ -709,7 +745,8 @@ def _design_folder(folder: Path) -> dict[str, Any]:
         raise UserError(f"malformed JSON ({exc.msg} at line {exc.lineno})", file=str(dj)) from None
     if not isinstance(data, dict):
         raise UserError("not a JSON object", file=str(dj), allowed="dse export's design.json")
-    params = {**UNIFORM_DEFAULTS, **{k: data[k] for k in PARAM_NAMES if k in data}}
+    given = [k for k in PARAM_NAMES if k in data]
+    params = {**UNIFORM_DEFAULTS, **{k: data[k] for k in given}}
     missing = [k for k in PARAM_NAMES if k not in params]
     if missing:
         raise UserError("missing design parameter", file=str(dj), key=missing[0],
@@ -722,9 +759,27 @@ def _design_folder(folder: Path) -> dict[str, Any]:
         missing="",
         board=str(folder / "platform.json") if (folder / "platform.json").is_file() else "",
         model=str(folder / "model.json") if (folder / "model.json").is_file() else "",
-        given=",".join(sorted(params)),
+        cameras=_export_cameras(folder / "model.json"),
+        given=",".join(sorted(given)),
     )
     return row
+
+
+def _export_cameras(path: Path) -> int:
+    """Images per policy call of an export: the run's ``cameras`` its ``model.json`` records
+    (1 without the file or the key)."""
+    if not path.is_file():
+        return 1
+    from dse.loader import load_json
+
+    data = load_json(path)
+    if not isinstance(data, dict):
+        raise UserError("not a JSON object", file=str(path), allowed="dse export's model.json")
+    n = data.get("cameras", 1)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise UserError("not a number of images per policy call", file=str(path),
+                        key="cameras", value=n, allowed="a whole number >= 1")
+    return n
 
 
 def read_reports(folder: str | Path) -> ReportSet:

@@ -332,3 +332,63 @@ def test_csynth_rpt_of_vivado_hls_2019_without_units(tmp_path: Path) -> None:
     assert v["clock_target_mhz"] == pytest.approx(1000 / 3.33)
     assert v["fmax_mhz"] == pytest.approx(1000 / 2.433)
     assert v["cycles"] == 528900
+
+
+# ---- power reports: hostile input -----------------------------------------------------------
+
+FSA_POWER = ROOT / "tests" / "data" / "power" / "fsa-u280" / "power_routed.rpt"
+
+
+def _report_power(old: str, new: str) -> str:
+    text = FSA_POWER.read_text()
+    assert text.count(old) == 1
+    return text.replace(old, new)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "key", "bad", "allowed"),
+    [
+        # a ragged log: extra fields on one line, one field on the next
+        ("log.csv", "timestamp,power_W\n1,37,5,6\n2\n", "line 2", "1,37,5,6", "power_W column"),
+        ("log.csv", "timestamp,power_W\n1,37.5\n2\n", "line 3", "2", "power_W column"),
+        ("log.csv", "timestamp,power_W\n1,abc\n", "line 2.power_W", "abc", "0 < W <= 500"),
+        ("log.csv", "timestamp,power_W\n1,-1\n", "line 2.power_W", "-1", "0 < W <= 500"),
+        ("log.csv", "timestamp,power_W\n1,37\n2,1e300\n", "line 3.power_W", "1e300",
+         "0 < W <= 500"),
+        ("log.csv", "timestamp,power_W\n1,nan\n", "line 2.power_W", "nan", "0 < W <= 500"),
+        ("power.rpt", _report_power("| 20.239       |", "| -5           |"),
+         "Total On-Chip Power (W)", "-5", "0 < W <= 500"),
+        ("power.rpt", _report_power("| 20.239       |", "| 2e4          |"),
+         "Total On-Chip Power (W)", "2e4", "0 < W <= 500"),
+        ("power.rpt", _report_power("| 3.575        |", "| hot          |"),
+         "Device Static (W)", "hot", "0 <= W <= 500"),
+    ],
+)
+def test_hostile_power_reports_are_one_line_errors(tmp_path, capsys, name, text, key, bad,
+                                                   allowed) -> None:
+    """A bad power log or report_power names the file, the line or row, the bad value and what
+    is allowed, and `dse calibrate --reports` exits 2 with one line (no traceback)."""
+    from dse.cli import main
+
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / name).write_text(text)
+    with pytest.raises(UserError) as exc:
+        parse_file(folder / name)
+    msg = str(exc.value)
+    assert name in msg and f"key '{key}'" in msg and repr(bad) in msg and allowed in msg
+    assert main(["calibrate", "--reports", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and msg in err
+
+
+def test_report_power_with_vivado_remarks_and_a_blank_log_line(tmp_path) -> None:
+    """Vivado prints '(Junction temp exceeded!)' after the total of a hot design; the figure is
+    still read. A blank line in a log is skipped, not a ragged row."""
+    f = tmp_path / "power.rpt"
+    f.write_text(_report_power("| 20.239       |", "| 20.239 (Junction temp exceeded!) |"))
+    assert parse_file(f).values()["chip_power_w"] == 20.239
+    g = tmp_path / "log.csv"
+    g.write_text("timestamp,power_W\n1,37.5\n\n2,45.0\n")
+    # idle = the lowest reading, 37.5 W; running = readings above 39.5 W: 45.0 W
+    assert parse_file(g).values() == {"power_idle_w": 37.5, "power_peak_w": 45.0, "power_w": 45.0}

@@ -93,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
     if args.folds < 0:
         raise UserError("must be 0 (leave one out) or a number of folds", key="--folds",
                         value=args.folds)
+    if getattr(args, "power", None) is not None:  # a bad figures file fails before the fit
+        from dse.powerfile import load_power
+
+        load_power(args.power)
     designs = load_designs(args.designs)
     table = calibration_table(designs)
     summary = summarise(table)

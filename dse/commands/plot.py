@@ -23,7 +23,8 @@ from dse.store import check_output, read_table, read_tables, require_columns
 
 HELP = "draw the Pareto, breakdown, roofline, resource and HBM plots for the selected designs"
 
-CLOUD_COLUMNS = ["design_id", "feasible", "latency_ms", "utilization", "weight_precision"]
+CLOUD_COLUMNS = ["design_id", "feasible", "latency_ms", "utilization", "weight_precision",
+                 "energy_mj"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -249,25 +250,22 @@ def run(args: argparse.Namespace) -> int:
             **memory_walls(cfg.platform),
         )
     )
-    written += energy_plots(cfg, args, cloud, selected, out, budget_ms)
+    written += energy_plots(cfg, cloud, selected, out, budget_ms)
     for w in written:
         print(f"wrote {w}")
     return 0
 
 
-def energy_plots(cfg, args: argparse.Namespace, cloud: pd.DataFrame, selected: pd.DataFrame,
-                 out: Path, budget_ms: float | None) -> list[Path]:
-    """energy.png (energy per call against latency: the feasible cloud, its latency-energy
-    front, the selected designs) and power.png (each selected design's board power by part);
-    both say so when the board has no power model (NaN energy)."""
+def energy_plots(cfg, cloud: pd.DataFrame, selected: pd.DataFrame, out: Path,
+                 budget_ms: float | None) -> list[Path]:
+    """energy.png (energy per call against latency: the feasible cloud, the same rows as
+    pareto.png's, its latency-energy front, the selected designs) and power.png (each selected
+    design's board power by part); both say so when the board has no power model (NaN
+    energy)."""
     from dse import plots
     from dse.pareto import front_mask
     from dse.plots.energy import plot_power, power_parts
 
-    energy = read_tables(args.cloud, columns=["design_id", "feasible", "energy_mj",
-                                              "weight_precision"], key="--cloud")
-    cloud = cloud.merge(energy[energy["feasible"]][["design_id", "energy_mj"]], on="design_id",
-                        how="left")
     has = bool(np.isfinite(cloud["energy_mj"]).any()) if len(cloud) else False
     front = cloud[front_mask(cloud, [("latency_ms", "min"), ("energy_mj", "min")])] if has \
         else cloud.iloc[:0]
