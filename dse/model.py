@@ -760,12 +760,14 @@ class Model:
         else:
             t_ps_w = t_ps_r = 0.0
         # the loaders run side by side, a tile's load takes the slower of them. The operand the
-        # loop order holds (A when n runs inside m, else B) comes from memory in the first of
-        # every Tn (resp. Tm) tiles and from the hold copy in the others; fused attention holds
-        # K^T / V for the head's Tm row-block calls. The loaders overlap only in the tiles where
-        # both read memory.
-        r_a = np.where(hold_a, Tn, 1.0)
-        r_b = np.where(hold_a, 1.0, Tm)
+        # loop order holds (A when n runs inside m, else B) comes from memory in one of every r
+        # tiles and from the hold copy in the others: r = Tn / mult_a (resp. Tm / mult_b), Tn
+        # (Tm) where its tile repeats over the n (m) tiles that run innermost, 1 where it
+        # changes every tile (k inside the loop it does not index: nmk reads B in each of its
+        # k tiles, the hold copy never used); fused attention holds K^T / V for the head's Tm
+        # row-block calls. The loaders overlap only in the tiles where both read memory.
+        r_a = np.where(hold_a, Tn / mult_a, 1.0)
+        r_b = np.where(hold_a, 1.0, Tm / mult_b)
         if k.attention:
             r_b = np.where(b.unfused > 0, r_b, Tm)
         if b.any_share_streams:  # loaders sharing channels take turns on them
