@@ -102,6 +102,20 @@ def _aligned(nb):
     return (x == np.floor(x)).astype(DT)
 
 
+def _mid_words(t, T):
+    """Bytes the middle tiles (1 .. T-2) of a row of ``T`` tiles of ``t`` bytes (a whole number)
+    move on average, the row starting on a word: tile j at byte ``j t`` takes
+    ``floor(((j+1) t - 1) / 64) - floor(j t / 64) + 1`` words, which sum (telescoping) to
+    ``floor((T-1) t / 64) - floor(t / 64) + (T-2)`` less the ends ``i t`` (i = 2 .. T-1) that fall
+    on a word, one in every ``64 / gcd(t, 64)`` (32-byte tiles: one word each, where counting
+    "one more for a tile that starts inside a word" gave two)."""
+    ti = np.asarray(np.where(np.isfinite(t), t, 64.0), dtype=np.int64)
+    tt = np.asarray(np.maximum(T, 3.0), dtype=np.int64)
+    p = 64 // np.gcd(ti, 64)
+    s = (tt - 1) * ti // 64 - ti // 64 - ((tt - 1) // p - 1 // p) + (tt - 2)
+    return 64.0 * s.astype(DT) / (tt - 2).astype(DT)
+
+
 def _tiled_row_s(b, nch, lat, width_b, tile_b, T, row_al, alt, slice_b=0.0, split=1.0):
     """Seconds to move one matrix row of ``width_b`` bytes as the kernel does: one burst per
     tile, ``T`` tiles of ``tile_b`` bytes of which the last holds the rest (a ragged last tile
@@ -142,6 +156,9 @@ def _tiled_row_s(b, nch, lat, width_b, tile_b, T, row_al, alt, slice_b=0.0, spli
     if not some_many:  # one tile per row: its burst alone
         return burst_s(w_first)
     w_mid = _words(tile_b, row_al * cu_al * alt)
+    on_words = (row_al > 0) & cu_al & (np.mod(tile_b, 1.0) == 0) & (T > 2)
+    if np.any(on_words):  # every start on a word: the middle tiles' own words
+        w_mid = np.where(on_words, _mid_words(tile_b, T), w_mid)
     w_last = np.where(row_al > 0, most_words((T - 1) * tile_b, last_b), _words(last_b, 0.0))
     later = np.maximum(T - 2, 0) * burst_s(w_mid) + burst_s(w_last)
     return burst_s(w_first) + np.where(T > 1, later, 0.0)
