@@ -102,6 +102,20 @@ def _aligned(nb):
     return (x == np.floor(x)).astype(DT)
 
 
+def _mid_words(t, T):
+    """Bytes the middle tiles (1 .. T-2) of a row of ``T`` tiles of ``t`` bytes (a whole number)
+    move on average, the row starting on a word: tile j at byte ``j t`` takes
+    ``floor(((j+1) t - 1) / 64) - floor(j t / 64) + 1`` words, which sum (telescoping) to
+    ``floor((T-1) t / 64) - floor(t / 64) + (T-2)`` less the ends ``i t`` (i = 2 .. T-1) that fall
+    on a word, one in every ``64 / gcd(t, 64)`` (32-byte tiles: one word each, where counting
+    "one more for a tile that starts inside a word" gave two)."""
+    ti = np.asarray(np.where(np.isfinite(t), t, 64.0), dtype=np.int64)
+    tt = np.asarray(np.maximum(T, 3.0), dtype=np.int64)
+    p = 64 // np.gcd(ti, 64)
+    s = (tt - 1) * ti // 64 - ti // 64 - ((tt - 1) // p - 1 // p) + (tt - 2)
+    return 64.0 * s.astype(DT) / (tt - 2).astype(DT)
+
+
 def _tiled_row_s(b, nch, lat, width_b, tile_b, T, row_al, alt, slice_b=0.0, split=1.0):
     """Seconds to move one matrix row of ``width_b`` bytes as the kernel does: one burst per
     tile, ``T`` tiles of ``tile_b`` bytes of which the last holds the rest (a ragged last tile
@@ -142,6 +156,9 @@ def _tiled_row_s(b, nch, lat, width_b, tile_b, T, row_al, alt, slice_b=0.0, spli
     if not some_many:  # one tile per row: its burst alone
         return burst_s(w_first)
     w_mid = _words(tile_b, row_al * cu_al * alt)
+    on_words = (row_al > 0) & cu_al & (np.mod(tile_b, 1.0) == 0) & (T > 2)
+    if np.any(on_words):  # every start on a word: the middle tiles' own words
+        w_mid = np.where(on_words, _mid_words(tile_b, T), w_mid)
     w_last = np.where(row_al > 0, most_words((T - 1) * tile_b, last_b), _words(last_b, 0.0))
     later = np.maximum(T - 2, 0) * burst_s(w_mid) + burst_s(w_last)
     return burst_s(w_first) + np.where(T > 1, later, 0.0)
@@ -760,12 +777,14 @@ class Model:
         else:
             t_ps_w = t_ps_r = 0.0
         # the loaders run side by side, a tile's load takes the slower of them. The operand the
-        # loop order holds (A when n runs inside m, else B) comes from memory in the first of
-        # every Tn (resp. Tm) tiles and from the hold copy in the others; fused attention holds
-        # K^T / V for the head's Tm row-block calls. The loaders overlap only in the tiles where
-        # both read memory.
-        r_a = np.where(hold_a, Tn, 1.0)
-        r_b = np.where(hold_a, 1.0, Tm)
+        # loop order holds (A when n runs inside m, else B) comes from memory in one of every r
+        # tiles and from the hold copy in the others: r = Tn / mult_a (resp. Tm / mult_b), Tn
+        # (Tm) where its tile repeats over the n (m) tiles that run innermost, 1 where it
+        # changes every tile (k inside the loop it does not index: nmk reads B in each of its
+        # k tiles, the hold copy never used); fused attention holds K^T / V for the head's Tm
+        # row-block calls. The loaders overlap only in the tiles where both read memory.
+        r_a = np.where(hold_a, Tn / mult_a, 1.0)
+        r_b = np.where(hold_a, 1.0, Tm / mult_b)
         if k.attention:
             r_b = np.where(b.unfused > 0, r_b, Tm)
         if b.any_share_streams:  # loaders sharing channels take turns on them

@@ -284,6 +284,31 @@ def test_csim_bad_input_is_a_one_line_error(tmp_path, cfg, capsys, monkeypatch):
 #: context runs 64 head-dimension columns in runtime tiles of 60 (508 / 8 rounded to pe_n 4), so
 #: each of its 256 rows is a 60-byte and a 4-byte burst, and tile_k 64 < 256 tokens puts four k
 #: tiles before the first C tile's store.
+#: r-0f0439b591177d2f (csim_front on the integration run's front): INT4, loop order nmk, patch
+#: rows in k tiles of 128 bytes (Tk = 6) and two m tiles of 128 rows.
+NMK_INT4 = {
+    "weight_precision": "INT4", "act_precision": "INT4", "pe_m": 32, "pe_n": 2, "pe_k": 32,
+    "tile_m": 256, "tile_n": 256, "tile_k": 128, "dataflow": "nmk", "pc_weights": 1,
+    "buffer_storage": "uram", "fuse_attention": True, "vector_lanes": 8, "clock_mhz": 275,
+    "tile_m_div_embed": 2, "tile_n_div_proj": 2, "tile_n_div_attention": 8, "tile_n_div_mlp": 2,
+}  # fmt: skip
+
+
+def test_a_held_operand_that_changes_every_tile_is_read_beside_the_other(cfg):
+    # Loop order nmk holds B (kernel.cpp's b_hold), but with k innermost B's tile changes in
+    # every tile, so load_b reads memory in all 12 tiles beside load_a; the model had charged
+    # B's reads as if they came in one of every Tm = 2 tiles and A's in the others (17,984
+    # cycles). The C simulation's per-tile counters for the step's slowest CU (cols 43-85):
+    # 12 tiles whose load is load_b's 1,163.7 cycles (load_a 553.9), then the last PE tile
+    # (364) and the second C tile's store (869.9): 15,198.8 cycles.
+    design = {**EXAMPLE_DESIGN, "design_id": "t", **NMK_INT4}
+    small = csim.reduced_model(cfg.model_raw)
+    sched = csim.reduced_schedule(design, cfg.platform_raw, small)
+    step = next(s for s in sched["steps"] if s["kernel"] == "patch_embed")
+    cycles = step["ms"] * design["clock_mhz"] * 1e3
+    assert cycles == pytest.approx(12 * 1163.7 + 364 + 869.9, rel=0.01)
+
+
 RAGGED_FUSED = {
     "pe_m": 32, "pe_n": 4, "pe_k": 32, "tile_m": 512, "tile_n": 508, "tile_k": 64,
     "pc_weights": 1, "pc_inputs": 3, "pc_outputs": 2, "buffer_storage": "uram",

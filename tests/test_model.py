@@ -432,6 +432,13 @@ def test_a_ragged_last_tile_is_a_burst_of_its_own():
     assert row_ns(43, 576, slice_b=43, split=3) == pytest.approx(128 + 100)
     # ... slices of 32 bytes of a 96-byte row start at 0, 32, 64: none crosses a word
     assert row_ns(32, 576, slice_b=32, split=3) == pytest.approx(64 + 100)
+    # 768 bytes in tiles of 32 (r-6071ab79b1c00a07's patch rows, tile_k 32): every tile sits
+    # inside one word (bytes 32j .. 32j+31), 24 bursts of one word; counting a word more for the
+    # 22 middle tiles that start inside a word would charge 24 x 164 + 22 x 64 ns
+    assert row_ns(768, 32) == pytest.approx(24 * 164)
+    # 768 bytes in tiles of 96: tiles 0..7 at bytes 0, 96, ..., 672; each spans two words
+    # (96 = 1.5 words, starting on a word or half way: 0-95, 96-191 = words 1-2, ...)
+    assert row_ns(768, 96) == pytest.approx(8 * (128 + 100))
 
 
 def test_fused_attention_pipeline_never_slower_than_serial(cfg):
