@@ -227,9 +227,12 @@ def test_two_workers_give_the_same_rows_whatever_their_timing(tmp_path, settings
     assert [len(f) for f in a] == [60, 60]
     assert all(f["trial_number"].tolist() == list(range(60)) for f in a)
     assert pd.concat([f["design_id"] for f in a]).is_unique
-    # the two workers sampled different designs (seed + worker)
+    # the two workers sampled different designs (seed + worker): seeded alike they share 53 of
+    # 60 (checked by giving both worker 0's batch seeds). They breed from one shared journal,
+    # so children of the same parents may coincide: 5 of 60 under MODEL_VERSION 2.2.0, so the
+    # bound is a quarter of a worker's trials
     keys = [f[[p.name for p in PARAMS]].astype(str).agg("|".join, axis=1) for f in a]
-    assert len(set(keys[0]) & set(keys[1])) < 5
+    assert len(set(keys[0]) & set(keys[1])) < 15
     b = _run_workers(tmp_path / "b", concurrent=False, order=(1, 0), warm=warm_front_file)
     for fa, fb in zip(a, b, strict=True):
         pd.testing.assert_frame_equal(fa, fb)

@@ -87,8 +87,12 @@ def test_benchmark_end_to_end_with_a_cached_reference(config, tmp_path, capsys):
         assert evals == sorted(evals) and evals[-1] > evals[-2]
         for c in m["checkpoints"]:
             assert len(c["hv_ratio_per_seed"]) == 3
-            assert all(0 < r <= 1.2 for r in c["hv_ratio_per_seed"])
-            assert all(0 < r <= 1.2 for r in c["hv_ratio_log_per_seed"])
+            # before refinement a run may hold no design inside the reference's box (hypervolume
+            # 0: under MODEL_VERSION 2.2.0 the tiny config's warm start and its first 40 trials
+            # have none, nor have random's 120 on some seeds); the refined front must
+            lo = 1e-12 if c["label"] == "refined" else 0.0
+            assert all(lo <= r <= 1.2 for r in c["hv_ratio_per_seed"]), c
+            assert all(lo <= r <= 1.2 for r in c["hv_ratio_log_per_seed"]), c
             assert c["hv_ratio"] == pytest.approx(np.median(c["hv_ratio_per_seed"]))
         # the best-known front holds the runs' own designs
         assert all(r <= 1 + 1e-9 for r in m["checkpoints"][-1]["hv_ratio_per_seed"])
