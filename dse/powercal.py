@@ -113,14 +113,14 @@ def chip_rows(raw: dict[str, Any], platforms: Path) -> pd.DataFrame:
             pred = float(X[i, cols] @ c + offset[i])
         rows.append({"design": e["id"], "board": _board(e), "scope": "chip",
                      "check": "on-chip W (Vivado estimate)", "published_w": y[i],
-                     "predicted_w": pred, "error": (pred - y[i]) / y[i], "split": "held_out",
+                     "predicted_w": pred, "error": (pred - y[i]) / y[i], "split": "held-out",
                      "where": e["power"].get("where", ""), "group": groups[i]})
     c, *_ = np.linalg.lstsq(X, y - offset, rcond=None)
     for i, e in enumerate(fit):
         pred = float(X[i] @ c + offset[i])
         rows.append({"design": e["id"], "board": _board(e), "scope": "chip",
                      "check": "on-chip W (Vivado estimate)", "published_w": y[i],
-                     "predicted_w": pred, "error": (pred - y[i]) / y[i], "split": "fitted",
+                     "predicted_w": pred, "error": (pred - y[i]) / y[i], "split": "fit",
                      "where": e["power"].get("where", ""), "group": groups[i]})
     out = pd.DataFrame(rows, columns=list(POWER_CSV_COLUMNS))
     out.attrs["lut_uw_per_mhz"] = float(c[-1])
@@ -157,7 +157,7 @@ def memory_rows(raw: dict[str, Any]) -> pd.DataFrame:
                      "check": f"card W added by {gbps:.0f} GB/s of {kind} reads",
                      "published_w": high - low, "predicted_w": pred,
                      "error": (pred - (high - low)) / (high - low),
-                     "split": "held_out" if others else "fitted",
+                     "split": "held-out" if others else "fit",
                      "where": e["power"].get("where", ""), "group": _group(e)})
     return pd.DataFrame(rows, columns=list(POWER_CSV_COLUMNS))
 
@@ -174,7 +174,7 @@ def idle_rows(raw: dict[str, Any], platforms: Path) -> pd.DataFrame:
             rows.append({"design": f"pc2-u280-{i + 1}", "board": "u280", "scope": "board",
                          "check": "idle card (state not said) vs static_w",
                          "published_w": float(v), "predicted_w": float(static),
-                         "error": (float(static) - float(v)) / float(v), "split": "held_out",
+                         "error": (float(static) - float(v)) / float(v), "split": "held-out",
                          "where": spec.get("source", ""), "group": f"pc2-u280-{i + 1}"})
     return pd.DataFrame(rows, columns=list(POWER_CSV_COLUMNS))
 
@@ -215,7 +215,7 @@ def chip_summary(chip: pd.DataFrame) -> str:
 
 def markdown(table: pd.DataFrame) -> str:
     """The calibration.md section: held-out error per scope, then every row."""
-    held = table[table["split"] == "held_out"]
+    held = table[table["split"] == "held-out"]
     chip, board = held[held["scope"] == "chip"], held[held["scope"] == "board"]
     mem = board[board["check"].str.startswith("card W added")]
     idle = board[~board["check"].str.startswith("card W added")]

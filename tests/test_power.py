@@ -97,7 +97,7 @@ def test_power_calibration_of_the_shipped_figures():
     from dse.powercal import power_table
 
     t = power_table(ROOT / "configs" / "calibration" / "power.yaml")
-    held = t[t["split"] == "held_out"].set_index("design")
+    held = t[t["split"] == "held-out"].set_index("design")
     # the U50LV ramp predicted with the U55C's energy per bit: the U55C card rises 28.3 W (36.3
     # -> 64.6 W, three rails) for (12,300 - 400) MB/s x 32 channels = 380.8 GB/s, 9.290 pJ/bit;
     # the U50LV moves (5,250 - 120) x 32 = 164.16 GB/s more: 9.290e-12 x 164.16e9 x 8 = 12.20 W
@@ -133,7 +133,7 @@ def test_chip_held_out_fit_has_no_build_of_the_design(tmp_path):
         path = tmp_path / "power.yaml"
         path.write_text(yaml.safe_dump(raw))
         t = power_table(path, ROOT / "configs" / "platforms")
-        return t[t["split"] == "held_out"].set_index("design")["predicted_w"]
+        return t[t["split"] == "held-out"].set_index("design")["predicted_w"]
 
     base = predicted("hastlayer-u50-parallel", 11.69)  # as published
     sibling = predicted("hastlayer-u50-parallel", 30.0)  # same design, another board
