@@ -698,38 +698,23 @@ class Model:
             steps = np.ceil(DT(M) / b.pm) * np.ceil(ne / b.pn) * np.ceil(DT(K) / b.pk)
             b._steps[skey] = ne, steps
         ne, steps = b._steps[skey]
-        Tm, Tk = np.ceil(M / v.tm), np.ceil(K / v.tk)
-        Tn = np.ceil(ne / v.tn)
+        Tm, Tk, Tn, mult_a, mult_b, spill, bytes_a, bytes_b, bytes_c = self._operands(k, b, v, ne)
+        hold_a = b.loops_outside[3]  # m outside n: kernel.cpp holds A, else B
         t_comp = (steps + Tm * Tn * Tk * b.fill) / b.f
-        mult_a, mult_b, spill = refetch(b.loops_outside, Tm, Tn, Tk)
-        # kernel.cpp keeps a hold copy of one operand only (A when n runs inside m, else B): the
-        # other is read from memory in every tile, Tn times for A and Tm times for B, even where
-        # its tile does not change from one tile to the next (the refetch rule's trip count 1)
-        hold_a = b.loops_outside[3]  # m outside n
-        mult_a = np.where(hold_a, mult_a, Tn)
-        mult_b = np.where(hold_a, Tm, mult_b)
         ab, bb, cb = v.a_b, v.b_b, v.c_b
         kk, nk = np.minimum(v.tk, DT(K)), np.minimum(v.tn, ne)
         mn = M * ne
-        bytes_a = DT(M * K) * ab * mult_a
-        bytes_c = mn * cb
         score = k.name == self._score_kernel
         t_soft = 0.0
         a_word = 1.0  # cycles per bank word written into a_buf
         if k.attention:
-            mult_b = 1 + b.unfused * (mult_b - 1)  # K / V of a head stay on chip when fused
-            # fused: one call per row block (one m tile), so no C tile spills across m tiles
-            spill = b.unfused * spill + (1 - b.unfused) * refetch(b.loops_outside, 1, Tn, Tk)[2]
             if score:
-                bytes_c = bytes_c * b.unfused  # scores never leave the chip
                 # fused softmax after each row block: max, exp and divide passes over the row
                 # on the lanes (kernel.cpp softmax_rows), not overlapped with the tiles
                 t_soft = (1 - b.unfused) * 3 * M * np.ceil(ne / b.d["vector_lanes"]) / b.f
             else:
-                bytes_a = bytes_a * b.unfused  # probabilities never leave the chip
                 # s_buf gives pe_n probabilities per bank and cycle (kernel.cpp load_a)
                 a_word = b.unfused + (1 - b.unfused) * np.ceil(b.pk / b.pn)
-        bytes_b = DT(K) * ne * bb * mult_b
         # bursts as the kernel reads and writes them: one burst per row of a tile (a tile row
         # is kk elements of A, nk of B -- kk of the transposed K -- and nk of C), the ragged
         # last tile's row a burst of its own (a matrix row in T tiles is T bursts: 64 head
@@ -934,26 +919,41 @@ class Model:
                     total += 2.0 * k.n * 4 * k.count * b.g
         return total
 
-    def _gemm_bytes(self, k: Kernel, b: _Batch) -> np.ndarray:
-        """Bytes one execution of a GEMM moves on one CU (:meth:`_gemm`'s byte counts)."""
-        v = b.view(k.cls)
+    def _operands(self, k: Kernel, b: _Batch, v: _ClassView, ne) -> tuple:
+        """Tile counts, re-fetch factors and operand bytes of one execution of a GEMM on one
+        CU with ``ne`` output columns, as kernel.cpp moves them: ``(Tm, Tk, Tn, mult_a, mult_b,
+        spill, bytes_a, bytes_b, bytes_c)``; the time (:meth:`_gemm`) and the traffic
+        (:meth:`_gemm_bytes`) both read them."""
         M, K = float(k.m), float(k.k)
-        ne = DT(k.n) if k.instances > 1 else np.ceil(k.n / b.g)
-        Tm, Tk, Tn = np.ceil(M / v.tm), np.ceil(K / v.tk), np.ceil(ne / v.tn)
+        Tm, Tk = np.ceil(M / v.tm), np.ceil(K / v.tk)
+        Tn = np.ceil(ne / v.tn)
         mult_a, mult_b, spill = refetch(b.loops_outside, Tm, Tn, Tk)
-        hold_a = b.loops_outside[3]
+        # kernel.cpp keeps a hold copy of one operand only (A when n runs inside m, else B): the
+        # other is read from memory in every tile, Tn times for A and Tm times for B, even where
+        # its tile does not change from one tile to the next (the refetch rule's trip count 1)
+        hold_a = b.loops_outside[3]  # m outside n
         mult_a = np.where(hold_a, mult_a, Tn)
         mult_b = np.where(hold_a, Tm, mult_b)
         bytes_a = DT(M * K) * v.a_b * mult_a
         bytes_c = M * ne * v.c_b
         if k.attention:
-            mult_b = 1 + b.unfused * (mult_b - 1)
+            mult_b = 1 + b.unfused * (mult_b - 1)  # K / V of a head stay on chip when fused
+            # fused: one call per row block (one m tile), so no C tile spills across m tiles
             spill = b.unfused * spill + (1 - b.unfused) * refetch(b.loops_outside, 1, Tn, Tk)[2]
             if k.name == self._score_kernel:
-                bytes_c = bytes_c * b.unfused
+                bytes_c = bytes_c * b.unfused  # scores never leave the chip
             else:
-                bytes_a = bytes_a * b.unfused
+                bytes_a = bytes_a * b.unfused  # probabilities never leave the chip
         bytes_b = DT(K) * ne * v.b_b * mult_b
+        return Tm, Tk, Tn, mult_a, mult_b, spill, bytes_a, bytes_b, bytes_c
+
+    def _gemm_bytes(self, k: Kernel, b: _Batch) -> np.ndarray:
+        """Bytes one execution of a GEMM moves on one CU (:meth:`_operands`, plus the partial
+        sums and the residual rows)."""
+        v = b.view(k.cls)
+        M = float(k.m)
+        ne = DT(k.n) if k.instances > 1 else np.ceil(k.n / b.g)
+        _, _, Tn, _, _, spill, bytes_a, bytes_b, bytes_c = self._operands(k, b, v, ne)
         out = (bytes_a + bytes_b + bytes_c).astype(np.float64)
         if np.any(spill):  # partial sums written and read back, rows of nk accumulators
             nk = np.minimum(v.tn, ne)
