@@ -1033,14 +1033,16 @@ def held_out_table(rows: pd.DataFrame) -> pd.DataFrame:
             "pooled": bool(q in POOLED_QUANTITIES and q in unc
                            and (len(h) < 3 or families < MIN_FAMILIES)),
             "lower_bounds_met": f"{bounds_met} of {bounds}" if bounds else "",
-            "held_out_median_abs_error_pct": float(np.median(np.abs(h["error"]))) * 100
-            if len(h) else math.nan,
-            "fit_median_abs_error_pct": float(np.median(np.abs(f["error"]))) * 100
-            if len(f) else math.nan,
-            "shipped_median_abs_error_pct": float(np.median(np.abs(s["error"]))) * 100
-            if len(s) else math.nan,
+            "held_out_median_abs_error_pct": _median_abs_pct(h),
+            "fit_median_abs_error_pct": _median_abs_pct(f),
+            "shipped_median_abs_error_pct": _median_abs_pct(s),
         })
     return pd.DataFrame(out)
+
+
+def _median_abs_pct(rows: pd.DataFrame) -> float:
+    """Median |error| of some rows in percent (NaN without rows)."""
+    return float(np.median(np.abs(rows["error"]))) * 100 if len(rows) else math.nan
 
 
 def family(design: str) -> str:
