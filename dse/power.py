@@ -39,6 +39,10 @@ from dse.platform import RESOURCES
 #: (UG835, set_switching_activity -default_toggle_rate: 12.5).
 REFERENCE_TOGGLE_PCT = 12.5
 
+#: Highest power figure any input may give, W: the platform schema's bound on ``static_w``,
+#: above every Alveo card's rating (75-225 W); dse.powerfile and dse.reports refuse more.
+MAX_POWER_W = 500.0
+
 #: Result columns this module adds, in order.
 POWER_COLUMNS = ("power_w", "energy_mj", "energy_per_image_mj")
 

@@ -27,14 +27,13 @@ to test them: no stored design has both a board measurement and its resources.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from dse.errors import UserError
 from dse.powerfile import load_power
 
 __all__ = ["POWER_CSV_COLUMNS", "load_power", "markdown", "power_table", "report_lines"]
@@ -49,25 +48,18 @@ def _board(e: dict[str, Any]) -> str:
 
 
 def _platform_power(folder: Path, board: str) -> dict[str, Any]:
-    """The ``power:`` section of ``<folder>/<board>.yaml`` ({} when absent)."""
+    """The ``power:`` section of ``<folder>/<board>.yaml`` ({} when absent), read and checked
+    as every platform file is (dse.config.load_validated: the schema bounds the section)."""
     f = folder / f"{board}.yaml"
-    try:
-        raw = yaml.safe_load(f.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise UserError(f"cannot read the board file ({exc})", file=str(f)) from None
-    power = (raw if isinstance(raw, dict) else {}).get("power") or {}
-    per = power.get("uw_per_mhz", {}) if isinstance(power, dict) else None
-    if not isinstance(per, dict) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
-            for v in per.values()):
-        raise UserError("bad power section", file=str(f), key="power.uw_per_mhz", value=per,
-                        allowed="numbers >= 0 per resource (workflow/schemas/platform.schema.yaml)")
-    static = power.get("static_w")
-    if static is not None and (isinstance(static, bool) or not isinstance(static, (int, float))
-                               or not 0 < static <= 500):
-        raise UserError("bad power section", file=str(f), key="power.static_w", value=static,
-                        allowed="a number of W, 0 < W <= 500")
-    return power
+    return _board_power(str(f), f.stat().st_mtime_ns if f.is_file() else 0)
+
+
+@functools.lru_cache(maxsize=32)
+def _board_power(path: str, _mtime_ns: int) -> dict[str, Any]:
+    """A board file's power section, read once per file version (every fit entry asks)."""
+    from dse.config import load_validated
+
+    return load_validated(path, "platform").get("power") or {}
 
 
 def _group(e: dict[str, Any]) -> str:

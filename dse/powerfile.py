@@ -12,9 +12,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dse.errors import UserError
+from dse.loader import load_yaml
+from dse.power import MAX_POWER_W
 
 #: ``use:`` values (the file's header).
 USES = ("fit", "check", "exclude")
@@ -24,10 +24,6 @@ SCOPES = ("board", "rail", "chip", "unverified")
 
 #: ``memory.kind`` values.
 MEMORY_KINDS = ("hbm", "ddr", "none")
-
-#: Highest power figure accepted, W: the platform schema's bound on ``static_w``, above every
-#: Alveo card's rating (75-225 W).
-MAX_W = 500.0
 
 #: Highest clock accepted, MHz (assumption: above any UltraScale+ fabric clock, 891 MHz DSP).
 MAX_MHZ = 1000.0
@@ -71,17 +67,17 @@ class _Where:
 
 def _watts(w: _Where, key: str, value: Any) -> None:
     """A ``*_w`` figure of ``power``: a number, a list of numbers or a mapping of numbers, each
-    in 0 .. MAX_W W."""
+    in 0 .. MAX_POWER_W W."""
     if isinstance(value, dict):
         if not value:
             w.fail(key, value, "a number of W, a list or a mapping of them (not empty)")
         for k, v in value.items():
-            w.number(f"{key}.{k}", v, low=0, high=MAX_W, unit="W")
+            w.number(f"{key}.{k}", v, low=0, high=MAX_POWER_W, unit="W")
     elif isinstance(value, list):
         for j, v in enumerate(value):
-            w.number(f"{key}[{j}]", v, low=0, high=MAX_W, unit="W")
+            w.number(f"{key}[{j}]", v, low=0, high=MAX_POWER_W, unit="W")
     else:
-        w.number(key, value, low=0, high=MAX_W, unit="W")
+        w.number(key, value, low=0, high=MAX_POWER_W, unit="W")
 
 
 def check_entry(e: Any, i: int, file: str) -> None:
@@ -118,7 +114,8 @@ def check_entry(e: Any, i: int, file: str) -> None:
                 w.fail("power.breakdown_w", power.get("breakdown_w"),
                        f"a {parts[name]} figure (power.derives names {name})")
     if power.get("value_w") is not None:
-        w.number("power.value_w", power["value_w"], low=0, high=MAX_W, open_low=True, unit="W")
+        w.number("power.value_w", power["value_w"], low=0, high=MAX_POWER_W, open_low=True,
+                 unit="W")
     if e.get("clock_mhz") is not None:
         w.number("clock_mhz", e["clock_mhz"], low=0, high=MAX_MHZ, open_low=True, unit="MHz")
     res = w.mapping("resources", e.get("resources"))
@@ -161,7 +158,7 @@ def check_coefficients(raw: Any, file: str) -> None:
         if not isinstance(values, list) or not values:
             w.fail(f"idle_board_w.{name}.values", values, "a list of W readings (not empty)")
         for j, v in enumerate(values):
-            w.number(f"idle_board_w.{name}.values[{j}]", v, low=0, high=MAX_W, open_low=True,
+            w.number(f"idle_board_w.{name}.values[{j}]", v, low=0, high=MAX_POWER_W, open_low=True,
                      unit="W")
 
 
@@ -174,14 +171,7 @@ def load_power(path: str | Path) -> dict[str, Any]:
             wrong type or out of range (naming the entry, the key and the value).
     """
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError("file does not exist", file=str(p)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read the file ({exc})", file=str(p)) from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"not valid YAML ({exc})", file=str(p)) from None
+    raw = load_yaml(p)  # the bounded safe reader every input goes through (dse.loader)
     if not isinstance(raw, dict) or not isinstance(raw.get("entries"), list):
         raise UserError("no entries list", file=str(p), key="entries",
                         allowed="configs/calibration/power.yaml's layout (docs/power-data.md)")

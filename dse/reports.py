@@ -45,6 +45,7 @@ from dse.builds import FIGURE_COLUMNS, Builds, format_figure
 from dse.config import decode_utf8
 from dse.errors import UserError
 from dse.params import PARAM_NAMES, UNIFORM_DEFAULTS
+from dse.power import MAX_POWER_W
 from dse.space import design_batch
 
 #: What a measured-latency file looks like (``dse calibrate --help`` shows it).
@@ -507,9 +508,6 @@ POWER_LOG_HELP = (
     "per XRT / xbutil sensor reading, as FlexLLM's u280_power_logger.py writes it)"
 )
 
-#: Highest power a report or a log may give (W): the platform schema's bound on ``static_w``,
-#: above every Alveo card's rating (75-225 W); a larger figure is a misread file.
-MAX_POWER_W = 500.0
 
 #: Readings more than this above a log's lowest count as the design running (W): the FlexLLM
 #: U280 log's idle readings spread 0.23 W and its first active one is 3.9 W above them
