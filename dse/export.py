@@ -652,6 +652,16 @@ def render_kernel(
         "storage_a_buf": storage("a_buf"),
         "storage_b_buf": storage("b_buf"),
         "storage_fused": _fused_pragmas(prims) if params["fuse_attention"] else "",
+        # the row stages (all named stage, one per function or branch) and the epilogue rows
+        "storage_a_stage": _storage_pragma("stage", prims["a_stage"]),
+        "storage_bt_stage": _storage_pragma("stage", prims["bt_stage"]),
+        "storage_b_stage": _storage_pragma("stage", prims["b_stage"]),
+        "storage_p_stage": _storage_pragma("stage", prims["p_stage"]),
+        "storage_c_stage": _storage_pragma("stage", prims["c_stage"]),
+        "storage_bias_row": _storage_pragma("bias", prims["bias_row"]),
+        "storage_res_row": _storage_pragma("res", prims["res_row"]),
+        "storage_out_row": _storage_pragma("out", prims["out_row"]),
+        "storage_p_s": _fifo_pragma("p_s", prims["p_s"]),
         "a_groups": tm // pm,
         "k_steps": tk // pk,
         "n_steps": tn // pn,
@@ -689,9 +699,13 @@ def buffer_primitives(
     takes its buffer's), or ``buffer_storage`` when no description is given."""
     prims = {b: params["buffer_storage"] for b in ("a_buf", "b_buf", "c_buf", "k_buf", "v_buf",
                                                     "s_buf")}  # fmt: skip
+    # without a description: the short rows and the FIFO in LUTRAM (never URAM)
+    prims.update({b: "lutram" for b in ("a_stage", "bt_stage", "b_stage", "p_stage", "c_stage",
+                                        "bias_row", "res_row", "out_row", "p_s")})  # fmt: skip
     if hardware is not None:
         prims.update({b["name"]: b["primitive"] for b in hardware["buffers"]})
-    prims["a_hold"], prims["b_hold"] = prims["a_buf"], prims["b_buf"]
+    prims.setdefault("a_hold", prims["a_buf"])
+    prims.setdefault("b_hold", prims["b_buf"])
     return prims
 
 
@@ -701,6 +715,13 @@ def _storage_pragma(var: str, primitive: str) -> str:
     if primitive == "registers":
         return f"#pragma HLS ARRAY_PARTITION variable={var} type=complete dim=0"
     return f"#pragma HLS BIND_STORAGE variable={var} type=ram_2p impl={_IMPL[primitive]}"
+
+
+def _fifo_pragma(var: str, primitive: str) -> str:
+    """The storage of a FIFO (UG1399 BIND_STORAGE type=fifo: impl lutram, bram, uram, or srl for
+    a FIFO of registers)."""
+    impl = "srl" if primitive == "registers" else _IMPL[primitive]
+    return f"#pragma HLS BIND_STORAGE variable={var} type=fifo impl={impl}"
 
 
 def _fused_pragmas(prims: Mapping[str, str]) -> str:

@@ -46,7 +46,7 @@ import numpy as np
 
 from dse.channels import stream_channels
 from dse.memory import PRIMITIVES, REGISTERS, bank_cost, bank_primitive, bram18_blocks
-from dse.params import KERNEL_CLASSES, PRECISIONS, STORAGES
+from dse.params import DATAFLOWS, KERNEL_CLASSES, PRECISIONS, STORAGES
 from dse.platform import RESOURCES, Platform
 
 #: Buffers of one CU, in description order.
@@ -61,11 +61,34 @@ BUFFERS = (
     "vec_r",
     "vec_io",
     "acc_partials",
+    "a_hold",
+    "b_hold",
+    "a_stage",
+    "bt_stage",
+    "b_stage",
+    "p_stage",
+    "c_stage",
+    "bias_row",
+    "res_row",
+    "out_row",
+    "p_s",
 )
-#: Multiplier groups of one CU.
-MULTIPLIERS = ("pe", "vector")
+#: Buffers that are not tile buffers: a bank never goes to URAM (the loaders' and the store's row
+#: stages, the epilogue's rows, the p_s FIFO; like the vector unit's rows).
+NO_URAM = ("vec_x", "vec_r", "vec_io", "a_stage", "bt_stage", "b_stage", "p_stage", "c_stage",
+           "bias_row", "res_row", "out_row", "p_s")  # fmt: skip
+#: Multiplier groups of one CU (``slot_adders``: the float adders that sum a PE output's
+#: interleaved partial sums, counted with the multipliers as the DSP operators they are).
+MULTIPLIERS = ("pe", "vector", "slot_adders")
 #: How a multiplier group is built (``implementation`` in the description).
-IMPLEMENTATIONS = ("dsp_packed", "fp32_fmul_fadd", "fp32_vector_lane")
+IMPLEMENTATIONS = ("dsp_packed", "fp32_fmul_fadd", "fp32_vector_lane", "fp32_fadd")
+#: One float adder as Vitis HLS binds it by default (fadd, fulldsp): 2 DSP48E2 and 226 LUTs
+#: (HLS report: Vitis HLS csynth on U280, fadd_32ns_32ns_32_3_full_dsp_1: 2 DSP, 226 LUT; the
+#: same operator the platform's FP32 macs_per_dsp and lut_per_mac count).
+FADD_DSP, FADD_LUT = 2.0, 226.0
+#: Loop orders (dse.params.DATAFLOWS) in which n runs inside m: load_a holds the A tile
+#: (kernel.cpp HOLD_A), else load_b holds the B tile.
+HOLD_A = np.array([df.index("n") > df.index("m") for df in DATAFLOWS])
 #: Streams in port order (dse.allocation.STREAMS) and their port-name prefix.
 STREAMS = ("weights", "inputs", "outputs")
 PORT_PREFIX = {"weights": "w", "inputs": "a", "outputs": "c"}
@@ -264,6 +287,7 @@ def build(
     rows_m, cols_n, deep_k = tm / pm, tn / pn, tk / pk
     kv_depth = np.ceil(s * dh / (pk * pn))
     stages = f(lg["fadd_stages"])
+    hold_a = HOLD_A[np.asarray(d["dataflow"], dtype=np.intp)].astype(f)
     # (element bits, word bits, depth, banks, copies) per buffer, in BUFFERS order
     geo = {
         "a_buf": (abits, pk * abits, rows_m * deep_k, pm, copies),
@@ -276,6 +300,21 @@ def build(
         "vec_r": (32.0 * one, 32.0 * one, np.ceil(shapes.vector_row / lanes), lanes, one),
         "vec_io": (act_bits, act_bits, np.ceil(shapes.io_row / lanes), lanes, one),
         "acc_partials": (accbits, accbits, stages * one, pm * pn, floating.astype(f)),
+        # the hold copy of the operand the loop order reuses (the other one is not built)
+        "a_hold": (abits, pk * abits, rows_m * deep_k, pm, hold_a),
+        "b_hold": (bbits, pk * bbits, deep_k * cols_n, pn, 1.0 - hold_a),
+        # row stages: a group's rows as they arrive, PE_K (PE_N) elements per cycle per row
+        "a_stage": (abits, abits, deep_k, pm * pk, one),  # load_a: act[PE_M][TILE_K]
+        "bt_stage": (bbits, bbits, deep_k, pn * pk, one),  # load_b, B^T: [PE_N][TILE_K]
+        "b_stage": (bbits, bbits, cols_n, pk * pn, one),  # load_b: [PE_K][TILE_N]
+        "p_stage": (accbits, accbits, cols_n, pm * pn, one),  # load_p: acc[PE_M][TILE_N]
+        "c_stage": (accbits, accbits, cols_n, pm * pn, one),  # store_c: acc[PE_M][TILE_N]
+        # store_c's epilogue rows: float bias[TILE_N], act res[TILE_N], act out[TILE_N]
+        "bias_row": (32.0 * one, 32.0 * one, tn, one, one),
+        "res_row": (abits, abits, tn, one, one),
+        "out_row": (abits, abits, tn, one, one),
+        # the p_s FIFO: one C tile of PE_M x PE_N accumulator blocks (kernel.cpp CBlock)
+        "p_s": (accbits, pm * pn * accbits, rows_m * cols_n, one, one),
     }
     # (len(BUFFERS), n) tables; depth in float64 (tile products can pass float32's 2^24)
     eb, wb, nb, cp = (np.empty((len(BUFFERS), n), dtype=np.float32) for _ in range(4))
@@ -283,7 +322,7 @@ def build(
     for j, b in enumerate(BUFFERS):
         eb[j], wb[j], dp[j], nb[j], cp[j] = geo[b]
     # buffer_storage places the tile buffers; the vector unit's short rows never take URAM
-    tile_rows = np.array([not b.startswith("vec_") for b in BUFFERS])[:, None]
+    tile_rows = np.array([b not in NO_URAM for b in BUFFERS])[:, None]
     prim = bank_primitive(
         dp, use_uram[None, :] & tile_rows, lutram_max_depth=lg["lutram_max_depth"]
     )
@@ -304,13 +343,21 @@ def build(
     impl_pe = np.where(floating, IMPLEMENTATIONS.index("fp32_fmul_fadd"), 0)
     dsp_vec = lanes * lg["dsp_per_vector_lane"]
     lut_vec = lanes * lg["lut_per_vector_lane"]
-    mul_macs = np.stack([macs, lanes])
-    mul_mpd = np.stack([mpd, np.where(dsp_vec > 0, lanes / np.maximum(dsp_vec, 1e-30), 0.0)])
-    mul_dsp = np.stack([dsp_pe, dsp_vec])
-    mul_lut = np.stack([lut_pe, lut_vec])
-    mul_impl = np.stack([impl_pe, np.full(n, IMPLEMENTATIONS.index("fp32_vector_lane"))]).astype(
-        np.int8
-    )
+    # float engines: tree_sum<ACC_SLOTS> of each PE output's partial sums, ACC_SLOTS - 1 fadds
+    adders = np.where(floating, pm * pn * (stages - 1.0), 0.0)
+    mul_macs = np.stack([macs, lanes, adders])
+    mul_mpd = np.stack([
+        mpd,
+        np.where(dsp_vec > 0, lanes / np.maximum(dsp_vec, 1e-30), 0.0),
+        np.full(n, 1.0 / FADD_DSP),
+    ])  # fmt: skip
+    mul_dsp = np.stack([dsp_pe, dsp_vec, adders * FADD_DSP])
+    mul_lut = np.stack([lut_pe, lut_vec, adders * FADD_LUT])
+    mul_impl = np.stack([
+        impl_pe,
+        np.full(n, IMPLEMENTATIONS.index("fp32_vector_lane")),
+        np.full(n, IMPLEMENTATIONS.index("fp32_fadd")),
+    ]).astype(np.int8)  # fmt: skip
 
     # AXI ports (one per channel of each stream after sharing) and their FIFOs
     share = np.asarray(d["share_weights"], dtype=bool)
@@ -483,6 +530,18 @@ def describe(
         }
         for p in axi_ports
     ]
+    # the partial sums' FIFO between load_p and compute, costed as buffer p_s (its depth and
+    # storage are there); compute's output FIFO c_s is counted as c_buf's second copy
+    streams.append(
+        {
+            "name": "p_s",
+            "between": ["load_p", "compute"],
+            "width_bits": _num(hw.buf_word_bits[BUFFERS.index("p_s"), 0]),
+            "depth": _num(hw.buf_depth[BUFFERS.index("p_s"), 0]),
+            "buffer": "p_s",
+            "lut": 0,
+        }
+    )
     per_cu = {r: _num(v) for r, v in zip(RESOURCES, hw.per_cu()[0], strict=True)}
     return {
         "multipliers": multipliers,

@@ -34,7 +34,22 @@ from typing import Any
 TYPE_BITS = {"float": 32, "std::int32_t": 32, "bf16_t": 16, "std::int8_t": 8, "int4_t": 4}
 #: Arrays the hardware description lists (dse.hardware.BUFFERS).
 DESCRIBED = ("a_buf", "b_buf", "c_buf", "k_buf", "v_buf", "s_buf", "vec_x", "vec_r", "vec_io",
-             "acc_partials")  # fmt: skip
+             "acc_partials", "a_hold", "b_hold")  # fmt: skip
+#: Local arrays the description names otherwise: (function, variable, n-th declaration of that
+#: variable in the function) -> the description's name.
+LOCAL_NAMES = {
+    ("load_a", "stage", 0): "a_stage",
+    ("load_b", "stage", 0): "bt_stage",
+    ("load_b", "stage", 1): "b_stage",
+    ("load_p", "stage", 0): "p_stage",
+    ("store_c", "stage", 0): "c_stage",
+    ("store_c", "bias", 0): "bias_row",
+    ("store_c", "res", 0): "res_row",
+    ("store_c", "out", 0): "out_row",
+}
+#: Arrays sized 1 by a ``HOLD_A ? n : 1`` (``HOLD_A ? 1 : n``) dimension: not built (HLS removes
+#: the hold copy the loop order does not use; its reads and writes sit behind a false constant).
+HOLD_COPIES = ("a_hold", "b_hold")
 #: DSPs per float operator as Vitis HLS binds them by default (platform precisions.FP32:
 #: fmul maxdsp 3, fadd fulldsp 2).
 FMUL_DSP, FADD_DSP = 3, 2
@@ -116,6 +131,7 @@ def _arrays(text: str, env: Mapping[str, Any], types: Mapping[str, str]) -> dict
         for name, elem, dims in re.findall(r"using (\w+) = (\w+)((?:\[[^\]]+\])+);", text)
     }
     out: dict[str, dict] = {}
+    seen: dict[tuple[str, str], int] = {}
     decl = re.compile(
         r"^\s*(?:static\s+|DSE_CSIM_STATIC\s+)?(?:const\s+)?([\w:]+)\s+(\w+)((?:\[[^\]]+\])*)\s*;",
         re.M,
@@ -136,8 +152,15 @@ def _arrays(text: str, env: Mapping[str, Any], types: Mapping[str, str]) -> dict
         except (KeyError, ValueError, SyntaxError):
             continue
         where = _enclosing_function(text, m.start())
-        key = name if name in DESCRIBED or name not in out else f"{where}.{name}"
-        out[key] = {"type": elem, "dims": shape, "where": where, "var": name}
+        nth = seen.get((where, name), 0)
+        seen[(where, name)] = nth + 1
+        key = LOCAL_NAMES.get((where, name, nth))
+        if key is None:
+            key = name if name in DESCRIBED or name not in out else f"{where}.{name}"
+        # the pragmas of a variable declared more than once: the lines right after this one
+        own = re.match(r"(?:[ \t]*#pragma HLS [^\n]*\n)*", text[m.end() :].lstrip(" \t\n"))
+        out[key] = {"type": elem, "dims": shape, "where": where, "var": name,
+                    "dim_exprs": dim_exprs, "own_pragmas": own.group(0) if own else ""}  # fmt: skip
     return out
 
 
@@ -252,10 +275,21 @@ def recount(folder: Path) -> dict[str, Any]:
     }  # fmt: skip
     buffers: dict[str, dict] = {}
     extra: dict[str, dict] = {}
+    declared: dict[str, int] = {}
+    for arr in arrays.values():
+        declared[arr["var"]] = declared.get(arr["var"], 0) + 1
     for name, arr in arrays.items():
-        if arr["var"] not in pragmas:
+        if declared[arr["var"]] > 1 or name in LOCAL_NAMES.values():
+            mine = _pragmas(arr["own_pragmas"]).get(arr["var"], [])
+        else:
+            mine = pragmas.get(arr["var"], [])
+        if not mine:
             continue
-        g = _geometry(name, arr, pragmas[arr["var"]])
+        if name in HOLD_COPIES and any(
+            "HOLD_A" in e and int(_eval(e, env)) == 1 for e in arr["dim_exprs"]
+        ):
+            continue  # the hold copy this loop order does not use: not built
+        g = _geometry(name, arr, mine)
         fused_only = name in ("k_buf", "v_buf", "s_buf")
         built = not fused_only or bool(env.get("FUSE_ATTENTION"))
         g["copies"] = (2 if arr["where"] in dataflow_functions else 1) if built else 0
@@ -265,10 +299,13 @@ def recount(folder: Path) -> dict[str, Any]:
             g["copies"] += tiles
         if name == "acc_partials" and env.get("ACC_SLOTS", 1) == 1:
             continue  # integer engines: one accumulator per PE output, no interleaving
-        if name in DESCRIBED:
+        if name in DESCRIBED or name in LOCAL_NAMES.values():
             buffers[name] = g
         elif not g["registers"] and g["depth"] > 1:  # not registers of the logic, not unbuilt
             extra[name] = g
+    fifo = _fifo(kernel, "p_s", env, types)
+    if fifo:
+        buffers["p_s"] = fifo
     return {
         "constants": {
             k: env[k] for k in ("PE_M", "PE_N", "PE_K", "PACK_N", "ACC_SLOTS") if k in env
@@ -277,6 +314,27 @@ def recount(folder: Path) -> dict[str, Any]:
         "extra_buffers": extra,
         "pe": _pe_multiplies(kernel, env, types),
         "axi": _axi(kernel),
+    }
+
+
+def _fifo(kernel: str, var: str, env: Mapping[str, Any], types: Mapping[str, str]) -> dict:
+    """A FIFO of ``CBlock`` (``hls::stream<CBlock> var``): one bank of PE_M x PE_N accumulators
+    per word, as deep as its STREAM pragma, stored as its BIND_STORAGE type=fifo says."""
+    if not re.search(rf"hls::stream<CBlock> {var}\b", kernel):
+        return {}
+    depth = re.search(rf"#pragma HLS STREAM variable={var} depth=(\d+)", kernel)
+    impl = re.search(rf"#pragma HLS BIND_STORAGE variable={var} type=fifo impl=(\w+)", kernel)
+    bits = TYPE_BITS[types.get("acc_t", "float")]
+    storage = impl.group(1) if impl else None
+    return {
+        "name": var,
+        "element_bits": bits,
+        "word_bits": bits * env["PE_M"] * env["PE_N"],
+        "depth": int(depth.group(1)) if depth else 2,
+        "banks": 1,
+        "copies": 1,
+        "registers": storage == "srl",
+        "storage": "registers" if storage == "srl" else storage,
     }
 
 
@@ -408,7 +466,16 @@ def compare(counted: Mapping[str, Any], hardware: Mapping[str, Any]) -> list[str
         if want is None or got is None:
             problems.append(f"{name}: {'not in the source' if got is None else 'not described'}")
             continue
-        for key in ("element_bits", "word_bits", "depth", "banks", "copies"):
+        keys = ["element_bits", "word_bits", "depth", "banks", "copies"]
+        if got["registers"] and want["primitive"] == "registers":
+            # registers: how the bits group into banks and words is the recount's convention;
+            # the bits and the copies must agree
+            keys = ["element_bits", "copies"]
+            bits = [float(x["word_bits"]) * float(x["depth"]) * float(x["banks"])
+                    for x in (want, got)]  # fmt: skip
+            if bits[0] != bits[1]:
+                problems.append(f"{name}.bits: described {bits[0]:g}, source {bits[1]:g}")
+        for key in keys:
             if float(want[key]) != float(got[key]):
                 problems.append(f"{name}.{key}: described {want[key]}, source {got[key]}")
         if (want["primitive"] == "registers") != bool(got["registers"]) or (
