@@ -80,6 +80,7 @@ DESIGN_COLUMNS = (
     "model",
     "cameras",
     "given",
+    "template",
 )
 
 
@@ -191,6 +192,8 @@ def load_builds(path: str | Path) -> Builds:
             "model": str(resolve(path, e["model"])) if "model" in e else "",
             "cameras": e.get("cameras", 1),
             "given": ",".join(sorted(given)),
+            # a published build: its own structure, not dse's kernel template (dse.hardware)
+            "template": False,
         }
         pumped_dsp = given.get("double_pump") and any("dsp" in b for b in e["figures"])
         if expressible and pumped_dsp and "dsp" not in (e.get("unmodelled") or {}):

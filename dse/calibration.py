@@ -193,7 +193,9 @@ def predict_design(d: PublishedDesign, files: _Files | None = None) -> dict[str,
     design = {**EXAMPLE_DESIGN, **d.design}
     # as dse evaluate: the mapper chooses the runtime tiles unless the design gives them
     mapper = not any(name in d.design for name in MAPPING_PARAMS)
-    model = Model(platform, workload, tile_divisors=TILE_DIVISORS if mapper else None)
+    # a published design: its own structure, not dse's kernel template (dse.hardware)
+    model = Model(platform, workload, tile_divisors=TILE_DIVISORS if mapper else None,
+                  template=False)
     batch = design_batch([design], platform, file=f"{d.key}.design")
     res = model.evaluate(batch, detail=True)
     row = results_frame(model, batch, res, [d.id]).iloc[0]

@@ -676,10 +676,13 @@ def render_kernel(
         "ports_b_max": max(stream_ports(params)["weights"], stream_ports(params)["inputs"]),
         "epi_lanes": params["vector_lanes"],
         "tile_dataflow": "#pragma HLS DATAFLOW" if dbuf else "  // single-buffered: in turn",
-        # p_s holds one C tile's partial sums, c_s one tile's blocks when double-buffered (the
-        # C ping-pong: compute runs ahead of store_c by a tile), two blocks otherwise
-        "p_depth": blocks,
-        "c_depth": blocks if dbuf else 2,
+        # c_s holds one C tile's blocks: double-buffered it is the C ping-pong (compute runs a
+        # tile ahead of store_c); single-buffered the processes run in turn, so compute writes
+        # the whole tile before store_c reads it. p_s: in the DATAFLOW region load_p runs beside
+        # compute, so one group of PE_M rows (TILE_N/PE_N blocks) lets it read the next group
+        # while compute takes this one; in turn, load_p finishes the tile before compute starts.
+        "p_depth": tn // pn if dbuf else blocks,
+        "c_depth": blocks,
         "kv_depth": kv_depth(params, attn_tokens, attn_head_dim) if params["fuse_attention"] else 1,
         "signature": signature,
         "interface_pragmas": "\n".join(pragmas),

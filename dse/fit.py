@@ -421,10 +421,14 @@ class Evaluator:
                     check_model(raw, file="(no workload)")
                 self.workloads[key] = Workload.from_mapping(raw)
                 self.layers[key] = int(raw.get("layers", 1) or 1)
-        self.groups: dict[tuple[str, str, int], list[int]] = {}
-        for i, row in enumerate(self.designs.itertuples(index=False)):
-            self.groups.setdefault((str(row.board), str(row.model or ""), int(row.cameras)),
-                                   []).append(i)
+        # (board, workload, cameras, built from dse's kernel template) -> design rows
+        self.groups: dict[tuple[str, str, int, bool], list[int]] = {}
+        template = (self.designs["template"] if "template" in self.designs
+                    else pd.Series(False, index=self.designs.index))  # fmt: skip
+        for i, (row, tpl) in enumerate(zip(self.designs.itertuples(index=False), template,
+                                           strict=True)):
+            self.groups.setdefault((str(row.board), str(row.model or ""), int(row.cameras),
+                                    bool(tpl) if not _missing(tpl) else False), []).append(i)
 
     def platform(self, board: str, overrides: Mapping[str, float] | None = None) -> Platform:
         raw = copy.deepcopy(self.raws[board])
@@ -457,7 +461,7 @@ class Evaluator:
 
         keep = None if subset is None else set(subset)
         per_cu, frames, timing = [], [], {}
-        for (board, model_path, cams), idx in self.groups.items():
+        for (board, model_path, cams, template), idx in self.groups.items():
             rows = self.designs.iloc[idx]
             if keep is not None:
                 rows = rows[rows["design"].isin(keep)]
@@ -471,7 +475,8 @@ class Evaluator:
             ]
             params = [{**EXAMPLE_DESIGN, **p} for p in params]
             mapper = not any(name in p for p in params for name in MAPPING_PARAMS)
-            model = Model(P, W, tile_divisors=TILE_DIVISORS if mapper else None)
+            model = Model(P, W, tile_divisors=TILE_DIVISORS if mapper else None,
+                          template=template)
             batch = design_batch(params, P, file="calibration designs")
             ids = rows["design"].astype(str).tolist()
             if resources is not None:

@@ -12,7 +12,8 @@ tile buffers (two copies with ``double_buffer``, else one):
 - ``a_buf``: ``pe_m`` banks of ``pe_k`` activations per word, ``(tile_m/pe_m)(tile_k/pe_k)`` deep;
 - ``b_buf``: ``pe_n`` banks of ``pe_k`` elements of max(weight, act) bits (B holds weights, or
   activations in attention), ``(tile_k/pe_k)(tile_n/pe_n)`` deep;
-- ``c_buf``: ``pe_m`` banks of ``pe_n`` accumulators per word, ``(tile_m/pe_m)(tile_n/pe_n)`` deep;
+- ``c_buf``: ``pe_m`` banks of ``pe_n`` accumulators per word, ``(tile_m/pe_m)(tile_n/pe_n)`` deep,
+  always two copies: the array and compute's output FIFO ``c_s``, one C tile deep;
 - fused attention only: ``k_buf`` and ``v_buf`` (K and V of one head, tokens x head_dim, read as
   ``b_buf``) and ``s_buf`` (a score row block, tile_m x tokens accumulators, stored as ``c_buf``);
 - a vector unit of ``vector_lanes`` lanes: two float32 rows (``vec_x``, ``vec_r``) and one row at
@@ -77,6 +78,10 @@ BUFFERS = (
 #: stages, the epilogue's rows, the p_s FIFO; like the vector unit's rows).
 NO_URAM = ("vec_x", "vec_r", "vec_io", "a_stage", "bt_stage", "b_stage", "p_stage", "c_stage",
            "bias_row", "res_row", "out_row", "p_s")  # fmt: skip
+#: Buffers of dse's kernel template's own staging, not of the PE array's tiles: a published build
+#: expressed in the tool's parameters has its own structure instead (``build(template=False)``).
+TEMPLATE_ONLY = ("a_hold", "b_hold", "a_stage", "bt_stage", "b_stage", "p_stage", "c_stage",
+                 "bias_row", "res_row", "out_row", "p_s")  # fmt: skip
 #: Multiplier groups of one CU (``slot_adders``: the float adders that sum a PE output's
 #: interleaved partial sums, counted with the multipliers as the DSP operators they are).
 MULTIPLIERS = ("pe", "vector", "slot_adders")
@@ -253,6 +258,7 @@ def build(
     d: Mapping[str, Any],
     *,
     codes: tuple[np.ndarray, np.ndarray] | None = None,
+    template: bool = True,
 ) -> Hardware:
     """The hardware of one CU for every design in ``d`` (parameter arrays, categoricals as
     integer codes, as dse.model receives them).
@@ -263,6 +269,10 @@ def build(
         d: one array per design parameter (dse.params), all of length n.
         codes: the engine's (weight, activation) precision codes when the caller has them
             (:func:`engine_codes` otherwise).
+        template: describe dse's kernel template (default). False: a published build expressed
+            in the tool's parameters, without the template's own staging
+            (:data:`TEMPLATE_ONLY` buffers, the slot adders, ``c_s`` as a second C tile when
+            single-buffered), which that build's own structure replaces.
     """
     P, lg = platform, platform.logic
     f = float
@@ -292,7 +302,9 @@ def build(
     geo = {
         "a_buf": (abits, pk * abits, rows_m * deep_k, pm, copies),
         "b_buf": (bbits, pk * bbits, deep_k * cols_n, pn, copies),
-        "c_buf": (accbits, pn * accbits, rows_m * cols_n, pm, copies),
+        # c_buf and its output FIFO c_s (one C tile deep, double-buffered or not: kernel.cpp;
+        # a published build: its ping-pong)
+        "c_buf": (accbits, pn * accbits, rows_m * cols_n, pm, 2.0 * one if template else copies),
         "k_buf": (abits, pk * abits, kv_depth, pn, fused),
         "v_buf": (abits, pk * abits, kv_depth, pn, fused),
         "s_buf": (accbits, pn * accbits, rows_m * np.ceil(s / pn), pm, fused),
@@ -313,9 +325,13 @@ def build(
         "bias_row": (32.0 * one, 32.0 * one, tn, one, one),
         "res_row": (abits, abits, tn, one, one),
         "out_row": (abits, abits, tn, one, one),
-        # the p_s FIFO: one C tile of PE_M x PE_N accumulator blocks (kernel.cpp CBlock)
-        "p_s": (accbits, pm * pn * accbits, rows_m * cols_n, one, one),
+        # the p_s FIFO of PE_M x PE_N accumulator blocks (kernel.cpp CBlock): one group of
+        # PE_M rows in the DATAFLOW region, the whole C tile when the processes run in turn
+        "p_s": (accbits, pm * pn * accbits, np.where(copies > 1, 1.0, rows_m) * cols_n, one, one),
     }
+    if not template:
+        for b in TEMPLATE_ONLY:
+            geo[b] = (*geo[b][:4], 0.0 * one)
     # (len(BUFFERS), n) tables; depth in float64 (tile products can pass float32's 2^24)
     eb, wb, nb, cp = (np.empty((len(BUFFERS), n), dtype=np.float32) for _ in range(4))
     dp = np.empty((len(BUFFERS), n))
@@ -344,7 +360,7 @@ def build(
     dsp_vec = lanes * lg["dsp_per_vector_lane"]
     lut_vec = lanes * lg["lut_per_vector_lane"]
     # float engines: tree_sum<ACC_SLOTS> of each PE output's partial sums, ACC_SLOTS - 1 fadds
-    adders = np.where(floating, pm * pn * (stages - 1.0), 0.0)
+    adders = np.where(floating & template, pm * pn * (stages - 1.0), 0.0)
     mul_macs = np.stack([macs, lanes, adders])
     mul_mpd = np.stack([
         mpd,

@@ -453,6 +453,11 @@ class Model:
         clock: how every design's clock is set (dse.timing.ClockPolicy: the highest that closes
             timing on a grid of steps, or pinned); None: designs run at their ``clock_mhz``,
             and those without one (CLOCK_UNSET, 0) get the per-design clock.
+        template: the designs are built from dse's kernel template (default), so their CU has
+            the template's own staging (dse.hardware.TEMPLATE_ONLY: the loaders' row stages,
+            the hold copy, the epilogue rows, the p_s FIFO, the float slot adders). False for a
+            published build expressed in the tool's parameters (the calibration): its own
+            structure has none of these.
     """
 
     def __init__(
@@ -462,10 +467,12 @@ class Model:
         *,
         tile_divisors: Sequence[int] | None = None,
         clock: ClockPolicy | None = None,
+        template: bool = True,
     ) -> None:
         self.platform = platform
         self.workload = workload
         self.clock = clock
+        self.template = template
         self.tile_divisors = tuple(sorted(set(int(x) for x in tile_divisors or ())))
         kernels = workload.kernels
         self.kernel_names = tuple(k.name for k in kernels)
@@ -965,7 +972,8 @@ class Model:
     def _resources(self, b: _Batch) -> np.ndarray:
         """Resources of one CU, (n, 4) in RESOURCES order: exactly what the hardware
         description of the CU (dse.hardware) instantiates."""
-        return build(self.platform, self._shapes, b.d._src, codes=(b.wc, b.ac)).per_cu()
+        return build(self.platform, self._shapes, b.d._src, codes=(b.wc, b.ac),
+                     template=self.template).per_cu()
 
     def _slr_tables(self, max_cu: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For 0..max_cu CUs: CUs per SLR (c, n_slr), the per-CU budget of each resource (c, 4)

@@ -732,7 +732,7 @@ def _design_folder(folder: Path) -> dict[str, Any]:
     row: dict[str, Any] = {
         "design": folder.name, "title": f"build reports in {folder}", "expressible": False,
         "missing": "no design.json (dse export) beside the reports", "board": "", "model": "",
-        "cameras": 1, "given": "",
+        "cameras": 1, "given": "", "template": True,
     }
     dj = folder / "design.json"
     if not dj.is_file():

@@ -166,10 +166,18 @@ def test_row_stages_hold_copy_fifo_and_slot_adders_by_hand(cfg):
     # epilogue rows of TILE_N = 128 elements, one bank each: past 64 words, block RAM
     assert geo["bias_row"] == (32, 32, 128, 1, 1, "bram")
     assert geo["res_row"] == geo["out_row"] == (8, 8, 128, 1, 1, "bram")
-    # p_s: one C tile of 16 x 16 int32 blocks, (128/16)(128/16) = 64 deep: 8,192-bit LUTRAM
-    assert geo["p_s"] == (32, 8192, 64, 1, 1, "lutram")
-    # 8,192 bits / 7 per RAM64M8 = 1,171 cells x 8 LUTs
-    assert bufs["p_s"]["lutram_lut"] == 1171 * 8
+    # p_s, double-buffered: one group of 16 rows, 128/16 = 8 blocks of 16 x 16 int32 (8,192 bits)
+    # in LUTRAM; c_buf counts c_s, one C tile deep, as its second copy
+    assert geo["p_s"] == (32, 8192, 8, 1, 1, "lutram")
+    assert geo["c_buf"][2:5] == (64, 16, 2)
+    # 8 words fit RAM32M16 cells (14 bits, 32 deep): ceil(8,192 / 14) = 586 cells x 8 LUTs
+    assert bufs["p_s"]["lutram_lut"] == 586 * 8
+    # single-buffered the processes run in turn: p_s holds the whole C tile, (128/16)^2 = 64
+    # blocks, and c_s still one tile (compute finishes the tile before store_c starts)
+    one_buffer = {**BASE_DESIGN, "double_buffer": False}
+    single = {b["name"]: b for b in describe(cfg.platform, shapes, one_buffer)["buffers"]}
+    assert single["p_s"]["depth"] == 64 and single["c_buf"]["copies"] == 2
+    assert single["a_buf"]["copies"] == single["b_buf"]["copies"] == 1
     # loop order nmk (m inside n): load_b holds B instead
     nmk = {b["name"]: b for b in describe(cfg.platform, shapes, {**BASE_DESIGN,
                                                                  "dataflow": "nmk"})["buffers"]}
@@ -183,7 +191,43 @@ def test_row_stages_hold_copy_fifo_and_slot_adders_by_hand(cfg):
     assert (adders["macs"], adders["dsp"], adders["lut"]) == (1024, 2048, 1024 * 226)
     # the p_s stream is listed with the FIFOs, costed as its buffer
     p_s = next(s for s in hw["streams"] if s["name"] == "p_s")
-    assert (p_s["width_bits"], p_s["depth"], p_s["buffer"]) == (8192, 64, "p_s")
+    assert (p_s["width_bits"], p_s["depth"], p_s["buffer"]) == (8192, 8, "p_s")
+
+
+def test_a_published_build_is_costed_without_the_templates_staging(cfg):
+    # dse calibrate expresses a published build (AutoSA, Vitis BLAS, the DPUs) in the tool's
+    # parameters; the row stages, hold copy, epilogue rows, p_s FIFO and float slot adders are
+    # dse's kernel template's, not that build's (build(template=False)). By hand for BASE_DESIGN
+    # in BF16 single-buffered (tiles 128 x 128 x 256, PE 16 x 16 x 16): the template adds its
+    # own buffers and 16 x 16 x 4 slot adders of 2 DSP = 2,048 DSP, and c_s holds a whole C tile
+    # (c_buf's second copy); the published build keeps one copy of each tile buffer and no
+    # adders.
+    from dse.hardware import TEMPLATE_ONLY
+
+    shapes = Shapes.of(cfg.workload)
+    d = {**BASE_DESIGN, "weight_precision": "BF16", "double_buffer": False}
+    batch = design_batch([d], cfg.platform)
+    ours, theirs = (build(cfg.platform, shapes, batch, template=t) for t in (True, False))
+    rows = [BUFFERS.index(b) for b in TEMPLATE_ONLY]
+    assert np.all(theirs.buf_copies[rows, 0] == 0)
+    assert ours.buf_copies[BUFFERS.index("a_hold"), 0] == 1  # mnk holds A
+    c = BUFFERS.index("c_buf")
+    assert (ours.buf_copies[c, 0], theirs.buf_copies[c, 0]) == (2, 1)
+    a = BUFFERS.index("a_buf")
+    assert ours.buf_copies[a, 0] == theirs.buf_copies[a, 0] == 1
+    dsp = 1  # RESOURCES order: lut, dsp, bram18, uram
+    assert ours.per_cu()[0, dsp] - theirs.per_cu()[0, dsp] == 16 * 16 * 4 * 2
+    # a user's own export is dse's kernel: dse calibrate --reports predicts it with the staging
+    from dse.reports import _design_folder
+
+    assert _design_folder(cfg_folder := Path(tempfile.mkdtemp()))["template"] is True
+    shutil.rmtree(cfg_folder)
+    # ... and every published entry without it
+    from dse.builds import load_builds
+
+    root = Path(__file__).resolve().parents[1]
+    designs = load_builds(root / "configs" / "calibration" / "designs.yaml").designs
+    assert len(designs) >= 30 and not designs["template"].any()
 
 
 def test_vectorised_build_equals_one_design_at_a_time(cfg):

@@ -86,29 +86,30 @@ def test_issue_example_full_slr0_at_375_mhz_is_infeasible(cfg):
     # not close at 375 MHz. With the row stages and the p_s FIFO described (dse/hardware.py:
     # a_stage 1,024 LUTRAM banks of 8 bits x 2 -> 8,192 + 24 x 1,024; bt_stage 128 of 8 x 2
     # -> 1,024 + 3,072; b_stage 128 of 8 x 64 -> 2,048 + 3,072; p_stage, c_stage 128 of 32 x
-    # 64 -> 5,120 + 3,072 each; bias/res/out rows and p_s 24 each; b_hold in BRAM: 96) a CU
-    # takes 247,096 + 58,560 = 305,656 LUTs and, with p_s (114) and the rows (3) and b_hold (32),
-    # 1,079 BRAM18: it no longer fits SLR0 (288,083 LUT, 953 BRAM18). Raw SLR0 LUTs: (305,656 +
-    # 107,629 shell) / 439,680 = 0.93997 -> drop (0.93997 - 0.40) / 0.60 x 180 = 162.0 ->
-    # 138.0 MHz (DSPs, (2,560 + 4) / 2,880 = 0.890, lose only 22.6); the SLR0-SLR1 boundary
-    # carries CU1 and CU2 (2 x (7 read x 614 + 2 write x 680 + 107 control) = 11,530 SLLs,
-    # 0.556 of 20,736): x (1 - 0.1 x 0.112) -> 136.5 MHz.
+    # 64 -> 5,120 + 3,072 each; bias/res/out rows 24 each; b_hold in BRAM: 96; p_s, one group
+    # of 32 rows: 4,096 bits x 256/4 = 64 blocks in LUTRAM, ceil(4,096 / 7) = 586 RAM64M8 ->
+    # 4,688 + 24) a CU takes 247,096 + 63,248 = 310,344 LUTs and, with the rows (3) and b_hold
+    # (32), 965 BRAM18: it no longer fits SLR0 (288,083 LUT, 953 BRAM18). Raw SLR0 LUTs:
+    # (310,344 + 107,629 shell) / 439,680 = 0.95063 -> drop (0.95063 - 0.40) / 0.60 x 180 =
+    # 165.19 -> 134.81 MHz (DSPs, (2,560 + 4) / 2,880 = 0.890, lose only 22.6); the SLR0-SLR1
+    # boundary carries CU1 and CU2 (2 x (7 read x 614 + 2 write x 680 + 107 control) = 11,530
+    # SLLs, 0.556 of 20,736): x (1 - 0.1 x 0.112) -> 133.3 MHz.
     # (with the hand-placed constants the issue's figures were computed with)
     model = Model(_hand_placed(), cfg.workload)
     batch = design_batch([ISSUE_FASTEST, {**ISSUE_FASTEST, "clock_mhz": 130}], cfg.platform)
     res = model.evaluate(batch)
     df = results_frame(model, batch, res, ["at375", "at130"])
     c = res.columns
-    assert c["util_lut"][0] == pytest.approx(305656 / 288083, abs=1e-4)
+    assert c["util_lut"][0] == pytest.approx(310344 / 288083, abs=1e-4)
     assert c["slls"][0] == pytest.approx(11530)
-    assert c["fmax_mhz"][0] == pytest.approx(136.5, abs=0.1)
+    assert c["fmax_mhz"][0] == pytest.approx(133.3, abs=0.1)
     assert not c["feasible"][0]
     assert df["violations"][0].split(";") == [
-        "lut SLR0 305656 > 288083 available",
-        "clock_mhz for timing closure 375 > 136 available",
-        "bram18 SLR0 1079 > 953 available",
+        "lut SLR0 310344 > 288083 available",
+        "clock_mhz for timing closure 375 > 133 available",
+        "bram18 SLR0 965 > 953 available",
     ]
-    assert df["fmax_mhz"][0] == pytest.approx(136.5, abs=0.1)
+    assert df["fmax_mhz"][0] == pytest.approx(133.3, abs=0.1)
     # the same hardware at a clock it closes has no timing violation, only the resources
     assert "timing" not in df["violations"][1] and not c["feasible"][1]
 
@@ -215,22 +216,23 @@ def test_clock_per_design_is_the_highest_step_under_fmax(cfg):
     # (dse/hardware.py, LUTRAM at 7 bits per 8-LUT RAM64M8, 14 per RAM32M16; 1 LUT per bank):
     # a_hold 16 BRAM banks: 16; a_stage, bt_stage 256 banks of 8 bits x 16: 2,048 + 256 each;
     # b_stage 256 of 8 x 8: 2,048 + 256; p_stage, c_stage 256 of 32 x 8: 6,144 + 256 each;
-    # bias/res/out rows 1 BRAM bank each: 3; p_s one bank of 8,192 bits x 64: 9,368 + 1; in all
-    # 29,100 -> 263,351.2. SLR0 with the shell: (263,351.2 + 107,629) / 439,680 = 0.84375 ->
-    # 345 - (0.84375 - 0.30) / 0.70 x (345 - 275) = 290.625 MHz (DSP, BRAM under their knees;
-    # the SLL crossings under theirs). The timing margin (u280.yaml uncertainty: fmax_mhz lo
-    # -0.156, the held-out fmax error's 10th percentile) leaves 290.625 x 0.844 = 245.29 MHz:
-    # the highest multiple of 5 MHz at or below it is 245, of 25 MHz 225, of 1 MHz 245. The row
-    # records the clock and the margin fmax - clock.
+    # bias/res/out rows 1 BRAM bank each: 3; p_s one bank of 8,192 bits x 128/16 = 8 blocks (one
+    # group of 16 rows) in RAM32M16 (14 bits): 586 x 8 = 4,688 + 1; in all 24,420 -> 258,671.2.
+    # SLR0 with the shell: (258,671.2 + 107,629) / 439,680 = 0.833106 -> 345 - (0.833106 -
+    # 0.30) / 0.70 x (345 - 275) = 291.689 MHz (DSP, BRAM under their knees; the SLL crossings
+    # under theirs). The timing margin (u280.yaml uncertainty: fmax_mhz lo -0.156, the held-out
+    # fmax error's 10th percentile) leaves 291.689 x 0.844 = 246.19 MHz: the highest multiple of
+    # 5 MHz at or below it is 245, of 25 MHz 225, of 1 MHz 246. The row records the clock and
+    # the margin fmax - clock.
     hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
     batch = design_batch([hw], cfg.platform)
-    for step, want in ((5, 245), (25, 225), (1, 245)):
+    for step, want in ((5, 245), (25, 225), (1, 246)):
         m = _per_design(cfg, step_mhz=step)
         res = m.evaluate(batch)
         c = res.columns
-        assert c["fmax_mhz"][0] == pytest.approx(290.625, abs=0.01)
+        assert c["fmax_mhz"][0] == pytest.approx(291.689, abs=0.01)
         assert c["clock_mhz"][0] == want and c["feasible"][0]
-        assert c["fmax_margin_mhz"][0] == pytest.approx(290.625 - want, abs=0.01)
+        assert c["fmax_margin_mhz"][0] == pytest.approx(291.689 - want, abs=0.01)
         row = results_frame(m, batch, res, ["d"]).iloc[0]
         assert row["clock_mhz"] == want
 
@@ -266,17 +268,17 @@ def test_clock_per_design_is_the_fastest_feasible_clock(cfg, model):
 
 
 def test_pinned_clock_above_fmax_is_infeasible(cfg):
-    # pinned at 300 MHz: BASE_DESIGN closes 290.625 MHz (the hand calculation above), so it is
+    # pinned at 300 MHz: BASE_DESIGN closes 291.689 MHz (the hand calculation above), so it is
     # infeasible on timing, as a design whose own clock_mhz is too high; pinned at 240 (under
-    # 245.29 with the timing margin) it runs at 240.
+    # 246.19 with the timing margin) it runs at 240.
     hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
     batch = design_batch([hw], cfg.platform)
     m = _per_design(cfg, mode="pinned", mhz=300)
     res = m.evaluate(batch)
     df = results_frame(m, batch, res, ["p"])
     assert not res.columns["feasible"][0]
-    assert df["violation"][0] == "clock_mhz for timing closure 300 > 290 available"
-    assert df["clock_mhz"][0] == 300 and df["fmax_margin_mhz"][0] == pytest.approx(-9.375, abs=0.01)
+    assert df["violation"][0] == "clock_mhz for timing closure 300 > 291 available"
+    assert df["clock_mhz"][0] == 300 and df["fmax_margin_mhz"][0] == pytest.approx(-8.311, abs=0.01)
     res = _per_design(cfg, mode="pinned", mhz=240).evaluate(batch)
     assert res.columns["feasible"][0] and res.columns["clock_mhz"][0] == 240
 
@@ -308,14 +310,14 @@ def test_bad_clock_section_is_one_line(tmp_path, capsys, clock, key):
 
 def test_evaluate_runs_a_given_clock_and_chooses_a_missing_one(cfg):
     # dse evaluate: a design with its own clock_mhz runs at it; without one it gets the config's
-    # per-design clock (BASE_DESIGN closes 290.625 MHz, 245.29 with the timing margin: 245 in 5
+    # per-design clock (BASE_DESIGN closes 291.689 MHz, 246.19 with the timing margin: 245 in 5
     # MHz steps)
     from dse.commands.evaluate import evaluate_design
 
     assert evaluate_design(cfg, dict(BASE_DESIGN))["clock_mhz"] == 250
     hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
     out = evaluate_design(cfg, hw)
-    assert out["clock_mhz"] == 245 and out["fmax_margin_mhz"] == pytest.approx(45.625, abs=0.01)
+    assert out["clock_mhz"] == 245 and out["fmax_margin_mhz"] == pytest.approx(46.689, abs=0.01)
 
 
 def test_per_design_clocks_keep_the_timing_margin_the_selection_asks_for(cfg):
