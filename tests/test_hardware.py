@@ -340,13 +340,6 @@ def test_distinct_banks_cover_every_primitive(cfg):
     assert set(BUFFERS) >= {"a_buf", "b_buf", "c_buf"}
 
 
-#: Banks where yosys's mapping and the description's block count differ, with yosys's BRAM18
-#: (docs/hardware.md): a p_s FIFO of 2,048 bits x 2,064 words. yosys maps its first 2,048 words
-#: as 114 RAMB36 in the 2K x 18 shape and the 16-word tail as 29 RAMB36 of 512 x 72: 143 RAMB36
-#: = 286 BRAM18; the description takes the best single BRAM18 shape, 512 x 36: 57 x 5 = 285.
-KNOWN_YOSYS_BRAM18 = {(2048, 2064, "bram"): 286}
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys is not installed")
 def test_yosys_cell_counts_equal_the_description(cfg):
@@ -361,7 +354,6 @@ def test_yosys_cell_counts_equal_the_description(cfg):
         lutram = LUTS_PER_LUTRAM_CELL * sum(
             v for k, v in got.items() if re.fullmatch(r"RAM\d+[MX]\d*\w*", k)
         )
-        want = {**want, "bram18": KNOWN_YOSYS_BRAM18.get((w, d, prim), want["bram18"])}
         if (bram18, uram, lutram) != (want["bram18"], want["uram"], want["lutram_lut"]):
             bad.append(((w, d, prim), (bram18, uram, lutram), want))
         if prim == "registers":
