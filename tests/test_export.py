@@ -597,7 +597,7 @@ def test_sources_compile_against_the_hls_headers(tmp_path, cfg):
 
 
 #: Arrays with storage pragmas the description has no entry for: none (the row stages, the hold
-#: copy and the epilogue rows are described since MODEL_VERSION 2.2.0's hardware description).
+#: copy, the epilogue rows and p_s are described since MODEL_VERSION 2.3.0).
 KNOWN_EXTRA: set[str] = set()
 
 
