@@ -80,6 +80,7 @@ DESIGN_COLUMNS = (
     "model",
     "cameras",
     "given",
+    "cu_slr_order",
 )
 
 
@@ -191,6 +192,9 @@ def load_builds(path: str | Path) -> Builds:
             "model": str(resolve(path, e["model"])) if "model" in e else "",
             "cameras": e.get("cameras", 1),
             "given": ",".join(sorted(given)),
+            # the build's own CU placement (replaces the board's cu_slr_order), "" for the
+            # board's
+            "cu_slr_order": ",".join(str(int(x)) for x in e.get("cu_slr_order") or ()),
         }
         pumped_dsp = given.get("double_pump") and any("dsp" in b for b in e["figures"])
         if expressible and pumped_dsp and "dsp" not in (e.get("unmodelled") or {}):
