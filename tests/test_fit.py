@@ -543,3 +543,27 @@ def test_the_u280_dpu_as_built_closes_its_300_mhz_under_the_shipped_files():
     other = board_order.as_built_table(Fit({}, {}, {})).set_index("design")
     assert other.at[d, "fmax_mhz"] == pytest.approx(345 - 80 * (0.7895 - 0.30) / 0.70, abs=0.05)
     assert not bool(other.at[d, "feasible"])
+
+
+def test_a_met_clock_outweighs_several_reported_fmax_rows(monkeypatch):
+    """Six small engines under the LUT knee (fmax = base_mhz): one met 330 MHz (a lower bound),
+    five report fmax 320 (equalities). Unweighted, lowering base from 330 to 320 saves 5 x
+    10/320 = 0.156 and costs 10/330 = 0.030: the fit would call the built design infeasible.
+    A missed met clock weighs MET_CLOCK_WEIGHT = 100 times (3.03 > 0.156), so base stays at
+    330: the issue's rule that no built design is infeasible, where the curve can keep it."""
+    import dse.fit
+
+    small = {"pe_m": 4, "pe_n": 4, "pe_k": 4, "compute_units": 1, "vector_lanes": 1,
+             "tile_m": 16, "tile_n": 16, "tile_k": 16, "share_streams": True, "pc_weights": 1,
+             "pc_inputs": 1, "pc_outputs": 1, "double_pump": False, "clock_mhz": 250}
+    names = ["met", *(f"eq{i}" for i in range(5))]
+    des = _designs([(n, U280, small) for n in names])
+    figs = pd.DataFrame([
+        *(_figure("met", q, 330, scope="kernels") for q in ("clock_target_mhz", "clock_mhz")),
+        *(_figure(n, "fmax_mhz", 320, scope="kernels") for n in names[1:]),
+    ])
+    cal = Calibration(figs, des)
+    assert dse.fit.MET_CLOCK_WEIGHT == 100.0
+    assert cal.fit(names).constants["timing.base_mhz"] == 330
+    monkeypatch.setattr(dse.fit, "MET_CLOCK_WEIGHT", 1.0)
+    assert cal.fit(names).constants["timing.base_mhz"] == 320
