@@ -81,6 +81,7 @@ DESIGN_COLUMNS = (
     "cameras",
     "given",
     "template",
+    "cu_slr_order",
 )
 
 
@@ -194,6 +195,9 @@ def load_builds(path: str | Path) -> Builds:
             "given": ",".join(sorted(given)),
             # a published build: its own structure, not dse's kernel template (dse.hardware)
             "template": False,
+            # the build's own CU placement (replaces the board's cu_slr_order), "" for the
+            # board's
+            "cu_slr_order": ",".join(str(int(x)) for x in e.get("cu_slr_order") or ()),
         }
         pumped_dsp = given.get("double_pump") and any("dsp" in b for b in e["figures"])
         if expressible and pumped_dsp and "dsp" not in (e.get("unmodelled") or {}):

@@ -13,12 +13,13 @@ key of the platform file (``logic.lut_per_bank``, ``precisions.INT8.lut_per_mac`
   A change of how the model counts a term changes these columns and nothing else. They are fitted
   by non-negative least squares on the relative error, with a weak pull towards the file's value
   (:data:`PRIOR_WEIGHT`) so a constant the data do not determine keeps it.
-- **The clock model** (``timing.base_mhz``, the LUT knee and full-SLR clock): fmax is piecewise
-  linear in them; the SLR fractions the clock model sees are taken from the *published*
-  resources where the build gives them (the clock fit does not inherit the resource model's
-  error), and the constants are found by a grid search. A build that met its requested clock
-  only bounds fmax from below (``kind == "lower"``): it costs nothing while the model's fmax is
-  at or above it.
+- **The clock model** (``timing.base_mhz``, the LUT knee and full-SLR clock, the pumping
+  derate, the SLL derate and its knee): fmax is piecewise linear in them; the SLR fractions
+  and SLLs the clock model sees are taken from the *published* resources where the build gives
+  them (the clock fit does not inherit the resource model's error), and the constants are
+  found by a grid search. A build that met its requested clock only bounds fmax from below
+  (``kind == "lower"``): it costs nothing while the model's fmax is at or above it. A fitted
+  value at its grid's edge is a bound, not a measurement, and the calibrated file says so.
 - **Latency terms** (``logic.pipeline_fill_cycles``, ``logic.epilogue_overlap``): grid search on
   the builds that report cycles or latency.
 
@@ -78,7 +79,24 @@ CLOCK_GRID: dict[str, np.ndarray] = {
     "timing.knee.lut": np.round(np.arange(0.30, 0.92, 0.02), 2),
     "timing.full_mhz.lut": np.arange(60.0, 305.0, 5.0),
     "timing.pump_derate": np.round(np.arange(0.0, 0.105, 0.01), 2),
+    # the SLL term: fraction of fmax lost with a boundary's usable SLLs all in use, and the
+    # fraction of them where the loss starts (linear between)
+    "timing.sll_derate": np.round(np.arange(0.0, 0.305, 0.01), 2),
+    "timing.sll_knee": np.round(np.arange(0.30, 0.96, 0.05), 2),
 }
+#: Weight of a met clock the curve misses (a built design called infeasible), relative to the
+#: same relative error on a reported fmax: the issue's rule that no built design is infeasible
+#: as a near-hard constraint; the fit gives up error on reported fmax rows first.
+MET_CLOCK_WEIGHT = 100.0
+
+#: Clock constants that trade against each other, searched jointly as well as one at a time:
+#: a coordinate search alone stops where raising the base clock and the SLL derate together
+#: would lower the loss but neither does alone.
+CLOCK_PAIRS = (
+    ("timing.base_mhz", "timing.sll_derate"),
+    ("timing.sll_knee", "timing.sll_derate"),
+)
+
 #: The clock model of floorplanned builds (AutoBridge/TAPA pblocks, pipelined SLR crossings):
 #: its own LUT knee and full-SLR clock, used for builds whose figures say ``floorplan: true``.
 FLOORPLAN_GRID: dict[str, np.ndarray] = {
@@ -421,20 +439,29 @@ class Evaluator:
                     check_model(raw, file="(no workload)")
                 self.workloads[key] = Workload.from_mapping(raw)
                 self.layers[key] = int(raw.get("layers", 1) or 1)
-        # (board, workload, cameras, built from dse's kernel template) -> design rows
-        self.groups: dict[tuple[str, str, int, bool], list[int]] = {}
+        # designs run together: same board, workload, placement (a build's own cu_slr_order,
+        # designs file; "" for the board's) and kernel (dse's template, or a published build)
+        self.groups: dict[tuple[str, str, int, str, bool], list[int]] = {}
         template = (self.designs["template"] if "template" in self.designs
                     else pd.Series(False, index=self.designs.index))  # fmt: skip
         for i, (row, tpl) in enumerate(zip(self.designs.itertuples(index=False), template,
                                            strict=True)):
+            order = getattr(row, "cu_slr_order", "")
+            order = order if isinstance(order, str) else ""
             self.groups.setdefault((str(row.board), str(row.model or ""), int(row.cameras),
-                                    bool(tpl) if not _missing(tpl) else False), []).append(i)
+                                    order, bool(tpl) if not _missing(tpl) else False),
+                                   []).append(i)
 
-    def platform(self, board: str, overrides: Mapping[str, float] | None = None) -> Platform:
+    def platform(self, board: str, overrides: Mapping[str, float] | None = None, *,
+                 cu_slr_order: str = "") -> Platform:
+        """The board with ``overrides`` (dotted keys it has) and, given as ``"1,2,0"``, a
+        build's own CU placement instead of the board's ``cu_slr_order``."""
         raw = copy.deepcopy(self.raws[board])
         for key, value in (overrides or {}).items():
             if has_key(raw, key):
                 set_key(raw, key, value)
+        if cu_slr_order:
+            raw["cu_slr_order"] = [int(x) for x in cu_slr_order.split(",")]
         return Platform.from_mapping(raw, source=board)
 
     def shells(self) -> dict[str, np.ndarray]:
@@ -461,13 +488,13 @@ class Evaluator:
 
         keep = None if subset is None else set(subset)
         per_cu, frames, timing = [], [], {}
-        for (board, model_path, cams, template), idx in self.groups.items():
+        for (board, model_path, cams, order, template), idx in self.groups.items():
             rows = self.designs.iloc[idx]
             if keep is not None:
                 rows = rows[rows["design"].isin(keep)]
             if rows.empty:
                 continue
-            P = self.platform(board, overrides)
+            P = self.platform(board, overrides, cu_slr_order=order)
             W = self.workloads[(model_path, cams)]
             params = [
                 {k: _plain(r[k]) for k in PARAM_NAMES if k in r.index and not _missing(r[k])}
@@ -714,6 +741,8 @@ def _timing_fmax(ev: Evaluator, inputs: Mapping[str, tuple], designs: Sequence[s
         timing = dataclasses.replace(
             t, base_mhz=base, knee=knee, full_mhz=full,
             pump_derate=float(o.get("timing.pump_derate", t.pump_derate)),
+            sll_knee=float(o.get("timing.sll_knee", t.sll_knee)),
+            sll_derate=float(o.get("timing.sll_derate", t.sll_derate)),
         )
         plat = SimpleNamespace(timing=timing, max_kernel_mhz=P.max_kernel_mhz)
         fr = [np.array([float(np.ravel(inputs[designs[i]][1][r])[0]) for i in idx])
@@ -725,19 +754,23 @@ def _timing_fmax(ev: Evaluator, inputs: Mapping[str, tuple], designs: Sequence[s
 
 
 def fit_grid(loss, grid: Mapping[str, np.ndarray], start: Mapping[str, float], *,
-             sweeps: int = 3) -> dict[str, float]:
+             sweeps: int = 3, pairs: Sequence[tuple[str, str]] = ()) -> dict[str, float]:
     """Coordinate search: each constant in turn takes the grid value (or its current value)
-    with the least ``loss(constants)``; repeated ``sweeps`` times or until nothing moves."""
+    with the least ``loss(constants)``, then each of ``pairs`` (two constants that trade
+    against each other, e.g. a clock and a derate) every combination of their grids; repeated
+    ``sweeps`` times or until nothing moves."""
     cur = dict(start)
     best = loss(cur)
+    pairs = [(a, b) for a, b in pairs if a in grid and b in grid]
     for _ in range(sweeps):
         moved = False
-        for key, values in grid.items():
-            for v in values:
-                trial = {**cur, key: float(v)}
-                val = loss(trial)
-                if val < best - 1e-12:
-                    best, cur, moved = val, trial, True
+        trials = [{key: float(v)} for key, values in grid.items() for v in values]
+        trials += [{a: float(x), b: float(y)} for a, b in pairs for x in grid[a] for y in grid[b]]
+        for change in trials:
+            trial = {**cur, **change}
+            val = loss(trial)
+            if val < best - 1e-12:
+                best, cur, moved = val, trial, True
         if not moved:
             break
     return cur
@@ -848,12 +881,13 @@ class Calibration:
             def loss(c: Mapping[str, float]) -> float:
                 e = relative_error(_timing_fmax(self.ev, self.as_built.timing_inputs, ds, c),
                                    pub, kind)
-                return float(np.sum(np.abs(e))) if np.isfinite(e).all() else math.inf
+                w = np.where(kind == "lower", MET_CLOCK_WEIGHT, 1.0)
+                return float(np.sum(w * np.abs(e))) if np.isfinite(e).all() else math.inf
 
             both = {**CLOCK_GRID, **FLOORPLAN_GRID}
             start = {k: self.prior[k] for k in both if k in self.prior}
             grid = {k: v for k, v in both.items() if k in start}
-            c = fit_grid(loss, grid, start)
+            c = fit_grid(loss, grid, start, pairs=CLOCK_PAIRS)
             const.update(c)
             e = relative_error(_timing_fmax(self.ev, self.as_built.timing_inputs, ds, c), pub,
                                kind)
@@ -1121,8 +1155,28 @@ def determined(cal: Calibration, fit: Fit) -> dict[str, str]:
         if k in fit.constants and fit.rows.get(q):
             if k in FLOORPLAN_GRID and not planned:
                 continue
+            # with no SLL derate the knee moves nothing: the data say nothing of it
+            if k == "timing.sll_knee" and fit.constants.get("timing.sll_derate", 1.0) == 0.0:
+                continue
             out[k] = q
     return out
+
+
+#: Every grid constant's grid (values tried).
+_GRIDS = {**CLOCK_GRID, **FLOORPLAN_GRID, **LATENCY_GRID}
+
+
+def grid_edge(key: str, value: float) -> str:
+    """``lower`` or ``upper`` when a grid constant's fitted value is its grid's first or last
+    value (the fit ran into the edge: a bound, not a measurement), else ``""``."""
+    grid = _GRIDS.get(key)
+    if grid is None or not len(grid):
+        return ""
+    if math.isclose(value, float(np.min(grid))):
+        return "lower"
+    if math.isclose(value, float(np.max(grid))):
+        return "upper"
+    return ""
 
 
 def calibrated_platform(
@@ -1151,10 +1205,12 @@ def calibrated_platform(
         old = get_key(raw, k)
         constants[k] = fit.constants[k]
         held = table.at[q, "held_out_median_abs_error_pct"] if q in table.index else math.nan
+        edge = grid_edge(k, float(fit.constants[k]))
+        edge = f"; at the {edge} edge of its grid: a bound, not a measurement" if edge else ""
         comments[k] = (
             f"fit: {dataset}, {fit.rows.get(q, 0)} {q} rows, median |error| "
             f"{fit.residual.get(q, math.nan) * 100:.1f}% fitted, {held:.1f}% held out "
-            f"(dse calibrate; was {old})"
+            f"(dse calibrate; was {old}{edge})"
         )
     unc = intervals(rows)
     note = (f"fit: held-out ratio published / predicted on {dataset}, "

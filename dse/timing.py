@@ -16,7 +16,9 @@ are in each platform file with their sources: the base clock is the platform clo
 and floorplanned HLS designs reach; the LUT knee and full-SLR clock are fitted to published HLS
 designs (a design placed one region per SLR at 49% LUT closes 245 MHz); DSP, BRAM and URAM
 knees are UG949's per-SLR guidelines; the double-pumped DSP clock is the DPU's. The linear fall
-between knee and full SLR is an assumption.
+between knee and full SLR is an assumption. The SLL derate and knee are fitted too (dse.fit):
+no build read shows a cost of registered crossings, so the derate is 0, a bound at its grid's
+edge (docs/calibration.md, "SLR crossings").
 
 **The clock per design.** The kernel clock is chosen per design, as the mapper chooses its
 runtime tiles (:class:`ClockPolicy`, config ``clock:``): fmax depends on the resources and the

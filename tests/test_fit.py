@@ -278,8 +278,8 @@ def test_a_one_cu_kernel_larger_than_an_slr_is_judged_spread_over_the_slrs():
     """AutoSA's FP32 GEMM on the U250 (docs/examples/mm_large.rst): one kernel of 804,517 LUT,
     8,320 DSP and 953 BRAM36 built at 146 MHz, more than any SLR holds. Spread over the 4 SLRs
     with the shell's 107,629 LUT on its SLR, the fullest holds (804,517 / 4 + 107,629) /
-    432,000 = 0.7147 of its LUTs; the U250 file's curve (345 MHz to a 0.30 knee, 275 at a full
-    SLR) gives 345 - 70 (0.7147 - 0.30) / 0.70 = 303.5 MHz (DSP 0.68 and BRAM 0.65 of an SLR
+    432,000 = 0.7147 of its LUTs; the U250 file's curve (345 MHz to a 0.30 knee, 265 at a full
+    SLR) gives 345 - 80 (0.7147 - 0.30) / 0.70 = 297.6 MHz (DSP 0.68 and BRAM 0.65 of an SLR
     are under their 0.80 knees). Placed on one SLR the model called it infeasible."""
     params = {"weight_precision": "FP32", "act_precision": "FP32", "compute_units": 1,
               "pe_m": 13, "pe_n": 16, "pe_k": 8, "tile_m": 260, "tile_n": 256, "tile_k": 512,
@@ -291,7 +291,7 @@ def test_a_one_cu_kernel_larger_than_an_slr_is_judged_spread_over_the_slrs():
                           [2_000_000.0, 8_320.0, 1_906.0, 0.0]],
                          index=["autosa", "too-big"], columns=list(RESOURCES))
     p = Evaluator(des).predict(resources=built)
-    assert p.frame.at["autosa", "fmax_mhz"] == pytest.approx(303.5, abs=0.1)
+    assert p.frame.at["autosa", "fmax_mhz"] == pytest.approx(297.6, abs=0.1)
     assert bool(p.frame.at["autosa", "feasible"]), p.frame.at["autosa", "violations"]
     assert p.timing_inputs["autosa"][1][0][0] == pytest.approx(0.7147, abs=1e-4)
     # more LUTs than the device's 4 SLRs leave a kernel: infeasible on the device, not an SLR
@@ -451,3 +451,121 @@ def test_a_double_pumped_dsp_figure_without_a_reason_is_one_line(tmp_path):
     bad.write_text(yaml.safe_dump(raw))
     with pytest.raises(UserError, match=r"designs\[\d+\]\.unmodelled\.dsp"):
         load_builds(bad)
+
+
+# --------------------------------------------------------------------------- the SLL term
+def _sll_builds(truth: dict[str, float]) -> Calibration:
+    """Six 3-CU builds that differ only in their shared-stream ports (2 to 8 per CU), so the
+    busiest boundary's SLLs go from 26% to 101% of the usable while the fabric stays the same:
+    each build publishes the same small resources (30,000 LUT, 30 DSP, 60 BRAM18: under every
+    knee on the fullest SLR, so the fabric term is base_mhz) and the fmax the model gives under
+    ``truth``."""
+    small = {"pe_m": 4, "pe_n": 4, "pe_k": 4, "vector_lanes": 1, "tile_m": 16, "tile_n": 16,
+             "tile_k": 16, "share_streams": True, "share_weights": False, "double_pump": False,
+             "clock_mhz": 200, "compute_units": 3, "pc_inputs": 1, "pc_outputs": 1}
+    des = _designs([(f"s{p}", U280, {**small, "pc_weights": p}) for p in (2, 4, 5, 6, 7, 8)])
+    built = {"lut": 30_000.0, "dsp": 30.0, "bram18": 60.0, "uram": 0.0}
+    per_cu = pd.DataFrame([[built[r] / 3 for r in RESOURCES]] * len(des), index=des["design"],
+                          columns=list(RESOURCES))
+    truth_p = Evaluator(des).predict(truth, resources=per_cu)
+    figs = pd.DataFrame([f for d in des["design"] for f in (
+        _figure(d, "fmax_mhz", truth_p.frame.at[d, "fmax_mhz"], scope="kernels"),
+        *(_figure(d, r, v, scope="kernels") for r, v in built.items()))])
+    return Calibration(figs, des)
+
+
+def test_the_clock_fit_recovers_a_known_sll_derate_and_knee():
+    """The SLL term is fitted: builds whose fmax the model computes with sll_derate 0.15 past
+    a knee of 0.60 (u280.yaml ships others) give those back. Hand check of one row: 3 CUs of 8
+    shared ports, two of them above SLR0: 2 x 8 x 1,294 SLLs (a read-write port: 512 data +
+    102 beside them, and 512 data + 64 strobes + 104, dse.timing) + 2 x 107 control = 20,918 of
+    0.9 x 23,040 = 20,736 usable, s = 1.0088; fmax = 345 x (1 - 0.15 x min(s - 0.6, 0.4) / 0.4)
+    = 345 x 0.85 = 293.25 MHz."""
+    truth = {"timing.sll_derate": 0.15, "timing.sll_knee": 0.60}
+    cal = _sll_builds(truth)
+    s8 = cal.as_built.timing_inputs["s8"][3]
+    assert s8 == pytest.approx(20_918 / 20_736, rel=1e-4)
+    pub = cal.obs[cal.obs["quantity"] == "fmax_mhz"].set_index("design")["published"]
+    assert pub["s8"] == pytest.approx(293.25, rel=1e-6)  # s past 1: the whole derate
+    s6 = cal.as_built.timing_inputs["s6"][3]
+    assert 0.6 < s6 < 1.0
+    assert pub["s6"] == pytest.approx(345 * (1 - 0.15 * (s6 - 0.6) / 0.4), rel=1e-6)
+    fit = cal.fit(cal.designs["design"].tolist())
+    assert fit.constants["timing.sll_derate"] == pytest.approx(0.15)
+    assert fit.constants["timing.sll_knee"] == pytest.approx(0.60)
+    assert fit.residual["fmax_mhz"] < 1e-6
+
+
+def test_an_sll_derate_fitted_to_zero_leaves_its_knee_undetermined_and_says_so():
+    """Builds whose clock no SLL count lowers: the derate goes to 0, its grid's lower edge (a
+    bound: no build shows a cost), and the knee, which then moves nothing, is not written."""
+    from dse.fit import calibrated_platform, determined, grid_edge
+
+    cal = _sll_builds({"timing.sll_derate": 0.0})
+    fit, rows = cal.cross_validate()
+    assert fit.constants["timing.sll_derate"] == 0.0
+    keys = determined(cal, fit)
+    assert "timing.sll_derate" in keys and "timing.sll_knee" not in keys
+    assert grid_edge("timing.sll_derate", 0.0) == "lower"
+    assert grid_edge("timing.sll_derate", 0.1) == ""
+    text = calibrated_platform(str(U280), load_validated(U280, "platform"), cal, fit, rows,
+                               dataset="test")
+    line = next(ln for ln in text.splitlines() if ln.strip().startswith("sll_derate:"))
+    assert "fit: test" in line and "lower edge of its grid" in line
+    knee = next(ln for ln in text.splitlines() if ln.strip().startswith("sll_knee:"))
+    assert "fit:" not in knee
+
+
+def test_the_u280_dpu_as_built_closes_its_300_mhz_under_the_shipped_files():
+    """DPUCAHX8H on the U280 (designs.yaml, PG367 resources; placement from Vitis-AI's U280
+    build: the 4-engine core on SLR0, 5-engine cores on SLR1 and SLR2, cu_slr_order [1, 2, 0]).
+    By hand, per engine 670,541 / 14 LUT, 7,276 / 14 DSP, 896 / 14 = 64 URAM:
+    - SLR0: 4 engines + the shell's 107,629 LUT = 299,212 of 439,680 = 0.6805 -> 345 - 80 x
+      0.3805 / 0.70 = 301.5 MHz;
+    - SLR1: 5 engines, 2,598.6 of 3,072 DSP = 0.846 -> 345 - 95 x 0.046 / 0.20 = 323.2, double
+      pumped: at most 600 / 2 = 300; 320 of 320 URAM -> its full-SLR clock, 300 (PG367);
+    - SLR0-SLR1 carries 10 engines' ports: past the SLL knee, but the fitted derate is 0.
+    So fmax = 300 MHz and the published 300 MHz closes. With the board's own order (5 engines
+    on the shell's SLR0: 0.789 of its LUTs) the LUT term alone gives 289 MHz."""
+    from dse.builds import load_builds
+    from dse.fit import Fit
+
+    b = load_builds(ROOT / "configs" / "calibration" / "designs.yaml")
+    d = "dpucahx8h-u280-peak"
+    des = b.designs[b.designs["design"] == d].reset_index(drop=True)
+    assert des.at[0, "cu_slr_order"] == "1,2,0"
+    cal = Calibration(b.figures[b.figures["design"] == d], des)
+    built = cal.as_built_table(Fit({}, {}, {})).set_index("design")
+    assert built.at[d, "fmax_mhz"] == pytest.approx(300.0)
+    assert bool(built.at[d, "feasible"]), built.at[d, "violations"]
+    lut0 = float(np.ravel(cal.as_built.timing_inputs[d][1][0])[0])
+    assert lut0 == pytest.approx((4 * 670_541 / 14 + 107_629) / 439_680, rel=1e-4)
+    board_order = Calibration(b.figures[b.figures["design"] == d],
+                              des.assign(cu_slr_order=""))
+    other = board_order.as_built_table(Fit({}, {}, {})).set_index("design")
+    assert other.at[d, "fmax_mhz"] == pytest.approx(345 - 80 * (0.7895 - 0.30) / 0.70, abs=0.05)
+    assert not bool(other.at[d, "feasible"])
+
+
+def test_a_met_clock_outweighs_several_reported_fmax_rows(monkeypatch):
+    """Six small engines under the LUT knee (fmax = base_mhz): one met 330 MHz (a lower bound),
+    five report fmax 320 (equalities). Unweighted, lowering base from 330 to 320 saves 5 x
+    10/320 = 0.156 and costs 10/330 = 0.030: the fit would call the built design infeasible.
+    A missed met clock weighs MET_CLOCK_WEIGHT = 100 times (3.03 > 0.156), so base stays at
+    330: the issue's rule that no built design is infeasible, where the curve can keep it."""
+    import dse.fit
+
+    small = {"pe_m": 4, "pe_n": 4, "pe_k": 4, "compute_units": 1, "vector_lanes": 1,
+             "tile_m": 16, "tile_n": 16, "tile_k": 16, "share_streams": True, "pc_weights": 1,
+             "pc_inputs": 1, "pc_outputs": 1, "double_pump": False, "clock_mhz": 250}
+    names = ["met", *(f"eq{i}" for i in range(5))]
+    des = _designs([(n, U280, small) for n in names])
+    figs = pd.DataFrame([
+        *(_figure("met", q, 330, scope="kernels") for q in ("clock_target_mhz", "clock_mhz")),
+        *(_figure(n, "fmax_mhz", 320, scope="kernels") for n in names[1:]),
+    ])
+    cal = Calibration(figs, des)
+    assert dse.fit.MET_CLOCK_WEIGHT == 100.0
+    assert cal.fit(names).constants["timing.base_mhz"] == 330
+    monkeypatch.setattr(dse.fit, "MET_CLOCK_WEIGHT", 1.0)
+    assert cal.fit(names).constants["timing.base_mhz"] == 320

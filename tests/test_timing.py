@@ -44,6 +44,8 @@ HAND_PLACED_TIMING = {
     "knee": {"lut": 0.40, "dsp": 0.80, "bram18": 0.80, "uram": 0.80},
     "full_mhz": {"lut": 120, "dsp": 250, "bram18": 250, "uram": 300},
     "pump_derate": 0.03,
+    "sll_knee": 0.50,
+    "sll_derate": 0.10,
 }
 HAND_PLACED_LOGIC = {"lut_per_bank": 24, "lut_per_axi_port": 1800, "lut_per_cu": 6000,
                      "lut_per_vector_lane": 350, "pipeline_fill_cycles": 12,
@@ -219,20 +221,20 @@ def test_clock_per_design_is_the_highest_step_under_fmax(cfg):
     # bias/res/out rows 1 BRAM bank each: 3; p_s one bank of 8,192 bits x 128/16 = 8 blocks (one
     # group of 16 rows) in RAM32M16 (14 bits): 586 x 8 = 4,688 + 1; in all 24,420 -> 258,671.2.
     # SLR0 with the shell: (258,671.2 + 107,629) / 439,680 = 0.833106 -> 345 - (0.833106 -
-    # 0.30) / 0.70 x (345 - 275) = 291.689 MHz (DSP, BRAM under their knees; the SLL crossings
-    # under theirs). The timing margin (u280.yaml uncertainty: fmax_mhz lo -0.156, the held-out
-    # fmax error's 10th percentile) leaves 291.689 x 0.844 = 246.19 MHz: the highest multiple of
-    # 5 MHz at or below it is 245, of 25 MHz 225, of 1 MHz 246. The row records the clock and
-    # the margin fmax - clock.
+    # 0.30) / 0.70 x (345 - 265) = 284.074 MHz (DSP, BRAM under their knees; the SLL crossings
+    # under theirs, and the fitted SLL derate is 0). The timing margin (u280.yaml uncertainty:
+    # fmax_mhz lo -0.156, the held-out fmax error's 10th percentile) leaves 284.074 x 0.844 =
+    # 239.76 MHz: the highest multiple of 5 MHz at or below it is 235, of 25 MHz 225, of 1 MHz
+    # 239. The row records the clock and the margin fmax - clock.
     hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
     batch = design_batch([hw], cfg.platform)
-    for step, want in ((5, 245), (25, 225), (1, 246)):
+    for step, want in ((5, 235), (25, 225), (1, 239)):
         m = _per_design(cfg, step_mhz=step)
         res = m.evaluate(batch)
         c = res.columns
-        assert c["fmax_mhz"][0] == pytest.approx(291.689, abs=0.01)
+        assert c["fmax_mhz"][0] == pytest.approx(284.074, abs=0.01)
         assert c["clock_mhz"][0] == want and c["feasible"][0]
-        assert c["fmax_margin_mhz"][0] == pytest.approx(291.689 - want, abs=0.01)
+        assert c["fmax_margin_mhz"][0] == pytest.approx(284.074 - want, abs=0.01)
         row = results_frame(m, batch, res, ["d"]).iloc[0]
         assert row["clock_mhz"] == want
 
@@ -268,19 +270,20 @@ def test_clock_per_design_is_the_fastest_feasible_clock(cfg, model):
 
 
 def test_pinned_clock_above_fmax_is_infeasible(cfg):
-    # pinned at 300 MHz: BASE_DESIGN closes 291.689 MHz (the hand calculation above), so it is
-    # infeasible on timing, as a design whose own clock_mhz is too high; pinned at 240 (under
-    # 246.19 with the timing margin) it runs at 240.
+    # pinned at 300 MHz: BASE_DESIGN closes 284.074 MHz (the hand calculation above), so it is
+    # infeasible on timing, as a design whose own clock_mhz is too high; pinned at 235 (under
+    # 239.76 with the timing margin) it runs at 235.
     hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
     batch = design_batch([hw], cfg.platform)
     m = _per_design(cfg, mode="pinned", mhz=300)
     res = m.evaluate(batch)
     df = results_frame(m, batch, res, ["p"])
     assert not res.columns["feasible"][0]
-    assert df["violation"][0] == "clock_mhz for timing closure 300 > 291 available"
-    assert df["clock_mhz"][0] == 300 and df["fmax_margin_mhz"][0] == pytest.approx(-8.311, abs=0.01)
-    res = _per_design(cfg, mode="pinned", mhz=240).evaluate(batch)
-    assert res.columns["feasible"][0] and res.columns["clock_mhz"][0] == 240
+    assert df["violation"][0] == "clock_mhz for timing closure 300 > 284 available"
+    assert df["clock_mhz"][0] == 300
+    assert df["fmax_margin_mhz"][0] == pytest.approx(-15.926, abs=0.01)
+    res = _per_design(cfg, mode="pinned", mhz=235).evaluate(batch)
+    assert res.columns["feasible"][0] and res.columns["clock_mhz"][0] == 235
 
 
 @pytest.mark.parametrize("clock, key", [
@@ -310,14 +313,14 @@ def test_bad_clock_section_is_one_line(tmp_path, capsys, clock, key):
 
 def test_evaluate_runs_a_given_clock_and_chooses_a_missing_one(cfg):
     # dse evaluate: a design with its own clock_mhz runs at it; without one it gets the config's
-    # per-design clock (BASE_DESIGN closes 291.689 MHz, 246.19 with the timing margin: 245 in 5
+    # per-design clock (BASE_DESIGN closes 284.074 MHz, 239.76 with the timing margin: 235 in 5
     # MHz steps)
     from dse.commands.evaluate import evaluate_design
 
     assert evaluate_design(cfg, dict(BASE_DESIGN))["clock_mhz"] == 250
     hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
     out = evaluate_design(cfg, hw)
-    assert out["clock_mhz"] == 245 and out["fmax_margin_mhz"] == pytest.approx(46.689, abs=0.01)
+    assert out["clock_mhz"] == 235 and out["fmax_margin_mhz"] == pytest.approx(49.074, abs=0.01)
 
 
 def test_per_design_clocks_keep_the_timing_margin_the_selection_asks_for(cfg):
