@@ -116,7 +116,9 @@ def _mid_words(t, T):
     return 64.0 * s.astype(DT) / (tt - 2).astype(DT)
 
 
-def _tiled_row_s(b, nch, lat, width_b, tile_b, T, row_al, alt, slice_b=0.0, split=1.0):
+def _tiled_row_s(
+    b, nch, lat, width_b, tile_b, T, row_al, alt, slice_b=0.0, split=1.0, last_only=False
+):
     """Seconds to move one matrix row of ``width_b`` bytes as the kernel does: one burst per
     tile, ``T`` tiles of ``tile_b`` bytes of which the last holds the rest (a ragged last tile
     is a burst of its own, however narrow: a latency-bound burst costs its latency whatever it
@@ -129,7 +131,8 @@ def _tiled_row_s(b, nch, lat, width_b, tile_b, T, row_al, alt, slice_b=0.0, spli
     share the row, CU c's slice (``slice_b`` bytes) starting at byte ``c * slice_b``: the step
     waits for its slowest CU, so a tile moves the most words any CU's does.
 
-    Equal to ``T`` bursts of the average tile when the tiles divide the row."""
+    Equal to ``T`` bursts of the average tile when the tiles divide the row. ``last_only``: the
+    last tile's burst alone (the whole row's where ``T`` is 1)."""
 
     def burst_s(w):
         return w / b.bw(nch, w, lat)
@@ -155,11 +158,13 @@ def _tiled_row_s(b, nch, lat, width_b, tile_b, T, row_al, alt, slice_b=0.0, spli
     w_first = np.where(row_al > 0, most_words(0.0, first_b), _words(first_b, 0.0))
     if not some_many:  # one tile per row: its burst alone
         return burst_s(w_first)
+    w_last = np.where(row_al > 0, most_words((T - 1) * tile_b, last_b), _words(last_b, 0.0))
+    if last_only:
+        return np.where(T > 1, burst_s(w_last), burst_s(w_first))
     w_mid = _words(tile_b, row_al * cu_al * alt)
     on_words = (row_al > 0) & cu_al & (np.mod(tile_b, 1.0) == 0) & (T > 2)
     if np.any(on_words):  # every start on a word: the middle tiles' own words
         w_mid = np.where(on_words, _mid_words(tile_b, T), w_mid)
-    w_last = np.where(row_al > 0, most_words((T - 1) * tile_b, last_b), _words(last_b, 0.0))
     later = np.maximum(T - 2, 0) * burst_s(w_mid) + burst_s(w_last)
     return burst_s(w_first) + np.where(T > 1, later, 0.0)
 
@@ -319,6 +324,7 @@ class _Batch:
         pm_, pn_, pk_ = pos[:, 0], pos[:, 1], pos[:, 2]
         # "loop x sits outside loop y" for the pairs the re-fetch rule needs
         self.loops_outside = loops_outside(pm_, pn_, pk_)
+        self.pos = (pm_, pn_, pk_)  # each loop's depth (0: outermost)
         self.cu = fl["compute_units"]
         self.fuse = np.asarray(d["fuse_attention"], dtype=bool)
         self.unfused = (~self.fuse).astype(DT)
@@ -803,6 +809,32 @@ class Model:
             with_p = np.maximum(first, p_all / r) + np.maximum(
                 np.maximum(h_cp, t_o), p_all) * (1 - 1 / r)
             load = np.where(q > 0, (1 - q) * load + q * with_p, load)
+        # a ragged last k tile: the loaders' shares differ between the full k tiles and the
+        # last one (A moves a burst per row whatever its width, B a row per k), so a tile's
+        # slower loader is not the same one in both; the load is at least the sum over the two
+        # kinds of tile of the slower loader's share (k = 256 in tiles of 224 and 32: A's
+        # latency-bound 32-byte rows bind the last k tiles, B's 224 rows the others)
+        k_l = DT(K) - (Tk - 1) * v.tk  # the last k tile's depth
+        l_lastk = load / (Tm * Tn * Tk)  # one tile's load in the last k tile (an average)
+        l_fullk = l_lastk
+        if np.any(Tk > 1):
+            a_last = bytes_a / (DT(K) * ab) * _tiled_row_s(
+                b, b.n_in, b.lat_r, DT(K) * ab, v.tk * ab, Tk, _aligned(DT(K) * ab),
+                _aligned(v.tk * ab), last_only=True) + a_cp * np.ceil(k_l / b.pk) / steps_k
+            if score:
+                b_last = b_rows * _tiled_row_s(
+                    b, b_ch, b.lat_r, DT(K) * bb, v.tk * bb, Tk, _aligned(DT(K) * bb),
+                    _aligned(v.tk * bb), last_only=True)
+            else:
+                b_last = b_mem * k_l / DT(K)
+            b_last = b_last + b_cp * np.ceil(k_l / b.pk) / steps_k
+            l_last = np.maximum(a_last, b_last)
+            split_load = np.maximum(t_a - a_last, t_b - b_last) + l_last
+            load = np.where(Tk > 1, np.maximum(load, split_load), load)
+            l_last = np.minimum(l_last, load)
+            l_lastk = np.where(Tk > 1, l_last / (Tm * Tn), l_lastk)
+            l_fullk = np.where(Tk > 1, (load - l_last) / (Tm * Tn * np.maximum(Tk - 1, 1)),
+                               l_lastk)
         t_w = t_b if k.weight_operand else 0.0
         t_in = np.maximum(t_a if k.weight_operand else np.maximum(t_a, t_b), t_ps_r)
         # the epilogue: one element per lane and cycle whatever its operations (the GELU,
@@ -821,9 +853,9 @@ class Model:
         t_store = t_store + t_ps_w + (1 + spill) * steps_m * steps_n / b.f
         serial = load + t_comp + t_store
         # double-buffered: a three-stage pipeline (load, compute, store) over the tiles; the
-        # busiest stage runs back to back and the others add one tile each (a C tile's store
-        # only after its last k tile). Fused attention runs one call per row block of tm rows,
-        # each its own pipeline.
+        # busiest stage runs back to back, the others add the first tile before it and the
+        # call's drain after it (a C tile's store only after its last k tile). Fused attention
+        # runs one call per row block of tm rows, each its own pipeline.
         calls = 1.0 if not k.attention else 1 + (1 - b.unfused) * (Tm - 1)
         tiles, c_tiles = Tm * Tn * Tk, Tm * Tn * (1 + spill)
         # the first tile's load: the held operand's memory part arrives in the first tile of
@@ -846,8 +878,14 @@ class Model:
             c_all_k = (np.ceil(mk / b.pm) * np.ceil(nk / b.pn) * steps_k + Tk * b.fill) / b.f
             c_first = np.where(ragged_k, c_all_k, c_first)
         tc, ts = t_comp / calls, t_store / calls  # one call's compute and store
+        # the pipeline drains with the call's last tile (the last of every loop: ragged where
+        # its dimension is, 16 rows of M = 256 in tiles of 120), or with the tile (C tile)
+        # before it still storing (_drain); before MODEL_VERSION 2.4 the drain was an average
+        # tile's PE loop and store, 3 x 120-row tiles' worth where the last has 16 rows
+        after_c, drain = self._drain(k, b, v, ne, Tm, Tn, Tk, calls, l_fullk, l_lastk, t_store,
+                                     t_ps_w, spill, steps_m * steps_n)
         overlapped = calls * np.maximum(
-            np.maximum(load / calls + c1 + s1, l1 + tc + s1), l1 + c_first + ts
+            np.maximum(load / calls + drain, l1 + tc + after_c), l1 + c_first + ts
         )
         if np.any(spill):
             # with k outside m or n, a call ends with the last k tile of each of its C tiles:
@@ -880,6 +918,70 @@ class Model:
         overlapped = overlapped + b.no_overlap * t_epi
         time = serial + b.dbuf_f * (overlapped - serial) + t_soft
         return time, (t_comp, t_w, t_in, t_out, t_vec)
+
+    @staticmethod
+    def _drain(k, b, v, ne, Tm, Tn, Tk, calls, l_fullk, l_lastk, t_store, t_ps_w, spill,
+               blocks):
+        """Seconds a double-buffered call's pipeline runs after its loads and after its PE
+        loop: ``(after_c, tail)``.
+
+        As kernel.cpp's tile loop runs them (finish times ``F_load += L``,
+        ``F_comp = max(F_load, F_comp) + C``, ``F_store = max(F_comp, F_store) + S``), the call
+        ends along one of two paths: the last tile's PE loop and store after the last load, or
+        the previous unit's PE loops and store, then the last store, where a unit is a tile,
+        or a C tile (its ``Tk`` tiles) when k is the innermost loop that iterates; that path
+        starts before the loads of the previous unit's later tiles and of the last unit
+        (``tail`` takes those loads off). ``after_c`` is the last store, or the previous
+        unit's store less the last unit's PE loops, then the last store.
+
+        The last tile is the last of every loop, its extents the ragged last tiles'
+        (``M - (Tm-1) tm`` rows ...); the previous unit is full along the innermost loop that
+        iterates (the innermost of m and n when the unit is a C tile) and the last along the
+        others. A C tile's final store is its rows' share of the call's final stores (the n
+        tiles alike); fused attention's row-block calls each end with a whole row block.
+
+        Args:
+            ne: output columns on this CU; Tm, Tn, Tk: tiles along m, n and k; calls: pipelines
+                per execution (fused attention: one per row block); l_fullk, l_lastk: one
+                tile's load (s, averages) in a full k tile and in the last k tile; t_store,
+                t_ps_w: the store stage's total and its partial-sum writes (s); spill:
+                partial-sum spills per C tile; blocks: C blocks per execution
+                (``ceil(M/pe_m) ceil(ne/pe_n)``).
+        """
+        M, K = DT(k.m), DT(k.k)
+        mk, nk, kk = np.minimum(v.tm, M), np.minimum(v.tn, ne), np.minimum(v.tk, K)
+        m_l = np.where(calls > 1, mk, M - (Tm - 1) * v.tm)  # the last tile's rows
+        n_l, k_l = ne - (Tn - 1) * v.tn, K - (Tk - 1) * v.tk
+        k_steps = np.maximum(Tk - 1, 0) * np.ceil(kk / b.pk) + np.ceil(k_l / b.pk)
+
+        def pe_s(m, n, ks, tiles=1.0):  # PE loops of `tiles` tiles of ks k steps in all (s)
+            return (np.ceil(m / b.pm) * np.ceil(n / b.pn) * ks + tiles * b.fill) / b.f
+
+        # the final stores (partial-sum writes and their c_s blocks taken out), per row and n tile
+        s_row = (t_store - t_ps_w - spill * blocks / b.f) / (M * Tn)
+        s_last = s_row * m_l
+        c_last = pe_s(m_l, n_l, np.ceil(k_l / b.pk))
+        last = c_last + s_last
+        # the innermost loops that iterate (within a call)
+        pm_, pn_, pk_ = b.pos
+        dm = np.where(Tm / calls > 1, pm_, -1)
+        dn = np.where(Tn > 1, pn_, -1)
+        dk = np.where(Tk > 1, pk_, -1)
+        in_m, in_n = (dm > dn) & (dm > dk), (dn > dm) & (dn > dk)
+        by_c = (dk > dm) & (dk > dn)  # k innermost: the units are C tiles
+        in2_m, in2_n = by_c & (dm > dn), by_c & (dn > dm)  # ... and the next loop out
+        m_p = np.where(in_m | in2_m, mk, m_l)
+        n_p = np.where(in_n | in2_n, nk, n_l)
+        s_p = s_row * m_p
+        c_p = np.where(by_c, pe_s(m_p, n_p, k_steps, Tk), pe_s(m_p, n_p, np.ceil(k_l / b.pk)))
+        c_u = np.where(by_c, pe_s(m_l, n_l, k_steps, Tk), c_last)  # the last unit's PE loops
+        # loads skipped: the previous unit's after its first tile, and the last unit's
+        skipped = np.where(by_c, np.maximum(2 * Tk - 3, 0) * l_fullk + 2 * l_lastk, l_lastk)
+        before = c_p + s_p + s_last - skipped
+        several = in_m | in_n | in2_m | in2_n  # a previous unit in the call
+        tail = np.where(several, np.maximum(last, before), last)
+        after_c = np.where(several, s_last + np.maximum(s_p - c_u, 0.0), s_last)
+        return after_c, tail
 
     def _vector(self, k: Kernel, b: _Batch) -> tuple[np.ndarray, tuple]:
         """Seconds per execution of a stand-alone vector kernel on one CU, and busy times.
