@@ -116,7 +116,10 @@ def _mid_words(t, T):
     return 64.0 * s.astype(DT) / (tt - 2).astype(DT)
 
 
-def _tiled_row_s(b, nch, lat, width_b, tile_b, T, row_al, alt, slice_b=0.0, split=1.0):
+def _tiled_row_s(
+    b, nch, lat, width_b, tile_b, T, row_al, alt, slice_b=0.0, split=1.0, last_only=False,
+    row_b=None,
+):
     """Seconds to move one matrix row of ``width_b`` bytes as the kernel does: one burst per
     tile, ``T`` tiles of ``tile_b`` bytes of which the last holds the rest (a ragged last tile
     is a burst of its own, however narrow: a latency-bound burst costs its latency whatever it
@@ -127,9 +130,12 @@ def _tiled_row_s(b, nch, lat, width_b, tile_b, T, row_al, alt, slice_b=0.0, spli
     one word); a middle tile moves one word more unless every start is on a word (``alt``: the
     tile width is). Rows that do not start on words move one word more per tile. ``split`` CUs
     share the row, CU c's slice (``slice_b`` bytes) starting at byte ``c * slice_b``: the step
-    waits for its slowest CU, so a tile moves the most words any CU's does.
+    waits for its slowest CU, so a tile moves the most words any CU's does. ``row_b``: the
+    matrix row's bytes, of which the last CU's slice holds the rest (43, 43 and 42 columns of
+    128: the last slice ends on the row's end), where given.
 
-    Equal to ``T`` bursts of the average tile when the tiles divide the row."""
+    Equal to ``T`` bursts of the average tile when the tiles divide the row. ``last_only``: the
+    last tile's burst alone (the whole row's where ``T`` is 1)."""
 
     def burst_s(w):
         return w / b.bw(nch, w, lat)
@@ -145,21 +151,33 @@ def _tiled_row_s(b, nch, lat, width_b, tile_b, T, row_al, alt, slice_b=0.0, spli
     cu_al = np.all(np.where(live, np.mod(s0, 64.0) == 0, True), axis=0)
     every_al = bool(np.all(cu_al))
 
-    def most_words(offset, nb):
+    # the last CU's slice is shorter by `short` bytes: its last tile (its only one, T = 1)
+    short = 0.0 if row_b is None else np.maximum(split * slice_b - row_b, 0.0)
+    last_cu = cu == split - 1
+
+    def most_words(offset, nb, last=False):
         if every_al:  # every CU's slice starts on a word: each moves the first CU's words
-            # (the first CU's start, 0, in s0's dtype: the same arithmetic as below)
+            # (the first CU's start, 0, in s0's dtype: the same arithmetic as below; a shorter
+            # last slice moves no more)
             return 64.0 * (np.floor((np.mod(s0[0] + offset, 64.0) + nb - 1) / 64.0) + 1)
-        w = np.floor((np.mod(s0 + offset, 64.0) + nb - 1) / 64.0) + 1
+        nb_c = np.where(last_cu, nb - short, nb) if last else nb
+        w = np.floor((np.mod(s0 + offset, 64.0) + nb_c - 1) / 64.0) + 1
+        w = np.where(nb_c > 0, w, 0.0)
         return 64.0 * np.max(np.where(live, w, 0.0), axis=0)
 
-    w_first = np.where(row_al > 0, most_words(0.0, first_b), _words(first_b, 0.0))
+    w0 = most_words(0.0, first_b, True)  # the whole slice in one tile: the last CU's shorter
+    if some_many and row_b is not None:
+        w0 = np.where(many, most_words(0.0, first_b), w0)
+    w_first = np.where(row_al > 0, w0, _words(first_b, 0.0))
     if not some_many:  # one tile per row: its burst alone
         return burst_s(w_first)
+    w_last = np.where(row_al > 0, most_words((T - 1) * tile_b, last_b, True), _words(last_b, 0.0))
+    if last_only:
+        return np.where(T > 1, burst_s(w_last), burst_s(w_first))
     w_mid = _words(tile_b, row_al * cu_al * alt)
     on_words = (row_al > 0) & cu_al & (np.mod(tile_b, 1.0) == 0) & (T > 2)
     if np.any(on_words):  # every start on a word: the middle tiles' own words
         w_mid = np.where(on_words, _mid_words(tile_b, T), w_mid)
-    w_last = np.where(row_al > 0, most_words((T - 1) * tile_b, last_b), _words(last_b, 0.0))
     later = np.maximum(T - 2, 0) * burst_s(w_mid) + burst_s(w_last)
     return burst_s(w_first) + np.where(T > 1, later, 0.0)
 
@@ -319,6 +337,7 @@ class _Batch:
         pm_, pn_, pk_ = pos[:, 0], pos[:, 1], pos[:, 2]
         # "loop x sits outside loop y" for the pairs the re-fetch rule needs
         self.loops_outside = loops_outside(pm_, pn_, pk_)
+        self.pos = (pm_, pn_, pk_)  # each loop's depth (0: outermost)
         self.cu = fl["compute_units"]
         self.fuse = np.asarray(d["fuse_attention"], dtype=bool)
         self.unfused = (~self.fuse).astype(DT)
@@ -742,7 +761,8 @@ class Model:
             b_rows = bytes_b / (DT(K) * bb)
         else:  # the CUs' column slices of a row (the slowest CU's words)
             b_row_s = _tiled_row_s(b, b_ch, b.lat_r, ne * bb, v.tn * bb, Tn,
-                                   _aligned(DT(k.n) * bb), _aligned(v.tn * bb), ne * bb, split)
+                                   _aligned(DT(k.n) * bb), _aligned(v.tn * bb), ne * bb, split,
+                                   row_b=DT(k.n) * bb)
             b_rows = bytes_b / (ne * bb)
         # bank words: every tile writes its A tile (mk/pe_m x kk/pe_k words) and B tile
         # (kk/pe_k x nk/pe_n) into the banks one word per bank and cycle, after each group's
@@ -756,7 +776,8 @@ class Model:
         t_a, t_b = a_mem + a_cp, b_mem + b_cp
         c_rows = bytes_c / (ne * cb)
         t_out = c_rows * _tiled_row_s(b, b.n_out, b.lat_w, ne * cb, v.tn * cb, Tn,
-                                      _aligned(DT(k.n) * cb), _aligned(v.tn * cb), ne * cb, split)
+                                      _aligned(DT(k.n) * cb), _aligned(v.tn * cb), ne * cb, split,
+                                      row_b=DT(k.n) * cb)
         # partial sums of C tiles that continue in a later k tile (spill: Tk - 1 per C tile),
         # written by the store and read back by load_p, a row of nk accumulators per burst,
         # on one port (the first output bundle), plus one cycle per C block into p_s
@@ -803,6 +824,17 @@ class Model:
             with_p = np.maximum(first, p_all / r) + np.maximum(
                 np.maximum(h_cp, t_o), p_all) * (1 - 1 / r)
             load = np.where(q > 0, (1 - q) * load + q * with_p, load)
+        # the loaders' shares differ between kinds of tile: A moves a burst per row whatever
+        # its width, B a row per k and the same rows in every m tile, so a ragged last k tile
+        # (A's latency-bound short rows) or m tile (B's whole tile beside a few rows of A)
+        # has another slower loader than the full tiles. The load is at least the sum over the
+        # kinds of tile (m and k each full or last) of the slower loader's share; per tile
+        # of each kind (the average) it is what the drain overlaps (_drain)
+        calls = 1.0 if not k.attention else 1 + (1 - b.unfused) * (Tm - 1)
+        loads = self._tile_loads(k, b, v, Tm, Tn, Tk, calls, load, t_a, t_b,
+                                 a_cp, b_cp, b_mem, bytes_a, b_rows, b_ch, score, hold_a, r_b,
+                                 steps_k)
+        load = loads[0]
         t_w = t_b if k.weight_operand else 0.0
         t_in = np.maximum(t_a if k.weight_operand else np.maximum(t_a, t_b), t_ps_r)
         # the epilogue: one element per lane and cycle whatever its operations (the GELU,
@@ -812,7 +844,8 @@ class Model:
         if k.name in self._residual:  # its rows, as the output's, on the input ports
             ra = b.act_b
             r_row_s = _tiled_row_s(b, b.n_in, b.lat_r, ne * ra, v.tn * ra, Tn,
-                                   _aligned(DT(k.n) * ra), _aligned(v.tn * ra), ne * ra, split)
+                                   _aligned(DT(k.n) * ra), _aligned(v.tn * ra), ne * ra, split,
+                                   row_b=DT(k.n) * ra)
             t_epi = np.maximum(t_epi, M * r_row_s)
         if b.any_share_streams:
             t_store = np.maximum(t_epi, t_out + b.ss_act * np.minimum(t_in, t_out))
@@ -821,10 +854,9 @@ class Model:
         t_store = t_store + t_ps_w + (1 + spill) * steps_m * steps_n / b.f
         serial = load + t_comp + t_store
         # double-buffered: a three-stage pipeline (load, compute, store) over the tiles; the
-        # busiest stage runs back to back and the others add one tile each (a C tile's store
-        # only after its last k tile). Fused attention runs one call per row block of tm rows,
-        # each its own pipeline.
-        calls = 1.0 if not k.attention else 1 + (1 - b.unfused) * (Tm - 1)
+        # busiest stage runs back to back, the others add the first tile before it and the
+        # call's drain after it (a C tile's store only after its last k tile). Fused attention
+        # runs one call per row block of tm rows, each its own pipeline.
         tiles, c_tiles = Tm * Tn * Tk, Tm * Tn * (1 + spill)
         # the first tile's load: the held operand's memory part arrives in the first tile of
         # each of the tiles / r sweeps
@@ -846,8 +878,14 @@ class Model:
             c_all_k = (np.ceil(mk / b.pm) * np.ceil(nk / b.pn) * steps_k + Tk * b.fill) / b.f
             c_first = np.where(ragged_k, c_all_k, c_first)
         tc, ts = t_comp / calls, t_store / calls  # one call's compute and store
+        # the pipeline drains with the call's last tile (the last of every loop: ragged where
+        # its dimension is, 16 rows of M = 256 in tiles of 120), or with the tile (C tile)
+        # before it still storing (_drain); before MODEL_VERSION 2.4 the drain was an average
+        # tile's PE loop and store, 3 x 120-row tiles' worth where the last has 16 rows
+        after_c, drain = self._drain(k, b, v, ne, Tm, Tn, Tk, calls, loads[1:], t_store,
+                                     t_ps_w, spill, steps_m * steps_n)
         overlapped = calls * np.maximum(
-            np.maximum(load / calls + c1 + s1, l1 + tc + s1), l1 + c_first + ts
+            np.maximum(load / calls + drain, l1 + tc + after_c), l1 + c_first + ts
         )
         if np.any(spill):
             # with k outside m or n, a call ends with the last k tile of each of its C tiles:
@@ -880,6 +918,125 @@ class Model:
         overlapped = overlapped + b.no_overlap * t_epi
         time = serial + b.dbuf_f * (overlapped - serial) + t_soft
         return time, (t_comp, t_w, t_in, t_out, t_vec)
+
+    @staticmethod
+    def _tile_loads(k, b, v, Tm, Tn, Tk, calls, load, t_a, t_b, a_cp, b_cp, b_mem, bytes_a,
+                    b_rows, b_ch, score, hold_a, r_b, steps_k):
+        """The call's load (s), at least the sum over the kinds of tile of the slower loader's
+        share, and one tile's load of each kind (s, averages): ``(load, L_ff, L_fl, L_lf,
+        L_ll)``, the first letter for m (full or last tile), the second for k.
+
+        A's share of a kind: its rows (the last m tile's ``M - (Tm-1) tm`` of ``M``) times its
+        row bursts (the last k tile's burst, or the others'); B's: its k rows (the last k
+        tile's of ``K``; K^T: its bursts) and its m tiles (``1/Tm`` each, where B is read in
+        every tile; where B is held over the m tiles only its bank words). Fused attention's
+        row-block calls (one m tile each) are not split by m."""
+        M, K = DT(k.m), DT(k.k)
+        ab, bb = v.a_b, v.b_b
+        m_l = M - (Tm - 1) * v.tm
+        k_l = K - (Tk - 1) * v.tk
+        split_m = (Tm / calls > 1) & (m_l < v.tm)
+        split_k = (Tk > 1) & (k_l < v.tk)
+        if not (np.any(split_m) or np.any(split_k)):
+            per = load / (Tm * Tn * Tk)
+            return load, per, per, per, per
+        # the last k tile's shares of A and B
+        a_last = bytes_a / (K * ab) * _tiled_row_s(
+            b, b.n_in, b.lat_r, K * ab, v.tk * ab, Tk, _aligned(K * ab), _aligned(v.tk * ab),
+            last_only=True) + a_cp * np.ceil(k_l / b.pk) / steps_k
+        if score:
+            b_last = b_rows * _tiled_row_s(
+                b, b_ch, b.lat_r, K * bb, v.tk * bb, Tk, _aligned(K * bb), _aligned(v.tk * bb),
+                last_only=True)
+        else:
+            b_last = b_mem * k_l / K
+        b_last = b_last + b_cp * np.ceil(k_l / b.pk) / steps_k
+        ka_l = np.where(split_k, a_last / np.maximum(t_a, 1e-30), 1.0 / Tk)
+        kb_l = np.where(split_k, b_last / np.maximum(t_b, 1e-30), 1.0 / Tk)
+        # the last m tile's shares (B from memory in every m tile unless held over them)
+        b_every = hold_a | (r_b <= 1)
+        ma_l = np.where(split_m, m_l / M, 1.0 / Tm)
+        mb_l = np.where(split_m, (b_cp + np.where(b_every, b_mem, 0.0)) / (Tm * t_b), 1.0 / Tm)
+        mb_l = np.minimum(mb_l, 1.0)
+        kinds = []
+        for ma, mb, cm in ((1 - ma_l, 1 - mb_l, Tm - 1), (ma_l, mb_l, 1.0)):
+            for ka, kb, ck in ((1 - ka_l, 1 - kb_l, Tk - 1), (ka_l, kb_l, 1.0)):
+                kinds.append((np.maximum(t_a * ma * ka, t_b * mb * kb), cm * ck * Tn))
+        total = sum(x for x, _ in kinds)
+        split = split_m | split_k  # (elsewhere the kinds are in proportion: the load as it is)
+        load_new = np.where(split, np.maximum(load, total), load)
+        scale = load_new / np.maximum(total, 1e-30)  # what the loaders' rule adds, evenly
+        even = load / (Tm * Tn * Tk)
+        per = [np.where(split, x * scale / np.maximum(n, 1.0), even) for x, n in kinds]
+        return (load_new, *per)
+
+    @staticmethod
+    def _drain(k, b, v, ne, Tm, Tn, Tk, calls, per_tile, t_store, t_ps_w, spill, blocks):
+        """Seconds a double-buffered call's pipeline runs after its loads and after its PE
+        loop: ``(after_c, tail)``.
+
+        As kernel.cpp's tile loop runs them (finish times ``F_load += L``,
+        ``F_comp = max(F_load, F_comp) + C``, ``F_store = max(F_comp, F_store) + S``), the call
+        ends along one of two paths: the last tile's PE loop and store after the last load, or
+        the previous unit's PE loops and store, then the last store, where a unit is a tile,
+        or a C tile (its ``Tk`` tiles) when k is the innermost loop that iterates; that path
+        starts before the loads of the previous unit's later tiles and of the last unit
+        (``tail`` takes those loads off). ``after_c`` is the last store, or the previous
+        unit's store less the last unit's PE loops, then the last store.
+
+        The last tile is the last of every loop, its extents the ragged last tiles'
+        (``M - (Tm-1) tm`` rows ...); the previous unit is full along the innermost loop that
+        iterates (the innermost of m and n when the unit is a C tile) and the last along the
+        others. A C tile's final store is its rows' share of the call's final stores (the n
+        tiles alike); fused attention's row-block calls each end with a whole row block.
+
+        Args:
+            ne: output columns on this CU; Tm, Tn, Tk: tiles along m, n and k; calls: pipelines
+                per execution (fused attention: one per row block); per_tile: one tile's
+                load (s, averages) by kind, m then k full or last (:meth:`_tile_loads`); t_store,
+                t_ps_w: the store stage's total and its partial-sum writes (s); spill:
+                partial-sum spills per C tile; blocks: C blocks per execution
+                (``ceil(M/pe_m) ceil(ne/pe_n)``).
+        """
+        M, K = DT(k.m), DT(k.k)
+        mk, nk, kk = np.minimum(v.tm, M), np.minimum(v.tn, ne), np.minimum(v.tk, K)
+        m_l = np.where(calls > 1, mk, M - (Tm - 1) * v.tm)  # the last tile's rows
+        n_l, k_l = ne - (Tn - 1) * v.tn, K - (Tk - 1) * v.tk
+        k_steps = np.maximum(Tk - 1, 0) * np.ceil(kk / b.pk) + np.ceil(k_l / b.pk)
+
+        def pe_s(m, n, ks, tiles=1.0):  # PE loops of `tiles` tiles of ks k steps in all (s)
+            return (np.ceil(m / b.pm) * np.ceil(n / b.pn) * ks + tiles * b.fill) / b.f
+
+        # the final stores (partial-sum writes and their c_s blocks taken out), per row and n tile
+        s_row = (t_store - t_ps_w - spill * blocks / b.f) / (M * Tn)
+        s_last = s_row * m_l
+        c_last = pe_s(m_l, n_l, np.ceil(k_l / b.pk))
+        last = c_last + s_last
+        # the innermost loops that iterate (within a call)
+        pm_, pn_, pk_ = b.pos
+        dm = np.where(Tm / calls > 1, pm_, -1)
+        dn = np.where(Tn > 1, pn_, -1)
+        dk = np.where(Tk > 1, pk_, -1)
+        in_m, in_n = (dm > dn) & (dm > dk), (dn > dm) & (dn > dk)
+        by_c = (dk > dm) & (dk > dn)  # k innermost: the units are C tiles
+        in2_m, in2_n = by_c & (dm > dn), by_c & (dn > dm)  # ... and the next loop out
+        m_p = np.where(in_m | in2_m, mk, m_l)
+        n_p = np.where(in_n | in2_n, nk, n_l)
+        s_p = s_row * m_p
+        c_p = np.where(by_c, pe_s(m_p, n_p, k_steps, Tk), pe_s(m_p, n_p, np.ceil(k_l / b.pk)))
+        c_u = np.where(by_c, pe_s(m_l, n_l, k_steps, Tk), c_last)  # the last unit's PE loops
+        # loads skipped: the last unit's, and (the path through all the previous unit's PE
+        # loops) its loads after its first tile; or (through its last PE loop) none of its own
+        l_ff, l_fl, l_lf, l_ll = per_tile
+        last_u = np.where(by_c, (Tk - 1) * l_lf + l_ll, l_ll)
+        pf, pl = np.where(in2_m, l_ff, l_lf), np.where(in2_m, l_fl, l_ll)  # the previous C tile's
+        before = c_p + s_p + s_last - last_u - np.where(by_c, np.maximum(Tk - 2, 0) * pf + pl, 0)
+        c_pl = pe_s(m_p, n_p, np.ceil(k_l / b.pk))  # its last k tile's PE loop
+        before = np.where(by_c, np.maximum(before, c_pl + s_p + s_last - last_u), before)
+        several = in_m | in_n | in2_m | in2_n  # a previous unit in the call
+        tail = np.where(several, np.maximum(last, before), last)
+        after_c = np.where(several, s_last + np.maximum(s_p - c_u, 0.0), s_last)
+        return after_c, tail
 
     def _vector(self, k: Kernel, b: _Batch) -> tuple[np.ndarray, tuple]:
         """Seconds per execution of a stand-alone vector kernel on one CU, and busy times.
