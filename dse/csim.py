@@ -621,6 +621,14 @@ def _opens_with_config(source: str) -> bool:
     return False
 
 
+def _unique() -> str:
+    """A temporary file's tag no other process or thread writing the cache uses at once."""
+    import os
+    import threading
+
+    return f"{os.getpid()}-{threading.get_ident()}"
+
+
 def _precompile(gxx: str, hls: Path, cache: Path, includes: tuple[str, ...], key: str,
                 timeout: float) -> Path | None:  # fmt: skip
     """``cache/prelude-KEY.h`` (the ``includes``) with its precompiled ``.gch`` beside it, built
@@ -638,11 +646,11 @@ def _precompile(gxx: str, hls: Path, cache: Path, includes: tuple[str, ...], key
         return header
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        tmp = header.with_name(f".{header.name}.{os.getpid()}.tmp")
+        tmp = header.with_name(f".{header.name}.{_unique()}.tmp")
         tmp.write_text("// dse csim: precompiled prelude (dse.csim.build)\n" + "\n".join(includes)
                        + "\n")  # fmt: skip
         os.replace(tmp, header)
-        tmp_gch = gch.with_name(f".{gch.name}.{os.getpid()}.tmp")
+        tmp_gch = gch.with_name(f".{gch.name}.{_unique()}.tmp")
         cmd = [gxx, *CXXFLAGS, "-isystem", str(hls), "-x", "c++-header", str(header), "-o",
                str(tmp_gch)]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -713,7 +721,7 @@ def build(
         if proc.returncode == 0 and cached is not None:
             try:  # copy then rename: a reader never sees half an object
                 cached.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+                tmp = cached.with_name(f".{cached.name}.{_unique()}.tmp")
                 shutil.copyfile(obj, tmp)
                 os.replace(tmp, cached)
             except OSError:
