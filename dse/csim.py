@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -629,18 +629,22 @@ def _unique() -> str:
     return f"{os.getpid()}-{threading.get_ident()}"
 
 
-def _precompile(gxx: str, hls: Path, cache: Path, includes: tuple[str, ...], key: str,
-                timeout: float) -> Path | None:  # fmt: skip
+def precompile(gxx: str, flags: Sequence[str], cache: Path, includes: Sequence[str], *,
+               timeout: float = 900) -> Path | None:  # fmt: skip
     """``cache/prelude-KEY.h`` (the ``includes``) with its precompiled ``.gch`` beside it, built
-    once per compiler, header folder and flags; None when g++ cannot precompile it.
+    once per compiler, ``flags`` (every flag of the compiles that will use it) and includes;
+    None when g++ cannot precompile it.
 
     g++ reads the ``.gch`` for ``-include prelude-KEY.h`` when it was built with the same flags,
     else the header's text: either way the same code. Both files are written to a temporary name
     and renamed, so concurrent builds never read half a file."""
+    import hashlib
     import os
     import subprocess
 
-    header = cache / f"prelude-{key}.h"
+    version = subprocess.run([gxx, "--version"], capture_output=True, text=True).stdout
+    key = hashlib.sha256("\0".join([gxx, version, *flags, "", *includes]).encode()).hexdigest()
+    header = cache / f"prelude-{key[:24]}.h"
     gch = header.with_name(header.name + ".gch")
     if header.is_file() and gch.is_file():
         return header
@@ -651,8 +655,7 @@ def _precompile(gxx: str, hls: Path, cache: Path, includes: tuple[str, ...], key
                        + "\n")  # fmt: skip
         os.replace(tmp, header)
         tmp_gch = gch.with_name(f".{gch.name}.{_unique()}.tmp")
-        cmd = [gxx, *CXXFLAGS, "-isystem", str(hls), "-x", "c++-header", str(header), "-o",
-               str(tmp_gch)]  # fmt: skip
+        cmd = [gxx, *flags, "-x", "c++-header", str(header), "-o", str(tmp_gch)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
             tmp_gch.unlink(missing_ok=True)
@@ -694,8 +697,8 @@ def build(
     prelude = None
     includes = prelude_includes(header.decode(errors="replace"))
     if cache is not None and includes:
-        key = hashlib.sha256("\0".join([tool, *includes]).encode()).hexdigest()[:24]
-        prelude = _precompile(gxx, hls, cache, includes, key, timeout)
+        prelude = precompile(gxx, [*CXXFLAGS, "-isystem", str(hls)], cache, includes,
+                             timeout=timeout)  # fmt: skip
     objects, jobs = [], []
     for src in SOURCES:
         text = (folder / src).read_bytes()
