@@ -280,6 +280,43 @@ def test_csim_bad_input_is_a_one_line_error(tmp_path, cfg, capsys, monkeypatch):
     assert not (folder / "csim.json").exists()
 
 
+@needs_gxx
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump is not installed")
+def test_the_precompiled_prelude_changes_no_instruction(tmp_path, cfg):
+    # dse.csim.build precompiles, once per object cache, the includes dse_config.h opens with
+    # (the HLS type headers and four standard headers) and passes them to g++ with -include.
+    # Every exported source opens with dse_config.h, so the prelude is what it includes first
+    # anyway: g++ must read the precompiled header (-H marks a used one with "!"), and kernel.cpp
+    # compiled with and without it must give the same machine code, instruction for instruction.
+    import subprocess
+
+    from dse.hls_headers import include_dir
+
+    folder = _export(tmp_path, cfg, **MIXED)  # MIXED's objects are in this session's cache
+    includes = csim.prelude_includes((folder / "dse_config.h").read_text())
+    assert {"#include <ap_int.h>", "#include <hls_stream.h>", "#include <cmath>"} <= set(includes)
+    assert all(csim._opens_with_config((folder / src).read_text()) for src in csim.SOURCES)
+    assert not csim._opens_with_config("#define AP_INT_MAX_W 4096\n#include \"dse_config.h\"\n")
+    cache = csim.object_cache()
+    (tmp_path / "b").mkdir()
+    exe, messages = csim.build(folder, tmp_path / "b", cache=cache)
+    assert exe is not None, messages
+    (prelude,) = cache.glob("prelude-*.h")
+    assert prelude.with_name(prelude.name + ".gch").is_file()
+    code = {}
+    for name, extra in (("with", ["-include", str(prelude), "-H"]), ("without", [])):
+        obj = tmp_path / f"kernel-{name}.o"
+        cmd = [GXX, *csim.CXXFLAGS, "-isystem", str(include_dir()), "-I", str(folder), *extra,
+               "-c", str(folder / "kernel.cpp"), "-o", str(obj)]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        if extra:
+            assert f"! {prelude}.gch" in proc.stderr.splitlines()[0], proc.stderr[:500]
+        dump = subprocess.run(["objdump", "-d", str(obj)], capture_output=True, text=True).stdout
+        code[name] = dump.split("\n", 2)[2]  # below the line naming the file
+    assert code["with"] == code["without"] and "<_ZN" in code["with"]
+
+
 #: The default run's export under MODEL_VERSION 2.0.0 (r-ec135981d467fd54): the fused attention
 #: context runs 64 head-dimension columns in runtime tiles of 60 (508 / 8 rounded to pe_n 4), so
 #: each of its 256 rows is a 60-byte and a 4-byte burst, and tile_k 64 < 256 tokens puts four k

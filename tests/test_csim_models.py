@@ -67,16 +67,50 @@ EXTRA = {"distilled": _distilled, "one_head": _one_head}
 FUNCTIONAL = ("gemm_bit_exact", "stages", "outputs", "pe_steps")
 
 
+TEST = "test_csim_passes_on_every_shipped_model"
+
+
+@pytest.fixture(scope="module")
+def reports(request, tmp_path_factory, cfg):
+    """Every selected model's export folder and its dse csim report (or the exception it
+    raised), two runs at a time: each run waits on g++ and the C simulation (subprocesses) for
+    most of its time, so two keep both cores busy. The objects and the precompiled HLS headers
+    go to the session's cache that tests/test_csim.py also uses."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dse import csim
+
+    wanted = [item.callspec.params["model"] for item in request.session.items
+              if getattr(item, "originalname", None) == TEST]  # fmt: skip
+    root = tmp_path_factory.mktemp("models")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DSE_CSIM_CACHE", str(tmp_path_factory.getbasetemp() / "csim-objects"))
+
+    def one(model):
+        try:
+            work = root / str(getattr(model, "stem", model))
+            work.mkdir()
+            path = EXTRA[model](work) if model in EXTRA else model
+            folder = export_model(work, cfg, path)
+            return folder, csim.run_csim(folder)
+        except Exception as exc:  # raised again by the model's own test
+            return None, exc
+
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            yield dict(zip(wanted, pool.map(one, wanted), strict=True))
+    finally:
+        mp.undo()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(GXX_MISSING, reason="g++ is not installed")
 @pytest.mark.parametrize("model", [*MODELS, *EXTRA], ids=lambda p: getattr(p, "stem", p))
-def test_csim_passes_on_every_shipped_model(tmp_path, cfg, model, monkeypatch):
-    from dse import csim
+def test_csim_passes_on_every_shipped_model(reports, model):
 
-    monkeypatch.setenv("DSE_CSIM_CACHE", str(tmp_path / "objects"))
-    path = EXTRA[model](tmp_path) if model in EXTRA else model
-    folder = export_model(tmp_path, cfg, path)
-    report = csim.run_csim(folder)
+    folder, report = reports[model]
+    if isinstance(report, Exception):
+        raise report
     # bit for bit and the PE steps; the cycle checks (model against the kernel's counters) are
     # test_csim.py's, and fail while the model's cycle charges are being reconciled
     functional = {k: report["checks"][k] for k in FUNCTIONAL}

@@ -76,10 +76,11 @@ def make_design(**changes):
 # s_c = 1e7 every integer result quantises to 0; float engines store the result (FP32 as is,
 # BF16 rounded).
 HOST = r"""
+#include "dse_config.h"
+
 #include <iomanip>
 #include <iostream>
 #include <vector>
-#include "dse_config.h"
 
 using dse::acc_t;
 using dse::act_t;
@@ -160,13 +161,46 @@ def compile_csim(folder: Path, exe: Path, *args: str) -> None:
     """Build ``exe`` in ``folder`` with g++ against the HLS type headers as a C simulation
     (``-DDSE_CSIM``, warnings are errors; dse.csim.VENDOR_WARNINGS off: loop labels and HLS
     pragmas are for Vitis, and g++ misreads ap_private's copy constructor as uninitialised);
-    ``args``: further flags and the sources."""
-    from dse.csim import VENDOR_WARNINGS
+    ``args``: further flags and the sources.
 
-    cmd = [GXX, "-std=c++17", "-O1", "-Wall", "-Werror", *VENDOR_WARNINGS]
-    cmd += ["-isystem", hls_include(), "-DDSE_CSIM", *args, "-o", str(exe)]
-    result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+    As dse.csim.build does: the sources compile side by side, each with the precompiled headers
+    ``dse_config.h`` opens with (dse.csim.precompile, once per set of flags in this session's
+    cache; the same code as without, tests/test_csim.py), then link."""
+    from dse.csim import VENDOR_WARNINGS, _opens_with_config, precompile, prelude_includes
+
+    flags = ["-std=c++17", "-O1", "-Wall", "-Werror", *VENDOR_WARNINGS]
+    flags += ["-isystem", hls_include(), "-DDSE_CSIM", *(a for a in args if a.startswith("-"))]
+    sources = [a for a in args if not a.startswith("-")]
+    includes = prelude_includes((folder / "dse_config.h").read_text())
+    prelude = precompile(GXX, flags, _pch_cache(), includes) if includes else None
+    procs = []
+    for src in sources:
+        cmd = [GXX, *flags]
+        if prelude is not None and _opens_with_config((folder / src).read_text()):
+            cmd += ["-include", str(prelude)]
+        cmd += ["-c", src, "-o", f"{src}.o"]
+        procs.append(subprocess.Popen(cmd, cwd=folder, stderr=subprocess.PIPE, text=True))
+    for src, proc in zip(sources, procs, strict=True):
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, f"{src}: {err}"
+    objects = [f"{src}.o" for src in sources]
+    result = subprocess.run([GXX, *flags, *objects, "-o", str(exe)], cwd=folder,
+                            capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0, result.stderr
+
+
+_PCH: list[Path] = []
+
+
+def _pch_cache() -> Path:
+    """A folder for this test session's precompiled headers (removed at exit)."""
+    if not _PCH:
+        import atexit
+        import tempfile
+
+        _PCH.append(Path(tempfile.mkdtemp(prefix="dse-test-pch-")))
+        atexit.register(shutil.rmtree, _PCH[0], True)
+    return _PCH[0]
 
 
 def _bf16(x: np.ndarray) -> np.ndarray:
@@ -579,18 +613,23 @@ def test_sources_compile_against_the_hls_headers(tmp_path, cfg):
     # except those the HLS idioms raise under g++ (dse.csim.VENDOR_WARNINGS). Two at a time.
     if GXX is None:
         pytest.skip("g++ is not installed")
-    from dse.csim import VENDOR_WARNINGS
+    from dse.csim import VENDOR_WARNINGS, _opens_with_config, precompile, prelude_includes
 
     folders = _export_all(DIVERSE, tmp_path, cfg)
-    flags = ["-std=c++17", "-fsyntax-only", "-Wall", "-Werror", *VENDOR_WARNINGS]
+    flags = ["-std=c++17", "-Wall", "-Werror", *VENDOR_WARNINGS, "-isystem", hls_include()]
+    # the HLS type headers' parse, which is most of each check's time, once (dse.csim.precompile)
+    includes = {prelude_includes((f / "dse_config.h").read_text()) for f in folders}
+    assert len(includes) == 1
+    prelude = precompile(GXX, flags, _pch_cache(), includes.pop())
     jobs = [(f, src) for f in folders for src in ("kernel.cpp", "vector.cpp")]
     while jobs:
         batch, jobs = jobs[:2], jobs[2:]
-        procs = [
-            (f, src, subprocess.Popen([GXX, *flags, "-isystem", hls_include(), "-I", str(f), src],
-                                      cwd=f, stderr=subprocess.PIPE, text=True))
-            for f, src in batch
-        ]  # fmt: skip
+        procs = []
+        for f, src in batch:
+            cmd = [GXX, *flags, "-fsyntax-only", "-I", str(f), src]
+            if prelude is not None and _opens_with_config((f / src).read_text()):
+                cmd[1:1] = ["-include", str(prelude)]
+            procs.append((f, src, subprocess.Popen(cmd, cwd=f, stderr=subprocess.PIPE, text=True)))
         for f, src, p in procs:
             _, err = p.communicate(timeout=300)
             assert p.returncode == 0, f"{f.name}/{src}: {err[-2000:]}"

@@ -73,7 +73,9 @@ def test_host_compiles_and_links_against_xrt(tmp_path, cfg, name):
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and "usage" in run.stderr
 
 
-def test_host_reads_every_tensor_before_it_asks_xrt_for_the_device(tmp_path, cfg, monkeypatch):
+def test_host_reads_every_tensor_before_it_asks_xrt_for_the_device(
+    tmp_path, tmp_path_factory, cfg, monkeypatch
+):
     # The C simulation's work folder of a class-token model (DeiT-S, reduced): schedule.txt and
     # one file per input, weight and vector. The linked host reads them all, then stops at the
     # device (none here: exit 1, one "host: XRT: ..." line). A missing tensor file is a bad
@@ -81,7 +83,8 @@ def test_host_reads_every_tensor_before_it_asks_xrt_for_the_device(tmp_path, cfg
     from dse import csim
     from tests.test_csim_models import FUNCTIONAL, export_model
 
-    monkeypatch.setenv("DSE_CSIM_CACHE", str(tmp_path / "objects"))
+    # the session's object cache: test_csim_models.py built this very export's objects
+    monkeypatch.setenv("DSE_CSIM_CACHE", str(tmp_path_factory.getbasetemp() / "csim-objects"))
     folder = export_model(tmp_path, cfg, Path("configs/models/deit_s.json"))
     work = tmp_path / "work"
     report = csim.run_csim(folder, work_dir=work)

@@ -480,7 +480,7 @@ def test_every_row_records_the_mapping_it_got(run):
             np.testing.assert_array_equal(rows[name], res.mapping[name], err_msg=str(path))
 
 
-def test_every_exported_design_passes_csim(run, tmp_path):
+def test_every_exported_design_passes_csim(run, tmp_path_factory):
     # Issue 11: every design the run exports passes `dse csim`, as a user runs it after the
     # workflow: one encoder layer and the connector against numpy, every integer GEMM call
     # bit-exact, every GEMM call's cycles within 5% of the model's. The designs run side by
@@ -488,13 +488,14 @@ def test_every_exported_design_passes_csim(run, tmp_path):
     results = run / "results"
     index = json.loads((results / "hls/index.json").read_text())
     assert index["designs"]
+    cache = tmp_path_factory.getbasetemp() / "csim-objects"  # the session's: its compiled headers
     procs = {}
     for entry in index["designs"]:
         folder = results / "hls" / entry["path"]
         assert (folder / "model.json").is_file()  # the export carries the model it was costed on
         procs[folder] = subprocess.Popen(
             [sys.executable, "-m", "dse.cli", "csim", str(folder)],
-            cwd=run, env={**env(), "DSE_CSIM_CACHE": str(tmp_path)},
+            cwd=run, env={**env(), "DSE_CSIM_CACHE": str(cache)},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
     for folder, proc in procs.items():
