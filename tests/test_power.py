@@ -84,6 +84,23 @@ def test_energy_objective_validated(tmp_path):
         load_config(_config(tmp_path, objs, "platforms/u200.yaml"))
 
 
+def test_evaluate_gives_null_power_on_a_board_without_a_power_model(tmp_path, capsys):
+    # u200.yaml has no power: section (no published idle figure): dse evaluate prints its power
+    # figures as JSON null (n/a), not NaN, which is no JSON number (the config fuzzer cut
+    # u280.yaml before its power: section and read NaN)
+    import json
+
+    from dse.cli import main
+    from tests.conftest import BASE_DESIGN
+
+    objs = [{"name": "latency_ms", "direction": "min"}, {"name": "utilization", "direction": "min"}]
+    cfg = _config(tmp_path, objs, "platforms/u200.yaml")
+    assert main(["evaluate", "--config", str(cfg), "--design", json.dumps(BASE_DESIGN)]) == 0
+    out = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(c))
+    assert out["power_w"] is out["energy_mj"] is out["energy_per_image_mj"] is None
+    assert out["latency_ms"] > 0
+
+
 def test_power_section_must_cover_the_design_memory(tmp_path):
     from dse.platform import Platform
 

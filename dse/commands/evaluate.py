@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 import numpy as np
@@ -21,6 +22,7 @@ from dse.errors import UserError
 from dse.model import BOUNDS
 from dse.params import MAPPING_PARAMS, PARAM_NAMES
 from dse.platform import RESOURCES
+from dse.power import POWER_COLUMNS
 from dse.results import FIGURES, results_frame
 from dse.space import design_batch
 
@@ -114,6 +116,9 @@ def evaluate_design(cfg, design: dict, *, source: str = "--design") -> dict:
     res = model.evaluate(batch, detail=True)
     row = results_frame(model, batch, res, [str(design.get("design_id", "cli"))]).iloc[0]
     out = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.to_dict().items()}
+    for name in POWER_COLUMNS:  # n/a (JSON null) where the board file has no power: section
+        if isinstance(out.get(name), float) and math.isnan(out[name]):
+            out[name] = None
     out["kernels"] = [
         {
             "kernel": name,
