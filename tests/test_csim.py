@@ -354,6 +354,18 @@ RAGGED_FUSED = {
 }  # fmt: skip
 
 
+def _passing_csim(tmp_path, cfg, capsys, design_id: str, design: dict) -> tuple[dict, str]:
+    """Export ``design``, C-simulate it and assert every check passed: (csim.json, stdout)."""
+    import json
+
+    folder = _export(tmp_path, cfg, design_id=design_id, **design)
+    code = _csim(folder)
+    out = capsys.readouterr().out
+    report = json.loads((folder / "csim.json").read_text())
+    assert report["passed"] and code == 0, out
+    return report, out
+
+
 @pytest.mark.slow
 @needs_gxx
 def test_csim_cycles_of_a_ragged_fused_context(tmp_path, cfg, capsys):
@@ -363,13 +375,7 @@ def test_csim_cycles_of_a_ragged_fused_context(tmp_path, cfg, capsys):
     # (8 x 15 x 2 steps + 12 fill), a 628.5-cycle store of the 60-column C tile, then the
     # 4-column tile's 516.5-cycle store waits for it: 160 + 4 x 252 + 628.5 + 516.5 = 2313
     # cycles. Every call, the context included, must now be within the csim's tolerance.
-    import json
-
-    folder = _export(tmp_path, cfg, design_id="ragged", **RAGGED_FUSED)
-    code = _csim(folder)
-    out = capsys.readouterr().out
-    report = json.loads((folder / "csim.json").read_text())
-    assert report["passed"] and code == 0, out
+    report, out = _passing_csim(tmp_path, cfg, capsys, "ragged", RAGGED_FUSED)
     ctx = [c for c in report["gemm_calls"] if c["kernel"] == "attn_context"]
     assert ctx and all(c["tile"]["n"] == 60 and c["N"] == 64 for c in ctx)  # the ragged tiles
     assert all(c["cycles"] == pytest.approx(2313, abs=1) for c in ctx), out
@@ -467,12 +473,6 @@ def test_a_tiles_slower_loader_and_the_last_slice_of_a_row(cfg):
 def test_csim_cycles_of_a_load_bound_design_with_a_ragged_last_m_tile(tmp_path, cfg, capsys):
     # r-86cf958f231a05a5 failed the per-call check (q/k/v/out_proj -15.0%, above); every call
     # and the layer must now be within the tolerance.
-    import json
-
-    folder = _export(tmp_path, cfg, design_id="qproj", **QPROJ)
-    code = _csim(folder)
-    out = capsys.readouterr().out
-    report = json.loads((folder / "csim.json").read_text())
-    assert report["passed"] and code == 0, out
+    report, _ = _passing_csim(tmp_path, cfg, capsys, "qproj", QPROJ)
     q = [c for c in report["gemm_calls"] if c["kernel"] == "q_proj"]
     assert max(c["cycles"] for c in q) == pytest.approx(3366.3, abs=1)
