@@ -629,8 +629,22 @@ def _unique() -> str:
     return f"{os.getpid()}-{threading.get_ident()}"
 
 
+def headers_fingerprint(folder: Path) -> str:
+    """A digest of every file under the HLS headers' ``folder`` (relative path, size, mtime):
+    a cache key that holds it changes when the headers are re-extracted or edited in place,
+    so no stale object or precompiled header is reused (g++ does not check a ``.gch``'s
+    dependencies)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(x for x in folder.rglob("*") if x.is_file()):
+        st = f.stat()
+        h.update(f"{f.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
 def precompile(gxx: str, flags: Sequence[str], cache: Path, includes: Sequence[str], *,
-               timeout: float = 900) -> Path | None:  # fmt: skip
+               timeout: float = 900, salt: str = "") -> Path | None:  # fmt: skip
     """``cache/prelude-KEY.h`` (the ``includes``) with its precompiled ``.gch`` beside it, built
     once per compiler, ``flags`` (every flag of the compiles that will use it) and includes;
     None when g++ cannot precompile it.
@@ -643,7 +657,8 @@ def precompile(gxx: str, flags: Sequence[str], cache: Path, includes: Sequence[s
     import subprocess
 
     version = subprocess.run([gxx, "--version"], capture_output=True, text=True).stdout
-    key = hashlib.sha256("\0".join([gxx, version, *flags, "", *includes]).encode()).hexdigest()
+    key = hashlib.sha256("\0".join([gxx, version, *flags, "", *includes, "", salt]).encode())
+    key = key.hexdigest()
     header = cache / f"prelude-{key[:24]}.h"
     gch = header.with_name(header.name + ".gch")
     if header.is_file() and gch.is_file():
@@ -693,12 +708,13 @@ def build(
     hls = include_dir()
     version = subprocess.run([gxx, "--version"], capture_output=True, text=True).stdout
     header = (folder / "dse_config.h").read_bytes()
-    tool = "\0".join([gxx, version, str(hls), *CXXFLAGS])
+    headers = headers_fingerprint(hls)
+    tool = "\0".join([gxx, version, str(hls), headers, *CXXFLAGS])
     prelude = None
     includes = prelude_includes(header.decode(errors="replace"))
     if cache is not None and includes:
         prelude = precompile(gxx, [*CXXFLAGS, "-isystem", str(hls)], cache, includes,
-                             timeout=timeout)  # fmt: skip
+                             timeout=timeout, salt=headers)  # fmt: skip
     objects, jobs = [], []
     for src in SOURCES:
         text = (folder / src).read_bytes()

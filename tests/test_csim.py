@@ -476,3 +476,27 @@ def test_csim_cycles_of_a_load_bound_design_with_a_ragged_last_m_tile(tmp_path, 
     report, _ = _passing_csim(tmp_path, cfg, capsys, "qproj", QPROJ)
     q = [c for c in report["gemm_calls"] if c["kernel"] == "q_proj"]
     assert max(c["cycles"] for c in q) == pytest.approx(3366.3, abs=1)
+
+
+def test_the_build_cache_key_follows_the_hls_headers(tmp_path):
+    # dse.csim keys its cached objects and precompiled headers by the HLS headers' files too:
+    # headers re-extracted (a new hls4ml wheel) or edited in place at the same path change the
+    # key, so no stale .gch or object is reused (g++ does not check a .gch's dependencies)
+    import os
+
+    from dse.csim import headers_fingerprint
+
+    (tmp_path / "sub").mkdir()
+    f = tmp_path / "sub" / "ap_int.h"
+    f.write_text("// v1\n")
+    (tmp_path / "hls_stream.h").write_text("// s\n")
+    first = headers_fingerprint(tmp_path)
+    assert headers_fingerprint(tmp_path) == first  # stable
+    f.write_text("// v2, longer\n")
+    second = headers_fingerprint(tmp_path)
+    assert second != first
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # same size, touched
+    assert headers_fingerprint(tmp_path) != second
+    (tmp_path / "new.h").write_text("")
+    assert len({first, second, headers_fingerprint(tmp_path)}) == 3
