@@ -104,6 +104,7 @@ class PublishedDesign:
     design: dict[str, Any] = field(default_factory=dict)
     burst_bytes: int | None = None
     key: str = ""  # designs[i], for messages
+    cu_slr_order: tuple[int, ...] = ()  # the build's own CU placement (the board's when empty)
 
     @property
     def citation(self) -> str:
@@ -159,6 +160,7 @@ def load_designs(path: str | Path) -> list[PublishedDesign]:
                 design=dict(e.get("design") or {}),
                 burst_bytes=e.get("burst_bytes"),
                 key=f"{path}: {key}",
+                cu_slr_order=tuple(int(x) for x in e.get("cu_slr_order") or ()),
             )
         )
     return out
@@ -168,14 +170,19 @@ class _Files:
     """Boards and workloads read once each (several designs share them)."""
 
     def __init__(self) -> None:
-        self.platforms: dict[Path, Platform] = {}
+        self.platforms: dict[tuple[Path, tuple[int, ...]], Platform] = {}
         self.models: dict[tuple[Path, int], tuple[Workload, dict[str, Any]]] = {}
 
-    def platform(self, path: Path) -> Platform:
-        if path not in self.platforms:
+    def platform(self, path: Path, cu_slr_order: tuple[int, ...] = ()) -> Platform:
+        """The board, with a build's own CU placement in place of its ``cu_slr_order`` when
+        given (as dse.fit's Evaluator.platform places it)."""
+        key = (path, tuple(cu_slr_order))
+        if key not in self.platforms:
             raw = load_validated(path, "platform")
-            self.platforms[path] = Platform.from_mapping(raw, source=path)
-        return self.platforms[path]
+            if cu_slr_order:
+                raw = {**raw, "cu_slr_order": list(cu_slr_order)}
+            self.platforms[key] = Platform.from_mapping(raw, source=path)
+        return self.platforms[key]
 
     def workload(self, path: Path, cameras: int) -> tuple[Workload, dict[str, Any]]:
         if (path, cameras) not in self.models:
@@ -188,7 +195,7 @@ def predict_design(d: PublishedDesign, files: _Files | None = None) -> dict[str,
     """The model's figures for one expressible design: the quantity, feasibility and timing."""
     files = files or _Files()
     assert d.board is not None and d.model is not None and d.quantity is not None
-    platform = files.platform(d.board)
+    platform = files.platform(d.board, d.cu_slr_order)
     workload, model_raw = files.workload(d.model, d.cameras)
     design = {**EXAMPLE_DESIGN, **d.design}
     # as dse evaluate: the mapper chooses the runtime tiles unless the design gives them

@@ -322,3 +322,19 @@ def test_an_id_used_twice_is_named_by_both_loaders(tmp_path):
         with pytest.raises(UserError) as err:
             load(path)
         assert "designs[1].id" in str(err.value) and first in str(err.value)
+
+
+def test_a_published_design_runs_on_its_own_cu_placement():
+    # designs.yaml may give a build's own cu_slr_order (DPUCAHX8H on the U280: [1, 2, 0], from
+    # AMD's Vitis-AI build scripts); the published-designs table places its CUs so, as the fit
+    # does (dse.fit.Evaluator.platform), and every other entry on its board's order
+    from dse.calibration import _Files, load_designs
+
+    designs = {d.id: d for d in load_designs(ROOT / "configs" / "calibration" / "designs.yaml")}
+    dpu = designs["dpucahx8h-u280-peak"]
+    assert dpu.cu_slr_order == (1, 2, 0)
+    files = _Files()
+    assert tuple(files.platform(dpu.board, dpu.cu_slr_order).cu_slr_order) == (1, 2, 0)
+    board = tuple(files.platform(dpu.board).cu_slr_order)
+    assert board != (1, 2, 0)  # the board file's own order is untouched (cached apart)
+    assert all(d.cu_slr_order == () for k, d in designs.items() if k != "dpucahx8h-u280-peak")
