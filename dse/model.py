@@ -117,7 +117,7 @@ def _mid_words(t, T):
 
 
 def _tiled_row_s(
-    b, nch, lat, width_b, tile_b, T, row_al, alt, slice_b=0.0, split=1.0, last_only=False,
+    b, nch, lat, width_b, tile_b, T, row_al, alt, slice_b=0.0, split=1.0, with_last=False,
     row_b=None,
 ):
     """Seconds to move one matrix row of ``width_b`` bytes as the kernel does: one burst per
@@ -134,8 +134,8 @@ def _tiled_row_s(
     matrix row's bytes, of which the last CU's slice holds the rest (43, 43 and 42 columns of
     128: the last slice ends on the row's end), where given.
 
-    Equal to ``T`` bursts of the average tile when the tiles divide the row. ``last_only``: the
-    last tile's burst alone (the whole row's where ``T`` is 1)."""
+    Equal to ``T`` bursts of the average tile when the tiles divide the row. ``with_last``: also
+    the last tile's burst alone (the whole row's where ``T`` is 1), as a pair ``(row, last)``."""
 
     def burst_s(w):
         return w / b.bw(nch, w, lat)
@@ -170,16 +170,16 @@ def _tiled_row_s(
         w0 = np.where(many, most_words(0.0, first_b), w0)
     w_first = np.where(row_al > 0, w0, _words(first_b, 0.0))
     if not some_many:  # one tile per row: its burst alone
-        return burst_s(w_first)
+        one = burst_s(w_first)
+        return (one, one) if with_last else one
     w_last = np.where(row_al > 0, most_words((T - 1) * tile_b, last_b, True), _words(last_b, 0.0))
-    if last_only:
-        return np.where(T > 1, burst_s(w_last), burst_s(w_first))
     w_mid = _words(tile_b, row_al * cu_al * alt)
     on_words = (row_al > 0) & cu_al & (np.mod(tile_b, 1.0) == 0) & (T > 2)
     if np.any(on_words):  # every start on a word: the middle tiles' own words
         w_mid = np.where(on_words, _mid_words(tile_b, T), w_mid)
-    later = np.maximum(T - 2, 0) * burst_s(w_mid) + burst_s(w_last)
-    return burst_s(w_first) + np.where(T > 1, later, 0.0)
+    s_first, s_last = burst_s(w_first), burst_s(w_last)
+    row = s_first + np.where(T > 1, np.maximum(T - 2, 0) * burst_s(w_mid) + s_last, 0.0)
+    return (row, np.where(T > 1, s_last, s_first)) if with_last else row
 
 
 def loops_outside(pos_m, pos_n, pos_k) -> tuple[np.ndarray, ...]:
@@ -751,18 +751,21 @@ class Model:
         # start on a word; the step waits for its slowest CU)
         cu_split = DT(k.instances == 1) * (b.g > 1)
         split = 1 + cu_split * (b.g - 1)  # CUs sharing a row of B and C (a column slice each)
-        a_row_s = _tiled_row_s(b, b.n_in, b.lat_r, DT(K) * ab, v.tk * ab, Tk,
-                               _aligned(DT(K) * ab), _aligned(v.tk * ab))
+        # (the whole row's bursts, and the last k tile's alone: _tile_loads)
+        a_row_s, a_last_s = _tiled_row_s(b, b.n_in, b.lat_r, DT(K) * ab, v.tk * ab, Tk,
+                                         _aligned(DT(K) * ab), _aligned(v.tk * ab), with_last=True)
         t_a = bytes_a / (DT(K) * ab) * a_row_s
         b_ch = b.n_w if k.weight_operand else b.n_in  # B from the input stream: its own loader
         if score:  # K^T: rows of the head dimension at tile k offsets
-            b_row_s = _tiled_row_s(b, b_ch, b.lat_r, DT(K) * bb, v.tk * bb, Tk,
-                                   _aligned(DT(K) * bb), _aligned(v.tk * bb))
+            b_row_s, b_last_s = _tiled_row_s(b, b_ch, b.lat_r, DT(K) * bb, v.tk * bb, Tk,
+                                             _aligned(DT(K) * bb), _aligned(v.tk * bb),
+                                             with_last=True)
             b_rows = bytes_b / (DT(K) * bb)
         else:  # the CUs' column slices of a row (the slowest CU's words)
             b_row_s = _tiled_row_s(b, b_ch, b.lat_r, ne * bb, v.tn * bb, Tn,
                                    _aligned(DT(k.n) * bb), _aligned(v.tn * bb), ne * bb, split,
                                    row_b=DT(k.n) * bb)
+            b_last_s = None
             b_rows = bytes_b / (ne * bb)
         # bank words: every tile writes its A tile (mk/pe_m x kk/pe_k words) and B tile
         # (kk/pe_k x nk/pe_n) into the banks one word per bank and cycle, after each group's
@@ -832,8 +835,8 @@ class Model:
         # of each kind (the average) it is what the drain overlaps (_drain)
         calls = 1.0 if not k.attention else 1 + (1 - b.unfused) * (Tm - 1)
         loads = self._tile_loads(k, b, v, Tm, Tn, Tk, calls, load, t_a, t_b,
-                                 a_cp, b_cp, b_mem, bytes_a, b_rows, b_ch, score, hold_a, r_b,
-                                 steps_k)
+                                 a_cp, b_cp, b_mem, bytes_a, b_rows, a_last_s, b_last_s, hold_a,
+                                 r_b, steps_k)
         load = loads[0]
         t_w = t_b if k.weight_operand else 0.0
         t_in = np.maximum(t_a if k.weight_operand else np.maximum(t_a, t_b), t_ps_r)
@@ -880,7 +883,7 @@ class Model:
         tc, ts = t_comp / calls, t_store / calls  # one call's compute and store
         # the pipeline drains with the call's last tile (the last of every loop: ragged where
         # its dimension is, 16 rows of M = 256 in tiles of 120), or with the tile (C tile)
-        # before it still storing (_drain); before MODEL_VERSION 2.4 the drain was an average
+        # before it still storing (_drain); before MODEL_VERSION 2.3.0 the drain was an average
         # tile's PE loop and store, 3 x 120-row tiles' worth where the last has 16 rows
         after_c, drain = self._drain(k, b, v, ne, Tm, Tn, Tk, calls, loads[1:], t_store,
                                      t_ps_w, spill, steps_m * steps_n)
@@ -921,7 +924,7 @@ class Model:
 
     @staticmethod
     def _tile_loads(k, b, v, Tm, Tn, Tk, calls, load, t_a, t_b, a_cp, b_cp, b_mem, bytes_a,
-                    b_rows, b_ch, score, hold_a, r_b, steps_k):
+                    b_rows, a_last_s, b_last_s, hold_a, r_b, steps_k):
         """The call's load (s), at least the sum over the kinds of tile of the slower loader's
         share, and one tile's load of each kind (s, averages): ``(load, L_ff, L_fl, L_lf,
         L_ll)``, the first letter for m (full or last tile), the second for k.
@@ -932,7 +935,7 @@ class Model:
         every tile; where B is held over the m tiles only its bank words). Fused attention's
         row-block calls (one m tile each) are not split by m."""
         M, K = DT(k.m), DT(k.k)
-        ab, bb = v.a_b, v.b_b
+        ab = v.a_b
         m_l = M - (Tm - 1) * v.tm
         k_l = K - (Tk - 1) * v.tk
         split_m = (Tm / calls > 1) & (m_l < v.tm)
@@ -940,16 +943,10 @@ class Model:
         if not (np.any(split_m) or np.any(split_k)):
             per = load / (Tm * Tn * Tk)
             return load, per, per, per, per
-        # the last k tile's shares of A and B
-        a_last = bytes_a / (K * ab) * _tiled_row_s(
-            b, b.n_in, b.lat_r, K * ab, v.tk * ab, Tk, _aligned(K * ab), _aligned(v.tk * ab),
-            last_only=True) + a_cp * np.ceil(k_l / b.pk) / steps_k
-        if score:
-            b_last = b_rows * _tiled_row_s(
-                b, b_ch, b.lat_r, K * bb, v.tk * bb, Tk, _aligned(K * bb), _aligned(v.tk * bb),
-                last_only=True)
-        else:
-            b_last = b_mem * k_l / K
+        # the last k tile's shares of A and B (a_last_s: A's row burst in the last k tile;
+        # b_last_s: K^T's, None where B's rows are k rows)
+        a_last = bytes_a / (K * ab) * a_last_s + a_cp * np.ceil(k_l / b.pk) / steps_k
+        b_last = b_mem * k_l / K if b_last_s is None else b_rows * b_last_s
         b_last = b_last + b_cp * np.ceil(k_l / b.pk) / steps_k
         ka_l = np.where(split_k, a_last / np.maximum(t_a, 1e-30), 1.0 / Tk)
         kb_l = np.where(split_k, b_last / np.maximum(t_b, 1e-30), 1.0 / Tk)
