@@ -644,7 +644,8 @@ def headers_fingerprint(folder: Path) -> str:
 
 
 def precompile(gxx: str, flags: Sequence[str], cache: Path, includes: Sequence[str], *,
-               timeout: float = 900, salt: str = "") -> Path | None:  # fmt: skip
+               timeout: float = 900, salt: str = "",
+               version: str | None = None) -> Path | None:  # fmt: skip
     """``cache/prelude-KEY.h`` (the ``includes``) with its precompiled ``.gch`` beside it, built
     once per compiler, ``flags`` (every flag of the compiles that will use it) and includes;
     None when g++ cannot precompile it.
@@ -656,7 +657,8 @@ def precompile(gxx: str, flags: Sequence[str], cache: Path, includes: Sequence[s
     import os
     import subprocess
 
-    version = subprocess.run([gxx, "--version"], capture_output=True, text=True).stdout
+    if version is None:  # (build passes the one it read)
+        version = subprocess.run([gxx, "--version"], capture_output=True, text=True).stdout
     key = hashlib.sha256("\0".join([gxx, version, *flags, "", *includes, "", salt]).encode())
     key = key.hexdigest()
     header = cache / f"prelude-{key[:24]}.h"
@@ -714,7 +716,7 @@ def build(
     includes = prelude_includes(header.decode(errors="replace"))
     if cache is not None and includes:
         prelude = precompile(gxx, [*CXXFLAGS, "-isystem", str(hls)], cache, includes,
-                             timeout=timeout, salt=headers)  # fmt: skip
+                             timeout=timeout, salt=headers, version=version)  # fmt: skip
     objects, jobs = [], []
     for src in SOURCES:
         text = (folder / src).read_bytes()
