@@ -47,7 +47,7 @@ import numpy as np
 from dse.allocation import STREAMS, channel_allocation, cu_slrs, stream_ports
 from dse.capacity import ARENA_PAD_ELEMS
 from dse.errors import UserError
-from dse.hardware import MAXI_BURST_WORDS
+from dse.hardware import MAXI_BURST_WORDS, TEMPLATE_ONLY
 from dse.params import KERNEL_CLASSES, PARAMS, PRECISIONS, UNIFORM_DEFAULTS
 from dse.store import atomic_write_text
 
@@ -702,9 +702,9 @@ def buffer_primitives(
     takes its buffer's), or ``buffer_storage`` when no description is given."""
     prims = {b: params["buffer_storage"] for b in ("a_buf", "b_buf", "c_buf", "k_buf", "v_buf",
                                                     "s_buf")}  # fmt: skip
-    # without a description: the short rows and the FIFO in LUTRAM (never URAM)
-    prims.update({b: "lutram" for b in ("a_stage", "bt_stage", "b_stage", "p_stage", "c_stage",
-                                        "bias_row", "res_row", "out_row", "p_s")})  # fmt: skip
+    # without a description: the template's short rows and its FIFO in LUTRAM (never URAM;
+    # its hold copies take their buffers' below)
+    prims.update({b: "lutram" for b in TEMPLATE_ONLY if b not in ("a_hold", "b_hold")})
     if hardware is not None:
         prims.update({b["name"]: b["primitive"] for b in hardware["buffers"]})
     prims.setdefault("a_hold", prims["a_buf"])
