@@ -105,6 +105,7 @@ class PublishedDesign:
     burst_bytes: int | None = None
     key: str = ""  # designs[i], for messages
     cu_slr_order: tuple[int, ...] = ()  # the build's own CU placement (the board's when empty)
+    operand_layout: str = "rows"  # how its matrices lie in memory (dse.model.OPERAND_LAYOUTS)
 
     @property
     def citation(self) -> str:
@@ -161,6 +162,7 @@ def load_designs(path: str | Path) -> list[PublishedDesign]:
                 burst_bytes=e.get("burst_bytes"),
                 key=f"{path}: {key}",
                 cu_slr_order=tuple(int(x) for x in e.get("cu_slr_order") or ()),
+                operand_layout=e.get("operand_layout", "rows"),
             )
         )
     return out
@@ -202,7 +204,7 @@ def predict_design(d: PublishedDesign, files: _Files | None = None) -> dict[str,
     mapper = not any(name in d.design for name in MAPPING_PARAMS)
     # a published design: its own structure, not dse's kernel template (dse.hardware)
     model = Model(platform, workload, tile_divisors=TILE_DIVISORS if mapper else None,
-                  template=False)
+                  template=False, operand_layout=d.operand_layout)
     batch = design_batch([design], platform, file=f"{d.key}.design")
     res = model.evaluate(batch, detail=True)
     row = results_frame(model, batch, res, [d.id]).iloc[0]

@@ -182,6 +182,30 @@ def _tiled_row_s(
     return (row, np.where(T > 1, s_last, s_first)) if with_last else row
 
 
+#: How a build's operands lie in off-chip memory (``Model(operand_layout=...)``): ``rows``,
+#: row-major matrices read one burst per tile row (dse's kernel template, kernel.cpp); ``tiles``,
+#: stored by the host tile by tile in the order the kernel reads them, so each operand is one
+#: sequential stream (AutoSA's ``--host-serialize``: ``A_IO_L3_in_serialize`` reads A[i] for
+#: i = 0 .. 67,583 in one pipelined loop, autosa_tests/large/mm_int8/kernel_kernel_opt.cpp).
+OPERAND_LAYOUTS = ("rows", "tiles")
+
+
+def _streamed_row_s(
+    b, nch, lat, width_b, tile_b, T, row_al=None, alt=None, slice_b=0.0, split=1.0,
+    with_last=False, row_b=None,
+):
+    """Seconds to move one matrix row of ``width_b`` bytes when the operand is one sequential
+    stream (``operand_layout`` ``tiles``): its bytes in the longest bursts the memory takes
+    (``max_burst_bytes``), whatever the tiles; the arguments as :func:`_tiled_row_s`'s (the
+    alignment and CU-slice ones do not change a sequential stream). ``with_last``: also the
+    last tile's share of the row, ``width_b - (T - 1) tile_b`` bytes, at the same rate."""
+    rate = b.bw(nch, b.maxb, lat)
+    row = width_b / rate
+    if not with_last:
+        return row
+    return row, (width_b - (T - 1) * tile_b) / rate
+
+
 def loops_outside(pos_m, pos_n, pos_k) -> tuple[np.ndarray, ...]:
     """ "Loop x sits outside loop y" for the six pairs the re-fetch rule needs:
     (n outside m, n outside k, m outside k, m outside n, k outside m, k outside n)."""
@@ -487,11 +511,15 @@ class Model:
         tile_divisors: Sequence[int] | None = None,
         clock: ClockPolicy | None = None,
         template: bool = True,
+        operand_layout: str = "rows",
     ) -> None:
+        if operand_layout not in OPERAND_LAYOUTS:
+            raise ValueError(f"operand_layout {operand_layout!r}: one of {OPERAND_LAYOUTS}")
         self.platform = platform
         self.workload = workload
         self.clock = clock
         self.template = template
+        self.operand_layout = operand_layout
         self.tile_divisors = tuple(sorted(set(int(x) for x in tile_divisors or ())))
         kernels = workload.kernels
         self.kernel_names = tuple(k.name for k in kernels)
@@ -751,20 +779,22 @@ class Model:
         # start on a word; the step waits for its slowest CU)
         cu_split = DT(k.instances == 1) * (b.g > 1)
         split = 1 + cu_split * (b.g - 1)  # CUs sharing a row of B and C (a column slice each)
-        # (the whole row's bursts, and the last k tile's alone: _tile_loads)
-        a_row_s, a_last_s = _tiled_row_s(b, b.n_in, b.lat_r, DT(K) * ab, v.tk * ab, Tk,
-                                         _aligned(DT(K) * ab), _aligned(v.tk * ab), with_last=True)
+        # (the whole row's bursts, and the last k tile's alone: _tile_loads); operands the host
+        # stores tile by tile are one sequential stream each (operand_layout "tiles")
+        row_s = _streamed_row_s if self.operand_layout == "tiles" else _tiled_row_s
+        a_row_s, a_last_s = row_s(b, b.n_in, b.lat_r, DT(K) * ab, v.tk * ab, Tk,
+                                  _aligned(DT(K) * ab), _aligned(v.tk * ab), with_last=True)
         t_a = bytes_a / (DT(K) * ab) * a_row_s
         b_ch = b.n_w if k.weight_operand else b.n_in  # B from the input stream: its own loader
         if score:  # K^T: rows of the head dimension at tile k offsets
-            b_row_s, b_last_s = _tiled_row_s(b, b_ch, b.lat_r, DT(K) * bb, v.tk * bb, Tk,
-                                             _aligned(DT(K) * bb), _aligned(v.tk * bb),
-                                             with_last=True)
+            b_row_s, b_last_s = row_s(b, b_ch, b.lat_r, DT(K) * bb, v.tk * bb, Tk,
+                                      _aligned(DT(K) * bb), _aligned(v.tk * bb),
+                                      with_last=True)
             b_rows = bytes_b / (DT(K) * bb)
         else:  # the CUs' column slices of a row (the slowest CU's words)
-            b_row_s = _tiled_row_s(b, b_ch, b.lat_r, ne * bb, v.tn * bb, Tn,
-                                   _aligned(DT(k.n) * bb), _aligned(v.tn * bb), ne * bb, split,
-                                   row_b=DT(k.n) * bb)
+            b_row_s = row_s(b, b_ch, b.lat_r, ne * bb, v.tn * bb, Tn,
+                            _aligned(DT(k.n) * bb), _aligned(v.tn * bb), ne * bb, split,
+                            row_b=DT(k.n) * bb)
             b_last_s = None
             b_rows = bytes_b / (ne * bb)
         # bank words: every tile writes its A tile (mk/pe_m x kk/pe_k words) and B tile
@@ -778,9 +808,9 @@ class Model:
         b_mem = b_rows * b_row_s
         t_a, t_b = a_mem + a_cp, b_mem + b_cp
         c_rows = bytes_c / (ne * cb)
-        t_out = c_rows * _tiled_row_s(b, b.n_out, b.lat_w, ne * cb, v.tn * cb, Tn,
-                                      _aligned(DT(k.n) * cb), _aligned(v.tn * cb), ne * cb, split,
-                                      row_b=DT(k.n) * cb)
+        t_out = c_rows * row_s(b, b.n_out, b.lat_w, ne * cb, v.tn * cb, Tn,
+                               _aligned(DT(k.n) * cb), _aligned(v.tn * cb), ne * cb, split,
+                               row_b=DT(k.n) * cb)
         # partial sums of C tiles that continue in a later k tile (spill: Tk - 1 per C tile),
         # written by the store and read back by load_p, a row of nk accumulators per burst,
         # on one port (the first output bundle), plus one cycle per C block into p_s
@@ -846,9 +876,9 @@ class Model:
         t_vec = t_epi + t_soft
         if k.name in self._residual:  # its rows, as the output's, on the input ports
             ra = b.act_b
-            r_row_s = _tiled_row_s(b, b.n_in, b.lat_r, ne * ra, v.tn * ra, Tn,
-                                   _aligned(DT(k.n) * ra), _aligned(v.tn * ra), ne * ra, split,
-                                   row_b=DT(k.n) * ra)
+            r_row_s = row_s(b, b.n_in, b.lat_r, ne * ra, v.tn * ra, Tn,
+                            _aligned(DT(k.n) * ra), _aligned(v.tn * ra), ne * ra, split,
+                            row_b=DT(k.n) * ra)
             t_epi = np.maximum(t_epi, M * r_row_s)
         if b.any_share_streams:
             t_store = np.maximum(t_epi, t_out + b.ss_act * np.minimum(t_in, t_out))

@@ -338,3 +338,29 @@ def test_a_published_design_runs_on_its_own_cu_placement():
     board = tuple(files.platform(dpu.board).cu_slr_order)
     assert board != (1, 2, 0)  # the board file's own order is untouched (cached apart)
     assert all(d.cu_slr_order == () for k, d in designs.items() if k != "dpucahx8h-u280-peak")
+
+
+def test_autosa_int8_streams_its_host_serialized_operands():
+    # AutoSA's INT8 GEMM (docs/examples/mm_int8_large.rst, built with --host-serialize): the
+    # host lays A, B and C out tile by tile and the kernel reads each in one pipelined loop
+    # (A_IO_L3_in_serialize: 67,584 words of 64 bytes = 1056 x 1024 bytes x 4 n tiles), so its
+    # designs.yaml entries say operand_layout: tiles. Its 24 x 8 x 64 PEs run 1056 x 1024 x 1024
+    # MACs in 44 x 128 x 16 = 90,112 cycles: 0.30037 ms at 300 MHz, and the floorplanned build
+    # measured 0.302619 ms (7.318 TOP/s): compute-bound. Read by tile rows of 64 bytes, as dse's
+    # own kernel reads A, the model finds it bound by latency-bound bursts, about 2x slow.
+    from dse.builds import load_builds
+    from dse.fit import Evaluator
+
+    builds = load_builds(SHIPPED)
+    ids = ["autosa-mm-int8-u250-autobridge", "autosa-mm-int8-u250-vitis"]
+    des = builds.designs[builds.designs["design"].isin(ids)].reset_index(drop=True)
+    assert set(des["operand_layout"]) == {"tiles"}
+    pub = builds.figures[builds.figures["quantity"] == "latency_ms"].set_index("design")
+    got = Evaluator(des).predict().frame["linear_ms"]
+    ab = "autosa-mm-int8-u250-autobridge"
+    assert pub.at[ab, "published"] == pytest.approx(0.302619)
+    assert 90_112 / 300e3 <= got[ab] <= 1.1 * pub.at[ab, "published"]
+    # the 136 MHz build: 90,112 cycles = 0.6626 ms; measured 0.759 ms
+    assert abs(got["autosa-mm-int8-u250-vitis"] / 0.759123 - 1) < 0.15
+    rows = Evaluator(des.assign(operand_layout="rows")).predict().frame["linear_ms"]
+    assert rows[ab] > 1.5 * got[ab]
