@@ -364,3 +364,44 @@ def test_autosa_int8_streams_its_host_serialized_operands():
     assert abs(got["autosa-mm-int8-u250-vitis"] / 0.759123 - 1) < 0.15
     rows = Evaluator(des.assign(operand_layout="rows")).predict().frame["linear_ms"]
     assert rows[ab] > 1.5 * got[ab]
+
+
+def test_report_keeps_the_as_built_check_apart_from_the_models_own_estimate():
+    # Issue 17's check is a build at its published clock with its published resources
+    # (as_built.csv); the published-designs table also shows the model's own resource estimate
+    # of the design, which may reject a build that as built fits. The headline names the
+    # as-built check, each row shows both verdicts, and a design with no published resources
+    # says so instead of borrowing a verdict.
+    from dse.calibration import markdown
+
+    frame = pd.DataFrame({
+        "design": ["dpu", "pcie", "cnn"], "title": ["", "", ""], "board": ["u280"] * 2 + [""],
+        "model": ["m", "m", ""], "quantity": ["peak_tops", "memory_gbps", ""],
+        "unit": ["TOPS", "GB/s", "images/s"], "published": [17.2, 13.0, 800.0],
+        "predicted": [17.2, 12.4, math.nan], "error_pct": [0.0, -4.6, math.nan],
+        "expressible": [True, True, False],
+        "feasible": pd.array([False, False, pd.NA], dtype="boolean"),
+        "violations": ["dsp SLR0 5130 > 2876 available", "clock", ""],
+        "clock_mhz": [300.0, 300.0, math.nan], "fmax_mhz": [250.0, 252.0, math.nan],
+        "timing": ["fails (300 > fmax 250 MHz)", "fails (300 > fmax 252 MHz)", ""],
+        "source": ["s"] * 3, "url": ["u"] * 3, "measured": ["m"] * 3, "note": ["", "", "n"],
+    })
+    built = pd.DataFrame({"design": ["dpu", "other"], "feasible": [True, True],
+                          "violations": ["", ""]})
+    md = markdown(frame, summarise(frame), built)
+    head = md.split("| design |")[0]
+    assert ("published clock with their published resources (the feasibility check; fitted "
+            "constants, `as_built.csv`): all 2 feasible") in head
+    assert "called infeasible by the model although built" not in md
+    assert "rejected when the model estimates the build's resources itself" in head
+    compact, full = md.split("## Every design")
+    for text, at in ((compact, 6), (full, 5)):  # the README's table, the one with sources
+        rows = {ln.split(" | ")[0]: ln.split(" | ") for ln in text.splitlines()
+                if ln.startswith("| `")}
+        assert rows["| `dpu`"][at] == "yes"  # as built
+        assert rows["| `dpu`"][at + 1].startswith("no")  # the model's own estimate
+        assert rows["| `pcie`"][at] == "no published resources"
+    built.loc[0, ["feasible", "violations"]] = [False, "clock_mhz 300 > 289 available"]
+    head = markdown(frame, summarise(frame), built).split("| design |")[0]
+    assert "1 of 2 infeasible: dpu" in head
+    assert "not checked in this run (no refit)" in markdown(frame, summarise(frame), None)
