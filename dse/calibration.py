@@ -418,8 +418,8 @@ def markdown(frame: pd.DataFrame, summary: Summary, as_built: pd.DataFrame | Non
         ),
         as_built_line(as_built),
         "- rejected when the model estimates the build's resources itself (board files' "
-        "constants; evidence against its resource estimates of these designs, not against the "
-        "feasibility rules): " + (", ".join(summary.infeasible) or "none"),
+        "constants; evidence against its resource and clock estimates of these designs, not "
+        "against the feasibility rules): " + (", ".join(summary.infeasible) or "none"),
         "- of those estimates, the ones whose fmax is below the published clock (evidence "
         "against the resource estimate or the timing model): "
         + (", ".join(summary.timing_fails) or "none")
