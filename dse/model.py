@@ -806,7 +806,12 @@ class Model:
         a_mem, a_cp = t_a, a_word * Tn * steps_m * steps_k / b.f
         b_cp = Tm * steps_k * steps_n / b.f
         b_mem = b_rows * b_row_s
-        t_a, t_b = a_mem + a_cp, b_mem + b_cp
+        # kernel.cpp writes a group's bank words after its bursts (load_a, load_b: one after
+        # the other); a published build (template False) streams its reads through concurrent
+        # stages into its buffers, the writes overlapping the reads (Vitis BLAS: gemmKernel.hpp
+        # GemmBlockStream's Transpose and MatrixBuffer dataflow stages)
+        seq = np.add if self.template else np.maximum
+        t_a, t_b = seq(a_mem, a_cp), seq(b_mem, b_cp)
         c_rows = bytes_c / (ne * cb)
         t_out = c_rows * row_s(b, b.n_out, b.lat_w, ne * cb, v.tn * cb, Tn,
                                _aligned(DT(k.n) * cb), _aligned(v.tn * cb), ne * cb, split,
@@ -844,7 +849,7 @@ class Model:
         r = np.maximum(r_a, r_b)
         h_mem, h_cp = np.where(held, a_mem, b_mem), np.where(held, a_cp, b_cp)
         t_o = np.where(held, t_b, t_a)
-        first = np.maximum(h_mem + h_cp / r, t_o / r) + shared * np.minimum(h_mem, t_o / r)
+        first = np.maximum(seq(h_mem, h_cp / r), t_o / r) + shared * np.minimum(h_mem, t_o / r)
         load = first + np.maximum(h_cp, t_o) * (1 - 1 / r)
         if np.any(spill):
             # load_p runs beside the loaders in the tiles that continue a C tile (k > 0): a
@@ -866,7 +871,7 @@ class Model:
         calls = 1.0 if not k.attention else 1 + (1 - b.unfused) * (Tm - 1)
         loads = self._tile_loads(k, b, v, Tm, Tn, Tk, calls, load, t_a, t_b,
                                  a_cp, b_cp, b_mem, bytes_a, b_rows, a_last_s, b_last_s, hold_a,
-                                 r_b, steps_k)
+                                 r_b, steps_k, seq)
         load = loads[0]
         t_w = t_b if k.weight_operand else 0.0
         t_in = np.maximum(t_a if k.weight_operand else np.maximum(t_a, t_b), t_ps_r)
@@ -896,7 +901,7 @@ class Model:
         # (its share of the matrix: a full tile's, also where the last tile is ragged)
         mk = np.minimum(v.tm, DT(M))
         share = np.where(held, mk / M / mult_a, nk / ne / mult_b) * (kk / K)  # one tile's read
-        l1 = np.maximum(h_mem * share + h_cp / tiles, t_o / tiles)
+        l1 = np.maximum(seq(h_mem * share, h_cp / tiles), t_o / tiles)
         c1, s1 = t_comp / tiles, t_store / c_tiles
         # the first store waits for the first C tile's compute: its tiles / c_tiles k tiles
         # (Tk when k runs innermost), each a full tile (the first tile of every dimension is
@@ -954,7 +959,7 @@ class Model:
 
     @staticmethod
     def _tile_loads(k, b, v, Tm, Tn, Tk, calls, load, t_a, t_b, a_cp, b_cp, b_mem, bytes_a,
-                    b_rows, a_last_s, b_last_s, hold_a, r_b, steps_k):
+                    b_rows, a_last_s, b_last_s, hold_a, r_b, steps_k, seq=np.add):
         """The call's load (s), at least the sum over the kinds of tile of the slower loader's
         share, and one tile's load of each kind (s, averages): ``(load, L_ff, L_fl, L_lf,
         L_ll)``, the first letter for m (full or last tile), the second for k.
@@ -975,15 +980,15 @@ class Model:
             return load, per, per, per, per
         # the last k tile's shares of A and B (a_last_s: A's row burst in the last k tile;
         # b_last_s: K^T's, None where B's rows are k rows)
-        a_last = bytes_a / (K * ab) * a_last_s + a_cp * np.ceil(k_l / b.pk) / steps_k
+        a_last = seq(bytes_a / (K * ab) * a_last_s, a_cp * np.ceil(k_l / b.pk) / steps_k)
         b_last = b_mem * k_l / K if b_last_s is None else b_rows * b_last_s
-        b_last = b_last + b_cp * np.ceil(k_l / b.pk) / steps_k
+        b_last = seq(b_last, b_cp * np.ceil(k_l / b.pk) / steps_k)
         ka_l = np.where(split_k, a_last / np.maximum(t_a, 1e-30), 1.0 / Tk)
         kb_l = np.where(split_k, b_last / np.maximum(t_b, 1e-30), 1.0 / Tk)
         # the last m tile's shares (B from memory in every m tile unless held over them)
         b_every = hold_a | (r_b <= 1)
         ma_l = np.where(split_m, m_l / M, 1.0 / Tm)
-        mb_l = np.where(split_m, (b_cp + np.where(b_every, b_mem, 0.0)) / (Tm * t_b), 1.0 / Tm)
+        mb_l = np.where(split_m, seq(b_cp, np.where(b_every, b_mem, 0.0)) / (Tm * t_b), 1.0 / Tm)
         mb_l = np.minimum(mb_l, 1.0)
         kinds = []
         for ma, mb, cm in ((1 - ma_l, 1 - mb_l, Tm - 1), (ma_l, mb_l, 1.0)):

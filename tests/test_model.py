@@ -514,3 +514,27 @@ def test_operand_layout_changes_only_the_transfers(cfg):
     assert parts["tiles"][w] <= parts["rows"][w] * (1 + 1e-6)
     with pytest.raises(ValueError, match="operand_layout"):
         Model(cfg.platform, cfg.workload, operand_layout="columns")
+
+
+def test_a_published_build_overlaps_its_bank_writes_with_its_reads(cfg):
+    # dse's kernel writes each row group's bank words after its bursts (kernel.cpp load_a), so
+    # the A loader takes reads + writes; a published build (template False; Vitis BLAS streams
+    # its reads through concurrent dataflow stages into its buffers) takes the longer of them.
+    # fc1: M = 1024, K = 768, N = 3072, PE 16 x 16 x 16, tiles 128 x 128 x 256, loop order mnk:
+    # A is read once per n tile (Tn = 24) and writes 24 x (1024/16) x (768/16) = 73,728 bank
+    # words, one per cycle: 0.24576 ms at 300 MHz.
+    from dse.model import Model, _Batch
+
+    design = dict(compute_units=1, pe_m=16, pe_n=16, pe_k=16, tile_m=128, tile_n=128,
+                  tile_k=256, dataflow="mnk", weight_precision="INT8", act_precision="INT8",
+                  clock_mhz=300)
+    k = next(k for k in cfg.workload.kernels if k.name == "fc1")
+    words_s = 24 * 64 * 48 / 300e6
+    t_in = {}
+    for template in (True, False):
+        m = Model(cfg.platform, cfg.workload, template=template)
+        b = _Batch(m, design_batch([{**BASE_DESIGN, **design}], m.platform))
+        t_in[template] = float(np.ravel(m._gemm(k, b)[1][2])[0])
+    reads_s = t_in[True] - words_s
+    assert reads_s > 0
+    assert t_in[False] == pytest.approx(max(reads_s, words_s), rel=1e-5)
