@@ -82,6 +82,7 @@ DESIGN_COLUMNS = (
     "given",
     "template",
     "cu_slr_order",
+    "operand_layout",
 )
 
 
@@ -198,6 +199,8 @@ def load_builds(path: str | Path) -> Builds:
             # the build's own CU placement (replaces the board's cu_slr_order), "" for the
             # board's
             "cu_slr_order": ",".join(str(int(x)) for x in e.get("cu_slr_order") or ()),
+            # how its matrices lie in memory (dse.model.OPERAND_LAYOUTS)
+            "operand_layout": e.get("operand_layout", "rows"),
         }
         pumped_dsp = given.get("double_pump") and any("dsp" in b for b in e["figures"])
         if expressible and pumped_dsp and "dsp" not in (e.get("unmodelled") or {}):

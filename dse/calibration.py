@@ -105,6 +105,7 @@ class PublishedDesign:
     burst_bytes: int | None = None
     key: str = ""  # designs[i], for messages
     cu_slr_order: tuple[int, ...] = ()  # the build's own CU placement (the board's when empty)
+    operand_layout: str = "rows"  # how its matrices lie in memory (dse.model.OPERAND_LAYOUTS)
 
     @property
     def citation(self) -> str:
@@ -161,6 +162,7 @@ def load_designs(path: str | Path) -> list[PublishedDesign]:
                 burst_bytes=e.get("burst_bytes"),
                 key=f"{path}: {key}",
                 cu_slr_order=tuple(int(x) for x in e.get("cu_slr_order") or ()),
+                operand_layout=e.get("operand_layout", "rows"),
             )
         )
     return out
@@ -202,7 +204,7 @@ def predict_design(d: PublishedDesign, files: _Files | None = None) -> dict[str,
     mapper = not any(name in d.design for name in MAPPING_PARAMS)
     # a published design: its own structure, not dse's kernel template (dse.hardware)
     model = Model(platform, workload, tile_divisors=TILE_DIVISORS if mapper else None,
-                  template=False)
+                  template=False, operand_layout=d.operand_layout)
     batch = design_batch([design], platform, file=f"{d.key}.design")
     res = model.evaluate(batch, detail=True)
     row = results_frame(model, batch, res, [d.id]).iloc[0]
@@ -336,13 +338,29 @@ def _num(v: float) -> str:
     return f"{v:,.3g}" if abs(v) < 100 else f"{v:,.0f}"
 
 
-def compact_table(frame: pd.DataFrame) -> str:
+def as_built_cell(design: str, expressible: bool, as_built: pd.DataFrame | None) -> str:
+    """The as-built verdict of one published design: ``yes``, ``no: <violations>`` from
+    ``as_built`` (dse.fit's as_built_table: the build at its published clock with its published
+    resources, under the fitted constants), or why there is none."""
+    if not expressible:
+        return "—"
+    if as_built is None:
+        return "not checked (no refit)"
+    hit = as_built[as_built["design"] == design]
+    if hit.empty:
+        return "no published resources"
+    r = hit.iloc[0]
+    return "yes" if bool(r["feasible"]) else f"no: {r['violations']}"
+
+
+def compact_table(frame: pd.DataFrame, as_built: pd.DataFrame | None = None) -> str:
     """The short table the README shows: design, board, quantity, published, predicted, error,
-    feasibility and timing under the model."""
+    the as-built verdict (published resources and clock, fitted constants), and feasibility and
+    timing of the model's own resource estimate."""
     lines = [
         "| design | board | quantity | published | predicted (same unit) | error "
-        "| model: feasible | model: timing |",
-        "|---|---|---|---|---|---|---|---|",
+        "| as built: feasible | own estimate: feasible | own estimate: timing |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in frame.itertuples(index=False):  # a few dozen rows
         done = math.isfinite(r.predicted)
@@ -353,15 +371,37 @@ def compact_table(frame: pd.DataFrame) -> str:
             f"{_num(r.published)} {r.unit}",
             _num(r.predicted) if done else "—",
             f"{r.error_pct:+.1f}%" if done else "—",
+            as_built_cell(r.design, bool(r.expressible), as_built),
             "—" if pd.isna(r.feasible) else "yes" if r.feasible else "no",
             r.timing or "—",
         ]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     return "\n".join(lines)
 
 
-def markdown(frame: pd.DataFrame, summary: Summary) -> str:
-    """The calibration report as Markdown: the summary, then one table row per design."""
+def as_built_line(as_built: pd.DataFrame | None) -> str:
+    """The headline verdict of issue 17's feasibility check: every build at its published clock
+    with its published resources, under the fitted constants (``as_built.csv``)."""
+    head = ("- built designs at their published clock with their published resources (the "
+            "feasibility check; fitted constants, `as_built.csv`): ")
+    if as_built is None:
+        return head + "not checked in this run (no refit)"
+    if as_built.empty:
+        return head + "none in the designs file (no build figures)"
+    bad = as_built[~as_built["feasible"].astype(bool)]
+    if bad.empty:
+        return head + f"all {len(as_built)} feasible"
+    return head + f"{len(bad)} of {len(as_built)} infeasible: " + ", ".join(bad["design"])
+
+
+def markdown(frame: pd.DataFrame, summary: Summary, as_built: pd.DataFrame | None = None) -> str:
+    """The calibration report as Markdown: the summary, then one table row per design.
+
+    Two feasibility verdicts, kept apart: ``as_built`` (dse.fit's as_built_table; None when no
+    refit ran) judges each build at its published clock with its published resources, the
+    check a built design must pass; the table's own columns judge the model's own resource
+    estimate of the design at the board files' constants, so a "no" there is evidence against
+    the resource (or clock) estimate of that design, not against the feasibility rules."""
     lines = [
         "# Calibration: the model against published designs",
         "",
@@ -376,20 +416,24 @@ def markdown(frame: pd.DataFrame, summary: Summary) -> str:
             if summary.unexplained
             else ""
         ),
-        "- called infeasible by the model although built: "
-        + (", ".join(summary.infeasible) or "none"),
-        "- built at their published clock, but above the model's fmax (evidence against the "
-        "timing model): " + (", ".join(summary.timing_fails) or "none")
+        as_built_line(as_built),
+        "- rejected when the model estimates the build's resources itself (board files' "
+        "constants; evidence against its resource and clock estimates of these designs, not "
+        "against the feasibility rules): " + (", ".join(summary.infeasible) or "none"),
+        "- of those estimates, the ones whose fmax is below the published clock (evidence "
+        "against the resource estimate or the timing model): "
+        + (", ".join(summary.timing_fails) or "none")
         if summary.timing_modelled
         else "- timing: the model has no timing model (every design runs at its clock_mhz)",
         "- error = (predicted - published) / published",
         "",
-        compact_table(frame),
+        compact_table(frame, as_built),
         "",
         "## Every design with its source and notes",
         "",
-        "| design | quantity | published | predicted | error | feasible | timing | source | note |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| design | quantity | published | predicted | error | as built: feasible "
+        "| own estimate: feasible | own estimate: timing | source | note |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in frame.itertuples(index=False):  # a few dozen rows
         err = f"{r.error_pct:+.1f}%" if math.isfinite(r.error_pct) else "n/a"
@@ -406,6 +450,7 @@ def markdown(frame: pd.DataFrame, summary: Summary) -> str:
             f"{_num(r.published)} {r.unit}",
             f"{_num(r.predicted)} {r.unit}" if math.isfinite(r.predicted) else "n/a",
             err,
+            as_built_cell(r.design, bool(r.expressible), as_built).replace("—", "n/a"),
             feasible,
             r.timing or "n/a",
             f"[{r.source}]({_link(r.url)})",

@@ -441,15 +441,17 @@ class Evaluator:
                 self.layers[key] = int(raw.get("layers", 1) or 1)
         # designs run together: same board, workload, placement (a build's own cu_slr_order,
         # designs file; "" for the board's) and kernel (dse's template, or a published build)
-        self.groups: dict[tuple[str, str, int, str, bool], list[int]] = {}
+        self.groups: dict[tuple[str, str, int, str, bool, str], list[int]] = {}
         template = (self.designs["template"] if "template" in self.designs
                     else pd.Series(False, index=self.designs.index))  # fmt: skip
         for i, (row, tpl) in enumerate(zip(self.designs.itertuples(index=False), template,
                                            strict=True)):
             order = getattr(row, "cu_slr_order", "")
             order = order if isinstance(order, str) else ""
+            layout = getattr(row, "operand_layout", "rows")  # and memory layout
+            layout = layout if isinstance(layout, str) and layout else "rows"
             self.groups.setdefault((str(row.board), str(row.model or ""), int(row.cameras),
-                                    order, bool(tpl) if not _missing(tpl) else False),
+                                    order, bool(tpl) if not _missing(tpl) else False, layout),
                                    []).append(i)
 
     def platform(self, board: str, overrides: Mapping[str, float] | None = None, *,
@@ -488,7 +490,7 @@ class Evaluator:
 
         keep = None if subset is None else set(subset)
         per_cu, frames, timing = [], [], {}
-        for (board, model_path, cams, order, template), idx in self.groups.items():
+        for (board, model_path, cams, order, template, layout), idx in self.groups.items():
             rows = self.designs.iloc[idx]
             if keep is not None:
                 rows = rows[rows["design"].isin(keep)]
@@ -503,7 +505,7 @@ class Evaluator:
             params = [{**EXAMPLE_DESIGN, **p} for p in params]
             mapper = not any(name in p for p in params for name in MAPPING_PARAMS)
             model = Model(P, W, tile_divisors=TILE_DIVISORS if mapper else None,
-                          template=template)
+                          template=template, operand_layout=layout)
             batch = design_batch(params, P, file="calibration designs")
             ids = rows["design"].astype(str).tolist()
             if resources is not None:

@@ -182,6 +182,30 @@ def _tiled_row_s(
     return (row, np.where(T > 1, s_last, s_first)) if with_last else row
 
 
+#: How a build's operands lie in off-chip memory (``Model(operand_layout=...)``): ``rows``,
+#: row-major matrices read one burst per tile row (dse's kernel template, kernel.cpp); ``tiles``,
+#: stored by the host tile by tile in the order the kernel reads them, so each operand is one
+#: sequential stream (AutoSA's ``--host-serialize``: ``A_IO_L3_in_serialize`` reads A[i] for
+#: i = 0 .. 67,583 in one pipelined loop, autosa_tests/large/mm_int8/kernel_kernel_opt.cpp).
+OPERAND_LAYOUTS = ("rows", "tiles")
+
+
+def _streamed_row_s(
+    b, nch, lat, width_b, tile_b, T, row_al=None, alt=None, slice_b=0.0, split=1.0,
+    with_last=False, row_b=None,
+):
+    """Seconds to move one matrix row of ``width_b`` bytes when the operand is one sequential
+    stream (``operand_layout`` ``tiles``): its bytes in the longest bursts the memory takes
+    (``max_burst_bytes``), whatever the tiles; the arguments as :func:`_tiled_row_s`'s (the
+    alignment and CU-slice ones do not change a sequential stream). ``with_last``: also the
+    last tile's share of the row, ``width_b - (T - 1) tile_b`` bytes, at the same rate."""
+    rate = b.bw(nch, b.maxb, lat)
+    row = width_b / rate
+    if not with_last:
+        return row
+    return row, (width_b - (T - 1) * tile_b) / rate
+
+
 def loops_outside(pos_m, pos_n, pos_k) -> tuple[np.ndarray, ...]:
     """ "Loop x sits outside loop y" for the six pairs the re-fetch rule needs:
     (n outside m, n outside k, m outside k, m outside n, k outside m, k outside n)."""
@@ -487,11 +511,15 @@ class Model:
         tile_divisors: Sequence[int] | None = None,
         clock: ClockPolicy | None = None,
         template: bool = True,
+        operand_layout: str = "rows",
     ) -> None:
+        if operand_layout not in OPERAND_LAYOUTS:
+            raise ValueError(f"operand_layout {operand_layout!r}: one of {OPERAND_LAYOUTS}")
         self.platform = platform
         self.workload = workload
         self.clock = clock
         self.template = template
+        self.operand_layout = operand_layout
         self.tile_divisors = tuple(sorted(set(int(x) for x in tile_divisors or ())))
         kernels = workload.kernels
         self.kernel_names = tuple(k.name for k in kernels)
@@ -751,20 +779,22 @@ class Model:
         # start on a word; the step waits for its slowest CU)
         cu_split = DT(k.instances == 1) * (b.g > 1)
         split = 1 + cu_split * (b.g - 1)  # CUs sharing a row of B and C (a column slice each)
-        # (the whole row's bursts, and the last k tile's alone: _tile_loads)
-        a_row_s, a_last_s = _tiled_row_s(b, b.n_in, b.lat_r, DT(K) * ab, v.tk * ab, Tk,
-                                         _aligned(DT(K) * ab), _aligned(v.tk * ab), with_last=True)
+        # (the whole row's bursts, and the last k tile's alone: _tile_loads); operands the host
+        # stores tile by tile are one sequential stream each (operand_layout "tiles")
+        row_s = _streamed_row_s if self.operand_layout == "tiles" else _tiled_row_s
+        a_row_s, a_last_s = row_s(b, b.n_in, b.lat_r, DT(K) * ab, v.tk * ab, Tk,
+                                  _aligned(DT(K) * ab), _aligned(v.tk * ab), with_last=True)
         t_a = bytes_a / (DT(K) * ab) * a_row_s
         b_ch = b.n_w if k.weight_operand else b.n_in  # B from the input stream: its own loader
         if score:  # K^T: rows of the head dimension at tile k offsets
-            b_row_s, b_last_s = _tiled_row_s(b, b_ch, b.lat_r, DT(K) * bb, v.tk * bb, Tk,
-                                             _aligned(DT(K) * bb), _aligned(v.tk * bb),
-                                             with_last=True)
+            b_row_s, b_last_s = row_s(b, b_ch, b.lat_r, DT(K) * bb, v.tk * bb, Tk,
+                                      _aligned(DT(K) * bb), _aligned(v.tk * bb),
+                                      with_last=True)
             b_rows = bytes_b / (DT(K) * bb)
         else:  # the CUs' column slices of a row (the slowest CU's words)
-            b_row_s = _tiled_row_s(b, b_ch, b.lat_r, ne * bb, v.tn * bb, Tn,
-                                   _aligned(DT(k.n) * bb), _aligned(v.tn * bb), ne * bb, split,
-                                   row_b=DT(k.n) * bb)
+            b_row_s = row_s(b, b_ch, b.lat_r, ne * bb, v.tn * bb, Tn,
+                            _aligned(DT(k.n) * bb), _aligned(v.tn * bb), ne * bb, split,
+                            row_b=DT(k.n) * bb)
             b_last_s = None
             b_rows = bytes_b / (ne * bb)
         # bank words: every tile writes its A tile (mk/pe_m x kk/pe_k words) and B tile
@@ -776,11 +806,16 @@ class Model:
         a_mem, a_cp = t_a, a_word * Tn * steps_m * steps_k / b.f
         b_cp = Tm * steps_k * steps_n / b.f
         b_mem = b_rows * b_row_s
-        t_a, t_b = a_mem + a_cp, b_mem + b_cp
+        # kernel.cpp writes a group's bank words after its bursts (load_a, load_b: one after
+        # the other); a published build (template False) streams its reads through concurrent
+        # stages into its buffers, the writes overlapping the reads (Vitis BLAS: gemmKernel.hpp
+        # GemmBlockStream's Transpose and MatrixBuffer dataflow stages)
+        seq = np.add if self.template else np.maximum
+        t_a, t_b = seq(a_mem, a_cp), seq(b_mem, b_cp)
         c_rows = bytes_c / (ne * cb)
-        t_out = c_rows * _tiled_row_s(b, b.n_out, b.lat_w, ne * cb, v.tn * cb, Tn,
-                                      _aligned(DT(k.n) * cb), _aligned(v.tn * cb), ne * cb, split,
-                                      row_b=DT(k.n) * cb)
+        t_out = c_rows * row_s(b, b.n_out, b.lat_w, ne * cb, v.tn * cb, Tn,
+                               _aligned(DT(k.n) * cb), _aligned(v.tn * cb), ne * cb, split,
+                               row_b=DT(k.n) * cb)
         # partial sums of C tiles that continue in a later k tile (spill: Tk - 1 per C tile),
         # written by the store and read back by load_p, a row of nk accumulators per burst,
         # on one port (the first output bundle), plus one cycle per C block into p_s
@@ -814,7 +849,7 @@ class Model:
         r = np.maximum(r_a, r_b)
         h_mem, h_cp = np.where(held, a_mem, b_mem), np.where(held, a_cp, b_cp)
         t_o = np.where(held, t_b, t_a)
-        first = np.maximum(h_mem + h_cp / r, t_o / r) + shared * np.minimum(h_mem, t_o / r)
+        first = np.maximum(seq(h_mem, h_cp / r), t_o / r) + shared * np.minimum(h_mem, t_o / r)
         load = first + np.maximum(h_cp, t_o) * (1 - 1 / r)
         if np.any(spill):
             # load_p runs beside the loaders in the tiles that continue a C tile (k > 0): a
@@ -836,7 +871,7 @@ class Model:
         calls = 1.0 if not k.attention else 1 + (1 - b.unfused) * (Tm - 1)
         loads = self._tile_loads(k, b, v, Tm, Tn, Tk, calls, load, t_a, t_b,
                                  a_cp, b_cp, b_mem, bytes_a, b_rows, a_last_s, b_last_s, hold_a,
-                                 r_b, steps_k)
+                                 r_b, steps_k, seq)
         load = loads[0]
         t_w = t_b if k.weight_operand else 0.0
         t_in = np.maximum(t_a if k.weight_operand else np.maximum(t_a, t_b), t_ps_r)
@@ -846,9 +881,9 @@ class Model:
         t_vec = t_epi + t_soft
         if k.name in self._residual:  # its rows, as the output's, on the input ports
             ra = b.act_b
-            r_row_s = _tiled_row_s(b, b.n_in, b.lat_r, ne * ra, v.tn * ra, Tn,
-                                   _aligned(DT(k.n) * ra), _aligned(v.tn * ra), ne * ra, split,
-                                   row_b=DT(k.n) * ra)
+            r_row_s = row_s(b, b.n_in, b.lat_r, ne * ra, v.tn * ra, Tn,
+                            _aligned(DT(k.n) * ra), _aligned(v.tn * ra), ne * ra, split,
+                            row_b=DT(k.n) * ra)
             t_epi = np.maximum(t_epi, M * r_row_s)
         if b.any_share_streams:
             t_store = np.maximum(t_epi, t_out + b.ss_act * np.minimum(t_in, t_out))
@@ -866,7 +901,7 @@ class Model:
         # (its share of the matrix: a full tile's, also where the last tile is ragged)
         mk = np.minimum(v.tm, DT(M))
         share = np.where(held, mk / M / mult_a, nk / ne / mult_b) * (kk / K)  # one tile's read
-        l1 = np.maximum(h_mem * share + h_cp / tiles, t_o / tiles)
+        l1 = np.maximum(seq(h_mem * share, h_cp / tiles), t_o / tiles)
         c1, s1 = t_comp / tiles, t_store / c_tiles
         # the first store waits for the first C tile's compute: its tiles / c_tiles k tiles
         # (Tk when k runs innermost), each a full tile (the first tile of every dimension is
@@ -924,7 +959,7 @@ class Model:
 
     @staticmethod
     def _tile_loads(k, b, v, Tm, Tn, Tk, calls, load, t_a, t_b, a_cp, b_cp, b_mem, bytes_a,
-                    b_rows, a_last_s, b_last_s, hold_a, r_b, steps_k):
+                    b_rows, a_last_s, b_last_s, hold_a, r_b, steps_k, seq=np.add):
         """The call's load (s), at least the sum over the kinds of tile of the slower loader's
         share, and one tile's load of each kind (s, averages): ``(load, L_ff, L_fl, L_lf,
         L_ll)``, the first letter for m (full or last tile), the second for k.
@@ -945,15 +980,15 @@ class Model:
             return load, per, per, per, per
         # the last k tile's shares of A and B (a_last_s: A's row burst in the last k tile;
         # b_last_s: K^T's, None where B's rows are k rows)
-        a_last = bytes_a / (K * ab) * a_last_s + a_cp * np.ceil(k_l / b.pk) / steps_k
+        a_last = seq(bytes_a / (K * ab) * a_last_s, a_cp * np.ceil(k_l / b.pk) / steps_k)
         b_last = b_mem * k_l / K if b_last_s is None else b_rows * b_last_s
-        b_last = b_last + b_cp * np.ceil(k_l / b.pk) / steps_k
+        b_last = seq(b_last, b_cp * np.ceil(k_l / b.pk) / steps_k)
         ka_l = np.where(split_k, a_last / np.maximum(t_a, 1e-30), 1.0 / Tk)
         kb_l = np.where(split_k, b_last / np.maximum(t_b, 1e-30), 1.0 / Tk)
         # the last m tile's shares (B from memory in every m tile unless held over them)
         b_every = hold_a | (r_b <= 1)
         ma_l = np.where(split_m, m_l / M, 1.0 / Tm)
-        mb_l = np.where(split_m, (b_cp + np.where(b_every, b_mem, 0.0)) / (Tm * t_b), 1.0 / Tm)
+        mb_l = np.where(split_m, seq(b_cp, np.where(b_every, b_mem, 0.0)) / (Tm * t_b), 1.0 / Tm)
         mb_l = np.minimum(mb_l, 1.0)
         kinds = []
         for ma, mb, cm in ((1 - ma_l, 1 - mb_l, Tm - 1), (ma_l, mb_l, 1.0)):

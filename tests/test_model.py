@@ -469,3 +469,72 @@ def test_fused_attention_pipeline_never_slower_than_serial(cfg):
         k = next(k for k in m.workload.kernels if k.name == name)
         t = m._gemm(k, b)[0]
         assert t[0] <= t[1] * (1 + 1e-9), name
+
+
+def test_a_streamed_operand_is_its_bytes_in_the_longest_bursts():
+    # operand_layout "tiles" (AutoSA --host-serialize): the host stores each operand tile by
+    # tile, so the kernel reads it as one sequential stream, whatever the tile width. At 1
+    # byte/ns and 100 ns a burst, 4096-byte bursts (max_burst_bytes) move 4096 B per 4196 ns.
+    from dse.model import _streamed_row_s, _tiled_row_s
+
+    rate = 4096 / 4196e-9  # bytes/s
+    # a 1024-byte row in 16 tiles of 64 bytes: 16 one-word bursts as dse's kernel reads it
+    # (16 x 164 ns), 1024 B at the long-burst rate streamed (1049 ns)
+    rows = float(np.ravel(_tiled_row_s(_Bursts(), 1.0, 100e-9, 1024.0, 64.0, 16.0, 1.0, 1.0))[0])
+    assert rows * 1e9 == pytest.approx(16 * 164)
+    row, last = _streamed_row_s(_Bursts(), 1.0, 100e-9, 1024.0, 64.0, 16.0, with_last=True)
+    assert row == pytest.approx(1024 / rate)
+    assert last == pytest.approx(64 / rate)  # the last k tile's 64 bytes of the row
+    # a ragged last tile (1000 bytes in tiles of 64: 15 x 64 + 40) streams its 40 bytes
+    assert _streamed_row_s(_Bursts(), 1.0, 100e-9, 1000.0, 64.0, 16.0, with_last=True)[1] == (
+        pytest.approx(40 / rate))
+
+
+def test_operand_layout_changes_only_the_transfers(cfg):
+    # The same design with streamed operands: compute and the epilogue are unchanged, the
+    # input stream never slower (one long stream instead of a burst per tile row), and a layout
+    # the model does not know is refused.
+    from dse.model import Model, _Batch
+
+    design = dict(compute_units=1, pe_m=16, pe_n=16, pe_k=64, tile_m=256, tile_n=256,
+                  tile_k=64, weight_precision="INT8", act_precision="INT8", pc_inputs=1,
+                  pc_weights=1, pc_outputs=1, clock_mhz=300)
+    k = next(k for k in cfg.workload.kernels if k.name == "fc1")
+    parts = {}
+    for layout in ("rows", "tiles"):
+        m = Model(cfg.platform, cfg.workload, operand_layout=layout)
+        b = _Batch(m, design_batch([{**BASE_DESIGN, **design}], m.platform))
+        parts[layout] = [float(np.ravel(x)[0]) for x in m._gemm(k, b)[1]]
+    comp, w, t_in, out, vec = range(5)
+    assert parts["tiles"][comp] == parts["rows"][comp]
+    assert parts["tiles"][vec] == parts["rows"][vec]
+    # A's rows of tile_k = 64 bytes are one word per burst: latency-bound, far slower than
+    # the stream
+    assert parts["tiles"][t_in] < 0.8 * parts["rows"][t_in]
+    assert parts["tiles"][w] <= parts["rows"][w] * (1 + 1e-6)
+    with pytest.raises(ValueError, match="operand_layout"):
+        Model(cfg.platform, cfg.workload, operand_layout="columns")
+
+
+def test_a_published_build_overlaps_its_bank_writes_with_its_reads(cfg):
+    # dse's kernel writes each row group's bank words after its bursts (kernel.cpp load_a), so
+    # the A loader takes reads + writes; a published build (template False; Vitis BLAS streams
+    # its reads through concurrent dataflow stages into its buffers) takes the longer of them.
+    # fc1: M = 1024, K = 768, N = 3072, PE 16 x 16 x 16, tiles 128 x 128 x 256, loop order mnk:
+    # A is read once per n tile (Tn = 24) and writes 24 x (1024/16) x (768/16) = 73,728 bank
+    # words, one per cycle: 0.24576 ms at 300 MHz.
+    from dse.model import Model, _Batch
+
+    design = dict(compute_units=1, pe_m=16, pe_n=16, pe_k=16, tile_m=128, tile_n=128,
+                  tile_k=256, dataflow="mnk", weight_precision="INT8", act_precision="INT8",
+                  clock_mhz=300)
+    k = next(k for k in cfg.workload.kernels if k.name == "fc1")
+    words_s = 24 * 64 * 48 / 300e6
+    t_in = {}
+    for template in (True, False):
+        m = Model(cfg.platform, cfg.workload, template=template)
+        b = _Batch(m, design_batch([{**BASE_DESIGN, **design}], m.platform))
+        t_in[template] = float(np.ravel(m._gemm(k, b)[1][2])[0])
+    reads_s = t_in[True] - words_s
+    assert reads_s > 0
+    assert t_in[False] == pytest.approx(max(reads_s, words_s), rel=1e-5)

@@ -101,11 +101,12 @@ def run(args: argparse.Namespace) -> int:
     table = calibration_table(designs)
     summary = summarise(table)
     out = Path(args.out)
+    built: pd.DataFrame | None = None  # the as-built check (none without a refit)
     if getattr(args, "no_fit", False):
         fitted = skip_fit(out)
     else:
-        fitted = fit_builds(load_builds(args.designs), out, folds=args.folds,
-                            dataset=Path(args.designs).name)
+        fitted, built = fit_builds(load_builds(args.designs), out, folds=args.folds,
+                                   dataset=Path(args.designs).name)
     write_table(
         table,
         out / "calibration.parquet",
@@ -118,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     )
     atomic_write_text(out / "calibration.csv", table.to_csv(index=False, float_format="%.6g"))
     power = power_section(args, out)
-    atomic_write_text(out / "calibration.md", markdown(table, summary) + fitted + power)
+    atomic_write_text(out / "calibration.md", markdown(table, summary, built) + fitted + power)
     dpi, plots.DPI = plots.DPI, args.dpi or plots.DPI
     try:
         plot_calibration(
@@ -168,17 +169,20 @@ def skip_fit(out: Path) -> str:
             "`dse calibrate` (docs/calibration.md).\n")
 
 
-def fit_builds(builds: Builds, out: Path, *, folds: int, dataset: str) -> str:
+def fit_builds(builds: Builds, out: Path, *, folds: int,
+               dataset: str) -> tuple[str, pd.DataFrame | None]:
     """Fit the model's constants to the build figures, write resources.csv (published,
     predicted, error per design and quantity, fitted and held out), as_built.csv (each build at
     its published clock and resources under the fitted model) and a calibrated copy of every
-    board (``platforms/<name>.yaml``); return the Markdown section for calibration.md."""
+    board (``platforms/<name>.yaml``); return the Markdown section for calibration.md and the
+    as-built table (no rows when the file has no build figures)."""
     from dse.fit import Calibration, calibrated_platform, format_table, held_out_table, rows_csv
 
     if builds.figures.empty:
         atomic_write_text(out / "resources.csv", rows_csv(_no_rows()))
         atomic_write_text(out / "as_built.csv", "design,clock_mhz,fmax_mhz,feasible,violations\n")
-        return "\n## Fitted to real builds\n\nThe designs file has no build figures to fit.\n"
+        return ("\n## Fitted to real builds\n\nThe designs file has no build figures to fit.\n",
+                pd.DataFrame(columns=["design", "feasible", "violations"]))
     cal = Calibration(builds.figures, builds.designs)
     fit, rows = cal.cross_validate(folds)
     atomic_write_text(out / "resources.csv", rows_csv(rows))
@@ -218,7 +222,7 @@ def fit_builds(builds: Builds, out: Path, *, folds: int, dataset: str) -> str:
         *[f"- `{k}` = {v:.4g}" for k, v in sorted(fit.constants.items())],
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines), built
 
 
 def _unmodelled_lines(rows: pd.DataFrame) -> list[str]:
