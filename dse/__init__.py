@@ -5,4 +5,4 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 #: Stored with every result row; bump when the model's numbers change for the same inputs.
-MODEL_VERSION = "2.3.0"
+MODEL_VERSION = "2.4.0"

@@ -47,7 +47,7 @@ import numpy as np
 from dse.allocation import STREAMS, channel_allocation, cu_slrs, stream_ports
 from dse.capacity import ARENA_PAD_ELEMS
 from dse.errors import UserError
-from dse.hardware import MAXI_BURST_WORDS, TEMPLATE_ONLY
+from dse.hardware import MAXI_BURST_WORDS, TEMPLATE_ONLY, epilogue_banks, score_banks
 from dse.params import KERNEL_CLASSES, PARAMS, PRECISIONS, UNIFORM_DEFAULTS
 from dse.store import atomic_write_text
 
@@ -651,7 +651,8 @@ def render_kernel(
         "storage_c_buf": storage("c_buf"),
         "storage_a_buf": storage("a_buf"),
         "storage_b_buf": storage("b_buf"),
-        "storage_fused": _fused_pragmas(prims) if params["fuse_attention"] else "",
+        "storage_fused": (_fused_pragmas(prims, int(score_banks(pn, params["vector_lanes"])))
+                          if params["fuse_attention"] else ""),
         # the row stages (all named stage, one per function or branch) and the epilogue rows
         "storage_a_stage": _storage_pragma("stage", prims["a_stage"]),
         "storage_bt_stage": _storage_pragma("stage", prims["bt_stage"]),
@@ -662,6 +663,7 @@ def render_kernel(
         "storage_res_row": _storage_pragma("res", prims["res_row"]),
         "storage_out_row": _storage_pragma("out", prims["out_row"]),
         "storage_p_s": _fifo_pragma("p_s", prims["p_s"]),
+        "storage_c_s": _fifo_pragma("c_s", prims["c_s"]),
         "a_groups": tm // pm,
         "k_steps": tk // pk,
         "n_steps": tn // pn,
@@ -673,6 +675,10 @@ def render_kernel(
         "a_stage_factor": pk,
         "b_stage_factor": pn,
         "c_stage_factor": pn,
+        **dict(zip(("cs_factor", "bias_factor", "row_factor"),
+                   (int(x) for x in epilogue_banks(tn, pn, params["vector_lanes"],
+                                                   PRECISION_BITS[engine_precisions(params)[1]])),
+                   strict=True)),
         "ports_b_max": max(stream_ports(params)["weights"], stream_ports(params)["inputs"]),
         "epi_lanes": params["vector_lanes"],
         "tile_dataflow": "#pragma HLS DATAFLOW" if dbuf else "  // single-buffered: in turn",
@@ -704,7 +710,8 @@ def buffer_primitives(
                                                     "s_buf")}  # fmt: skip
     # without a description: the template's short rows and its FIFO in LUTRAM (never URAM;
     # its hold copies take their buffers' below)
-    prims.update({b: "lutram" for b in TEMPLATE_ONLY if b not in ("a_hold", "b_hold")})
+    prims.update({b: "lutram" for b in TEMPLATE_ONLY if b not in ("a_hold", "b_hold", "c_s")})
+    prims["c_s"] = prims["c_buf"]  # one C tile deep, like c_buf
     if hardware is not None:
         prims.update({b["name"]: b["primitive"] for b in hardware["buffers"]})
     prims.setdefault("a_hold", prims["a_buf"])
@@ -727,11 +734,16 @@ def _fifo_pragma(var: str, primitive: str) -> str:
     return f"#pragma HLS BIND_STORAGE variable={var} type=fifo impl={impl}"
 
 
-def _fused_pragmas(prims: Mapping[str, str]) -> str:
-    """Banks (dim 1), words (dim 3) and storage of the fused-attention buffers."""
+def _fused_pragmas(prims: Mapping[str, str], score_factor: int) -> str:
+    """Banks (dim 1), words (dim 3) and storage of the fused-attention buffers; s_buf's banks
+    also split cyclically over their words (dim 2) by ``score_factor``
+    (dse.hardware.score_banks), so a row gives the lanes their scores each cycle."""
     lines = []
     for v in ("k_buf", "v_buf", "s_buf"):
         lines.append(f"#pragma HLS ARRAY_PARTITION variable={v} type=complete dim=1")
+        if v == "s_buf" and score_factor > 1:
+            lines.append(f"#pragma HLS ARRAY_PARTITION variable={v} type=cyclic "
+                         f"factor={score_factor} dim=2")
         lines.append(f"#pragma HLS ARRAY_RESHAPE variable={v} type=complete dim=3")
         lines.append(_storage_pragma(v, prims[v]))
     return "\n".join(lines)

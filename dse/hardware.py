@@ -13,9 +13,14 @@ tile buffers (two copies with ``double_buffer``, else one):
 - ``b_buf``: ``pe_n`` banks of ``pe_k`` elements of max(weight, act) bits (B holds weights, or
   activations in attention), ``(tile_k/pe_k)(tile_n/pe_n)`` deep;
 - ``c_buf``: ``pe_m`` banks of ``pe_n`` accumulators per word, ``(tile_m/pe_m)(tile_n/pe_n)`` deep,
-  always two copies: the array and compute's output FIFO ``c_s``, one C tile deep;
+  one copy (the accumulators a C tile keeps between its k tiles), and compute's output FIFO
+  ``c_s``: one bank of ``pe_m x pe_n`` accumulators per word, one C tile deep;
 - fused attention only: ``k_buf`` and ``v_buf`` (K and V of one head, tokens x head_dim, read as
-  ``b_buf``) and ``s_buf`` (a score row block, tile_m x tokens accumulators, stored as ``c_buf``);
+  ``b_buf``) and ``s_buf`` (a score row block, tile_m x tokens accumulators in ``pe_m`` banks of
+  ``pe_n``-wide words, each bank split cyclically over its words so that a row gives
+  ``vector_lanes`` scores per cycle: :func:`score_banks`);
+- the store's epilogue reads ``vector_lanes`` elements of a row per cycle from its stage, bias,
+  residual and output rows, partitioned for it (:func:`epilogue_banks`);
 - a vector unit of ``vector_lanes`` lanes: two float32 rows (``vec_x``, ``vec_r``) and one row at
   the activation precision (``vec_io``), each partitioned cyclically over the lanes (LUTRAM or
   BRAM: ``buffer_storage`` places the tile buffers, and a lane's short row never fills a URAM);
@@ -73,6 +78,7 @@ BUFFERS = (
     "res_row",
     "out_row",
     "p_s",
+    "c_s",
 )
 #: Buffers that are not tile buffers: a bank never goes to URAM (the loaders' and the store's row
 #: stages, the epilogue's rows, the p_s FIFO; like the vector unit's rows).
@@ -81,7 +87,7 @@ NO_URAM = ("vec_x", "vec_r", "vec_io", "a_stage", "bt_stage", "b_stage", "p_stag
 #: Buffers of dse's kernel template's own staging, not of the PE array's tiles: a published build
 #: expressed in the tool's parameters has its own structure instead (``build(template=False)``).
 TEMPLATE_ONLY = ("a_hold", "b_hold", "a_stage", "bt_stage", "b_stage", "p_stage", "c_stage",
-                 "bias_row", "res_row", "out_row", "p_s")  # fmt: skip
+                 "bias_row", "res_row", "out_row", "p_s", "c_s")  # fmt: skip
 #: Multiplier groups of one CU (``slot_adders``: the float adders that sum a PE output's
 #: interleaved partial sums, counted with the multipliers as the DSP operators they are).
 MULTIPLIERS = ("pe", "vector", "slot_adders")
@@ -233,6 +239,34 @@ def maxi_buffer_bram18() -> float:
     return float(bram18_blocks(PORT_BITS, MAXI_BUFFER_WORDS))
 
 
+def epilogue_banks(tile_n, pe_n, lanes, act_bits):
+    """Cyclic partition factors of store_c's arrays so that its epilogue (``lanes`` elements of a
+    row per cycle, kernel.cpp EPILOGUE) and its bursts (one 512-bit word per cycle: ``512 /
+    act_bits`` elements, INT4 travelling as a byte) never wait on a bank port: (``c_stage``'s
+    row, ``bias``, ``res`` and ``out``), each at most ``tile_n`` (a cyclic factor past the array
+    is a complete partition). Scalars or numpy arrays.
+
+    Example: tile_n 256, pe_n 4, 128 lanes, INT8: (128, 128, 128); 16 lanes: (16, 16, 64).
+    """
+    per_word = 512 // np.maximum(np.asarray(act_bits, dtype=np.int64), 8)
+    stage = np.minimum(tile_n, np.maximum(pe_n, lanes))
+    bias = np.minimum(tile_n, lanes)
+    rows = np.minimum(tile_n, np.maximum(lanes, per_word))
+    return stage, bias, rows
+
+
+def score_banks(pe_n, lanes):
+    """Banks each of ``s_buf``'s ``pe_m`` row banks is split into (cyclic over its ``pe_n``-wide
+    words, kernel.cpp ``s_buf`` dim 2) so that the fused epilogue's writes and softmax_rows'
+    passes reach ``lanes`` scores of one row per cycle: a row's ``lanes`` consecutive scores
+    are ``lanes / pe_n`` consecutive words (a simple dual-port bank gives one read and one write
+    per cycle: the exp and divide passes read and write the same word). Scalars or arrays.
+
+    Example: pe_n 8, 32 lanes: 4; pe_n 16, 8 lanes: 1.
+    """
+    return np.maximum(1, -(-np.asarray(lanes, dtype=np.int64) // np.asarray(pe_n, dtype=np.int64)))
+
+
 def engine_codes(d: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """The engine's weight and activation precision codes: the widest mode any kernel class
     uses (``prec_<class>``; ``same`` = the default), as dse.model costs them."""
@@ -271,8 +305,8 @@ def build(
             (:func:`engine_codes` otherwise).
         template: describe dse's kernel template (default). False: a published build expressed
             in the tool's parameters, without the template's own staging
-            (:data:`TEMPLATE_ONLY` buffers, the slot adders, ``c_s`` as a second C tile when
-            single-buffered), which that build's own structure replaces.
+            (:data:`TEMPLATE_ONLY` buffers, among them the ``c_s`` FIFO, and the slot adders),
+            which that build's own structure replaces.
     """
     P, lg = platform, platform.logic
     f = float
@@ -298,16 +332,18 @@ def build(
     kv_depth = np.ceil(s * dh / (pk * pn))
     stages = f(lg["fadd_stages"])
     hold_a = HOLD_A[np.asarray(d["dataflow"], dtype=np.intp)].astype(f)
+    csf, bf, rf = (x.astype(f) for x in epilogue_banks(tn, pn, lanes, abits))
+    sq = score_banks(pn, lanes).astype(f)
     # (element bits, word bits, depth, banks, copies) per buffer, in BUFFERS order
     geo = {
         "a_buf": (abits, pk * abits, rows_m * deep_k, pm, copies),
         "b_buf": (bbits, pk * bbits, deep_k * cols_n, pn, copies),
-        # c_buf and its output FIFO c_s (one C tile deep, double-buffered or not: kernel.cpp;
-        # a published build: its ping-pong)
-        "c_buf": (accbits, pn * accbits, rows_m * cols_n, pm, 2.0 * one if template else copies),
+        # c_buf: the C tile between its k tiles (a published build: its ping-pong)
+        "c_buf": (accbits, pn * accbits, rows_m * cols_n, pm, one if template else copies),
         "k_buf": (abits, pk * abits, kv_depth, pn, fused),
         "v_buf": (abits, pk * abits, kv_depth, pn, fused),
-        "s_buf": (accbits, pn * accbits, rows_m * np.ceil(s / pn), pm, fused),
+        # the score row block's pe_m banks, each split cyclically over its words (score_banks)
+        "s_buf": (accbits, pn * accbits, np.ceil(rows_m * np.ceil(s / pn) / sq), pm * sq, fused),
         "vec_x": (32.0 * one, 32.0 * one, np.ceil(shapes.vector_row / lanes), lanes, one),
         "vec_r": (32.0 * one, 32.0 * one, np.ceil(shapes.vector_row / lanes), lanes, one),
         "vec_io": (act_bits, act_bits, np.ceil(shapes.io_row / lanes), lanes, one),
@@ -320,14 +356,19 @@ def build(
         "bt_stage": (bbits, bbits, deep_k, pn * pk, one),  # load_b, B^T: [PE_N][TILE_K]
         "b_stage": (bbits, bbits, cols_n, pk * pn, one),  # load_b: [PE_K][TILE_N]
         "p_stage": (accbits, accbits, cols_n, pm * pn, one),  # load_p: acc[PE_M][TILE_N]
-        "c_stage": (accbits, accbits, cols_n, pm * pn, one),  # store_c: acc[PE_M][TILE_N]
+        # store_c: acc[PE_M][TILE_N], its rows cyclic by max(PE_N, lanes) (epilogue_banks)
+        "c_stage": (accbits, accbits, np.ceil(tn / csf), pm * csf, one),
         # store_c's epilogue rows: float bias[TILE_N], act res[TILE_N], act out[TILE_N]
-        "bias_row": (32.0 * one, 32.0 * one, tn, one, one),
-        "res_row": (abits, abits, tn, one, one),
-        "out_row": (abits, abits, tn, one, one),
+        "bias_row": (32.0 * one, 32.0 * one, np.ceil(tn / bf), bf, one),
+        "res_row": (abits, abits, np.ceil(tn / rf), rf, one),
+        "out_row": (abits, abits, np.ceil(tn / rf), rf, one),
         # the p_s FIFO of PE_M x PE_N accumulator blocks (kernel.cpp CBlock): one group of
         # PE_M rows in the DATAFLOW region, the whole C tile when the processes run in turn
         "p_s": (accbits, pm * pn * accbits, np.where(copies > 1, 1.0, rows_m) * cols_n, one, one),
+        # compute's output FIFO of blocks to store_c, one C tile deep (double-buffered: the C
+        # ping-pong, compute a tile ahead of store_c; single-buffered: compute writes the whole
+        # tile before store_c starts)
+        "c_s": (accbits, pm * pn * accbits, rows_m * cols_n, one, one),
     }
     if not template:
         for b in TEMPLATE_ONLY:
@@ -348,7 +389,10 @@ def build(
     buf_bram, buf_uram, buf_lutram = phys * bram1, phys * uram1, phys * lutram1
     regs = prim == REGISTERS
     buf_ff = np.where(regs, phys * wb * dp, 0.0)
-    buf_lut = buf_lutram + np.where(regs, np.float32(0), phys * np.float32(lg["lut_per_bank"]))
+    # a bank's address and read-mux logic; registers have none, but for c_stage, whose row the
+    # epilogue picks at run time (a row's lanes may fill whole registers: epilogue_banks)
+    muxed = ~regs | (np.arange(len(BUFFERS)) == BUFFERS.index("c_stage"))[:, None]
+    buf_lut = buf_lutram + np.where(muxed, phys * np.float32(lg["lut_per_bank"]), np.float32(0))
 
     # multipliers: the PE array (packed along pe_n for integers) and the vector lanes
     mpd = P.macs_per_dsp[wc, ac]
@@ -546,17 +590,18 @@ def describe(
         }
         for p in axi_ports
     ]
-    # the partial sums' FIFO between load_p and compute, costed as buffer p_s (its depth and
-    # storage are there); compute's output FIFO c_s is counted as c_buf's second copy
-    streams.append(
+    # the partial sums' FIFO between load_p and compute and compute's output FIFO to store_c,
+    # costed as buffers p_s and c_s (their depth and storage are there)
+    streams.extend(
         {
-            "name": "p_s",
-            "between": ["load_p", "compute"],
-            "width_bits": _num(hw.buf_word_bits[BUFFERS.index("p_s"), 0]),
-            "depth": _num(hw.buf_depth[BUFFERS.index("p_s"), 0]),
-            "buffer": "p_s",
+            "name": name,
+            "between": between,
+            "width_bits": _num(hw.buf_word_bits[BUFFERS.index(name), 0]),
+            "depth": _num(hw.buf_depth[BUFFERS.index(name), 0]),
+            "buffer": name,
             "lut": 0,
         }
+        for name, between in (("p_s", ["load_p", "compute"]), ("c_s", ["compute", "store_c"]))
     )
     per_cu = {r: _num(v) for r, v in zip(RESOURCES, hw.per_cu()[0], strict=True)}
     return {

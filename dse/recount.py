@@ -16,7 +16,8 @@ Recount rules (docs/kernel.md):
   ``ARRAY_PARTITION complete dim=0`` puts every element in registers (counted as banks of all
   but the last dimension, the last dimension deep: ``acc_partials[PE_M][PE_N][ACC_SLOTS]``);
 - copies: an array local to a function with ``#pragma HLS DATAFLOW`` is a ping-pong channel
-  (2); ``c_buf`` counts one more copy per whole C tile its output stream ``c_s`` holds; an array
+  (2); the ``CBlock`` streams ``p_s`` and ``c_s`` are one bank each, as deep as their STREAM
+  pragma, in the storage their BIND_STORAGE type=fifo names; an array
   sized 1 by a ``FUSE_ATTENTION ? n : 1`` dimension is not built when attention is not fused;
 - element bits: ``float``/``std::int32_t`` 32, ``bf16_t`` 16, ``std::int8_t`` 8, ``int4_t`` 4.
 """
@@ -293,19 +294,16 @@ def recount(folder: Path) -> dict[str, Any]:
         fused_only = name in ("k_buf", "v_buf", "s_buf")
         built = not fused_only or bool(env.get("FUSE_ATTENTION"))
         g["copies"] = (2 if arr["where"] in dataflow_functions else 1) if built else 0
-        if name == "c_buf":
-            depth = re.search(r"#pragma HLS STREAM variable=c_s depth=(\d+)", kernel)
-            tiles = int(depth.group(1)) // g["depth"] if depth else 0
-            g["copies"] += tiles
         if name == "acc_partials" and env.get("ACC_SLOTS", 1) == 1:
             continue  # integer engines: one accumulator per PE output, no interleaving
         if name in DESCRIBED or name in LOCAL_NAMES.values():
             buffers[name] = g
         elif not g["registers"] and g["depth"] > 1:  # not registers of the logic, not unbuilt
             extra[name] = g
-    fifo = _fifo(kernel, "p_s", env, types)
-    if fifo:
-        buffers["p_s"] = fifo
+    for var in ("p_s", "c_s"):
+        fifo = _fifo(kernel, var, env, types)
+        if fifo:
+            buffers[var] = fifo
     return {
         "constants": {
             k: env[k] for k in ("PE_M", "PE_N", "PE_K", "PACK_N", "ACC_SLOTS") if k in env

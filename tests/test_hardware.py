@@ -131,8 +131,16 @@ def test_fused_attention_buffers_are_sized_by_tokens(cfg):
     hw = describe(cfg.platform, Shapes.of(cfg.workload), {**BASE_DESIGN, "fuse_attention": True})
     bufs = {b["name"]: b for b in hw["buffers"]}
     assert bufs["k_buf"]["depth"] * bufs["k_buf"]["banks"] * 16 == 1024 * 64
-    # the score row block: tile_m x tokens accumulators, 128 x 1,024 / (16 x 16) words per bank
-    assert bufs["s_buf"]["depth"] == 128 // 16 * 1024 // 16
+    # the score row block: tile_m x tokens accumulators, 128 x 1,024 / (16 x 16) = 512 words
+    # per row bank; the 32 lanes take 32 / 16 = 2 words of a row per cycle, so each row bank is
+    # split cyclically in 2 (dse.hardware.score_banks): 32 banks of 256 words
+    assert (bufs["s_buf"]["banks"], bufs["s_buf"]["depth"]) == (16 * 2, 128 // 16 * 1024 // 16 // 2)
+    assert bufs["s_buf"]["banks"] * bufs["s_buf"]["depth"] * 16 == 128 * 1024
+    # 8 lanes fit in one 16-wide word: no split
+    few = describe(cfg.platform, Shapes.of(cfg.workload),
+                   {**BASE_DESIGN, "fuse_attention": True, "vector_lanes": 8})
+    s8 = next(b for b in few["buffers"] if b["name"] == "s_buf")
+    assert (s8["banks"], s8["depth"]) == (16, 512)
     unfused = describe(cfg.platform, Shapes.of(cfg.workload), BASE_DESIGN)
     assert not {"k_buf", "v_buf", "s_buf"} & {b["name"] for b in unfused["buffers"]}
 
@@ -162,21 +170,29 @@ def test_row_stages_hold_copy_fifo_and_slot_adders_by_hand(cfg):
     assert geo["a_stage"] == (8, 8, 16, 256, 1, "lutram")
     assert geo["bt_stage"] == (8, 8, 16, 256, 1, "lutram")  # [PE_N][TILE_K]
     assert geo["b_stage"] == (8, 8, 8, 256, 1, "lutram")  # [PE_K][TILE_N]: 128/16 words
-    assert geo["p_stage"] == geo["c_stage"] == (32, 32, 8, 256, 1, "lutram")
-    # epilogue rows of TILE_N = 128 elements, one bank each: past 64 words, block RAM
-    assert geo["bias_row"] == (32, 32, 128, 1, 1, "bram")
-    assert geo["res_row"] == geo["out_row"] == (8, 8, 128, 1, 1, "bram")
+    assert geo["p_stage"] == (32, 32, 8, 256, 1, "lutram")
+    # store_c's stage, bias and rows partitioned so the 32-lane epilogue and the 64-element
+    # (512-bit INT8) bursts never wait on a port (dse.hardware.epilogue_banks): the stage's row
+    # cyclic by max(16, 32) = 32 (16 x 32 banks of 128/32 = 4 words), bias by 32 lanes (4
+    # words), res and out by max(32, 64) = 64 (2 words); all LUTRAM
+    assert geo["c_stage"] == (32, 32, 4, 512, 1, "lutram")
+    assert geo["bias_row"] == (32, 32, 4, 32, 1, "lutram")
+    assert geo["res_row"] == geo["out_row"] == (8, 8, 2, 64, 1, "lutram")
     # p_s, double-buffered: one group of 16 rows, 128/16 = 8 blocks of 16 x 16 int32 (8,192 bits)
-    # in LUTRAM; c_buf counts c_s, one C tile deep, as its second copy
+    # in LUTRAM; c_buf one copy, and c_s its own FIFO, one C tile deep: (128/16)^2 = 64 blocks,
+    # LUTRAM at 64 words (RAM64M8: ceil(8,192 / 7) = 1,171 cells x 8 LUTs)
     assert geo["p_s"] == (32, 8192, 8, 1, 1, "lutram")
-    assert geo["c_buf"][2:5] == (64, 16, 2)
+    assert geo["c_buf"][2:5] == (64, 16, 1)
+    assert geo["c_s"] == (32, 8192, 64, 1, 1, "lutram")
+    assert bufs["c_s"]["lutram_lut"] == 1171 * 8
     # 8 words fit RAM32M16 cells (14 bits, 32 deep): ceil(8,192 / 14) = 586 cells x 8 LUTs
     assert bufs["p_s"]["lutram_lut"] == 586 * 8
     # single-buffered the processes run in turn: p_s holds the whole C tile, (128/16)^2 = 64
     # blocks, and c_s still one tile (compute finishes the tile before store_c starts)
     one_buffer = {**BASE_DESIGN, "double_buffer": False}
     single = {b["name"]: b for b in describe(cfg.platform, shapes, one_buffer)["buffers"]}
-    assert single["p_s"]["depth"] == 64 and single["c_buf"]["copies"] == 2
+    assert single["p_s"]["depth"] == 64 and single["c_s"]["depth"] == 64
+    assert single["c_buf"]["copies"] == 1
     assert single["a_buf"]["copies"] == single["b_buf"]["copies"] == 1
     # loop order nmk (m inside n): load_b holds B instead
     nmk = {b["name"]: b for b in describe(cfg.platform, shapes, {**BASE_DESIGN,
@@ -189,9 +205,11 @@ def test_row_stages_hold_copy_fifo_and_slot_adders_by_hand(cfg):
     bf = describe(cfg.platform, shapes, {**BASE_DESIGN, "weight_precision": "BF16"})
     adders = {m["name"]: m for m in bf["multipliers"]}["slot_adders"]
     assert (adders["macs"], adders["dsp"], adders["lut"]) == (1024, 2048, 1024 * 226)
-    # the p_s stream is listed with the FIFOs, costed as its buffer
-    p_s = next(s for s in hw["streams"] if s["name"] == "p_s")
-    assert (p_s["width_bits"], p_s["depth"], p_s["buffer"]) == (8192, 8, "p_s")
+    # the p_s and c_s streams are listed with the FIFOs, costed as their buffers
+    fifos = {s["name"]: s for s in hw["streams"]}
+    assert (fifos["p_s"]["width_bits"], fifos["p_s"]["depth"], fifos["p_s"]["buffer"]) == (
+        8192, 8, "p_s")
+    assert fifos["c_s"]["between"] == ["compute", "store_c"] and fifos["c_s"]["depth"] == 64
 
 
 def test_a_published_build_is_costed_without_the_templates_staging(cfg):
@@ -199,9 +217,8 @@ def test_a_published_build_is_costed_without_the_templates_staging(cfg):
     # parameters; the row stages, hold copy, epilogue rows, p_s FIFO and float slot adders are
     # dse's kernel template's, not that build's (build(template=False)). By hand for BASE_DESIGN
     # in BF16 single-buffered (tiles 128 x 128 x 256, PE 16 x 16 x 16): the template adds its
-    # own buffers and 16 x 16 x 4 slot adders of 2 DSP = 2,048 DSP, and c_s holds a whole C tile
-    # (c_buf's second copy); the published build keeps one copy of each tile buffer and no
-    # adders.
+    # own buffers (the c_s FIFO among them, a whole C tile) and 16 x 16 x 4 slot adders of 2 DSP
+    # = 2,048 DSP; the published build keeps one copy of each tile buffer and no adders.
     from dse.hardware import TEMPLATE_ONLY
 
     shapes = Shapes.of(cfg.workload)
@@ -212,7 +229,8 @@ def test_a_published_build_is_costed_without_the_templates_staging(cfg):
     assert np.all(theirs.buf_copies[rows, 0] == 0)
     assert ours.buf_copies[BUFFERS.index("a_hold"), 0] == 1  # mnk holds A
     c = BUFFERS.index("c_buf")
-    assert (ours.buf_copies[c, 0], theirs.buf_copies[c, 0]) == (2, 1)
+    assert ours.buf_copies[c, 0] == theirs.buf_copies[c, 0] == 1
+    assert ours.buf_copies[BUFFERS.index("c_s"), 0] == 1
     a = BUFFERS.index("a_buf")
     assert ours.buf_copies[a, 0] == theirs.buf_copies[a, 0] == 1
     dsp = 1  # RESOURCES order: lut, dsp, bram18, uram
