@@ -5,7 +5,7 @@ resource, counting what the router sees (the CUs placed there plus the shell, as
 the SLR's raw resources), from DSP double pumping and from the SLLs its SLR crossings use::
 
     drop_r    = (base_mhz - full_mhz[r]) * max(u_r - knee[r], 0) / (1 - knee[r])
-    fabric    = max(base_mhz - max_r drop_r, min_r full_mhz[r])   (exact while every u_r <= 1)
+    fabric    = min_r max(base_mhz - drop_r, full_mhz[r])
     pumped    = min(fabric * (1 - pump_derate), pump_dsp_mhz / 2)        (double_pump only)
     fmax_mhz  = min(that * (1 - sll_derate * clip((s - sll_knee) / (1 - sll_knee), 0, 1)),
                     clock.max_kernel_mhz)
@@ -222,14 +222,15 @@ def fmax_mhz(
         sll_fraction: (n,) busiest boundary's SLLs / the usable SLLs.
     """
     t: Timing = platform.timing
-    drop = None
+    f = None
     for r, u in enumerate(fractions):
-        d = np.maximum(u - t.knee[r], 0.0)
-        d *= (t.base_mhz - t.full_mhz[r]) / (1.0 - t.knee[r])
-        drop = d if drop is None else np.maximum(drop, d, out=drop)
-    # each resource's fall stops at its full-SLR clock; past a full SLR (infeasible on resources
-    # anyway) the clock stays at the lowest of them: one floor instead of a clip per resource
-    f = np.maximum(t.base_mhz - drop, float(t.full_mhz.min()))
+        # each resource's fall stops at its own full-SLR clock: past a full SLR (infeasible on
+        # resources anyway) a resource costs no more than a full SLR of it, so one over-full
+        # resource does not set the clock of another's full SLR (the DPU's double-pumped DSPs,
+        # counted twice by a model without pumping, at the DSP's 250 MHz, not the LUT's)
+        slope = (t.base_mhz - t.full_mhz[r]) / (1.0 - t.knee[r])
+        fr = np.maximum(t.base_mhz - slope * np.maximum(u - t.knee[r], 0.0), t.full_mhz[r])
+        f = fr if f is None else np.minimum(f, fr)
     pump = np.asarray(pump, dtype=bool)
     if pump.any():
         f = np.where(pump, np.minimum(f * (1.0 - t.pump_derate), t.pump_dsp_mhz / 2.0), f)

@@ -278,8 +278,8 @@ def test_a_one_cu_kernel_larger_than_an_slr_is_judged_spread_over_the_slrs():
     """AutoSA's FP32 GEMM on the U250 (docs/examples/mm_large.rst): one kernel of 804,517 LUT,
     8,320 DSP and 953 BRAM36 built at 146 MHz, more than any SLR holds. Spread over the 4 SLRs
     with the shell's 107,629 LUT on its SLR, the fullest holds (804,517 / 4 + 107,629) /
-    432,000 = 0.7147 of its LUTs; the U250 file's curve (345 MHz to a 0.30 knee, 265 at a full
-    SLR) gives 345 - 80 (0.7147 - 0.30) / 0.70 = 297.6 MHz (DSP 0.68 and BRAM 0.65 of an SLR
+    432,000 = 0.7147 of its LUTs; the U250 file's curve (345 MHz to a 0.22 knee, 215 at a full
+    SLR) gives 345 - 130 (0.7147 - 0.22) / 0.78 = 262.55 MHz (DSP 0.68 and BRAM 0.65 of an SLR
     are under their 0.80 knees). Placed on one SLR the model called it infeasible."""
     params = {"weight_precision": "FP32", "act_precision": "FP32", "compute_units": 1,
               "pe_m": 13, "pe_n": 16, "pe_k": 8, "tile_m": 260, "tile_n": 256, "tile_k": 512,
@@ -291,7 +291,7 @@ def test_a_one_cu_kernel_larger_than_an_slr_is_judged_spread_over_the_slrs():
                           [2_000_000.0, 8_320.0, 1_906.0, 0.0]],
                          index=["autosa", "too-big"], columns=list(RESOURCES))
     p = Evaluator(des).predict(resources=built)
-    assert p.frame.at["autosa", "fmax_mhz"] == pytest.approx(297.6, abs=0.1)
+    assert p.frame.at["autosa", "fmax_mhz"] == pytest.approx(262.55, abs=0.1)
     assert bool(p.frame.at["autosa", "feasible"]), p.frame.at["autosa", "violations"]
     assert p.timing_inputs["autosa"][1][0][0] == pytest.approx(0.7147, abs=1e-4)
     # more LUTs than the device's 4 SLRs leave a kernel: infeasible on the device, not an SLR
@@ -417,40 +417,23 @@ def test_one_unreachable_clock_does_not_outvote_the_clocks_builds_met():
     assert cal.fit(["a", "b", "c"]).constants["timing.base_mhz"] == 330
 
 
-def test_double_pumped_dsp_figures_stay_out_of_the_fit_with_their_reason():
-    # PG367/PG338 DPU rows are double-pumped (4 INT8 MACs per DSP per fabric cycle); the model
-    # builds no double pumping, so their DSP figure would pull the fit by 2x: the designs file
-    # marks them unmodelled, the fit leaves them out and lists them, the other figures stay in
+def test_double_pumped_dsp_figures_are_predicted_with_half_the_pe_dsps():
+    # PG367/PG338 DPU rows are double-pumped (each DSP does its 2 packed INT8 MACs twice per
+    # fabric cycle): a published build with double_pump gets half the PE array's DSPs. By hand,
+    # 16 x 8 x ceil(16 / (2 x 2)) = 512 PE DSPs + 2 for the one vector lane = 514 per engine
+    # (PG367: 2,598 for a 5-engine core, 519.6 per engine); DPUCZDX8G B512 (4 x 8 x 8):
+    # 4 x 8 x ceil(8 / 4) = 64 + 2 = 66, PG338's figure. The rows enter the DSP fit.
     from dse.builds import load_builds
     from dse.fit import Calibration
 
     b = load_builds(ROOT / "configs" / "calibration" / "designs.yaml")
     cal = Calibration(b.figures, b.designs)
-    marked = cal.unmodelled
-    dsp = marked[marked["quantity"] == "dsp"]
-    assert len(dsp) == 12 and set(dsp["design"]) >= {"dpucahx8h-u280-peak",
-                                                     "dpuczdx8g-b512-low-dsp"}
-    assert dsp["reason"].str.contains("double-pumped").all()
-    fitted = cal.obs[cal.obs["design"].isin(dsp["design"])]
-    assert "dsp" not in set(fitted["quantity"]) and "lut" in set(fitted["quantity"])
-
-
-def test_a_double_pumped_dsp_figure_without_a_reason_is_one_line(tmp_path):
-    import shutil
-
-    import yaml
-
-    from dse.builds import load_builds
-    from dse.errors import UserError
-
-    # a copy of configs/ (the entries' relative paths stay valid), one entry's reason removed
-    shutil.copytree(ROOT / "configs", tmp_path / "configs")
-    bad = tmp_path / "configs" / "calibration" / "designs.yaml"
-    raw = yaml.safe_load(bad.read_text())
-    next(e for e in raw["designs"] if e["id"] == "dpuczdx8g-b512-low-dsp").pop("unmodelled")
-    bad.write_text(yaml.safe_dump(raw))
-    with pytest.raises(UserError, match=r"designs\[\d+\]\.unmodelled\.dsp"):
-        load_builds(bad)
+    assert not (cal.unmodelled["quantity"] == "dsp").any()
+    p = cal.ev.predict(subset=["dpucahx8h-u280-peak", "dpuczdx8g-b512-low-dsp"])
+    assert p.per_cu.at["dpucahx8h-u280-peak", "dsp"] == 514
+    assert p.per_cu.at["dpuczdx8g-b512-low-dsp", "dsp"] == 66
+    fitted = cal.obs[(cal.obs["design"] == "dpuczdx8g-b512-low-dsp")]
+    assert "dsp" in set(fitted["quantity"])
 
 
 # --------------------------------------------------------------------------- the SLL term
@@ -572,3 +555,31 @@ def test_a_met_clock_outweighs_several_reported_fmax_rows(monkeypatch):
     assert cal.fit(names).constants["timing.base_mhz"] == 330
     monkeypatch.setattr(dse.fit, "MET_CLOCK_WEIGHT", 1.0)
     assert cal.fit(names).constants["timing.base_mhz"] == 320
+
+
+def test_met_clocks_alone_give_the_lowest_curve_they_allow(monkeypatch):
+    """Three small engines built at 300, 310 and 320 MHz (met clocks, lower bounds), no
+    reported fmax. Every curve whose fmax at their (equal) SLR0 fractions is 320 or more meets
+    them all at no cost; the pull (PULL_WEIGHT) takes the lowest, so the fitted fmax is 320 to
+    within the grids' resolution, and with the 320 build left out, 310. Without the pull the
+    search keeps its start, the board file's constants (345 MHz base): a design left out would
+    be predicted by the constants of the board file."""
+    import dse.fit
+
+    small = {"pe_m": 4, "pe_n": 4, "pe_k": 4, "compute_units": 1, "vector_lanes": 1,
+             "tile_m": 16, "tile_n": 16, "tile_k": 16, "share_streams": True, "pc_weights": 1,
+             "pc_inputs": 1, "pc_outputs": 1, "double_pump": False, "clock_mhz": 250}
+    names = ["b300", "b310", "b320"]
+    des = _designs([(n, U280, small) for n in names])
+    figs = pd.DataFrame([_figure(n, "clock_mhz", float(n[1:]), scope="kernels")
+                         for n in names])
+    cal = Calibration(figs, des)
+
+    def fmax(train):
+        t = cal.as_built_table(cal.fit(train)).set_index("design")
+        return t["fmax_mhz"]
+
+    assert 320 <= fmax(names).min() < 321
+    assert 310 <= fmax(names[:2]).min() < 311
+    monkeypatch.setattr(dse.fit, "PULL_WEIGHT", 0.0)
+    assert cal.fit(names).constants["timing.base_mhz"] == 345
