@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,18 @@ def _figure(design, quantity, value, *, stage="route", scope="cu", slr="", timed
     row.update(design=design, quantity=quantity, published=float(value), stage=stage,
                scope=scope, slr=slr, timed=timed, floorplan=floorplan, url=url)
     return row
+
+
+def _knee_030(tmp_path) -> Path:
+    """u280.yaml with the LUT knee at 0.30 (265 MHz at a full SLR), the constants the clock-fit
+    mechanism tests were written for: small designs on SLR0 (the shell's 0.245 of its LUTs) are
+    under that knee, so their fmax is base_mhz. The refitted knee, 0.22, is below the shell."""
+    text = U280.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^(    lut: )0\.22\b", r"\g<1>0.30", text, count=1)
+    text = re.sub(r"(?m)^(    lut: )215\b", r"\g<1>265", text, count=1)
+    out = tmp_path / "u280_knee030.yaml"
+    out.write_text(text, encoding="utf-8")
+    return out
 
 
 def _designs(rows):
@@ -395,7 +408,7 @@ def test_the_clock_fit_computes_fmax_as_the_model_does(synthetic):
     assert np.isnan(_timing_fmax(synthetic.ev, inputs, ds, {"timing.full_mhz.lut": 900})).all()
 
 
-def test_one_unreachable_clock_does_not_outvote_the_clocks_builds_met():
+def test_one_unreachable_clock_does_not_outvote_the_clocks_builds_met(tmp_path):
     """Three small engines, each under the LUT knee (fmax = base_mhz): two met 330 MHz (lower
     bounds), one reports fmax 250 (an equality no curve reaches without failing the other
     two). The clock fit sums absolute relative errors: lowering base from 330 by 5 MHz saves
@@ -406,7 +419,7 @@ def test_one_unreachable_clock_does_not_outvote_the_clocks_builds_met():
     small = {"pe_m": 4, "pe_n": 4, "pe_k": 4, "compute_units": 1, "vector_lanes": 1,
              "tile_m": 16, "tile_n": 16, "tile_k": 16, "share_streams": True, "pc_weights": 1,
              "pc_inputs": 1, "pc_outputs": 1, "double_pump": False, "clock_mhz": 250}
-    des = _designs([(n, U280, small) for n in ("a", "b", "c")])
+    des = _designs([(n, _knee_030(tmp_path), small) for n in ("a", "b", "c")])
     figs = pd.DataFrame([
         *(_figure(d, q, 330, scope="kernels") for d in "ab"
           for q in ("clock_target_mhz", "clock_mhz")),
@@ -437,7 +450,7 @@ def test_double_pumped_dsp_figures_are_predicted_with_half_the_pe_dsps():
 
 
 # --------------------------------------------------------------------------- the SLL term
-def _sll_builds(truth: dict[str, float]) -> Calibration:
+def _sll_builds(truth: dict[str, float], board: Path = U280) -> Calibration:
     """Six 3-CU builds that differ only in their shared-stream ports (2 to 8 per CU), so the
     busiest boundary's SLLs go from 26% to 101% of the usable while the fabric stays the same:
     each build publishes the same small resources (30,000 LUT, 30 DSP, 60 BRAM18: under every
@@ -446,7 +459,7 @@ def _sll_builds(truth: dict[str, float]) -> Calibration:
     small = {"pe_m": 4, "pe_n": 4, "pe_k": 4, "vector_lanes": 1, "tile_m": 16, "tile_n": 16,
              "tile_k": 16, "share_streams": True, "share_weights": False, "double_pump": False,
              "clock_mhz": 200, "compute_units": 3, "pc_inputs": 1, "pc_outputs": 1}
-    des = _designs([(f"s{p}", U280, {**small, "pc_weights": p}) for p in (2, 4, 5, 6, 7, 8)])
+    des = _designs([(f"s{p}", board, {**small, "pc_weights": p}) for p in (2, 4, 5, 6, 7, 8)])
     built = {"lut": 30_000.0, "dsp": 30.0, "bram18": 60.0, "uram": 0.0}
     per_cu = pd.DataFrame([[built[r] / 3 for r in RESOURCES]] * len(des), index=des["design"],
                           columns=list(RESOURCES))
@@ -457,7 +470,7 @@ def _sll_builds(truth: dict[str, float]) -> Calibration:
     return Calibration(figs, des)
 
 
-def test_the_clock_fit_recovers_a_known_sll_derate_and_knee():
+def test_the_clock_fit_recovers_a_known_sll_derate_and_knee(tmp_path):
     """The SLL term is fitted: builds whose fmax the model computes with sll_derate 0.15 past
     a knee of 0.60 (u280.yaml ships others) give those back. Hand check of one row: 3 CUs of 8
     shared ports, two of them above SLR0: 2 x 8 x 1,294 SLLs (a read-write port: 512 data +
@@ -465,7 +478,7 @@ def test_the_clock_fit_recovers_a_known_sll_derate_and_knee():
     0.9 x 23,040 = 20,736 usable, s = 1.0088; fmax = 345 x (1 - 0.15 x min(s - 0.6, 0.4) / 0.4)
     = 345 x 0.85 = 293.25 MHz."""
     truth = {"timing.sll_derate": 0.15, "timing.sll_knee": 0.60}
-    cal = _sll_builds(truth)
+    cal = _sll_builds(truth, _knee_030(tmp_path))
     s8 = cal.as_built.timing_inputs["s8"][3]
     assert s8 == pytest.approx(20_918 / 20_736, rel=1e-4)
     pub = cal.obs[cal.obs["quantity"] == "fmax_mhz"].set_index("design")["published"]
@@ -533,7 +546,7 @@ def test_the_u280_dpu_as_built_closes_its_300_mhz_under_the_shipped_files():
     assert not bool(other.at[d, "feasible"])
 
 
-def test_a_met_clock_outweighs_several_reported_fmax_rows(monkeypatch):
+def test_a_met_clock_outweighs_several_reported_fmax_rows(monkeypatch, tmp_path):
     """Six small engines under the LUT knee (fmax = base_mhz): one met 330 MHz (a lower bound),
     five report fmax 320 (equalities). Unweighted, lowering base from 330 to 320 saves 5 x
     10/320 = 0.156 and costs 10/330 = 0.030: the fit would call the built design infeasible.
@@ -545,7 +558,7 @@ def test_a_met_clock_outweighs_several_reported_fmax_rows(monkeypatch):
              "tile_m": 16, "tile_n": 16, "tile_k": 16, "share_streams": True, "pc_weights": 1,
              "pc_inputs": 1, "pc_outputs": 1, "double_pump": False, "clock_mhz": 250}
     names = ["met", *(f"eq{i}" for i in range(5))]
-    des = _designs([(n, U280, small) for n in names])
+    des = _designs([(n, _knee_030(tmp_path), small) for n in names])
     figs = pd.DataFrame([
         *(_figure("met", q, 330, scope="kernels") for q in ("clock_target_mhz", "clock_mhz")),
         *(_figure(n, "fmax_mhz", 320, scope="kernels") for n in names[1:]),
