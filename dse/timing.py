@@ -13,8 +13,9 @@ the SLR's raw resources), from DSP double pumping and from the SLLs its SLR cros
 with ``u_r`` the raw fraction of resource ``r`` (RESOURCES order) on the SLR where it is
 largest and ``s`` the busiest SLR boundary's SLLs as a fraction of the usable ones. The anchors
 are in each platform file with their sources: the base clock is the platform clock that small
-and floorplanned HLS designs reach; the LUT knee and full-SLR clock are fitted to published HLS
-designs (a design placed one region per SLR at 49% LUT closes 245 MHz); DSP, BRAM and URAM
+and floorplanned HLS designs reach; the LUT knee and full-SLR clock are fitted to published,
+tool-placed HLS builds, the lowest curve their met clocks allow (floorplanned builds, AutoBridge's
+and the hand-placed DPU's, have a curve of their own: dse.fit); DSP, BRAM and URAM
 knees are UG949's per-SLR guidelines; the double-pumped DSP clock is the DPU's. The linear fall
 between knee and full SLR is an assumption. The SLL derate and knee are fitted too (dse.fit):
 no build read shows a cost of registered crossings, so the derate is 0, a bound at its grid's
