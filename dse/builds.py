@@ -202,13 +202,6 @@ def load_builds(path: str | Path) -> Builds:
             # how its matrices lie in memory (dse.model.OPERAND_LAYOUTS)
             "operand_layout": e.get("operand_layout", "rows"),
         }
-        pumped_dsp = given.get("double_pump") and any("dsp" in b for b in e["figures"])
-        if expressible and pumped_dsp and "dsp" not in (e.get("unmodelled") or {}):
-            raise UserError(
-                "a double-pumped build's DSP figure needs a reason to stay out of the fit",
-                file=str(path), key=f"{key}.unmodelled.dsp",
-                allowed="unmodelled: {dsp: <why>} (dse.hardware builds no double pumping)",
-            )
         if expressible:
             params = {**EXAMPLE_DESIGN, **given}
             design_batch([params], file=f"{path}: {key}.design")  # names, values, tiles

@@ -20,6 +20,7 @@ describe stay in the table with what is missing and no prediction.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +107,7 @@ class PublishedDesign:
     key: str = ""  # designs[i], for messages
     cu_slr_order: tuple[int, ...] = ()  # the build's own CU placement (the board's when empty)
     operand_layout: str = "rows"  # how its matrices lie in memory (dse.model.OPERAND_LAYOUTS)
+    floorplan: bool = False  # a figure says the build was floorplanned (dse.fit's curve for it)
 
     @property
     def citation(self) -> str:
@@ -163,6 +165,7 @@ def load_designs(path: str | Path) -> list[PublishedDesign]:
                 key=f"{path}: {key}",
                 cu_slr_order=tuple(int(x) for x in e.get("cu_slr_order") or ()),
                 operand_layout=e.get("operand_layout", "rows"),
+                floorplan=any(f.get("floorplan") is True for f in e.get("figures") or ()),
             )
         )
     return out
@@ -175,14 +178,23 @@ class _Files:
         self.platforms: dict[tuple[Path, tuple[int, ...]], Platform] = {}
         self.models: dict[tuple[Path, int], tuple[Workload, dict[str, Any]]] = {}
 
-    def platform(self, path: Path, cu_slr_order: tuple[int, ...] = ()) -> Platform:
+    def platform(self, path: Path, cu_slr_order: tuple[int, ...] = (),
+                 floorplan: bool = False) -> Platform:
         """The board, with a build's own CU placement in place of its ``cu_slr_order`` when
-        given (as dse.fit's Evaluator.platform places it)."""
-        key = (path, tuple(cu_slr_order))
+        given (as dse.fit's Evaluator.platform places it); for a floorplanned build, the LUT
+        knee and full-SLR clock of the board's ``timing.floorplanned`` curve (as the fit
+        predicts such builds)."""
+        key = (path, tuple(cu_slr_order), floorplan)
         if key not in self.platforms:
             raw = load_validated(path, "platform")
             if cu_slr_order:
                 raw = {**raw, "cu_slr_order": list(cu_slr_order)}
+            planned = (raw.get("timing") or {}).get("floorplanned")
+            if floorplan and planned:
+                t = copy.deepcopy(raw["timing"])
+                t["knee"]["lut"] = planned["knee_lut"]
+                t["full_mhz"]["lut"] = planned["full_lut_mhz"]
+                raw = {**raw, "timing": t}
             self.platforms[key] = Platform.from_mapping(raw, source=path)
         return self.platforms[key]
 
@@ -197,7 +209,7 @@ def predict_design(d: PublishedDesign, files: _Files | None = None) -> dict[str,
     """The model's figures for one expressible design: the quantity, feasibility and timing."""
     files = files or _Files()
     assert d.board is not None and d.model is not None and d.quantity is not None
-    platform = files.platform(d.board, d.cu_slr_order)
+    platform = files.platform(d.board, d.cu_slr_order, d.floorplan)
     workload, model_raw = files.workload(d.model, d.cameras)
     design = {**EXAMPLE_DESIGN, **d.design}
     # as dse evaluate: the mapper chooses the runtime tiles unless the design gives them

@@ -31,7 +31,9 @@ tile buffers (two copies with ``double_buffer``, else one):
   adapter a data buffer per direction it moves (``MAXI_BUFFER_WORDS`` words of the port width,
   in BRAM): read on the weight and input ports and on the first output port (the partial sums'
   read-back, ``ps``), write on the output ports;
-- one clock domain, ``ap_clk`` (DSP double pumping has no documented HLS route: not built).
+- one clock domain, ``ap_clk`` (DSP double pumping has no documented HLS route: not built;
+  a published build that pumps, ``template=False`` with ``double_pump``, gets half the PE
+  array's DSPs, as PG367 and PG338 count them).
 
 Multipliers: integer pairs pack two MACs into one DSP48E2 (WP486: two weights share one
 activation in one 27 x 18 multiply, a correction term fixes the low product's sign), paired along
@@ -394,11 +396,18 @@ def build(
     muxed = ~regs | (np.arange(len(BUFFERS)) == BUFFERS.index("c_stage"))[:, None]
     buf_lut = buf_lutram + np.where(muxed, phys * np.float32(lg["lut_per_bank"]), np.float32(0))
 
-    # multipliers: the PE array (packed along pe_n for integers) and the vector lanes
+    # multipliers: the PE array (packed along pe_n for integers) and the vector lanes. A
+    # published build with double-pumped DSPs (vendor RTL: PG367, PG338) does each DSP's MACs
+    # twice per kernel cycle, so its PE array needs half the DSPs; dse's template does not pump
+    # (no HLS route) and keeps one pass per cycle whatever double_pump says
     mpd = P.macs_per_dsp[wc, ac]
     macs = pm * pn * pk
-    packed = pm * pk * np.ceil(pn / np.maximum(mpd, 1.0))  # pairs of outputs share a DSP
-    dsp_pe = np.where(mpd >= 1.0, packed, np.ceil(macs / mpd))
+    pump = np.ones(n, dtype=f)
+    if not template and "double_pump" in d:
+        pump = np.where(np.asarray(d["double_pump"]) > 0, 2.0, 1.0)
+    # pairs of outputs share a DSP (a pumped DSP takes two pairs)
+    packed = pm * pk * np.ceil(pn / np.maximum(mpd * pump, 1.0))
+    dsp_pe = np.where(mpd >= 1.0, packed, np.ceil(macs / (mpd * pump)))
     lut_pe = macs * P.lut_per_mac[wc, ac]
     impl_pe = np.where(floating, IMPLEMENTATIONS.index("fp32_fmul_fadd"), 0)
     dsp_vec = lanes * lg["dsp_per_vector_lane"]

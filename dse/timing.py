@@ -5,7 +5,7 @@ resource, counting what the router sees (the CUs placed there plus the shell, as
 the SLR's raw resources), from DSP double pumping and from the SLLs its SLR crossings use::
 
     drop_r    = (base_mhz - full_mhz[r]) * max(u_r - knee[r], 0) / (1 - knee[r])
-    fabric    = max(base_mhz - max_r drop_r, min_r full_mhz[r])   (exact while every u_r <= 1)
+    fabric    = min_r max(base_mhz - drop_r, full_mhz[r])
     pumped    = min(fabric * (1 - pump_derate), pump_dsp_mhz / 2)        (double_pump only)
     fmax_mhz  = min(that * (1 - sll_derate * clip((s - sll_knee) / (1 - sll_knee), 0, 1)),
                     clock.max_kernel_mhz)
@@ -13,8 +13,9 @@ the SLR's raw resources), from DSP double pumping and from the SLLs its SLR cros
 with ``u_r`` the raw fraction of resource ``r`` (RESOURCES order) on the SLR where it is
 largest and ``s`` the busiest SLR boundary's SLLs as a fraction of the usable ones. The anchors
 are in each platform file with their sources: the base clock is the platform clock that small
-and floorplanned HLS designs reach; the LUT knee and full-SLR clock are fitted to published HLS
-designs (a design placed one region per SLR at 49% LUT closes 245 MHz); DSP, BRAM and URAM
+and floorplanned HLS designs reach; the LUT knee and full-SLR clock are fitted to published,
+tool-placed HLS builds, the lowest curve their met clocks allow (floorplanned builds, AutoBridge's
+and the hand-placed DPU's, have a curve of their own: dse.fit); DSP, BRAM and URAM
 knees are UG949's per-SLR guidelines; the double-pumped DSP clock is the DPU's. The linear fall
 between knee and full SLR is an assumption. The SLL derate and knee are fitted too (dse.fit):
 no build read shows a cost of registered crossings, so the derate is 0, a bound at its grid's
@@ -222,14 +223,15 @@ def fmax_mhz(
         sll_fraction: (n,) busiest boundary's SLLs / the usable SLLs.
     """
     t: Timing = platform.timing
-    drop = None
+    f = None
     for r, u in enumerate(fractions):
-        d = np.maximum(u - t.knee[r], 0.0)
-        d *= (t.base_mhz - t.full_mhz[r]) / (1.0 - t.knee[r])
-        drop = d if drop is None else np.maximum(drop, d, out=drop)
-    # each resource's fall stops at its full-SLR clock; past a full SLR (infeasible on resources
-    # anyway) the clock stays at the lowest of them: one floor instead of a clip per resource
-    f = np.maximum(t.base_mhz - drop, float(t.full_mhz.min()))
+        # each resource's fall stops at its own full-SLR clock: past a full SLR (infeasible on
+        # resources anyway) a resource costs no more than a full SLR of it, so one over-full
+        # resource does not set the clock of another's full SLR (the DPU's double-pumped DSPs,
+        # counted twice by a model without pumping, at the DSP's 250 MHz, not the LUT's)
+        slope = (t.base_mhz - t.full_mhz[r]) / (1.0 - t.knee[r])
+        fr = np.maximum(t.base_mhz - slope * np.maximum(u - t.knee[r], 0.0), t.full_mhz[r])
+        f = fr if f is None else np.minimum(f, fr)
     pump = np.asarray(pump, dtype=bool)
     if pump.any():
         f = np.where(pump, np.minimum(f * (1.0 - t.pump_derate), t.pump_dsp_mhz / 2.0), f)

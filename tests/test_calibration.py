@@ -430,3 +430,21 @@ def test_vitis_blas_kernel_times_with_overlapped_buffer_writes():
     assert err.abs().median() < 0.2 and err.between(-0.3, 0.35).all()
     serial = Evaluator(des.assign(template=True)).predict().frame["linear_ms"] / pub[ids] - 1
     assert serial.abs().median() > 0.4
+def test_a_floorplanned_build_is_predicted_on_the_floorplanned_curve():
+    # DPUCAHX8H on the U280 (designs.yaml: its figures say floorplan: true, Vitis-AI's pblocks
+    # and hand-placed DSPs). With its own resources the fullest SLR holds 68.5% of its LUTs:
+    # the floorplanned curve (knee 0.46, 250 MHz at a full SLR) gives 345 - 95 x 0.225 / 0.54
+    # = 305 MHz, above the DSP cap of double pumping (600 / 2 = 300) and URAM's full-SLR 300:
+    # fmax 300, and its 300 MHz closes. On the HLS builds' curve (knee 0.22, 215 MHz) the LUTs
+    # alone give 345 - 130 x 0.465 / 0.78 = 267.5 MHz.
+    import dataclasses
+
+    from dse.calibration import load_designs, predict_design
+
+    (d,) = [x for x in load_designs(ROOT / "configs" / "calibration" / "designs.yaml")
+            if x.id == "dpucahx8h-u280-peak"]
+    assert d.floorplan
+    r = predict_design(d)
+    assert r["fmax_mhz"] == pytest.approx(300.0) and r["feasible"], r["violations"]
+    hls = predict_design(dataclasses.replace(d, floorplan=False))
+    assert hls["fmax_mhz"] == pytest.approx(267.5, abs=0.5) and not hls["feasible"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,18 @@ def _figure(design, quantity, value, *, stage="route", scope="cu", slr="", timed
     row.update(design=design, quantity=quantity, published=float(value), stage=stage,
                scope=scope, slr=slr, timed=timed, floorplan=floorplan, url=url)
     return row
+
+
+def _knee_030(tmp_path) -> Path:
+    """u280.yaml with the LUT knee at 0.30 (265 MHz at a full SLR), the constants the clock-fit
+    mechanism tests were written for: small designs on SLR0 (the shell's 0.245 of its LUTs) are
+    under that knee, so their fmax is base_mhz. The refitted knee, 0.22, is below the shell."""
+    text = U280.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^(    lut: )0\.22\b", r"\g<1>0.30", text, count=1)
+    text = re.sub(r"(?m)^(    lut: )215\b", r"\g<1>265", text, count=1)
+    out = tmp_path / "u280_knee030.yaml"
+    out.write_text(text, encoding="utf-8")
+    return out
 
 
 def _designs(rows):
@@ -278,8 +291,8 @@ def test_a_one_cu_kernel_larger_than_an_slr_is_judged_spread_over_the_slrs():
     """AutoSA's FP32 GEMM on the U250 (docs/examples/mm_large.rst): one kernel of 804,517 LUT,
     8,320 DSP and 953 BRAM36 built at 146 MHz, more than any SLR holds. Spread over the 4 SLRs
     with the shell's 107,629 LUT on its SLR, the fullest holds (804,517 / 4 + 107,629) /
-    432,000 = 0.7147 of its LUTs; the U250 file's curve (345 MHz to a 0.30 knee, 265 at a full
-    SLR) gives 345 - 80 (0.7147 - 0.30) / 0.70 = 297.6 MHz (DSP 0.68 and BRAM 0.65 of an SLR
+    432,000 = 0.7147 of its LUTs; the U250 file's curve (345 MHz to a 0.22 knee, 215 at a full
+    SLR) gives 345 - 130 (0.7147 - 0.22) / 0.78 = 262.55 MHz (DSP 0.68 and BRAM 0.65 of an SLR
     are under their 0.80 knees). Placed on one SLR the model called it infeasible."""
     params = {"weight_precision": "FP32", "act_precision": "FP32", "compute_units": 1,
               "pe_m": 13, "pe_n": 16, "pe_k": 8, "tile_m": 260, "tile_n": 256, "tile_k": 512,
@@ -291,7 +304,7 @@ def test_a_one_cu_kernel_larger_than_an_slr_is_judged_spread_over_the_slrs():
                           [2_000_000.0, 8_320.0, 1_906.0, 0.0]],
                          index=["autosa", "too-big"], columns=list(RESOURCES))
     p = Evaluator(des).predict(resources=built)
-    assert p.frame.at["autosa", "fmax_mhz"] == pytest.approx(297.6, abs=0.1)
+    assert p.frame.at["autosa", "fmax_mhz"] == pytest.approx(262.55, abs=0.1)
     assert bool(p.frame.at["autosa", "feasible"]), p.frame.at["autosa", "violations"]
     assert p.timing_inputs["autosa"][1][0][0] == pytest.approx(0.7147, abs=1e-4)
     # more LUTs than the device's 4 SLRs leave a kernel: infeasible on the device, not an SLR
@@ -395,7 +408,7 @@ def test_the_clock_fit_computes_fmax_as_the_model_does(synthetic):
     assert np.isnan(_timing_fmax(synthetic.ev, inputs, ds, {"timing.full_mhz.lut": 900})).all()
 
 
-def test_one_unreachable_clock_does_not_outvote_the_clocks_builds_met():
+def test_one_unreachable_clock_does_not_outvote_the_clocks_builds_met(tmp_path):
     """Three small engines, each under the LUT knee (fmax = base_mhz): two met 330 MHz (lower
     bounds), one reports fmax 250 (an equality no curve reaches without failing the other
     two). The clock fit sums absolute relative errors: lowering base from 330 by 5 MHz saves
@@ -406,7 +419,7 @@ def test_one_unreachable_clock_does_not_outvote_the_clocks_builds_met():
     small = {"pe_m": 4, "pe_n": 4, "pe_k": 4, "compute_units": 1, "vector_lanes": 1,
              "tile_m": 16, "tile_n": 16, "tile_k": 16, "share_streams": True, "pc_weights": 1,
              "pc_inputs": 1, "pc_outputs": 1, "double_pump": False, "clock_mhz": 250}
-    des = _designs([(n, U280, small) for n in ("a", "b", "c")])
+    des = _designs([(n, _knee_030(tmp_path), small) for n in ("a", "b", "c")])
     figs = pd.DataFrame([
         *(_figure(d, q, 330, scope="kernels") for d in "ab"
           for q in ("clock_target_mhz", "clock_mhz")),
@@ -417,44 +430,27 @@ def test_one_unreachable_clock_does_not_outvote_the_clocks_builds_met():
     assert cal.fit(["a", "b", "c"]).constants["timing.base_mhz"] == 330
 
 
-def test_double_pumped_dsp_figures_stay_out_of_the_fit_with_their_reason():
-    # PG367/PG338 DPU rows are double-pumped (4 INT8 MACs per DSP per fabric cycle); the model
-    # builds no double pumping, so their DSP figure would pull the fit by 2x: the designs file
-    # marks them unmodelled, the fit leaves them out and lists them, the other figures stay in
+def test_double_pumped_dsp_figures_are_predicted_with_half_the_pe_dsps():
+    # PG367/PG338 DPU rows are double-pumped (each DSP does its 2 packed INT8 MACs twice per
+    # fabric cycle): a published build with double_pump gets half the PE array's DSPs. By hand,
+    # 16 x 8 x ceil(16 / (2 x 2)) = 512 PE DSPs + 2 for the one vector lane = 514 per engine
+    # (PG367: 2,598 for a 5-engine core, 519.6 per engine); DPUCZDX8G B512 (4 x 8 x 8):
+    # 4 x 8 x ceil(8 / 4) = 64 + 2 = 66, PG338's figure. The rows enter the DSP fit.
     from dse.builds import load_builds
     from dse.fit import Calibration
 
     b = load_builds(ROOT / "configs" / "calibration" / "designs.yaml")
     cal = Calibration(b.figures, b.designs)
-    marked = cal.unmodelled
-    dsp = marked[marked["quantity"] == "dsp"]
-    assert len(dsp) == 12 and set(dsp["design"]) >= {"dpucahx8h-u280-peak",
-                                                     "dpuczdx8g-b512-low-dsp"}
-    assert dsp["reason"].str.contains("double-pumped").all()
-    fitted = cal.obs[cal.obs["design"].isin(dsp["design"])]
-    assert "dsp" not in set(fitted["quantity"]) and "lut" in set(fitted["quantity"])
-
-
-def test_a_double_pumped_dsp_figure_without_a_reason_is_one_line(tmp_path):
-    import shutil
-
-    import yaml
-
-    from dse.builds import load_builds
-    from dse.errors import UserError
-
-    # a copy of configs/ (the entries' relative paths stay valid), one entry's reason removed
-    shutil.copytree(ROOT / "configs", tmp_path / "configs")
-    bad = tmp_path / "configs" / "calibration" / "designs.yaml"
-    raw = yaml.safe_load(bad.read_text())
-    next(e for e in raw["designs"] if e["id"] == "dpuczdx8g-b512-low-dsp").pop("unmodelled")
-    bad.write_text(yaml.safe_dump(raw))
-    with pytest.raises(UserError, match=r"designs\[\d+\]\.unmodelled\.dsp"):
-        load_builds(bad)
+    assert not (cal.unmodelled["quantity"] == "dsp").any()
+    p = cal.ev.predict(subset=["dpucahx8h-u280-peak", "dpuczdx8g-b512-low-dsp"])
+    assert p.per_cu.at["dpucahx8h-u280-peak", "dsp"] == 514
+    assert p.per_cu.at["dpuczdx8g-b512-low-dsp", "dsp"] == 66
+    fitted = cal.obs[(cal.obs["design"] == "dpuczdx8g-b512-low-dsp")]
+    assert "dsp" in set(fitted["quantity"])
 
 
 # --------------------------------------------------------------------------- the SLL term
-def _sll_builds(truth: dict[str, float]) -> Calibration:
+def _sll_builds(truth: dict[str, float], board: Path = U280) -> Calibration:
     """Six 3-CU builds that differ only in their shared-stream ports (2 to 8 per CU), so the
     busiest boundary's SLLs go from 26% to 101% of the usable while the fabric stays the same:
     each build publishes the same small resources (30,000 LUT, 30 DSP, 60 BRAM18: under every
@@ -463,7 +459,7 @@ def _sll_builds(truth: dict[str, float]) -> Calibration:
     small = {"pe_m": 4, "pe_n": 4, "pe_k": 4, "vector_lanes": 1, "tile_m": 16, "tile_n": 16,
              "tile_k": 16, "share_streams": True, "share_weights": False, "double_pump": False,
              "clock_mhz": 200, "compute_units": 3, "pc_inputs": 1, "pc_outputs": 1}
-    des = _designs([(f"s{p}", U280, {**small, "pc_weights": p}) for p in (2, 4, 5, 6, 7, 8)])
+    des = _designs([(f"s{p}", board, {**small, "pc_weights": p}) for p in (2, 4, 5, 6, 7, 8)])
     built = {"lut": 30_000.0, "dsp": 30.0, "bram18": 60.0, "uram": 0.0}
     per_cu = pd.DataFrame([[built[r] / 3 for r in RESOURCES]] * len(des), index=des["design"],
                           columns=list(RESOURCES))
@@ -474,7 +470,7 @@ def _sll_builds(truth: dict[str, float]) -> Calibration:
     return Calibration(figs, des)
 
 
-def test_the_clock_fit_recovers_a_known_sll_derate_and_knee():
+def test_the_clock_fit_recovers_a_known_sll_derate_and_knee(tmp_path):
     """The SLL term is fitted: builds whose fmax the model computes with sll_derate 0.15 past
     a knee of 0.60 (u280.yaml ships others) give those back. Hand check of one row: 3 CUs of 8
     shared ports, two of them above SLR0: 2 x 8 x 1,294 SLLs (a read-write port: 512 data +
@@ -482,7 +478,7 @@ def test_the_clock_fit_recovers_a_known_sll_derate_and_knee():
     0.9 x 23,040 = 20,736 usable, s = 1.0088; fmax = 345 x (1 - 0.15 x min(s - 0.6, 0.4) / 0.4)
     = 345 x 0.85 = 293.25 MHz."""
     truth = {"timing.sll_derate": 0.15, "timing.sll_knee": 0.60}
-    cal = _sll_builds(truth)
+    cal = _sll_builds(truth, _knee_030(tmp_path))
     s8 = cal.as_built.timing_inputs["s8"][3]
     assert s8 == pytest.approx(20_918 / 20_736, rel=1e-4)
     pub = cal.obs[cal.obs["quantity"] == "fmax_mhz"].set_index("design")["published"]
@@ -519,14 +515,17 @@ def test_an_sll_derate_fitted_to_zero_leaves_its_knee_undetermined_and_says_so()
 def test_the_u280_dpu_as_built_closes_its_300_mhz_under_the_shipped_files():
     """DPUCAHX8H on the U280 (designs.yaml, PG367 resources; placement from Vitis-AI's U280
     build: the 4-engine core on SLR0, 5-engine cores on SLR1 and SLR2, cu_slr_order [1, 2, 0]).
-    By hand, per engine 670,541 / 14 LUT, 7,276 / 14 DSP, 896 / 14 = 64 URAM:
-    - SLR0: 4 engines + the shell's 107,629 LUT = 299,212 of 439,680 = 0.6805 -> 345 - 80 x
-      0.3805 / 0.70 = 301.5 MHz;
+    The build is floorplanned (Vitis-AI's constraints put each core in its SLR's pblock and
+    place every DSP48E2 by hand), so the LUT term is the floorplanned curve (knee 0.46, 250 MHz
+    at a full SLR). By hand, per engine 670,541 / 14 LUT, 7,276 / 14 DSP, 896 / 14 = 64 URAM:
+    - SLR0: 4 engines + the shell's 107,629 LUT = 299,212 of 439,680 = 0.6805 -> 345 - 95 x
+      0.2205 / 0.54 = 306.2 MHz;
     - SLR1: 5 engines, 2,598.6 of 3,072 DSP = 0.846 -> 345 - 95 x 0.046 / 0.20 = 323.2, double
       pumped: at most 600 / 2 = 300; 320 of 320 URAM -> its full-SLR clock, 300 (PG367);
     - SLR0-SLR1 carries 10 engines' ports: past the SLL knee, but the fitted derate is 0.
     So fmax = 300 MHz and the published 300 MHz closes. With the board's own order (5 engines
-    on the shell's SLR0: 0.789 of its LUTs) the LUT term alone gives 289 MHz."""
+    on the shell's SLR0: 0.7895 of its LUTs) the LUT term alone gives 345 - 95 x 0.3295 / 0.54
+    = 287.0 MHz."""
     from dse.builds import load_builds
     from dse.fit import Fit
 
@@ -543,11 +542,11 @@ def test_the_u280_dpu_as_built_closes_its_300_mhz_under_the_shipped_files():
     board_order = Calibration(b.figures[b.figures["design"] == d],
                               des.assign(cu_slr_order=""))
     other = board_order.as_built_table(Fit({}, {}, {})).set_index("design")
-    assert other.at[d, "fmax_mhz"] == pytest.approx(345 - 80 * (0.7895 - 0.30) / 0.70, abs=0.05)
+    assert other.at[d, "fmax_mhz"] == pytest.approx(345 - 95 * (0.7895 - 0.46) / 0.54, abs=0.05)
     assert not bool(other.at[d, "feasible"])
 
 
-def test_a_met_clock_outweighs_several_reported_fmax_rows(monkeypatch):
+def test_a_met_clock_outweighs_several_reported_fmax_rows(monkeypatch, tmp_path):
     """Six small engines under the LUT knee (fmax = base_mhz): one met 330 MHz (a lower bound),
     five report fmax 320 (equalities). Unweighted, lowering base from 330 to 320 saves 5 x
     10/320 = 0.156 and costs 10/330 = 0.030: the fit would call the built design infeasible.
@@ -559,7 +558,7 @@ def test_a_met_clock_outweighs_several_reported_fmax_rows(monkeypatch):
              "tile_m": 16, "tile_n": 16, "tile_k": 16, "share_streams": True, "pc_weights": 1,
              "pc_inputs": 1, "pc_outputs": 1, "double_pump": False, "clock_mhz": 250}
     names = ["met", *(f"eq{i}" for i in range(5))]
-    des = _designs([(n, U280, small) for n in names])
+    des = _designs([(n, _knee_030(tmp_path), small) for n in names])
     figs = pd.DataFrame([
         *(_figure("met", q, 330, scope="kernels") for q in ("clock_target_mhz", "clock_mhz")),
         *(_figure(n, "fmax_mhz", 320, scope="kernels") for n in names[1:]),
@@ -569,3 +568,31 @@ def test_a_met_clock_outweighs_several_reported_fmax_rows(monkeypatch):
     assert cal.fit(names).constants["timing.base_mhz"] == 330
     monkeypatch.setattr(dse.fit, "MET_CLOCK_WEIGHT", 1.0)
     assert cal.fit(names).constants["timing.base_mhz"] == 320
+
+
+def test_met_clocks_alone_give_the_lowest_curve_they_allow(monkeypatch):
+    """Three small engines built at 300, 310 and 320 MHz (met clocks, lower bounds), no
+    reported fmax. Every curve whose fmax at their (equal) SLR0 fractions is 320 or more meets
+    them all at no cost; the pull (PULL_WEIGHT) takes the lowest, so the fitted fmax is 320 to
+    within the grids' resolution, and with the 320 build left out, 310. Without the pull the
+    search keeps its start, the board file's constants (345 MHz base): a design left out would
+    be predicted by the constants of the board file."""
+    import dse.fit
+
+    small = {"pe_m": 4, "pe_n": 4, "pe_k": 4, "compute_units": 1, "vector_lanes": 1,
+             "tile_m": 16, "tile_n": 16, "tile_k": 16, "share_streams": True, "pc_weights": 1,
+             "pc_inputs": 1, "pc_outputs": 1, "double_pump": False, "clock_mhz": 250}
+    names = ["b300", "b310", "b320"]
+    des = _designs([(n, U280, small) for n in names])
+    figs = pd.DataFrame([_figure(n, "clock_mhz", float(n[1:]), scope="kernels")
+                         for n in names])
+    cal = Calibration(figs, des)
+
+    def fmax(train):
+        t = cal.as_built_table(cal.fit(train)).set_index("design")
+        return t["fmax_mhz"]
+
+    assert 320 <= fmax(names).min() < 321
+    assert 310 <= fmax(names[:2]).min() < 311
+    monkeypatch.setattr(dse.fit, "PULL_WEIGHT", 0.0)
+    assert cal.fit(names).constants["timing.base_mhz"] == 345

@@ -79,8 +79,16 @@ def test_fmax_hand_calculation():
     light = [np.array([0.3])] * 4
     assert fmax_mhz(P, light, no, np.array([0.2]))[0] == pytest.approx(300.0)
     assert fmax_mhz(P, light, ~no, np.array([0.2]))[0] == pytest.approx(291.0)
-    # past a full SLR (infeasible on resources anyway) the clock stays at the lowest full-SLR one
+    # past a full SLR (infeasible on resources anyway) each resource's clock stays at its own
+    # full-SLR clock: every resource over full -> the lowest of them, LUT's 120 MHz
     assert fmax_mhz(P, [np.array([3.0])] * 4, no, np.array([0.0]))[0] == pytest.approx(120.0)
+    # DSPs at 167% (a double-pumped build counted without pumping), LUTs at 68%: the DSP term
+    # stops at the DSP's full-SLR 250 MHz, the LUT term is 300 - 300 x 0.28 = 216 MHz -> 216;
+    # URAM over full (300 MHz) with LUTs at 45% (285 MHz) -> 285, not LUT's full-SLR 120 MHz
+    dsp_over = [np.array([0.68]), np.array([1.67]), np.array([0.5]), np.array([0.5])]
+    assert fmax_mhz(P, dsp_over, no, np.array([0.0]))[0] == pytest.approx(216.0)
+    uram_over = [np.array([0.45]), np.array([0.5]), np.array([0.5]), np.array([1.2])]
+    assert fmax_mhz(P, uram_over, no, np.array([0.0]))[0] == pytest.approx(285.0)
 
 
 def test_issue_example_full_slr0_at_375_mhz_is_infeasible(cfg):
@@ -234,20 +242,20 @@ def test_clock_per_design_is_the_highest_step_under_fmax(cfg):
     # bits x 64 blocks (1,171 RAM64M8 + 1 = 9,369) instead of c_buf's second copy (16 banks of
     # 512 bits x 64: 9,488): 258,671.2 + 6,400 + 799 + 1,150 - 119 = 266,901.2.
     # SLR0 with the shell: (266,901.2 + 107,629) / 439,680 = 0.851825 -> 345 - (0.851825 -
-    # 0.30) / 0.70 x (345 - 265) = 281.934 MHz (DSP, BRAM under their knees; the SLL crossings
+    # 0.22) / 0.78 x (345 - 215) = 239.696 MHz (DSP, BRAM under their knees; the SLL crossings
     # under theirs, and the fitted SLL derate is 0). The timing margin (u280.yaml uncertainty:
-    # fmax_mhz lo -0.156, the held-out fmax error's 10th percentile) leaves 281.934 x 0.844 =
-    # 237.95 MHz: the highest multiple of 5 MHz at or below it is 235, of 25 MHz 225, of 1 MHz
-    # 237. The row records the clock and the margin fmax - clock.
+    # fmax_mhz lo -0.061, the held-out fmax error's 10th percentile) leaves 239.696 x 0.939 =
+    # 225.07 MHz: the highest multiple of 5 MHz, of 25 MHz and of 1 MHz at or below it is 225.
+    # The row records the clock and the margin fmax - clock.
     hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
     batch = design_batch([hw], cfg.platform)
-    for step, want in ((5, 235), (25, 225), (1, 237)):
+    for step, want in ((5, 225), (25, 225), (1, 225)):
         m = _per_design(cfg, step_mhz=step)
         res = m.evaluate(batch)
         c = res.columns
-        assert c["fmax_mhz"][0] == pytest.approx(281.934, abs=0.01)
+        assert c["fmax_mhz"][0] == pytest.approx(239.696, abs=0.01)
         assert c["clock_mhz"][0] == want and c["feasible"][0]
-        assert c["fmax_margin_mhz"][0] == pytest.approx(281.934 - want, abs=0.01)
+        assert c["fmax_margin_mhz"][0] == pytest.approx(239.696 - want, abs=0.01)
         row = results_frame(m, batch, res, ["d"]).iloc[0]
         assert row["clock_mhz"] == want
 
@@ -275,9 +283,9 @@ def test_clock_per_design_is_the_fastest_feasible_clock(cfg, model):
                                             cfg.platform)).columns
         assert np.all(sweep["fmax_mhz"] == sweep["fmax_mhz"][0])  # fmax ignores the clock
         ok = sweep["feasible"]
-        # the choice keeps the timing margin: the fastest feasible clock at or below fmax x 0.844
-        # (u280.yaml uncertainty: fmax_mhz lo -0.156)
-        ok = ok & (clocks <= sweep["fmax_mhz"] * 0.844)
+        # the choice keeps the timing margin: the fastest feasible clock at or below fmax x 0.939
+        # (u280.yaml uncertainty: fmax_mhz lo -0.061)
+        ok = ok & (clocks <= sweep["fmax_mhz"] * 0.939)
         best = int(np.argmin(np.where(ok, sweep["latency_ms"], np.inf)))
         assert chosen["clock_mhz"][0] == clocks[best] == clocks[ok].max()
         assert chosen["latency_ms"][0] == pytest.approx(sweep["latency_ms"][best], rel=1e-6)
@@ -285,20 +293,20 @@ def test_clock_per_design_is_the_fastest_feasible_clock(cfg, model):
 
 
 def test_pinned_clock_above_fmax_is_infeasible(cfg):
-    # pinned at 300 MHz: BASE_DESIGN closes 281.934 MHz (the hand calculation above), so it is
-    # infeasible on timing, as a design whose own clock_mhz is too high; pinned at 235 (under
-    # 237.95 with the timing margin) it runs at 235.
+    # pinned at 300 MHz: BASE_DESIGN closes 239.696 MHz (the hand calculation above), so it is
+    # infeasible on timing, as a design whose own clock_mhz is too high; pinned at 225 (under
+    # 225.07 with the timing margin) it runs at 225.
     hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
     batch = design_batch([hw], cfg.platform)
     m = _per_design(cfg, mode="pinned", mhz=300)
     res = m.evaluate(batch)
     df = results_frame(m, batch, res, ["p"])
     assert not res.columns["feasible"][0]
-    assert df["violation"][0] == "clock_mhz for timing closure 300 > 281 available"
+    assert df["violation"][0] == "clock_mhz for timing closure 300 > 239 available"
     assert df["clock_mhz"][0] == 300
-    assert df["fmax_margin_mhz"][0] == pytest.approx(-18.066, abs=0.01)
-    res = _per_design(cfg, mode="pinned", mhz=235).evaluate(batch)
-    assert res.columns["feasible"][0] and res.columns["clock_mhz"][0] == 235
+    assert df["fmax_margin_mhz"][0] == pytest.approx(239.696 - 300, abs=0.01)
+    res = _per_design(cfg, mode="pinned", mhz=225).evaluate(batch)
+    assert res.columns["feasible"][0] and res.columns["clock_mhz"][0] == 225
 
 
 @pytest.mark.parametrize("clock, key", [
@@ -328,14 +336,14 @@ def test_bad_clock_section_is_one_line(tmp_path, capsys, clock, key):
 
 def test_evaluate_runs_a_given_clock_and_chooses_a_missing_one(cfg):
     # dse evaluate: a design with its own clock_mhz runs at it; without one it gets the config's
-    # per-design clock (BASE_DESIGN closes 281.934 MHz, 237.95 with the timing margin: 235 in 5
+    # per-design clock (BASE_DESIGN closes 239.696 MHz, 225.07 with the timing margin: 225 in 5
     # MHz steps)
     from dse.commands.evaluate import evaluate_design
 
     assert evaluate_design(cfg, dict(BASE_DESIGN))["clock_mhz"] == 250
     hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
     out = evaluate_design(cfg, hw)
-    assert out["clock_mhz"] == 235 and out["fmax_margin_mhz"] == pytest.approx(46.934, abs=0.01)
+    assert out["clock_mhz"] == 225 and out["fmax_margin_mhz"] == pytest.approx(14.696, abs=0.01)
 
 
 def test_per_design_clocks_keep_the_timing_margin_the_selection_asks_for(cfg):
@@ -345,13 +353,13 @@ def test_per_design_clocks_keep_the_timing_margin_the_selection_asks_for(cfg):
     from dse.select import robust_timing
     from dse.timing import timing_margin
 
-    assert timing_margin(cfg.platform) == pytest.approx(0.844)
+    assert timing_margin(cfg.platform) == pytest.approx(0.939)
     hw = {k: v for k, v in BASE_DESIGN.items() if k != "clock_mhz"}
     rows = [hw, {**hw, "compute_units": 1}, {**hw, "pe_m": 32, "vector_lanes": 16}]
     batch = design_batch(rows, cfg.platform)
     m = _per_design(cfg, step_mhz=5)
     df = results_frame(m, batch, m.evaluate(batch), ["a", "b", "c"])
     assert robust_timing(df).all()
-    assert (df["clock_mhz"] <= df["fmax_mhz"] * 0.844 + 1e-9).all()
+    assert (df["clock_mhz"] <= df["fmax_mhz"] * 0.939 + 1e-9).all()
     tight = df.assign(clock_mhz=np.floor(df["fmax_mhz"] / 5) * 5)
     assert not robust_timing(tight).any()
