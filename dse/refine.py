@@ -252,9 +252,10 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
             extra = results_frame(model, ends, model.evaluate(ends), ids)
             extra["source"] = SOURCE
             start = pd.concat([start, extra], ignore_index=True)
-    result = refine(model, space, objectives, hardware_only(batch_from_frame(start)),
-                    max_evaluations=max_evaluations)
-    if walks:  # and again from the refined front's
+    start_batch = hardware_only(batch_from_frame(start))
+    result = refine(model, space, objectives, start_batch, max_evaluations=max_evaluations)
+    if walks:  # the first walks' ends stay when the rounds drop them; walk again from the front
+        result = _keep_starts(model, objectives, result, start_batch, pre_ends)
         result = _walk(model, space, objectives, replace(result, walk_ends=pre_ends), walk_caps,
                        quality_max, pre, walk_starts)
     if roi_evaluations > 0 and quality_max is not None and latency_max is not None:
@@ -270,7 +271,7 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
     frame["source"] = pd.array(src.astype(str), dtype="string")
     # the front, and the walks' ends (the quality tier's fastest within each cap) even when a
     # design outside the tier dominates them
-    walked = _member(design_hash(result.batch), result.walk_ends)
+    walked = _member(design_hash(result.batch), np.sort(result.walk_ends))
     best = front(frame, objectives)
     if walked.any():
         walked &= ~frame["design_id"].isin(best["design_id"]).to_numpy()
@@ -366,6 +367,27 @@ def _walk_ends(model: Model, space: SearchSpace, batch: Mapping[str, np.ndarray]
     first = np.sort(first)
     keep = first[~_member(h[first], np.sort(design_hash(batch)))]
     return (take_rows(new, keep) if keep.size else None), spent
+
+
+def _keep_starts(model: Model, objectives: Sequence[tuple[str, str]], result: RefineResult,
+                 start: Mapping[str, np.ndarray], keep: np.ndarray) -> RefineResult:
+    """``result`` with the starting designs whose hashes are in ``keep`` appended where the
+    rounds dropped them (a design outside the quality tier may dominate a walk's end)."""
+    h = design_hash(start)
+    lost = _member(h, np.sort(keep)) & ~_member(h, np.sort(design_hash(result.batch)))
+    if not lost.any():
+        return result
+    rows = np.flatnonzero(lost)
+    rows = rows[np.unique(h[rows], return_index=True)[1]]  # each design once
+    batch = _concat([result.batch, take_rows(start, rows)])
+    points = _min_form(objective_values(model.evaluate(batch).columns, objectives), objectives)
+    return replace(
+        result,
+        batch=batch,
+        points=points,
+        found=np.concatenate([result.found, np.full(rows.size, -1)]),
+        start_rows=np.concatenate([result.start_rows, rows]),
+    )
 
 
 def _walk(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]],
