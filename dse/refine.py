@@ -224,7 +224,8 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
 
     With ``walk_caps``, greedy latency walks per cap (:mod:`dse.walk`) before the rounds (from
     the input front; the ends join the starting front) and after them (from the refined front);
-    the designs the walks end on join the front when nothing dominates them. A cap's walks
+    the designs the walks end on stay in the output even when a design outside the quality tier
+    dominates them (the first walks' ends too, when the rounds drop them). A cap's walks
     start from diverse designs with ``quality_loss <= quality_max`` within the cap
     (:func:`_walk_starts`): the fastest of each compute-unit count, the ``walk_starts`` fastest
     of them (restarts from other engine partitions, not only the front's fastest design).
