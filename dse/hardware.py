@@ -28,9 +28,11 @@ tile buffers (two copies with ``double_buffer``, else one):
   (``acc_partials``), so the floating-point add does not set the II;
 - one 512-bit m_axi port per memory channel of each stream (streams that share channels share
   ports), each with a FIFO between its burst process and the load/store process, and in its
-  adapter a data buffer per direction it moves (``MAXI_BUFFER_WORDS`` words of the port width,
-  in BRAM): read on the weight and input ports and on the first output port (the partial sums'
-  read-back, ``ps``), write on the output ports;
+  adapter a data buffer per direction it moves (in BRAM): a read buffer of the outstanding
+  bursts (``MAXI_READ_WORDS`` words of ``MAXI_READ_BITS``) on the weight and input ports and on
+  the first output port (the partial sums' read-back, ``ps``), a write buffer of one burst
+  (``MAXI_WRITE_WORDS`` words of data and byte strobes, ``MAXI_WRITE_BITS``) on the output
+  ports;
 - one clock domain, ``ap_clk`` (DSP double pumping has no documented HLS route: not built;
   a published build that pumps, ``template=False`` with ``double_pump``, gets half the PE
   array's DSPs, as PG367 and PG338 count them).
@@ -113,10 +115,22 @@ MAXI_BURST_WORDS = 64
 #: Bursts an m_axi adapter keeps in flight per direction (doc UG1399, INTERFACE pragma:
 #: ``num_read_outstanding`` / ``num_write_outstanding`` default 16; the export keeps the default).
 MAXI_OUTSTANDING = 16
-#: Words (of PORT_BITS) of an m_axi adapter's data buffer per direction (doc UG1399, "Controlling
-#: AXI4 Burst Behavior": outstanding requests imply a FIFO of num_outstanding x max_burst_length
-#: words; "M_AXI Resources": the read data buffer buff_rdata and write data buffer buff_wdata).
-MAXI_BUFFER_WORDS = MAXI_BURST_WORDS * MAXI_OUTSTANDING
+#: An m_axi adapter's data buffers, as Vitis HLS 2022.1 writes them (its generated adapter RTL,
+#: e.g. github.com/bxinquan/zynqmp_cam_isp_demo, zynqmp_cam_isp_demo.runs/design_1_v_frmbuf_rd_0_0
+#: _synth_1/prj/sol/.autopilot/db/vlog/design_1_v_frmbuf_rd_0_0_mm_video_m_axi.v; both FIFOs
+#: take MEM_STYLE = MAXI_BUFFER_IMPL, "block"). The load unit's ``buff_rdata`` holds
+#: RBUFF_DEPTH = NUM_READ_OUTSTANDING x MAX_READ_BURST_LENGTH beats of BUS_DATA_WIDTH + 2 bits
+#: (data, RLAST and a burst-ready flag): the outstanding bursts (doc UG1399, "Controlling AXI4
+#: Burst Behavior"). The store unit's ``buff_wdata`` holds WBUFF_DEPTH = MAX_WRITE_BURST_LENGTH x
+#: BUS_DATA_WIDTH / USER_DATA_WIDTH words of USER_DW + USER_DW / 8 bits (data and byte strobes):
+#: one burst of the kernel's 512-bit words (the outstanding count sizes only 1-bit control
+#: FIFOs there).
+MAXI_READ_WORDS = MAXI_BURST_WORDS * MAXI_OUTSTANDING
+MAXI_READ_BITS = PORT_BITS + 2
+MAXI_WRITE_WORDS = MAXI_BURST_WORDS
+MAXI_WRITE_BITS = PORT_BITS + PORT_BITS // 8
+#: The read buffer's words (the deeper of the two; kept under its former name).
+MAXI_BUFFER_WORDS = MAXI_READ_WORDS
 #: Depth of the FIFO behind each port (doc UG1399: hls::stream default depth 2).
 FIFO_DEPTH = 2
 #: Bits one SRLC32E shift-register LUT holds per stage chain (doc UG574: 32 stages per LUT).
@@ -176,7 +190,7 @@ class Hardware:
         port_count: (n,) distinct ports of the CU.
         fifo_lut: (n,) LUTs of the port FIFOs.
         maxi_read_buffers, maxi_write_buffers: (n,) m_axi data buffers (one per port and
-            direction it moves; ``MAXI_BUFFER_WORDS`` words of ``PORT_BITS``).
+            direction it moves; :func:`maxi_buffer_bram18` blocks each).
         maxi_bram18: (n,) BRAM18 of those buffers.
         control_lut: (n,) LUTs of the port adapters and the CU's control.
         dsp, bram18, uram, lut: (n,) totals per CU.
@@ -234,11 +248,15 @@ def _bank_costs(word_bits, depth, primitive):
     return tuple(c.astype(np.float32)[inverse] for c in costs)
 
 
-def maxi_buffer_bram18() -> float:
-    """BRAM18 of one m_axi data buffer (one port, one direction): ``MAXI_BUFFER_WORDS`` words of
-    ``PORT_BITS`` in the best BRAM18 shape (dse.memory.bram18_blocks; 1,024 x 512: 29 blocks
-    of 1K x 18)."""
-    return float(bram18_blocks(PORT_BITS, MAXI_BUFFER_WORDS))
+def maxi_buffer_bram18(direction: str = "read") -> float:
+    """BRAM18 of one m_axi data buffer (one port, one direction) in the best BRAM18 shape
+    (dse.memory.bram18_blocks): ``read``, 1,024 x 514 bits: 29 blocks of 1K x 18; ``write``,
+    64 x 576 bits: 16 blocks of 512 x 36."""
+    words, bits = {
+        "read": (MAXI_READ_WORDS, MAXI_READ_BITS),
+        "write": (MAXI_WRITE_WORDS, MAXI_WRITE_BITS),
+    }[direction]
+    return float(bram18_blocks(bits, words))
 
 
 def epilogue_banks(tile_n, pe_n, lanes, act_bits):
@@ -445,7 +463,8 @@ def build(
     readers = np.where(share, ports[1], np.maximum(ports[0], ports[1]))
     write_only = np.where(ss, np.maximum(ports[2] - readers, 0.0), ports[2] - 1.0)
     maxi_reads, maxi_writes = port_count - write_only, ports[2].copy()
-    maxi_bram18 = (maxi_reads + maxi_writes) * maxi_buffer_bram18()
+    maxi_bram18 = (maxi_reads * maxi_buffer_bram18("read")
+                   + maxi_writes * maxi_buffer_bram18("write"))
     control_lut = port_count * lg["lut_per_axi_port"] + lg["lut_per_cu"]
 
     dsp = mul_dsp.sum(axis=0)
@@ -579,13 +598,14 @@ def describe(
             if stream == "outputs" and j == 0:
                 port["ps"] = True  # the partial sums' read-back (kernel.cpp load_p)
     axi_ports = list(bundles.values())
-    buf_bram = maxi_buffer_bram18()
+    geometry = {"read": (MAXI_READ_WORDS, MAXI_READ_BITS),
+                "write": (MAXI_WRITE_WORDS, MAXI_WRITE_BITS)}
     for p in axi_ports:  # the adapter's data buffers, one per direction the port moves
         reads = p.pop("ps", False) or any(s != "outputs" for s in p["streams"])
         dirs = ["read"] * reads + ["write"] * ("outputs" in p["streams"])
         p["data_buffers"] = [
-            {"direction": d, "words": MAXI_BUFFER_WORDS, "width_bits": PORT_BITS,
-             "primitive": "bram", "bram18": _num(buf_bram)}
+            {"direction": d, "words": geometry[d][0], "width_bits": geometry[d][1],
+             "primitive": "bram", "bram18": _num(maxi_buffer_bram18(d))}
             for d in dirs
         ]
     process = {"weights": "load_b", "inputs": "load_a", "outputs": "store_c"}

@@ -224,7 +224,8 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
 
     With ``walk_caps``, greedy latency walks per cap (:mod:`dse.walk`) before the rounds (from
     the input front; the ends join the starting front) and after them (from the refined front);
-    the designs the walks end on join the front when nothing dominates them. A cap's walks
+    the designs the walks end on stay in the output even when a design outside the quality tier
+    dominates them (the first walks' ends too, when the rounds drop them). A cap's walks
     start from diverse designs with ``quality_loss <= quality_max`` within the cap
     (:func:`_walk_starts`): the fastest of each compute-unit count, the ``walk_starts`` fastest
     of them (restarts from other engine partitions, not only the front's fastest design).
@@ -244,17 +245,18 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
     walks = bool(walk_caps) and quality_max is not None
     pre, pre_ends = 0, np.empty(0, dtype=np.uint64)
     if walks:  # walk first from the inputs' fastest tier designs: they join the starting front
-        ends, pre = _walk_ends(model, space, hardware_only(batch_from_frame(designs)),
-                               walk_caps, quality_max, walk_starts)
+        ends, pre, _ = _walk_ends(model, space, hardware_only(batch_from_frame(designs)),
+                                  walk_caps, quality_max, walk_starts)
         if ends is not None:
             pre_ends = design_hash(ends)
             ids = np.array([f"r-{h:016x}" for h in pre_ends.tolist()], dtype=object)
             extra = results_frame(model, ends, model.evaluate(ends), ids)
             extra["source"] = SOURCE
             start = pd.concat([start, extra], ignore_index=True)
-    result = refine(model, space, objectives, hardware_only(batch_from_frame(start)),
-                    max_evaluations=max_evaluations)
-    if walks:  # and again from the refined front's
+    start_batch = hardware_only(batch_from_frame(start))
+    result = refine(model, space, objectives, start_batch, max_evaluations=max_evaluations)
+    if walks:  # the first walks' ends stay when the rounds drop them; walk again from the front
+        result = _keep_starts(model, objectives, result, start_batch, pre_ends)
         result = _walk(model, space, objectives, replace(result, walk_ends=pre_ends), walk_caps,
                        quality_max, pre, walk_starts)
     if roi_evaluations > 0 and quality_max is not None and latency_max is not None:
@@ -270,7 +272,7 @@ def refine_frame(model: Model, space: SearchSpace, objectives: Sequence[tuple[st
     frame["source"] = pd.array(src.astype(str), dtype="string")
     # the front, and the walks' ends (the quality tier's fastest within each cap) even when a
     # design outside the tier dominates them
-    walked = _member(design_hash(result.batch), result.walk_ends)
+    walked = _member(design_hash(result.batch), np.sort(result.walk_ends))
     best = front(frame, objectives)
     if walked.any():
         walked &= ~frame["design_id"].isin(best["design_id"]).to_numpy()
@@ -337,11 +339,12 @@ def _walk_starts(cols: Mapping[str, np.ndarray], ok: np.ndarray, cap: float,
 
 def _walk_ends(model: Model, space: SearchSpace, batch: Mapping[str, np.ndarray],
                caps: Sequence[float], quality_max: float, starts: int = 1
-               ) -> tuple[dict[str, np.ndarray] | None, int]:
+               ) -> tuple[dict[str, np.ndarray] | None, int, np.ndarray]:
     """Greedy latency walks per cap from diverse designs of ``batch`` in the quality tier within
     the cap (:func:`_walk_starts`): the designs they end on that are not in ``batch`` (None:
-    none) and the evaluations spent. The designs are taken once each in design-hash order, so
-    the walks do not depend on the order of the rows."""
+    none), the evaluations spent, and the hashes of every design a walk ended on (also those
+    already in ``batch``: the output keeps them). The designs are taken once each in design-hash
+    order, so the walks do not depend on the order of the rows."""
     h = design_hash(batch)
     _, first = np.unique(h, return_index=True)  # sorted by hash: row order plays no part
     batch = take_rows(batch, first)
@@ -359,24 +362,47 @@ def _walk_ends(model: Model, space: SearchSpace, batch: Mapping[str, np.ndarray]
             if w.latency_ms < lat[j]:
                 ends.append(hardware_only(w.design))
     if not ends:
-        return None, spent
+        return None, spent, np.empty(0, dtype=np.uint64)
     new = _concat(ends)
     h = design_hash(new)
     _, first = np.unique(h, return_index=True)
     first = np.sort(first)
     keep = first[~_member(h[first], np.sort(design_hash(batch)))]
-    return (take_rows(new, keep) if keep.size else None), spent
+    return (take_rows(new, keep) if keep.size else None), spent, np.unique(h)
+
+
+def _keep_starts(model: Model, objectives: Sequence[tuple[str, str]], result: RefineResult,
+                 start: Mapping[str, np.ndarray], keep: np.ndarray) -> RefineResult:
+    """``result`` with the starting designs whose hashes are in ``keep`` appended where the
+    rounds dropped them (a design outside the quality tier may dominate a walk's end)."""
+    h = design_hash(start)
+    lost = _member(h, np.sort(keep)) & ~_member(h, np.sort(design_hash(result.batch)))
+    if not lost.any():
+        return result
+    rows = np.flatnonzero(lost)
+    rows = rows[np.unique(h[rows], return_index=True)[1]]  # each design once
+    batch = _concat([result.batch, take_rows(start, rows)])
+    points = _min_form(objective_values(model.evaluate(batch).columns, objectives), objectives)
+    return replace(
+        result,
+        batch=batch,
+        points=points,
+        found=np.concatenate([result.found, np.full(rows.size, -1)]),
+        start_rows=np.concatenate([result.start_rows, rows]),
+    )
 
 
 def _walk(model: Model, space: SearchSpace, objectives: Sequence[tuple[str, str]],
           result: RefineResult, caps: Sequence[float], quality_max: float,
           spent_before: int = 0, starts: int = 1) -> RefineResult:
     """``result`` with the end designs of the greedy latency walks per cap appended."""
-    new, spent = _walk_ends(model, space, result.batch, caps, quality_max, starts)
+    new, spent, ended = _walk_ends(model, space, result.batch, caps, quality_max, starts)
     spent += spent_before
+    # a walk may end on a design the batch already holds (a round found it): it is an end too,
+    # kept in the output when a design outside the quality tier dominates it
+    ends = np.unique(np.concatenate([result.walk_ends, ended]))
     if new is None:
-        return replace(result, walk_evaluations=spent)
-    ends = np.concatenate([result.walk_ends, design_hash(new)])
+        return replace(result, walk_evaluations=spent, walk_ends=ends)
     n_new = len(next(iter(new.values())))
     found = np.arange(result.evaluations + spent - n_new, result.evaluations + spent)
     batch = _concat([result.batch, new])

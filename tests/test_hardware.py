@@ -383,32 +383,37 @@ def test_yosys_cell_counts_equal_the_description(cfg):
 
 
 def test_maxi_data_buffers_by_hand(cfg):
-    # UG1399 (INTERFACE pragma, "Controlling AXI4 Burst Behavior"): an adapter keeps
-    # num_read/write_outstanding (default 16) bursts of max_read/write_burst_length words (the
-    # export's pragma: 64) in a data buffer per direction: 16 x 64 = 1,024 words of 512 bits.
-    # BRAM18 shapes (UG573): 1K x 18 -> ceil(512 / 18) = 29 blocks; 512 x 36 -> 15 x 2 = 30;
-    # 2K x 9 -> 57: the best is 29 per buffer.
+    # Vitis HLS 2022.1's m_axi adapter RTL (dse/hardware.py MAXI_READ_WORDS): the read buffer
+    # holds num_read_outstanding (default 16) bursts of max_read_burst_length words (the
+    # export's pragma: 64) of 512 + 2 bits: 1,024 x 514; BRAM18 shapes (UG573): 1K x 18 ->
+    # ceil(514 / 18) = 29 blocks, 512 x 36 -> 15 x 2 = 30, 2K x 9 -> 58: 29. The write buffer
+    # holds one burst, 64 words of 512 data + 64 strobe bits: 64 x 576; 512 x 36 -> 16 blocks,
+    # 1K x 18 -> 32: 16.
     shapes = Shapes.of(cfg.workload)
     cases = [
         # 2 weight, 1 input, 2 output ports: reads on w0 w1 a0 and c0 (partial sums), writes on
-        # c0 c1 -> 6 buffers, 174 BRAM18
-        ({"pc_weights": 2, "pc_inputs": 1, "pc_outputs": 2, "share_streams": False}, 4, 2),
+        # c0 c1 -> 4 x 29 + 2 x 16 = 148 BRAM18
+        ({"pc_weights": 2, "pc_inputs": 1, "pc_outputs": 2, "share_streams": False}, 4, 2, 148),
         # share_streams, weights apart (share_weights): 1 weight port; inputs and outputs both
         # run on max(2, 3) = 3 shared ports (dse.channels.stream_channels): reads on w0 s0 s1
-        # s2, writes on s0 s1 s2 -> 7 buffers, 203 BRAM18
+        # s2, writes on s0 s1 s2 -> 4 x 29 + 3 x 16 = 164 BRAM18
         ({"pc_weights": 1, "pc_inputs": 2, "pc_outputs": 3, "share_streams": True,
-          "share_weights": True}, 4, 3),
+          "share_weights": True}, 4, 3, 164),
     ]
-    for params, reads, writes in cases:
+    for params, reads, writes, blocks in cases:
         d = {**BASE_DESIGN, **params}
         hw = build(cfg.platform, shapes, design_batch([d], cfg.platform))
         assert (hw.maxi_read_buffers[0], hw.maxi_write_buffers[0]) == (reads, writes), params
-        assert hw.maxi_bram18[0] == 29 * (reads + writes)
+        assert hw.maxi_bram18[0] == blocks
         desc = describe(cfg.platform, shapes, d)
-        dirs = [q["direction"] for p in desc["axi_ports"] for q in p["data_buffers"]]
+        bufs = [q for p in desc["axi_ports"] for q in p["data_buffers"]]
+        dirs = [q["direction"] for q in bufs]
         assert (dirs.count("read"), dirs.count("write")) == (reads, writes)
-        assert all(q["words"] == 1024 and q["bram18"] == 29
-                   for p in desc["axi_ports"] for q in p["data_buffers"])
+        assert all((q["words"], q["width_bits"], q["bram18"]) == (1024, 514, 29)
+                   for q in bufs if q["direction"] == "read")
+        assert all((q["words"], q["width_bits"], q["bram18"]) == (64, 576, 16)
+                   for q in bufs if q["direction"] == "write")
+        assert sum(q["bram18"] for q in bufs) == blocks
 
 
 def test_exported_pragmas_carry_the_described_burst_length(cfg):
@@ -425,8 +430,18 @@ def test_exported_pragmas_carry_the_described_burst_length(cfg):
 
 @pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys is not installed")
 def test_yosys_maps_a_maxi_data_buffer_to_the_described_blocks():
-    # yosys, an independent mapper, on one 1,024 x 512 buffer with ram_style "block"
-    from dse.hardware import MAXI_BUFFER_WORDS, PORT_BITS, maxi_buffer_bram18
+    # yosys, an independent mapper, on the read (1,024 x 514) and write (64 x 576) buffers with
+    # ram_style "block", as the adapter RTL asks for them
+    from dse.hardware import (
+        MAXI_READ_BITS,
+        MAXI_READ_WORDS,
+        MAXI_WRITE_BITS,
+        MAXI_WRITE_WORDS,
+        maxi_buffer_bram18,
+    )
 
-    got = _yosys_cells([(PORT_BITS, MAXI_BUFFER_WORDS, "bram")], jobs=1)[0]
-    assert got.get("RAMB18E2", 0) + 2 * got.get("RAMB36E2", 0) == maxi_buffer_bram18()
+    got = _yosys_cells([(MAXI_READ_BITS, MAXI_READ_WORDS, "bram"),
+                        (MAXI_WRITE_BITS, MAXI_WRITE_WORDS, "bram")], jobs=1)
+    for cells, direction in zip(got, ("read", "write"), strict=True):
+        blocks = cells.get("RAMB18E2", 0) + 2 * cells.get("RAMB36E2", 0)
+        assert blocks == maxi_buffer_bram18(direction), (direction, cells)

@@ -249,7 +249,8 @@ def test_walks_end_the_refinement_at_a_greedy_local_optimum(scfg, sweep_rows):
     model = scfg.model()
     space = search.settings_from_config(scfg).space
     # cap 0.9: under MODEL_VERSION 2.1.0 (m_axi data buffers, refitted LUT terms) the tiny
-    # grid's feasible tier designs use 78-98% of their fullest SLR, none under 0.6
+    # grid's feasible tier designs used 78-98% of their fullest SLR, none under 0.6 (2.4.0:
+    # 32 lanes instead of 64, from 55%)
     qmax, cap = quality_bound(scfg), 0.9
     rows = front(sweep_rows, scfg.objectives)
     plain, _ = refine_frame(model, space, scfg.objectives, rows, max_evaluations=50)
@@ -268,8 +269,13 @@ def test_walks_end_the_refinement_at_a_greedy_local_optimum(scfg, sweep_rows):
     again = greedy_walk(model, space, take_rows(hardware_only(batch_from_frame(best)), [0]),
                         util_cap=cap, quality_max=qmax)
     assert again.rounds <= 1 and again.latency_ms == pytest.approx(best["latency_ms"].item())
-    # and the walk made a difference on this config: faster than the front without it
-    assert best["latency_ms"].item() < fastest(plain)["latency_ms"].item()
+    # and the refinement with walks got faster than the front it started from (the tiny
+    # config's fastest tier design within the cap: 318.7 ms under MODEL_VERSION 2.4.0; 271.4
+    # after the walks). Not necessarily faster than the rounds without walks: those start from
+    # the plain front and, on 2.4.0's tiny config, reach another basin (252.8 ms) that no
+    # one-parameter move from the walks' end leads to
+    assert best["latency_ms"].item() < fastest(rows)["latency_ms"].item()
+    assert fastest(plain)["latency_ms"].item() < fastest(rows)["latency_ms"].item()
 
 
 def test_slack_keeps_designs_just_behind_the_front():

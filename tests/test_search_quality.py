@@ -96,7 +96,9 @@ def test_benchmark_end_to_end_with_a_cached_reference(config, tmp_path, capsys):
             lo = 1e-12 if c["label"] == "refined" else 0.0
             assert all(lo <= r <= 1.2 for r in c["hv_ratio_per_seed"]), c
             assert all(lo <= r <= 1.2 for r in c["hv_ratio_log_per_seed"]), c
-            assert c["hv_ratio"] == pytest.approx(np.median(c["hv_ratio_per_seed"]))
+            # the median of the per-seed ratios, rounded to 6 decimals (benchmarks/search_quality.py
+            # _median): two seeds' mean can end in a 7th-decimal 5, so up to one unit in the 6th
+            assert c["hv_ratio"] == pytest.approx(np.median(c["hv_ratio_per_seed"]), abs=1e-6)
         # the best-known front holds the runs' own designs
         assert all(r <= 1 + 1e-9 for r in m["checkpoints"][-1]["hv_ratio_per_seed"])
         # fronts only grow: the hypervolume ratio never falls from one checkpoint to the next
