@@ -730,11 +730,8 @@ def _timing_fmax(ev: Evaluator, inputs: Mapping[str, tuple], designs: Sequence[s
 
     from dse.timing import fmax_mhz
 
-    groups: dict[tuple[str, bool], list[int]] = {}
-    for i, d in enumerate(designs):
-        groups.setdefault((inputs[d][0], bool(inputs[d][4])), []).append(i)
     out = np.empty(len(designs))
-    for (board, planned), idx in groups.items():
+    for (board, planned), (idx, fr, pump, sll) in _timing_groups(inputs, designs).items():
         if board not in ev.base_platforms:
             ev.base_platforms[board] = ev.platform(board)
         P = ev.base_platforms[board]
@@ -760,12 +757,39 @@ def _timing_fmax(ev: Evaluator, inputs: Mapping[str, tuple], designs: Sequence[s
             sll_derate=float(o.get("timing.sll_derate", t.sll_derate)),
         )
         plat = SimpleNamespace(timing=timing, max_kernel_mhz=P.max_kernel_mhz)
+        out[idx] = fmax_mhz(plat, fr, pump, sll)
+    return out
+
+
+#: _timing_groups' results: (id of the inputs, designs) -> (the designs' input tuples, kept and
+#: compared by identity, so a replaced entry misses, and the groups). The clock fit calls
+#: _timing_fmax about 10^5 times with the same inputs and designs and only the constants changing.
+_GROUPS_CACHE: dict[tuple[int, tuple[str, ...]], tuple[tuple, dict]] = {}
+
+
+def _timing_groups(inputs: Mapping[str, tuple], designs: Sequence[str]) -> dict:
+    """The designs grouped by (board, floorplanned), each group's row indices and its clock-model
+    inputs as arrays (resource fractions per resource, double pumping, SLL fraction)."""
+    key = (id(inputs), tuple(designs))
+    values = tuple(inputs[d] for d in designs)
+    hit = _GROUPS_CACHE.get(key)
+    if hit is not None and len(hit[0]) == len(values) and all(
+            a is b for a, b in zip(hit[0], values, strict=True)):
+        return hit[1]
+    rows: dict[tuple[str, bool], list[int]] = {}
+    for i, d in enumerate(designs):
+        rows.setdefault((inputs[d][0], bool(inputs[d][4])), []).append(i)
+    groups = {}
+    for g, idx in rows.items():
         fr = [np.array([float(np.ravel(inputs[designs[i]][1][r])[0]) for i in idx])
               for r in range(len(RESOURCES))]
         pump = np.array([bool(inputs[designs[i]][2]) for i in idx])
         sll = np.array([float(inputs[designs[i]][3]) for i in idx])
-        out[idx] = fmax_mhz(plat, fr, pump, sll)
-    return out
+        groups[g] = (idx, fr, pump, sll)
+    if len(_GROUPS_CACHE) > 4096:
+        _GROUPS_CACHE.clear()
+    _GROUPS_CACHE[key] = (values, groups)
+    return groups
 
 
 def fit_grid(loss, grid: Mapping[str, np.ndarray], start: Mapping[str, float], *,
