@@ -637,6 +637,9 @@ def render_kernel(
 
     dbuf = params["double_buffer"]
     blocks = (tm // pm) * (tn // pn)
+    # store_c's stage, bias and rows, partitioned for the epilogue's lanes and the row bursts
+    cs_factor, bias_factor, row_factor = (int(x) for x in epilogue_banks(
+        tn, pn, params["vector_lanes"], PRECISION_BITS[engine_precisions(params)[1]]))
     values = {
         "design_id": params["design_id"],
         "dataflow": df,
@@ -674,11 +677,10 @@ def render_kernel(
         "tiles_max": 1 << 16,
         "a_stage_factor": pk,
         "b_stage_factor": pn,
-        "c_stage_factor": pn,
-        **dict(zip(("cs_factor", "bias_factor", "row_factor"),
-                   (int(x) for x in epilogue_banks(tn, pn, params["vector_lanes"],
-                                                   PRECISION_BITS[engine_precisions(params)[1]])),
-                   strict=True)),
+        "p_stage_factor": pn,
+        "cs_factor": cs_factor,
+        "bias_factor": bias_factor,
+        "row_factor": row_factor,
         "ports_b_max": max(stream_ports(params)["weights"], stream_ports(params)["inputs"]),
         "epi_lanes": params["vector_lanes"],
         "tile_dataflow": "#pragma HLS DATAFLOW" if dbuf else "  // single-buffered: in turn",

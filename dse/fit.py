@@ -721,7 +721,7 @@ def relative_error(pred: np.ndarray, pub: np.ndarray, kind: np.ndarray) -> np.nd
 
 
 def _timing_fmax(ev: Evaluator, inputs: Mapping[str, tuple], designs: Sequence[str],
-                 overrides: Mapping[str, float]) -> np.ndarray:
+                 overrides: Mapping[str, float], groups: Mapping | None = None) -> np.ndarray:
     """fmax of designs from their recorded clock-model inputs under ``overrides`` (the clock
     constants only: the board's Timing with them replaced; NaN for every design when they make
     the curve rise, which the platform check refuses)."""
@@ -731,7 +731,9 @@ def _timing_fmax(ev: Evaluator, inputs: Mapping[str, tuple], designs: Sequence[s
     from dse.timing import fmax_mhz
 
     out = np.empty(len(designs))
-    for (board, planned), (idx, fr, pump, sll) in _timing_groups(inputs, designs).items():
+    if groups is None:
+        groups = _timing_groups(inputs, designs)
+    for (board, planned), (idx, fr, pump, sll) in groups.items():
         if board not in ev.base_platforms:
             ev.base_platforms[board] = ev.platform(board)
         P = ev.base_platforms[board]
@@ -761,21 +763,11 @@ def _timing_fmax(ev: Evaluator, inputs: Mapping[str, tuple], designs: Sequence[s
     return out
 
 
-#: _timing_groups' results: (id of the inputs, designs) -> (the designs' input tuples, kept and
-#: compared by identity, so a replaced entry misses, and the groups). The clock fit calls
-#: _timing_fmax about 10^5 times with the same inputs and designs and only the constants changing.
-_GROUPS_CACHE: dict[tuple[int, tuple[str, ...]], tuple[tuple, dict]] = {}
-
-
 def _timing_groups(inputs: Mapping[str, tuple], designs: Sequence[str]) -> dict:
     """The designs grouped by (board, floorplanned), each group's row indices and its clock-model
-    inputs as arrays (resource fractions per resource, double pumping, SLL fraction)."""
-    key = (id(inputs), tuple(designs))
-    values = tuple(inputs[d] for d in designs)
-    hit = _GROUPS_CACHE.get(key)
-    if hit is not None and len(hit[0]) == len(values) and all(
-            a is b for a, b in zip(hit[0], values, strict=True)):
-        return hit[1]
+    inputs as arrays (resource fractions per resource, double pumping, SLL fraction): what
+    :func:`_timing_fmax` needs besides the constants, so a fit that tries many constants on the
+    same designs builds it once."""
     rows: dict[tuple[str, bool], list[int]] = {}
     for i, d in enumerate(designs):
         rows.setdefault((inputs[d][0], bool(inputs[d][4])), []).append(i)
@@ -786,9 +778,6 @@ def _timing_groups(inputs: Mapping[str, tuple], designs: Sequence[str]) -> dict:
         pump = np.array([bool(inputs[designs[i]][2]) for i in idx])
         sll = np.array([float(inputs[designs[i]][3]) for i in idx])
         groups[g] = (idx, fr, pump, sll)
-    if len(_GROUPS_CACHE) > 4096:
-        _GROUPS_CACHE.clear()
-    _GROUPS_CACHE[key] = (values, groups)
     return groups
 
 
@@ -912,13 +901,14 @@ class Calibration:
         f = f[f["design"].isin(list(self.as_built.timing_inputs))]
         if len(f):
             ds, pub, kind = f["design"].tolist(), f["published"].to_numpy(float), f["kind"].values
+            groups = _timing_groups(self.as_built.timing_inputs, ds)  # once: only c changes
 
             # the sum of absolute relative errors (the estimator of the median the held-out
             # table reports): with squares one equality row the curve cannot reach (Chen et
             # al.'s 245 MHz at 58% of an SLR's LUTs, +32% under every curve) outweighs the met
             # clocks of several builds, which a curve below them calls infeasible
             def loss(c: Mapping[str, float]) -> float:
-                pred = _timing_fmax(self.ev, self.as_built.timing_inputs, ds, c)
+                pred = _timing_fmax(self.ev, self.as_built.timing_inputs, ds, c, groups)
                 e = relative_error(pred, pub, kind)
                 w = np.where(kind == "lower", MET_CLOCK_WEIGHT, 1.0)
                 if not np.isfinite(e).all():
@@ -930,8 +920,8 @@ class Calibration:
             grid = {k: v for k, v in both.items() if k in start}
             c = fit_grid(loss, grid, start, pairs=CLOCK_PAIRS)
             const.update(c)
-            e = relative_error(_timing_fmax(self.ev, self.as_built.timing_inputs, ds, c), pub,
-                               kind)
+            fmax = _timing_fmax(self.ev, self.as_built.timing_inputs, ds, c, groups)
+            e = relative_error(fmax, pub, kind)
             known = ~((kind == "lower") & (e == 0))  # a met bound has no error to average
             residual["fmax_mhz"] = float(np.median(np.abs(e[known]))) if known.any() else 0.0
             nrows["fmax_mhz"] = len(f)

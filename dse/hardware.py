@@ -88,6 +88,10 @@ BUFFERS = (
 #: stages, the epilogue's rows, the p_s FIFO; like the vector unit's rows).
 NO_URAM = ("vec_x", "vec_r", "vec_io", "a_stage", "bt_stage", "b_stage", "p_stage", "c_stage",
            "bias_row", "res_row", "out_row", "p_s")  # fmt: skip
+#: Buffers read at a run-time index that picks among their banks: even as registers (one element
+#: per bank) each bank sits behind a read mux and costs ``logic.lut_per_bank`` (store_c's stage:
+#: the epilogue's row; epilogue_banks may give a row's lanes a register each).
+MUXED = ("c_stage",)
 #: Buffers of dse's kernel template's own staging, not of the PE array's tiles: a published build
 #: expressed in the tool's parameters has its own structure instead (``build(template=False)``).
 TEMPLATE_ONLY = ("a_hold", "b_hold", "a_stage", "bt_stage", "b_stage", "p_stage", "c_stage",
@@ -268,7 +272,7 @@ def epilogue_banks(tile_n, pe_n, lanes, act_bits):
 
     Example: tile_n 256, pe_n 4, 128 lanes, INT8: (128, 128, 128); 16 lanes: (16, 16, 64).
     """
-    per_word = 512 // np.maximum(np.asarray(act_bits, dtype=np.int64), 8)
+    per_word = PORT_BITS // np.maximum(np.asarray(act_bits, dtype=np.int64), 8)
     stage = np.minimum(tile_n, np.maximum(pe_n, lanes))
     bias = np.minimum(tile_n, lanes)
     rows = np.minimum(tile_n, np.maximum(lanes, per_word))
@@ -409,9 +413,8 @@ def build(
     buf_bram, buf_uram, buf_lutram = phys * bram1, phys * uram1, phys * lutram1
     regs = prim == REGISTERS
     buf_ff = np.where(regs, phys * wb * dp, 0.0)
-    # a bank's address and read-mux logic; registers have none, but for c_stage, whose row the
-    # epilogue picks at run time (a row's lanes may fill whole registers: epilogue_banks)
-    muxed = ~regs | (np.arange(len(BUFFERS)) == BUFFERS.index("c_stage"))[:, None]
+    # a bank's address and read-mux logic: none for registers, but for those of MUXED buffers
+    muxed = ~regs | np.array([b in MUXED for b in BUFFERS])[:, None]
     buf_lut = buf_lutram + np.where(muxed, phys * np.float32(lg["lut_per_bank"]), np.float32(0))
 
     # multipliers: the PE array (packed along pe_n for integers) and the vector lanes. A
