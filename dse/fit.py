@@ -36,6 +36,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -483,6 +484,73 @@ class Evaluator:
         """Each board's shell resources (RESOURCES order)."""
         return {b: self.platform(b).slr_shell.sum(axis=0) for b in self.raws}
 
+    def latency_trials(self, trials: Sequence[Mapping[str, float]], subset: Iterable[str]
+                       ) -> list[Prediction]:
+        """Each trial's latencies of the designs ``subset`` (a :class:`Prediction` whose frame
+        has the ``latency_ms``, ``layer_ms`` and ``linear_ms`` columns of :meth:`predict` with
+        the trial's overrides), every trial of a group of designs in one model evaluation:
+        the designs repeated once per trial, each copy with its trial's values of the
+        constants the model takes per design (dse.model.PER_DESIGN_CONSTANTS). Trials that
+        differ in any other constant, or whose read latency is not float32-exact (the model
+        would round it), run one :meth:`predict` each."""
+        from dse.model import Model
+        from dse.space import design_batch
+
+        trials = [dict(t) for t in trials]
+        keys = {k for t in trials for k in t}
+        varying = {k for k in keys if len({t.get(k) for t in trials}) > 1}
+        if any(not _per_design_key(k) for k in varying):
+            return [self._latency_frame(self.predict(t, subset=subset)) for t in trials]
+        keep = set(subset)
+        T = len(trials)
+        frames: list[list[pd.DataFrame]] = [[] for _ in trials]
+        for (board, model_path, cams, order, template, layout), idx in self.groups.items():
+            rows = self.designs.iloc[idx]
+            rows = rows[rows["design"].isin(keep)]
+            if rows.empty:
+                continue
+            plats = [self.platform(board, t, cu_slr_order=order) for t in trials]
+            rl = np.array([P.memory.read_latency_ns for P in plats], dtype=float)
+            q = rl / np.array([P.memory.outstanding for P in plats], dtype=float)
+            if (rl.astype(np.float32) != rl).any() or (q.astype(np.float32) != q).any():
+                return [self._latency_frame(self.predict(t, subset=subset)) for t in trials]
+            P, W = plats[0], self.workloads[(model_path, cams)]
+            params = [
+                {k: _plain(r[k]) for k in PARAM_NAMES if k in r.index and not _missing(r[k])}
+                for _, r in rows.iterrows()
+            ]
+            params = [{**EXAMPLE_DESIGN, **p} for p in params]
+            mapper = not any(name in p for p in params for name in MAPPING_PARAMS)
+            model = Model(P, W, tile_divisors=TILE_DIVISORS if mapper else None,
+                          template=template, operand_layout=layout)
+            one = design_batch(params, P, file="calibration designs")
+            n = len(params)
+            batch = {k: np.concatenate([np.asarray(v)] * T) for k, v in one.items()}
+            constants = {
+                "pipeline_fill_cycles": np.repeat(
+                    [float(x.logic["pipeline_fill_cycles"]) for x in plats], n),
+                "epilogue_overlap": np.repeat(
+                    [float(x.logic.get("epilogue_overlap", 1.0)) for x in plats], n),
+                "read_latency_ns": np.repeat(rl, n),
+            }
+            res = model.evaluate(batch, detail=True, constants=constants)
+            ids = rows["design"].astype(str).tolist()
+            for t in range(T):
+                part = slice(t * n, (t + 1) * n)
+                c = {k: res.columns[k][part] for k in ("latency_ms", "latency_per_image_ms")}
+                r = SimpleNamespace(kernel_ms=res.kernel_ms[part])
+                frames[t].append(pd.DataFrame(
+                    {"latency_ms": np.asarray(c["latency_ms"], dtype=float),
+                     **_part_times(W, self.layers[(model_path, cams)], r, c)},
+                    index=ids))
+        empty = pd.DataFrame(columns=list(RESOURCES), dtype=float)
+        return [Prediction(empty, pd.concat(f) if f else pd.DataFrame(
+            columns=["latency_ms", "layer_ms", "linear_ms"])) for f in frames]
+
+    @staticmethod
+    def _latency_frame(p: Prediction) -> Prediction:
+        return Prediction(p.per_cu, p.frame[["latency_ms", "layer_ms", "linear_ms"]])
+
     def predict(
         self,
         overrides: Mapping[str, float] | None = None,
@@ -619,6 +687,14 @@ def _part_times(W, layers: int, res, c) -> dict[str, np.ndarray]:
         "layer_ms": km[:, layer].sum(axis=1) / layers * rounds if layer else none,
         "linear_ms": km[:, lin].sum(axis=1) / n_lin if lin else none,
     }
+
+
+def _per_design_key(key: str) -> bool:
+    """A dotted platform key the model can take one value per design of (its batch's
+    dse.model.PER_DESIGN_CONSTANTS)."""
+    parts = key.split(".")
+    return key in ("logic.pipeline_fill_cycles", "logic.epilogue_overlap") or (
+        len(parts) == 3 and parts[0] == "memories" and parts[2] == "read_latency_ns")
 
 
 def _plain(v: Any) -> Any:
@@ -763,6 +839,55 @@ def _timing_fmax(ev: Evaluator, inputs: Mapping[str, tuple], designs: Sequence[s
     return out
 
 
+def _timing_fmax_trials(ev: Evaluator, groups: Mapping, n: int,
+                        trials: Sequence[Mapping[str, float]]) -> np.ndarray:
+    """(len(trials), n) fmax of the designs of ``groups`` (:func:`_timing_groups`) under each
+    of ``trials`` (clock-constant overrides), in one array evaluation per group: row t is
+    :func:`_timing_fmax` of trial t, each element computed by the same float operations (a
+    row of NaN where the trial makes the curve rise)."""
+    import dataclasses
+
+    from dse.timing import fmax_mhz
+
+    T = len(trials)
+    out = np.empty((T, n))
+    rising = np.zeros(T, dtype=bool)
+    for (board, planned), (idx, fr, pump, sll) in groups.items():
+        if board not in ev.base_platforms:
+            ev.base_platforms[board] = ev.platform(board)
+        P = ev.base_platforms[board]
+        t = P.timing
+        base = np.empty(T)
+        knee = np.empty((len(RESOURCES), T))
+        full = np.empty((len(RESOURCES), T))
+        derates = np.empty((3, T))
+        for i, trial in enumerate(trials):
+            o = dict(trial)
+            if planned:  # a floorplanned build: the floorplanned curve
+                for key, src in FLOORPLAN_KEYS.items():
+                    if src in o:
+                        o[key] = o[src]
+                    elif has_key(ev.raws[board], src):
+                        o[key] = float(get_key(ev.raws[board], src))
+            base[i] = float(o.get("timing.base_mhz", t.base_mhz))
+            for j, r in enumerate(RESOURCES):
+                knee[j, i] = float(o.get(f"timing.knee.{r}", t.knee[j]))
+                full[j, i] = float(o.get(f"timing.full_mhz.{r}", t.full_mhz[j]))
+            derates[:, i] = (float(o.get("timing.pump_derate", t.pump_derate)),
+                             float(o.get("timing.sll_knee", t.sll_knee)),
+                             float(o.get("timing.sll_derate", t.sll_derate)))
+        rising |= (full > base[None, :]).any(axis=0)
+        timing = dataclasses.replace(
+            t, base_mhz=base[:, None], knee=knee[:, :, None], full_mhz=full[:, :, None],
+            pump_derate=derates[0][:, None], sll_knee=derates[1][:, None],
+            sll_derate=derates[2][:, None],
+        )
+        plat = SimpleNamespace(timing=timing, max_kernel_mhz=P.max_kernel_mhz)
+        out[:, idx] = fmax_mhz(plat, fr, pump, sll)
+    out[rising] = np.nan
+    return out
+
+
 def _timing_groups(inputs: Mapping[str, tuple], designs: Sequence[str]) -> dict:
     """The designs grouped by (board, floorplanned), each group's row indices and its clock-model
     inputs as arrays (resource fractions per resource, double pumping, SLL fraction): what
@@ -782,11 +907,18 @@ def _timing_groups(inputs: Mapping[str, tuple], designs: Sequence[str]) -> dict:
 
 
 def fit_grid(loss, grid: Mapping[str, np.ndarray], start: Mapping[str, float], *,
-             sweeps: int = 3, pairs: Sequence[tuple[str, str]] = ()) -> dict[str, float]:
+             sweeps: int = 3, pairs: Sequence[tuple[str, str]] = (), batch=None,
+             chunk: int = 512) -> dict[str, float]:
     """Coordinate search: each constant in turn takes the grid value (or its current value)
     with the least ``loss(constants)``, then each of ``pairs`` (two constants that trade
     against each other, e.g. a clock and a derate) every combination of their grids; repeated
-    ``sweeps`` times or until nothing moves."""
+    ``sweeps`` times or until nothing moves.
+
+    ``batch`` (optional): the losses of a list of trials at once, equal to ``loss`` of each.
+    The search is then the same walk (a trial is tried from the constants the trials before
+    it left), with up to ``chunk`` trials evaluated ahead from the current constants: the
+    first of them that improves is taken and those after it are evaluated again from there.
+    """
     cur = dict(start)
     best = loss(cur)
     pairs = [(a, b) for a, b in pairs if a in grid and b in grid]
@@ -794,11 +926,23 @@ def fit_grid(loss, grid: Mapping[str, np.ndarray], start: Mapping[str, float], *
         moved = False
         trials = [{key: float(v)} for key, values in grid.items() for v in values]
         trials += [{a: float(x), b: float(y)} for a, b in pairs for x in grid[a] for y in grid[b]]
-        for change in trials:
-            trial = {**cur, **change}
-            val = loss(trial)
-            if val < best - 1e-12:
-                best, cur, moved = val, trial, True
+        if batch is None:
+            for change in trials:
+                trial = {**cur, **change}
+                val = loss(trial)
+                if val < best - 1e-12:
+                    best, cur, moved = val, trial, True
+        else:
+            i = 0
+            while i < len(trials):
+                ahead = [{**cur, **change} for change in trials[i : i + chunk]]
+                better = np.flatnonzero(np.asarray(batch(ahead)) < best - 1e-12)
+                if not len(better):
+                    i += len(ahead)
+                    continue
+                j = int(better[0])
+                best, cur, moved = float(batch([ahead[j]])[0]), ahead[j], True
+                i += j + 1
         if not moved:
             break
     return cur
@@ -900,25 +1044,27 @@ class Calibration:
         f = f[(f["quantity"] == "fmax_mhz") & f["design"].isin(train | self.clock_only.always)]
         f = f[f["design"].isin(list(self.as_built.timing_inputs))]
         if len(f):
-            ds, pub, kind = f["design"].tolist(), f["published"].to_numpy(float), f["kind"].values
+            ds, pub = f["design"].tolist(), f["published"].to_numpy(float)
+            kind = f["kind"].to_numpy(dtype=object)
             groups = _timing_groups(self.as_built.timing_inputs, ds)  # once: only c changes
+            w = np.where(kind == "lower", MET_CLOCK_WEIGHT, 1.0)
 
             # the sum of absolute relative errors (the estimator of the median the held-out
             # table reports): with squares one equality row the curve cannot reach (Chen et
             # al.'s 245 MHz at 58% of an SLR's LUTs, +32% under every curve) outweighs the met
-            # clocks of several builds, which a curve below them calls infeasible
-            def loss(c: Mapping[str, float]) -> float:
-                pred = _timing_fmax(self.ev, self.as_built.timing_inputs, ds, c, groups)
+            # clocks of several builds, which a curve below them calls infeasible; one value
+            # per trial (row), each row's the same operations whatever the other rows
+            def losses(trials: Sequence[Mapping[str, float]]) -> np.ndarray:
+                pred = _timing_fmax_trials(self.ev, groups, len(ds), trials)
                 e = relative_error(pred, pub, kind)
-                w = np.where(kind == "lower", MET_CLOCK_WEIGHT, 1.0)
-                if not np.isfinite(e).all():
-                    return math.inf
-                return float(np.sum(w * np.abs(e)) + PULL_WEIGHT * np.sum(pred / pub))
+                val = np.sum(w * np.abs(e), axis=1) + PULL_WEIGHT * np.sum(pred / pub, axis=1)
+                return np.where(np.isfinite(e).all(axis=1), val, math.inf)
 
             both = {**CLOCK_GRID, **FLOORPLAN_GRID}
             start = {k: self.prior[k] for k in both if k in self.prior}
             grid = {k: v for k, v in both.items() if k in start}
-            c = fit_grid(loss, grid, start, pairs=CLOCK_PAIRS)
+            c = fit_grid(lambda c: float(losses([c])[0]), grid, start, pairs=CLOCK_PAIRS,
+                         batch=losses)
             const.update(c)
             fmax = _timing_fmax(self.ev, self.as_built.timing_inputs, ds, c, groups)
             e = relative_error(fmax, pub, kind)
@@ -937,9 +1083,14 @@ class Calibration:
                 pred = pred + extra
                 return float(np.sum(np.log(pred / pub) ** 2)), pred, launch
 
+            def lat_losses(trials: Sequence[Mapping[str, float]]) -> np.ndarray:
+                self._latencies(trials)  # the ones not cached yet in one evaluation
+                return np.array([lat_fit(c)[0] for c in trials])
+
             start = {k: self.prior[k] for k in LATENCY_GRID if k in self.prior}
             grid = {k: v for k, v in LATENCY_GRID.items() if k in start}
-            c = fit_grid(lambda c: lat_fit(c)[0], grid, start, sweeps=2) if grid else {}
+            c = (fit_grid(lambda c: lat_fit(c)[0], grid, start, sweeps=2, batch=lat_losses)
+                 if grid else {})
             _, pred, launch = lat_fit(c)
             const.update({**c, **launch})
             residual["latency_ms"] = float(np.median(np.abs(pred - pub) / pub))
@@ -951,12 +1102,25 @@ class Calibration:
         no other fitted constant changes a latency, so folds share the evaluations)."""
         key = tuple(sorted(c.items()))
         if key not in self._lat_cache:
-            rows = self.lat_rows
-            p = self.ev.predict(dict(c), subset=rows["design"].unique().tolist())
+            self._latencies([c])
+        return self._lat_cache[key]
+
+    def _latencies(self, trials: Sequence[Mapping[str, float]]) -> None:
+        """:meth:`_latency` of each of ``trials`` into the cache, those not in it yet run
+        together (:meth:`Evaluator.latency_trials`)."""
+        todo: dict[tuple, dict[str, float]] = {}
+        for c in trials:
+            key = tuple(sorted(c.items()))
+            if key not in self._lat_cache:
+                todo.setdefault(key, dict(c))
+        if not todo:
+            return
+        rows = self.lat_rows
+        preds = self.ev.latency_trials(list(todo.values()), rows["design"].unique().tolist())
+        for key, p in zip(todo, preds, strict=True):
             self._lat_cache[key] = np.array(
                 [p.value(r.design, "latency_ms", "cu", r.timed) for r in rows.itertuples()]
             )
-        return self._lat_cache[key]
 
     def _launch_fit(self, pub: np.ndarray, pred: np.ndarray, mask: np.ndarray,
                     c: Mapping[str, float]) -> tuple[dict[str, float], np.ndarray]:

@@ -30,7 +30,7 @@ Units: seconds inside, ``*_ms`` in the output columns, bytes, bytes/s.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +68,15 @@ VIOLATION_SLL = 50
 
 #: Designs evaluated together; keeps temporaries in cache.
 CHUNK = 65536
+
+#: Platform constants a batch may carry one per design (``Model.evaluate(constants=...)``):
+#: ``logic.pipeline_fill_cycles``, ``logic.epilogue_overlap`` and the design memory's
+#: ``read_latency_ns``. The model reads each in one place only (:class:`_Batch`), so a batch
+#: with per-design values gives every design the figures of a batch run on the platform with
+#: its values (the calibration's latency fit tries many at once, dse.fit). The read latency
+#: reaches the burst formulas in float32, so it and its quotient by ``outstanding`` must be
+#: float32-exact for the figures to be bit for bit those of the platform's own value.
+PER_DESIGN_CONSTANTS = ("pipeline_fill_cycles", "epilogue_overlap", "read_latency_ns")
 
 # position of loops m, n, k in each dataflow (0 = outermost)
 _POS = np.array([[order.index(c) for c in "mnk"] for order in DATAFLOWS], dtype=np.int8)
@@ -320,7 +329,8 @@ class _Batch:
     resources and the crossings (:meth:`Model._evaluate`), what depends on it (:meth:`set_clock`).
     """
 
-    def __init__(self, model: Model, d: dict[str, np.ndarray]) -> None:
+    def __init__(self, model: Model, d: dict[str, np.ndarray],
+                 constants: Mapping[str, np.ndarray] | None = None) -> None:
         P, lg = model.platform, model.platform.logic
         fl = _Floats(d)
         self.d = fl
@@ -380,10 +390,17 @@ class _Batch:
         cams = model.workload.cameras
         self.g = np.maximum(np.floor(self.cu / cams), DT(1))  # CUs per image
         self.rounds = np.ceil(cams / np.minimum(self.cu, DT(cams)))  # sequential image rounds
-        self.fill = DT(lg["pipeline_fill_cycles"])
+        const = constants or {}  # PER_DESIGN_CONSTANTS given per design
+        fill = const.get("pipeline_fill_cycles")
+        self.fill = DT(lg["pipeline_fill_cycles"]) if fill is None else np.asarray(fill, DT)
         # vector work beside the PE array that does not overlap it (0: all overlaps), and the
         # host's launch of one kernel call (s); both optional in the platform file
-        self.no_overlap = DT(1.0 - float(lg.get("epilogue_overlap", 1.0)))
+        ov = const.get("epilogue_overlap")
+        self.no_overlap = (DT(1.0 - float(lg.get("epilogue_overlap", 1.0))) if ov is None
+                           else (1.0 - np.asarray(ov, dtype=np.float64)).astype(DT))
+        rl = const.get("read_latency_ns")
+        self.read_latency_ns = (P.memory.read_latency_ns if rl is None
+                                else np.asarray(rl, dtype=np.float64))
         self.launch_s = float(lg.get("launch_us", 0.0)) * 1e-6
         # per GEMM shape: output columns on one CU and PE-array steps (tile-independent)
         self._steps: dict[tuple, tuple] = {}
@@ -425,12 +442,14 @@ class _Batch:
         self.rate = np.minimum(mem.channel_measured_gbps, port_cap_gbps(mem, clk))
         # the registered crossings' round trip (request out, data or response back) added to
         # every transaction of the farthest CU (ns)
+        rl = self.read_latency_ns  # the memory's (a Python float) or one per design
+        per_design = isinstance(rl, np.ndarray)
         if self.hops.any():
             extra = (2 * self.timing.crossing_cycles * 1e3) * self.hops.astype(DT) / clk
-            self.lat_r = (mem.read_latency_ns + extra) / mem.outstanding
+            self.lat_r = ((rl.astype(DT) if per_design else rl) + extra) / mem.outstanding
             self.lat_w = (mem.write_latency_ns + extra) / mem.outstanding
         else:
-            self.lat_r = mem.read_latency_ns / mem.outstanding
+            self.lat_r = (rl / mem.outstanding).astype(DT) if per_design else rl / mem.outstanding
             self.lat_w = mem.write_latency_ns / mem.outstanding
         self.bw_in_stream = self.bw(self.n_in, self.maxb, self.lat_r)
         self.bw_out_stream = self.bw(self.n_out, self.maxb, self.lat_w)
@@ -538,7 +557,8 @@ class Model:
         self.ops_per_call = workload.ops_per_image * workload.cameras
 
     # ------------------------------------------------------------------ public
-    def evaluate(self, d: dict[str, np.ndarray], *, detail: bool = False) -> Result:
+    def evaluate(self, d: dict[str, np.ndarray], *, detail: bool = False,
+                 constants: Mapping[str, np.ndarray] | None = None) -> Result:
         """Evaluate designs given as parameter arrays (categoricals as integer codes).
 
         With a mapper (``tile_divisors``), each design's runtime tiles are chosen first and its
@@ -547,12 +567,19 @@ class Model:
         Args:
             d: one array per parameter of dse.params.PARAMS, all of length n.
             detail: also return per-kernel times and bounds and per-SLR resources.
+            constants: some of :data:`PER_DESIGN_CONSTANTS`, one value per design (length n),
+                in place of the platform's.
         """
         n = len(np.asarray(d["clock_mhz"]))
+        constants = dict(constants or {})
+        unknown = set(constants) - set(PER_DESIGN_CONSTANTS)
+        if unknown:
+            raise ValueError(f"constants {sorted(unknown)}: only {PER_DESIGN_CONSTANTS}")
         if n <= CHUNK:
-            return self._evaluate(d, detail)
+            return self._evaluate(d, detail, constants)
         parts = [
-            self._evaluate({k: np.asarray(v)[s : s + CHUNK] for k, v in d.items()}, detail)
+            self._evaluate({k: np.asarray(v)[s : s + CHUNK] for k, v in d.items()}, detail,
+                           {k: np.asarray(v)[s : s + CHUNK] for k, v in constants.items()})
             for s in range(0, n, CHUNK)
         ]
         cols = {k: np.concatenate([p.columns[k] for p in parts]) for k in parts[0].columns}
@@ -586,10 +613,11 @@ class Model:
         )
 
     # ----------------------------------------------------------------- internals
-    def _evaluate(self, d: dict[str, np.ndarray], detail: bool) -> Result:
+    def _evaluate(self, d: dict[str, np.ndarray], detail: bool,
+                  constants: Mapping[str, np.ndarray] | None = None) -> Result:
         # the hardware first: resources and crossings fix fmax, fmax fixes the clock, and the
         # clock the clock-dependent terms (port cap, crossing latency, vector rate, compute)
-        b = _Batch(self, d)
+        b = _Batch(self, d, constants)
         per_cu = self._resources(b)
         fmax = self._fmax(b, per_cu)
         b.set_clock(self._clock(b, fmax))

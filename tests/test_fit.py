@@ -430,23 +430,95 @@ def test_one_unreachable_clock_does_not_outvote_the_clocks_builds_met(tmp_path):
     assert cal.fit(["a", "b", "c"]).constants["timing.base_mhz"] == 330
 
 
-def test_double_pumped_dsp_figures_are_predicted_with_half_the_pe_dsps():
+@pytest.fixture(scope="module")
+def shipped():
+    """The calibration of the shipped published builds (configs/calibration/designs.yaml)."""
+    from dse.builds import load_builds
+
+    b = load_builds(ROOT / "configs" / "calibration" / "designs.yaml")
+    return Calibration(b.figures, b.designs)
+
+
+def test_double_pumped_dsp_figures_are_predicted_with_half_the_pe_dsps(shipped):
     # PG367/PG338 DPU rows are double-pumped (each DSP does its 2 packed INT8 MACs twice per
     # fabric cycle): a published build with double_pump gets half the PE array's DSPs. By hand,
     # 16 x 8 x ceil(16 / (2 x 2)) = 512 PE DSPs + 2 for the one vector lane = 514 per engine
     # (PG367: 2,598 for a 5-engine core, 519.6 per engine); DPUCZDX8G B512 (4 x 8 x 8):
     # 4 x 8 x ceil(8 / 4) = 64 + 2 = 66, PG338's figure. The rows enter the DSP fit.
-    from dse.builds import load_builds
-    from dse.fit import Calibration
-
-    b = load_builds(ROOT / "configs" / "calibration" / "designs.yaml")
-    cal = Calibration(b.figures, b.designs)
+    cal = shipped
     assert not (cal.unmodelled["quantity"] == "dsp").any()
     p = cal.ev.predict(subset=["dpucahx8h-u280-peak", "dpuczdx8g-b512-low-dsp"])
     assert p.per_cu.at["dpucahx8h-u280-peak", "dsp"] == 514
     assert p.per_cu.at["dpuczdx8g-b512-low-dsp", "dsp"] == 66
     fitted = cal.obs[(cal.obs["design"] == "dpuczdx8g-b512-low-dsp")]
     assert "dsp" in set(fitted["quantity"])
+
+
+def test_latency_trials_run_together_equal_each_trial_alone(shipped):
+    """The latency fit evaluates its trials of constants together (Evaluator.latency_trials:
+    the designs repeated once per trial, the constants per design): each trial's latencies of
+    the published builds with latency rows must be bit for bit what Evaluator.predict gives
+    with that trial's overrides on its own. The trials span the latency grid's ends (the DDR
+    read latency moves the U250's Vitis BLAS builds, the HBM builds not), and one trial with a
+    constant the model cannot take per design falls back to predict."""
+    from dse.fit import LATENCY_GRID
+
+    designs = shipped.lat_rows["design"].unique().tolist()
+    trials = [{k: float(v[i]) for k, v in LATENCY_GRID.items()} for i in (0, -1)]
+    trials.append({**trials[0], "logic.pipeline_fill_cycles": 24.0})
+    trials.append({**trials[1], "memories.ddr.read_latency_ns": 289.0})
+    got = shipped.ev.latency_trials(trials, designs)
+    for t, p in zip(trials, got, strict=True):
+        alone = shipped.ev.predict(t, subset=designs).frame.loc[p.frame.index]
+        for col in ("latency_ms", "layer_ms", "linear_ms"):
+            np.testing.assert_array_equal(p.frame[col].to_numpy(float),
+                                          alone[col].to_numpy(float))
+    assert sorted(got[0].frame.index) == sorted(designs)
+    lat = [p.frame.loc[designs, "latency_ms"].to_numpy(float) for p in got]
+    assert not np.array_equal(lat[0], lat[2])  # the fill moves them
+    assert not np.array_equal(lat[1], lat[3])  # and the DDR latency some
+    # the per-call launch time is not a per-design constant: one predict per trial
+    mixed = [{**trials[0], "logic.launch_us": 0.0}, {**trials[0], "logic.launch_us": 50.0}]
+    got = shipped.ev.latency_trials(mixed, designs)
+    for t, p in zip(mixed, got, strict=True):
+        np.testing.assert_array_equal(
+            p.frame["latency_ms"].to_numpy(float),
+            shipped.ev.predict(t, subset=designs).frame.loc[p.frame.index, "latency_ms"]
+            .to_numpy(float))
+    assert (got[1].frame["latency_ms"] > got[0].frame["latency_ms"]).all()
+
+
+def test_the_batched_grid_search_walks_as_the_one_trial_search():
+    """fit_grid with ``batch`` evaluates trials ahead of the walk; it must take the same steps:
+    the same end point and the same loss at every accepted move as the plain walk, on a loss
+    with a coupled pair (so moves happen mid-sweep) and chunks smaller than a sweep."""
+    from dse.fit import fit_grid
+
+    grid = {"a": np.arange(0.0, 10.0), "b": np.arange(0.0, 10.0), "c": np.arange(0.0, 5.0)}
+
+    def loss(c):
+        return (c["a"] - 7) ** 2 + (c["b"] - 2) ** 2 + 3 * (c["a"] - c["b"] - 4) ** 2 + (
+            c["c"] - 1.5) ** 2
+
+    seen: list[list[float]] = [[], []]
+
+    def plain(c):
+        seen[0].append(loss(c))
+        return loss(c)
+
+    def batch(trials):
+        return np.array([loss(c) for c in trials])
+
+    start = {"a": 0.0, "b": 9.0, "c": 4.0}
+    want = fit_grid(plain, grid, start, pairs=[("a", "b")])
+    for chunk in (1, 3, 512):
+        got = fit_grid(lambda c: seen[1].append(loss(c)) or loss(c), grid, start,
+                       pairs=[("a", "b")], batch=batch, chunk=chunk)
+        assert got == want
+    # the walk moved (from the start) to the grid point of least loss: a = 7, b = 3 or so
+    assert want != start and loss(want) < loss(start)
+    assert want == min(({"a": a, "b": b, "c": c} for a in grid["a"] for b in grid["b"]
+                        for c in grid["c"]), key=loss)
 
 
 # --------------------------------------------------------------------------- the SLL term

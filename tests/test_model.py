@@ -547,3 +547,57 @@ def test_a_published_build_overlaps_its_bank_writes_with_its_reads(cfg):
     reads_s = t_in[True] - words_s
     assert reads_s > 0
     assert t_in[False] == pytest.approx(max(reads_s, words_s), rel=1e-5)
+
+
+@pytest.mark.parametrize("cus", [(1, 3), (1,)])
+def test_per_design_constants_equal_one_platform_per_value(cfg, cus):
+    # Model.evaluate(constants=...) gives each design its own pipeline fill, epilogue overlap
+    # and read latency (dse.fit's latency fit runs its trials so): each design's figures must
+    # be bit for bit those of a model of the board file with that value, built independently
+    # from the edited YAML mapping. The values: the grid's ends and the shipped ones; with 3
+    # CUs in the batch a CU crosses SLRs (the read latency's crossing branch), with 1 CU only
+    # none does (the other branch); the mapper on (TILE_DIVISORS).
+    import copy
+
+    from dse.model import Model
+    from dse.params import TILE_DIVISORS
+    from dse.platform import Platform
+
+    designs = [{**BASE_DESIGN, "compute_units": cu, "dataflow": df}
+               for cu in cus for df in ("mnk", "kmn")]
+    values = [(12, 1.0, 289.0), (0, 0.3, 25.0), (256, 0.0, 400.0)]
+    kind = cfg.platform.raw["design_memory"]
+
+    def platform(fill, overlap, latency):
+        raw = copy.deepcopy(cfg.platform.raw)
+        raw["logic"]["pipeline_fill_cycles"] = fill
+        raw["logic"]["epilogue_overlap"] = overlap
+        raw["memories"][kind]["read_latency_ns"] = latency
+        return Platform.from_mapping(raw, source="edited u280")
+
+    alone = []
+    for v in values:
+        P = platform(*v)
+        m = Model(P, cfg.workload, tile_divisors=TILE_DIVISORS)
+        alone.append(m.evaluate(design_batch(designs, P), detail=True))
+    base = platform(*values[0])
+    one = design_batch(designs, base)
+    n = len(designs)
+    batch = {k: np.concatenate([np.asarray(x)] * len(values)) for k, x in one.items()}
+    constants = {name: np.repeat([v[i] for v in values], n) for i, name in
+                 enumerate(("pipeline_fill_cycles", "epilogue_overlap", "read_latency_ns"))}
+    together = Model(base, cfg.workload, tile_divisors=TILE_DIVISORS).evaluate(
+        batch, detail=True, constants=constants)
+    for key in ("latency_ms", "latency_per_image_ms", "bound", "fmax_mhz", "feasible"):
+        np.testing.assert_array_equal(
+            together.columns[key], np.concatenate([a.columns[key] for a in alone]))
+    np.testing.assert_array_equal(together.kernel_ms,
+                                  np.concatenate([a.kernel_ms for a in alone]))
+    for key in together.mapping:
+        np.testing.assert_array_equal(together.mapping[key],
+                                      np.concatenate([a.mapping[key] for a in alone]))
+    # the values matter: the three platforms' latencies differ
+    lat = [a.columns["latency_ms"] for a in alone]
+    assert not np.array_equal(lat[0], lat[1]) and not np.array_equal(lat[0], lat[2])
+    with pytest.raises(ValueError, match="launch_us"):
+        Model(base, cfg.workload).evaluate(one, constants={"launch_us": np.zeros(n)})
