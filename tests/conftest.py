@@ -43,9 +43,15 @@ _SLURM_MODULES: list = []
 
 
 def pytest_collection_finish(session):
-    """Start the Slurm test's two workflow runs now, so they wait in the background of the rest."""
+    """Start the workflow runs that tests wait for now, so they run in the background of the
+    rest: the user's tiny run (tests/workflow_repo.py TinyRun: tests/test_workflow.py looks at
+    it, the Slurm test compares with it) and the Slurm test's run."""
     if session.config.option.collectonly:
         return
+    if any("tiny_run" in getattr(item, "fixturenames", ()) for item in session.items):
+        from tests.workflow_repo import start_tiny_run
+
+        start_tiny_run()
     for item in session.items:
         if item.get_closest_marker("slurm") and hasattr(item.module, "start_runs"):
             item.module.start_runs()  # the module as collected (not a second import of it)
@@ -56,3 +62,17 @@ def pytest_collection_finish(session):
 def pytest_sessionfinish(session):
     for module in _SLURM_MODULES:
         module.stop_runs()
+    from tests.workflow_repo import stop_tiny_run
+
+    stop_tiny_run()
+
+
+@pytest.fixture(scope="session")
+def tiny_run():
+    """(folder, outputs) of the user's tiny workflow run, once per session (started after
+    collection; see pytest_collection_finish)."""
+    from tests.workflow_repo import start_tiny_run
+
+    code, err, clean = start_tiny_run().wait()
+    assert code == 0, err[-3000:]
+    return start_tiny_run().work, clean

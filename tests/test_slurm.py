@@ -3,7 +3,9 @@
 From a copy of the repository, with a tiny sweep and a short search, as the README's cluster
 section says: `snakemake --executor slurm --profile profiles/slurm ...`, every job an sbatch job.
 The Parquet results must equal those of a local run of the same config (every rule is
-deterministic: fixed grid, fixed seeds), and every job must have been a Slurm job that completed.
+deterministic: fixed grid, fixed seeds): the session's tiny run (tests/workflow_repo.py TinyRun,
+the one tests/test_workflow.py looks at), and every job must have been a Slurm job that
+completed.
 
 The cluster is the one `sbatch` reaches (`scontrol ping` answers); when none answers and this
 machine has Debian's Slurm packages and root, `scripts/local-slurm.sh up` starts a one-node cluster
@@ -26,14 +28,7 @@ import pytest
 
 from dse.store import read_metadata
 from tests.conftest import ROOT
-from tests.workflow_repo import (
-    MY_CONFIG,
-    SMALL_REFINE,
-    SMALL_SEARCH,
-    env,
-    repo_copy,
-    tiny_config_text,
-)
+from tests.workflow_repo import MY_CONFIG, env, user_repo
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -96,37 +91,31 @@ def _cluster() -> tuple[bool, str | None]:
 
 
 class Runs:
-    """The Slurm run and the local reference run of the same config, side by side.
+    """The Slurm run of the tiny run's config (tests/workflow_repo.py user_repo).
 
-    Both mostly wait (the plugin's status checks; the cluster's job start-up), so
-    tests/conftest.py starts them right after collection, in the background of the other tests,
-    and the test below only collects them: the suite's time does not grow by their ~100 s.
+    It mostly waits (the plugin's status checks; the cluster's job start-up), so
+    tests/conftest.py starts it right after collection, in the background of the other tests,
+    and the test below only collects it: the suite's time does not grow by its ~100 s.
     """
 
     def __init__(self, base: Path) -> None:
         self.base = base
         self.started, self.reason = _cluster()
-        self.on_slurm = self.local = self.slurm = self.reference = None
+        self.on_slurm = self.slurm = None
         if self.reason:
             return
         self.on_slurm = user_repo(base / "slurm")
-        self.local = user_repo(base / "local")
-        self.reference = _popen(self.local, "--cores", "1", *MY_CONFIG)
         self.slurm = _popen(self.on_slurm, *SLURM_RUN, *MY_CONFIG)
 
-    def wait(self) -> tuple[tuple[int, str], tuple[int, str]]:
-        """(returncode, stderr) of the Slurm run, then of the local run."""
-        out = []
-        for p in (self.slurm, self.reference):
-            _, err = p.communicate(timeout=900)
-            out.append((p.returncode, err))
-        return out[0], out[1]
+    def wait(self) -> tuple[int, str]:
+        """(returncode, stderr) of the Slurm run."""
+        _, err = self.slurm.communicate(timeout=900)
+        return self.slurm.returncode, err
 
     def close(self) -> None:
-        for p in (self.slurm, self.reference):
-            if p is not None and p.poll() is None:
-                p.kill()
-                p.wait()
+        if self.slurm is not None and self.slurm.poll() is None:
+            self.slurm.kill()
+            self.slurm.wait()
         if self.started:
             subprocess.run([str(LOCAL_SLURM), "down"], capture_output=True, timeout=120)
         shutil.rmtree(self.base, ignore_errors=True)
@@ -171,19 +160,6 @@ def runs():
     return _RUNS
 
 
-def user_repo(root):
-    """A repository copy whose mine/my.yaml is tests/data/tiny_config.yaml (128 grid designs in 2
-    shards), SMALL_SEARCH (one worker, 20 trials) and SMALL_REFINE: a few seconds of work per
-    job."""
-    root = repo_copy(root)
-    (root / "mine").mkdir()
-    text = tiny_config_text(
-        "../configs/platforms/u280.yaml", "../configs/models/smolvla_vision.yaml"
-    )
-    (root / "mine" / "my.yaml").write_text(text + SMALL_SEARCH + SMALL_REFINE)
-    return root
-
-
 def tables(work):
     results = work / "results"
     return {t: pd.read_parquet(results / t) for t in TABLES}
@@ -201,11 +177,10 @@ def slurm_states(job_ids: list[str]) -> dict[str, str]:
     return dict(line.split() for line in out.splitlines() if line.strip())
 
 
-def test_workflow_on_slurm_equals_a_local_run(runs):
-    (code, err), (local_code, local_err) = runs.wait()
-    assert local_code == 0, local_err[-3000:]
+def test_workflow_on_slurm_equals_a_local_run(runs, tiny_run):
+    code, err = runs.wait()
     assert code == 0, err[-3000:]
-    on_slurm, local = runs.on_slurm, runs.local
+    on_slurm, (_, local) = runs.on_slurm, tiny_run  # local: the tiny run's outputs as it ended
 
     # every rule job went to Slurm and completed there
     job_ids = re.findall(r"submitted with SLURM jobid (\d+)", err)
@@ -215,13 +190,10 @@ def test_workflow_on_slurm_equals_a_local_run(runs):
     assert len(list(on_slurm.glob("results/benchmarks/**/*.tsv"))) == N_RULE_JOBS
 
     # the same rows as the local run, table by table, from the same merged config
-    got, want = tables(on_slurm), tables(local)
+    got = tables(on_slurm)
     for name in TABLES:
-        pd.testing.assert_frame_equal(got[name], want[name], obj=name)
+        pd.testing.assert_frame_equal(got[name], local["tables"][name], obj=name)
         a = read_metadata(on_slurm / "results" / name)
-        b = read_metadata(local / "results" / name)
-        assert a["config_hash"] == b["config_hash"], name
+        assert a["config_hash"] == local["meta"][name]["config_hash"], name
     assert len(got["selected.parquet"]) > 0 and len(got["pareto/front.parquet"]) > 0
-    assert (on_slurm / "results/hls/index.json").read_text() == (
-        local / "results/hls/index.json"
-    ).read_text()
+    assert (on_slurm / "results/hls/index.json").read_text() == local["index_text"]

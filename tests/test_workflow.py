@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,13 +23,12 @@ from dse.store import read_metadata
 from tests.conftest import ROOT
 from tests.workflow_repo import (
     MY_CONFIG,
-    SMALL_REFINE,
-    SMALL_SEARCH,
     env,
+    outputs,
     repo_copy,
     snakemake,
     stale_files,
-    tiny_config_text,
+    user_repo,
 )
 
 pytestmark = pytest.mark.slow
@@ -61,51 +59,16 @@ OUTPUTS = [
 ]
 
 
-def user_repo(root):
-    """A repository copy with the user's own config in mine/, naming a platform beside it, with
-    SMALL_SEARCH and SMALL_REFINE (the tests check the jobs, not what search or refinement find)."""
-    root = repo_copy(root)
-    mine = root / "mine"
-    mine.mkdir()
-    # relative paths in my.yaml are relative to mine/
-    shutil.copy(root / "configs/platforms/u280.yaml", mine / "board.yaml")
-    text = tiny_config_text("board.yaml", "../configs/models/smolvla_vision.yaml")
-    text = text.replace("weight_precision: [BF16, INT8]", "weight_precision: [INT8]")
-    (mine / "my.yaml").write_text(text + SMALL_SEARCH + SMALL_REFINE)
-    return root
+@pytest.fixture(scope="module")
+def run(tiny_run):
+    """The clean run's folder (tests/workflow_repo.py TinyRun: started after collection)."""
+    return tiny_run[0]
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    work = user_repo(tmp_path_factory.mktemp("wf") / "repo")
-    proc = snakemake(work, "--cores", "2", *MY_CONFIG)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    _CLEAN[work] = outputs(work)  # before other tests change the folder
-    return work
-
-
-_CLEAN = {}
-
-
-@pytest.fixture(scope="module")
-def clean(run):
+def clean(tiny_run):
     """What the clean run produced."""
-    return _CLEAN[run]
-
-
-def outputs(work):
-    """Every result a rerun must reproduce: Parquet rows, the export index and its folders."""
-    results = work / "results"
-    tables = ["pareto/front.parquet", "pareto/sweep_front.parquet", "selected.parquet"]
-    tables += [str(p.relative_to(results)) for p in results.glob("sweep/shard-*.parquet")]
-    tables += [str(p.relative_to(results)) for p in results.glob("search/worker-*.parquet")]
-    return {
-        "tables": {t: pd.read_parquet(results / t) for t in sorted(tables)},
-        "meta": {t: read_metadata(results / t) for t in sorted(tables)},
-        "index": json.loads((results / "hls/index.json").read_text()),
-        "folders": {p.name for p in (results / "hls").iterdir() if p.is_dir()},
-        "config": (results / "config.yaml").read_text().split("\n", 1)[1],  # below the header
-    }
+    return tiny_run[1]
 
 
 def sweep_rows(work):
