@@ -453,6 +453,9 @@ class _Batch:
             self.lat_w = mem.write_latency_ns / mem.outstanding
         self.bw_in_stream = self.bw(self.n_in, self.maxb, self.lat_r)
         self.bw_out_stream = self.bw(self.n_out, self.maxb, self.lat_w)
+        # A's row bursts by K (Model._gemm): they depend on the k tile, the input stream and
+        # the clock only, not on the runtime m and n tiles the mapper tries
+        self._a_rows: dict[float, tuple] = {}
 
     def remap(self, mapping: dict[str, np.ndarray]) -> None:
         """Run with the runtime tile divisors ``mapping``: only the class views depend on them."""
@@ -810,8 +813,14 @@ class Model:
         # (the whole row's bursts, and the last k tile's alone: _tile_loads); operands the host
         # stores tile by tile are one sequential stream each (operand_layout "tiles")
         row_s = _streamed_row_s if self.operand_layout == "tiles" else _tiled_row_s
-        a_row_s, a_last_s = row_s(b, b.n_in, b.lat_r, DT(K) * ab, v.tk * ab, Tk,
-                                  _aligned(DT(K) * ab), _aligned(v.tk * ab), with_last=True)
+        if v.tk is b.tk and ab is b.ab:  # every class view's (the runtime tiles are m and n)
+            if K not in b._a_rows:
+                b._a_rows[K] = row_s(b, b.n_in, b.lat_r, DT(K) * ab, v.tk * ab, Tk,
+                                     _aligned(DT(K) * ab), _aligned(v.tk * ab), with_last=True)
+            a_row_s, a_last_s = b._a_rows[K]
+        else:
+            a_row_s, a_last_s = row_s(b, b.n_in, b.lat_r, DT(K) * ab, v.tk * ab, Tk,
+                                      _aligned(DT(K) * ab), _aligned(v.tk * ab), with_last=True)
         t_a = bytes_a / (DT(K) * ab) * a_row_s
         b_ch = b.n_w if k.weight_operand else b.n_in  # B from the input stream: its own loader
         if score:  # K^T: rows of the head dimension at tile k offsets
