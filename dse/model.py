@@ -454,8 +454,10 @@ class _Batch:
         self.bw_in_stream = self.bw(self.n_in, self.maxb, self.lat_r)
         self.bw_out_stream = self.bw(self.n_out, self.maxb, self.lat_w)
         # A's row bursts by K (Model._gemm): they depend on the k tile, the input stream and
-        # the clock only, not on the runtime m and n tiles the mapper tries
+        # the clock only, not on the runtime m and n tiles the mapper tries; B's, C's and the
+        # residual's by the mapper's n tile (their rows are n-tiled), whatever its m tile
         self._a_rows: dict[float, tuple] = {}
+        self._n_rows: dict[tuple, np.ndarray] = {}
 
     def remap(self, mapping: dict[str, np.ndarray]) -> None:
         """Run with the runtime tile divisors ``mapping``: only the class views depend on them."""
@@ -486,6 +488,9 @@ class _ClassView:
     def __init__(self, b: _Batch, cls: str, divisors: tuple | None = None) -> None:
         d = b.d
         self.tm, self.tn, self.tk = b.tm, b.tn, b.tk
+        # the mapper's views with the same n divisor have the same n tiles (Model._gemm keeps
+        # the row times that depend on them by this key); None: a view of the batch's own tiles
+        self.n_key = None if divisors is None else (cls, float(divisors[1]))
         if cls in KERNEL_CLASSES:
             if divisors is None:
                 div_m = d.get(f"tile_m_div_{cls}")
@@ -829,9 +834,9 @@ class Model:
                                       with_last=True)
             b_rows = bytes_b / (DT(K) * bb)
         else:  # the CUs' column slices of a row (the slowest CU's words)
-            b_row_s = row_s(b, b_ch, b.lat_r, ne * bb, v.tn * bb, Tn,
-                            _aligned(DT(k.n) * bb), _aligned(v.tn * bb), ne * bb, split,
-                            row_b=DT(k.n) * bb)
+            b_row_s = self._n_row(b, v, k, "b", lambda: row_s(
+                b, b_ch, b.lat_r, ne * bb, v.tn * bb, Tn, _aligned(DT(k.n) * bb),
+                _aligned(v.tn * bb), ne * bb, split, row_b=DT(k.n) * bb))
             b_last_s = None
             b_rows = bytes_b / (ne * bb)
         # bank words: every tile writes its A tile (mk/pe_m x kk/pe_k words) and B tile
@@ -850,9 +855,9 @@ class Model:
         seq = np.add if self.template else np.maximum
         t_a, t_b = seq(a_mem, a_cp), seq(b_mem, b_cp)
         c_rows = bytes_c / (ne * cb)
-        t_out = c_rows * row_s(b, b.n_out, b.lat_w, ne * cb, v.tn * cb, Tn,
-                               _aligned(DT(k.n) * cb), _aligned(v.tn * cb), ne * cb, split,
-                               row_b=DT(k.n) * cb)
+        t_out = c_rows * self._n_row(b, v, k, "c", lambda: row_s(
+            b, b.n_out, b.lat_w, ne * cb, v.tn * cb, Tn, _aligned(DT(k.n) * cb),
+            _aligned(v.tn * cb), ne * cb, split, row_b=DT(k.n) * cb))
         # partial sums of C tiles that continue in a later k tile (spill: Tk - 1 per C tile),
         # written by the store and read back by load_p, a row of nk accumulators per burst,
         # on one port (the first output bundle), plus one cycle per C block into p_s
@@ -918,9 +923,9 @@ class Model:
         t_vec = t_epi + t_soft
         if k.name in self._residual:  # its rows, as the output's, on the input ports
             ra = b.act_b
-            r_row_s = row_s(b, b.n_in, b.lat_r, ne * ra, v.tn * ra, Tn,
-                            _aligned(DT(k.n) * ra), _aligned(v.tn * ra), ne * ra, split,
-                            row_b=DT(k.n) * ra)
+            r_row_s = self._n_row(b, v, k, "residual", lambda: row_s(
+                b, b.n_in, b.lat_r, ne * ra, v.tn * ra, Tn, _aligned(DT(k.n) * ra),
+                _aligned(v.tn * ra), ne * ra, split, row_b=DT(k.n) * ra))
             t_epi = np.maximum(t_epi, M * r_row_s)
         if b.any_share_streams:
             t_store = np.maximum(t_epi, t_out + b.ss_act * np.minimum(t_in, t_out))
@@ -993,6 +998,19 @@ class Model:
         overlapped = overlapped + b.no_overlap * t_epi
         time = serial + b.dbuf_f * (overlapped - serial) + t_soft
         return time, (t_comp, t_w, t_in, t_out, t_vec)
+
+    @staticmethod
+    def _n_row(b: _Batch, v: _ClassView, k: Kernel, which: str, compute) -> np.ndarray:
+        """``compute()``: the seconds of one n-tiled row of operand ``which`` of GEMM ``k``
+        (B, C or the residual), kept per mapper n tile (``v.n_key``): they depend on the
+        kernel's n, its CU split, its operands' streams and the n tile only, so the mapper's
+        runtime m tiles share them."""
+        if v.n_key is None:
+            return compute()
+        key = (which, v.n_key, k.n, k.instances > 1, k.weight_operand)
+        if key not in b._n_rows:
+            b._n_rows[key] = compute()
+        return b._n_rows[key]
 
     @staticmethod
     def _tile_loads(k, b, v, Tm, Tn, Tk, calls, load, t_a, t_b, a_cp, b_cp, b_mem, bytes_a,
