@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -62,9 +63,9 @@ def pytest_collection_finish(session):
 def pytest_sessionfinish(session):
     for module in _SLURM_MODULES:
         module.stop_runs()
-    from tests.workflow_repo import stop_tiny_run
-
-    stop_tiny_run()
+    repo = sys.modules.get("tests.workflow_repo")  # imported where a tiny run may have started
+    if repo is not None:
+        repo.stop_tiny_run()
 
 
 @pytest.fixture(scope="session")

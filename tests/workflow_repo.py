@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -118,6 +121,7 @@ class TinyRun:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "snakemake", "--cores", "2", *MY_CONFIG],
                 cwd=self.work, env=env(), stdout=subprocess.DEVNULL, stderr=log, text=True,
+                start_new_session=True,  # its own process group: close() ends its jobs too
             )  # fmt: skip
         self.result: tuple[int, str, dict | None] | None = None
 
@@ -131,7 +135,8 @@ class TinyRun:
 
     def close(self) -> None:
         if self.proc.poll() is None:
-            self.proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         shutil.rmtree(self.base, ignore_errors=True)
 
@@ -143,6 +148,7 @@ def start_tiny_run() -> TinyRun:
     global _TINY
     if _TINY is None:
         _TINY = TinyRun()
+        atexit.register(stop_tiny_run)  # also when the session ends without its finish hook
     return _TINY
 
 

@@ -1,7 +1,7 @@
 # The model against published designs (docs/accuracy.md) and its constants fitted to the build
 # figures with their held-out error (docs/calibration.md): independent of the run's config apart
 # from the plot resolution and `calibration.fit` (false: predict only, no refit -- the refit's
-# leave-one-out takes about 40 s of one core, 2 min before its grid trials ran batched: the joint
+# leave-one-out takes about 30 s of one core, 2 min before its grid trials ran batched: the joint
 # clock search and 12 latency rows); reruns when the designs, boards or models change.
 CALIBRATION_FIT = bool(config.get("calibration", {}).get("fit", True))
 CALIBRATION_DESIGNS = os.path.join(workflow.basedir, "configs", "calibration", "designs.yaml")
