@@ -238,6 +238,7 @@ def _platform_fields(platform: Mapping[str, Any]) -> dict[str, Any]:
             for k in (
                 "channel_measured_gbps", "read_latency_ns", "write_latency_ns", "outstanding",
                 "max_burst_bytes", "port_bits", "port_mhz", "kernel_port_bits",
+                "lateral_efficiency",
             )
         }  # fmt: skip
         fields["channels"] = int(mem["channels"])
@@ -368,16 +369,28 @@ def pe_multipliers(params: Mapping[str, Any]) -> int:
 PRECISION_BITS = {"FP32": 32, "BF16": 16, "INT8": 8, "INT4": 8}
 
 
-def memory_timing(mem: Mapping[str, float], clock_mhz: float) -> dict[str, float]:
+def memory_timing(
+    mem: Mapping[str, float], clock_mhz: float, weight_readers: int = 1
+) -> dict[str, float]:
     """The channel figures the C-sim's burst cycles use (dse.channels' burst model, local
     channel): rate = min(measured GB/s, AXI port cap), latency per burst = latency /
-    outstanding bursts."""
+    outstanding bursts.
+
+    ``weight_readers``: the CUs reading one weight channel (``share_weights``: every CU). They
+    take turns on it, each one's bursts crossing the HBM switch at ``lateral_efficiency`` of
+    the local rate but its own (dse.model: ``n_w`` = channels x lat_factor / readers), so one
+    CU's weight burst takes ``weight_share`` = readers x ((1 - lateral) + lateral /
+    efficiency) = 1 + (readers - 1) / efficiency times its time alone (lateral = 1 - 1 /
+    readers). 1 for a channel of its own."""
     cap = min(mem["port_bits"] / 8 * mem["port_mhz"], mem["kernel_port_bits"] / 8 * clock_mhz)
+    eff = float(mem.get("lateral_efficiency", 1.0))
+    readers = max(int(weight_readers), 1)
     return {
         "gbps": min(mem["channel_measured_gbps"], cap * 1e-3),
         "read_ns": mem["read_latency_ns"] / mem["outstanding"],
         "write_ns": mem["write_latency_ns"] / mem["outstanding"],
         "max_burst": int(mem["max_burst_bytes"]),
+        "weight_share": 1.0 + (readers - 1) / eff,
     }
 
 
@@ -385,7 +398,7 @@ def memory_timing(mem: Mapping[str, float], clock_mhz: float) -> dict[str, float
 DEFAULT_MEMORY = {
     "channel_measured_gbps": 13.27, "read_latency_ns": 289.0, "write_latency_ns": 151.0,
     "outstanding": 16.0, "max_burst_bytes": 4096.0, "port_bits": 256.0, "port_mhz": 450.0,
-    "kernel_port_bits": 512.0,
+    "kernel_port_bits": 512.0, "lateral_efficiency": 0.5,
 }  # fmt: skip
 
 
@@ -441,7 +454,8 @@ def render_config_header(
     names = port_names(params)
     rows = [f'    {{"{c}", {tm}, {tn}, "{prec}"}},' for c, (tm, tn, prec) in classes.items()]
     acc = accumulator_type(w_engine, a_engine)
-    timing = memory_timing(memory_spec or DEFAULT_MEMORY, params["clock_mhz"])
+    readers = int(params["compute_units"]) if params.get("share_weights") else 1
+    timing = memory_timing(memory_spec or DEFAULT_MEMORY, params["clock_mhz"], readers)
     bind = []
     for t, n in port_list:
         arena = {"w": "W", "a": "A", "c": "C"}[n[0]]
@@ -471,6 +485,7 @@ def render_config_header(
         mem_read_lat_ns=f"{timing['read_ns']:.6g}",
         mem_write_lat_ns=f"{timing['write_ns']:.6g}",
         mem_max_burst=timing["max_burst"],
+        mem_weight_share=f"{timing['weight_share']:.6g}",
         row_words_max=max(1, -(-int(vec_row_max) * 32 // 512)),
         port_params=", ".join(f"{t} {n}" for t, n in port_list),
         port_args=", ".join(n for _, n in port_list),

@@ -424,6 +424,43 @@ def test_a_call_drains_with_its_last_tile_not_an_average_one(cfg):
     )
 
 
+def test_a_shared_weight_channel_slows_each_cus_weight_bursts():
+    # dse.model gives a weight channel that every CU reads (share_weights) ch x lat_factor /
+    # readers: 3 CUs on the U280's HBM (lateral_efficiency 0.5, PG276) take lateral = 2/3 of
+    # the channel across the switch, lat_factor = 1 / (1/3 + (2/3) / 0.5) = 0.6, so a CU's
+    # weight burst takes 3 / 0.6 = 5 times its time alone; the C-sim's weight bursts the same.
+    from dse.export import DEFAULT_MEMORY, memory_timing
+
+    assert memory_timing(DEFAULT_MEMORY, 250, 3)["weight_share"] == pytest.approx(5.0)
+    assert memory_timing(DEFAULT_MEMORY, 250, 1)["weight_share"] == 1.0
+    assert memory_timing({**DEFAULT_MEMORY, "lateral_efficiency": 1.0}, 250, 4)[
+        "weight_share"] == pytest.approx(4.0)  # no switch penalty: the CUs' turns only
+
+
+@pytest.mark.slow
+@needs_gxx
+def test_csim_of_a_shared_weight_channel(tmp_path, cfg, capsys):
+    # Issue 16: a share_weights design (r-66d4652e288beeb9, and 4 of the default front's 567)
+    # failed the cycle checks: the C simulation ran one CU on a weight channel of its own,
+    # where the model divides the channel among the CUs (connector -62%, the layer -17% on
+    # r-1d2d1e4f8cbcf8d9). QPROJ's three CUs on one shared weight port: every call within the
+    # tolerance, and the weight-bound connector's load_b well over 3x what the same design
+    # counts on channels of its own (5x per burst, the bank words unchanged).
+    shared, out = _passing_csim(tmp_path, cfg, capsys, "shared", {**QPROJ, "share_weights": True})
+    own, _ = _passing_csim(tmp_path / "own", cfg, capsys, "own", QPROJ)
+    # (each step's slowest CU is what the model charges and the cycle check holds)
+    slowest = {}
+    for c in shared["gemm_calls"]:
+        if c["cycles"] > slowest.get(c["step"], {"cycles": -1})["cycles"]:
+            slowest[c["step"]] = c
+    assert all(abs(c["cycle_diff"]) <= csim.CYCLE_TOLERANCE for c in slowest.values()), out
+
+    def load_b(report):
+        return sum(c["load_b_cycles"] for c in report["gemm_calls"] if c["kernel"] == "connector")
+
+    assert load_b(shared) > 3 * load_b(own), out
+
+
 #: Two designs of a front (csim_front, this branch's run) that failed the per-call check.
 #: r-7770359528a73273: INT8 x INT4, PE 4 x 4 x 64, tiles 124 x 128 x 64, one port a stream.
 RAGGED_M = {
