@@ -493,7 +493,6 @@ class Evaluator:
         constants the model takes per design (dse.model.PER_DESIGN_CONSTANTS). Trials that
         differ in any other constant, or whose read latency is not float32-exact (the model
         would round it), run one :meth:`predict` each."""
-        from dse.model import Model
         from dse.space import design_batch
 
         trials = [dict(t) for t in trials]
@@ -515,14 +514,7 @@ class Evaluator:
             if (rl.astype(np.float32) != rl).any() or (q.astype(np.float32) != q).any():
                 return [self._latency_frame(self.predict(t, subset=subset)) for t in trials]
             P, W = plats[0], self.workloads[(model_path, cams)]
-            params = [
-                {k: _plain(r[k]) for k in PARAM_NAMES if k in r.index and not _missing(r[k])}
-                for _, r in rows.iterrows()
-            ]
-            params = [{**EXAMPLE_DESIGN, **p} for p in params]
-            mapper = not any(name in p for p in params for name in MAPPING_PARAMS)
-            model = Model(P, W, tile_divisors=TILE_DIVISORS if mapper else None,
-                          template=template, operand_layout=layout)
+            params, model = _rows_model(rows, P, W, template, layout)
             one = design_batch(params, P, file="calibration designs")
             n = len(params)
             batch = {k: np.concatenate([np.asarray(v)] * T) for k, v in one.items()}
@@ -566,7 +558,6 @@ class Evaluator:
                 the model's own), e.g. the published ones, to see what the clock model and the
                 budget rule make of the design as built.
         """
-        from dse.model import Model
         from dse.space import design_batch
 
         keep = None if subset is None else set(subset)
@@ -579,14 +570,7 @@ class Evaluator:
                 continue
             P = self.platform(board, overrides, cu_slr_order=order)
             W = self.workloads[(model_path, cams)]
-            params = [
-                {k: _plain(r[k]) for k in PARAM_NAMES if k in r.index and not _missing(r[k])}
-                for _, r in rows.iterrows()
-            ]
-            params = [{**EXAMPLE_DESIGN, **p} for p in params]
-            mapper = not any(name in p for p in params for name in MAPPING_PARAMS)
-            model = Model(P, W, tile_divisors=TILE_DIVISORS if mapper else None,
-                          template=template, operand_layout=layout)
+            params, model = _rows_model(rows, P, W, template, layout)
             batch = design_batch(params, P, file="calibration designs")
             ids = rows["design"].astype(str).tolist()
             if resources is not None:
@@ -695,6 +679,22 @@ def _per_design_key(key: str) -> bool:
     parts = key.split(".")
     return key in ("logic.pipeline_fill_cycles", "logic.epilogue_overlap") or (
         len(parts) == 3 and parts[0] == "memories" and parts[2] == "read_latency_ns")
+
+
+def _rows_model(rows: pd.DataFrame, P, W, template: bool, layout: str) -> tuple[list[dict], Any]:
+    """The design parameters of calibration rows (EXAMPLE_DESIGN for what a row leaves out) and
+    the dse.model.Model that costs them: with the mapper unless a row fixes its runtime tiles."""
+    from dse.model import Model
+
+    params = [
+        {**EXAMPLE_DESIGN,
+         **{k: _plain(r[k]) for k in PARAM_NAMES if k in r.index and not _missing(r[k])}}
+        for _, r in rows.iterrows()
+    ]
+    mapper = not any(name in p for p in params for name in MAPPING_PARAMS)
+    model = Model(P, W, tile_divisors=TILE_DIVISORS if mapper else None, template=template,
+                  operand_layout=layout)
+    return params, model
 
 
 def _plain(v: Any) -> Any:
