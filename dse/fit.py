@@ -681,6 +681,17 @@ def _per_design_key(key: str) -> bool:
         len(parts) == 3 and parts[0] == "memories" and parts[2] == "read_latency_ns")
 
 
+def _floorplanned(o: dict, raw: Mapping[str, Any]) -> dict:
+    """Overrides ``o`` for a floorplanned build: each timing key takes its floorplanned source
+    (FLOORPLAN_KEYS), from ``o`` or else from the board file ``raw``."""
+    for key, src in FLOORPLAN_KEYS.items():
+        if src in o:
+            o[key] = o[src]
+        elif has_key(raw, src):
+            o[key] = float(get_key(raw, src))
+    return o
+
+
 def _rows_model(rows: pd.DataFrame, P, W, template: bool, layout: str) -> tuple[list[dict], Any]:
     """The design parameters of calibration rows (EXAMPLE_DESIGN for what a row leaves out) and
     the dse.model.Model that costs them: with the mapper unless a row fixes its runtime tiles."""
@@ -813,13 +824,7 @@ def _timing_fmax(ev: Evaluator, inputs: Mapping[str, tuple], designs: Sequence[s
         if board not in ev.base_platforms:
             ev.base_platforms[board] = ev.platform(board)
         P = ev.base_platforms[board]
-        o = dict(overrides)
-        if planned:  # a floorplanned build: the floorplanned curve
-            for key, src in FLOORPLAN_KEYS.items():
-                if src in o:
-                    o[key] = o[src]
-                elif has_key(ev.raws[board], src):
-                    o[key] = float(get_key(ev.raws[board], src))
+        o = _floorplanned(dict(overrides), ev.raws[board]) if planned else dict(overrides)
         t = P.timing
         knee, full = t.knee.copy(), t.full_mhz.copy()
         base = float(o.get("timing.base_mhz", t.base_mhz))
@@ -862,13 +867,7 @@ def _timing_fmax_trials(ev: Evaluator, groups: Mapping, n: int,
         full = np.empty((len(RESOURCES), T))
         derates = np.empty((3, T))
         for i, trial in enumerate(trials):
-            o = dict(trial)
-            if planned:  # a floorplanned build: the floorplanned curve
-                for key, src in FLOORPLAN_KEYS.items():
-                    if src in o:
-                        o[key] = o[src]
-                    elif has_key(ev.raws[board], src):
-                        o[key] = float(get_key(ev.raws[board], src))
+            o = _floorplanned(dict(trial), ev.raws[board]) if planned else dict(trial)
             base[i] = float(o.get("timing.base_mhz", t.base_mhz))
             for j, r in enumerate(RESOURCES):
                 knee[j, i] = float(o.get(f"timing.knee.{r}", t.knee[j]))
