@@ -818,14 +818,24 @@ class Model:
         # (the whole row's bursts, and the last k tile's alone: _tile_loads); operands the host
         # stores tile by tile are one sequential stream each (operand_layout "tiles")
         row_s = _streamed_row_s if self.operand_layout == "tiles" else _tiled_row_s
+        def a_rows():
+            return row_s(b, b.n_in, b.lat_r, DT(K) * ab, v.tk * ab, Tk, _aligned(DT(K) * ab),
+                         _aligned(v.tk * ab), with_last=True)
+
         if v.tk is b.tk and ab is b.ab:  # every class view's (the runtime tiles are m and n)
             if K not in b._a_rows:
-                b._a_rows[K] = row_s(b, b.n_in, b.lat_r, DT(K) * ab, v.tk * ab, Tk,
-                                     _aligned(DT(K) * ab), _aligned(v.tk * ab), with_last=True)
+                b._a_rows[K] = a_rows()
             a_row_s, a_last_s = b._a_rows[K]
         else:
-            a_row_s, a_last_s = row_s(b, b.n_in, b.lat_r, DT(K) * ab, v.tk * ab, Tk,
-                                      _aligned(DT(K) * ab), _aligned(v.tk * ab), with_last=True)
+            a_row_s, a_last_s = a_rows()
+
+        def n_rows(which, nch, lat, eb):
+            """One n-tiled row of B, C or the residual (``eb`` bytes an element; the slowest
+            CU's column slice), kept per mapper n tile (_n_row)."""
+            return self._n_row(b, v, k, which, lambda: row_s(
+                b, nch, lat, ne * eb, v.tn * eb, Tn, _aligned(DT(k.n) * eb), _aligned(v.tn * eb),
+                ne * eb, split, row_b=DT(k.n) * eb))
+
         t_a = bytes_a / (DT(K) * ab) * a_row_s
         b_ch = b.n_w if k.weight_operand else b.n_in  # B from the input stream: its own loader
         if score:  # K^T: rows of the head dimension at tile k offsets
@@ -834,9 +844,7 @@ class Model:
                                       with_last=True)
             b_rows = bytes_b / (DT(K) * bb)
         else:  # the CUs' column slices of a row (the slowest CU's words)
-            b_row_s = self._n_row(b, v, k, "b", lambda: row_s(
-                b, b_ch, b.lat_r, ne * bb, v.tn * bb, Tn, _aligned(DT(k.n) * bb),
-                _aligned(v.tn * bb), ne * bb, split, row_b=DT(k.n) * bb))
+            b_row_s = n_rows("b", b_ch, b.lat_r, bb)
             b_last_s = None
             b_rows = bytes_b / (ne * bb)
         # bank words: every tile writes its A tile (mk/pe_m x kk/pe_k words) and B tile
@@ -855,9 +863,7 @@ class Model:
         seq = np.add if self.template else np.maximum
         t_a, t_b = seq(a_mem, a_cp), seq(b_mem, b_cp)
         c_rows = bytes_c / (ne * cb)
-        t_out = c_rows * self._n_row(b, v, k, "c", lambda: row_s(
-            b, b.n_out, b.lat_w, ne * cb, v.tn * cb, Tn, _aligned(DT(k.n) * cb),
-            _aligned(v.tn * cb), ne * cb, split, row_b=DT(k.n) * cb))
+        t_out = c_rows * n_rows("c", b.n_out, b.lat_w, cb)
         # partial sums of C tiles that continue in a later k tile (spill: Tk - 1 per C tile),
         # written by the store and read back by load_p, a row of nk accumulators per burst,
         # on one port (the first output bundle), plus one cycle per C block into p_s
@@ -923,9 +929,7 @@ class Model:
         t_vec = t_epi + t_soft
         if k.name in self._residual:  # its rows, as the output's, on the input ports
             ra = b.act_b
-            r_row_s = self._n_row(b, v, k, "residual", lambda: row_s(
-                b, b.n_in, b.lat_r, ne * ra, v.tn * ra, Tn, _aligned(DT(k.n) * ra),
-                _aligned(v.tn * ra), ne * ra, split, row_b=DT(k.n) * ra))
+            r_row_s = n_rows("residual", b.n_in, b.lat_r, ra)
             t_epi = np.maximum(t_epi, M * r_row_s)
         if b.any_share_streams:
             t_store = np.maximum(t_epi, t_out + b.ss_act * np.minimum(t_in, t_out))
